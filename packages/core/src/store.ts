@@ -1,0 +1,270 @@
+/**
+ * The store seam: where job, stage and task state lives. A driver is a factory returning a
+ * {@link Store}. Every method is atomic on its own; the engine's invariants rest on the few
+ * compare-and-set methods documented below (checked by `storeConformance` in
+ * `@switchyard/core/testing`).
+ *
+ * Values (`params`, task `input`, `result`) are JSON values; the engine checks that before it
+ * calls the store.
+ * @module
+ */
+import type { ErrorInfo } from './errors.js';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type StageStatus = 'fanning_out' | 'sealed' | 'complete';
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A terminal task status. */
+export type TerminalTaskStatus = 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobRecord {
+  id: string;
+  name: string;
+  params: unknown;
+  /** The processing path (transport name) the job was submitted on. */
+  transport: string;
+  status: JobStatus;
+  /** Index of the stage the job is in; -1 before the first stage starts. */
+  currentStage: number;
+  /** Number of stages the job definition had at submit. */
+  stageCount: number;
+  idempotencyKey?: string;
+  result?: unknown;
+  error?: ErrorInfo;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  updatedAt: Date;
+}
+
+export interface StageRecord {
+  jobId: string;
+  index: number;
+  name: string;
+  status: StageStatus;
+  /** Number of tasks; known once the stage is sealed. */
+  total: number | null;
+  /** Tasks inserted so far (grows during the fan-out). */
+  created: number;
+  succeeded: number;
+  failed: number;
+  /** Tasks currently running (best effort; may lag under crashes). */
+  running: number;
+  startedAt: Date;
+  sealedAt?: Date;
+  completedAt?: Date;
+}
+
+export interface TaskRecord {
+  /** Deterministic: `${jobId}.${stage}.${index}` — see `taskId()`. */
+  id: string;
+  jobId: string;
+  stage: number;
+  index: number;
+  status: TaskStatus;
+  /** Attempts started so far. */
+  attempts: number;
+  /** Attempts that ended in a timeout. */
+  timeouts: number;
+  input: unknown;
+  result?: unknown;
+  error?: ErrorInfo;
+  /** Send batch this task's message went out in (diagnostics). */
+  batchId?: string;
+  createdAt: Date;
+  /** Last time the task was (re)sent or settled: the reconciler's clock for a lost message. */
+  updatedAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+}
+
+export interface NewJob {
+  id: string;
+  name: string;
+  params: unknown;
+  transport: string;
+  stageCount: number;
+  idempotencyKey?: string;
+}
+
+export interface NewTask {
+  index: number;
+  input: unknown;
+  batchId?: string;
+}
+
+/** A task claimed for one attempt, or the reason it must not run. */
+export interface TaskClaim {
+  taskId: string;
+  /** `run`: the attempt is started (status running, attempts incremented). Otherwise why not. */
+  outcome: 'run' | 'terminal' | 'missing' | 'job-inactive';
+  /** The task after the claim (absent when `missing`). */
+  task?: TaskRecord;
+}
+
+export interface TaskRef {
+  jobId: string;
+  stage: number;
+  taskId: string;
+}
+
+export interface TaskOutcome extends TaskRef {
+  status: TerminalTaskStatus;
+  result?: unknown;
+  error?: ErrorInfo;
+  /** The attempt ended in a timeout. */
+  timedOut?: boolean;
+}
+
+export interface TaskRetry extends TaskRef {
+  error: ErrorInfo;
+  timedOut?: boolean;
+}
+
+/** What `completeTasks` / `sealStage` found: a stage this very call completed. */
+export interface StageCompletion {
+  jobId: string;
+  stage: number;
+  succeeded: number;
+  failed: number;
+  total: number;
+}
+
+export interface CompleteTasksResult {
+  /** Ids of tasks this call moved to a terminal status (the others were terminal already). */
+  applied: string[];
+  /** Stages this call completed: exactly one caller ever sees a given stage here. */
+  completedStages: StageCompletion[];
+}
+
+export interface ListTasksOptions {
+  stage?: number;
+  status?: TaskStatus;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  /** Page size (default 100, the store may cap it). */
+  limit?: number;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  /** Cursor of the next page, absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Aggregates per processing path, computed by the store from its records. */
+export interface PathMetrics {
+  transport: string;
+  jobs: { total: number; queued: number; running: number; succeeded: number; failed: number; cancelled: number };
+  /** Finished jobs' latency (created → finished), milliseconds. */
+  jobLatencyMs: { mean: number | null; p95: number | null };
+  /** Tasks' wait between being sent and their first attempt starting, milliseconds. */
+  queueWaitMs: { mean: number | null; p95: number | null };
+  /** Task executions finished per second of finished jobs' running time. */
+  tasksPerSecond: number | null;
+  tasks: { total: number; succeeded: number; failed: number };
+  /** Attempts beyond the first, summed over tasks. */
+  retries: number;
+  /** Attempts that timed out. */
+  timeouts: number;
+  /** Tasks failed for good (poisoned). */
+  poisoned: number;
+  /** Reconciler re-drives, by reason. */
+  redrives: Record<string, number>;
+}
+
+/** Work the reconciler found stuck; see `Store.findStuck`. */
+export type StuckWork =
+  /** Job queued but its first stage never started. */
+  | { kind: 'job-not-started'; jobId: string; transport: string }
+  /** Stage started but its fan-out never sealed (the stage message was lost mid fan-out). */
+  | { kind: 'fanout-incomplete'; jobId: string; transport: string; stage: number }
+  /** Stage complete but the job never moved past it (the advance message was lost). */
+  | { kind: 'stage-not-advanced'; jobId: string; transport: string; stage: number }
+  /** Every stage done but the job never finished (the finalize message was lost). */
+  | { kind: 'finalize-not-done'; jobId: string; transport: string }
+  /** Non-terminal tasks of the current stage not touched for too long (their message was lost). */
+  | { kind: 'task-message-lost'; jobId: string; transport: string; stage: number; taskIds: string[] };
+
+export interface Store {
+  /** Creates tables / migrations if needed. Called once by `createSwitchyard`; idempotent. */
+  init?(): Promise<void>;
+
+  /** Inserts the job unless a job with that id exists; returns the stored job either way. */
+  createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }>;
+  getJob(jobId: string): Promise<JobRecord | undefined>;
+  getStages(jobId: string): Promise<StageRecord[]>;
+
+  /**
+   * Compare-and-set stage advance: moves the job from `stage - 1` (or -1 for the first stage) to
+   * `stage`, status `running`, and creates the stage row (`fanning_out`). `advanced` is true for
+   * exactly one caller; a caller finding the job already at `stage` gets `advanced: false` and the
+   * current records (a redelivered stage message resumes the fan-out). A terminal job is returned
+   * unchanged.
+   */
+  startStage(jobId: string, stage: number, stageName: string): Promise<{ advanced: boolean; job: JobRecord; stage?: StageRecord }>;
+
+  /** Inserts tasks of one stage, skipping indexes that exist. Returns how many were inserted. */
+  insertTasks(jobId: string, stage: number, tasks: readonly NewTask[]): Promise<number>;
+
+  /**
+   * Seals the stage with its total. Returns the completion if every task is already terminal
+   * (then this call, not a task completion, completed the stage). Sealing a sealed stage is a no-op.
+   */
+  sealStage(jobId: string, stage: number, total: number): Promise<StageCompletion | undefined>;
+
+  /**
+   * Starts one attempt of each task that is not terminal and whose job is running: status
+   * `running`, attempts + 1, `startedAt` set on the first attempt. One round trip for the batch.
+   */
+  claimTasks(tasks: readonly TaskRef[]): Promise<TaskClaim[]>;
+
+  /**
+   * The fan-in barrier, batched: moves each task to its terminal status only if it is not
+   * terminal yet, bumps its stage's counters, and reports the stages this call completed (sealed,
+   * and terminal count reached the total). Under any concurrency exactly one call reports a stage.
+   */
+  completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult>;
+
+  /** Records failed attempts that will be retried: status back to `pending`, error kept. */
+  retryTasks(retries: readonly TaskRetry[]): Promise<void>;
+
+  /** Marks non-terminal tasks as (re)sent now, for the reconciler's lost-message clock. */
+  touchTasks?(taskIds: readonly string[]): Promise<void>;
+
+  /** Finishes the job if it is not terminal (compare-and-set). True for exactly one caller. */
+  finishJob(jobId: string, outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: ErrorInfo }): Promise<boolean>;
+
+  /** Cancels a non-terminal job; its non-terminal tasks become `cancelled`. True if it was cancelled now. */
+  cancelJob(jobId: string): Promise<boolean>;
+
+  getTask(taskId: string): Promise<TaskRecord | undefined>;
+  /** Pages through a job's tasks ordered by (stage, index). */
+  listTasks(jobId: string, options?: ListTasksOptions): Promise<TaskPage>;
+
+  /** Claim check: stores a payload too large for a message under `key` (idempotent). */
+  putPayload(key: string, data: string): Promise<void>;
+  getPayload(key: string): Promise<string | undefined>;
+
+  /** Per-path aggregates. */
+  metrics(): Promise<PathMetrics[]>;
+  /** Adds to a per-path counter (reconciler re-drives), shown in `metrics().redrives`. */
+  incrementCounter(transport: string, name: string, by: number): Promise<void>;
+
+  /**
+   * Finds work stuck for longer than `olderThanMs`, at most `limit` items (task ids count one each).
+   * Jobs that are terminal are never returned.
+   */
+  findStuck(options: { olderThanMs: number; limit: number }): Promise<StuckWork[]>;
+
+  /**
+   * A named lease held by one owner at a time, for `ttlMs`. Returns true if `owner` now holds it
+   * (acquired or renewed). Used so one reconciler pass runs at a time across workers.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+
+  /** Resolves when the backend is reachable (used by `/readyz`). */
+  ping?(): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}

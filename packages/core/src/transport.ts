@@ -1,0 +1,115 @@
+/**
+ * The transport seam: what the engine needs from a message queue. A driver is a factory returning
+ * a {@link Transport}; it never leaks its vendor's types through this interface.
+ *
+ * Semantics every transport keeps (checked by `transportConformance` in `@switchyard/core/testing`):
+ * - at-least-once: a received message that is not settled comes back after its visibility
+ *   timeout / lock expires, with `deliveryCount` one higher;
+ * - `settle` with `retry` makes the message invisible for `delayMs` and then delivers it again
+ *   (a transport without native delay may re-send a copy and complete the original);
+ * - `settle` with `deadLetter` moves the message to the transport's poison place with the reason;
+ * - bodies are opaque strings of at most `limits.maxMessageBytes` UTF-8 bytes.
+ * @module
+ */
+
+/** The two queues every transport keeps: stage messages (fan out / finish a job) and task messages. */
+export type QueueKind = 'stage' | 'task';
+
+/** Size and throughput limits a transport reports, used by the batching policy. */
+export interface TransportLimits {
+  /** Largest message body, in UTF-8 bytes, the transport accepts (after its own encoding overhead). */
+  maxMessageBytes: number;
+  /** Most messages one `send` call may carry. */
+  maxBatchMessages: number;
+  /** Most body bytes one `send` call may carry. */
+  maxBatchBytes: number;
+  /** How many `send` calls of one fan-out may run at once. */
+  sendConcurrency: number;
+  /** Most messages one `receive` call returns. */
+  maxReceiveMessages: number;
+}
+
+/** A message to send. */
+export interface OutgoingMessage {
+  /** The envelope text. */
+  body: string;
+  /** A stable id (used for de-duplication where the transport supports it, and in diagnostics). */
+  messageId?: string;
+  /** Deliver no earlier than this many milliseconds from now. */
+  delayMs?: number;
+}
+
+/** A delivered message, valid until settled or until its lock / visibility expires. */
+export interface ReceivedMessage {
+  /** The queue it came from. */
+  readonly queue: QueueKind;
+  /** Transport-assigned id of this message (stable across redeliveries where the transport allows). */
+  readonly id: string;
+  /** The body as sent. A transport that cannot decode the raw bytes passes them through as text. */
+  readonly body: string;
+  /** 1 on first delivery, incremented on every redelivery. */
+  readonly deliveryCount: number;
+  /** When the message was enqueued (or became visible, for delayed messages), if known. */
+  readonly enqueuedAt?: Date;
+}
+
+/** What to do with a received message. */
+export type Settlement =
+  | { message: ReceivedMessage; action: 'complete' }
+  | { message: ReceivedMessage; action: 'retry'; delayMs: number }
+  | { message: ReceivedMessage; action: 'deadLetter'; reason: string; description?: string };
+
+/** Options of one `receive` call. */
+export interface ReceiveOptions {
+  /** At most this many messages (capped by `limits.maxReceiveMessages`). */
+  maxMessages: number;
+  /** How long the received messages stay invisible to other receivers (where settable). */
+  visibilityTimeoutMs?: number;
+  /** Wait up to this long for a first message before returning an empty array. */
+  waitMs?: number;
+  abortSignal?: AbortSignal;
+}
+
+/** A dead-lettered message, as listed by {@link DeadLetterCapability.listDeadLetters}. */
+export interface DeadLetter {
+  queue: QueueKind;
+  id: string;
+  body: string;
+  reason: string;
+  description?: string;
+  deadLetteredAt?: Date;
+}
+
+/** Optional capability: inspect and replay the poison place. */
+export interface DeadLetterCapability {
+  /** Lists dead-lettered messages without removing them. */
+  listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Moves dead-lettered messages back to their queue; returns how many were replayed. */
+  replayDeadLetters(queue: QueueKind, options?: { limit?: number; ids?: string[] }): Promise<number>;
+}
+
+/** A message queue the engine can send to and receive from. */
+export interface Transport extends Partial<DeadLetterCapability> {
+  /** Default name of the processing path, e.g. `memory`, `postgres`, `servicebus`, `storagequeue`. */
+  readonly name: string;
+  readonly limits: TransportLimits;
+  /**
+   * Sends one batch (at most `limits.maxBatchMessages` messages and `limits.maxBatchBytes` bytes).
+   * Resolves once every message is durably accepted; rejects if any was not (the caller re-sends
+   * the whole batch, receivers de-duplicate).
+   */
+  send(queue: QueueKind, messages: readonly OutgoingMessage[], options?: { abortSignal?: AbortSignal }): Promise<void>;
+  /** Receives up to `maxMessages` messages, waiting up to `waitMs` for the first. */
+  receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]>;
+  /**
+   * Settles messages. Each settlement is applied exactly as asked even when outcomes differ within
+   * one call. A settlement whose lock was lost is ignored (the message comes back).
+   */
+  settle(settlements: readonly Settlement[]): Promise<void>;
+  /** Keeps a long-running message invisible / locked for another `ms` milliseconds. */
+  extendLock?(message: ReceivedMessage, ms: number): Promise<void>;
+  /** Resolves when the backend is reachable (used by `/readyz`). */
+  ping?(): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
