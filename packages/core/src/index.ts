@@ -1,5 +1,5 @@
 export * from './errors.js';
 export type * from './transport.js';
 export type * from './store.js';
-export type * from './secrets/types.js';
+export * from './secrets/index.js';
 export { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type Envelope, type StageEnvelope, type TaskEnvelope } from './envelope.js';

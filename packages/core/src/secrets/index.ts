@@ -1,0 +1,1 @@
+export type { SecretRef, SecretSource } from './types.js';
