@@ -3,3 +3,4 @@ export type * from './transport.js';
 export type * from './store.js';
 export * from './secrets/index.js';
 export { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type Envelope, type StageEnvelope, type TaskEnvelope } from './envelope.js';
+export { taskId, deriveJobId } from './ids.js';

@@ -4,3 +4,4 @@
  * @module
  */
 export { transportConformance, type TransportConformanceOptions } from './transport-conformance.js';
+export { storeConformance } from './store-conformance.js';

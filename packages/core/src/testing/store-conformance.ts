@@ -1,0 +1,303 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store, TaskOutcome } from '../store.js';
+import { taskId } from '../ids.js';
+
+/**
+ * The suite every store driver passes against its real backend. `factory` is called before each
+ * test and must return an initialised-or-initialisable store on fresh, empty tables; it is closed
+ * after the test.
+ *
+ * @example
+ * ```ts
+ * storeConformance('memory', () => memoryStore());
+ * ```
+ */
+export function storeConformance(name: string, factory: () => Store | Promise<Store>, options: { testTimeoutMs?: number } = {}): void {
+  const timeout = options.testTimeoutMs ?? 30_000;
+
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await factory();
+      await store.init?.();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const newJob = (id = 'job-1', transport = 'memory', stageCount = 2) =>
+      store.createJob({ id, name: 'hello_world', params: { n: 3 }, transport, stageCount });
+    const ref = (jobId: string, stage: number, index: number) => ({ jobId, stage, taskId: taskId(jobId, stage, index) });
+    async function stageWithTasks(jobId: string, stage: number, count: number, seal = true) {
+      await store.startStage(jobId, stage, `s${stage}`);
+      await store.insertTasks(jobId, stage, Array.from({ length: count }, (_, index) => ({ index, input: { index } })));
+      if (seal) await store.sealStage(jobId, stage, count);
+    }
+    const ok = (jobId: string, stage: number, index: number, result: unknown = index): TaskOutcome => ({
+      ...ref(jobId, stage, index),
+      status: 'succeeded',
+      result,
+    });
+
+    it('creates a job once and returns the stored job on resubmit', { timeout }, async () => {
+      const first = await newJob();
+      expect(first.created).toBe(true);
+      expect(first.job).toMatchObject({ id: 'job-1', name: 'hello_world', params: { n: 3 }, transport: 'memory', status: 'queued', currentStage: -1, stageCount: 2 });
+      expect(first.job.createdAt).toBeInstanceOf(Date);
+      const again = await store.createJob({ id: 'job-1', name: 'hello_world', params: { n: 999 }, transport: 'other', stageCount: 2 });
+      expect(again.created).toBe(false);
+      expect(again.job.params).toEqual({ n: 3 });
+      expect(await store.getJob('nope')).toBeUndefined();
+    });
+
+    it('stores JSON values intact, hostile keys and characters included', { timeout }, async () => {
+      const params = JSON.parse('{"__proto__":{"polluted":true},"sql":"\'); DROP TABLE jobs; --","deep":[[[{"x":null}]]],"u":"\\u0000ünï🚂","big":1e300}');
+      await store.createJob({ id: 'j-hostile', name: 'x', params, transport: 'memory', stageCount: 1 });
+      const job = await store.getJob('j-hostile');
+      expect(JSON.stringify(job?.params)).toBe(JSON.stringify(params));
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('advances a stage by compare-and-set, exactly once under concurrency', { timeout }, async () => {
+      await newJob();
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.startStage('job-1', 0, 'greet')));
+      expect(results.filter((r) => r.advanced)).toHaveLength(1);
+      for (const r of results) expect(r.job.currentStage).toBe(0);
+      const job = await store.getJob('job-1');
+      expect(job).toMatchObject({ status: 'running', currentStage: 0 });
+      expect(job?.startedAt).toBeInstanceOf(Date);
+      const [stage] = await store.getStages('job-1');
+      expect(stage).toMatchObject({ index: 0, name: 'greet', status: 'fanning_out', total: null });
+
+      expect((await store.startStage('job-1', 1, 'reply')).advanced).toBe(true);
+      const stale = await store.startStage('job-1', 0, 'greet');
+      expect(stale.advanced).toBe(false);
+      expect(stale.job.currentStage).toBe(1);
+      const skip = await store.startStage('job-1', 3, 'nope');
+      expect(skip.advanced).toBe(false);
+      expect((await store.getJob('job-1'))?.currentStage).toBe(1);
+    });
+
+    it('inserts tasks skipping existing ones, with deterministic ids', { timeout }, async () => {
+      await newJob();
+      await store.startStage('job-1', 0, 'greet');
+      expect(await store.insertTasks('job-1', 0, Array.from({ length: 10 }, (_, index) => ({ index, input: { index } })))).toBe(10);
+      expect(await store.insertTasks('job-1', 0, Array.from({ length: 10 }, (_, i) => ({ index: i + 5, input: { index: -1 } })))).toBe(5);
+      const [stage] = await store.getStages('job-1');
+      expect(stage?.created).toBe(15);
+      const t7 = await store.getTask(taskId('job-1', 0, 7));
+      expect(t7).toMatchObject({ jobId: 'job-1', stage: 0, index: 7, status: 'pending', attempts: 0, input: { index: 7 } });
+    });
+
+    it('claims attempts only for runnable tasks', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      const claims = await store.claimTasks([ref('job-1', 0, 0), ref('job-1', 0, 1), ref('job-1', 0, 99)]);
+      expect(claims.map((c) => c.outcome)).toEqual(['run', 'run', 'missing']);
+      expect(claims[0]?.task).toMatchObject({ status: 'running', attempts: 1, input: { index: 0 } });
+      expect(claims[0]?.task?.startedAt).toBeInstanceOf(Date);
+      await store.completeTasks([ok('job-1', 0, 0)]);
+      const again = await store.claimTasks([ref('job-1', 0, 0), ref('job-1', 0, 1)]);
+      expect(again.map((c) => c.outcome)).toEqual(['terminal', 'run']);
+      expect(again[1]?.task?.attempts).toBe(2);
+      await store.cancelJob('job-1');
+      expect((await store.claimTasks([ref('job-1', 0, 2)]))[0]?.outcome).toMatch(/terminal|job-inactive/);
+    });
+
+    it('counts each terminal transition once and reports the stage complete once', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      const a = await store.completeTasks([ok('job-1', 0, 0), ok('job-1', 0, 1)]);
+      expect(a.applied.sort()).toEqual([taskId('job-1', 0, 0), taskId('job-1', 0, 1)].sort());
+      expect(a.completedStages).toEqual([]);
+      const dup = await store.completeTasks([ok('job-1', 0, 0, 'other'), ok('job-1', 0, 1)]);
+      expect(dup).toEqual({ applied: [], completedStages: [] });
+      expect((await store.getTask(taskId('job-1', 0, 0)))?.result).toBe(0);
+      const last = await store.completeTasks([{ ...ref('job-1', 0, 2), status: 'failed', error: { name: 'Error', message: 'boom' } }]);
+      expect(last.completedStages).toEqual([{ jobId: 'job-1', stage: 0, succeeded: 2, failed: 1, total: 3 }]);
+      expect((await store.completeTasks([ok('job-1', 0, 2)])).completedStages).toEqual([]);
+      const [stage] = await store.getStages('job-1');
+      expect(stage).toMatchObject({ status: 'complete', succeeded: 2, failed: 1, total: 3 });
+      expect(stage?.completedAt).toBeInstanceOf(Date);
+      const failed = await store.getTask(taskId('job-1', 0, 2));
+      expect(failed).toMatchObject({ status: 'failed', error: { message: 'boom' } });
+      expect(failed?.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it('does not complete an unsealed stage; sealing after the last completion completes it once', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3, false);
+      const r = await store.completeTasks([ok('job-1', 0, 0), ok('job-1', 0, 1), ok('job-1', 0, 2)]);
+      expect(r.completedStages).toEqual([]);
+      expect(await store.sealStage('job-1', 0, 3)).toEqual({ jobId: 'job-1', stage: 0, succeeded: 3, failed: 0, total: 3 });
+      expect(await store.sealStage('job-1', 0, 3)).toBeUndefined();
+    });
+
+    it('seals an empty stage as complete', { timeout }, async () => {
+      await newJob();
+      await store.startStage('job-1', 0, 'greet');
+      expect(await store.sealStage('job-1', 0, 0)).toEqual({ jobId: 'job-1', stage: 0, succeeded: 0, failed: 0, total: 0 });
+    });
+
+    it('keeps the barrier exact under concurrent, duplicated completions racing the seal', { timeout: Math.max(timeout, 60_000) }, async () => {
+      await newJob();
+      const n = 300;
+      await stageWithTasks('job-1', 0, n, false);
+      const outcomes = Array.from({ length: n }, (_, i) => ok('job-1', 0, i));
+      const batches: TaskOutcome[][] = [];
+      for (let copy = 0; copy < 2; copy++) {
+        const shuffled = [...outcomes].sort(() => Math.random() - 0.5);
+        for (let i = 0; i < shuffled.length; i += 25) batches.push(shuffled.slice(i, i + 25));
+      }
+      const calls = batches.map((b) => store.completeTasks(b).then((r) => r));
+      const seal = sleep(5).then(() => store.sealStage('job-1', 0, n));
+      const results = await Promise.all(calls);
+      const sealed = await seal;
+      const reports = results.flatMap((r) => r.completedStages).length + (sealed ? 1 : 0);
+      expect(reports).toBe(1);
+      expect(results.reduce((sum, r) => sum + r.applied.length, 0)).toBe(n);
+      const [stage] = await store.getStages('job-1');
+      expect(stage).toMatchObject({ status: 'complete', succeeded: n, failed: 0, total: n });
+    });
+
+    it('records a failed attempt for retry, keeping attempts and the error', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 1);
+      await store.claimTasks([ref('job-1', 0, 0)]);
+      await store.retryTasks([{ ...ref('job-1', 0, 0), error: { name: 'Error', message: 'flaky' }, timedOut: true }]);
+      const task = await store.getTask(taskId('job-1', 0, 0));
+      expect(task).toMatchObject({ status: 'pending', attempts: 1, timeouts: 1, error: { message: 'flaky' } });
+      const [claim] = await store.claimTasks([ref('job-1', 0, 0)]);
+      expect(claim?.task?.attempts).toBe(2);
+    });
+
+    it('finishes a job once', { timeout }, async () => {
+      await newJob();
+      await store.startStage('job-1', 0, 'greet');
+      expect(await store.finishJob('job-1', { status: 'succeeded', result: { greeted: 3 } })).toBe(true);
+      expect(await store.finishJob('job-1', { status: 'failed', error: { name: 'E', message: 'late' } })).toBe(false);
+      const job = await store.getJob('job-1');
+      expect(job).toMatchObject({ status: 'succeeded', result: { greeted: 3 } });
+      expect(job?.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it('cancels a running job and its open tasks, once', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      await store.completeTasks([ok('job-1', 0, 0)]);
+      expect(await store.cancelJob('job-1')).toBe(true);
+      expect(await store.cancelJob('job-1')).toBe(false);
+      expect((await store.getJob('job-1'))?.status).toBe('cancelled');
+      const page = await store.listTasks('job-1');
+      expect(page.tasks.map((t) => t.status)).toEqual(['succeeded', 'cancelled', 'cancelled']);
+      expect(await store.cancelJob('missing')).toBe(false);
+    });
+
+    it('pages through tasks in (stage, index) order with filters', { timeout }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 250);
+      await store.completeTasks(Array.from({ length: 50 }, (_, i) => ok('job-1', 0, i * 2)));
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listTasks('job-1', { stage: 0, limit: 100, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.tasks.map((t) => t.index));
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(seen).toEqual(Array.from({ length: 250 }, (_, i) => i));
+      const done = await store.listTasks('job-1', { status: 'succeeded', limit: 1000 });
+      expect(done.tasks).toHaveLength(50);
+      expect(done.nextCursor).toBeUndefined();
+      expect((await store.listTasks('job-1', { stage: 1 })).tasks).toEqual([]);
+    });
+
+    it('stores claim-check payloads idempotently', { timeout }, async () => {
+      const big = 'x'.repeat(300_000);
+      await store.putPayload('p-1', big);
+      await store.putPayload('p-1', big);
+      expect(await store.getPayload('p-1')).toBe(big);
+      expect(await store.getPayload('p-2')).toBeUndefined();
+    });
+
+    it('aggregates metrics per processing path', { timeout }, async () => {
+      await newJob('a', 'memory', 1);
+      await newJob('b', 'servicebus', 1);
+      await stageWithTasks('a', 0, 2);
+      await store.claimTasks([ref('a', 0, 0), ref('a', 0, 1)]);
+      await store.retryTasks([{ ...ref('a', 0, 1), error: { name: 'E', message: 'x' } }]);
+      await store.claimTasks([ref('a', 0, 1)]);
+      await sleep(5);
+      await store.completeTasks([ok('a', 0, 0), { ...ref('a', 0, 1), status: 'failed', error: { name: 'E', message: 'x' } }]);
+      await store.finishJob('a', { status: 'failed', error: { name: 'E', message: 'x' } });
+      await store.incrementCounter('memory', 'stage-not-advanced', 2);
+      await store.incrementCounter('memory', 'stage-not-advanced', 1);
+      const metrics = await store.metrics();
+      const mem = metrics.find((m) => m.transport === 'memory');
+      const sb = metrics.find((m) => m.transport === 'servicebus');
+      expect(mem?.jobs).toMatchObject({ total: 1, failed: 1 });
+      expect(mem?.tasks).toMatchObject({ total: 2, succeeded: 1, failed: 1 });
+      expect(mem?.retries).toBe(1);
+      expect(mem?.poisoned).toBe(1);
+      expect(mem?.jobLatencyMs.mean).toBeGreaterThan(0);
+      expect(mem?.jobLatencyMs.p95).toBeGreaterThan(0);
+      expect(mem?.tasksPerSecond).toBeGreaterThan(0);
+      expect(mem?.redrives).toEqual({ 'stage-not-advanced': 3 });
+      expect(sb?.jobs).toMatchObject({ total: 1, queued: 1 });
+    });
+
+    it('finds stuck work of every kind, bounded, never for finished jobs', { timeout }, async () => {
+      await newJob('not-started', 'memory', 1);
+      await newJob('fanout', 'memory', 2);
+      await stageWithTasks('fanout', 0, 2, false);
+      await newJob('not-advanced', 'memory', 2);
+      await stageWithTasks('not-advanced', 0, 1);
+      await store.completeTasks([ok('not-advanced', 0, 0)]);
+      await newJob('not-finalized', 'memory', 1);
+      await stageWithTasks('not-finalized', 0, 1);
+      await store.completeTasks([ok('not-finalized', 0, 0)]);
+      await newJob('lost', 'servicebus', 1);
+      await stageWithTasks('lost', 0, 3);
+      await store.completeTasks([ok('lost', 0, 0)]);
+      await newJob('done', 'memory', 1);
+      await store.startStage('done', 0, 's');
+      await store.finishJob('done', { status: 'succeeded' });
+      expect(await store.findStuck({ olderThanMs: 60_000, limit: 100 })).toEqual([]);
+      await sleep(30);
+      const stuck = await store.findStuck({ olderThanMs: 10, limit: 100 });
+      const kinds = Object.fromEntries(stuck.map((s) => [s.jobId, s]));
+      expect(kinds['not-started']).toMatchObject({ kind: 'job-not-started', transport: 'memory' });
+      expect(kinds.fanout).toMatchObject({ kind: 'fanout-incomplete', stage: 0 });
+      expect(kinds['not-advanced']).toMatchObject({ kind: 'stage-not-advanced', stage: 0 });
+      expect(kinds['not-finalized']).toMatchObject({ kind: 'finalize-not-done' });
+      expect(kinds.lost).toMatchObject({ kind: 'task-message-lost', transport: 'servicebus', stage: 0 });
+      const lost = kinds.lost as { taskIds: string[] };
+      expect([...lost.taskIds].sort()).toEqual([taskId('lost', 0, 1), taskId('lost', 0, 2)].sort());
+      expect(kinds.done).toBeUndefined();
+      const bounded = await store.findStuck({ olderThanMs: 10, limit: 2 });
+      const weight = bounded.reduce((n, s) => n + (s.kind === 'task-message-lost' ? s.taskIds.length : 1), 0);
+      expect(weight).toBeLessThanOrEqual(2);
+      expect(weight).toBeGreaterThan(0);
+      // Touching lost tasks resets their clock.
+      await store.touchTasks?.([taskId('lost', 0, 1), taskId('lost', 0, 2)]);
+      if (store.touchTasks) {
+        const after = await store.findStuck({ olderThanMs: 20, limit: 100 });
+        expect(after.find((s) => s.jobId === 'lost')).toBeUndefined();
+      }
+    });
+
+    it('grants a lease to one owner at a time until it expires', { timeout }, async () => {
+      expect(await store.acquireLease('reconciler', 'a', 300)).toBe(true);
+      expect(await store.acquireLease('reconciler', 'b', 300)).toBe(false);
+      expect(await store.acquireLease('reconciler', 'a', 300)).toBe(true);
+      await sleep(400);
+      expect(await store.acquireLease('reconciler', 'b', 300)).toBe(true);
+      expect(await store.acquireLease('reconciler', 'a', 300)).toBe(false);
+      const racers = await Promise.all(['x', 'y', 'z'].map((o) => store.acquireLease('other', o, 5000)));
+      expect(racers.filter(Boolean)).toHaveLength(1);
+    });
+  });
+}
