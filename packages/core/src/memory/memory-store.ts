@@ -1,0 +1,477 @@
+import { SwitchyardError } from '../errors.js';
+import { taskId as makeTaskId } from '../ids.js';
+import type {
+  CompleteTasksResult,
+  JobRecord,
+  ListTasksOptions,
+  NewJob,
+  NewTask,
+  PathMetrics,
+  StageCompletion,
+  StageRecord,
+  Store,
+  StuckWork,
+  TaskClaim,
+  TaskOutcome,
+  TaskPage,
+  TaskRecord,
+  TaskRef,
+  TaskRetry,
+} from '../store.js';
+import { meanAndP95 } from '../util/stats.js';
+
+interface JobState {
+  job: JobRecord;
+  stages: StageRecord[];
+  /** Task ids per stage, kept in index order (see `orderedIds`). */
+  taskIds: string[][];
+  /** Stages whose `taskIds` may be out of index order after an out-of-order insert. */
+  unsorted: Set<number>;
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * A complete in-process {@link Store}: the same semantics as the PostgreSQL store (every method
+ * atomic, the barrier exact), for tests, the CLI and single-process hosts. State is lost with the
+ * process.
+ */
+export function memoryStore(): Store {
+  return new MemoryStore();
+}
+
+class MemoryStore implements Store {
+  private readonly jobs = new Map<string, JobState>();
+  private readonly tasks = new Map<string, TaskRecord>();
+  private readonly payloads = new Map<string, string>();
+  private readonly counters = new Map<string, Map<string, number>>();
+  private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  private closed = false;
+
+  async createJob(input: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+    this.assertOpen();
+    const existing = this.jobs.get(input.id);
+    if (existing) return { job: copyJob(existing.job), created: false };
+    const now = new Date();
+    const job: JobRecord = {
+      id: input.id,
+      name: input.name,
+      params: cloneJson(input.params),
+      transport: input.transport,
+      status: 'queued',
+      currentStage: -1,
+      stageCount: input.stageCount,
+      createdAt: now,
+      updatedAt: now,
+      ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+    };
+    this.jobs.set(job.id, { job, stages: [], taskIds: [], unsorted: new Set() });
+    return { job: copyJob(job), created: true };
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    const state = this.jobs.get(jobId);
+    return state ? copyJob(state.job) : undefined;
+  }
+
+  async getStages(jobId: string): Promise<StageRecord[]> {
+    return (this.jobs.get(jobId)?.stages ?? []).filter(Boolean).map((s) => ({ ...s }));
+  }
+
+  async startStage(jobId: string, stage: number, stageName: string) {
+    this.assertOpen();
+    const state = this.requireJob(jobId);
+    const { job } = state;
+    let advanced = false;
+    if (!TERMINAL.has(job.status) && job.currentStage === stage - 1 && stage < job.stageCount) {
+      const now = new Date();
+      job.currentStage = stage;
+      job.status = 'running';
+      job.startedAt ??= now;
+      job.updatedAt = now;
+      state.stages[stage] = {
+        jobId,
+        index: stage,
+        name: stageName,
+        status: 'fanning_out',
+        total: null,
+        created: 0,
+        succeeded: 0,
+        failed: 0,
+        running: 0,
+        startedAt: now,
+      };
+      state.taskIds[stage] = [];
+      advanced = true;
+    }
+    const stageRecord = state.stages[stage];
+    return { advanced, job: copyJob(job), ...(stageRecord ? { stage: { ...stageRecord } } : {}) };
+  }
+
+  async insertTasks(jobId: string, stage: number, tasks: readonly NewTask[]): Promise<number> {
+    this.assertOpen();
+    const state = this.requireJob(jobId);
+    const stageRecord = state.stages[stage];
+    const ids = state.taskIds[stage];
+    if (!stageRecord || !ids) throw new SwitchyardError('INVALID_INPUT', `stage ${stage} of job ${jobId} has not started`);
+    const now = new Date();
+    let inserted = 0;
+    for (const task of tasks) {
+      const id = makeTaskId(jobId, stage, task.index);
+      if (this.tasks.has(id)) continue;
+      this.tasks.set(id, {
+        id,
+        jobId,
+        stage,
+        index: task.index,
+        status: 'pending',
+        attempts: 0,
+        timeouts: 0,
+        input: task.input,
+        createdAt: now,
+        updatedAt: now,
+        ...(task.batchId === undefined ? {} : { batchId: task.batchId }),
+      });
+      const previous = ids[ids.length - 1];
+      if (previous !== undefined && this.tasks.get(previous)!.index > task.index) state.unsorted.add(stage);
+      ids.push(id);
+      inserted++;
+    }
+    stageRecord.created += inserted;
+    return inserted;
+  }
+
+  async sealStage(jobId: string, stage: number, total: number): Promise<StageCompletion | undefined> {
+    this.assertOpen();
+    const record = this.jobs.get(jobId)?.stages[stage];
+    if (!record || record.status !== 'fanning_out') return undefined;
+    record.total = total;
+    record.status = 'sealed';
+    record.sealedAt = new Date();
+    return this.completeIfDone(record);
+  }
+
+  async claimTasks(refs: readonly TaskRef[]): Promise<TaskClaim[]> {
+    this.assertOpen();
+    const now = new Date();
+    return refs.map((ref) => {
+      const task = this.tasks.get(ref.taskId);
+      if (!task) return { taskId: ref.taskId, outcome: 'missing' };
+      if (TERMINAL.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal', task: { ...task } };
+      const job = this.jobs.get(task.jobId)?.job;
+      if (!job || job.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive', task: { ...task } };
+      if (task.status !== 'running') {
+        const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+        if (stage) stage.running++;
+      }
+      task.status = 'running';
+      task.attempts++;
+      task.startedAt ??= now;
+      task.updatedAt = now;
+      return { taskId: ref.taskId, outcome: 'run', task: { ...task } };
+    });
+  }
+
+  async completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult> {
+    this.assertOpen();
+    const now = new Date();
+    const applied: string[] = [];
+    const touched = new Set<StageRecord>();
+    for (const outcome of outcomes) {
+      const task = this.tasks.get(outcome.taskId);
+      if (!task || TERMINAL.has(task.status)) continue;
+      const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+      if (task.status === 'running' && stage) stage.running--;
+      task.status = outcome.status;
+      task.finishedAt = now;
+      task.updatedAt = now;
+      if (outcome.result !== undefined) task.result = outcome.result;
+      if (outcome.error !== undefined) task.error = outcome.error;
+      if (outcome.timedOut) task.timeouts++;
+      applied.push(task.id);
+      if (stage) {
+        if (outcome.status === 'succeeded') stage.succeeded++;
+        else stage.failed++;
+        touched.add(stage);
+      }
+    }
+    const completedStages: StageCompletion[] = [];
+    for (const stage of touched) {
+      const done = this.completeIfDone(stage);
+      if (done) completedStages.push(done);
+    }
+    return { applied, completedStages };
+  }
+
+  async retryTasks(retries: readonly TaskRetry[]): Promise<void> {
+    this.assertOpen();
+    const now = new Date();
+    for (const retry of retries) {
+      const task = this.tasks.get(retry.taskId);
+      if (!task || TERMINAL.has(task.status)) continue;
+      if (task.status === 'running') {
+        const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+        if (stage) stage.running--;
+      }
+      task.status = 'pending';
+      task.error = retry.error;
+      if (retry.timedOut) task.timeouts++;
+      task.updatedAt = now;
+    }
+  }
+
+  async touchTasks(taskIds: readonly string[]): Promise<void> {
+    const now = new Date();
+    for (const id of taskIds) {
+      const task = this.tasks.get(id);
+      if (task && !TERMINAL.has(task.status)) task.updatedAt = now;
+    }
+  }
+
+  async finishJob(jobId: string, outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: JobRecord['error'] }) {
+    this.assertOpen();
+    const job = this.jobs.get(jobId)?.job;
+    if (!job || TERMINAL.has(job.status)) return false;
+    const now = new Date();
+    job.status = outcome.status;
+    if (outcome.result !== undefined) job.result = cloneJson(outcome.result);
+    if (outcome.error !== undefined) job.error = outcome.error;
+    job.finishedAt = now;
+    job.updatedAt = now;
+    return true;
+  }
+
+  async cancelJob(jobId: string): Promise<boolean> {
+    this.assertOpen();
+    const state = this.jobs.get(jobId);
+    if (!state || TERMINAL.has(state.job.status)) return false;
+    const now = new Date();
+    state.job.status = 'cancelled';
+    state.job.finishedAt = now;
+    state.job.updatedAt = now;
+    for (const ids of state.taskIds) {
+      for (const id of ids ?? []) {
+        const task = this.tasks.get(id);
+        if (task && !TERMINAL.has(task.status)) {
+          task.status = 'cancelled';
+          task.finishedAt = now;
+          task.updatedAt = now;
+        }
+      }
+    }
+    return true;
+  }
+
+  async getTask(taskId: string): Promise<TaskRecord | undefined> {
+    const task = this.tasks.get(taskId);
+    return task ? { ...task } : undefined;
+  }
+
+  async listTasks(jobId: string, options: ListTasksOptions = {}): Promise<TaskPage> {
+    const state = this.jobs.get(jobId);
+    const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
+    if (!state) return { tasks: [] };
+    let [stage, index] = options.cursor ? decodeCursor(options.cursor) : [options.stage ?? 0, -1];
+    if (options.stage !== undefined && stage !== options.stage) return { tasks: [] };
+    const tasks: TaskRecord[] = [];
+    const lastStage = options.stage ?? state.taskIds.length - 1;
+    for (; stage <= lastStage; stage++, index = -1) {
+      const ids = this.orderedIds(state, stage);
+      for (let i = this.firstAfter(ids, index); i < ids.length; i++) {
+        const task = this.tasks.get(ids[i]!)!;
+        if (options.status && task.status !== options.status) continue;
+        if (tasks.length === limit) {
+          const last = tasks[tasks.length - 1]!;
+          return { tasks, nextCursor: encodeCursor(last.stage, last.index) };
+        }
+        tasks.push({ ...task });
+      }
+    }
+    return { tasks };
+  }
+
+  private orderedIds(state: JobState, stage: number): string[] {
+    const ids = state.taskIds[stage] ?? [];
+    if (state.unsorted.delete(stage)) ids.sort((a, b) => this.tasks.get(a)!.index - this.tasks.get(b)!.index);
+    return ids;
+  }
+
+  /** Position of the first task whose index is greater than `index` (binary search). */
+  private firstAfter(ids: string[], index: number): number {
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.tasks.get(ids[mid]!)!.index <= index) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  async putPayload(key: string, data: string): Promise<void> {
+    this.assertOpen();
+    if (!this.payloads.has(key)) this.payloads.set(key, data);
+  }
+
+  async getPayload(key: string): Promise<string | undefined> {
+    return this.payloads.get(key);
+  }
+
+  async incrementCounter(transport: string, name: string, by: number): Promise<void> {
+    let byName = this.counters.get(transport);
+    if (!byName) this.counters.set(transport, (byName = new Map()));
+    byName.set(name, (byName.get(name) ?? 0) + by);
+  }
+
+  async metrics(): Promise<PathMetrics[]> {
+    const byPath = new Map<string, JobState[]>();
+    for (const state of this.jobs.values()) {
+      const list = byPath.get(state.job.transport) ?? [];
+      list.push(state);
+      byPath.set(state.job.transport, list);
+    }
+    for (const transport of this.counters.keys()) if (!byPath.has(transport)) byPath.set(transport, []);
+    return [...byPath.entries()].map(([transport, states]) => {
+      const jobs = { total: states.length, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      const latencies: number[] = [];
+      const waits: number[] = [];
+      const tasks = { total: 0, succeeded: 0, failed: 0 };
+      let retries = 0;
+      let timeouts = 0;
+      let finishedTasks = 0;
+      let runningMs = 0;
+      for (const { job, taskIds } of states) {
+        jobs[job.status]++;
+        let jobTasks = 0;
+        for (const ids of taskIds) {
+          for (const id of ids ?? []) {
+            const task = this.tasks.get(id)!;
+            tasks.total++;
+            jobTasks++;
+            if (task.status === 'succeeded') tasks.succeeded++;
+            if (task.status === 'failed') tasks.failed++;
+            retries += Math.max(0, task.attempts - 1);
+            timeouts += task.timeouts;
+            if (task.startedAt) waits.push(task.startedAt.getTime() - task.createdAt.getTime());
+          }
+        }
+        if (job.finishedAt && job.status !== 'cancelled') {
+          latencies.push(job.finishedAt.getTime() - job.createdAt.getTime());
+          runningMs += job.finishedAt.getTime() - (job.startedAt ?? job.createdAt).getTime();
+          finishedTasks += jobTasks;
+        }
+      }
+      return {
+        transport,
+        jobs,
+        jobLatencyMs: meanAndP95(latencies),
+        queueWaitMs: meanAndP95(waits),
+        tasksPerSecond: runningMs > 0 ? (finishedTasks * 1000) / runningMs : null,
+        tasks,
+        retries,
+        timeouts,
+        poisoned: tasks.failed,
+        redrives: Object.fromEntries(this.counters.get(transport) ?? []),
+      };
+    });
+  }
+
+  async findStuck({ olderThanMs, limit }: { olderThanMs: number; limit: number }): Promise<StuckWork[]> {
+    const cutoff = Date.now() - olderThanMs;
+    const found: StuckWork[] = [];
+    let budget = limit;
+    for (const { job, stages, taskIds } of this.jobs.values()) {
+      if (budget <= 0) break;
+      if (TERMINAL.has(job.status)) continue;
+      const base = { jobId: job.id, transport: job.transport };
+      if (job.currentStage < 0) {
+        if (job.updatedAt.getTime() < cutoff) {
+          found.push({ kind: 'job-not-started', ...base });
+          budget--;
+        }
+        continue;
+      }
+      const stage = stages[job.currentStage];
+      if (!stage) continue;
+      if (stage.status === 'fanning_out') {
+        if (stage.startedAt.getTime() < cutoff) {
+          found.push({ kind: 'fanout-incomplete', ...base, stage: stage.index });
+          budget--;
+        }
+      } else if (stage.status === 'complete') {
+        if ((stage.completedAt?.getTime() ?? 0) < cutoff) {
+          found.push(
+            stage.index === job.stageCount - 1
+              ? { kind: 'finalize-not-done', ...base }
+              : { kind: 'stage-not-advanced', ...base, stage: stage.index },
+          );
+          budget--;
+        }
+      } else {
+        const lost: string[] = [];
+        for (const id of taskIds[stage.index] ?? []) {
+          if (lost.length >= budget) break;
+          const task = this.tasks.get(id)!;
+          if (!TERMINAL.has(task.status) && task.updatedAt.getTime() < cutoff) lost.push(id);
+        }
+        if (lost.length > 0) {
+          found.push({ kind: 'task-message-lost', ...base, stage: stage.index, taskIds: lost });
+          budget -= lost.length;
+        }
+      }
+    }
+    return found;
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const lease = this.leases.get(name);
+    if (lease && lease.owner !== owner && lease.expiresAt > now) return false;
+    this.leases.set(name, { owner, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private completeIfDone(stage: StageRecord): StageCompletion | undefined {
+    if (stage.status !== 'sealed' || stage.total === null) return undefined;
+    if (stage.succeeded + stage.failed < stage.total) return undefined;
+    stage.status = 'complete';
+    stage.completedAt = new Date();
+    return { jobId: stage.jobId, stage: stage.index, succeeded: stage.succeeded, failed: stage.failed, total: stage.total };
+  }
+
+  private requireJob(jobId: string): JobState {
+    const state = this.jobs.get(jobId);
+    if (!state) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+    return state;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SwitchyardError('CLOSED', 'memory store is closed');
+  }
+}
+
+function copyJob(job: JobRecord): JobRecord {
+  return { ...job };
+}
+
+function cloneJson<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+function encodeCursor(stage: number, index: number): string {
+  return Buffer.from(`${stage}:${index}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, number] {
+  const match = /^(\d+):(-?\d+)$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new SwitchyardError('INVALID_INPUT', 'cursor is malformed');
+  return [Number(match[1]), Number(match[2])];
+}
