@@ -140,6 +140,8 @@ export interface CompleteTasksResult {
 export interface ListTasksOptions {
   stage?: number;
   status?: TaskStatus;
+  /** With `stage`: only tasks whose index is greater than this (resuming a fan-out). */
+  afterIndex?: number;
   /** Opaque cursor from a previous page. */
   cursor?: string;
   /** Page size (default 100, the store may cap it). */

@@ -271,7 +271,7 @@ class MemoryStore implements Store {
     const state = this.jobs.get(jobId);
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     if (!state) return { tasks: [] };
-    let [stage, index] = options.cursor ? decodeCursor(options.cursor) : [options.stage ?? 0, -1];
+    let [stage, index] = options.cursor ? decodeCursor(options.cursor) : [options.stage ?? 0, options.stage !== undefined ? (options.afterIndex ?? -1) : -1];
     if (options.stage !== undefined && stage !== options.stage) return { tasks: [] };
     const tasks: TaskRecord[] = [];
     const lastStage = options.stage ?? state.taskIds.length - 1;

@@ -1,0 +1,63 @@
+import pLimit from 'p-limit';
+import type { OutgoingMessage, QueueKind, Transport, TransportLimits } from '../transport.js';
+
+/** Overrides of the batching policy; the rest comes from the transport's limits. */
+export interface BatchingOptions {
+  /** Most messages per send. Capped by the transport's `maxBatchMessages`. */
+  maxMessages?: number;
+  /** Most bytes per send. Capped by the transport's `maxBatchBytes`. */
+  maxBytes?: number;
+  /** Concurrent sends of one fan-out. @defaultValue the transport's `sendConcurrency` */
+  concurrency?: number;
+  /** Tasks inserted and sent per fan-out chunk. @defaultValue 2000 */
+  chunkSize?: number;
+}
+
+export interface BatchingPolicy {
+  maxMessages: number;
+  maxBytes: number;
+  concurrency: number;
+  chunkSize: number;
+}
+
+export function resolvePolicy(limits: TransportLimits, options: BatchingOptions = {}): BatchingPolicy {
+  return {
+    maxMessages: Math.max(1, Math.min(options.maxMessages ?? limits.maxBatchMessages, limits.maxBatchMessages)),
+    maxBytes: Math.max(1, Math.min(options.maxBytes ?? limits.maxBatchBytes, limits.maxBatchBytes)),
+    concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
+    chunkSize: Math.max(1, options.chunkSize ?? 2000),
+  };
+}
+
+/** Splits messages into batches within the policy's message and byte bounds. */
+export function toBatches(messages: readonly OutgoingMessage[], policy: BatchingPolicy): OutgoingMessage[][] {
+  const batches: OutgoingMessage[][] = [];
+  let current: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    // UTF-16 length ×3 bounds the UTF-8 size; only measure exactly when it could matter.
+    const size = message.body.length * 3 > policy.maxBytes / 64 ? Buffer.byteLength(message.body) : message.body.length * 3;
+    if (current.length > 0 && (current.length >= policy.maxMessages || bytes + size > policy.maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Sends messages through the batching policy: batches in parallel, bounded by `p-limit`. */
+export async function sendBatched(
+  transport: Transport,
+  queue: QueueKind,
+  messages: readonly OutgoingMessage[],
+  policy: BatchingPolicy,
+  limit: ReturnType<typeof pLimit> = pLimit(policy.concurrency),
+): Promise<void> {
+  const batches = toBatches(messages, policy);
+  if (batches.length === 1) return transport.send(queue, batches[0]!);
+  await Promise.all(batches.map((batch) => limit(() => transport.send(queue, batch))));
+}

@@ -1,0 +1,893 @@
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import pLimit from 'p-limit';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { FanOutContext, JobDefinition, JobParams, StageDefinition, TaskContext, TaskResult } from '../define.js';
+import { decodeEnvelope, encodeEnvelope, type StageEnvelope, type TaskEnvelope } from '../envelope.js';
+import {
+  type ErrorInfo,
+  isSwitchyardError,
+  MalformedMessageError,
+  SerializationError,
+  SwitchyardError,
+  TaskTimeoutError,
+  toErrorInfo,
+  ValidationError,
+} from '../errors.js';
+import { deriveJobId, taskId as makeTaskId } from '../ids.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import type { JobRecord, StageCompletion, StageRecord, Store, TaskClaim, TaskOutcome, TaskRef, TaskRetry } from '../store.js';
+import type { OutgoingMessage, QueueKind, ReceivedMessage, Settlement, Transport } from '../transport.js';
+import { Batcher } from '../util/batcher.js';
+import { canonicalJson } from '../util/json.js';
+import { type BatchingOptions, type BatchingPolicy, resolvePolicy, sendBatched } from './batching.js';
+import { backoffDelay, resolveRetry } from './retry.js';
+import type {
+  HandleMeta,
+  HandleSettlement,
+  JobView,
+  MetricsReport,
+  ReconcileOptions,
+  ReconcileResult,
+  StageView,
+  SubmitOptions,
+  SubmitResult,
+  SwitchyardOptions,
+  WaitForOptions,
+  WorkOptions,
+} from './types.js';
+
+type AnyJob = JobDefinition<string, unknown, unknown>;
+type NamedJob = { readonly name: string };
+type JobNamed<Jobs extends readonly NamedJob[], N> = Extract<Jobs[number], { name: N }>;
+
+/** A configured Switchyard: submit jobs, run workers, handle serverless deliveries, report. */
+export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob[]> {
+  /**
+   * Validates params and creates the job (idempotent: the same name and params — or the same
+   * `idempotencyKey` — return the existing job), then starts its first stage.
+   * @throws {SwitchyardError} `UNKNOWN_JOB`, `UNKNOWN_TRANSPORT`, `INVALID_INPUT`, `NOT_SERIALIZABLE`
+   */
+  submit<N extends Jobs[number]['name']>(jobName: N, params: JobParams<JobNamed<Jobs, N>>, options?: SubmitOptions): Promise<SubmitResult>;
+  /** The job's status, current stage, per-stage counts and timings; undefined if unknown. */
+  getJob(jobId: string): Promise<JobView | undefined>;
+  /** Streams succeeded task results of a job (one stage by name or index, or all), in task order. */
+  results<O = unknown>(jobId: string, stage?: string | number): AsyncIterable<TaskResult<O>>;
+  /** Cancels the job: no new task starts; true if it was cancelled by this call. */
+  cancel(jobId: string): Promise<boolean>;
+  /** Resolves with the job once it is terminal (succeeded, failed or cancelled). */
+  waitFor(jobId: string, options?: WaitForOptions): Promise<JobView>;
+  /** Runs workers on every configured transport until `signal` aborts; resolves once drained. */
+  work(options?: WorkOptions): Promise<void>;
+  /** Processes one message delivered by a serverless trigger and says how to settle it. */
+  handle(message: unknown, meta?: HandleMeta): Promise<HandleSettlement>;
+  /** One reconciler pass: re-drives stuck work (safe with many workers: a lease). */
+  reconcile(options?: Omit<ReconcileOptions, 'intervalMs'>): Promise<ReconcileResult>;
+  /** Per-path comparison: jobs, latency, queue wait, tasks/s, retries, timeouts, poisoned. */
+  metrics(): Promise<MetricsReport>;
+  /** Checks the store and every transport; resolves with their state. */
+  ready(): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; error?: string }> }>;
+  /** The job definitions by name. */
+  readonly jobs: ReadonlyMap<string, AnyJob>;
+  /** Configured path names. */
+  readonly transportNames: readonly string[];
+  readonly store: Store;
+  /** Stops workers and closes the store and transports. */
+  close(): Promise<void>;
+}
+
+const TERMINAL_JOB = new Set(['succeeded', 'failed', 'cancelled']);
+const JOB_CACHE_MAX = 10_000;
+/** Stage-message deliveries after which a failing finalize fails the job. */
+const MAX_FINALIZE_DELIVERIES = 5;
+
+/**
+ * Creates a Switchyard over a store and one or more transports.
+ *
+ * @example
+ * ```ts
+ * const yard = createSwitchyard({ jobs: [helloWorld], store: memoryStore(), transports: [memoryTransport()] });
+ * const { jobId } = await yard.submit('hello_world', { n: 100 });
+ * ```
+ */
+export function createSwitchyard<const Jobs extends readonly NamedJob[]>(options: SwitchyardOptions<Jobs>): Switchyard<Jobs> {
+  return new SwitchyardImpl(options) as unknown as Switchyard<Jobs>;
+}
+
+interface PathState {
+  name: string;
+  transport: Transport;
+  policy: BatchingPolicy;
+}
+
+interface Delivery {
+  body: unknown;
+  deliveryCount: number;
+  maxDeliveries?: number;
+  transport?: string;
+}
+
+class SwitchyardImpl {
+  readonly jobs: ReadonlyMap<string, AnyJob>;
+  readonly store: Store;
+  readonly transportNames: readonly string[];
+  private readonly paths = new Map<string, PathState>();
+  private readonly defaultTransport: string;
+  private readonly logger: Logger;
+  private readonly options: SwitchyardOptions<readonly NamedJob[]>;
+  private readonly jobCache = new Map<string, Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>>();
+  private readonly instanceId = randomUUID();
+  private readonly shutdown = new AbortController();
+  private readonly workers = new Set<Promise<void>>();
+  private initPromise: Promise<void> | undefined;
+  private closed = false;
+
+  private readonly claims: Batcher<TaskRef, TaskClaim>;
+  private readonly completions: Batcher<TaskOutcome, boolean>;
+  private readonly retries: Batcher<TaskRetry, undefined>;
+  private readonly rechecks = new Map<string, Promise<void>>();
+
+  constructor(options: SwitchyardOptions<readonly NamedJob[]>) {
+    this.options = options;
+    this.store = options.store;
+    this.logger = options.logger ?? consoleLogger;
+    const jobs = new Map<string, AnyJob>();
+    for (const job of options.jobs as readonly AnyJob[]) {
+      if (jobs.has(job.name)) throw new ValidationError(`jobs: duplicate job name "${job.name}"`, [{ path: 'jobs', message: `duplicate job name "${job.name}"` }]);
+      jobs.set(job.name, job);
+    }
+    this.jobs = jobs;
+    const transports = Array.isArray(options.transports)
+      ? (options.transports as readonly Transport[]).map((t) => [t.name, t] as const)
+      : Object.entries(options.transports as Record<string, Transport>);
+    if (transports.length === 0) throw new ValidationError('transports: at least one transport is required', [{ path: 'transports', message: 'empty' }]);
+    for (const [name, transport] of transports) {
+      if (this.paths.has(name)) throw new ValidationError(`transports: duplicate path name "${name}"`, [{ path: 'transports', message: `duplicate "${name}"` }]);
+      this.paths.set(name, { name, transport, policy: resolvePolicy(transport.limits, this.batchingFor(name)) });
+    }
+    this.transportNames = [...this.paths.keys()];
+    this.defaultTransport = options.defaultTransport ?? this.transportNames[0]!;
+    if (!this.paths.has(this.defaultTransport)) {
+      throw new ValidationError(`defaultTransport: "${this.defaultTransport}" is not one of ${this.transportNames.join(', ')}`, [
+        { path: 'defaultTransport', message: 'not a configured transport' },
+      ]);
+    }
+    setMaxListeners(0, this.shutdown.signal);
+    this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000);
+    this.completions = new Batcher((outcomes) => this.completeBatch(outcomes), 1000);
+    this.retries = new Batcher(async (items) => {
+      await this.store.retryTasks(items);
+      return items.map(() => undefined);
+    }, 1000);
+  }
+
+  private batchingFor(path: string): BatchingOptions | undefined {
+    const batching = this.options.batching as Record<string, unknown> | undefined;
+    if (!batching) return undefined;
+    const own = batching[path];
+    if (own && typeof own === 'object') return own as BatchingOptions;
+    const keys = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize'];
+    return Object.keys(batching).some((k) => keys.includes(k)) ? (batching as BatchingOptions) : undefined;
+  }
+
+  private init(): Promise<void> {
+    this.initPromise ??= Promise.resolve(this.store.init?.());
+    return this.initPromise;
+  }
+
+  // ---------------------------------------------------------------- submit and queries
+
+  async submit(jobName: string, params: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
+    this.assertOpen();
+    const def = this.jobs.get(jobName);
+    if (!def) throw new SwitchyardError('UNKNOWN_JOB', `unknown job "${jobName}" (known: ${[...this.jobs.keys()].join(', ') || 'none'})`);
+    const transport = options.transport ?? this.defaultTransport;
+    if (!this.paths.has(transport)) {
+      throw new SwitchyardError('UNKNOWN_TRANSPORT', `unknown transport "${transport}" (configured: ${this.transportNames.join(', ')})`);
+    }
+    if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0 || options.idempotencyKey.length > 200)) {
+      throw new ValidationError('idempotencyKey must be a string of 1-200 characters', [{ path: 'idempotencyKey', message: 'must be a string of 1-200 characters' }]);
+    }
+    const validated = def.params ? await validate(def.params, params, 'params') : params;
+    const canonical = canonicalJson(validated, 'params');
+    const stored = validated === undefined ? null : JSON.parse(canonical);
+    await this.init();
+    const id = deriveJobId(def.name, canonical, options.idempotencyKey);
+    const { job, created } = await this.store.createJob({
+      id,
+      name: def.name,
+      params: stored,
+      transport,
+      stageCount: def.stages.length,
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+    });
+    // A resubmitted job that never started re-sends its first stage message: cheap, idempotent,
+    // and it heals a submit that crashed between the commit and the send.
+    if (job.status === 'queued') await this.sendStageMessage(job, 0);
+    return { jobId: job.id, created, status: job.status, transport: job.transport };
+  }
+
+  async getJob(jobId: string): Promise<JobView | undefined> {
+    const job = await this.store.getJob(jobId);
+    if (!job) return undefined;
+    return toJobView(job, await this.store.getStages(jobId), this.jobs.get(job.name));
+  }
+
+  async *results(jobId: string, stage?: string | number): AsyncIterable<TaskResult> {
+    const job = await this.store.getJob(jobId);
+    if (!job) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+    if (stage === undefined) {
+      for (let i = 0; i < job.stageCount; i++) yield* this.stageResults(jobId, i);
+      return;
+    }
+    yield* this.stageResults(jobId, this.stageIndex(job, stage));
+  }
+
+  private stageIndex(job: Pick<JobRecord, 'name' | 'stageCount'>, stage: string | number): number {
+    if (typeof stage === 'number') {
+      if (Number.isInteger(stage) && stage >= 0 && stage < job.stageCount) return stage;
+    } else {
+      const index = this.jobs.get(job.name)?.stages.findIndex((s) => s.name === stage) ?? -1;
+      if (index >= 0) return index;
+    }
+    throw new ValidationError(`stage ${JSON.stringify(stage)} is not a stage of job "${job.name}"`, [{ path: 'stage', message: 'unknown stage' }]);
+  }
+
+  private async *stageResults(jobId: string, stage: number): AsyncIterable<TaskResult> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.listTasks(jobId, { stage, status: 'succeeded', limit: 1000, ...(cursor ? { cursor } : {}) });
+      for (const t of page.tasks) yield { stage: t.stage, index: t.index, taskId: t.id, result: t.result };
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  async cancel(jobId: string): Promise<boolean> {
+    return this.store.cancelJob(jobId);
+  }
+
+  async waitFor(jobId: string, options: WaitForOptions = {}): Promise<JobView> {
+    const interval = options.pollIntervalMs ?? 200;
+    for (;;) {
+      if (options.signal?.aborted) throw new SwitchyardError('ABORTED', `waitFor(${jobId}) aborted`, { cause: options.signal.reason });
+      const view = await this.getJob(jobId);
+      if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+      options.onProgress?.(view);
+      if (TERMINAL_JOB.has(view.status)) return view;
+      await sleep(interval, options.signal);
+    }
+  }
+
+  async metrics(): Promise<MetricsReport> {
+    return { paths: await this.store.metrics(), generatedAt: new Date() };
+  }
+
+  async ready() {
+    const checks: Record<string, { ok: boolean; error?: string }> = {};
+    const probe = async (name: string, fn: (() => Promise<void>) | undefined) => {
+      try {
+        await fn?.();
+        checks[name] = { ok: true };
+      } catch (err) {
+        checks[name] = { ok: false, error: toErrorInfo(err).message };
+      }
+    };
+    await Promise.all([
+      probe('store', this.store.ping?.bind(this.store)),
+      ...[...this.paths.values()].map((p) => probe(`transport:${p.name}`, p.transport.ping?.bind(p.transport))),
+    ]);
+    return { ok: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  // ---------------------------------------------------------------- message processing
+
+  async handle(message: unknown, meta: HandleMeta = {}): Promise<HandleSettlement> {
+    this.assertOpen();
+    return this.process({
+      body: message,
+      deliveryCount: meta.deliveryCount ?? 1,
+      ...(meta.maxDeliveries === undefined ? {} : { maxDeliveries: meta.maxDeliveries }),
+      ...(meta.transport === undefined ? {} : { transport: meta.transport }),
+    });
+  }
+
+  private async process(delivery: Delivery, signal?: AbortSignal): Promise<HandleSettlement> {
+    let envelope: StageEnvelope | TaskEnvelope;
+    try {
+      envelope = decodeEnvelope(delivery.body);
+    } catch (err) {
+      const info = toErrorInfo(err);
+      this.logger.warn('dead-lettering a message that is not a Switchyard envelope', { reason: info.message });
+      return { action: 'deadLetter', reason: 'MalformedMessage', description: info.message };
+    }
+    try {
+      await this.init();
+      return envelope.kind === 'stage' ? await this.processStage(envelope, delivery) : await this.processTask(envelope, delivery, signal);
+    } catch (err) {
+      // The store or transport failed under us: release the message, it comes back.
+      const info = toErrorInfo(err);
+      this.logger.error('message processing failed; releasing it for redelivery', { jobId: envelope.jobId, error: info.message });
+      return { action: 'retry', delayMs: Math.min(30_000, 1000 * 2 ** Math.min(5, delivery.deliveryCount - 1)), reason: info.message };
+    }
+  }
+
+  private async jobInfo(jobId: string): Promise<Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'> | undefined> {
+    const cached = this.jobCache.get(jobId);
+    if (cached) return cached;
+    const job = await this.store.getJob(jobId);
+    if (!job) return undefined;
+    const info = { id: job.id, name: job.name, transport: job.transport, stageCount: job.stageCount };
+    if (this.jobCache.size >= JOB_CACHE_MAX) this.jobCache.delete(this.jobCache.keys().next().value!);
+    this.jobCache.set(jobId, info);
+    return info;
+  }
+
+  private async processStage(envelope: StageEnvelope, delivery: Delivery): Promise<HandleSettlement> {
+    const job = await this.store.getJob(envelope.jobId);
+    if (!job) return { action: 'deadLetter', reason: 'JobNotFound', description: `job ${envelope.jobId} does not exist` };
+    if (TERMINAL_JOB.has(job.status)) return { action: 'complete' };
+    const def = this.jobs.get(job.name);
+    if (!def) return { action: 'deadLetter', reason: 'UnknownJob', description: `job "${job.name}" is not defined in this worker` };
+    if (envelope.stage >= job.stageCount) return this.finalize(job, def, delivery);
+
+    const stageDef = def.stages[envelope.stage]!;
+    const started = await this.store.startStage(job.id, envelope.stage, stageDef.name);
+    if (started.job.currentStage !== envelope.stage || TERMINAL_JOB.has(started.job.status) || !started.stage) {
+      // A stale duplicate (the job moved on) or a message that raced ahead: nothing to do.
+      return { action: 'complete' };
+    }
+    const stage = started.stage;
+    if (stage.status === 'complete') {
+      await this.onStageComplete({ jobId: job.id, stage: stage.index, succeeded: stage.succeeded, failed: stage.failed, total: stage.total ?? 0 });
+    } else if (stage.status === 'sealed') {
+      await this.resendOpenTasks(started.job, stage.index);
+    } else {
+      await this.fanOut(started.job, stageDef, stage.index);
+    }
+    return { action: 'complete' };
+  }
+
+  private fanOutContext(job: JobRecord, stage: number): FanOutContext {
+    return {
+      jobId: job.id,
+      stage,
+      results: <O>(stageName: string) => this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<TaskResult<O>>,
+      logger: this.logger,
+    };
+  }
+
+  /**
+   * Inserts the stage's tasks chunk by chunk (skipping existing rows) and sends their messages in
+   * batches, then seals the stage with its total. Re-running it after a crash resumes: existing
+   * tasks are not re-inserted and terminal ones are not re-sent.
+   */
+  private async fanOut(job: JobRecord, stageDef: StageDefinition, stage: number): Promise<void> {
+    const path = this.pathOf(job.transport);
+    const source = await stageDef.fanOut(job.params, this.fanOutContext(job, stage));
+    const limit = pLimit(path.policy.concurrency);
+    let index = 0;
+    let chunk: unknown[] = [];
+    let inFlight: Promise<void> = Promise.resolve();
+    const batchPrefix = randomUUID().slice(0, 8);
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const start = index - chunk.length;
+      const batchId = `${batchPrefix}-${start}`;
+      const tasks = chunk.map((input, i) => ({ index: start + i, input: checkJson(input, `stages[${stage}] (${stageDef.name}) fanOut item ${start + i}`), batchId }));
+      chunk = [];
+      const inserted = await this.store.insertTasks(job.id, stage, tasks);
+      let open = tasks;
+      if (inserted < tasks.length) {
+        // A resumed fan-out: only tasks not terminal yet need a message.
+        const page = await this.store.listTasks(job.id, { stage, afterIndex: start - 1, limit: tasks.length });
+        const openIndexes = new Set(page.tasks.filter((t) => t.status === 'pending' || t.status === 'running').map((t) => t.index));
+        open = tasks.filter((t) => openIndexes.has(t.index));
+      }
+      const messages = open.map((t) => this.taskMessage(path, job.id, stage, t.index, t.input));
+      // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
+      await inFlight;
+      inFlight = sendBatched(path.transport, 'task', messages, path.policy, limit);
+    };
+    for await (const input of source as AsyncIterable<unknown>) {
+      chunk.push(input);
+      index++;
+      if (chunk.length >= path.policy.chunkSize) {
+        await flush();
+        if ((index / path.policy.chunkSize) % 10 === 0 && (await this.isInactive(job.id))) return;
+      }
+    }
+    await flush();
+    await inFlight;
+    const completion = await this.store.sealStage(job.id, stage, index);
+    if (completion) await this.onStageComplete(completion);
+  }
+
+  private async isInactive(jobId: string): Promise<boolean> {
+    const job = await this.store.getJob(jobId);
+    return !job || TERMINAL_JOB.has(job.status);
+  }
+
+  private taskMessage(path: PathState, jobId: string, stage: number, index: number, input: unknown): OutgoingMessage {
+    const taskId = makeTaskId(jobId, stage, index);
+    const inline = encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, input });
+    // Claim check: an input too large for the transport stays in the task row only.
+    const fits = inline.length * 3 <= path.transport.limits.maxMessageBytes || Buffer.byteLength(inline) <= path.transport.limits.maxMessageBytes;
+    return { body: fits ? inline : encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, ref: taskId }), messageId: taskId };
+  }
+
+  /** A redelivered stage message of a sealed stage: re-send every task that is not terminal. */
+  private async resendOpenTasks(job: JobRecord, stage: number): Promise<void> {
+    const path = this.pathOf(job.transport);
+    const limit = pLimit(path.policy.concurrency);
+    for (const status of ['pending', 'running'] as const) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.store.listTasks(job.id, { stage, status, limit: path.policy.chunkSize, ...(cursor ? { cursor } : {}) });
+        const messages = page.tasks.map((t) => this.taskMessage(path, job.id, stage, t.index, t.input));
+        await sendBatched(path.transport, 'task', messages, path.policy, limit);
+        await this.store.touchTasks?.(page.tasks.map((t) => t.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+    }
+  }
+
+  private async finalize(job: JobRecord, def: AnyJob, delivery: Delivery): Promise<HandleSettlement> {
+    const stages = await this.store.getStages(job.id);
+    const last = stages[job.stageCount - 1];
+    if (job.currentStage !== job.stageCount - 1 || last?.status !== 'complete') return { action: 'complete' };
+    try {
+      const result = def.finalize
+        ? await def.finalize({
+            jobId: job.id,
+            params: job.params,
+            stages: stages.map((s) => ({ name: s.name, total: s.total ?? 0, succeeded: s.succeeded, failed: s.failed })),
+            results: <O>(stageName: string) => this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<TaskResult<O>>,
+            logger: this.logger,
+          })
+        : undefined;
+      const stored = result === undefined ? undefined : JSON.parse(canonicalJson(result, 'finalize result'));
+      await this.store.finishJob(job.id, { status: 'succeeded', ...(stored === undefined ? {} : { result: stored }) });
+      this.jobCache.delete(job.id);
+      return { action: 'complete' };
+    } catch (err) {
+      const info = toErrorInfo(err);
+      if (delivery.deliveryCount >= MAX_FINALIZE_DELIVERIES || isSwitchyardError(err)) {
+        await this.store.finishJob(job.id, { status: 'failed', error: { ...info, message: `finalize failed: ${info.message}` } });
+        return { action: 'complete' };
+      }
+      return { action: 'retry', delayMs: 1000 * 2 ** (delivery.deliveryCount - 1), reason: info.message };
+    }
+  }
+
+  private async processTask(envelope: TaskEnvelope, delivery: Delivery, signal?: AbortSignal): Promise<HandleSettlement> {
+    const claim = await this.claims.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId });
+    switch (claim.outcome) {
+      case 'missing': {
+        const job = await this.store.getJob(envelope.jobId);
+        return job
+          ? { action: 'deadLetter', reason: 'TaskNotFound', description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}` }
+          : { action: 'deadLetter', reason: 'JobNotFound', description: `job ${envelope.jobId} does not exist` };
+      }
+      case 'terminal':
+        // A duplicate or a redelivery after a crash: the result is recorded already. Make sure the
+        // stage's advance was not lost with the crash (cheap and idempotent).
+        await this.recheckStage(envelope.jobId, envelope.stage);
+        return { action: 'complete' };
+      case 'job-inactive':
+        return { action: 'complete' };
+    }
+    const task = claim.task!;
+    const job = await this.jobInfo(envelope.jobId);
+    const taskDef = job ? this.jobs.get(job.name)?.stages[envelope.stage]?.task : undefined;
+    if (!job || !taskDef) {
+      return this.failTask(envelope, { name: 'SwitchyardError', code: 'UNKNOWN_JOB', message: `no task definition for stage ${envelope.stage} of job "${job?.name}"` }, 'UnknownTask', task.attempts);
+    }
+    const retry = resolveRetry(this.options.retry, taskDef.retry);
+    let input: unknown = 'input' in envelope ? envelope.input : task.input;
+    if (taskDef.input) {
+      try {
+        input = await validate(taskDef.input, input, 'input');
+      } catch (err) {
+        return this.failTask(envelope, toErrorInfo(err), 'InvalidInput', task.attempts);
+      }
+    }
+    const outcome = await runHandler(taskDef.handler.bind(taskDef), input, {
+      jobId: envelope.jobId,
+      taskId: envelope.taskId,
+      stage: envelope.stage,
+      index: task.index,
+      attempt: task.attempts,
+      logger: this.logger,
+      timeoutMs: taskDef.timeoutMs,
+      shutdown: signal ?? this.shutdown.signal,
+    });
+    if (outcome.ok) {
+      await this.completions.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, status: 'succeeded', result: outcome.result });
+      return { action: 'complete' };
+    }
+    if (outcome.shutdown) return { action: 'retry', delayMs: 0, reason: 'worker shutting down' };
+    const lastDelivery = delivery.maxDeliveries !== undefined && delivery.deliveryCount >= delivery.maxDeliveries;
+    if (task.attempts >= retry.maxAttempts || outcome.permanent || lastDelivery) {
+      const reason = outcome.permanent ? 'NotSerializable' : lastDelivery && task.attempts < retry.maxAttempts ? 'MaxDeliveriesExceeded' : 'MaxAttemptsExceeded';
+      return this.failTask(envelope, outcome.error, reason, task.attempts, outcome.timedOut);
+    }
+    await this.retries.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, error: outcome.error, ...(outcome.timedOut ? { timedOut: true } : {}) });
+    return { action: 'retry', delayMs: backoffDelay(retry, task.attempts), reason: outcome.error.message };
+  }
+
+  /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
+  private async failTask(envelope: TaskEnvelope, error: ErrorInfo, reason: string, attempts: number, timedOut = false): Promise<HandleSettlement> {
+    await this.completions.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, status: 'failed', error, ...(timedOut ? { timedOut } : {}) });
+    return { action: 'deadLetter', reason, description: `task ${envelope.taskId} failed after ${attempts} attempt(s): ${error.message}`.slice(0, 1000) };
+  }
+
+  /** The batched fan-in barrier; stage completions it reports are acted on before any ack. */
+  private async completeBatch(outcomes: TaskOutcome[]): Promise<boolean[]> {
+    const { applied, completedStages } = await this.store.completeTasks(outcomes);
+    for (const completion of completedStages) await this.onStageComplete(completion);
+    const set = new Set(applied);
+    return outcomes.map((o) => set.has(o.taskId));
+  }
+
+  /** A stage completed: fail the job if it had more failures than it tolerates, else advance. */
+  private async onStageComplete(c: StageCompletion): Promise<void> {
+    const job = await this.store.getJob(c.jobId);
+    if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== c.stage) return;
+    const stageDef = this.jobs.get(job.name)?.stages[c.stage];
+    const tolerated = tolerance(stageDef?.tolerateFailures, c.total);
+    if (c.failed > tolerated) {
+      const failed = await this.store.listTasks(c.jobId, { stage: c.stage, status: 'failed', limit: 10 });
+      const ids = failed.tasks.map((t) => t.id);
+      const more = c.failed > ids.length ? ` and ${c.failed - ids.length} more` : '';
+      const first = failed.tasks[0]?.error?.message;
+      await this.store.finishJob(c.jobId, {
+        status: 'failed',
+        error: {
+          name: 'JobFailedError',
+          code: 'JOB_FAILED',
+          message: `stage "${stageDef?.name ?? c.stage}" failed: ${c.failed} of ${c.total} task(s) failed (tolerated ${tolerated}): ${ids.join(', ')}${more}${first ? ` — first error: ${first}` : ''}`,
+          details: { stage: c.stage, failed: c.failed, total: c.total, failedTasks: ids },
+        },
+      });
+      this.jobCache.delete(c.jobId);
+      return;
+    }
+    await this.sendStageMessage(job, c.stage + 1);
+  }
+
+  private recheckStage(jobId: string, stage: number): Promise<void> {
+    const key = `${jobId}.${stage}`;
+    let pending = this.rechecks.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const job = await this.store.getJob(jobId);
+        if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== stage) return;
+        const s = (await this.store.getStages(jobId))[stage];
+        if (s?.status === 'complete') await this.onStageComplete({ jobId, stage, succeeded: s.succeeded, failed: s.failed, total: s.total ?? 0 });
+      })().finally(() => this.rechecks.delete(key));
+      this.rechecks.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async sendStageMessage(job: Pick<JobRecord, 'id' | 'transport'>, stage: number): Promise<void> {
+    const path = this.pathOf(job.transport);
+    await path.transport.send('stage', [{ body: encodeEnvelope({ v: 1, kind: 'stage', jobId: job.id, stage }), messageId: `${job.id}.stage.${stage}` }]);
+  }
+
+  private pathOf(name: string): PathState {
+    const path = this.paths.get(name);
+    if (!path) throw new SwitchyardError('UNKNOWN_TRANSPORT', `job uses transport "${name}", which this worker does not configure`);
+    return path;
+  }
+
+  // ---------------------------------------------------------------- reconciler
+
+  async reconcile(options: Omit<ReconcileOptions, 'intervalMs'> = {}): Promise<ReconcileResult> {
+    await this.init();
+    const olderThanMs = options.olderThanMs ?? this.options.reconcile?.olderThanMs ?? 300_000;
+    const limit = options.limit ?? this.options.reconcile?.limit ?? 1000;
+    if (!(await this.store.acquireLease('reconciler', this.instanceId, Math.max(30_000, olderThanMs)))) return { ran: false, redriven: {} };
+    const redriven: Record<string, number> = {};
+    const count = async (transport: string, reason: string, n: number) => {
+      redriven[reason] = (redriven[reason] ?? 0) + n;
+      await this.store.incrementCounter(transport, reason, n);
+    };
+    for (const item of await this.store.findStuck({ olderThanMs, limit })) {
+      if (!this.paths.has(item.transport)) continue;
+      try {
+        switch (item.kind) {
+          case 'job-not-started':
+            await this.sendStageMessage({ id: item.jobId, transport: item.transport }, 0);
+            break;
+          case 'fanout-incomplete':
+            await this.sendStageMessage({ id: item.jobId, transport: item.transport }, item.stage);
+            break;
+          case 'stage-not-advanced':
+          case 'finalize-not-done': {
+            const job = await this.store.getJob(item.jobId);
+            if (!job) continue;
+            const s = (await this.store.getStages(item.jobId))[job.currentStage];
+            if (!s || s.status !== 'complete') continue;
+            await this.onStageComplete({ jobId: job.id, stage: s.index, succeeded: s.succeeded, failed: s.failed, total: s.total ?? 0 });
+            break;
+          }
+          case 'task-message-lost': {
+            const path = this.pathOf(item.transport);
+            const tasks = (await Promise.all(item.taskIds.map((id) => this.store.getTask(id)))).filter((t) => t !== undefined);
+            await sendBatched(path.transport, 'task', tasks.map((t) => this.taskMessage(path, t.jobId, t.stage, t.index, t.input)), path.policy);
+            await this.store.touchTasks?.(tasks.map((t) => t.id));
+            await count(item.transport, item.kind, tasks.length);
+            continue;
+          }
+        }
+        await count(item.transport, item.kind, 1);
+      } catch (err) {
+        this.logger.error('reconciler could not re-drive', { kind: item.kind, jobId: item.jobId, error: toErrorInfo(err).message });
+      }
+    }
+    return { ran: true, redriven };
+  }
+
+  // ---------------------------------------------------------------- long-running workers
+
+  async work(options: WorkOptions = {}): Promise<void> {
+    this.assertOpen();
+    await this.init();
+    const stop = anySignal([options.signal, this.shutdown.signal]);
+    const concurrency = Math.max(1, options.concurrency ?? 64);
+    const names = options.transports ?? this.transportNames;
+    const loops: Promise<void>[] = [];
+    for (const name of names) {
+      const path = this.pathOf(name);
+      loops.push(this.receiveLoop(path, 'stage', 2, stop, options));
+      loops.push(this.receiveLoop(path, 'task', concurrency, stop, options));
+    }
+    const reconcileEvery = this.options.reconcile?.intervalMs ?? 60_000;
+    const timer = reconcileEvery > 0
+      ? setInterval(() => {
+          this.reconcile().catch((err: unknown) => this.logger.error('reconciler pass failed', { error: toErrorInfo(err).message }));
+        }, reconcileEvery)
+      : undefined;
+    timer?.unref();
+    const all = Promise.all(loops).then(() => undefined);
+    this.workers.add(all);
+    try {
+      await all;
+    } finally {
+      if (timer) clearInterval(timer);
+      this.workers.delete(all);
+    }
+  }
+
+  private async receiveLoop(path: PathState, queue: QueueKind, concurrency: number, stop: AbortSignal, options: WorkOptions): Promise<void> {
+    const transport = path.transport;
+    const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 60_000;
+    const waitMs = options.waitMs ?? 1000;
+    const inFlight = new Map<ReceivedMessage, number>();
+    let slotFreed: (() => void) | undefined;
+    const settler = new Batcher<Settlement, undefined>(async (items) => {
+      try {
+        await transport.settle(items);
+      } catch (err) {
+        this.logger.error('settling messages failed; they will be redelivered', { transport: path.name, error: toErrorInfo(err).message });
+      }
+      return items.map(() => undefined);
+    }, 500);
+    // Long tasks keep their lock: extend every message in flight for more than a third of it.
+    const renewer = transport.extendLock
+      ? setInterval(() => {
+          const now = Date.now();
+          for (const [message, since] of inFlight) {
+            if (now - since > visibilityTimeoutMs / 3) {
+              inFlight.set(message, now);
+              transport.extendLock!(message, visibilityTimeoutMs).catch(() => {});
+            }
+          }
+        }, Math.max(50, visibilityTimeoutMs / 3))
+      : undefined;
+    renewer?.unref();
+    let idleBackoff = 0;
+    try {
+      while (!stop.aborted) {
+        if (inFlight.size >= concurrency) {
+          await new Promise<void>((resolve) => (slotFreed = resolve));
+          continue;
+        }
+        let messages: ReceivedMessage[];
+        try {
+          messages = await transport.receive(queue, {
+            maxMessages: Math.min(concurrency - inFlight.size, transport.limits.maxReceiveMessages),
+            visibilityTimeoutMs,
+            waitMs,
+            abortSignal: stop,
+          });
+          idleBackoff = 0;
+        } catch (err) {
+          if (stop.aborted) break;
+          idleBackoff = Math.min(10_000, idleBackoff ? idleBackoff * 2 : 250);
+          this.logger.error('receive failed; backing off', { transport: path.name, queue, error: toErrorInfo(err).message, backoffMs: idleBackoff });
+          await sleep(idleBackoff, stop).catch(() => {});
+          continue;
+        }
+        for (const message of messages) {
+          inFlight.set(message, Date.now());
+          this.process({ body: message.body, deliveryCount: message.deliveryCount, transport: path.name }, stop)
+            .then((s) => settler.add(toSettlement(message, s)))
+            .catch((err: unknown) => this.logger.error('unexpected processing failure', { error: toErrorInfo(err).message }))
+            .finally(() => {
+              inFlight.delete(message);
+              const wake = slotFreed;
+              slotFreed = undefined;
+              wake?.();
+            });
+        }
+      }
+      // Drain: let in-flight messages finish (their handlers saw the abort) and settle.
+      while (inFlight.size > 0) await new Promise<void>((resolve) => (slotFreed = resolve));
+    } finally {
+      if (renewer) clearInterval(renewer);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.shutdown.abort(new SwitchyardError('CLOSED', 'switchyard closed'));
+    await Promise.all([...this.workers]);
+    this.closed = true;
+    const closing = [this.store.close(), ...[...new Set([...this.paths.values()].map((p) => p.transport))].map((t) => t.close())];
+    await Promise.all(closing);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SwitchyardError('CLOSED', 'switchyard is closed');
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function toSettlement(message: ReceivedMessage, s: HandleSettlement): Settlement {
+  switch (s.action) {
+    case 'complete':
+      return { message, action: 'complete' };
+    case 'retry':
+      return { message, action: 'retry', delayMs: s.delayMs };
+    case 'deadLetter':
+      return { message, action: 'deadLetter', reason: s.reason, description: s.description };
+  }
+}
+
+function tolerance(t: StageDefinition['tolerateFailures'], total: number): number {
+  if (t === undefined) return 0;
+  if (typeof t === 'number') return Math.max(0, t);
+  return Math.floor(Math.max(0, Math.min(1, t.ratio)) * total);
+}
+
+function checkJson(value: unknown, field: string): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value;
+  return JSON.parse(canonicalJson(value, field) ?? 'null');
+}
+
+async function validate<T>(schema: StandardSchemaV1<unknown, T>, value: unknown, field: string): Promise<T> {
+  const result = await schema['~standard'].validate(value);
+  if (!result.issues) return result.value;
+  const issues = result.issues.map((issue) => {
+    const path = (issue.path ?? []).map((p) => String(typeof p === 'object' && p !== null ? p.key : p));
+    return { path: [field, ...path].join('.'), message: issue.message };
+  });
+  throw new ValidationError(`invalid ${field}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+}
+
+interface HandlerRun {
+  jobId: string;
+  taskId: string;
+  stage: number;
+  index: number;
+  attempt: number;
+  logger: Logger;
+  timeoutMs: number | undefined;
+  shutdown: AbortSignal;
+}
+
+type HandlerOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; error: ErrorInfo; timedOut: boolean; shutdown: boolean; permanent: boolean };
+
+async function runHandler(handler: (input: unknown, ctx: TaskContext) => unknown, input: unknown, run: HandlerRun): Promise<HandlerOutcome> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const onShutdown = () => controller.abort(run.shutdown.reason);
+  if (run.shutdown.aborted) onShutdown();
+  else run.shutdown.addEventListener('abort', onShutdown, { once: true });
+  const ctx: TaskContext = { jobId: run.jobId, taskId: run.taskId, stage: run.stage, index: run.index, attempt: run.attempt, signal: controller.signal, logger: run.logger };
+  try {
+    let result: unknown;
+    if (run.timeoutMs === undefined) {
+      result = await handler(input, ctx);
+    } else {
+      result = await Promise.race([
+        Promise.resolve().then(() => handler(input, ctx)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            const err = new TaskTimeoutError(run.taskId, run.timeoutMs!);
+            controller.abort(err);
+            reject(err);
+          }, run.timeoutMs);
+        }),
+      ]);
+    }
+    try {
+      return { ok: true, result: checkJson(result === undefined ? null : result, `result of task ${run.taskId}`) };
+    } catch (err) {
+      return { ok: false, error: toErrorInfo(err), timedOut: false, shutdown: false, permanent: err instanceof SerializationError };
+    }
+  } catch (err) {
+    return { ok: false, error: toErrorInfo(err), timedOut, shutdown: !timedOut && run.shutdown.aborted, permanent: err instanceof MalformedMessageError };
+  } finally {
+    if (timer) clearTimeout(timer);
+    run.shutdown.removeEventListener('abort', onShutdown);
+  }
+}
+
+function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | undefined): JobView {
+  const views: StageView[] = [];
+  for (let i = 0; i < job.stageCount; i++) {
+    const s = stages[i];
+    const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
+    if (!s) {
+      views.push({ index: i, name, status: 'waiting', total: 0, sealed: false, pending: 0, running: 0, succeeded: 0, failed: 0 });
+      continue;
+    }
+    const total = s.total ?? s.created;
+    const running = Math.max(0, Math.min(s.running, total - s.succeeded - s.failed));
+    views.push({
+      index: i,
+      name,
+      status: s.status,
+      total,
+      sealed: s.total !== null,
+      pending: Math.max(0, total - s.succeeded - s.failed - running),
+      running,
+      succeeded: s.succeeded,
+      failed: s.failed,
+      startedAt: s.startedAt,
+      ...(s.completedAt ? { completedAt: s.completedAt, durationMs: s.completedAt.getTime() - s.startedAt.getTime() } : {}),
+    });
+  }
+  const current = job.currentStage >= 0 ? views[job.currentStage] : undefined;
+  return {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    transport: job.transport,
+    params: job.params,
+    ...(current ? { currentStage: { index: current.index, name: current.name } } : {}),
+    stages: views,
+    createdAt: job.createdAt,
+    ...(job.startedAt ? { startedAt: job.startedAt } : {}),
+    ...(job.finishedAt ? { finishedAt: job.finishedAt, durationMs: job.finishedAt.getTime() - job.createdAt.getTime() } : {}),
+    ...(job.result !== undefined ? { result: job.result } : {}),
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
+  const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+  // Every running handler listens for shutdown: hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, signal);
+  return signal;
+}

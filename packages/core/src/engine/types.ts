@@ -1,0 +1,139 @@
+import type { BatchingOptions } from './batching.js';
+import type { RetryPolicy } from '../define.js';
+import type { ErrorInfo } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { JobStatus, PathMetrics, StageStatus, Store } from '../store.js';
+import type { QueueKind, Transport } from '../transport.js';
+
+/** Options of {@link createSwitchyard}. */
+export interface SwitchyardOptions<Jobs extends readonly { readonly name: string }[]> {
+  /** The jobs this Switchyard can submit and run. */
+  jobs: Jobs;
+  store: Store;
+  /** Transports by path name, e.g. `{ servicebus: serviceBusTransport(…), postgres: postgresTransport(…) }`, or a list (named by `transport.name`). */
+  transports: Record<string, Transport> | readonly Transport[];
+  /** Path used when `submit` names none. @defaultValue the first transport */
+  defaultTransport?: string;
+  /** Batching policy overrides, for all transports or per path name. */
+  batching?: BatchingOptions | Record<string, BatchingOptions>;
+  /** Default retry policy of tasks (a task's own `retry` wins). */
+  retry?: RetryPolicy;
+  logger?: Logger;
+  /** Reconciler settings (see `reconcile()`). */
+  reconcile?: ReconcileOptions;
+}
+
+export interface ReconcileOptions {
+  /** Work untouched for this long counts as stuck. @defaultValue 300000 (5 min) */
+  olderThanMs?: number;
+  /** Most items re-driven per pass. @defaultValue 1000 */
+  limit?: number;
+  /** How often `work()` runs a pass; 0 disables it. @defaultValue 60000 */
+  intervalMs?: number;
+}
+
+export interface SubmitOptions {
+  /** Processing path (transport name). */
+  transport?: string;
+  /** Job identity: the same key returns the same job whatever the params. Default: the canonical params. */
+  idempotencyKey?: string;
+}
+
+export interface SubmitResult {
+  jobId: string;
+  /** False when an identical job existed already (idempotent resubmit). */
+  created: boolean;
+  status: JobStatus;
+  transport: string;
+}
+
+/** Counts and timings of one stage. */
+export interface StageView {
+  index: number;
+  name: string;
+  status: StageStatus | 'waiting';
+  /** Known once the fan-out is sealed; until then the tasks created so far. */
+  total: number;
+  sealed: boolean;
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  startedAt?: Date;
+  completedAt?: Date;
+  durationMs?: number;
+}
+
+/** A job as `getJob` and `waitFor` report it. */
+export interface JobView<R = unknown> {
+  id: string;
+  name: string;
+  status: JobStatus;
+  /** Processing path. */
+  transport: string;
+  params: unknown;
+  /** The stage the job is in (absent before it starts). */
+  currentStage?: { index: number; name: string };
+  stages: StageView[];
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  durationMs?: number;
+  result?: R;
+  error?: ErrorInfo;
+}
+
+export interface WaitForOptions {
+  signal?: AbortSignal;
+  /** Called on every poll with the current view. */
+  onProgress?: (job: JobView) => void;
+  /** @defaultValue 200 */
+  pollIntervalMs?: number;
+}
+
+export interface WorkOptions {
+  /** Task handlers running at once in this process. @defaultValue 64 */
+  concurrency?: number;
+  /** Stops the workers (in-flight tasks finish or are released) when aborted. */
+  signal?: AbortSignal;
+  /** Only these paths. @defaultValue all configured transports */
+  transports?: string[];
+  /** Visibility / lock duration asked of the transport, ms. @defaultValue 60000 */
+  visibilityTimeoutMs?: number;
+  /** Idle wait per receive call, ms. @defaultValue 1000 */
+  waitMs?: number;
+}
+
+/** Trigger metadata a serverless host gives with a message. */
+export interface HandleMeta {
+  /** Which queue the message came from; inferred from the envelope when absent. */
+  queue?: QueueKind;
+  /** 1 on first delivery. */
+  deliveryCount?: number;
+  messageId?: string;
+  /** Path the message arrived on; the job's recorded path is used when absent. */
+  transport?: string;
+  /** The host dead-letters after this many deliveries (Service Bus maxDeliveryCount, Storage maxDequeueCount). */
+  maxDeliveries?: number;
+  enqueuedAt?: Date;
+}
+
+/** What the host should do with the message it handed to `handle`. */
+export type HandleSettlement =
+  | { action: 'complete' }
+  | { action: 'retry'; delayMs: number; reason?: string }
+  | { action: 'deadLetter'; reason: string; description: string };
+
+export interface ReconcileResult {
+  /** False when another worker holds the reconciler lease. */
+  ran: boolean;
+  /** Re-drives by reason. */
+  redriven: Record<string, number>;
+}
+
+export interface MetricsReport {
+  paths: PathMetrics[];
+  generatedAt: Date;
+}
+
+export type { JobStatus };
