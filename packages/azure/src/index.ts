@@ -1,0 +1,26 @@
+/**
+ * Azure credentials, Key Vault secrets and environment configuration shared by Switchyard's
+ * Service Bus, Storage Queue and PostgreSQL drivers.
+ * @module
+ */
+
+export {
+  type AzureEnvConfig,
+  type ConfigFromEnvOptions,
+  configFromEnv,
+  type DatabaseEnvConfig,
+  type ServiceBusEnvConfig,
+  type StorageQueueEnvConfig,
+  TRANSPORT_NAMES,
+  type TransportName,
+} from './config.js';
+export {
+  type AzureCredentialOptions,
+  azureCredential,
+  type TokenCredential,
+} from './credential.js';
+export {
+  type KeyVaultSecretReader,
+  type KeyVaultSecretsOptions,
+  keyVaultSecrets,
+} from './keyvault.js';
