@@ -213,6 +213,8 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(done.tasks).toHaveLength(50);
       expect(done.nextCursor).toBeUndefined();
       expect((await store.listTasks('job-1', { stage: 1 })).tasks).toEqual([]);
+      const resumed = await store.listTasks('job-1', { stage: 0, afterIndex: 199, limit: 10 });
+      expect(resumed.tasks.map((t) => t.index)).toEqual([200, 201, 202, 203, 204, 205, 206, 207, 208, 209]);
     });
 
     it('stores claim-check payloads idempotently', { timeout }, async () => {
