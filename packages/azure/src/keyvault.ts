@@ -100,9 +100,10 @@ export function keyVaultSecrets(options: KeyVaultSecretsOptions): SecretSource {
           );
         }
         const detail = err instanceof Error ? redactSecrets(err.message) : 'unknown error';
-        // Credential failures (no managed identity, not logged in) surface here without a status.
+        // Credential failures (no managed identity, not logged in, rejected client) have no HTTP status;
+        // identity names them CredentialUnavailableError / Authentication(Required|Aggregate)Error.
         const code =
-          err instanceof Error && /CredentialUnavailable|AuthenticationError/.test(err.name)
+          err instanceof Error && /CredentialUnavailable|Authentication/.test(err.name)
             ? 'AUTH_FAILED'
             : 'BACKEND_ERROR';
         throw new SwitchyardError(
