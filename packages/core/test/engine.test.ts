@@ -1,0 +1,332 @@
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  isSwitchyardError,
+  memoryStore,
+  memoryTransport,
+  silentLogger,
+  stage,
+  type Transport,
+} from '@switchyard/core';
+import { helloWorld } from '@switchyard/example-jobs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startYards } from './harness.js';
+
+let cleanup: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+function simpleJob(name: string, task: ReturnType<typeof defineTask<z.ZodObject<{ i: z.ZodNumber }>, unknown>>, n: number, extra: { tolerateFailures?: number | { ratio: number } } = {}) {
+  return defineJob({
+    name,
+    stages: [
+      stage({
+        name: 'only',
+        task,
+        fanOut: () => Array.from({ length: n }, (_, i) => ({ i })),
+        ...extra,
+      }),
+    ],
+  });
+}
+
+describe('engine: hello_world end to end on the memory drivers', () => {
+  it('runs both stages, streams results in order and reports per-stage counts', async () => {
+    const h = startYards([helloWorld], { workers: 2 });
+    cleanup = h.stop;
+    const submitted = await h.yard.submit('hello_world', { n: 500, workMs: 0 });
+    expect(submitted).toMatchObject({ created: true, status: 'queued', transport: 'memory' });
+    const progress: number[] = [];
+    const view = await h.yard.waitFor(submitted.jobId, { pollIntervalMs: 10, onProgress: (j) => progress.push(j.stages[0]!.succeeded) });
+    expect(view.status).toBe('succeeded');
+    expect(view.result).toEqual({ greeted: 500, replied: 500 });
+    expect(view.stages.map((s) => [s.name, s.status, s.total, s.succeeded, s.failed, s.pending, s.running])).toEqual([
+      ['greet', 'complete', 500, 500, 0, 0, 0],
+      ['reply', 'complete', 500, 500, 0, 0, 0],
+    ]);
+    expect(view.durationMs).toBeGreaterThanOrEqual(0);
+    expect(progress.length).toBeGreaterThan(0);
+    const replies: string[] = [];
+    for await (const r of h.yard.results<string>(submitted.jobId, 'reply')) replies.push(r.result);
+    expect(replies).toHaveLength(500);
+    expect(replies[0]).toBe('re: hello #0');
+    expect(replies[499]).toBe('re: hello #499');
+  });
+
+  it('is idempotent: the same params return the same job; a key names the job', async () => {
+    const h = startYards([helloWorld]);
+    cleanup = h.stop;
+    const a = await h.yard.submit('hello_world', { n: 3, workMs: 0 });
+    const b = await h.yard.submit('hello_world', { workMs: 0, n: 3 });
+    expect(b).toMatchObject({ jobId: a.jobId, created: false });
+    const c = await h.yard.submit('hello_world', { n: 4, workMs: 0 }, { idempotencyKey: 'order-42' });
+    const d = await h.yard.submit('hello_world', { n: 5, workMs: 0 }, { idempotencyKey: 'order-42' });
+    expect(d).toMatchObject({ jobId: c.jobId, created: false });
+    expect(c.jobId).not.toBe(a.jobId);
+    expect((await h.yard.waitFor(d.jobId)).result).toEqual({ greeted: 4, replied: 4 });
+  });
+});
+
+describe('engine: bad input', () => {
+  const yard = () => createSwitchyard({ jobs: [helloWorld], store: memoryStore(), transports: [memoryTransport()], logger: silentLogger });
+
+  it('rejects invalid params naming each field', async () => {
+    const err = await yard().submit('hello_world', { n: -1, workMs: 'x' } as never).catch((e: unknown) => e);
+    expect(isSwitchyardError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'INVALID_INPUT' });
+    const paths = (err as { issues: { path: string }[] }).issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['params.n', 'params.workMs']);
+  });
+
+  it('rejects an unknown job, an unknown transport and a bad idempotency key', async () => {
+    const y = yard();
+    await expect(y.submit('nope' as 'hello_world', { n: 1, workMs: 0 })).rejects.toMatchObject({ code: 'UNKNOWN_JOB' });
+    await expect(y.submit('hello_world', { n: 1, workMs: 0 }, { transport: 'servicebus' })).rejects.toMatchObject({ code: 'UNKNOWN_TRANSPORT' });
+    await expect(y.submit('hello_world', { n: 1, workMs: 0 }, { idempotencyKey: '' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
+  it('rejects params JSON cannot carry, naming the path', async () => {
+    const free = defineJob({ name: 'free', stages: [stage({ name: 's', task: defineTask({ name: 't', handler: () => 1 }), fanOut: () => [] })] });
+    const y = createSwitchyard({ jobs: [free], store: memoryStore(), transports: [memoryTransport()], logger: silentLogger });
+    await expect(y.submit('free', { a: { b: 10n } } as never)).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE', message: expect.stringContaining('params.a.b') });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(y.submit('free', cyclic as never)).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE' });
+  });
+
+  it('dead-letters messages that are not ours, with a reason, and keeps going', async () => {
+    const y = yard();
+    const settle = async (body: unknown) => y.handle(body, { deliveryCount: 1 });
+    expect(await settle(new Uint8Array([0xff, 0x00, 0x13]))).toMatchObject({ action: 'deadLetter', reason: 'MalformedMessage' });
+    expect(await settle('{"not":"ours"}')).toMatchObject({ action: 'deadLetter', reason: 'MalformedMessage', description: expect.stringContaining('version') });
+    expect(await settle('{"v":99,"kind":"task"}')).toMatchObject({ action: 'deadLetter', description: expect.stringContaining('unknown envelope version 99') });
+    expect(await settle({ v: 1, kind: 'task', jobId: 'ghost', stage: 0, taskId: 'ghost.0.0' })).toMatchObject({ action: 'deadLetter', reason: 'JobNotFound' });
+    expect(await settle({ v: 1, kind: 'stage', jobId: 'ghost', stage: 0 })).toMatchObject({ action: 'deadLetter', reason: 'JobNotFound' });
+    const { jobId } = await y.submit('hello_world', { n: 1, workMs: 0 });
+    expect(await settle({ v: 1, kind: 'task', jobId, stage: 0, taskId: `${jobId}.0.77` })).toMatchObject({ action: 'deadLetter', reason: 'TaskNotFound' });
+  });
+});
+
+describe('engine: retries, poison, timeouts, tolerance', () => {
+  it('retries with exponential backoff, then succeeds', async () => {
+    const attempts: number[] = [];
+    const flaky = defineTask({
+      name: 'flaky',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 4, initialDelayMs: 100, factor: 2, jitter: 0 },
+      handler: (_input, ctx) => {
+        attempts.push(Date.now());
+        if (ctx.attempt < 3) throw new Error(`transient ${ctx.attempt}`);
+        return ctx.attempt;
+      },
+    });
+    const h = startYards([simpleJob('flaky-job', flaky, 1)]);
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('flaky-job', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(attempts).toHaveLength(3);
+    expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(95);
+    expect(attempts[2]! - attempts[1]!).toBeGreaterThanOrEqual(195);
+    const [task] = (await h.store.listTasks(jobId)).tasks;
+    expect(task).toMatchObject({ status: 'succeeded', attempts: 3, result: 3 });
+    const [metrics] = (await h.yard.metrics()).paths;
+    expect(metrics?.retries).toBe(2);
+  });
+
+  it('poisons a task that always throws: dead-lettered with its last error, job failed naming it, others unaffected', async () => {
+    const sometimes = defineTask({
+      name: 'sometimes',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 2, initialDelayMs: 10 },
+      handler: ({ i }) => {
+        if (i === 3) throw new Error('always broken');
+        return i * 2;
+      },
+    });
+    const h = startYards([simpleJob('poison-job', sometimes, 6)]);
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('poison-job', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.error).toMatchObject({ code: 'JOB_FAILED', message: expect.stringContaining(`${jobId}.0.3`) });
+    expect(view.error?.message).toContain('always broken');
+    const tasks = (await h.store.listTasks(jobId)).tasks;
+    expect(tasks.map((t) => t.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'failed', 'succeeded', 'succeeded']);
+    expect(tasks[3]).toMatchObject({ attempts: 2, error: { message: 'always broken' } });
+    const dead = await h.transport.listDeadLetters!('task');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ reason: 'MaxAttemptsExceeded', description: expect.stringContaining('always broken') });
+    expect((await h.yard.metrics()).paths[0]?.poisoned).toBe(1);
+  });
+
+  it('lets a stage tolerate failures', async () => {
+    const half = defineTask({ name: 'half', input: z.object({ i: z.number() }), retry: { maxAttempts: 1 }, handler: ({ i }) => {
+      if (i % 2) throw new Error('odd');
+      return i;
+    } });
+    const h = startYards([simpleJob('tolerant', half, 10, { tolerateFailures: { ratio: 0.5 } })]);
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('tolerant', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(view.stages[0]).toMatchObject({ succeeded: 5, failed: 5 });
+  });
+
+  it('aborts a handler on timeout and counts a failed attempt', async () => {
+    let sawAbort = 0;
+    const slow = defineTask({
+      name: 'slow',
+      input: z.object({ i: z.number() }),
+      timeoutMs: 50,
+      retry: { maxAttempts: 2, initialDelayMs: 10 },
+      handler: (_input, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            sawAbort++;
+            resolve('late');
+          });
+        }),
+    });
+    const h = startYards([simpleJob('timeouts', slow, 1)]);
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('timeouts', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(sawAbort).toBe(2);
+    const [task] = (await h.store.listTasks(jobId)).tasks;
+    expect(task).toMatchObject({ status: 'failed', attempts: 2, timeouts: 2, error: { code: 'TASK_TIMEOUT' } });
+    expect((await h.yard.metrics()).paths[0]?.timeouts).toBe(2);
+  });
+
+  it('cancel stops new tasks from starting and marks the job cancelled', async () => {
+    let started = 0;
+    const slowish = defineTask({ name: 'slowish', input: z.object({ i: z.number() }), handler: async () => {
+      started++;
+      await new Promise((r) => setTimeout(r, 20));
+    } });
+    const h = startYards([simpleJob('cancel-me', slowish, 200)], { concurrency: 2 });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('cancel-me', undefined);
+    while (started < 4) await new Promise((r) => setTimeout(r, 5));
+    expect(await h.yard.cancel(jobId)).toBe(true);
+    const atCancel = started;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(started).toBeLessThanOrEqual(atCancel + 2);
+    const view = await h.yard.waitFor(jobId);
+    expect(view.status).toBe('cancelled');
+    expect(await h.yard.cancel(jobId)).toBe(false);
+  });
+});
+
+describe('engine: batching and the claim check', () => {
+  it('sends within the transport limits, with bounded concurrency', async () => {
+    const inner = memoryTransport({ limits: { maxBatchMessages: 100, sendConcurrency: 3 } });
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const sizes: number[] = [];
+    const spy: Transport = {
+      ...inner,
+      name: inner.name,
+      limits: inner.limits,
+      send: async (queue, messages) => {
+        if (queue === 'task') sizes.push(messages.length);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setTimeout(r, 1));
+        inFlight--;
+        return inner.send(queue, messages);
+      },
+      receive: inner.receive.bind(inner),
+      settle: inner.settle.bind(inner),
+      close: inner.close.bind(inner),
+    };
+    const noop = defineTask({ name: 'noop', input: z.object({ i: z.number() }), handler: ({ i }) => i });
+    const h = startYards([simpleJob('wide', noop, 5000)], { transports: [spy], concurrency: 256 });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('wide', undefined);
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(5000);
+    expect(Math.max(...sizes)).toBe(100);
+    expect(maxInFlight).toBeLessThanOrEqual(3 + 1);
+  });
+
+  it('carries task inputs over the message limit through the store', async () => {
+    const transport = memoryTransport({ limits: { maxMessageBytes: 16 * 1024 } });
+    const big = defineTask({ name: 'big', input: z.object({ blob: z.string() }), handler: ({ blob }) => blob.length });
+    const job = defineJob({ name: 'big-job', stages: [stage({ name: 's', task: big, fanOut: () => [{ blob: 'é'.repeat(100_000) }, { blob: 'small' }] })] });
+    const h = startYards([job], { transports: [transport] });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('big-job', undefined);
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    const results = [];
+    for await (const r of h.yard.results(jobId)) results.push(r.result);
+    expect(results).toEqual([100_000, 5]);
+  });
+});
+
+describe('engine: serverless handle()', () => {
+  it('runs a job by handing each delivered message to handle() and applying its settlement', async () => {
+    const store = memoryStore();
+    const transport = memoryTransport({ visibilityTimeoutMs: 1000 });
+    const yard = createSwitchyard({ jobs: [helloWorld], store, transports: [transport], logger: silentLogger });
+    const { jobId } = await yard.submit('hello_world', { n: 20, workMs: 0 });
+    const deadline = Date.now() + 10_000;
+    while ((await yard.getJob(jobId))?.status !== 'succeeded' && Date.now() < deadline) {
+      for (const queue of ['stage', 'task'] as const) {
+        const messages = await transport.receive(queue, { maxMessages: 16, waitMs: 5 });
+        const settlements = await Promise.all(messages.map((m) => yard.handle(m.body, { deliveryCount: m.deliveryCount, queue })));
+        await transport.settle(
+          messages.map((message, i) => {
+            const s = settlements[i]!;
+            return s.action === 'retry' ? { message, action: 'retry', delayMs: s.delayMs } : s.action === 'deadLetter' ? { message, ...s } : { message, action: 'complete' };
+          }),
+        );
+      }
+    }
+    expect((await yard.getJob(jobId))?.result).toEqual({ greeted: 20, replied: 20 });
+    await yard.close();
+  });
+
+  it('poisons on the last delivery the host allows, even with attempts left', async () => {
+    const failing = defineTask({ name: 'failing', input: z.object({ i: z.number() }), retry: { maxAttempts: 10 }, handler: () => {
+      throw new Error('nope');
+    } });
+    const store = memoryStore();
+    const transport = memoryTransport();
+    const yard = createSwitchyard({ jobs: [simpleJob('host-poison', failing, 1)], store, transports: [transport], logger: silentLogger });
+    const { jobId } = await yard.submit('host-poison', undefined);
+    const [stageMsg] = await transport.receive('stage', { maxMessages: 1 });
+    expect(await yard.handle(stageMsg!.body)).toEqual({ action: 'complete' });
+    const [taskMsg] = await transport.receive('task', { maxMessages: 1 });
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 1, maxDeliveries: 2 })).toMatchObject({ action: 'retry' });
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 2, maxDeliveries: 2 })).toMatchObject({ action: 'deadLetter', reason: 'MaxDeliveriesExceeded' });
+    expect((await yard.getJob(jobId))?.status).toBe('failed');
+  });
+});
+
+describe('engine: metrics compare paths', () => {
+  it('reports each path separately', async () => {
+    const store = memoryStore();
+    const a = memoryTransport({ name: 'a' });
+    const b = memoryTransport({ name: 'b' });
+    const yard = createSwitchyard({ jobs: [helloWorld], store, transports: { a, b }, logger: silentLogger, reconcile: { intervalMs: 0 } });
+    const controller = new AbortController();
+    const working = yard.work({ signal: controller.signal, waitMs: 20 });
+    const j1 = await yard.submit('hello_world', { n: 10, workMs: 0 }, { transport: 'a' });
+    const j2 = await yard.submit('hello_world', { n: 20, workMs: 0 }, { transport: 'b' });
+    await yard.waitFor(j1.jobId);
+    await yard.waitFor(j2.jobId);
+    const { paths } = await yard.metrics();
+    expect(paths.find((p) => p.transport === 'a')).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 20 } });
+    expect(paths.find((p) => p.transport === 'b')).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 40 } });
+    expect((await yard.getJob(j2.jobId))?.transport).toBe('b');
+    controller.abort();
+    await working;
+    await yard.close();
+  });
+});
