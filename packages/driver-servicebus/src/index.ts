@@ -1,0 +1,19 @@
+/**
+ * `@switchyard/driver-servicebus`: the Azure Service Bus transport, dead-letter tooling and the
+ * Azure Functions trigger helper.
+ * @module
+ */
+
+export {
+  MessageTooLargeError,
+  type ServiceBusTransport,
+  type ServiceBusTransportOptions,
+  serviceBusTransport,
+} from './transport.js';
+export {
+  fromServiceBusTrigger,
+  type ServiceBusTriggerContext,
+  type ServiceBusTriggerInput,
+  type ServiceBusTriggerMeta,
+  type ServiceBusTriggerOptions,
+} from './trigger.js';

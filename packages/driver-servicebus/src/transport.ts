@@ -1,0 +1,725 @@
+/**
+ * `serviceBusTransport`: the core {@link Transport} on Azure Service Bus (`@azure/service-bus`).
+ * @module
+ */
+import {
+  isServiceBusError,
+  RetryMode,
+  type RetryOptions,
+  ServiceBusClient,
+  type ServiceBusMessage,
+  type ServiceBusMessageBatch,
+  type ServiceBusReceivedMessage,
+  type ServiceBusReceiver,
+  type ServiceBusSender,
+  type TokenCredential,
+} from '@azure/service-bus';
+import { azureCredential } from '@switchyard/azure';
+import {
+  type CachedSecret,
+  cachedSecret,
+  type DeadLetter,
+  type DeadLetterCapability,
+  isSecretRef,
+  type OutgoingMessage,
+  type QueueKind,
+  type ReceivedMessage,
+  type ReceiveOptions,
+  redactSecrets,
+  type SecretInput,
+  type SecretSource,
+  type Settlement,
+  SwitchyardError,
+  type Transport,
+  type TransportLimits,
+  ValidationError,
+  withSecretRotation,
+} from '@switchyard/core';
+import pLimit from 'p-limit';
+import { OutcomeLanes } from './outcome-lanes.js';
+import { CreditBucket } from './rate-limit.js';
+
+/** Options of {@link serviceBusTransport}. Give exactly one of `connectionString`, `secret`, `fullyQualifiedNamespace`. */
+export interface ServiceBusTransportOptions {
+  /** A connection string, or a secret reference (`{ secret: 'servicebus-connection' }`) resolving to one. */
+  connectionString?: SecretInput;
+  /** `<namespace>.servicebus.windows.net`, used with `credential` (default: `DefaultAzureCredential`). */
+  fullyQualifiedNamespace?: string;
+  /** Entra ID credential for `fullyQualifiedNamespace`. */
+  credential?: TokenCredential;
+  /** Name of a secret holding the connection string (shorthand for `connectionString: { secret }`). */
+  secret?: string;
+  /** Where secret references resolve when they name no source. @defaultValue environment variables */
+  secrets?: SecretSource;
+  /** Queue names. @defaultValue `{ stage: 'sb-jobs', task: 'sb-tasks' }` */
+  queues?: { stage?: string; task?: string };
+  /** Most messages per send (100 is the transaction limit; the service allows about 4,500). @defaultValue 100 */
+  maxBatchMessages?: number;
+  /** How many batches of one fan-out are sent at once. @defaultValue 8 */
+  sendConcurrency?: number;
+  /** Optional credit budget: each message sent, received or settled costs one (Standard: 1,000/s per namespace). */
+  rateLimit?: { creditsPerSecond: number };
+  /** The SDK's retry options (`ServerBusy` and transient errors are retried). @defaultValue exponential, 5 retries from 500 ms */
+  retryOptions?: RetryOptions;
+  /** Processing-path name. @defaultValue 'servicebus' */
+  name?: string;
+  /** The queues' `maxDeliveryCount` setting (informational; the service dead-letters beyond it). @defaultValue 10 */
+  maxDeliveryCount?: number;
+}
+
+/** A Service Bus {@link Transport} with dead-letter tooling. */
+export interface ServiceBusTransport extends Transport {
+  readonly limits: TransportLimits;
+  listDeadLetters: DeadLetterCapability['listDeadLetters'];
+  replayDeadLetters: DeadLetterCapability['replayDeadLetters'];
+  /** Renews the message's peek-lock (for the queue's lock duration; `ms` cannot be chosen on Service Bus). */
+  extendLock(message: ReceivedMessage, ms?: number): Promise<void>;
+  /** Peeks the task queue: resolves when the namespace is reachable and authorised. */
+  ping(): Promise<void>;
+  /** The queue's `maxDeliveryCount` as configured in the options. */
+  readonly maxDeliveryCount: number;
+}
+
+/** A message that fits no batch, even alone. The engine's claim check keeps bodies under `limits.maxMessageBytes`. */
+export class MessageTooLargeError extends SwitchyardError {
+  constructor(
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(
+      'INVALID_INPUT',
+      `message of ${bytes} bytes does not fit a Service Bus batch (link limit ${maxBytes} bytes)`,
+    );
+    this.name = 'MessageTooLargeError';
+  }
+}
+
+/** Application properties the driver sets on copies it sends (retries, replays). */
+const PROP_ID = 'sy-id';
+const PROP_DELIVERIES = 'sy-delivery-count';
+
+/** Room kept for the AMQP envelope (annotations, properties, batch framing) under the link limit. */
+const ENVELOPE_RESERVE_BYTES = 8 * 1024;
+/** Standard tier's link limit, used until the first sender reports the real one. */
+const DEFAULT_LINK_BYTES = 256 * 1024;
+/** Longest single `receiveMessages` wait: after the first message the SDK keeps collecting for up to 1 s, so shorter slices bound that tail. */
+const RECEIVE_SLICE_MS = 250;
+const MAX_RECEIVE = 1000;
+
+/** What the driver keeps per received message, out of reach of callers. */
+interface Delivery {
+  raw: ServiceBusReceivedMessage;
+  receiver: ServiceBusReceiver;
+  queueName: string;
+}
+const deliveries = new WeakMap<ReceivedMessage, Delivery>();
+
+class ServiceBusReceived implements ReceivedMessage {
+  constructor(
+    readonly queue: QueueKind,
+    readonly id: string,
+    readonly body: string,
+    readonly deliveryCount: number,
+    readonly enqueuedAt: Date | undefined,
+  ) {}
+}
+
+/**
+ * Creates a Service Bus transport. Connections open lazily on first use; senders and receivers
+ * are kept per queue for the transport's lifetime.
+ *
+ * @example
+ * ```ts
+ * const transport = serviceBusTransport({ connectionString: process.env.SERVICEBUS_CONNECTION_STRING });
+ * ```
+ */
+export function serviceBusTransport(options: ServiceBusTransportOptions): ServiceBusTransport {
+  return new ServiceBusTransportImpl(options);
+}
+
+type ClientSource =
+  | { kind: 'connectionString'; value: string }
+  | { kind: 'secret'; secret: CachedSecret }
+  | { kind: 'credential'; namespace: string; credential?: TokenCredential };
+
+class ServiceBusTransportImpl implements ServiceBusTransport {
+  readonly name: string;
+  readonly limits: TransportLimits;
+  readonly maxDeliveryCount: number;
+  private readonly source: ClientSource;
+  private readonly queueNames: Record<QueueKind, string>;
+  private readonly retryOptions: RetryOptions;
+  private readonly lanes = new OutcomeLanes();
+  private readonly bucket: CreditBucket | undefined;
+  private client: { value: string | undefined; client: Promise<ServiceBusClient> } | undefined;
+  private senders = new Map<string, ServiceBusSender>();
+  /** Idle receivers per queue name; the SDK allows one `receiveMessages` at a time per receiver. */
+  private idleReceivers = new Map<string, ServiceBusReceiver[]>();
+  private openReceivers = new Set<ServiceBusReceiver>();
+  private pingReceiver: ServiceBusReceiver | undefined;
+  private closed = false;
+
+  constructor(options: ServiceBusTransportOptions) {
+    this.name = options.name ?? 'servicebus';
+    this.maxDeliveryCount = options.maxDeliveryCount ?? 10;
+    this.source = clientSource(options);
+    this.queueNames = {
+      stage: options.queues?.stage ?? 'sb-jobs',
+      task: options.queues?.task ?? 'sb-tasks',
+    };
+    const maxBatchMessages = options.maxBatchMessages ?? 100;
+    const sendConcurrency = options.sendConcurrency ?? 8;
+    const issues = [];
+    if (!Number.isInteger(maxBatchMessages) || maxBatchMessages < 1 || maxBatchMessages > 4500) {
+      issues.push({ path: 'maxBatchMessages', message: 'must be an integer from 1 to 4500' });
+    }
+    if (!Number.isInteger(sendConcurrency) || sendConcurrency < 1)
+      issues.push({ path: 'sendConcurrency', message: 'must be a positive integer' });
+    if (options.rateLimit && !(options.rateLimit.creditsPerSecond > 0)) {
+      issues.push({ path: 'rateLimit.creditsPerSecond', message: 'must be positive' });
+    }
+    if (issues.length > 0) throw new ValidationError('invalid serviceBusTransport options', issues);
+    const maxMessageBytes = DEFAULT_LINK_BYTES - ENVELOPE_RESERVE_BYTES;
+    this.limits = {
+      maxMessageBytes,
+      maxBatchMessages,
+      maxBatchBytes: maxMessageBytes,
+      sendConcurrency,
+      maxReceiveMessages: MAX_RECEIVE,
+    };
+    this.bucket = options.rateLimit
+      ? new CreditBucket(options.rateLimit.creditsPerSecond)
+      : undefined;
+    this.retryOptions = {
+      mode: RetryMode.Exponential,
+      maxRetries: 5,
+      retryDelayInMs: 500,
+      maxRetryDelayInMs: 10_000,
+      ...options.retryOptions,
+    };
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  /**
+   * Runs `op` on the current client. With a secret-sourced connection string this goes through
+   * core's `withSecretRotation`: on `UnauthorizedAccess` the secret is re-read once (it may have
+   * been rotated) and, if it changed, the client is rebuilt before the retry.
+   */
+  private async withClient<T>(op: (client: ServiceBusClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new SwitchyardError('CLOSED', 'Service Bus transport is closed');
+    const source = this.source;
+    if (source.kind !== 'secret') return op(await this.clientFor(undefined));
+    return withSecretRotation(
+      source.secret,
+      async (value) => op(await this.clientFor(value)),
+      isAuthError,
+    );
+  }
+
+  /** The client for `connectionString` (`undefined`: the static source); a changed secret value replaces it. */
+  private async clientFor(connectionString: string | undefined): Promise<ServiceBusClient> {
+    if (this.closed) throw new SwitchyardError('CLOSED', 'Service Bus transport is closed');
+    if (this.client && this.client.value === connectionString) return this.client.client;
+    const previous = this.client;
+    const client = this.createClient(connectionString);
+    this.client = { value: connectionString, client };
+    if (previous) {
+      // Links of the old client are useless now; received messages keep their receiver reference
+      // and settle through the management link fallback (or come back when their lock expires).
+      const links = [
+        ...this.senders.values(),
+        ...this.openReceivers,
+        ...(this.pingReceiver ? [this.pingReceiver] : []),
+      ];
+      this.senders = new Map();
+      this.idleReceivers = new Map();
+      this.openReceivers = new Set();
+      this.pingReceiver = undefined;
+      void closeQuietly(links).then(async () => closeQuietly([await previous.client]));
+    }
+    return client;
+  }
+
+  private async createClient(connectionString: string | undefined): Promise<ServiceBusClient> {
+    const clientOptions = { retryOptions: this.retryOptions };
+    if (this.source.kind === 'credential') {
+      return new ServiceBusClient(
+        this.source.namespace,
+        this.source.credential ?? azureCredential(),
+        clientOptions,
+      );
+    }
+    const value =
+      connectionString ?? (this.source.kind === 'connectionString' ? this.source.value : '');
+    try {
+      return new ServiceBusClient(value, clientOptions);
+    } catch (err) {
+      // The SDK's parse errors may quote the string: report the failure, never the value.
+      throw new SwitchyardError('CONFIG_ERROR', 'the Service Bus connection string is malformed', {
+        cause: new Error(redactSecrets(err instanceof Error ? err.message : String(err), [value])),
+      });
+    }
+  }
+
+  private sender(client: ServiceBusClient, queueName: string): ServiceBusSender {
+    let sender = this.senders.get(queueName);
+    if (!sender) {
+      sender = client.createSender(queueName);
+      this.senders.set(queueName, sender);
+    }
+    return sender;
+  }
+
+  private takeReceiver(client: ServiceBusClient, queueName: string): ServiceBusReceiver {
+    const idle = this.idleReceivers.get(queueName);
+    const reused = idle?.pop();
+    if (reused) return reused;
+    const receiver = client.createReceiver(queueName, {
+      receiveMode: 'peekLock',
+      skipParsingBodyAsJson: true,
+    });
+    this.openReceivers.add(receiver);
+    return receiver;
+  }
+
+  private releaseReceiver(queueName: string, receiver: ServiceBusReceiver): void {
+    if (this.closed || !this.openReceivers.has(receiver)) return;
+    let idle = this.idleReceivers.get(queueName);
+    if (!idle) {
+      idle = [];
+      this.idleReceivers.set(queueName, idle);
+    }
+    idle.push(receiver);
+  }
+
+  /** Adopts the link's real size limit (256 KB Standard, 1 MB Premium) once a sender reports it. */
+  private adoptLinkLimit(batch: ServiceBusMessageBatch): void {
+    const max = batch.maxSizeInBytes - ENVELOPE_RESERVE_BYTES;
+    if (max > 16 * 1024 && max !== this.limits.maxMessageBytes) {
+      this.limits.maxMessageBytes = max;
+      this.limits.maxBatchBytes = max;
+    }
+  }
+
+  // ---------------------------------------------------------------- send
+
+  async send(
+    queue: QueueKind,
+    messages: readonly OutgoingMessage[],
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<void> {
+    if (messages.length === 0) return;
+    const queueName = this.queueNames[queue];
+    await this.bucket?.take(messages.length, options.abortSignal);
+    try {
+      await this.withClient((client) =>
+        this.sendBatches(
+          this.sender(client, queueName),
+          messages.map(toServiceBusMessage),
+          options.abortSignal,
+        ),
+      );
+    } catch (err) {
+      throw backendError(`send to queue '${queueName}' failed`, err);
+    }
+  }
+
+  /** Packs messages into as few SDK batches as bytes and `maxBatchMessages` allow, and sends them concurrently. */
+  private async sendBatches(
+    sender: ServiceBusSender,
+    messages: ServiceBusMessage[],
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
+    const batches: ServiceBusMessageBatch[] = [];
+    let batch = await sender.createMessageBatch({ abortSignal });
+    this.adoptLinkLimit(batch);
+    for (const message of messages) {
+      if (batch.count < this.limits.maxBatchMessages && batch.tryAddMessage(message)) continue;
+      if (batch.count === 0)
+        throw new MessageTooLargeError(byteLength(message), batch.maxSizeInBytes);
+      batches.push(batch);
+      batch = await sender.createMessageBatch({ abortSignal });
+      if (!batch.tryAddMessage(message))
+        throw new MessageTooLargeError(byteLength(message), batch.maxSizeInBytes);
+    }
+    if (batch.count > 0) batches.push(batch);
+    if (batches.length === 1) return sender.sendMessages(batches[0]!, { abortSignal });
+    const limit = pLimit(this.limits.sendConcurrency);
+    await Promise.all(batches.map((b) => limit(() => sender.sendMessages(b, { abortSignal }))));
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
+    const queueName = this.queueNames[queue];
+    const max = Math.max(1, Math.min(options.maxMessages, this.limits.maxReceiveMessages));
+    const signal = options.abortSignal;
+    if (signal?.aborted) return [];
+    const client = await this.withClient(async (c) => c);
+    const receiver = this.takeReceiver(client, queueName);
+    const deadline = Date.now() + Math.max(0, options.waitMs ?? 0);
+    let raw: ServiceBusReceivedMessage[] = [];
+    try {
+      do {
+        const waitMs = Math.max(1, Math.min(RECEIVE_SLICE_MS, deadline - Date.now()));
+        raw = await receiver.receiveMessages(max, { maxWaitTimeInMs: waitMs, abortSignal: signal });
+      } while (raw.length === 0 && Date.now() < deadline && !signal?.aborted && !this.closed);
+    } catch (err) {
+      // Aborted or closed mid-receive: anything the SDK got stays locked and comes back later.
+      if (signal?.aborted || this.closed) return [];
+      this.openReceivers.delete(receiver);
+      await closeQuietly([receiver]);
+      throw backendError(`receive from queue '${queueName}' failed`, err);
+    } finally {
+      this.releaseReceiver(queueName, receiver);
+    }
+    if (raw.length > 0) await this.bucket?.take(raw.length);
+    return raw.map((m) => this.wrap(queue, queueName, receiver, m));
+  }
+
+  private wrap(
+    queue: QueueKind,
+    queueName: string,
+    receiver: ServiceBusReceiver,
+    raw: ServiceBusReceivedMessage,
+  ): ReceivedMessage {
+    const props = raw.applicationProperties ?? {};
+    const carried = typeof props[PROP_DELIVERIES] === 'number' ? props[PROP_DELIVERIES] : 0;
+    // The SDK passes the AMQP header through: 0 on a first delivery (the .NET SDK adds 1; we do too).
+    const deliveryCount = carried + (raw.deliveryCount ?? 0) + 1;
+    const message = new ServiceBusReceived(
+      queue,
+      messageIdOf(raw),
+      decodeBody(raw.body),
+      deliveryCount,
+      raw.enqueuedTimeUtc,
+    );
+    deliveries.set(message, { raw, receiver, queueName });
+    return message;
+  }
+
+  // ---------------------------------------------------------------- settle
+
+  async settle(settlements: readonly Settlement[]): Promise<void> {
+    const resolved = settlements.map((s) => {
+      const delivery = deliveries.get(s.message);
+      if (!delivery)
+        throw new ValidationError('message was not received from this Service Bus transport', [
+          { path: 'message', message: 'unknown message' },
+        ]);
+      return { s, delivery };
+    });
+    if (resolved.length === 0) return;
+    await this.bucket?.take(resolved.length);
+    const results = await Promise.allSettled(
+      resolved.map(({ s, delivery }) => this.settleOne(s, delivery)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw backendError('settlement failed', failed.reason);
+  }
+
+  private async settleOne(s: Settlement, { raw, receiver, queueName }: Delivery): Promise<void> {
+    try {
+      if (s.action === 'complete') {
+        await this.lanes.submit('complete', () => receiver.completeMessage(raw));
+      } else if (s.action === 'retry' && s.delayMs <= 0) {
+        await this.lanes.submit('abandon', () => receiver.abandonMessage(raw));
+      } else if (s.action === 'retry') {
+        // Real backoff: a scheduled copy (carrying the delivery count so far), then the original
+        // completed. A crash in between leaves both; receivers de-duplicate.
+        const copy = copyOf(raw, s.message.id, s.message.deliveryCount);
+        await this.withClient((client) =>
+          this.sender(client, queueName).scheduleMessages(copy, new Date(Date.now() + s.delayMs)),
+        );
+        await this.lanes.submit('complete', () => receiver.completeMessage(raw));
+      } else {
+        const deadLetterReason = truncate(s.reason, 1024);
+        const deadLetterErrorDescription = truncate(s.description ?? '', 4096);
+        // Dead-letters with different reasons are different outcomes on the wire too.
+        await this.lanes.submit(
+          `deadLetter\u0000${deadLetterReason}\u0000${deadLetterErrorDescription}`,
+          () => receiver.deadLetterMessage(raw, { deadLetterReason, deadLetterErrorDescription }),
+        );
+      }
+    } catch (err) {
+      if (isLockLost(err)) return; // the message comes back; the engine de-duplicates
+      throw err;
+    }
+  }
+
+  async extendLock(message: ReceivedMessage, _ms?: number): Promise<void> {
+    const delivery = deliveries.get(message);
+    if (!delivery)
+      throw new ValidationError('message was not received from this Service Bus transport');
+    try {
+      await delivery.receiver.renewMessageLock(delivery.raw);
+    } catch (err) {
+      throw backendError('lock renewal failed', err);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.withClient(async (client) => {
+        this.pingReceiver ??= client.createReceiver(this.queueNames.task, {
+          receiveMode: 'peekLock',
+          skipParsingBodyAsJson: true,
+        });
+        await this.pingReceiver.peekMessages(1);
+      });
+    } catch (err) {
+      throw backendError('Service Bus is not reachable', err);
+    }
+  }
+
+  // ---------------------------------------------------------------- dead letters
+
+  async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = options.limit ?? 100;
+    const queueName = this.queueNames[queue];
+    try {
+      return await this.withClient(async (client) => {
+        // A fresh receiver: peek keeps a cursor per link, and this listing starts at the beginning.
+        const dlq = client.createReceiver(queueName, {
+          subQueueType: 'deadLetter',
+          skipParsingBodyAsJson: true,
+        });
+        try {
+          const out: DeadLetter[] = [];
+          while (out.length < limit) {
+            const page = await dlq.peekMessages(Math.min(100, limit - out.length));
+            if (page.length === 0) break;
+            for (const m of page) {
+              out.push({
+                queue,
+                id: messageIdOf(m),
+                body: decodeBody(m.body),
+                reason: m.deadLetterReason ?? '',
+                ...(m.deadLetterErrorDescription
+                  ? { description: m.deadLetterErrorDescription }
+                  : {}),
+              });
+            }
+          }
+          return out;
+        } finally {
+          await closeQuietly([dlq]);
+        }
+      });
+    } catch (err) {
+      throw backendError(`listing dead letters of '${queueName}' failed`, err);
+    }
+  }
+
+  async replayDeadLetters(
+    queue: QueueKind,
+    options: { limit?: number; ids?: string[] } = {},
+  ): Promise<number> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const wanted = options.ids ? new Set(options.ids) : undefined;
+    const queueName = this.queueNames[queue];
+    try {
+      return await this.withClient(async (client) => {
+        const dlq = client.createReceiver(queueName, {
+          subQueueType: 'deadLetter',
+          skipParsingBodyAsJson: true,
+        });
+        const seen = new Set<string>();
+        let replayed = 0;
+        try {
+          while (replayed < limit) {
+            const batch = await dlq.receiveMessages(Math.min(100, limit - replayed), {
+              maxWaitTimeInMs: 1000,
+            });
+            if (batch.length === 0) break;
+            const take: ServiceBusReceivedMessage[] = [];
+            const skip: ServiceBusReceivedMessage[] = [];
+            for (const m of batch) (wanted && !wanted.has(messageIdOf(m)) ? skip : take).push(m);
+            // Send copies first, then remove the dead letters: a crash in between duplicates, never loses.
+            if (take.length > 0) {
+              await this.sendBatches(
+                this.sender(client, queueName),
+                take.map((m) => ({
+                  ...copyOf(m, messageIdOf(m), 0),
+                  messageId: `${messageIdOf(m)}:replay:${Date.now()}`,
+                })),
+              );
+              await Promise.all(
+                take.map((m) => this.lanes.submit('complete', () => dlq.completeMessage(m))),
+              );
+              replayed += take.length;
+            }
+            let fresh = false;
+            for (const m of skip) {
+              const key = String(m.sequenceNumber);
+              if (!seen.has(key)) fresh = true;
+              seen.add(key);
+            }
+            await Promise.all(
+              skip.map((m) => this.lanes.submit('abandon', () => dlq.abandonMessage(m))),
+            );
+            // Only skipped messages we saw before: nothing more to replay.
+            if (take.length === 0 && !fresh) break;
+          }
+          return replayed;
+        } finally {
+          await closeQuietly([dlq]);
+        }
+      });
+    } catch (err) {
+      throw backendError(`replaying dead letters of '${queueName}' failed`, err);
+    }
+  }
+
+  // ---------------------------------------------------------------- close
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const client = await this.client?.client.catch(() => undefined);
+    await closeQuietly([
+      ...this.senders.values(),
+      ...this.openReceivers,
+      ...(this.pingReceiver ? [this.pingReceiver] : []),
+    ]);
+    this.senders.clear();
+    this.openReceivers.clear();
+    this.idleReceivers.clear();
+    if (client) await closeQuietly([client]);
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function clientSource(options: ServiceBusTransportOptions): ClientSource {
+  const given = [
+    options.connectionString !== undefined,
+    options.secret !== undefined,
+    options.fullyQualifiedNamespace !== undefined,
+  ].filter(Boolean).length;
+  if (given !== 1) {
+    throw new ValidationError(
+      'serviceBusTransport needs exactly one of connectionString, secret or fullyQualifiedNamespace',
+      [
+        {
+          path: 'connectionString',
+          message: given === 0 ? 'missing' : 'conflicts with another credential option',
+        },
+      ],
+    );
+  }
+  const defaultSource = options.secrets ? { defaultSource: options.secrets } : {};
+  if (options.secret !== undefined)
+    return { kind: 'secret', secret: cachedSecret({ secret: options.secret }, defaultSource) };
+  if (options.connectionString !== undefined) {
+    if (isSecretRef(options.connectionString))
+      return { kind: 'secret', secret: cachedSecret(options.connectionString, defaultSource) };
+    if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+      throw new ValidationError(
+        'connectionString must be a non-empty string or a secret reference',
+        [{ path: 'connectionString', message: 'invalid' }],
+      );
+    }
+    return { kind: 'connectionString', value: options.connectionString };
+  }
+  const namespace = options.fullyQualifiedNamespace!;
+  return options.credential
+    ? { kind: 'credential', namespace, credential: options.credential }
+    : { kind: 'credential', namespace };
+}
+
+function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
+  // Raw UTF-8 in a data section: what Functions and other SDKs read as the body, with no JSON quoting.
+  const message: ServiceBusMessage = { body: Buffer.from(m.body, 'utf8') };
+  if (m.messageId !== undefined) message.messageId = m.messageId;
+  if (m.delayMs !== undefined && m.delayMs > 0)
+    message.scheduledEnqueueTimeUtc = new Date(Date.now() + m.delayMs);
+  return message;
+}
+
+/** A copy of a received message for a retry or replay, keeping its stable id and delivery count. */
+function copyOf(
+  raw: ServiceBusReceivedMessage,
+  id: string,
+  deliveryCount: number,
+): ServiceBusMessage {
+  const { [PROP_ID]: _id, [PROP_DELIVERIES]: _count, ...props } = raw.applicationProperties ?? {};
+  const applicationProperties: Record<string, number | boolean | string | Date | null> = {
+    ...props,
+    [PROP_ID]: id,
+  };
+  if (deliveryCount > 0) applicationProperties[PROP_DELIVERIES] = deliveryCount;
+  const copy: ServiceBusMessage = {
+    body: Buffer.from(decodeBody(raw.body), 'utf8'),
+    // Distinct per attempt so duplicate detection (if enabled) does not drop the copy.
+    messageId: deliveryCount > 0 ? `${id}:${deliveryCount}` : id,
+    applicationProperties,
+  };
+  if (raw.contentType !== undefined) copy.contentType = raw.contentType;
+  if (raw.subject !== undefined) copy.subject = raw.subject;
+  return copy;
+}
+
+function messageIdOf(raw: ServiceBusReceivedMessage): string {
+  const carried = raw.applicationProperties?.[PROP_ID];
+  if (typeof carried === 'string') return carried;
+  if (typeof raw.messageId === 'string' || typeof raw.messageId === 'number')
+    return String(raw.messageId);
+  if (raw.messageId !== undefined) return String(raw.messageId);
+  return String(raw.sequenceNumber ?? '');
+}
+
+/** Bodies arrive as raw bytes (`skipParsingBodyAsJson`); other senders may use a string or value section. */
+function decodeBody(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array)
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (body === undefined || body === null) return '';
+  return JSON.stringify(body);
+}
+
+function byteLength(m: ServiceBusMessage): number {
+  return m.body instanceof Uint8Array ? m.body.byteLength : Buffer.byteLength(String(m.body));
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (isServiceBusError(err)) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isLockLost(err: unknown): boolean {
+  const code = errorCode(err);
+  return (
+    code === 'MessageLockLost' ||
+    code === 'SessionLockLost' ||
+    code === 'MessageLockLostError' ||
+    code === 'SessionLockLostError'
+  );
+}
+
+function isAuthError(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'UnauthorizedAccess' || code === 'UnauthorizedError';
+}
+
+/** Wraps an SDK error as a typed Switchyard error (code kept for callers, secrets redacted). */
+function backendError(what: string, err: unknown): SwitchyardError {
+  if (err instanceof SwitchyardError) return err;
+  const code = errorCode(err);
+  const detail = redactSecrets(err instanceof Error ? err.message : String(err));
+  const typed = isAuthError(err) ? 'AUTH_FAILED' : 'BACKEND_ERROR';
+  // SDK errors carry no keys (they may name the namespace); the connection string never reaches them.
+  return new SwitchyardError(typed, `Service Bus: ${what}${code ? ` (${code})` : ''}: ${detail}`, {
+    cause: err,
+  });
+}
+
+async function closeQuietly(things: readonly { close(): Promise<void> }[]): Promise<void> {
+  await Promise.all(things.map((t) => t.close().catch(() => undefined)));
+}
