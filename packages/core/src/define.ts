@@ -175,6 +175,6 @@ function assertName(name: unknown, what: string): void {
 }
 
 /** Params type of a job definition. */
-export type JobParams<J> = J extends JobDefinition<string, infer P, unknown> ? P : never;
+export type JobParams<J> = J extends JobDefinition<string, infer P, unknown> ? P : unknown;
 /** Result type of a job definition. */
 export type JobResult<J> = J extends JobDefinition<string, unknown, infer R> ? R : never;

@@ -7,6 +7,7 @@ import {
   memoryTransport,
   silentLogger,
   stage,
+  type TaskDefinition,
   type Transport,
 } from '@switchyard/core';
 import { helloWorld } from '@switchyard/example-jobs';
@@ -20,7 +21,7 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-function simpleJob(name: string, task: ReturnType<typeof defineTask<z.ZodObject<{ i: z.ZodNumber }>, unknown>>, n: number, extra: { tolerateFailures?: number | { ratio: number } } = {}) {
+function simpleJob(name: string, task: TaskDefinition<{ i: number }, unknown>, n: number, extra: { tolerateFailures?: number | { ratio: number } } = {}) {
   return defineJob({
     name,
     stages: [

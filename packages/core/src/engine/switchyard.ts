@@ -39,7 +39,8 @@ import type {
 
 type AnyJob = JobDefinition<string, unknown, unknown>;
 type NamedJob = { readonly name: string };
-type JobNamed<Jobs extends readonly NamedJob[], N> = Extract<Jobs[number], { name: N }>;
+/** The job definition registered under name N (any job when the names are not literal types). */
+type JobNamed<Jobs extends readonly NamedJob[], N> = [Extract<Jobs[number], { name: N }>] extends [never] ? Jobs[number] : Extract<Jobs[number], { name: N }>;
 
 /** A configured Switchyard: submit jobs, run workers, handle serverless deliveries, report. */
 export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob[]> {

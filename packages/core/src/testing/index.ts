@@ -7,3 +7,4 @@ export { transportConformance, type TransportConformanceOptions } from './transp
 export { storeConformance } from './store-conformance.js';
 export { faultyTransport, type FaultStats, type FaultyTransport, type TransportFaults } from './faulty-transport.js';
 export { faultyStore, type FaultyStore, type MutatingStoreMethod, type StoreFaults } from './faulty-store.js';
+export { crashWindowSuite, type CrashWindowOptions } from './crash-windows.js';

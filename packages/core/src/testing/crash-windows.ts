@@ -1,0 +1,231 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineJob, defineTask, stage } from '../define.js';
+import { decodeEnvelope } from '../envelope.js';
+import { createSwitchyard, type Switchyard } from '../engine/switchyard.js';
+import { silentLogger } from '../logger.js';
+import type { Store } from '../store.js';
+import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
+
+export interface CrashWindowOptions {
+  /** A fresh store per test. */
+  store: () => Store | Promise<Store>;
+  /** A fresh transport (fresh queues) per test. */
+  transport: () => Transport | Promise<Transport>;
+  /** Visibility / lock duration the transport's queues use, ms. @defaultValue 1000 */
+  visibilityMs?: number;
+  /** Per-test timeout, ms. @defaultValue 60000 */
+  testTimeoutMs?: number;
+}
+
+const TASKS = 12;
+
+interface Hooks {
+  /** Return true to make this send reject (nothing sent). */
+  failSend?: (queue: QueueKind, messages: readonly OutgoingMessage[]) => boolean;
+  /** Return true to drop this message silently. */
+  dropMessage?: (queue: QueueKind, message: OutgoingMessage) => boolean;
+  /** Return true to turn this settlement into a plain complete (the message is gone). */
+  loseMessage?: (settlement: Settlement) => boolean;
+}
+
+function hooked(inner: Transport, hooks: Hooks): Transport {
+  const t: Transport = {
+    name: inner.name,
+    limits: inner.limits,
+    async send(queue, messages, options) {
+      if (hooks.failSend?.(queue, messages)) throw new Error('injected: crashed before this send');
+      const kept = messages.filter((m) => !hooks.dropMessage?.(queue, m));
+      if (kept.length > 0) await inner.send(queue, kept, options);
+    },
+    receive: (queue, options) => inner.receive(queue, options),
+    settle: (settlements) => inner.settle(settlements.map((s) => (hooks.loseMessage?.(s) ? { message: s.message, action: 'complete' as const } : s))),
+    close: () => inner.close(),
+  };
+  if (inner.extendLock) t.extendLock = inner.extendLock.bind(inner);
+  return t;
+}
+
+const stageOf = (m: OutgoingMessage) => {
+  const e = decodeEnvelope(m.body);
+  return e.kind === 'stage' ? e.stage : -1;
+};
+const taskIndexOf = (m: OutgoingMessage) => {
+  const e = decodeEnvelope(m.body);
+  return e.kind === 'task' ? Number(e.taskId.split('.').pop()) + e.stage * 1000 : -1;
+};
+
+/**
+ * The four hand-off windows between store and transport (DESIGN invariant 6), each crashed or
+ * dropped exactly once; a worker plus the reconciler must finish the job with exact counts.
+ * Run it with each store and transport pair.
+ */
+export function crashWindowSuite(name: string, options: CrashWindowOptions): void {
+  const visibilityMs = options.visibilityMs ?? 1000;
+  const timeout = options.testTimeoutMs ?? 60_000;
+
+  describe(`crash windows: ${name}`, () => {
+    let teardown: (() => Promise<void>) | undefined;
+    afterEach(async () => {
+      await teardown?.();
+      teardown = undefined;
+    });
+
+    async function setup(hooks: Hooks) {
+      const store = await options.store();
+      const transport = hooked(await options.transport(), hooks);
+      const handled = new Map<string, number>();
+      const advanced = new Map<number, number>();
+      let finalized = 0;
+      const countingStore: Store = Object.create(store) as Store;
+      countingStore.startStage = async (jobId, index, stageName) => {
+        const r = await store.startStage(jobId, index, stageName);
+        if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
+        return r;
+      };
+      countingStore.finishJob = async (jobId, outcome) => {
+        const done = await store.finishJob(jobId, outcome);
+        if (done) finalized++;
+        return done;
+      };
+      const task = defineTask({
+        name: 'square',
+        handler: (input: { i: number }, ctx) => {
+          handled.set(ctx.taskId, (handled.get(ctx.taskId) ?? 0) + 1);
+          return input.i * input.i;
+        },
+      });
+      const job = defineJob({
+        name: 'windows',
+        stages: [
+          stage({ name: 'first', task, fanOut: () => Array.from({ length: TASKS }, (_, i) => ({ i })) }),
+          stage({
+            name: 'second',
+            task,
+            async *fanOut(_params: unknown, ctx) {
+              for await (const r of ctx.results<number>('first')) yield { i: r.result };
+            },
+          }),
+        ],
+        finalize: async ({ results }) => {
+          let sum = 0;
+          for await (const r of results<number>('second')) sum += r.result;
+          return { sum };
+        },
+      });
+      const yard: Switchyard = createSwitchyard({
+        jobs: [job],
+        store: countingStore,
+        transports: [transport],
+        logger: silentLogger,
+        batching: { chunkSize: 4, maxMessages: 2 },
+        reconcile: { intervalMs: 0 },
+      }) as unknown as Switchyard;
+      const controller = new AbortController();
+      const working = yard.work({ concurrency: 8, signal: controller.signal, visibilityTimeoutMs: visibilityMs, waitMs: 100 });
+      teardown = async () => {
+        controller.abort();
+        await working;
+        await yard.close();
+      };
+      return { yard, store, handled, advanced, finalized: () => finalized };
+    }
+
+    /** Waits until the job is terminal, running a reconciler pass whenever it stops moving. */
+    async function finish(yard: Switchyard, jobId: string) {
+      const deadline = Date.now() + timeout - 5000;
+      let last = '';
+      let still = 0;
+      const redriven: Record<string, number> = {};
+      for (;;) {
+        const view = await yard.getJob(jobId);
+        if (!view) throw new Error('job vanished');
+        if (['succeeded', 'failed', 'cancelled'].includes(view.status)) return { view, redriven };
+        if (Date.now() > deadline) throw new Error(`job stuck: ${JSON.stringify(view.stages)}`);
+        const snapshot = JSON.stringify(view.stages.map((s) => [s.status, s.succeeded, s.failed]));
+        still = snapshot === last ? still + 1 : 0;
+        last = snapshot;
+        // Quiet for longer than a redelivery would take: whatever is left is stuck.
+        if (still * 100 > visibilityMs * 2 + 500) {
+          const r = await yard.reconcile({ olderThanMs: visibilityMs });
+          for (const [k, v] of Object.entries(r.redriven)) redriven[k] = (redriven[k] ?? 0) + v;
+          still = 0;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
+    function expectExact(ctx: Awaited<ReturnType<typeof setup>>, view: { status: string; result?: unknown }) {
+      expect(view.status).toBe('succeeded');
+      const expected = Array.from({ length: TASKS }, (_, i) => i ** 4).reduce((a, b) => a + b, 0);
+      expect(view.result).toEqual({ sum: expected });
+      expect([...ctx.advanced.entries()].sort()).toEqual([
+        [0, 1],
+        [1, 1],
+      ]);
+      expect(ctx.finalized()).toBe(1);
+      expect(ctx.handled.size).toBe(2 * TASKS);
+    }
+
+    it('1. submit committed the job, then crashed before sending the first stage message', { timeout }, async () => {
+      let failed = false;
+      const ctx = await setup({ failSend: (q) => q === 'stage' && !failed && (failed = true) });
+      const err = await ctx.yard.submit('windows', undefined).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      const [job] = (await ctx.store.findStuck({ olderThanMs: 0, limit: 10 })).filter((s) => s.kind === 'job-not-started');
+      expect(job).toBeDefined();
+      const { view, redriven } = await finish(ctx.yard, job!.jobId);
+      expectExact(ctx, view);
+      expect(redriven['job-not-started']).toBe(1);
+    });
+
+    it('2. a fan-out inserted tasks, then a batch send failed part-way and the stage message was lost', { timeout }, async () => {
+      let taskSends = 0;
+      let lost = false;
+      const ctx = await setup({
+        failSend: (q) => q === 'task' && ++taskSends === 3,
+        loseMessage: (s) => s.message.queue === 'stage' && s.action === 'retry' && !lost && (lost = true),
+      });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['fanout-incomplete']).toBe(1);
+    });
+
+    it('3a. the last completion committed "stage complete", then crashed before sending the advance: redelivery re-sends it', { timeout }, async () => {
+      let failed = false;
+      const ctx = await setup({ failSend: (q, ms) => q === 'stage' && ms.some((m) => stageOf(m) === 1) && !failed && (failed = true) });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(failed).toBe(true);
+      expect(redriven).toEqual({});
+    });
+
+    it('3b. the advance message was lost after the task was acknowledged: the reconciler re-sends it', { timeout }, async () => {
+      let dropped = false;
+      const ctx = await setup({ dropMessage: (q, m) => q === 'stage' && stageOf(m) === 1 && !dropped && (dropped = true) });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['stage-not-advanced']).toBe(1);
+    });
+
+    it('3c. the finalize message was lost: the reconciler finishes the job', { timeout }, async () => {
+      let dropped = false;
+      const ctx = await setup({ dropMessage: (q, m) => q === 'stage' && stageOf(m) === 2 && !dropped && (dropped = true) });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['finalize-not-done']).toBe(1);
+    });
+
+    it('4. a task message expired or was purged while its task was pending: the reconciler re-sends it', { timeout }, async () => {
+      let dropped = false;
+      const ctx = await setup({ dropMessage: (q, m) => q === 'task' && taskIndexOf(m) === 5 && !dropped && (dropped = true) });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['task-message-lost']).toBe(1);
+    });
+  });
+}
