@@ -1,0 +1,73 @@
+import type { QueueKind } from '@switchyard/core';
+
+/** Trigger metadata the Azure Functions storage-queue trigger passes in `context.triggerMetadata`. */
+export interface StorageQueueTriggerMetadata {
+  dequeueCount?: number | string;
+  id?: string;
+  popReceipt?: string;
+  insertionTime?: Date | string;
+  [key: string]: unknown;
+}
+
+/** Delivery metadata for `yard.handle(body, meta)`. */
+export interface StorageQueueDeliveryMeta {
+  queue: QueueKind;
+  /** The trigger's `dequeueCount` (1 on first delivery). */
+  deliveryCount: number;
+  messageId: string;
+  enqueuedAt?: Date;
+  /** After this many deliveries the Functions host moves the message to `<queue>-poison`. */
+  maxDeliveries: number;
+}
+
+/** What {@link fromStorageQueueTrigger} returns: the envelope text and its delivery metadata. */
+export interface StorageQueueTriggerInput {
+  body: string;
+  meta: StorageQueueDeliveryMeta;
+}
+
+function bodyText(message: unknown): string {
+  if (typeof message === 'string') return message;
+  if (message instanceof Uint8Array) return Buffer.from(message).toString('utf8');
+  if (message instanceof ArrayBuffer) return Buffer.from(message).toString('utf8');
+  // The Functions host hands JSON message text over already parsed.
+  return JSON.stringify(message) ?? String(message);
+}
+
+/**
+ * Turns one Azure Functions storage-queue trigger invocation into the `(body, meta)` pair for
+ * `yard.handle`. The host has already base64-decoded the message; it may pass the text, a
+ * Buffer, or (for JSON text) the parsed object. In Functions, "retry" means throwing (the host
+ * makes the message visible again after host.json's `visibilityTimeout`) and "poison" happens in
+ * the host, which moves the message to `<queue>-poison` after `maxDequeueCount` deliveries.
+ *
+ * @example
+ * ```ts
+ * app.storageQueue('tasks', { queueName: 'sq-tasks', connection: 'STORAGE', handler: async (msg, context) => {
+ *   const { body, meta } = fromStorageQueueTrigger(msg, context, { queue: 'task' });
+ *   await yard.handle(body, meta);
+ * } });
+ * ```
+ */
+export function fromStorageQueueTrigger(
+  queueMessage: unknown,
+  context: { triggerMetadata?: StorageQueueTriggerMetadata | Record<string, unknown> },
+  options: { queue?: QueueKind; maxDequeueCount?: number } = {},
+): StorageQueueTriggerInput {
+  const md = (context.triggerMetadata ?? {}) as StorageQueueTriggerMetadata;
+  const dequeueCount = Number(md.dequeueCount);
+  const inserted =
+    md.insertionTime instanceof Date
+      ? md.insertionTime
+      : typeof md.insertionTime === 'string'
+        ? new Date(md.insertionTime)
+        : undefined;
+  const meta: StorageQueueDeliveryMeta = {
+    queue: options.queue ?? 'task',
+    deliveryCount: Number.isInteger(dequeueCount) && dequeueCount > 0 ? dequeueCount : 1,
+    messageId: typeof md.id === 'string' ? md.id : '',
+    maxDeliveries: options.maxDequeueCount ?? 5,
+  };
+  if (inserted && !Number.isNaN(inserted.getTime())) meta.enqueuedAt = inserted;
+  return { body: bodyText(queueMessage), meta };
+}

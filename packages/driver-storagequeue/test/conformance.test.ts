@@ -1,0 +1,22 @@
+import { transportConformance } from '@switchyard/core/testing';
+import { afterAll, describe } from 'vitest';
+import { storageQueueTransport } from '../src/index.js';
+import { connectionString, deleteQueues, uniqueName } from './helpers.js';
+
+describe.skipIf(!connectionString)('storagequeue on Azurite', () => {
+  const prefix = uniqueName('c');
+  afterAll(() => deleteQueues(prefix));
+
+  transportConformance(
+    'storagequeue',
+    () => {
+      const base = uniqueName(prefix);
+      return storageQueueTransport({
+        connectionString,
+        queues: { stage: `${base}-s`, task: `${base}-t` },
+        visibilityTimeoutMs: 1000,
+      });
+    },
+    { visibilityMs: 1000 },
+  );
+});
