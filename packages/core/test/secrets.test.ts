@@ -10,6 +10,7 @@ import {
   type SecretSource,
   SecretValue,
   SwitchyardError,
+  toCachedSecret,
   withSecretRotation,
 } from '../src/index.js';
 
@@ -309,5 +310,19 @@ describe('redactSecrets', () => {
     const m = mapSource({ key: 'remembered-secret-value' });
     await cachedSecret({ secret: 'key', source: m.source }).get();
     expect(redactSecrets('x remembered-secret-value y')).toBe('x *** y');
+  });
+});
+
+describe('toCachedSecret', () => {
+  it('wraps an inline value and resolves a reference', async () => {
+    const inline = toCachedSecret('inline-secret-value', { label: 'connectionString' });
+    expect(inline.name).toBe('connectionString');
+    expect(await inline.get()).toBe('inline-secret-value');
+    expect(await inline.refresh()).toBe('inline-secret-value');
+    expect(redactSecrets('x inline-secret-value')).toBe('x ***');
+    const m = mapSource({ key: 'referenced-value' });
+    const ref = toCachedSecret({ secret: 'key' }, { defaultSource: m.source });
+    expect(ref.name).toBe('key');
+    expect(await ref.get()).toBe('referenced-value');
   });
 });

@@ -1,7 +1,7 @@
 import { isSwitchyardError, SwitchyardError } from '../errors.js';
 import { redactSecrets, rememberSecretValue } from './redact.js';
 import { SecretValue } from './secret-value.js';
-import { envSecrets } from './sources.js';
+import { envSecrets, type SecretInput } from './sources.js';
 import type { SecretRef, SecretSource } from './types.js';
 
 /** A secret resolved once and cached; see {@link cachedSecret}. */
@@ -73,6 +73,28 @@ export function cachedSecret(ref: SecretRef, options: CachedSecretOptions = {}):
       const pending = inflight?.forced ? inflight.promise : lookup(true);
       return (await pending).reveal();
     },
+  };
+}
+
+/**
+ * What a driver does with a `string | SecretRef` option: a reference becomes a
+ * {@link cachedSecret}; a plain value becomes a `CachedSecret` that always returns it (and is
+ * remembered for {@link redactSecrets}), so driver code has one path for both.
+ *
+ * @param label names an inline value in errors (e.g. `connectionString`), never the value itself.
+ */
+export function toCachedSecret(
+  input: SecretInput,
+  options: CachedSecretOptions & { label?: string } = {},
+): CachedSecret {
+  if (typeof input !== 'string') return cachedSecret(input, options);
+  rememberSecretValue(input);
+  const value = new SecretValue(input);
+  const name = options.label ?? 'inline value';
+  return {
+    name,
+    get: async () => value.reveal(),
+    refresh: async () => value.reveal(),
   };
 }
 

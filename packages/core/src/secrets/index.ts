@@ -2,6 +2,7 @@ export {
   type CachedSecret,
   type CachedSecretOptions,
   cachedSecret,
+  toCachedSecret,
   withSecretRotation,
 } from './cached.js';
 export { knownSecretValues, redactSecrets, rememberSecretValue } from './redact.js';
