@@ -1,0 +1,71 @@
+import {
+  isSwitchyardError,
+  redactSecrets,
+  SerializationError,
+  SwitchyardError,
+  ValidationError,
+} from '@switchyard/core';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Validates a schema name and returns it quoted, once, for interpolation into SQL text.
+ * @throws ValidationError naming `field` when the name is not a plain lower-case identifier.
+ */
+export function quoteSchema(name: string, field = 'schema'): string {
+  if (typeof name !== 'string' || !SCHEMA_NAME.test(name)) {
+    throw new ValidationError(`[switchyard] [postgres] invalid ${field} name`, [
+      { path: field, message: `must match ${SCHEMA_NAME.source}` },
+    ]);
+  }
+  // The pattern admits no quote, so quoting cannot be escaped out of.
+  return `"${name}"`;
+}
+
+/**
+ * JSON text of a value for a `json` column; `undefined` becomes SQL NULL.
+ * @throws SerializationError for BigInt, cycles and other values JSON cannot represent.
+ */
+export function jsonText(value: unknown, path: string): string | null {
+  if (value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw new SerializationError(`[switchyard] [postgres] ${path} is not JSON-serialisable`, {
+      cause,
+      path,
+    });
+  }
+  if (text === undefined) {
+    throw new SerializationError(`[switchyard] [postgres] ${path} is not JSON-serialisable`, {
+      path,
+    });
+  }
+  return text;
+}
+
+/** SQLSTATEs of a failed password / authorisation check. */
+export function isAuthError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '28P01' || code === '28000';
+}
+
+/**
+ * Wraps anything the database threw into a `BACKEND_ERROR` (or `AUTH_FAILED`), keeping the SQLSTATE
+ * and the cause but never the connection string.
+ */
+export function backendError(err: unknown, operation: string): SwitchyardError {
+  if (isSwitchyardError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  // Every secret value resolved in this process (connection strings, passwords) is redacted.
+  const message = redactSecrets(err instanceof Error ? err.message : String(err));
+  const detail = typeof code === 'string' ? `${code} ${message}` : message;
+  return new SwitchyardError(
+    isAuthError(err) ? 'AUTH_FAILED' : 'BACKEND_ERROR',
+    `[switchyard] [postgres] ${operation} failed: ${detail}`,
+    {
+      cause: err,
+    },
+  );
+}

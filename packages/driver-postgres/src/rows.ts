@@ -1,0 +1,129 @@
+import type {
+  ErrorInfo,
+  JobRecord,
+  JobStatus,
+  StageRecord,
+  StageStatus,
+  TaskRecord,
+  TaskStatus,
+} from '@switchyard/core';
+import { taskId } from '@switchyard/core';
+
+/** Row shapes as the driver returns them (`json` parsed, `timestamptz` as Date). */
+export interface JobRow {
+  id: string;
+  name: string;
+  params: unknown;
+  transport: string;
+  status: JobStatus;
+  current_stage: number;
+  stage_count: number;
+  idempotency_key: string | null;
+  result: unknown;
+  error: ErrorInfo | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+export interface StageRow {
+  job_id: string;
+  idx: number;
+  name: string;
+  status: StageStatus;
+  total: number | null;
+  created: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  started_at: Date;
+  sealed_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface TaskRow {
+  job_id: string;
+  stage: number;
+  idx: number;
+  status: TaskStatus;
+  attempts: number;
+  timeouts: number;
+  input: unknown;
+  result: unknown;
+  error: ErrorInfo | null;
+  batch_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** `json` NULL means "absent"; JSON `null` comes back as null. */
+const present = <K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } =>
+  (value === null || value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+
+export function toJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    params: r.params ?? undefined,
+    transport: r.transport,
+    status: r.status,
+    currentStage: r.current_stage,
+    stageCount: r.stage_count,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    ...present('idempotencyKey', r.idempotency_key),
+    ...present('result', r.result),
+    ...present('error', r.error),
+    ...present('startedAt', r.started_at),
+    ...present('finishedAt', r.finished_at),
+  };
+}
+
+export function toStage(r: StageRow): StageRecord {
+  return {
+    jobId: r.job_id,
+    index: r.idx,
+    name: r.name,
+    status: r.status,
+    total: r.total,
+    created: r.created,
+    succeeded: r.succeeded,
+    failed: r.failed,
+    running: r.running,
+    startedAt: r.started_at,
+    ...present('sealedAt', r.sealed_at),
+    ...present('completedAt', r.completed_at),
+  };
+}
+
+export function toTask(r: TaskRow): TaskRecord {
+  return {
+    id: taskId(r.job_id, r.stage, r.idx),
+    jobId: r.job_id,
+    stage: r.stage,
+    index: r.idx,
+    status: r.status,
+    attempts: r.attempts,
+    timeouts: r.timeouts,
+    input: r.input ?? undefined,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    ...present('result', r.result),
+    ...present('error', r.error),
+    ...present('batchId', r.batch_id),
+    ...present('startedAt', r.started_at),
+    ...present('finishedAt', r.finished_at),
+  };
+}
+
+/** Splits a core task id `${jobId}.${stage}.${index}` into its key; undefined if it is not one. */
+export function parseTaskId(
+  id: string,
+): { jobId: string; stage: number; index: number } | undefined {
+  const match = /^(.+)\.(\d{1,9})\.(\d{1,9})$/.exec(id);
+  if (!match) return undefined;
+  return { jobId: match[1]!, stage: Number(match[2]), index: Number(match[3]) };
+}

@@ -1,0 +1,56 @@
+/**
+ * The fan-in barrier for a whole batch, in one round trip:
+ * 1. `done` moves each task to its terminal status only if it is not terminal yet (a concurrent
+ *    completion of the same task re-checks the guard after the row lock, so it applies once);
+ * 2. `tally` counts what this statement applied, per stage;
+ * 3. `stage` adds it to the stage counters and, in the same UPDATE, flips a *sealed* stage whose
+ *    terminal count reached its total to complete. The stage row lock serialises racing callers
+ *    (and sealStage), each re-evaluating against the latest row, so the flip happens once, and
+ *    `completed_now` (complete now, short of the total before our own increment) is true for
+ *    exactly the statement that flipped it.
+ * Rows: one `task` row per applied task, one `stage` row per stage this statement completed.
+ */
+export const completeTasks = (s: string) => `
+WITH input AS (
+  SELECT DISTINCT ON (job_id, stage, idx) *
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::boolean[])
+         AS i (job_id, stage, idx, status, result, error, timed_out)
+), done AS (
+  UPDATE ${s}.tasks t
+     SET status = i.status,
+         result = i.result::json,
+         error = i.error::json,
+         timeouts = t.timeouts + i.timed_out::int,
+         finished_at = now(),
+         updated_at = now()
+    FROM input i
+    JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
+   WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
+     AND t.status IN ('pending', 'running')
+  RETURNING t.job_id, t.stage, t.idx, t.status, o.status AS old_status
+), tally AS (
+  SELECT job_id, stage,
+         count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
+         count(*) FILTER (WHERE status <> 'succeeded')::int AS failed,
+         count(*) FILTER (WHERE old_status = 'running')::int AS was_running
+    FROM done
+   GROUP BY job_id, stage
+), stage AS (
+  UPDATE ${s}.stages st
+     SET succeeded = st.succeeded + c.succeeded,
+         failed = st.failed + c.failed,
+         running = greatest(st.running - c.was_running, 0),
+         status = CASE WHEN st.status = 'sealed'
+                        AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
+                       THEN 'complete' ELSE st.status END,
+         completed_at = CASE WHEN st.status = 'sealed'
+                              AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
+                             THEN now() ELSE st.completed_at END
+    FROM tally c
+   WHERE st.job_id = c.job_id AND st.idx = c.stage
+  RETURNING st.job_id, st.idx, st.succeeded, st.failed, st.total,
+            st.status = 'complete' AND st.succeeded + st.failed - c.succeeded - c.failed < st.total AS completed_now
+)
+SELECT 'task' AS kind, job_id, stage, idx, NULL::int AS succeeded, NULL::int AS failed, NULL::int AS total FROM done
+UNION ALL
+SELECT 'stage', job_id, idx, NULL, succeeded, failed, total FROM stage WHERE completed_now`;

@@ -1,0 +1,36 @@
+/**
+ * Job- and stage-level stuck work of open jobs, oldest first: queued jobs whose first stage never
+ * started, a current stage still fanning out, a current stage complete that the job never moved
+ * past (the last one: never finalised).
+ */
+export const findStuckStages = (s: string) => `
+SELECT kind, job_id, transport, stage FROM (
+  SELECT 'job-not-started' AS kind, j.id AS job_id, j.transport, NULL::int AS stage, j.updated_at AS since
+    FROM ${s}.jobs j
+   WHERE j.status IN ('queued', 'running') AND j.current_stage < 0
+     AND j.updated_at < now() - $1::int * interval '1 millisecond'
+  UNION ALL
+  SELECT CASE WHEN st.status = 'fanning_out' THEN 'fanout-incomplete'
+              WHEN st.idx = j.stage_count - 1 THEN 'finalize-not-done'
+              ELSE 'stage-not-advanced' END,
+         j.id, j.transport, st.idx, coalesce(st.completed_at, st.started_at)
+    FROM ${s}.jobs j
+    JOIN ${s}.stages st ON st.job_id = j.id AND st.idx = j.current_stage
+   WHERE j.status IN ('queued', 'running')
+     AND (   (st.status = 'fanning_out' AND st.started_at < now() - $1::int * interval '1 millisecond')
+          OR (st.status = 'complete' AND st.completed_at < now() - $1::int * interval '1 millisecond'))
+) stuck
+ORDER BY since
+LIMIT $2::int`;
+
+/** Non-terminal tasks of open jobs' current, sealed stage, untouched for too long. */
+export const findLostTasks = (s: string) => `
+SELECT t.job_id, j.transport, t.stage, t.idx
+  FROM ${s}.jobs j
+  JOIN ${s}.stages st ON st.job_id = j.id AND st.idx = j.current_stage AND st.status = 'sealed'
+  JOIN ${s}.tasks t ON t.job_id = j.id AND t.stage = st.idx
+ WHERE j.status IN ('queued', 'running')
+   AND t.status IN ('pending', 'running')
+   AND t.updated_at < now() - $1::int * interval '1 millisecond'
+ ORDER BY t.job_id, t.stage, t.idx
+ LIMIT $2::int`;

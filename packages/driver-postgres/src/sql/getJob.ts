@@ -1,0 +1,1 @@
+export const getJob = (s: string) => `SELECT * FROM ${s}.jobs WHERE id = $1`;

@@ -1,0 +1,88 @@
+/**
+ * The queue transport's statements. `$1` is always the queue key ('<transport name>/<kind>').
+ * A message is due when run_at <= now(); receiving pushes run_at out by the visibility timeout.
+ */
+
+/** Enqueues a batch in one statement and wakes listeners if any message is due now. */
+export const sendMessages = (s: string) => `
+WITH sent AS (
+  INSERT INTO ${s}.queue_messages (queue, body, message_id, run_at)
+  SELECT $1, m.body, m.message_id, now() + m.delay_ms * interval '1 millisecond'
+    FROM unnest($2::text[], $3::text[], $4::int[]) AS m (body, message_id, delay_ms)
+  RETURNING run_at <= now() AS due
+)
+SELECT pg_notify($5, $1) FROM (SELECT 1 FROM sent WHERE due LIMIT 1) wake`;
+
+/** Locks up to $2 due messages (skipping those other receivers hold) and hides them for $3 ms. */
+export const receiveMessages = (s: string) => `
+UPDATE ${s}.queue_messages m
+   SET run_at = now() + $3::int * interval '1 millisecond',
+       locked_until = now() + $3::int * interval '1 millisecond',
+       delivery_count = m.delivery_count + 1
+  FROM (
+    SELECT id FROM ${s}.queue_messages
+     WHERE queue = $1 AND run_at <= now()
+     ORDER BY run_at, id
+     LIMIT $2::int
+     FOR UPDATE SKIP LOCKED
+  ) due
+ WHERE m.id = due.id
+RETURNING m.id::text AS id, m.body, m.delivery_count, m.enqueued_at`;
+
+/** Deletes completed messages; (id, delivery_count) must match the delivery being settled. */
+export const completeMessages = (s: string) => `
+DELETE FROM ${s}.queue_messages m
+ USING unnest($2::bigint[], $3::int[]) AS d (id, delivery_count)
+ WHERE m.queue = $1 AND m.id = d.id AND m.delivery_count = d.delivery_count`;
+
+/** Makes retried messages due again after their delay. */
+export const retryMessages = (s: string) => `
+UPDATE ${s}.queue_messages m
+   SET run_at = now() + d.delay_ms * interval '1 millisecond', locked_until = NULL
+  FROM unnest($2::bigint[], $3::int[], $4::int[]) AS d (id, delivery_count, delay_ms)
+ WHERE m.queue = $1 AND m.id = d.id AND m.delivery_count = d.delivery_count
+RETURNING d.delay_ms = 0 AS due`;
+
+/** Moves messages to the dead-letter table with their reason, in one statement. */
+export const deadLetterMessages = (s: string) => `
+WITH moved AS (
+  DELETE FROM ${s}.queue_messages m
+   USING unnest($2::bigint[], $3::int[], $4::text[], $5::text[]) AS d (id, delivery_count, reason, description)
+   WHERE m.queue = $1 AND m.id = d.id AND m.delivery_count = d.delivery_count
+  RETURNING m.*, d.reason, d.description
+)
+INSERT INTO ${s}.queue_dead_letters (id, queue, body, message_id, delivery_count, reason, description, enqueued_at)
+SELECT id, queue, body, message_id, delivery_count, reason, description, enqueued_at FROM moved`;
+
+/** Keeps a received message hidden for another $4 ms. */
+export const extendLock = (s: string) => `
+UPDATE ${s}.queue_messages
+   SET run_at = now() + $4::int * interval '1 millisecond',
+       locked_until = now() + $4::int * interval '1 millisecond'
+ WHERE queue = $1 AND id = $2::bigint AND delivery_count = $3::int
+RETURNING id`;
+
+export const listDeadLetters = (s: string) => `
+SELECT id::text AS id, body, reason, description, dead_lettered_at
+  FROM ${s}.queue_dead_letters
+ WHERE queue = $1
+ ORDER BY id
+ LIMIT $2::int`;
+
+/** Moves dead letters (all, or the ids in $3) back to their queue as fresh messages. */
+export const replayDeadLetters = (s: string) => `
+WITH moved AS (
+  DELETE FROM ${s}.queue_dead_letters
+   WHERE id IN (
+     SELECT id FROM ${s}.queue_dead_letters
+      WHERE queue = $1 AND ($3::bigint[] IS NULL OR id = ANY ($3::bigint[]))
+      ORDER BY id
+      LIMIT $2::int
+   )
+  RETURNING queue, body, message_id
+), requeued AS (
+  INSERT INTO ${s}.queue_messages (queue, body, message_id)
+  SELECT queue, body, message_id FROM moved
+  RETURNING 1
+)
+SELECT count(*)::int AS replayed, pg_notify($4, $1) FROM requeued`;

@@ -1,0 +1,550 @@
+import type {
+  CompleteTasksResult,
+  ErrorInfo,
+  JobRecord,
+  ListTasksOptions,
+  NewJob,
+  NewTask,
+  PathMetrics,
+  StageCompletion,
+  StageRecord,
+  Store,
+  StuckWork,
+  TaskClaim,
+  TaskOutcome,
+  TaskPage,
+  TaskRecord,
+  TaskRef,
+  TaskRetry,
+} from '@switchyard/core';
+import { SwitchyardError, taskId, ValidationError } from '@switchyard/core';
+import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
+import { jsonText, quoteSchema } from './errors.js';
+import { migrate } from './migrate.js';
+import {
+  type JobRow,
+  parseTaskId,
+  type StageRow,
+  type TaskRow,
+  toJob,
+  toStage,
+  toTask,
+} from './rows.js';
+import { acquireLease } from './sql/acquireLease.js';
+import { cancelJob } from './sql/cancelJob.js';
+import { claimTasks } from './sql/claimTasks.js';
+import { completeTasks } from './sql/completeTasks.js';
+import { createJob } from './sql/createJob.js';
+import { findLostTasks, findStuckStages } from './sql/findStuck.js';
+import { finishJob } from './sql/finishJob.js';
+import { getJob } from './sql/getJob.js';
+import { getStages } from './sql/getStages.js';
+import { getTask } from './sql/getTask.js';
+import { incrementCounter } from './sql/incrementCounter.js';
+import { insertTasks } from './sql/insertTasks.js';
+import { listTasks } from './sql/listTasks.js';
+import { metrics } from './sql/metrics.js';
+import { getPayload, putPayload } from './sql/payloads.js';
+import { retryTasks } from './sql/retryTasks.js';
+import { sealStage } from './sql/sealStage.js';
+import { startStage } from './sql/startStage.js';
+import { touchTasks } from './sql/touchTasks.js';
+
+/** Options of {@link postgresStore}. */
+export interface PostgresStoreOptions extends ConnectionOptions {
+  /** Schema holding the tables; created and migrated by `init()`. @defaultValue `'switchyard'` */
+  schema?: string;
+  /** Rows per `insertTasks` statement. @defaultValue 5000 */
+  insertChunkSize?: number;
+}
+
+/** Extra, Postgres-specific operations of the store. */
+export interface PostgresStore extends Store {
+  /** The (validated) schema name. */
+  readonly schema: string;
+  /** Applies missing migrations; returns the ids this call applied (empty when up to date). */
+  migrate(): Promise<number[]>;
+}
+
+const ALL_QUERIES = {
+  acquireLease,
+  cancelJob,
+  claimTasks,
+  completeTasks,
+  createJob,
+  findLostTasks,
+  findStuckStages,
+  finishJob,
+  getJob,
+  getStages,
+  getTask,
+  incrementCounter,
+  insertTasks,
+  listTasks,
+  metrics,
+  getPayload,
+  putPayload,
+  retryTasks,
+  sealStage,
+  startStage,
+  touchTasks,
+};
+type Queries = { [K in keyof typeof ALL_QUERIES]: string };
+
+const MAX_PAGE = 10_000;
+
+/**
+ * A {@link Store} on PostgreSQL — a `pg` Pool, a connection string (inline or a secret), or an
+ * in-process PGlite — with one implementation for both engines. `init()` applies the shipped
+ * migrations into `schema` under an advisory lock.
+ *
+ * @throws ValidationError when `schema` is not a plain lower-case identifier.
+ */
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStoreImpl(options);
+}
+
+class PostgresStoreImpl implements PostgresStore {
+  readonly schema: string;
+  private readonly quoted: string;
+  private readonly q: Queries;
+  private readonly chunkSize: number;
+  private adapterPromise: Promise<SqlAdapter> | undefined;
+  private initPromise: Promise<number[]> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: PostgresStoreOptions) {
+    this.schema = options.schema ?? 'switchyard';
+    this.quoted = quoteSchema(this.schema);
+    // Schema escaped once; every statement text is built here, values always go as $n.
+    this.q = Object.fromEntries(
+      Object.entries(ALL_QUERIES).map(([k, build]) => [k, build(this.quoted)]),
+    ) as Queries;
+    this.chunkSize = Math.max(1, options.insertChunkSize ?? 5000);
+  }
+
+  private db(): Promise<SqlAdapter> {
+    if (this.closed)
+      return Promise.reject(
+        new SwitchyardError('CLOSED', '[switchyard] [postgres] store used after close()'),
+      );
+    this.adapterPromise ??= connect(this.options, 'postgresStore').then((c) => c.adapter);
+    return this.adapterPromise;
+  }
+
+  private async rows<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
+    return (await this.db()).query<R>(text, params);
+  }
+
+  async init(): Promise<void> {
+    await this.migrate();
+  }
+
+  migrate(): Promise<number[]> {
+    this.initPromise ??= this.db().then((db) => migrate(db, this.schema, this.quoted));
+    // A failed attempt may be retried by the next caller.
+    this.initPromise.catch(() => {
+      this.initPromise = undefined;
+    });
+    return this.initPromise;
+  }
+
+  async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+    const params = [
+      job.id,
+      job.name,
+      jsonText(job.params, 'params'),
+      job.transport,
+      job.stageCount,
+      job.idempotencyKey ?? null,
+    ];
+    const [row] = await this.rows<JobRow>(this.q.createJob, params);
+    if (row) return { job: toJob(row), created: true };
+    const existing = await this.getJob(job.id);
+    if (!existing)
+      throw new SwitchyardError(
+        'BACKEND_ERROR',
+        `[switchyard] [postgres] job ${job.id} vanished during createJob`,
+      );
+    return { job: existing, created: false };
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    const [row] = await this.rows<JobRow>(this.q.getJob, [jobId]);
+    return row ? toJob(row) : undefined;
+  }
+
+  async getStages(jobId: string): Promise<StageRecord[]> {
+    return (await this.rows<StageRow>(this.q.getStages, [jobId])).map(toStage);
+  }
+
+  async startStage(
+    jobId: string,
+    stage: number,
+    stageName: string,
+  ): Promise<{ advanced: boolean; job: JobRecord; stage?: StageRecord }> {
+    const [row] = await this.rows<JobRow>(this.q.startStage, [jobId, stage, stageName]);
+    if (row) {
+      const job = toJob(row);
+      // The stage row was inserted by the same statement with these values.
+      const created: StageRecord = {
+        jobId,
+        index: stage,
+        name: stageName,
+        status: 'fanning_out',
+        total: null,
+        created: 0,
+        succeeded: 0,
+        failed: 0,
+        running: 0,
+        startedAt: job.updatedAt,
+      };
+      return { advanced: true, job, stage: created };
+    }
+    // Lost the race (or nothing to do): a new statement sees the winner's committed state.
+    const [job, stages] = await Promise.all([this.getJob(jobId), this.getStages(jobId)]);
+    if (!job)
+      throw new SwitchyardError('JOB_NOT_FOUND', `[switchyard] [postgres] job ${jobId} not found`);
+    const current = stages.find((s) => s.index === stage);
+    return { advanced: false, job, ...(current ? { stage: current } : {}) };
+  }
+
+  async insertTasks(jobId: string, stage: number, tasks: readonly NewTask[]): Promise<number> {
+    if (tasks.length === 0) return 0;
+    const chunks: (readonly NewTask[])[] = [];
+    for (let i = 0; i < tasks.length; i += this.chunkSize)
+      chunks.push(tasks.slice(i, i + this.chunkSize));
+    const db = await this.db();
+    const runChunk = async (chunk: readonly NewTask[], offset: number) => {
+      const idx = chunk.map((t) => t.index);
+      const inputs = chunk.map((t, i) => jsonText(t.input, `tasks[${offset + i}].input`));
+      const batchIds = chunk.map((t) => t.batchId ?? null);
+      const [row] = await db.query<{ inserted: number; stage_exists: boolean }>(
+        this.q.insertTasks,
+        [jobId, stage, idx, inputs, batchIds],
+      );
+      if (!row?.stage_exists) {
+        throw new SwitchyardError(
+          'INVALID_INPUT',
+          `[switchyard] [postgres] stage ${stage} of job ${jobId} has not started`,
+        );
+      }
+      return row.inserted;
+    };
+    // Chunks are independent (disjoint indexes), so a pool runs a few at once.
+    let inserted = 0;
+    let next = 0;
+    const workers = Array.from(
+      { length: Math.min(db.capabilities.parallelism, chunks.length) },
+      async () => {
+        while (next < chunks.length) {
+          const i = next++;
+          inserted += await runChunk(chunks[i]!, i * this.chunkSize);
+        }
+      },
+    );
+    await Promise.all(workers);
+    return inserted;
+  }
+
+  async sealStage(
+    jobId: string,
+    stage: number,
+    total: number,
+  ): Promise<StageCompletion | undefined> {
+    const [row] = await this.rows<{
+      status: string;
+      succeeded: number;
+      failed: number;
+      total: number;
+    }>(this.q.sealStage, [jobId, stage, total]);
+    if (row?.status !== 'complete') return undefined;
+    return { jobId, stage, succeeded: row.succeeded, failed: row.failed, total: row.total };
+  }
+
+  async claimTasks(refs: readonly TaskRef[]): Promise<TaskClaim[]> {
+    if (refs.length === 0) return [];
+    const keys = refs.map(keyOf);
+    const rows = await this.rows<TaskRow & { ord: string; outcome: TaskClaim['outcome'] }>(
+      this.q.claimTasks,
+      columns(keys),
+    );
+    const claims: TaskClaim[] = refs.map((r) => ({ taskId: r.taskId, outcome: 'missing' }));
+    for (const row of rows) {
+      const i = Number(row.ord) - 1;
+      const ref = refs[i];
+      if (!ref) continue;
+      claims[i] =
+        row.outcome === 'missing' || row.job_id === null
+          ? { taskId: ref.taskId, outcome: 'missing' }
+          : { taskId: ref.taskId, outcome: row.outcome, task: toTask(row) };
+    }
+    return claims;
+  }
+
+  async completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult> {
+    if (outcomes.length === 0) return { applied: [], completedStages: [] };
+    const keys = outcomes.map(keyOf);
+    const [jobIds, stages, idx] = columns(keys);
+    const rows = await this.rows<{
+      kind: 'task' | 'stage';
+      job_id: string;
+      stage: number;
+      idx: number;
+      succeeded: number;
+      failed: number;
+      total: number;
+    }>(this.q.completeTasks, [
+      jobIds,
+      stages,
+      idx,
+      outcomes.map((o) => o.status),
+      outcomes.map((o, i) => jsonText(o.result, `outcomes[${i}].result`)),
+      outcomes.map((o, i) => jsonText(o.error, `outcomes[${i}].error`)),
+      outcomes.map((o) => o.timedOut === true),
+    ]);
+    const applied: string[] = [];
+    const completedStages: StageCompletion[] = [];
+    for (const r of rows) {
+      if (r.kind === 'task') applied.push(taskId(r.job_id, r.stage, r.idx));
+      else
+        completedStages.push({
+          jobId: r.job_id,
+          stage: r.stage,
+          succeeded: r.succeeded,
+          failed: r.failed,
+          total: r.total,
+        });
+    }
+    return { applied, completedStages };
+  }
+
+  async retryTasks(retries: readonly TaskRetry[]): Promise<void> {
+    if (retries.length === 0) return;
+    const [jobIds, stages, idx] = columns(retries.map(keyOf));
+    await this.rows(this.q.retryTasks, [
+      jobIds,
+      stages,
+      idx,
+      retries.map((r, i) => jsonText(r.error, `retries[${i}].error`)),
+      retries.map((r) => r.timedOut === true),
+    ]);
+  }
+
+  async touchTasks(taskIds: readonly string[]): Promise<void> {
+    const keys = taskIds.map((id) => parseTaskId(id)).filter((k) => k !== undefined);
+    if (keys.length === 0) return;
+    await this.rows(this.q.touchTasks, [
+      keys.map((k) => k.jobId),
+      keys.map((k) => k.stage),
+      keys.map((k) => k.index),
+    ]);
+  }
+
+  async finishJob(
+    jobId: string,
+    outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: ErrorInfo },
+  ): Promise<boolean> {
+    const rows = await this.rows(this.q.finishJob, [
+      jobId,
+      outcome.status,
+      jsonText(outcome.result, 'result'),
+      jsonText(outcome.error, 'error'),
+    ]);
+    return rows.length === 1;
+  }
+
+  async cancelJob(jobId: string): Promise<boolean> {
+    const [row] = await this.rows<{ cancelled: number }>(this.q.cancelJob, [jobId]);
+    return row?.cancelled === 1;
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    const key = parseTaskId(id);
+    if (!key) return undefined;
+    const [row] = await this.rows<TaskRow>(this.q.getTask, [key.jobId, key.stage, key.index]);
+    return row ? toTask(row) : undefined;
+  }
+
+  async listTasks(jobId: string, options: ListTasksOptions = {}): Promise<TaskPage> {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, MAX_PAGE));
+    const [afterStage, afterIndex] = options.cursor
+      ? decodeCursor(options.cursor)
+      : options.stage !== undefined && options.afterIndex !== undefined
+        ? [options.stage, options.afterIndex]
+        : [-1, -1];
+    // One extra row tells whether another page exists.
+    const rows = await this.rows<TaskRow>(this.q.listTasks, [
+      jobId,
+      options.stage ?? null,
+      options.status ?? null,
+      afterStage,
+      afterIndex,
+      limit + 1,
+    ]);
+    const tasks = rows.slice(0, limit).map(toTask);
+    const last = tasks[tasks.length - 1];
+    return rows.length > limit && last
+      ? { tasks, nextCursor: encodeCursor(last.stage, last.index) }
+      : { tasks };
+  }
+
+  async putPayload(key: string, data: string): Promise<void> {
+    await this.rows(this.q.putPayload, [key, data]);
+  }
+
+  async getPayload(key: string): Promise<string | undefined> {
+    const [row] = await this.rows<{ data: string }>(this.q.getPayload, [key]);
+    return row?.data;
+  }
+
+  async incrementCounter(transport: string, name: string, by: number): Promise<void> {
+    await this.rows(this.q.incrementCounter, [transport, name, by]);
+  }
+
+  async metrics(): Promise<PathMetrics[]> {
+    const rows = await this.rows<MetricsRow>(this.q.metrics);
+    return rows.map((r) => ({
+      transport: r.transport,
+      jobs: {
+        total: r.jobs_total,
+        queued: r.queued,
+        running: r.running,
+        succeeded: r.succeeded,
+        failed: r.failed,
+        cancelled: r.cancelled,
+      },
+      jobLatencyMs: { mean: num(r.latency_mean), p95: num(r.latency_p95) },
+      queueWaitMs: { mean: num(r.wait_mean), p95: num(r.wait_p95) },
+      tasksPerSecond:
+        r.running_ms && r.running_ms > 0
+          ? (Number(r.finished_tasks) * 1000) / Number(r.running_ms)
+          : null,
+      tasks: { total: r.tasks_total, succeeded: r.tasks_succeeded, failed: r.tasks_failed },
+      retries: Number(r.retries),
+      timeouts: Number(r.timeouts),
+      poisoned: r.tasks_failed,
+      redrives: r.redrives ?? {},
+    }));
+  }
+
+  async findStuck({
+    olderThanMs,
+    limit,
+  }: {
+    olderThanMs: number;
+    limit: number;
+  }): Promise<StuckWork[]> {
+    if (limit <= 0) return [];
+    const age = Math.max(0, Math.floor(olderThanMs));
+    const found: StuckWork[] = [];
+    const stageRows = await this.rows<{
+      kind: StuckWork['kind'];
+      job_id: string;
+      transport: string;
+      stage: number | null;
+    }>(this.q.findStuckStages, [age, limit]);
+    for (const r of stageRows) {
+      const base = { jobId: r.job_id, transport: r.transport };
+      if (r.kind === 'job-not-started' || r.kind === 'finalize-not-done')
+        found.push({ kind: r.kind, ...base });
+      else if (r.kind === 'fanout-incomplete' || r.kind === 'stage-not-advanced')
+        found.push({ kind: r.kind, ...base, stage: r.stage ?? 0 });
+    }
+    const budget = limit - found.length;
+    if (budget <= 0) return found;
+    const lost = await this.rows<{ job_id: string; transport: string; stage: number; idx: number }>(
+      this.q.findLostTasks,
+      [age, budget],
+    );
+    const byStage = new Map<string, Extract<StuckWork, { kind: 'task-message-lost' }>>();
+    for (const r of lost) {
+      const key = `${r.job_id}\u0000${r.stage}`;
+      let item = byStage.get(key);
+      if (!item) {
+        item = {
+          kind: 'task-message-lost',
+          jobId: r.job_id,
+          transport: r.transport,
+          stage: r.stage,
+          taskIds: [],
+        };
+        byStage.set(key, item);
+        found.push(item);
+      }
+      item.taskIds.push(taskId(r.job_id, r.stage, r.idx));
+    }
+    return found;
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (
+      (await this.rows(this.q.acquireLease, [name, owner, Math.max(1, Math.round(ttlMs))]))
+        .length === 1
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.rows('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const adapter = await this.adapterPromise?.catch(() => undefined);
+    await adapter?.close();
+  }
+}
+
+interface MetricsRow {
+  transport: string;
+  jobs_total: number;
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  latency_mean: number | null;
+  latency_p95: number | null;
+  running_ms: number | null;
+  tasks_total: number;
+  tasks_succeeded: number;
+  tasks_failed: number;
+  retries: number;
+  timeouts: number;
+  wait_mean: number | null;
+  wait_p95: number | null;
+  finished_tasks: number;
+  redrives: Record<string, number> | null;
+}
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+interface Key {
+  jobId: string;
+  stage: number;
+  index: number;
+}
+
+/** The (job, stage, index) key of a ref; an id that is not a core task id matches no row. */
+function keyOf(ref: TaskRef): Key {
+  const parsed = parseTaskId(ref.taskId);
+  return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
+}
+
+function columns(keys: readonly Key[]): [string[], number[], number[]] {
+  return [keys.map((k) => k.jobId), keys.map((k) => k.stage), keys.map((k) => k.index)];
+}
+
+function encodeCursor(stage: number, index: number): string {
+  return Buffer.from(`${stage}:${index}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, number] {
+  const match = /^(\d{1,9}):(-?\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match)
+    throw new ValidationError('[switchyard] [postgres] cursor is malformed', [
+      { path: 'cursor', message: 'not a cursor from listTasks' },
+    ]);
+  return [Number(match[1]), Number(match[2])];
+}

@@ -1,0 +1,368 @@
+import type {
+  DeadLetter,
+  OutgoingMessage,
+  QueueKind,
+  ReceivedMessage,
+  ReceiveOptions,
+  Settlement,
+  Transport,
+  TransportLimits,
+} from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
+import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
+import { quoteSchema } from './errors.js';
+import { migrate } from './migrate.js';
+import {
+  completeMessages,
+  deadLetterMessages,
+  extendLock,
+  listDeadLetters,
+  receiveMessages,
+  replayDeadLetters,
+  retryMessages,
+  sendMessages,
+} from './sql/queue.js';
+
+/** Options of {@link postgresTransport}. */
+export interface PostgresTransportOptions extends ConnectionOptions {
+  /** Schema holding the queue tables (shared with the store). @defaultValue `'switchyard'` */
+  schema?: string;
+  /** Processing path name; also keys the queues, so two transports with different names never mix. @defaultValue `'postgres'` */
+  name?: string;
+  /** How often a waiting `receive` re-checks without a notification (delayed messages, lost NOTIFY). @defaultValue 1000 */
+  pollIntervalMs?: number;
+  /** Visibility timeout when `receive` is not given one. @defaultValue 30000 */
+  visibilityTimeoutMs?: number;
+  /** Overrides of the reported limits. */
+  limits?: Partial<TransportLimits>;
+}
+
+/** The Postgres transport: a {@link Transport} with dead-letter inspection and replay. */
+export interface PostgresTransport extends Transport {
+  listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
+  replayDeadLetters(
+    queue: QueueKind,
+    options?: { limit?: number; ids?: string[] },
+  ): Promise<number>;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * A queue {@link Transport} on PostgreSQL (or PGlite) tables: batched `FOR UPDATE SKIP LOCKED`
+ * dequeue, visibility timeout, delivery count, delayed delivery, a dead-letter table, and
+ * `LISTEN/NOTIFY` wake-ups so an idle `receive` does not poll tightly.
+ *
+ * @throws ValidationError when `schema` is not a plain lower-case identifier.
+ */
+export function postgresTransport(options: PostgresTransportOptions): PostgresTransport {
+  return new PostgresTransportImpl(options);
+}
+
+type Queries = { [K in keyof typeof QUERIES]: string };
+const QUERIES = {
+  completeMessages,
+  deadLetterMessages,
+  extendLock,
+  listDeadLetters,
+  receiveMessages,
+  replayDeadLetters,
+  retryMessages,
+  sendMessages,
+};
+
+class PostgresTransportImpl implements PostgresTransport {
+  readonly name: string;
+  readonly limits: TransportLimits;
+  private readonly schema: string;
+  private readonly quoted: string;
+  private readonly q: Queries;
+  private readonly channel: string;
+  private readonly pollIntervalMs: number;
+  private readonly visibilityMs: number;
+  private ready: Promise<SqlAdapter> | undefined;
+  private adapter: SqlAdapter | undefined;
+  /** Waiting receivers per queue key, woken by NOTIFY. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: PostgresTransportOptions) {
+    this.name = options.name ?? 'postgres';
+    this.schema = options.schema ?? 'switchyard';
+    this.quoted = quoteSchema(this.schema);
+    this.q = Object.fromEntries(
+      Object.entries(QUERIES).map(([k, build]) => [k, build(this.quoted)]),
+    ) as Queries;
+    // Channel names are identifiers: the validated schema name keeps this one plain.
+    this.channel = `${this.schema.slice(0, 50)}_queue`;
+    this.pollIntervalMs = Math.max(10, options.pollIntervalMs ?? 1000);
+    this.visibilityMs = options.visibilityTimeoutMs ?? 30_000;
+    const concurrent = options.pglite === undefined;
+    this.limits = {
+      maxMessageBytes: MiB,
+      maxBatchMessages: 1000,
+      maxBatchBytes: 16 * MiB,
+      sendConcurrency: concurrent ? 4 : 1,
+      maxReceiveMessages: 500,
+      ...options.limits,
+    };
+  }
+
+  private db(): Promise<SqlAdapter> {
+    if (this.closed)
+      return Promise.reject(
+        new SwitchyardError('CLOSED', '[switchyard] [postgres] transport used after close()'),
+      );
+    this.ready ??= (async () => {
+      const { adapter } = await connect(this.options, 'postgresTransport');
+      this.adapter = adapter;
+      await migrate(adapter, this.schema, this.quoted);
+      return adapter;
+    })();
+    this.ready.catch(() => {
+      this.ready = undefined;
+    });
+    return this.ready;
+  }
+
+  private key(queue: QueueKind): string {
+    if (queue !== 'stage' && queue !== 'task') {
+      throw new ValidationError('[switchyard] [postgres] unknown queue', [
+        { path: 'queue', message: 'must be stage or task' },
+      ]);
+    }
+    return `${this.name}/${queue}`;
+  }
+
+  async send(
+    queue: QueueKind,
+    messages: readonly OutgoingMessage[],
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<void> {
+    const key = this.key(queue);
+    if (messages.length === 0) return;
+    if (messages.length > this.limits.maxBatchMessages) {
+      throw new ValidationError(
+        `[switchyard] [postgres] batch of ${messages.length} messages exceeds ${this.limits.maxBatchMessages}`,
+        [{ path: 'messages', message: `at most ${this.limits.maxBatchMessages} messages` }],
+      );
+    }
+    let bytes = 0;
+    messages.forEach((m, i) => {
+      const size = Buffer.byteLength(m.body, 'utf8');
+      bytes += size;
+      if (size > this.limits.maxMessageBytes) {
+        throw new ValidationError(
+          `[switchyard] [postgres] message of ${size} bytes exceeds ${this.limits.maxMessageBytes}`,
+          [
+            {
+              path: `messages[${i}].body`,
+              message: `at most ${this.limits.maxMessageBytes} bytes`,
+            },
+          ],
+        );
+      }
+    });
+    if (bytes > this.limits.maxBatchBytes) {
+      throw new ValidationError('[switchyard] [postgres] batch exceeds maxBatchBytes', [
+        { path: 'messages', message: `at most ${this.limits.maxBatchBytes} bytes` },
+      ]);
+    }
+    throwIfAborted(options?.abortSignal);
+    const db = await this.db();
+    await db.query(this.q.sendMessages, [
+      key,
+      messages.map((m) => m.body),
+      messages.map((m) => m.messageId ?? null),
+      messages.map((m) => Math.max(0, Math.round(m.delayMs ?? 0))),
+      this.channel,
+    ]);
+  }
+
+  async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
+    const key = this.key(queue);
+    const max = Math.max(1, Math.min(options.maxMessages, this.limits.maxReceiveMessages));
+    const visibility = Math.max(1, Math.round(options.visibilityTimeoutMs ?? this.visibilityMs));
+    const signal = options.abortSignal;
+    const deadline = Date.now() + Math.max(0, options.waitMs ?? 0);
+    const db = await this.db();
+    if (deadline > Date.now()) await this.ensureListening(db);
+    for (;;) {
+      if (signal?.aborted) return [];
+      // Register before querying so a NOTIFY arriving mid-query is not missed.
+      const woken = this.nextWake(key);
+      const rows = await db.query<{
+        id: string;
+        body: string;
+        delivery_count: number;
+        enqueued_at: Date;
+      }>(this.q.receiveMessages, [key, max, visibility]);
+      if (rows.length > 0 || Date.now() >= deadline) {
+        woken.cancel();
+        return rows.map((r) => ({
+          queue,
+          id: r.id,
+          body: r.body,
+          deliveryCount: r.delivery_count,
+          enqueuedAt: r.enqueued_at,
+        }));
+      }
+      await waitFor(woken.promise, Math.min(this.pollIntervalMs, deadline - Date.now()), signal);
+      woken.cancel();
+    }
+  }
+
+  async settle(settlements: readonly Settlement[]): Promise<void> {
+    if (settlements.length === 0) return;
+    const db = await this.db();
+    // Group by queue and action: one statement per group, however many messages.
+    const groups = new Map<string, Settlement[]>();
+    for (const s of settlements) {
+      const group = `${this.key(s.message.queue)}\u0000${s.action}`;
+      const list = groups.get(group) ?? [];
+      list.push(s);
+      groups.set(group, list);
+    }
+    const wake = new Set<string>();
+    await Promise.all(
+      [...groups.values()].map(async (list) => {
+        const first = list[0]!;
+        const key = this.key(first.message.queue);
+        const ids = list.map((s) => s.message.id);
+        const counts = list.map((s) => s.message.deliveryCount);
+        if (first.action === 'complete') {
+          await db.query(this.q.completeMessages, [key, ids, counts]);
+        } else if (first.action === 'retry') {
+          const delays = list.map((s) =>
+            s.action === 'retry' ? Math.max(0, Math.round(s.delayMs)) : 0,
+          );
+          const rows = await db.query<{ due: boolean }>(this.q.retryMessages, [
+            key,
+            ids,
+            counts,
+            delays,
+          ]);
+          if (rows.some((r) => r.due)) wake.add(key);
+        } else {
+          const reasons = list.map((s) => (s.action === 'deadLetter' ? s.reason : ''));
+          const descriptions = list.map((s) =>
+            s.action === 'deadLetter' ? (s.description ?? null) : null,
+          );
+          await db.query(this.q.deadLetterMessages, [key, ids, counts, reasons, descriptions]);
+        }
+      }),
+    );
+    for (const key of wake) await db.query('SELECT pg_notify($1, $2)', [this.channel, key]);
+  }
+
+  async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
+    const db = await this.db();
+    await db.query(this.q.extendLock, [
+      this.key(message.queue),
+      message.id,
+      message.deliveryCount,
+      Math.max(1, Math.round(ms)),
+    ]);
+  }
+
+  async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const db = await this.db();
+    const rows = await db.query<{
+      id: string;
+      body: string;
+      reason: string;
+      description: string | null;
+      dead_lettered_at: Date;
+    }>(this.q.listDeadLetters, [this.key(queue), Math.max(1, options.limit ?? 100)]);
+    return rows.map((r) => ({
+      queue,
+      id: r.id,
+      body: r.body,
+      reason: r.reason,
+      deadLetteredAt: r.dead_lettered_at,
+      ...(r.description === null ? {} : { description: r.description }),
+    }));
+  }
+
+  async replayDeadLetters(
+    queue: QueueKind,
+    options: { limit?: number; ids?: string[] } = {},
+  ): Promise<number> {
+    const db = await this.db();
+    const ids = options.ids?.filter((id) => /^\d{1,18}$/.test(id)) ?? null;
+    const [row] = await db.query<{ replayed: number }>(this.q.replayDeadLetters, [
+      this.key(queue),
+      Math.max(1, options.limit ?? 1000),
+      ids,
+      this.channel,
+    ]);
+    return row?.replayed ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await (await this.db()).query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const wake of set) wake();
+    const unlisten = await this.unlisten?.catch(() => undefined);
+    await unlisten?.().catch(() => {});
+    await this.ready?.catch(() => undefined);
+    await this.adapter?.close();
+  }
+
+  /** Subscribes once to the schema's channel; a failure only means falling back to polling. */
+  private ensureListening(db: SqlAdapter): Promise<unknown> {
+    this.unlisten ??= db
+      .listen(this.channel, (queueKey) => {
+        for (const wake of this.waiters.get(queueKey) ?? []) wake();
+      })
+      .catch(() => {
+        this.unlisten = undefined;
+        return undefined;
+      });
+    return this.unlisten;
+  }
+
+  private nextWake(key: string): { promise: Promise<void>; cancel(): void } {
+    let set = this.waiters.get(key);
+    if (!set) {
+      set = new Set();
+      this.waiters.set(key, set);
+    }
+    let wake!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    set.add(wake);
+    return { promise, cancel: () => set.delete(wake) };
+  }
+}
+
+/** Resolves on `promise`, after `ms`, or on abort, whichever comes first. */
+function waitFor(
+  promise: Promise<void>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted)
+    throw new SwitchyardError('ABORTED', '[switchyard] [postgres] send aborted', {
+      cause: signal.reason,
+    });
+}
