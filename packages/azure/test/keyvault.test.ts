@@ -1,4 +1,4 @@
-import { ClientSecretCredential } from '@azure/identity';
+import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
 import {
   cachedSecret,
   isSwitchyardError,
@@ -6,7 +6,7 @@ import {
   withSecretRotation,
 } from '@switchyard/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { keyVaultSecrets } from '../src/index.js';
+import { azureCredential, keyVaultSecrets } from '../src/index.js';
 import { CLIENT_ID, CLIENT_SECRET, fakeAzure, TENANT, VAULT_URL } from './mock-azure.js';
 
 const azure = fakeAzure();
@@ -162,5 +162,18 @@ describe('keyVaultSecrets', () => {
     expect(source.name).toBe(`keyvault(${VAULT_URL})`);
     expect(await source.getSecret('a.b')).toBe('v');
     expect(names).toEqual(['a-b']);
+  });
+});
+
+describe('azureCredential', () => {
+  it('returns the given credential, else one shared DefaultAzureCredential', () => {
+    const given = credential();
+    expect(azureCredential({ credential: given })).toBe(given);
+    const shared = azureCredential();
+    expect(shared).toBeInstanceOf(DefaultAzureCredential);
+    expect(azureCredential()).toBe(shared);
+    const user = azureCredential({ managedIdentityClientId: CLIENT_ID });
+    expect(user).toBeInstanceOf(DefaultAzureCredential);
+    expect(user).not.toBe(shared);
   });
 });

@@ -164,6 +164,25 @@ describe('cachedSecret', () => {
     expect(await secret.get()).toBe('new-value');
   });
 
+  it('keeps a refreshed value when an older lookup finishes later', async () => {
+    let release!: (v: string) => void;
+    let calls = 0;
+    const source: SecretSource = {
+      name: 'slow',
+      getSecret: () => {
+        calls++;
+        if (calls === 1) return new Promise((r) => (release = r));
+        return Promise.resolve('fresh-value');
+      },
+    };
+    const secret = cachedSecret({ secret: 'key', source });
+    const slow = secret.get();
+    expect(await secret.refresh()).toBe('fresh-value');
+    release('stale-value');
+    expect(await slow).toBe('stale-value');
+    expect(await secret.get()).toBe('fresh-value');
+  });
+
   it('uses the default source, then env', async () => {
     const m = mapSource({ key: 'from-default' });
     expect(await cachedSecret({ secret: 'key' }, { defaultSource: m.source }).get()).toBe(

@@ -42,12 +42,19 @@ export function cachedSecret(ref: SecretRef, options: CachedSecretOptions = {}):
 
   let cached: { value: SecretValue; expiresAt: number } | undefined;
   let inflight: { promise: Promise<SecretValue>; forced: boolean } | undefined;
+  // Lookups are numbered so a slow older lookup cannot overwrite a value a later refresh() cached.
+  let started = 0;
+  let cachedGeneration = 0;
 
   const lookup = (forced: boolean): Promise<SecretValue> => {
+    const generation = ++started;
     // The shared lookup takes no caller's abort signal: one caller giving up must not fail the others.
     const promise = resolve(source, name).then(
       (value) => {
-        cached = { value, expiresAt: now() + ttlMs };
+        if (generation > cachedGeneration) {
+          cached = { value, expiresAt: now() + ttlMs };
+          cachedGeneration = generation;
+        }
         if (inflight?.promise === promise) inflight = undefined;
         return value;
       },
