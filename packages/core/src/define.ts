@@ -141,7 +141,11 @@ export interface JobDefinition<N extends string = string, P = unknown, R = unkno
  * Declares a job. `params` (any Standard Schema) is validated at submit; each stage's `fanOut`
  * gets the validated params; `finalize` turns the job's results into the job result.
  */
-export function defineJob<const N extends string, S extends StandardSchemaV1, R = undefined>(definition: {
+export function defineJob<
+  const N extends string,
+  S extends StandardSchemaV1,
+  R = undefined,
+>(definition: {
   name: N;
   params: S;
   stages: readonly StageDefinition<StandardSchemaV1.InferOutput<S>>[];
@@ -160,9 +164,12 @@ export function defineJob(definition: JobDefinition): JobDefinition {
   const names = new Set<string>();
   for (const [i, s] of definition.stages.entries()) {
     if (typeof s?.fanOut !== 'function' || typeof s.task?.handler !== 'function') {
-      throw new TypeError(`job "${definition.name}": stages[${i}] needs a "task" and a "fanOut" function`);
+      throw new TypeError(
+        `job "${definition.name}": stages[${i}] needs a "task" and a "fanOut" function`,
+      );
     }
-    if (names.has(s.name)) throw new TypeError(`job "${definition.name}": duplicate stage name "${s.name}"`);
+    if (names.has(s.name))
+      throw new TypeError(`job "${definition.name}": duplicate stage name "${s.name}"`);
     names.add(s.name);
   }
   return Object.freeze({ ...definition, stages: Object.freeze([...definition.stages]) });
@@ -170,7 +177,9 @@ export function defineJob(definition: JobDefinition): JobDefinition {
 
 function assertName(name: unknown, what: string): void {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(name)) {
-    throw new TypeError(`${what} "name" must be 1-100 characters of letters, digits, _ . : - (got ${JSON.stringify(name)})`);
+    throw new TypeError(
+      `${what} "name" must be 1-100 characters of letters, digits, _ . : - (got ${JSON.stringify(name)})`,
+    );
   }
 }
 

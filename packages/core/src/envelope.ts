@@ -51,7 +51,9 @@ export function decodeEnvelope(body: unknown): Envelope {
   }
   const obj = value as Record<string, unknown>;
   if (obj.v !== ENVELOPE_VERSION) {
-    throw new MalformedMessageError(`unknown envelope version ${JSON.stringify(obj.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`);
+    throw new MalformedMessageError(
+      `unknown envelope version ${JSON.stringify(obj.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`,
+    );
   }
   const jobId = requireId(obj, 'jobId');
   const stage = obj.stage;
@@ -66,7 +68,9 @@ export function decodeEnvelope(body: unknown): Envelope {
     if ('input' in obj) envelope.input = obj.input;
     return envelope;
   }
-  throw new MalformedMessageError(`unknown envelope kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
+  throw new MalformedMessageError(
+    `unknown envelope kind ${JSON.stringify(obj.kind) ?? 'undefined'}`,
+  );
 }
 
 function requireId(obj: Record<string, unknown>, field: string): string {

@@ -71,7 +71,9 @@ export class SwitchyardError extends Error {
 
 /** True for any Switchyard error, even one thrown by another copy of the library. */
 export function isSwitchyardError(err: unknown): err is SwitchyardError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true;
+  return (
+    typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  );
 }
 
 /** Input failed validation; `issues` names each field. */

@@ -9,7 +9,11 @@ export function taskId(jobId: string, stage: number, index: number): string {
  * Deterministic job id from the job name and either the idempotency key or the canonical params,
  * so a resubmission finds the existing job.
  */
-export function deriveJobId(jobName: string, canonicalParams: string, idempotencyKey?: string): string {
+export function deriveJobId(
+  jobName: string,
+  canonicalParams: string,
+  idempotencyKey?: string,
+): string {
   const hash = createHash('sha256')
     .update(jobName)
     .update('\0')

@@ -1,15 +1,6 @@
-export * from './errors.js';
-export type * from './transport.js';
-export type * from './store.js';
-export * from './secrets/index.js';
-export { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type Envelope, type StageEnvelope, type TaskEnvelope } from './envelope.js';
-export { taskId, deriveJobId } from './ids.js';
-export { memoryStore } from './memory/memory-store.js';
-export { memoryTransport, type MemoryTransportOptions } from './memory/memory-transport.js';
 export {
   defineJob,
   defineTask,
-  stage,
   type FailureTolerance,
   type FanOutContext,
   type FanOutSource,
@@ -19,11 +10,27 @@ export {
   type JobResult,
   type RetryPolicy,
   type StageDefinition,
+  stage,
   type TaskContext,
   type TaskDefinition,
   type TaskResult,
 } from './define.js';
+export type { BatchingOptions } from './engine/batching.js';
 export { createSwitchyard, type Switchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
-export type { BatchingOptions } from './engine/batching.js';
-export { consoleLogger, silentLogger, type Logger } from './logger.js';
+export {
+  decodeEnvelope,
+  ENVELOPE_VERSION,
+  type Envelope,
+  encodeEnvelope,
+  type StageEnvelope,
+  type TaskEnvelope,
+} from './envelope.js';
+export * from './errors.js';
+export { deriveJobId, taskId } from './ids.js';
+export { consoleLogger, type Logger, silentLogger } from './logger.js';
+export { memoryStore } from './memory/memory-store.js';
+export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
+export * from './secrets/index.js';
+export type * from './store.js';
+export type * from './transport.js';

@@ -157,7 +157,14 @@ export interface TaskPage {
 /** Aggregates per processing path, computed by the store from its records. */
 export interface PathMetrics {
   transport: string;
-  jobs: { total: number; queued: number; running: number; succeeded: number; failed: number; cancelled: number };
+  jobs: {
+    total: number;
+    queued: number;
+    running: number;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+  };
   /** Finished jobs' latency (created → finished), milliseconds. */
   jobLatencyMs: { mean: number | null; p95: number | null };
   /** Tasks' wait between being sent and their first attempt starting, milliseconds. */
@@ -186,7 +193,13 @@ export type StuckWork =
   /** Every stage done but the job never finished (the finalize message was lost). */
   | { kind: 'finalize-not-done'; jobId: string; transport: string }
   /** Non-terminal tasks of the current stage not touched for too long (their message was lost). */
-  | { kind: 'task-message-lost'; jobId: string; transport: string; stage: number; taskIds: string[] };
+  | {
+      kind: 'task-message-lost';
+      jobId: string;
+      transport: string;
+      stage: number;
+      taskIds: string[];
+    };
 
 export interface Store {
   /** Creates tables / migrations if needed. Called once by `createSwitchyard`; idempotent. */
@@ -204,7 +217,11 @@ export interface Store {
    * current records (a redelivered stage message resumes the fan-out). A terminal job is returned
    * unchanged.
    */
-  startStage(jobId: string, stage: number, stageName: string): Promise<{ advanced: boolean; job: JobRecord; stage?: StageRecord }>;
+  startStage(
+    jobId: string,
+    stage: number,
+    stageName: string,
+  ): Promise<{ advanced: boolean; job: JobRecord; stage?: StageRecord }>;
 
   /** Inserts tasks of one stage, skipping indexes that exist. Returns how many were inserted. */
   insertTasks(jobId: string, stage: number, tasks: readonly NewTask[]): Promise<number>;
@@ -235,7 +252,10 @@ export interface Store {
   touchTasks?(taskIds: readonly string[]): Promise<void>;
 
   /** Finishes the job if it is not terminal (compare-and-set). True for exactly one caller. */
-  finishJob(jobId: string, outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: ErrorInfo }): Promise<boolean>;
+  finishJob(
+    jobId: string,
+    outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: ErrorInfo },
+  ): Promise<boolean>;
 
   /** Cancels a non-terminal job; its non-terminal tasks become `cancelled`. True if it was cancelled now. */
   cancelJob(jobId: string): Promise<boolean>;

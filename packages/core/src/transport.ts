@@ -85,7 +85,10 @@ export interface DeadLetterCapability {
   /** Lists dead-lettered messages without removing them. */
   listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
   /** Moves dead-lettered messages back to their queue; returns how many were replayed. */
-  replayDeadLetters(queue: QueueKind, options?: { limit?: number; ids?: string[] }): Promise<number>;
+  replayDeadLetters(
+    queue: QueueKind,
+    options?: { limit?: number; ids?: string[] },
+  ): Promise<number>;
 }
 
 /** A message queue the engine can send to and receive from. */
@@ -98,7 +101,11 @@ export interface Transport extends Partial<DeadLetterCapability> {
    * Resolves once every message is durably accepted; rejects if any was not (the caller re-sends
    * the whole batch, receivers de-duplicate).
    */
-  send(queue: QueueKind, messages: readonly OutgoingMessage[], options?: { abortSignal?: AbortSignal }): Promise<void>;
+  send(
+    queue: QueueKind,
+    messages: readonly OutgoingMessage[],
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<void>;
   /** Receives up to `maxMessages` messages, waiting up to `waitMs` for the first. */
   receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]>;
   /**

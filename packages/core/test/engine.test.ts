@@ -21,7 +21,12 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-function simpleJob(name: string, task: TaskDefinition<{ i: number }, unknown>, n: number, extra: { tolerateFailures?: number | { ratio: number } } = {}) {
+function simpleJob(
+  name: string,
+  task: TaskDefinition<{ i: number }, unknown>,
+  n: number,
+  extra: { tolerateFailures?: number | { ratio: number } } = {},
+) {
   return defineJob({
     name,
     stages: [
@@ -42,10 +47,23 @@ describe('engine: hello_world end to end on the memory drivers', () => {
     const submitted = await h.yard.submit('hello_world', { n: 500, workMs: 0 });
     expect(submitted).toMatchObject({ created: true, status: 'queued', transport: 'memory' });
     const progress: number[] = [];
-    const view = await h.yard.waitFor(submitted.jobId, { pollIntervalMs: 10, onProgress: (j) => progress.push(j.stages[0]!.succeeded) });
+    const view = await h.yard.waitFor(submitted.jobId, {
+      pollIntervalMs: 10,
+      onProgress: (j) => progress.push(j.stages[0]!.succeeded),
+    });
     expect(view.status).toBe('succeeded');
     expect(view.result).toEqual({ greeted: 500, replied: 500 });
-    expect(view.stages.map((s) => [s.name, s.status, s.total, s.succeeded, s.failed, s.pending, s.running])).toEqual([
+    expect(
+      view.stages.map((s) => [
+        s.name,
+        s.status,
+        s.total,
+        s.succeeded,
+        s.failed,
+        s.pending,
+        s.running,
+      ]),
+    ).toEqual([
       ['greet', 'complete', 500, 500, 0, 0, 0],
       ['reply', 'complete', 500, 500, 0, 0, 0],
     ]);
@@ -64,8 +82,16 @@ describe('engine: hello_world end to end on the memory drivers', () => {
     const a = await h.yard.submit('hello_world', { n: 3, workMs: 0 });
     const b = await h.yard.submit('hello_world', { workMs: 0, n: 3 });
     expect(b).toMatchObject({ jobId: a.jobId, created: false });
-    const c = await h.yard.submit('hello_world', { n: 4, workMs: 0 }, { idempotencyKey: 'order-42' });
-    const d = await h.yard.submit('hello_world', { n: 5, workMs: 0 }, { idempotencyKey: 'order-42' });
+    const c = await h.yard.submit(
+      'hello_world',
+      { n: 4, workMs: 0 },
+      { idempotencyKey: 'order-42' },
+    );
+    const d = await h.yard.submit(
+      'hello_world',
+      { n: 5, workMs: 0 },
+      { idempotencyKey: 'order-42' },
+    );
     expect(d).toMatchObject({ jobId: c.jobId, created: false });
     expect(c.jobId).not.toBe(a.jobId);
     expect((await h.yard.waitFor(d.jobId)).result).toEqual({ greeted: 4, replied: 4 });
@@ -73,10 +99,18 @@ describe('engine: hello_world end to end on the memory drivers', () => {
 });
 
 describe('engine: bad input', () => {
-  const yard = () => createSwitchyard({ jobs: [helloWorld], store: memoryStore(), transports: [memoryTransport()], logger: silentLogger });
+  const yard = () =>
+    createSwitchyard({
+      jobs: [helloWorld],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      logger: silentLogger,
+    });
 
   it('rejects invalid params naming each field', async () => {
-    const err = await yard().submit('hello_world', { n: -1, workMs: 'x' } as never).catch((e: unknown) => e);
+    const err = await yard()
+      .submit('hello_world', { n: -1, workMs: 'x' } as never)
+      .catch((e: unknown) => e);
     expect(isSwitchyardError(err)).toBe(true);
     expect(err).toMatchObject({ code: 'INVALID_INPUT' });
     const paths = (err as { issues: { path: string }[] }).issues.map((i) => i.path).sort();
@@ -85,30 +119,68 @@ describe('engine: bad input', () => {
 
   it('rejects an unknown job, an unknown transport and a bad idempotency key', async () => {
     const y = yard();
-    await expect(y.submit('nope' as 'hello_world', { n: 1, workMs: 0 })).rejects.toMatchObject({ code: 'UNKNOWN_JOB' });
-    await expect(y.submit('hello_world', { n: 1, workMs: 0 }, { transport: 'servicebus' })).rejects.toMatchObject({ code: 'UNKNOWN_TRANSPORT' });
-    await expect(y.submit('hello_world', { n: 1, workMs: 0 }, { idempotencyKey: '' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(y.submit('nope' as 'hello_world', { n: 1, workMs: 0 })).rejects.toMatchObject({
+      code: 'UNKNOWN_JOB',
+    });
+    await expect(
+      y.submit('hello_world', { n: 1, workMs: 0 }, { transport: 'servicebus' }),
+    ).rejects.toMatchObject({ code: 'UNKNOWN_TRANSPORT' });
+    await expect(
+      y.submit('hello_world', { n: 1, workMs: 0 }, { idempotencyKey: '' }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
   });
 
   it('rejects params JSON cannot carry, naming the path', async () => {
-    const free = defineJob({ name: 'free', stages: [stage({ name: 's', task: defineTask({ name: 't', handler: () => 1 }), fanOut: () => [] })] });
-    const y = createSwitchyard({ jobs: [free], store: memoryStore(), transports: [memoryTransport()], logger: silentLogger });
-    await expect(y.submit('free', { a: { b: 10n } } as never)).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE', message: expect.stringContaining('params.a.b') });
+    const free = defineJob({
+      name: 'free',
+      stages: [
+        stage({ name: 's', task: defineTask({ name: 't', handler: () => 1 }), fanOut: () => [] }),
+      ],
+    });
+    const y = createSwitchyard({
+      jobs: [free],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      logger: silentLogger,
+    });
+    await expect(y.submit('free', { a: { b: 10n } } as never)).rejects.toMatchObject({
+      code: 'NOT_SERIALIZABLE',
+      message: expect.stringContaining('params.a.b'),
+    });
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    await expect(y.submit('free', cyclic as never)).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE' });
+    await expect(y.submit('free', cyclic as never)).rejects.toMatchObject({
+      code: 'NOT_SERIALIZABLE',
+    });
   });
 
   it('dead-letters messages that are not ours, with a reason, and keeps going', async () => {
     const y = yard();
     const settle = async (body: unknown) => y.handle(body, { deliveryCount: 1 });
-    expect(await settle(new Uint8Array([0xff, 0x00, 0x13]))).toMatchObject({ action: 'deadLetter', reason: 'MalformedMessage' });
-    expect(await settle('{"not":"ours"}')).toMatchObject({ action: 'deadLetter', reason: 'MalformedMessage', description: expect.stringContaining('version') });
-    expect(await settle('{"v":99,"kind":"task"}')).toMatchObject({ action: 'deadLetter', description: expect.stringContaining('unknown envelope version 99') });
-    expect(await settle({ v: 1, kind: 'task', jobId: 'ghost', stage: 0, taskId: 'ghost.0.0' })).toMatchObject({ action: 'deadLetter', reason: 'JobNotFound' });
-    expect(await settle({ v: 1, kind: 'stage', jobId: 'ghost', stage: 0 })).toMatchObject({ action: 'deadLetter', reason: 'JobNotFound' });
+    expect(await settle(new Uint8Array([0xff, 0x00, 0x13]))).toMatchObject({
+      action: 'deadLetter',
+      reason: 'MalformedMessage',
+    });
+    expect(await settle('{"not":"ours"}')).toMatchObject({
+      action: 'deadLetter',
+      reason: 'MalformedMessage',
+      description: expect.stringContaining('version'),
+    });
+    expect(await settle('{"v":99,"kind":"task"}')).toMatchObject({
+      action: 'deadLetter',
+      description: expect.stringContaining('unknown envelope version 99'),
+    });
+    expect(
+      await settle({ v: 1, kind: 'task', jobId: 'ghost', stage: 0, taskId: 'ghost.0.0' }),
+    ).toMatchObject({ action: 'deadLetter', reason: 'JobNotFound' });
+    expect(await settle({ v: 1, kind: 'stage', jobId: 'ghost', stage: 0 })).toMatchObject({
+      action: 'deadLetter',
+      reason: 'JobNotFound',
+    });
     const { jobId } = await y.submit('hello_world', { n: 1, workMs: 0 });
-    expect(await settle({ v: 1, kind: 'task', jobId, stage: 0, taskId: `${jobId}.0.77` })).toMatchObject({ action: 'deadLetter', reason: 'TaskNotFound' });
+    expect(
+      await settle({ v: 1, kind: 'task', jobId, stage: 0, taskId: `${jobId}.0.77` }),
+    ).toMatchObject({ action: 'deadLetter', reason: 'TaskNotFound' });
   });
 });
 
@@ -154,22 +226,40 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
     const { jobId } = await h.yard.submit('poison-job', undefined);
     const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
     expect(view.status).toBe('failed');
-    expect(view.error).toMatchObject({ code: 'JOB_FAILED', message: expect.stringContaining(`${jobId}.0.3`) });
+    expect(view.error).toMatchObject({
+      code: 'JOB_FAILED',
+      message: expect.stringContaining(`${jobId}.0.3`),
+    });
     expect(view.error?.message).toContain('always broken');
     const tasks = (await h.store.listTasks(jobId)).tasks;
-    expect(tasks.map((t) => t.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'failed', 'succeeded', 'succeeded']);
+    expect(tasks.map((t) => t.status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+      'failed',
+      'succeeded',
+      'succeeded',
+    ]);
     expect(tasks[3]).toMatchObject({ attempts: 2, error: { message: 'always broken' } });
     const dead = await h.transport.listDeadLetters!('task');
     expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ reason: 'MaxAttemptsExceeded', description: expect.stringContaining('always broken') });
+    expect(dead[0]).toMatchObject({
+      reason: 'MaxAttemptsExceeded',
+      description: expect.stringContaining('always broken'),
+    });
     expect((await h.yard.metrics()).paths[0]?.poisoned).toBe(1);
   });
 
   it('lets a stage tolerate failures', async () => {
-    const half = defineTask({ name: 'half', input: z.object({ i: z.number() }), retry: { maxAttempts: 1 }, handler: ({ i }) => {
-      if (i % 2) throw new Error('odd');
-      return i;
-    } });
+    const half = defineTask({
+      name: 'half',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 1 },
+      handler: ({ i }) => {
+        if (i % 2) throw new Error('odd');
+        return i;
+      },
+    });
     const h = startYards([simpleJob('tolerant', half, 10, { tolerateFailures: { ratio: 0.5 } })]);
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('tolerant', undefined);
@@ -200,16 +290,25 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
     expect(view.status).toBe('failed');
     expect(sawAbort).toBe(2);
     const [task] = (await h.store.listTasks(jobId)).tasks;
-    expect(task).toMatchObject({ status: 'failed', attempts: 2, timeouts: 2, error: { code: 'TASK_TIMEOUT' } });
+    expect(task).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      timeouts: 2,
+      error: { code: 'TASK_TIMEOUT' },
+    });
     expect((await h.yard.metrics()).paths[0]?.timeouts).toBe(2);
   });
 
   it('cancel stops new tasks from starting and marks the job cancelled', async () => {
     let started = 0;
-    const slowish = defineTask({ name: 'slowish', input: z.object({ i: z.number() }), handler: async () => {
-      started++;
-      await new Promise((r) => setTimeout(r, 20));
-    } });
+    const slowish = defineTask({
+      name: 'slowish',
+      input: z.object({ i: z.number() }),
+      handler: async () => {
+        started++;
+        await new Promise((r) => setTimeout(r, 20));
+      },
+    });
     const h = startYards([simpleJob('cancel-me', slowish, 200)], { concurrency: 2 });
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('cancel-me', undefined);
@@ -231,8 +330,8 @@ describe('engine: batching and the claim check', () => {
     let maxInFlight = 0;
     const sizes: number[] = [];
     const spy: Transport = {
-      ...inner,
       name: inner.name,
+      extendLock: inner.extendLock!.bind(inner),
       limits: inner.limits,
       send: async (queue, messages) => {
         if (queue === 'task') sizes.push(messages.length);
@@ -246,7 +345,11 @@ describe('engine: batching and the claim check', () => {
       settle: inner.settle.bind(inner),
       close: inner.close.bind(inner),
     };
-    const noop = defineTask({ name: 'noop', input: z.object({ i: z.number() }), handler: ({ i }) => i });
+    const noop = defineTask({
+      name: 'noop',
+      input: z.object({ i: z.number() }),
+      handler: ({ i }) => i,
+    });
     const h = startYards([simpleJob('wide', noop, 5000)], { transports: [spy], concurrency: 256 });
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('wide', undefined);
@@ -258,8 +361,21 @@ describe('engine: batching and the claim check', () => {
 
   it('carries task inputs over the message limit through the store', async () => {
     const transport = memoryTransport({ limits: { maxMessageBytes: 16 * 1024 } });
-    const big = defineTask({ name: 'big', input: z.object({ blob: z.string() }), handler: ({ blob }) => blob.length });
-    const job = defineJob({ name: 'big-job', stages: [stage({ name: 's', task: big, fanOut: () => [{ blob: 'é'.repeat(100_000) }, { blob: 'small' }] })] });
+    const big = defineTask({
+      name: 'big',
+      input: z.object({ blob: z.string() }),
+      handler: ({ blob }) => blob.length,
+    });
+    const job = defineJob({
+      name: 'big-job',
+      stages: [
+        stage({
+          name: 's',
+          task: big,
+          fanOut: () => [{ blob: 'é'.repeat(100_000) }, { blob: 'small' }],
+        }),
+      ],
+    });
     const h = startYards([job], { transports: [transport] });
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('big-job', undefined);
@@ -274,17 +390,28 @@ describe('engine: serverless handle()', () => {
   it('runs a job by handing each delivered message to handle() and applying its settlement', async () => {
     const store = memoryStore();
     const transport = memoryTransport({ visibilityTimeoutMs: 1000 });
-    const yard = createSwitchyard({ jobs: [helloWorld], store, transports: [transport], logger: silentLogger });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+    });
     const { jobId } = await yard.submit('hello_world', { n: 20, workMs: 0 });
     const deadline = Date.now() + 10_000;
     while ((await yard.getJob(jobId))?.status !== 'succeeded' && Date.now() < deadline) {
       for (const queue of ['stage', 'task'] as const) {
         const messages = await transport.receive(queue, { maxMessages: 16, waitMs: 5 });
-        const settlements = await Promise.all(messages.map((m) => yard.handle(m.body, { deliveryCount: m.deliveryCount, queue })));
+        const settlements = await Promise.all(
+          messages.map((m) => yard.handle(m.body, { deliveryCount: m.deliveryCount, queue })),
+        );
         await transport.settle(
           messages.map((message, i) => {
             const s = settlements[i]!;
-            return s.action === 'retry' ? { message, action: 'retry', delayMs: s.delayMs } : s.action === 'deadLetter' ? { message, ...s } : { message, action: 'complete' };
+            return s.action === 'retry'
+              ? { message, action: 'retry', delayMs: s.delayMs }
+              : s.action === 'deadLetter'
+                ? { message, ...s }
+                : { message, action: 'complete' };
           }),
         );
       }
@@ -294,18 +421,33 @@ describe('engine: serverless handle()', () => {
   });
 
   it('poisons on the last delivery the host allows, even with attempts left', async () => {
-    const failing = defineTask({ name: 'failing', input: z.object({ i: z.number() }), retry: { maxAttempts: 10 }, handler: () => {
-      throw new Error('nope');
-    } });
+    const failing = defineTask({
+      name: 'failing',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 10 },
+      handler: () => {
+        throw new Error('nope');
+      },
+    });
     const store = memoryStore();
     const transport = memoryTransport();
-    const yard = createSwitchyard({ jobs: [simpleJob('host-poison', failing, 1)], store, transports: [transport], logger: silentLogger });
+    const yard = createSwitchyard({
+      jobs: [simpleJob('host-poison', failing, 1)],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+    });
     const { jobId } = await yard.submit('host-poison', undefined);
     const [stageMsg] = await transport.receive('stage', { maxMessages: 1 });
     expect(await yard.handle(stageMsg!.body)).toEqual({ action: 'complete' });
     const [taskMsg] = await transport.receive('task', { maxMessages: 1 });
-    expect(await yard.handle(taskMsg!.body, { deliveryCount: 1, maxDeliveries: 2 })).toMatchObject({ action: 'retry' });
-    expect(await yard.handle(taskMsg!.body, { deliveryCount: 2, maxDeliveries: 2 })).toMatchObject({ action: 'deadLetter', reason: 'MaxDeliveriesExceeded' });
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 1, maxDeliveries: 2 })).toMatchObject({
+      action: 'retry',
+    });
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 2, maxDeliveries: 2 })).toMatchObject({
+      action: 'deadLetter',
+      reason: 'MaxDeliveriesExceeded',
+    });
     expect((await yard.getJob(jobId))?.status).toBe('failed');
   });
 });
@@ -315,7 +457,13 @@ describe('engine: metrics compare paths', () => {
     const store = memoryStore();
     const a = memoryTransport({ name: 'a' });
     const b = memoryTransport({ name: 'b' });
-    const yard = createSwitchyard({ jobs: [helloWorld], store, transports: { a, b }, logger: silentLogger, reconcile: { intervalMs: 0 } });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store,
+      transports: { a, b },
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+    });
     const controller = new AbortController();
     const working = yard.work({ signal: controller.signal, waitMs: 20 });
     const j1 = await yard.submit('hello_world', { n: 10, workMs: 0 }, { transport: 'a' });
@@ -323,8 +471,14 @@ describe('engine: metrics compare paths', () => {
     await yard.waitFor(j1.jobId);
     await yard.waitFor(j2.jobId);
     const { paths } = await yard.metrics();
-    expect(paths.find((p) => p.transport === 'a')).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 20 } });
-    expect(paths.find((p) => p.transport === 'b')).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 40 } });
+    expect(paths.find((p) => p.transport === 'a')).toMatchObject({
+      jobs: { succeeded: 1 },
+      tasks: { total: 20 },
+    });
+    expect(paths.find((p) => p.transport === 'b')).toMatchObject({
+      jobs: { succeeded: 1 },
+      tasks: { total: 40 },
+    });
     expect((await yard.getJob(j2.jobId))?.transport).toBe('b');
     controller.abort();
     await working;

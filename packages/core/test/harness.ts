@@ -2,10 +2,10 @@ import {
   createSwitchyard,
   memoryStore,
   memoryTransport,
-  silentLogger,
   type Store,
   type Switchyard,
   type SwitchyardOptions,
+  silentLogger,
   type Transport,
 } from '@switchyard/core';
 
@@ -22,10 +22,16 @@ export interface Harness<J extends Jobs> {
 /** Starts `workers` Switchyards sharing one store and transport, each running `work()`. */
 export function startYards<const J extends Jobs>(
   jobs: J,
-  options: Partial<Omit<SwitchyardOptions<J>, 'jobs'>> & { workers?: number; concurrency?: number; visibilityTimeoutMs?: number } = {},
+  options: Partial<Omit<SwitchyardOptions<J>, 'jobs'>> & {
+    workers?: number;
+    concurrency?: number;
+    visibilityTimeoutMs?: number;
+  } = {},
 ): Harness<J> {
   const store = options.store ?? memoryStore();
-  const transport = (options.transports as Transport[] | undefined)?.[0] ?? memoryTransport({ visibilityTimeoutMs: 500 });
+  const transport =
+    (options.transports as Transport[] | undefined)?.[0] ??
+    memoryTransport({ visibilityTimeoutMs: 500 });
   const controller = new AbortController();
   const yards: Switchyard<J>[] = [];
   const loops: Promise<void>[] = [];
@@ -39,7 +45,14 @@ export function startYards<const J extends Jobs>(
       transports: [transport],
     });
     yards.push(yard);
-    loops.push(yard.work({ concurrency: options.concurrency ?? 32, signal: controller.signal, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 500, waitMs: 50 }));
+    loops.push(
+      yard.work({
+        concurrency: options.concurrency ?? 32,
+        signal: controller.signal,
+        visibilityTimeoutMs: options.visibilityTimeoutMs ?? 500,
+        waitMs: 50,
+      }),
+    );
   }
   return {
     yard: yards[0]!,

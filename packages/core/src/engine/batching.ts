@@ -20,9 +20,15 @@ export interface BatchingPolicy {
   chunkSize: number;
 }
 
-export function resolvePolicy(limits: TransportLimits, options: BatchingOptions = {}): BatchingPolicy {
+export function resolvePolicy(
+  limits: TransportLimits,
+  options: BatchingOptions = {},
+): BatchingPolicy {
   return {
-    maxMessages: Math.max(1, Math.min(options.maxMessages ?? limits.maxBatchMessages, limits.maxBatchMessages)),
+    maxMessages: Math.max(
+      1,
+      Math.min(options.maxMessages ?? limits.maxBatchMessages, limits.maxBatchMessages),
+    ),
     maxBytes: Math.max(1, Math.min(options.maxBytes ?? limits.maxBatchBytes, limits.maxBatchBytes)),
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
     chunkSize: Math.max(1, options.chunkSize ?? 2000),
@@ -30,14 +36,23 @@ export function resolvePolicy(limits: TransportLimits, options: BatchingOptions 
 }
 
 /** Splits messages into batches within the policy's message and byte bounds. */
-export function toBatches(messages: readonly OutgoingMessage[], policy: BatchingPolicy): OutgoingMessage[][] {
+export function toBatches(
+  messages: readonly OutgoingMessage[],
+  policy: BatchingPolicy,
+): OutgoingMessage[][] {
   const batches: OutgoingMessage[][] = [];
   let current: OutgoingMessage[] = [];
   let bytes = 0;
   for (const message of messages) {
     // UTF-16 length ×3 bounds the UTF-8 size; only measure exactly when it could matter.
-    const size = message.body.length * 3 > policy.maxBytes / 64 ? Buffer.byteLength(message.body) : message.body.length * 3;
-    if (current.length > 0 && (current.length >= policy.maxMessages || bytes + size > policy.maxBytes)) {
+    const size =
+      message.body.length * 3 > policy.maxBytes / 64
+        ? Buffer.byteLength(message.body)
+        : message.body.length * 3;
+    if (
+      current.length > 0 &&
+      (current.length >= policy.maxMessages || bytes + size > policy.maxBytes)
+    ) {
       batches.push(current);
       current = [];
       bytes = 0;

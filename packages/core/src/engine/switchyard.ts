@@ -1,9 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import pLimit from 'p-limit';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { FanOutContext, JobDefinition, JobParams, StageDefinition, TaskContext, TaskResult } from '../define.js';
-import { decodeEnvelope, encodeEnvelope, type StageEnvelope, type TaskEnvelope } from '../envelope.js';
+import pLimit from 'p-limit';
+import type {
+  FanOutContext,
+  JobDefinition,
+  JobParams,
+  StageDefinition,
+  TaskContext,
+  TaskResult,
+} from '../define.js';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  type StageEnvelope,
+  type TaskEnvelope,
+} from '../envelope.js';
 import {
   type ErrorInfo,
   isSwitchyardError,
@@ -16,11 +28,31 @@ import {
 } from '../errors.js';
 import { deriveJobId, taskId as makeTaskId } from '../ids.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import type { JobRecord, StageCompletion, StageRecord, Store, TaskClaim, TaskOutcome, TaskRef, TaskRetry } from '../store.js';
-import type { OutgoingMessage, QueueKind, ReceivedMessage, Settlement, Transport } from '../transport.js';
+import type {
+  JobRecord,
+  StageCompletion,
+  StageRecord,
+  Store,
+  TaskClaim,
+  TaskOutcome,
+  TaskRef,
+  TaskRetry,
+} from '../store.js';
+import type {
+  OutgoingMessage,
+  QueueKind,
+  ReceivedMessage,
+  Settlement,
+  Transport,
+} from '../transport.js';
 import { Batcher } from '../util/batcher.js';
 import { canonicalJson } from '../util/json.js';
-import { type BatchingOptions, type BatchingPolicy, resolvePolicy, sendBatched } from './batching.js';
+import {
+  type BatchingOptions,
+  type BatchingPolicy,
+  resolvePolicy,
+  sendBatched,
+} from './batching.js';
 import { backoffDelay, resolveRetry } from './retry.js';
 import type {
   HandleMeta,
@@ -40,7 +72,11 @@ import type {
 type AnyJob = JobDefinition<string, unknown, unknown>;
 type NamedJob = { readonly name: string };
 /** The job definition registered under name N (any job when the names are not literal types). */
-type JobNamed<Jobs extends readonly NamedJob[], N> = [Extract<Jobs[number], { name: N }>] extends [never] ? Jobs[number] : Extract<Jobs[number], { name: N }>;
+type JobNamed<Jobs extends readonly NamedJob[], N> = [Extract<Jobs[number], { name: N }>] extends [
+  never,
+]
+  ? Jobs[number]
+  : Extract<Jobs[number], { name: N }>;
 
 /** A configured Switchyard: submit jobs, run workers, handle serverless deliveries, report. */
 export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob[]> {
@@ -49,7 +85,11 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
    * `idempotencyKey` — return the existing job), then starts its first stage.
    * @throws {SwitchyardError} `UNKNOWN_JOB`, `UNKNOWN_TRANSPORT`, `INVALID_INPUT`, `NOT_SERIALIZABLE`
    */
-  submit<N extends Jobs[number]['name']>(jobName: N, params: JobParams<JobNamed<Jobs, N>>, options?: SubmitOptions): Promise<SubmitResult>;
+  submit<N extends Jobs[number]['name']>(
+    jobName: N,
+    params: JobParams<JobNamed<Jobs, N>>,
+    options?: SubmitOptions,
+  ): Promise<SubmitResult>;
   /** The job's status, current stage, per-stage counts and timings; undefined if unknown. */
   getJob(jobId: string): Promise<JobView | undefined>;
   /** Streams succeeded task results of a job (one stage by name or index, or all), in task order. */
@@ -91,7 +131,9 @@ const MAX_FINALIZE_DELIVERIES = 5;
  * const { jobId } = await yard.submit('hello_world', { n: 100 });
  * ```
  */
-export function createSwitchyard<const Jobs extends readonly NamedJob[]>(options: SwitchyardOptions<Jobs>): Switchyard<Jobs> {
+export function createSwitchyard<const Jobs extends readonly NamedJob[]>(
+  options: SwitchyardOptions<Jobs>,
+): Switchyard<Jobs> {
   return new SwitchyardImpl(options) as unknown as Switchyard<Jobs>;
 }
 
@@ -116,7 +158,10 @@ class SwitchyardImpl {
   private readonly defaultTransport: string;
   private readonly logger: Logger;
   private readonly options: SwitchyardOptions<readonly NamedJob[]>;
-  private readonly jobCache = new Map<string, Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>>();
+  private readonly jobCache = new Map<
+    string,
+    Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>
+  >();
   private readonly instanceId = randomUUID();
   private readonly shutdown = new AbortController();
   private readonly workers = new Set<Promise<void>>();
@@ -134,24 +179,38 @@ class SwitchyardImpl {
     this.logger = options.logger ?? consoleLogger;
     const jobs = new Map<string, AnyJob>();
     for (const job of options.jobs as readonly AnyJob[]) {
-      if (jobs.has(job.name)) throw new ValidationError(`jobs: duplicate job name "${job.name}"`, [{ path: 'jobs', message: `duplicate job name "${job.name}"` }]);
+      if (jobs.has(job.name))
+        throw new ValidationError(`jobs: duplicate job name "${job.name}"`, [
+          { path: 'jobs', message: `duplicate job name "${job.name}"` },
+        ]);
       jobs.set(job.name, job);
     }
     this.jobs = jobs;
     const transports = Array.isArray(options.transports)
       ? (options.transports as readonly Transport[]).map((t) => [t.name, t] as const)
       : Object.entries(options.transports as Record<string, Transport>);
-    if (transports.length === 0) throw new ValidationError('transports: at least one transport is required', [{ path: 'transports', message: 'empty' }]);
+    if (transports.length === 0)
+      throw new ValidationError('transports: at least one transport is required', [
+        { path: 'transports', message: 'empty' },
+      ]);
     for (const [name, transport] of transports) {
-      if (this.paths.has(name)) throw new ValidationError(`transports: duplicate path name "${name}"`, [{ path: 'transports', message: `duplicate "${name}"` }]);
-      this.paths.set(name, { name, transport, policy: resolvePolicy(transport.limits, this.batchingFor(name)) });
+      if (this.paths.has(name))
+        throw new ValidationError(`transports: duplicate path name "${name}"`, [
+          { path: 'transports', message: `duplicate "${name}"` },
+        ]);
+      this.paths.set(name, {
+        name,
+        transport,
+        policy: resolvePolicy(transport.limits, this.batchingFor(name)),
+      });
     }
     this.transportNames = [...this.paths.keys()];
     this.defaultTransport = options.defaultTransport ?? this.transportNames[0]!;
     if (!this.paths.has(this.defaultTransport)) {
-      throw new ValidationError(`defaultTransport: "${this.defaultTransport}" is not one of ${this.transportNames.join(', ')}`, [
-        { path: 'defaultTransport', message: 'not a configured transport' },
-      ]);
+      throw new ValidationError(
+        `defaultTransport: "${this.defaultTransport}" is not one of ${this.transportNames.join(', ')}`,
+        [{ path: 'defaultTransport', message: 'not a configured transport' }],
+      );
     }
     setMaxListeners(0, this.shutdown.signal);
     this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000);
@@ -168,7 +227,9 @@ class SwitchyardImpl {
     const own = batching[path];
     if (own && typeof own === 'object') return own as BatchingOptions;
     const keys = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize'];
-    return Object.keys(batching).some((k) => keys.includes(k)) ? (batching as BatchingOptions) : undefined;
+    return Object.keys(batching).some((k) => keys.includes(k))
+      ? (batching as BatchingOptions)
+      : undefined;
   }
 
   private init(): Promise<void> {
@@ -178,16 +239,34 @@ class SwitchyardImpl {
 
   // ---------------------------------------------------------------- submit and queries
 
-  async submit(jobName: string, params: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
+  async submit(
+    jobName: string,
+    params: unknown,
+    options: SubmitOptions = {},
+  ): Promise<SubmitResult> {
     this.assertOpen();
     const def = this.jobs.get(jobName);
-    if (!def) throw new SwitchyardError('UNKNOWN_JOB', `unknown job "${jobName}" (known: ${[...this.jobs.keys()].join(', ') || 'none'})`);
+    if (!def)
+      throw new SwitchyardError(
+        'UNKNOWN_JOB',
+        `unknown job "${jobName}" (known: ${[...this.jobs.keys()].join(', ') || 'none'})`,
+      );
     const transport = options.transport ?? this.defaultTransport;
     if (!this.paths.has(transport)) {
-      throw new SwitchyardError('UNKNOWN_TRANSPORT', `unknown transport "${transport}" (configured: ${this.transportNames.join(', ')})`);
+      throw new SwitchyardError(
+        'UNKNOWN_TRANSPORT',
+        `unknown transport "${transport}" (configured: ${this.transportNames.join(', ')})`,
+      );
     }
-    if (options.idempotencyKey !== undefined && (typeof options.idempotencyKey !== 'string' || options.idempotencyKey.length === 0 || options.idempotencyKey.length > 200)) {
-      throw new ValidationError('idempotencyKey must be a string of 1-200 characters', [{ path: 'idempotencyKey', message: 'must be a string of 1-200 characters' }]);
+    if (
+      options.idempotencyKey !== undefined &&
+      (typeof options.idempotencyKey !== 'string' ||
+        options.idempotencyKey.length === 0 ||
+        options.idempotencyKey.length > 200)
+    ) {
+      throw new ValidationError('idempotencyKey must be a string of 1-200 characters', [
+        { path: 'idempotencyKey', message: 'must be a string of 1-200 characters' },
+      ]);
     }
     const validated = def.params ? await validate(def.params, params, 'params') : params;
     const canonical = canonicalJson(validated, 'params');
@@ -231,14 +310,23 @@ class SwitchyardImpl {
       const index = this.jobs.get(job.name)?.stages.findIndex((s) => s.name === stage) ?? -1;
       if (index >= 0) return index;
     }
-    throw new ValidationError(`stage ${JSON.stringify(stage)} is not a stage of job "${job.name}"`, [{ path: 'stage', message: 'unknown stage' }]);
+    throw new ValidationError(
+      `stage ${JSON.stringify(stage)} is not a stage of job "${job.name}"`,
+      [{ path: 'stage', message: 'unknown stage' }],
+    );
   }
 
   private async *stageResults(jobId: string, stage: number): AsyncIterable<TaskResult> {
     let cursor: string | undefined;
     do {
-      const page = await this.store.listTasks(jobId, { stage, status: 'succeeded', limit: 1000, ...(cursor ? { cursor } : {}) });
-      for (const t of page.tasks) yield { stage: t.stage, index: t.index, taskId: t.id, result: t.result };
+      const page = await this.store.listTasks(jobId, {
+        stage,
+        status: 'succeeded',
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const t of page.tasks)
+        yield { stage: t.stage, index: t.index, taskId: t.id, result: t.result };
       cursor = page.nextCursor;
     } while (cursor);
   }
@@ -250,7 +338,10 @@ class SwitchyardImpl {
   async waitFor(jobId: string, options: WaitForOptions = {}): Promise<JobView> {
     const interval = options.pollIntervalMs ?? 200;
     for (;;) {
-      if (options.signal?.aborted) throw new SwitchyardError('ABORTED', `waitFor(${jobId}) aborted`, { cause: options.signal.reason });
+      if (options.signal?.aborted)
+        throw new SwitchyardError('ABORTED', `waitFor(${jobId}) aborted`, {
+          cause: options.signal.reason,
+        });
       const view = await this.getJob(jobId);
       if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
       options.onProgress?.(view);
@@ -275,7 +366,9 @@ class SwitchyardImpl {
     };
     await Promise.all([
       probe('store', this.store.ping?.bind(this.store)),
-      ...[...this.paths.values()].map((p) => probe(`transport:${p.name}`, p.transport.ping?.bind(p.transport))),
+      ...[...this.paths.values()].map((p) =>
+        probe(`transport:${p.name}`, p.transport.ping?.bind(p.transport)),
+      ),
     ]);
     return { ok: Object.values(checks).every((c) => c.ok), checks };
   }
@@ -298,48 +391,90 @@ class SwitchyardImpl {
       envelope = decodeEnvelope(delivery.body);
     } catch (err) {
       const info = toErrorInfo(err);
-      this.logger.warn('dead-lettering a message that is not a Switchyard envelope', { reason: info.message });
+      this.logger.warn('dead-lettering a message that is not a Switchyard envelope', {
+        reason: info.message,
+      });
       return { action: 'deadLetter', reason: 'MalformedMessage', description: info.message };
     }
     try {
       await this.init();
-      return envelope.kind === 'stage' ? await this.processStage(envelope, delivery) : await this.processTask(envelope, delivery, signal);
+      return envelope.kind === 'stage'
+        ? await this.processStage(envelope, delivery)
+        : await this.processTask(envelope, delivery, signal);
     } catch (err) {
       // The store or transport failed under us: release the message, it comes back.
       const info = toErrorInfo(err);
-      this.logger.error('message processing failed; releasing it for redelivery', { jobId: envelope.jobId, error: info.message });
-      return { action: 'retry', delayMs: Math.min(30_000, 1000 * 2 ** Math.min(5, delivery.deliveryCount - 1)), reason: info.message };
+      this.logger.error('message processing failed; releasing it for redelivery', {
+        jobId: envelope.jobId,
+        error: info.message,
+      });
+      return {
+        action: 'retry',
+        delayMs: Math.min(30_000, 1000 * 2 ** Math.min(5, delivery.deliveryCount - 1)),
+        reason: info.message,
+      };
     }
   }
 
-  private async jobInfo(jobId: string): Promise<Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'> | undefined> {
+  private async jobInfo(
+    jobId: string,
+  ): Promise<Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'> | undefined> {
     const cached = this.jobCache.get(jobId);
     if (cached) return cached;
     const job = await this.store.getJob(jobId);
     if (!job) return undefined;
-    const info = { id: job.id, name: job.name, transport: job.transport, stageCount: job.stageCount };
-    if (this.jobCache.size >= JOB_CACHE_MAX) this.jobCache.delete(this.jobCache.keys().next().value!);
+    const info = {
+      id: job.id,
+      name: job.name,
+      transport: job.transport,
+      stageCount: job.stageCount,
+    };
+    if (this.jobCache.size >= JOB_CACHE_MAX)
+      this.jobCache.delete(this.jobCache.keys().next().value!);
     this.jobCache.set(jobId, info);
     return info;
   }
 
-  private async processStage(envelope: StageEnvelope, delivery: Delivery): Promise<HandleSettlement> {
+  private async processStage(
+    envelope: StageEnvelope,
+    delivery: Delivery,
+  ): Promise<HandleSettlement> {
     const job = await this.store.getJob(envelope.jobId);
-    if (!job) return { action: 'deadLetter', reason: 'JobNotFound', description: `job ${envelope.jobId} does not exist` };
+    if (!job)
+      return {
+        action: 'deadLetter',
+        reason: 'JobNotFound',
+        description: `job ${envelope.jobId} does not exist`,
+      };
     if (TERMINAL_JOB.has(job.status)) return { action: 'complete' };
     const def = this.jobs.get(job.name);
-    if (!def) return { action: 'deadLetter', reason: 'UnknownJob', description: `job "${job.name}" is not defined in this worker` };
+    if (!def)
+      return {
+        action: 'deadLetter',
+        reason: 'UnknownJob',
+        description: `job "${job.name}" is not defined in this worker`,
+      };
     if (envelope.stage >= job.stageCount) return this.finalize(job, def, delivery);
 
     const stageDef = def.stages[envelope.stage]!;
     const started = await this.store.startStage(job.id, envelope.stage, stageDef.name);
-    if (started.job.currentStage !== envelope.stage || TERMINAL_JOB.has(started.job.status) || !started.stage) {
+    if (
+      started.job.currentStage !== envelope.stage ||
+      TERMINAL_JOB.has(started.job.status) ||
+      !started.stage
+    ) {
       // A stale duplicate (the job moved on) or a message that raced ahead: nothing to do.
       return { action: 'complete' };
     }
     const stage = started.stage;
     if (stage.status === 'complete') {
-      await this.onStageComplete({ jobId: job.id, stage: stage.index, succeeded: stage.succeeded, failed: stage.failed, total: stage.total ?? 0 });
+      await this.onStageComplete({
+        jobId: job.id,
+        stage: stage.index,
+        succeeded: stage.succeeded,
+        failed: stage.failed,
+        total: stage.total ?? 0,
+      });
     } else if (stage.status === 'sealed') {
       await this.resendOpenTasks(started.job, stage.index);
     } else {
@@ -352,7 +487,8 @@ class SwitchyardImpl {
     return {
       jobId: job.id,
       stage,
-      results: <O>(stageName: string) => this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<TaskResult<O>>,
+      results: <O>(stageName: string) =>
+        this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<TaskResult<O>>,
       logger: this.logger,
     };
   }
@@ -374,14 +510,26 @@ class SwitchyardImpl {
       if (chunk.length === 0) return;
       const start = index - chunk.length;
       const batchId = `${batchPrefix}-${start}`;
-      const tasks = chunk.map((input, i) => ({ index: start + i, input: checkJson(input, `stages[${stage}] (${stageDef.name}) fanOut item ${start + i}`), batchId }));
+      const tasks = chunk.map((input, i) => ({
+        index: start + i,
+        input: checkJson(input, `stages[${stage}] (${stageDef.name}) fanOut item ${start + i}`),
+        batchId,
+      }));
       chunk = [];
       const inserted = await this.store.insertTasks(job.id, stage, tasks);
       let open = tasks;
       if (inserted < tasks.length) {
         // A resumed fan-out: only tasks not terminal yet need a message.
-        const page = await this.store.listTasks(job.id, { stage, afterIndex: start - 1, limit: tasks.length });
-        const openIndexes = new Set(page.tasks.filter((t) => t.status === 'pending' || t.status === 'running').map((t) => t.index));
+        const page = await this.store.listTasks(job.id, {
+          stage,
+          afterIndex: start - 1,
+          limit: tasks.length,
+        });
+        const openIndexes = new Set(
+          page.tasks
+            .filter((t) => t.status === 'pending' || t.status === 'running')
+            .map((t) => t.index),
+        );
         open = tasks.filter((t) => openIndexes.has(t.index));
       }
       const messages = open.map((t) => this.taskMessage(path, job.id, stage, t.index, t.input));
@@ -408,12 +556,25 @@ class SwitchyardImpl {
     return !job || TERMINAL_JOB.has(job.status);
   }
 
-  private taskMessage(path: PathState, jobId: string, stage: number, index: number, input: unknown): OutgoingMessage {
+  private taskMessage(
+    path: PathState,
+    jobId: string,
+    stage: number,
+    index: number,
+    input: unknown,
+  ): OutgoingMessage {
     const taskId = makeTaskId(jobId, stage, index);
     const inline = encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, input });
     // Claim check: an input too large for the transport stays in the task row only.
-    const fits = inline.length * 3 <= path.transport.limits.maxMessageBytes || Buffer.byteLength(inline) <= path.transport.limits.maxMessageBytes;
-    return { body: fits ? inline : encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, ref: taskId }), messageId: taskId };
+    const fits =
+      inline.length * 3 <= path.transport.limits.maxMessageBytes ||
+      Buffer.byteLength(inline) <= path.transport.limits.maxMessageBytes;
+    return {
+      body: fits
+        ? inline
+        : encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, ref: taskId }),
+      messageId: taskId,
+    };
   }
 
   /** A redelivered stage message of a sealed stage: re-send every task that is not terminal. */
@@ -423,8 +584,15 @@ class SwitchyardImpl {
     for (const status of ['pending', 'running'] as const) {
       let cursor: string | undefined;
       do {
-        const page = await this.store.listTasks(job.id, { stage, status, limit: path.policy.chunkSize, ...(cursor ? { cursor } : {}) });
-        const messages = page.tasks.map((t) => this.taskMessage(path, job.id, stage, t.index, t.input));
+        const page = await this.store.listTasks(job.id, {
+          stage,
+          status,
+          limit: path.policy.chunkSize,
+          ...(cursor ? { cursor } : {}),
+        });
+        const messages = page.tasks.map((t) =>
+          this.taskMessage(path, job.id, stage, t.index, t.input),
+        );
         await sendBatched(path.transport, 'task', messages, path.policy, limit);
         await this.store.touchTasks?.(page.tasks.map((t) => t.id));
         cursor = page.nextCursor;
@@ -432,42 +600,82 @@ class SwitchyardImpl {
     }
   }
 
-  private async finalize(job: JobRecord, def: AnyJob, delivery: Delivery): Promise<HandleSettlement> {
+  private async finalize(
+    job: JobRecord,
+    def: AnyJob,
+    delivery: Delivery,
+  ): Promise<HandleSettlement> {
     const stages = await this.store.getStages(job.id);
     const last = stages[job.stageCount - 1];
-    if (job.currentStage !== job.stageCount - 1 || last?.status !== 'complete') return { action: 'complete' };
+    if (job.currentStage !== job.stageCount - 1 || last?.status !== 'complete')
+      return { action: 'complete' };
     try {
       const result = def.finalize
         ? await def.finalize({
             jobId: job.id,
             params: job.params,
-            stages: stages.map((s) => ({ name: s.name, total: s.total ?? 0, succeeded: s.succeeded, failed: s.failed })),
-            results: <O>(stageName: string) => this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<TaskResult<O>>,
+            stages: stages.map((s) => ({
+              name: s.name,
+              total: s.total ?? 0,
+              succeeded: s.succeeded,
+              failed: s.failed,
+            })),
+            results: <O>(stageName: string) =>
+              this.stageResults(job.id, this.stageIndex(job, stageName)) as AsyncIterable<
+                TaskResult<O>
+              >,
             logger: this.logger,
           })
         : undefined;
-      const stored = result === undefined ? undefined : JSON.parse(canonicalJson(result, 'finalize result'));
-      await this.store.finishJob(job.id, { status: 'succeeded', ...(stored === undefined ? {} : { result: stored }) });
+      const stored =
+        result === undefined ? undefined : JSON.parse(canonicalJson(result, 'finalize result'));
+      await this.store.finishJob(job.id, {
+        status: 'succeeded',
+        ...(stored === undefined ? {} : { result: stored }),
+      });
       this.jobCache.delete(job.id);
       return { action: 'complete' };
     } catch (err) {
       const info = toErrorInfo(err);
       if (delivery.deliveryCount >= MAX_FINALIZE_DELIVERIES || isSwitchyardError(err)) {
-        await this.store.finishJob(job.id, { status: 'failed', error: { ...info, message: `finalize failed: ${info.message}` } });
+        await this.store.finishJob(job.id, {
+          status: 'failed',
+          error: { ...info, message: `finalize failed: ${info.message}` },
+        });
         return { action: 'complete' };
       }
-      return { action: 'retry', delayMs: 1000 * 2 ** (delivery.deliveryCount - 1), reason: info.message };
+      return {
+        action: 'retry',
+        delayMs: 1000 * 2 ** (delivery.deliveryCount - 1),
+        reason: info.message,
+      };
     }
   }
 
-  private async processTask(envelope: TaskEnvelope, delivery: Delivery, signal?: AbortSignal): Promise<HandleSettlement> {
-    const claim = await this.claims.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId });
+  private async processTask(
+    envelope: TaskEnvelope,
+    delivery: Delivery,
+    signal?: AbortSignal,
+  ): Promise<HandleSettlement> {
+    const claim = await this.claims.add({
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      taskId: envelope.taskId,
+    });
     switch (claim.outcome) {
       case 'missing': {
         const job = await this.store.getJob(envelope.jobId);
         return job
-          ? { action: 'deadLetter', reason: 'TaskNotFound', description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}` }
-          : { action: 'deadLetter', reason: 'JobNotFound', description: `job ${envelope.jobId} does not exist` };
+          ? {
+              action: 'deadLetter',
+              reason: 'TaskNotFound',
+              description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}`,
+            }
+          : {
+              action: 'deadLetter',
+              reason: 'JobNotFound',
+              description: `job ${envelope.jobId} does not exist`,
+            };
       }
       case 'terminal':
         // A duplicate or a redelivery after a crash: the result is recorded already. Make sure the
@@ -481,7 +689,16 @@ class SwitchyardImpl {
     const job = await this.jobInfo(envelope.jobId);
     const taskDef = job ? this.jobs.get(job.name)?.stages[envelope.stage]?.task : undefined;
     if (!job || !taskDef) {
-      return this.failTask(envelope, { name: 'SwitchyardError', code: 'UNKNOWN_JOB', message: `no task definition for stage ${envelope.stage} of job "${job?.name}"` }, 'UnknownTask', task.attempts);
+      return this.failTask(
+        envelope,
+        {
+          name: 'SwitchyardError',
+          code: 'UNKNOWN_JOB',
+          message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
+        },
+        'UnknownTask',
+        task.attempts,
+      );
     }
     const retry = resolveRetry(this.options.retry, taskDef.retry);
     let input: unknown = 'input' in envelope ? envelope.input : task.input;
@@ -503,23 +720,65 @@ class SwitchyardImpl {
       shutdown: signal ?? this.shutdown.signal,
     });
     if (outcome.ok) {
-      await this.completions.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, status: 'succeeded', result: outcome.result });
+      await this.completions.add({
+        jobId: envelope.jobId,
+        stage: envelope.stage,
+        taskId: envelope.taskId,
+        status: 'succeeded',
+        result: outcome.result,
+      });
       return { action: 'complete' };
     }
     if (outcome.shutdown) return { action: 'retry', delayMs: 0, reason: 'worker shutting down' };
-    const lastDelivery = delivery.maxDeliveries !== undefined && delivery.deliveryCount >= delivery.maxDeliveries;
+    const lastDelivery =
+      delivery.maxDeliveries !== undefined && delivery.deliveryCount >= delivery.maxDeliveries;
     if (task.attempts >= retry.maxAttempts || outcome.permanent || lastDelivery) {
-      const reason = outcome.permanent ? 'NotSerializable' : lastDelivery && task.attempts < retry.maxAttempts ? 'MaxDeliveriesExceeded' : 'MaxAttemptsExceeded';
+      const reason = outcome.permanent
+        ? 'NotSerializable'
+        : lastDelivery && task.attempts < retry.maxAttempts
+          ? 'MaxDeliveriesExceeded'
+          : 'MaxAttemptsExceeded';
       return this.failTask(envelope, outcome.error, reason, task.attempts, outcome.timedOut);
     }
-    await this.retries.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, error: outcome.error, ...(outcome.timedOut ? { timedOut: true } : {}) });
-    return { action: 'retry', delayMs: backoffDelay(retry, task.attempts), reason: outcome.error.message };
+    await this.retries.add({
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      taskId: envelope.taskId,
+      error: outcome.error,
+      ...(outcome.timedOut ? { timedOut: true } : {}),
+    });
+    return {
+      action: 'retry',
+      delayMs: backoffDelay(retry, task.attempts),
+      reason: outcome.error.message,
+    };
   }
 
   /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
-  private async failTask(envelope: TaskEnvelope, error: ErrorInfo, reason: string, attempts: number, timedOut = false): Promise<HandleSettlement> {
-    await this.completions.add({ jobId: envelope.jobId, stage: envelope.stage, taskId: envelope.taskId, status: 'failed', error, ...(timedOut ? { timedOut } : {}) });
-    return { action: 'deadLetter', reason, description: `task ${envelope.taskId} failed after ${attempts} attempt(s): ${error.message}`.slice(0, 1000) };
+  private async failTask(
+    envelope: TaskEnvelope,
+    error: ErrorInfo,
+    reason: string,
+    attempts: number,
+    timedOut = false,
+  ): Promise<HandleSettlement> {
+    await this.completions.add({
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      taskId: envelope.taskId,
+      status: 'failed',
+      error,
+      ...(timedOut ? { timedOut } : {}),
+    });
+    return {
+      action: 'deadLetter',
+      reason,
+      description:
+        `task ${envelope.taskId} failed after ${attempts} attempt(s): ${error.message}`.slice(
+          0,
+          1000,
+        ),
+    };
   }
 
   /** The batched fan-in barrier; stage completions it reports are acted on before any ack. */
@@ -537,7 +796,11 @@ class SwitchyardImpl {
     const stageDef = this.jobs.get(job.name)?.stages[c.stage];
     const tolerated = tolerance(stageDef?.tolerateFailures, c.total);
     if (c.failed > tolerated) {
-      const failed = await this.store.listTasks(c.jobId, { stage: c.stage, status: 'failed', limit: 10 });
+      const failed = await this.store.listTasks(c.jobId, {
+        stage: c.stage,
+        status: 'failed',
+        limit: 10,
+      });
       const ids = failed.tasks.map((t) => t.id);
       const more = c.failed > ids.length ? ` and ${c.failed - ids.length} more` : '';
       const first = failed.tasks[0]?.error?.message;
@@ -564,21 +827,40 @@ class SwitchyardImpl {
         const job = await this.store.getJob(jobId);
         if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== stage) return;
         const s = (await this.store.getStages(jobId))[stage];
-        if (s?.status === 'complete') await this.onStageComplete({ jobId, stage, succeeded: s.succeeded, failed: s.failed, total: s.total ?? 0 });
+        if (s?.status === 'complete')
+          await this.onStageComplete({
+            jobId,
+            stage,
+            succeeded: s.succeeded,
+            failed: s.failed,
+            total: s.total ?? 0,
+          });
       })().finally(() => this.rechecks.delete(key));
       this.rechecks.set(key, pending);
     }
     return pending;
   }
 
-  private async sendStageMessage(job: Pick<JobRecord, 'id' | 'transport'>, stage: number): Promise<void> {
+  private async sendStageMessage(
+    job: Pick<JobRecord, 'id' | 'transport'>,
+    stage: number,
+  ): Promise<void> {
     const path = this.pathOf(job.transport);
-    await path.transport.send('stage', [{ body: encodeEnvelope({ v: 1, kind: 'stage', jobId: job.id, stage }), messageId: `${job.id}.stage.${stage}` }]);
+    await path.transport.send('stage', [
+      {
+        body: encodeEnvelope({ v: 1, kind: 'stage', jobId: job.id, stage }),
+        messageId: `${job.id}.stage.${stage}`,
+      },
+    ]);
   }
 
   private pathOf(name: string): PathState {
     const path = this.paths.get(name);
-    if (!path) throw new SwitchyardError('UNKNOWN_TRANSPORT', `job uses transport "${name}", which this worker does not configure`);
+    if (!path)
+      throw new SwitchyardError(
+        'UNKNOWN_TRANSPORT',
+        `job uses transport "${name}", which this worker does not configure`,
+      );
     return path;
   }
 
@@ -588,7 +870,10 @@ class SwitchyardImpl {
     await this.init();
     const olderThanMs = options.olderThanMs ?? this.options.reconcile?.olderThanMs ?? 300_000;
     const limit = options.limit ?? this.options.reconcile?.limit ?? 1000;
-    if (!(await this.store.acquireLease('reconciler', this.instanceId, Math.max(30_000, olderThanMs)))) return { ran: false, redriven: {} };
+    if (
+      !(await this.store.acquireLease('reconciler', this.instanceId, Math.max(30_000, olderThanMs)))
+    )
+      return { ran: false, redriven: {} };
     const redriven: Record<string, number> = {};
     const count = async (transport: string, reason: string, n: number) => {
       redriven[reason] = (redriven[reason] ?? 0) + n;
@@ -609,14 +894,27 @@ class SwitchyardImpl {
             const job = await this.store.getJob(item.jobId);
             if (!job) continue;
             const s = (await this.store.getStages(item.jobId))[job.currentStage];
-            if (!s || s.status !== 'complete') continue;
-            await this.onStageComplete({ jobId: job.id, stage: s.index, succeeded: s.succeeded, failed: s.failed, total: s.total ?? 0 });
+            if (s?.status !== 'complete') continue;
+            await this.onStageComplete({
+              jobId: job.id,
+              stage: s.index,
+              succeeded: s.succeeded,
+              failed: s.failed,
+              total: s.total ?? 0,
+            });
             break;
           }
           case 'task-message-lost': {
             const path = this.pathOf(item.transport);
-            const tasks = (await Promise.all(item.taskIds.map((id) => this.store.getTask(id)))).filter((t) => t !== undefined);
-            await sendBatched(path.transport, 'task', tasks.map((t) => this.taskMessage(path, t.jobId, t.stage, t.index, t.input)), path.policy);
+            const tasks = (
+              await Promise.all(item.taskIds.map((id) => this.store.getTask(id)))
+            ).filter((t) => t !== undefined);
+            await sendBatched(
+              path.transport,
+              'task',
+              tasks.map((t) => this.taskMessage(path, t.jobId, t.stage, t.index, t.input)),
+              path.policy,
+            );
             await this.store.touchTasks?.(tasks.map((t) => t.id));
             await count(item.transport, item.kind, tasks.length);
             continue;
@@ -624,7 +922,11 @@ class SwitchyardImpl {
         }
         await count(item.transport, item.kind, 1);
       } catch (err) {
-        this.logger.error('reconciler could not re-drive', { kind: item.kind, jobId: item.jobId, error: toErrorInfo(err).message });
+        this.logger.error('reconciler could not re-drive', {
+          kind: item.kind,
+          jobId: item.jobId,
+          error: toErrorInfo(err).message,
+        });
       }
     }
     return { ran: true, redriven };
@@ -645,11 +947,14 @@ class SwitchyardImpl {
       loops.push(this.receiveLoop(path, 'task', concurrency, stop, options));
     }
     const reconcileEvery = this.options.reconcile?.intervalMs ?? 60_000;
-    const timer = reconcileEvery > 0
-      ? setInterval(() => {
-          this.reconcile().catch((err: unknown) => this.logger.error('reconciler pass failed', { error: toErrorInfo(err).message }));
-        }, reconcileEvery)
-      : undefined;
+    const timer =
+      reconcileEvery > 0
+        ? setInterval(() => {
+            this.reconcile().catch((err: unknown) =>
+              this.logger.error('reconciler pass failed', { error: toErrorInfo(err).message }),
+            );
+          }, reconcileEvery)
+        : undefined;
     timer?.unref();
     const all = Promise.all(loops).then(() => undefined);
     this.workers.add(all);
@@ -661,7 +966,13 @@ class SwitchyardImpl {
     }
   }
 
-  private async receiveLoop(path: PathState, queue: QueueKind, concurrency: number, stop: AbortSignal, options: WorkOptions): Promise<void> {
+  private async receiveLoop(
+    path: PathState,
+    queue: QueueKind,
+    concurrency: number,
+    stop: AbortSignal,
+    options: WorkOptions,
+  ): Promise<void> {
     const transport = path.transport;
     const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 60_000;
     const waitMs = options.waitMs ?? 1000;
@@ -671,21 +982,27 @@ class SwitchyardImpl {
       try {
         await transport.settle(items);
       } catch (err) {
-        this.logger.error('settling messages failed; they will be redelivered', { transport: path.name, error: toErrorInfo(err).message });
+        this.logger.error('settling messages failed; they will be redelivered', {
+          transport: path.name,
+          error: toErrorInfo(err).message,
+        });
       }
       return items.map(() => undefined);
     }, 500);
     // Long tasks keep their lock: extend every message in flight for more than a third of it.
     const renewer = transport.extendLock
-      ? setInterval(() => {
-          const now = Date.now();
-          for (const [message, since] of inFlight) {
-            if (now - since > visibilityTimeoutMs / 3) {
-              inFlight.set(message, now);
-              transport.extendLock!(message, visibilityTimeoutMs).catch(() => {});
+      ? setInterval(
+          () => {
+            const now = Date.now();
+            for (const [message, since] of inFlight) {
+              if (now - since > visibilityTimeoutMs / 3) {
+                inFlight.set(message, now);
+                transport.extendLock!(message, visibilityTimeoutMs).catch(() => {});
+              }
             }
-          }
-        }, Math.max(50, visibilityTimeoutMs / 3))
+          },
+          Math.max(50, visibilityTimeoutMs / 3),
+        )
       : undefined;
     renewer?.unref();
     let idleBackoff = 0;
@@ -707,15 +1024,27 @@ class SwitchyardImpl {
         } catch (err) {
           if (stop.aborted) break;
           idleBackoff = Math.min(10_000, idleBackoff ? idleBackoff * 2 : 250);
-          this.logger.error('receive failed; backing off', { transport: path.name, queue, error: toErrorInfo(err).message, backoffMs: idleBackoff });
+          this.logger.error('receive failed; backing off', {
+            transport: path.name,
+            queue,
+            error: toErrorInfo(err).message,
+            backoffMs: idleBackoff,
+          });
           await sleep(idleBackoff, stop).catch(() => {});
           continue;
         }
         for (const message of messages) {
           inFlight.set(message, Date.now());
-          this.process({ body: message.body, deliveryCount: message.deliveryCount, transport: path.name }, stop)
+          this.process(
+            { body: message.body, deliveryCount: message.deliveryCount, transport: path.name },
+            stop,
+          )
             .then((s) => settler.add(toSettlement(message, s)))
-            .catch((err: unknown) => this.logger.error('unexpected processing failure', { error: toErrorInfo(err).message }))
+            .catch((err: unknown) =>
+              this.logger.error('unexpected processing failure', {
+                error: toErrorInfo(err).message,
+              }),
+            )
             .finally(() => {
               inFlight.delete(message);
               const wake = slotFreed;
@@ -736,7 +1065,10 @@ class SwitchyardImpl {
     this.shutdown.abort(new SwitchyardError('CLOSED', 'switchyard closed'));
     await Promise.all([...this.workers]);
     this.closed = true;
-    const closing = [this.store.close(), ...[...new Set([...this.paths.values()].map((p) => p.transport))].map((t) => t.close())];
+    const closing = [
+      this.store.close(),
+      ...[...new Set([...this.paths.values()].map((p) => p.transport))].map((t) => t.close()),
+    ];
     await Promise.all(closing);
   }
 
@@ -765,18 +1097,33 @@ function tolerance(t: StageDefinition['tolerateFailures'], total: number): numbe
 }
 
 function checkJson(value: unknown, field: string): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value;
+  if (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value))
+  )
+    return value;
   return JSON.parse(canonicalJson(value, field) ?? 'null');
 }
 
-async function validate<T>(schema: StandardSchemaV1<unknown, T>, value: unknown, field: string): Promise<T> {
+async function validate<T>(
+  schema: StandardSchemaV1<unknown, T>,
+  value: unknown,
+  field: string,
+): Promise<T> {
   const result = await schema['~standard'].validate(value);
   if (!result.issues) return result.value;
   const issues = result.issues.map((issue) => {
-    const path = (issue.path ?? []).map((p) => String(typeof p === 'object' && p !== null ? p.key : p));
+    const path = (issue.path ?? []).map((p) =>
+      String(typeof p === 'object' && p !== null ? p.key : p),
+    );
     return { path: [field, ...path].join('.'), message: issue.message };
   });
-  throw new ValidationError(`invalid ${field}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  throw new ValidationError(
+    `invalid ${field}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    issues,
+  );
 }
 
 interface HandlerRun {
@@ -794,14 +1141,26 @@ type HandlerOutcome =
   | { ok: true; result: unknown }
   | { ok: false; error: ErrorInfo; timedOut: boolean; shutdown: boolean; permanent: boolean };
 
-async function runHandler(handler: (input: unknown, ctx: TaskContext) => unknown, input: unknown, run: HandlerRun): Promise<HandlerOutcome> {
+async function runHandler(
+  handler: (input: unknown, ctx: TaskContext) => unknown,
+  input: unknown,
+  run: HandlerRun,
+): Promise<HandlerOutcome> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const onShutdown = () => controller.abort(run.shutdown.reason);
   if (run.shutdown.aborted) onShutdown();
   else run.shutdown.addEventListener('abort', onShutdown, { once: true });
-  const ctx: TaskContext = { jobId: run.jobId, taskId: run.taskId, stage: run.stage, index: run.index, attempt: run.attempt, signal: controller.signal, logger: run.logger };
+  const ctx: TaskContext = {
+    jobId: run.jobId,
+    taskId: run.taskId,
+    stage: run.stage,
+    index: run.index,
+    attempt: run.attempt,
+    signal: controller.signal,
+    logger: run.logger,
+  };
   try {
     let result: unknown;
     if (run.timeoutMs === undefined) {
@@ -820,12 +1179,27 @@ async function runHandler(handler: (input: unknown, ctx: TaskContext) => unknown
       ]);
     }
     try {
-      return { ok: true, result: checkJson(result === undefined ? null : result, `result of task ${run.taskId}`) };
+      return {
+        ok: true,
+        result: checkJson(result === undefined ? null : result, `result of task ${run.taskId}`),
+      };
     } catch (err) {
-      return { ok: false, error: toErrorInfo(err), timedOut: false, shutdown: false, permanent: err instanceof SerializationError };
+      return {
+        ok: false,
+        error: toErrorInfo(err),
+        timedOut: false,
+        shutdown: false,
+        permanent: err instanceof SerializationError,
+      };
     }
   } catch (err) {
-    return { ok: false, error: toErrorInfo(err), timedOut, shutdown: !timedOut && run.shutdown.aborted, permanent: err instanceof MalformedMessageError };
+    return {
+      ok: false,
+      error: toErrorInfo(err),
+      timedOut,
+      shutdown: !timedOut && run.shutdown.aborted,
+      permanent: err instanceof MalformedMessageError,
+    };
   } finally {
     if (timer) clearTimeout(timer);
     run.shutdown.removeEventListener('abort', onShutdown);
@@ -838,7 +1212,17 @@ function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | undefine
     const s = stages[i];
     const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
     if (!s) {
-      views.push({ index: i, name, status: 'waiting', total: 0, sealed: false, pending: 0, running: 0, succeeded: 0, failed: 0 });
+      views.push({
+        index: i,
+        name,
+        status: 'waiting',
+        total: 0,
+        sealed: false,
+        pending: 0,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+      });
       continue;
     }
     const total = s.total ?? s.created;
@@ -854,7 +1238,12 @@ function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | undefine
       succeeded: s.succeeded,
       failed: s.failed,
       startedAt: s.startedAt,
-      ...(s.completedAt ? { completedAt: s.completedAt, durationMs: s.completedAt.getTime() - s.startedAt.getTime() } : {}),
+      ...(s.completedAt
+        ? {
+            completedAt: s.completedAt,
+            durationMs: s.completedAt.getTime() - s.startedAt.getTime(),
+          }
+        : {}),
     });
   }
   const current = job.currentStage >= 0 ? views[job.currentStage] : undefined;
@@ -868,7 +1257,12 @@ function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | undefine
     stages: views,
     createdAt: job.createdAt,
     ...(job.startedAt ? { startedAt: job.startedAt } : {}),
-    ...(job.finishedAt ? { finishedAt: job.finishedAt, durationMs: job.finishedAt.getTime() - job.createdAt.getTime() } : {}),
+    ...(job.finishedAt
+      ? {
+          finishedAt: job.finishedAt,
+          durationMs: job.finishedAt.getTime() - job.createdAt.getTime(),
+        }
+      : {}),
     ...(job.result !== undefined ? { result: job.result } : {}),
     ...(job.error ? { error: job.error } : {}),
   };

@@ -1,9 +1,9 @@
-import type { BatchingOptions } from './batching.js';
 import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { JobStatus, PathMetrics, StageStatus, Store } from '../store.js';
 import type { QueueKind, Transport } from '../transport.js';
+import type { BatchingOptions } from './batching.js';
 
 /** Options of {@link createSwitchyard}. */
 export interface SwitchyardOptions<Jobs extends readonly { readonly name: string }[]> {

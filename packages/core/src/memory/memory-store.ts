@@ -113,7 +113,8 @@ class MemoryStore implements Store {
     const state = this.requireJob(jobId);
     const stageRecord = state.stages[stage];
     const ids = state.taskIds[stage];
-    if (!stageRecord || !ids) throw new SwitchyardError('INVALID_INPUT', `stage ${stage} of job ${jobId} has not started`);
+    if (!stageRecord || !ids)
+      throw new SwitchyardError('INVALID_INPUT', `stage ${stage} of job ${jobId} has not started`);
     const now = new Date();
     let inserted = 0;
     for (const task of tasks) {
@@ -133,7 +134,8 @@ class MemoryStore implements Store {
         ...(task.batchId === undefined ? {} : { batchId: task.batchId }),
       });
       const previous = ids[ids.length - 1];
-      if (previous !== undefined && this.tasks.get(previous)!.index > task.index) state.unsorted.add(stage);
+      if (previous !== undefined && this.tasks.get(previous)!.index > task.index)
+        state.unsorted.add(stage);
       ids.push(id);
       inserted++;
     }
@@ -141,10 +143,14 @@ class MemoryStore implements Store {
     return inserted;
   }
 
-  async sealStage(jobId: string, stage: number, total: number): Promise<StageCompletion | undefined> {
+  async sealStage(
+    jobId: string,
+    stage: number,
+    total: number,
+  ): Promise<StageCompletion | undefined> {
     this.assertOpen();
     const record = this.jobs.get(jobId)?.stages[stage];
-    if (!record || record.status !== 'fanning_out') return undefined;
+    if (record?.status !== 'fanning_out') return undefined;
     record.total = total;
     record.status = 'sealed';
     record.sealedAt = new Date();
@@ -157,9 +163,11 @@ class MemoryStore implements Store {
     return refs.map((ref) => {
       const task = this.tasks.get(ref.taskId);
       if (!task) return { taskId: ref.taskId, outcome: 'missing' };
-      if (TERMINAL.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal', task: { ...task } };
+      if (TERMINAL.has(task.status))
+        return { taskId: ref.taskId, outcome: 'terminal', task: { ...task } };
       const job = this.jobs.get(task.jobId)?.job;
-      if (!job || job.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive', task: { ...task } };
+      if (job?.status !== 'running')
+        return { taskId: ref.taskId, outcome: 'job-inactive', task: { ...task } };
       if (task.status !== 'running') {
         const stage = this.jobs.get(task.jobId)?.stages[task.stage];
         if (stage) stage.running++;
@@ -228,7 +236,10 @@ class MemoryStore implements Store {
     }
   }
 
-  async finishJob(jobId: string, outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: JobRecord['error'] }) {
+  async finishJob(
+    jobId: string,
+    outcome: { status: 'succeeded' | 'failed'; result?: unknown; error?: JobRecord['error'] },
+  ) {
     this.assertOpen();
     const job = this.jobs.get(jobId)?.job;
     if (!job || TERMINAL.has(job.status)) return false;
@@ -271,7 +282,9 @@ class MemoryStore implements Store {
     const state = this.jobs.get(jobId);
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     if (!state) return { tasks: [] };
-    let [stage, index] = options.cursor ? decodeCursor(options.cursor) : [options.stage ?? 0, options.stage !== undefined ? (options.afterIndex ?? -1) : -1];
+    let [stage, index] = options.cursor
+      ? decodeCursor(options.cursor)
+      : [options.stage ?? 0, options.stage !== undefined ? (options.afterIndex ?? -1) : -1];
     if (options.stage !== undefined && stage !== options.stage) return { tasks: [] };
     const tasks: TaskRecord[] = [];
     const lastStage = options.stage ?? state.taskIds.length - 1;
@@ -292,7 +305,8 @@ class MemoryStore implements Store {
 
   private orderedIds(state: JobState, stage: number): string[] {
     const ids = state.taskIds[stage] ?? [];
-    if (state.unsorted.delete(stage)) ids.sort((a, b) => this.tasks.get(a)!.index - this.tasks.get(b)!.index);
+    if (state.unsorted.delete(stage))
+      ids.sort((a, b) => this.tasks.get(a)!.index - this.tasks.get(b)!.index);
     return ids;
   }
 
@@ -319,7 +333,10 @@ class MemoryStore implements Store {
 
   async incrementCounter(transport: string, name: string, by: number): Promise<void> {
     let byName = this.counters.get(transport);
-    if (!byName) this.counters.set(transport, (byName = new Map()));
+    if (!byName) {
+      byName = new Map();
+      this.counters.set(transport, byName);
+    }
     byName.set(name, (byName.get(name) ?? 0) + by);
   }
 
@@ -330,9 +347,17 @@ class MemoryStore implements Store {
       list.push(state);
       byPath.set(state.job.transport, list);
     }
-    for (const transport of this.counters.keys()) if (!byPath.has(transport)) byPath.set(transport, []);
+    for (const transport of this.counters.keys())
+      if (!byPath.has(transport)) byPath.set(transport, []);
     return [...byPath.entries()].map(([transport, states]) => {
-      const jobs = { total: states.length, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      const jobs = {
+        total: states.length,
+        queued: 0,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+      };
       const latencies: number[] = [];
       const waits: number[] = [];
       const tasks = { total: 0, succeeded: 0, failed: 0 };
@@ -376,7 +401,13 @@ class MemoryStore implements Store {
     });
   }
 
-  async findStuck({ olderThanMs, limit }: { olderThanMs: number; limit: number }): Promise<StuckWork[]> {
+  async findStuck({
+    olderThanMs,
+    limit,
+  }: {
+    olderThanMs: number;
+    limit: number;
+  }): Promise<StuckWork[]> {
     const cutoff = Date.now() - olderThanMs;
     const found: StuckWork[] = [];
     let budget = limit;
@@ -444,7 +475,13 @@ class MemoryStore implements Store {
     if (stage.succeeded + stage.failed < stage.total) return undefined;
     stage.status = 'complete';
     stage.completedAt = new Date();
-    return { jobId: stage.jobId, stage: stage.index, succeeded: stage.succeeded, failed: stage.failed, total: stage.total };
+    return {
+      jobId: stage.jobId,
+      stage: stage.index,
+      succeeded: stage.succeeded,
+      failed: stage.failed,
+      total: stage.total,
+    };
   }
 
   private requireJob(jobId: string): JobState {

@@ -75,7 +75,11 @@ class MemoryQueue {
 
   /** Moves delayed messages and expired locks whose time has come to the ready queue. */
   promote(now: number): void {
-    for (let key = this.waiting.peekKey(); key !== undefined && key <= now; key = this.waiting.peekKey()) {
+    for (
+      let key = this.waiting.peekKey();
+      key !== undefined && key <= now;
+      key = this.waiting.peekKey()
+    ) {
       const { message, token } = this.waiting.pop()!;
       // A stale entry: the message was settled, re-locked or extended since.
       if (message.lockToken !== token || message.visibleAt > now) continue;
@@ -106,7 +110,10 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
 class MemoryTransport implements Transport {
   readonly name: string;
   readonly limits: TransportLimits;
-  private readonly queues: Record<QueueKind, MemoryQueue> = { stage: new MemoryQueue(), task: new MemoryQueue() };
+  private readonly queues: Record<QueueKind, MemoryQueue> = {
+    stage: new MemoryQueue(),
+    task: new MemoryQueue(),
+  };
   private readonly visibilityTimeoutMs: number;
   private seq = 0;
   private tokens = 0;
@@ -121,12 +128,21 @@ class MemoryTransport implements Transport {
   async send(queue: QueueKind, messages: readonly OutgoingMessage[]): Promise<void> {
     this.assertOpen();
     if (messages.length > this.limits.maxBatchMessages) {
-      throw new SwitchyardError('INVALID_INPUT', `batch of ${messages.length} messages exceeds maxBatchMessages ${this.limits.maxBatchMessages}`);
+      throw new SwitchyardError(
+        'INVALID_INPUT',
+        `batch of ${messages.length} messages exceeds maxBatchMessages ${this.limits.maxBatchMessages}`,
+      );
     }
     for (const m of messages) {
       // Byte length is only worth computing when the string could be over the limit.
-      if (m.body.length * 3 > this.limits.maxMessageBytes && Buffer.byteLength(m.body) > this.limits.maxMessageBytes) {
-        throw new SwitchyardError('INVALID_INPUT', `message of ${Buffer.byteLength(m.body)} bytes exceeds maxMessageBytes ${this.limits.maxMessageBytes}`);
+      if (
+        m.body.length * 3 > this.limits.maxMessageBytes &&
+        Buffer.byteLength(m.body) > this.limits.maxMessageBytes
+      ) {
+        throw new SwitchyardError(
+          'INVALID_INPUT',
+          `message of ${Buffer.byteLength(m.body)} bytes exceeds maxMessageBytes ${this.limits.maxMessageBytes}`,
+        );
       }
     }
     const q = this.queues[queue];
@@ -161,7 +177,8 @@ class MemoryTransport implements Transport {
     for (;;) {
       const now = Date.now();
       q.promote(now);
-      if (q.ready.length > 0 || now >= deadline || options.abortSignal?.aborted || this.closed) break;
+      if (q.ready.length > 0 || now >= deadline || options.abortSignal?.aborted || this.closed)
+        break;
       await q.waitForMessages(deadline - now, options.abortSignal);
     }
     const out: ReceivedMessage[] = [];
@@ -173,7 +190,17 @@ class MemoryTransport implements Transport {
       message.lockToken = ++this.tokens;
       message.visibleAt = now + lockMs;
       q.waiting.push(message.visibleAt, { message, token: message.lockToken });
-      out.push(new MemoryReceivedMessage(queue, message.messageId ?? String(message.seq), message.body, message.deliveryCount, message.enqueuedAt, message, message.lockToken));
+      out.push(
+        new MemoryReceivedMessage(
+          queue,
+          message.messageId ?? String(message.seq),
+          message.body,
+          message.deliveryCount,
+          message.enqueuedAt,
+          message,
+          message.lockToken,
+        ),
+      );
     }
     return out;
   }
@@ -183,7 +210,8 @@ class MemoryTransport implements Transport {
     const woken = new Set<MemoryQueue>();
     for (const s of settlements) {
       const received = s.message;
-      if (!(received instanceof MemoryReceivedMessage)) throw new SwitchyardError('INVALID_INPUT', 'message was not received from this transport');
+      if (!(received instanceof MemoryReceivedMessage))
+        throw new SwitchyardError('INVALID_INPUT', 'message was not received from this transport');
       const stored = received.stored;
       if (stored.lockToken !== received.lockToken) continue; // lock lost: the message is back already
       const q = this.queues[received.queue];
@@ -217,14 +245,22 @@ class MemoryTransport implements Transport {
     const stored = message.stored;
     if (stored.lockToken !== message.lockToken) return;
     stored.visibleAt = Date.now() + ms;
-    this.queues[message.queue].waiting.push(stored.visibleAt, { message: stored, token: stored.lockToken });
+    this.queues[message.queue].waiting.push(stored.visibleAt, {
+      message: stored,
+      token: stored.lockToken,
+    });
   }
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
-    return this.queues[queue].deadLetters.slice(0, options.limit ?? 100).map(({ stored: _stored, ...dl }) => dl);
+    return this.queues[queue].deadLetters
+      .slice(0, options.limit ?? 100)
+      .map(({ stored: _stored, ...dl }) => dl);
   }
 
-  async replayDeadLetters(queue: QueueKind, options: { limit?: number; ids?: string[] } = {}): Promise<number> {
+  async replayDeadLetters(
+    queue: QueueKind,
+    options: { limit?: number; ids?: string[] } = {},
+  ): Promise<number> {
     const q = this.queues[queue];
     const wanted = options.ids ? new Set(options.ids) : undefined;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;

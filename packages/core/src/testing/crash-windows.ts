@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineJob, defineTask, stage } from '../define.js';
-import { decodeEnvelope } from '../envelope.js';
 import { createSwitchyard, type Switchyard } from '../engine/switchyard.js';
+import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
 import type { Store } from '../store.js';
 import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
@@ -38,11 +38,26 @@ function hooked(inner: Transport, hooks: Hooks): Transport {
       if (kept.length > 0) await inner.send(queue, kept, options);
     },
     receive: (queue, options) => inner.receive(queue, options),
-    settle: (settlements) => inner.settle(settlements.map((s) => (hooks.loseMessage?.(s) ? { message: s.message, action: 'complete' as const } : s))),
+    settle: (settlements) =>
+      inner.settle(
+        settlements.map((s) =>
+          hooks.loseMessage?.(s) ? { message: s.message, action: 'complete' as const } : s,
+        ),
+      ),
     close: () => inner.close(),
   };
   if (inner.extendLock) t.extendLock = inner.extendLock.bind(inner);
   return t;
+}
+
+/** A predicate that is true the first time `hit` is, and never again. */
+function firstTime(): (hit: boolean) => boolean {
+  let done = false;
+  return (hit) => {
+    if (!hit || done) return false;
+    done = true;
+    return true;
+  };
 }
 
 const stageOf = (m: OutgoingMessage) => {
@@ -97,7 +112,11 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       const job = defineJob({
         name: 'windows',
         stages: [
-          stage({ name: 'first', task, fanOut: () => Array.from({ length: TASKS }, (_, i) => ({ i })) }),
+          stage({
+            name: 'first',
+            task,
+            fanOut: () => Array.from({ length: TASKS }, (_, i) => ({ i })),
+          }),
           stage({
             name: 'second',
             task,
@@ -121,7 +140,12 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         reconcile: { intervalMs: 0 },
       }) as unknown as Switchyard;
       const controller = new AbortController();
-      const working = yard.work({ concurrency: 8, signal: controller.signal, visibilityTimeoutMs: visibilityMs, waitMs: 100 });
+      const working = yard.work({
+        concurrency: 8,
+        signal: controller.signal,
+        visibilityTimeoutMs: visibilityMs,
+        waitMs: 100,
+      });
       teardown = async () => {
         controller.abort();
         await working;
@@ -154,7 +178,10 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       }
     }
 
-    function expectExact(ctx: Awaited<ReturnType<typeof setup>>, view: { status: string; result?: unknown }) {
+    function expectExact(
+      ctx: Awaited<ReturnType<typeof setup>>,
+      view: { status: string; result?: unknown },
+    ) {
       expect(view.status).toBe('succeeded');
       const expected = Array.from({ length: TASKS }, (_, i) => i ** 4).reduce((a, b) => a + b, 0);
       expect(view.result).toEqual({ sum: expected });
@@ -166,24 +193,30 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       expect(ctx.handled.size).toBe(2 * TASKS);
     }
 
-    it('1. submit committed the job, then crashed before sending the first stage message', { timeout }, async () => {
-      let failed = false;
-      const ctx = await setup({ failSend: (q) => q === 'stage' && !failed && (failed = true) });
+    it('1. submit committed the job, then crashed before sending the first stage message', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      const ctx = await setup({ failSend: (q) => once(q === 'stage') });
       const err = await ctx.yard.submit('windows', undefined).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      const [job] = (await ctx.store.findStuck({ olderThanMs: 0, limit: 10 })).filter((s) => s.kind === 'job-not-started');
+      const [job] = (await ctx.store.findStuck({ olderThanMs: 0, limit: 10 })).filter(
+        (s) => s.kind === 'job-not-started',
+      );
       expect(job).toBeDefined();
       const { view, redriven } = await finish(ctx.yard, job!.jobId);
       expectExact(ctx, view);
       expect(redriven['job-not-started']).toBe(1);
     });
 
-    it('2. a fan-out inserted tasks, then a batch send failed part-way and the stage message was lost', { timeout }, async () => {
+    it('2. a fan-out inserted tasks, then a batch send failed part-way and the stage message was lost', {
+      timeout,
+    }, async () => {
       let taskSends = 0;
-      let lost = false;
+      const once = firstTime();
       const ctx = await setup({
         failSend: (q) => q === 'task' && ++taskSends === 3,
-        loseMessage: (s) => s.message.queue === 'stage' && s.action === 'retry' && !lost && (lost = true),
+        loseMessage: (s) => once(s.message.queue === 'stage' && s.action === 'retry'),
       });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
@@ -191,9 +224,18 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       expect(redriven['fanout-incomplete']).toBe(1);
     });
 
-    it('3a. the last completion committed "stage complete", then crashed before sending the advance: redelivery re-sends it', { timeout }, async () => {
+    it('3a. the last completion committed "stage complete", then crashed before sending the advance: redelivery re-sends it', {
+      timeout,
+    }, async () => {
       let failed = false;
-      const ctx = await setup({ failSend: (q, ms) => q === 'stage' && ms.some((m) => stageOf(m) === 1) && !failed && (failed = true) });
+      const once = firstTime();
+      const ctx = await setup({
+        failSend: (q, ms) => {
+          const hit = once(q === 'stage' && ms.some((m) => stageOf(m) === 1));
+          if (hit) failed = true;
+          return hit;
+        },
+      });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
@@ -201,27 +243,35 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       expect(redriven).toEqual({});
     });
 
-    it('3b. the advance message was lost after the task was acknowledged: the reconciler re-sends it', { timeout }, async () => {
-      let dropped = false;
-      const ctx = await setup({ dropMessage: (q, m) => q === 'stage' && stageOf(m) === 1 && !dropped && (dropped = true) });
+    it('3b. the advance message was lost after the task was acknowledged: the reconciler re-sends it', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      const ctx = await setup({ dropMessage: (q, m) => once(q === 'stage' && stageOf(m) === 1) });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
       expect(redriven['stage-not-advanced']).toBe(1);
     });
 
-    it('3c. the finalize message was lost: the reconciler finishes the job', { timeout }, async () => {
-      let dropped = false;
-      const ctx = await setup({ dropMessage: (q, m) => q === 'stage' && stageOf(m) === 2 && !dropped && (dropped = true) });
+    it('3c. the finalize message was lost: the reconciler finishes the job', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      const ctx = await setup({ dropMessage: (q, m) => once(q === 'stage' && stageOf(m) === 2) });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
       expect(redriven['finalize-not-done']).toBe(1);
     });
 
-    it('4. a task message expired or was purged while its task was pending: the reconciler re-sends it', { timeout }, async () => {
-      let dropped = false;
-      const ctx = await setup({ dropMessage: (q, m) => q === 'task' && taskIndexOf(m) === 5 && !dropped && (dropped = true) });
+    it('4. a task message expired or was purged while its task was pending: the reconciler re-sends it', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      const ctx = await setup({
+        dropMessage: (q, m) => once(q === 'task' && taskIndexOf(m) === 5),
+      });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);

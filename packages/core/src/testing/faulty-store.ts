@@ -28,7 +28,16 @@ export interface FaultyStore extends Store {
   readonly crashes: number;
 }
 
-const MUTATING: MutatingStoreMethod[] = ['createJob', 'startStage', 'insertTasks', 'sealStage', 'claimTasks', 'completeTasks', 'retryTasks', 'finishJob'];
+const MUTATING: MutatingStoreMethod[] = [
+  'createJob',
+  'startStage',
+  'insertTasks',
+  'sealStage',
+  'claimTasks',
+  'completeTasks',
+  'retryTasks',
+  'finishJob',
+];
 
 /**
  * Wraps a store so that mutating calls crash at random — before or after their change commits —

@@ -1,4 +1,11 @@
-import type { OutgoingMessage, QueueKind, ReceivedMessage, ReceiveOptions, Settlement, Transport } from '../transport.js';
+import type {
+  OutgoingMessage,
+  QueueKind,
+  ReceivedMessage,
+  ReceiveOptions,
+  Settlement,
+  Transport,
+} from '../transport.js';
 
 /** Faults to inject; probabilities are 0..1 and drawn from `random` (seed it for reproducible runs). */
 export interface TransportFaults {
@@ -41,7 +48,13 @@ export interface FaultyTransport extends Transport {
  */
 export function faultyTransport(inner: Transport, faults: TransportFaults = {}): FaultyTransport {
   const random = faults.random ?? Math.random;
-  const stats: FaultStats = { duplicated: 0, delayed: 0, droppedSettlements: 0, failedSends: 0, droppedMessages: 0 };
+  const stats: FaultStats = {
+    duplicated: 0,
+    delayed: 0,
+    droppedSettlements: 0,
+    failedSends: 0,
+    droppedMessages: 0,
+  };
   const chance = (p: number | undefined) => p !== undefined && p > 0 && random() < p;
 
   const wrapper: FaultyTransport = {
@@ -49,7 +62,11 @@ export function faultyTransport(inner: Transport, faults: TransportFaults = {}):
     limits: inner.limits,
     stats,
     inner,
-    async send(queue: QueueKind, messages: readonly OutgoingMessage[], options?: { abortSignal?: AbortSignal }) {
+    async send(
+      queue: QueueKind,
+      messages: readonly OutgoingMessage[],
+      options?: { abortSignal?: AbortSignal },
+    ) {
       if (chance(faults.failSend)) {
         stats.failedSends++;
         throw new Error('injected send failure');

@@ -3,8 +3,19 @@
  * backend, and fault-injecting wrappers for transports and stores.
  * @module
  */
-export { transportConformance, type TransportConformanceOptions } from './transport-conformance.js';
+
+export { type CrashWindowOptions, crashWindowSuite } from './crash-windows.js';
+export {
+  type FaultyStore,
+  faultyStore,
+  type MutatingStoreMethod,
+  type StoreFaults,
+} from './faulty-store.js';
+export {
+  type FaultStats,
+  type FaultyTransport,
+  faultyTransport,
+  type TransportFaults,
+} from './faulty-transport.js';
 export { storeConformance } from './store-conformance.js';
-export { faultyTransport, type FaultStats, type FaultyTransport, type TransportFaults } from './faulty-transport.js';
-export { faultyStore, type FaultyStore, type MutatingStoreMethod, type StoreFaults } from './faulty-store.js';
-export { crashWindowSuite, type CrashWindowOptions } from './crash-windows.js';
+export { type TransportConformanceOptions, transportConformance } from './transport-conformance.js';

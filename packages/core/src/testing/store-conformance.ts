@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store, TaskOutcome } from '../store.js';
 import { taskId } from '../ids.js';
+import type { Store, TaskOutcome } from '../store.js';
 
 /**
  * The suite every store driver passes against its real backend. `factory` is called before each
@@ -12,7 +12,11 @@ import { taskId } from '../ids.js';
  * storeConformance('memory', () => memoryStore());
  * ```
  */
-export function storeConformance(name: string, factory: () => Store | Promise<Store>, options: { testTimeoutMs?: number } = {}): void {
+export function storeConformance(
+  name: string,
+  factory: () => Store | Promise<Store>,
+  options: { testTimeoutMs?: number } = {},
+): void {
   const timeout = options.testTimeoutMs ?? 30_000;
 
   describe(`store conformance: ${name}`, () => {
@@ -28,13 +32,26 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const newJob = (id = 'job-1', transport = 'memory', stageCount = 2) =>
       store.createJob({ id, name: 'hello_world', params: { n: 3 }, transport, stageCount });
-    const ref = (jobId: string, stage: number, index: number) => ({ jobId, stage, taskId: taskId(jobId, stage, index) });
+    const ref = (jobId: string, stage: number, index: number) => ({
+      jobId,
+      stage,
+      taskId: taskId(jobId, stage, index),
+    });
     async function stageWithTasks(jobId: string, stage: number, count: number, seal = true) {
       await store.startStage(jobId, stage, `s${stage}`);
-      await store.insertTasks(jobId, stage, Array.from({ length: count }, (_, index) => ({ index, input: { index } })));
+      await store.insertTasks(
+        jobId,
+        stage,
+        Array.from({ length: count }, (_, index) => ({ index, input: { index } })),
+      );
       if (seal) await store.sealStage(jobId, stage, count);
     }
-    const ok = (jobId: string, stage: number, index: number, result: unknown = index): TaskOutcome => ({
+    const ok = (
+      jobId: string,
+      stage: number,
+      index: number,
+      result: unknown = index,
+    ): TaskOutcome => ({
       ...ref(jobId, stage, index),
       status: 'succeeded',
       result,
@@ -43,25 +60,51 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
     it('creates a job once and returns the stored job on resubmit', { timeout }, async () => {
       const first = await newJob();
       expect(first.created).toBe(true);
-      expect(first.job).toMatchObject({ id: 'job-1', name: 'hello_world', params: { n: 3 }, transport: 'memory', status: 'queued', currentStage: -1, stageCount: 2 });
+      expect(first.job).toMatchObject({
+        id: 'job-1',
+        name: 'hello_world',
+        params: { n: 3 },
+        transport: 'memory',
+        status: 'queued',
+        currentStage: -1,
+        stageCount: 2,
+      });
       expect(first.job.createdAt).toBeInstanceOf(Date);
-      const again = await store.createJob({ id: 'job-1', name: 'hello_world', params: { n: 999 }, transport: 'other', stageCount: 2 });
+      const again = await store.createJob({
+        id: 'job-1',
+        name: 'hello_world',
+        params: { n: 999 },
+        transport: 'other',
+        stageCount: 2,
+      });
       expect(again.created).toBe(false);
       expect(again.job.params).toEqual({ n: 3 });
       expect(await store.getJob('nope')).toBeUndefined();
     });
 
     it('stores JSON values intact, hostile keys and characters included', { timeout }, async () => {
-      const params = JSON.parse('{"__proto__":{"polluted":true},"sql":"\'); DROP TABLE jobs; --","deep":[[[{"x":null}]]],"u":"\\u0000ünï🚂","big":1e300}');
-      await store.createJob({ id: 'j-hostile', name: 'x', params, transport: 'memory', stageCount: 1 });
+      const params = JSON.parse(
+        '{"__proto__":{"polluted":true},"sql":"\'); DROP TABLE jobs; --","deep":[[[{"x":null}]]],"u":"\\u0000ünï🚂","big":1e300}',
+      );
+      await store.createJob({
+        id: 'j-hostile',
+        name: 'x',
+        params,
+        transport: 'memory',
+        stageCount: 1,
+      });
       const job = await store.getJob('j-hostile');
       expect(JSON.stringify(job?.params)).toBe(JSON.stringify(params));
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     });
 
-    it('advances a stage by compare-and-set, exactly once under concurrency', { timeout }, async () => {
+    it('advances a stage by compare-and-set, exactly once under concurrency', {
+      timeout,
+    }, async () => {
       await newJob();
-      const results = await Promise.all(Array.from({ length: 10 }, () => store.startStage('job-1', 0, 'greet')));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => store.startStage('job-1', 0, 'greet')),
+      );
       expect(results.filter((r) => r.advanced)).toHaveLength(1);
       for (const r of results) expect(r.job.currentStage).toBe(0);
       const job = await store.getJob('job-1');
@@ -82,30 +125,61 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
     it('inserts tasks skipping existing ones, with deterministic ids', { timeout }, async () => {
       await newJob();
       await store.startStage('job-1', 0, 'greet');
-      expect(await store.insertTasks('job-1', 0, Array.from({ length: 10 }, (_, index) => ({ index, input: { index } })))).toBe(10);
-      expect(await store.insertTasks('job-1', 0, Array.from({ length: 10 }, (_, i) => ({ index: i + 5, input: { index: -1 } })))).toBe(5);
+      expect(
+        await store.insertTasks(
+          'job-1',
+          0,
+          Array.from({ length: 10 }, (_, index) => ({ index, input: { index } })),
+        ),
+      ).toBe(10);
+      expect(
+        await store.insertTasks(
+          'job-1',
+          0,
+          Array.from({ length: 10 }, (_, i) => ({ index: i + 5, input: { index: -1 } })),
+        ),
+      ).toBe(5);
       const [stage] = await store.getStages('job-1');
       expect(stage?.created).toBe(15);
       const t7 = await store.getTask(taskId('job-1', 0, 7));
-      expect(t7).toMatchObject({ jobId: 'job-1', stage: 0, index: 7, status: 'pending', attempts: 0, input: { index: 7 } });
+      expect(t7).toMatchObject({
+        jobId: 'job-1',
+        stage: 0,
+        index: 7,
+        status: 'pending',
+        attempts: 0,
+        input: { index: 7 },
+      });
     });
 
     it('claims attempts only for runnable tasks', { timeout }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 3);
-      const claims = await store.claimTasks([ref('job-1', 0, 0), ref('job-1', 0, 1), ref('job-1', 0, 99)]);
+      const claims = await store.claimTasks([
+        ref('job-1', 0, 0),
+        ref('job-1', 0, 1),
+        ref('job-1', 0, 99),
+      ]);
       expect(claims.map((c) => c.outcome)).toEqual(['run', 'run', 'missing']);
-      expect(claims[0]?.task).toMatchObject({ status: 'running', attempts: 1, input: { index: 0 } });
+      expect(claims[0]?.task).toMatchObject({
+        status: 'running',
+        attempts: 1,
+        input: { index: 0 },
+      });
       expect(claims[0]?.task?.startedAt).toBeInstanceOf(Date);
       await store.completeTasks([ok('job-1', 0, 0)]);
       const again = await store.claimTasks([ref('job-1', 0, 0), ref('job-1', 0, 1)]);
       expect(again.map((c) => c.outcome)).toEqual(['terminal', 'run']);
       expect(again[1]?.task?.attempts).toBe(2);
       await store.cancelJob('job-1');
-      expect((await store.claimTasks([ref('job-1', 0, 2)]))[0]?.outcome).toMatch(/terminal|job-inactive/);
+      expect((await store.claimTasks([ref('job-1', 0, 2)]))[0]?.outcome).toMatch(
+        /terminal|job-inactive/,
+      );
     });
 
-    it('counts each terminal transition once and reports the stage complete once', { timeout }, async () => {
+    it('counts each terminal transition once and reports the stage complete once', {
+      timeout,
+    }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 3);
       const a = await store.completeTasks([ok('job-1', 0, 0), ok('job-1', 0, 1)]);
@@ -114,8 +188,12 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       const dup = await store.completeTasks([ok('job-1', 0, 0, 'other'), ok('job-1', 0, 1)]);
       expect(dup).toEqual({ applied: [], completedStages: [] });
       expect((await store.getTask(taskId('job-1', 0, 0)))?.result).toBe(0);
-      const last = await store.completeTasks([{ ...ref('job-1', 0, 2), status: 'failed', error: { name: 'Error', message: 'boom' } }]);
-      expect(last.completedStages).toEqual([{ jobId: 'job-1', stage: 0, succeeded: 2, failed: 1, total: 3 }]);
+      const last = await store.completeTasks([
+        { ...ref('job-1', 0, 2), status: 'failed', error: { name: 'Error', message: 'boom' } },
+      ]);
+      expect(last.completedStages).toEqual([
+        { jobId: 'job-1', stage: 0, succeeded: 2, failed: 1, total: 3 },
+      ]);
       expect((await store.completeTasks([ok('job-1', 0, 2)])).completedStages).toEqual([]);
       const [stage] = await store.getStages('job-1');
       expect(stage).toMatchObject({ status: 'complete', succeeded: 2, failed: 1, total: 3 });
@@ -125,22 +203,42 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(failed?.finishedAt).toBeInstanceOf(Date);
     });
 
-    it('does not complete an unsealed stage; sealing after the last completion completes it once', { timeout }, async () => {
+    it('does not complete an unsealed stage; sealing after the last completion completes it once', {
+      timeout,
+    }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 3, false);
-      const r = await store.completeTasks([ok('job-1', 0, 0), ok('job-1', 0, 1), ok('job-1', 0, 2)]);
+      const r = await store.completeTasks([
+        ok('job-1', 0, 0),
+        ok('job-1', 0, 1),
+        ok('job-1', 0, 2),
+      ]);
       expect(r.completedStages).toEqual([]);
-      expect(await store.sealStage('job-1', 0, 3)).toEqual({ jobId: 'job-1', stage: 0, succeeded: 3, failed: 0, total: 3 });
+      expect(await store.sealStage('job-1', 0, 3)).toEqual({
+        jobId: 'job-1',
+        stage: 0,
+        succeeded: 3,
+        failed: 0,
+        total: 3,
+      });
       expect(await store.sealStage('job-1', 0, 3)).toBeUndefined();
     });
 
     it('seals an empty stage as complete', { timeout }, async () => {
       await newJob();
       await store.startStage('job-1', 0, 'greet');
-      expect(await store.sealStage('job-1', 0, 0)).toEqual({ jobId: 'job-1', stage: 0, succeeded: 0, failed: 0, total: 0 });
+      expect(await store.sealStage('job-1', 0, 0)).toEqual({
+        jobId: 'job-1',
+        stage: 0,
+        succeeded: 0,
+        failed: 0,
+        total: 0,
+      });
     });
 
-    it('keeps the barrier exact under concurrent, duplicated completions racing the seal', { timeout: Math.max(timeout, 60_000) }, async () => {
+    it('keeps the barrier exact under concurrent, duplicated completions racing the seal', {
+      timeout: Math.max(timeout, 60_000),
+    }, async () => {
       await newJob();
       const n = 300;
       await stageWithTasks('job-1', 0, n, false);
@@ -161,13 +259,22 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(stage).toMatchObject({ status: 'complete', succeeded: n, failed: 0, total: n });
     });
 
-    it('records a failed attempt for retry, keeping attempts and the error', { timeout }, async () => {
+    it('records a failed attempt for retry, keeping attempts and the error', {
+      timeout,
+    }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 1);
       await store.claimTasks([ref('job-1', 0, 0)]);
-      await store.retryTasks([{ ...ref('job-1', 0, 0), error: { name: 'Error', message: 'flaky' }, timedOut: true }]);
+      await store.retryTasks([
+        { ...ref('job-1', 0, 0), error: { name: 'Error', message: 'flaky' }, timedOut: true },
+      ]);
       const task = await store.getTask(taskId('job-1', 0, 0));
-      expect(task).toMatchObject({ status: 'pending', attempts: 1, timeouts: 1, error: { message: 'flaky' } });
+      expect(task).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        timeouts: 1,
+        error: { message: 'flaky' },
+      });
       const [claim] = await store.claimTasks([ref('job-1', 0, 0)]);
       expect(claim?.task?.attempts).toBe(2);
     });
@@ -175,8 +282,12 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
     it('finishes a job once', { timeout }, async () => {
       await newJob();
       await store.startStage('job-1', 0, 'greet');
-      expect(await store.finishJob('job-1', { status: 'succeeded', result: { greeted: 3 } })).toBe(true);
-      expect(await store.finishJob('job-1', { status: 'failed', error: { name: 'E', message: 'late' } })).toBe(false);
+      expect(await store.finishJob('job-1', { status: 'succeeded', result: { greeted: 3 } })).toBe(
+        true,
+      );
+      expect(
+        await store.finishJob('job-1', { status: 'failed', error: { name: 'E', message: 'late' } }),
+      ).toBe(false);
       const job = await store.getJob('job-1');
       expect(job).toMatchObject({ status: 'succeeded', result: { greeted: 3 } });
       expect(job?.finishedAt).toBeInstanceOf(Date);
@@ -202,7 +313,11 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       let cursor: string | undefined;
       let pages = 0;
       do {
-        const page = await store.listTasks('job-1', { stage: 0, limit: 100, ...(cursor ? { cursor } : {}) });
+        const page = await store.listTasks('job-1', {
+          stage: 0,
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
         seen.push(...page.tasks.map((t) => t.index));
         cursor = page.nextCursor;
         pages++;
@@ -214,7 +329,9 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(done.nextCursor).toBeUndefined();
       expect((await store.listTasks('job-1', { stage: 1 })).tasks).toEqual([]);
       const resumed = await store.listTasks('job-1', { stage: 0, afterIndex: 199, limit: 10 });
-      expect(resumed.tasks.map((t) => t.index)).toEqual([200, 201, 202, 203, 204, 205, 206, 207, 208, 209]);
+      expect(resumed.tasks.map((t) => t.index)).toEqual([
+        200, 201, 202, 203, 204, 205, 206, 207, 208, 209,
+      ]);
     });
 
     it('stores claim-check payloads idempotently', { timeout }, async () => {
@@ -233,7 +350,10 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       await store.retryTasks([{ ...ref('a', 0, 1), error: { name: 'E', message: 'x' } }]);
       await store.claimTasks([ref('a', 0, 1)]);
       await sleep(5);
-      await store.completeTasks([ok('a', 0, 0), { ...ref('a', 0, 1), status: 'failed', error: { name: 'E', message: 'x' } }]);
+      await store.completeTasks([
+        ok('a', 0, 0),
+        { ...ref('a', 0, 1), status: 'failed', error: { name: 'E', message: 'x' } },
+      ]);
       await store.finishJob('a', { status: 'failed', error: { name: 'E', message: 'x' } });
       await store.incrementCounter('memory', 'stage-not-advanced', 2);
       await store.incrementCounter('memory', 'stage-not-advanced', 1);
@@ -251,7 +371,9 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(sb?.jobs).toMatchObject({ total: 1, queued: 1 });
     });
 
-    it('finds stuck work of every kind, bounded, never for finished jobs', { timeout }, async () => {
+    it('finds stuck work of every kind, bounded, never for finished jobs', {
+      timeout,
+    }, async () => {
       await newJob('not-started', 'memory', 1);
       await newJob('fanout', 'memory', 2);
       await stageWithTasks('fanout', 0, 2, false);
@@ -275,12 +397,19 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       expect(kinds.fanout).toMatchObject({ kind: 'fanout-incomplete', stage: 0 });
       expect(kinds['not-advanced']).toMatchObject({ kind: 'stage-not-advanced', stage: 0 });
       expect(kinds['not-finalized']).toMatchObject({ kind: 'finalize-not-done' });
-      expect(kinds.lost).toMatchObject({ kind: 'task-message-lost', transport: 'servicebus', stage: 0 });
+      expect(kinds.lost).toMatchObject({
+        kind: 'task-message-lost',
+        transport: 'servicebus',
+        stage: 0,
+      });
       const lost = kinds.lost as { taskIds: string[] };
       expect([...lost.taskIds].sort()).toEqual([taskId('lost', 0, 1), taskId('lost', 0, 2)].sort());
       expect(kinds.done).toBeUndefined();
       const bounded = await store.findStuck({ olderThanMs: 10, limit: 2 });
-      const weight = bounded.reduce((n, s) => n + (s.kind === 'task-message-lost' ? s.taskIds.length : 1), 0);
+      const weight = bounded.reduce(
+        (n, s) => n + (s.kind === 'task-message-lost' ? s.taskIds.length : 1),
+        0,
+      );
       expect(weight).toBeLessThanOrEqual(2);
       expect(weight).toBeGreaterThan(0);
       // Touching lost tasks resets their clock.
@@ -298,7 +427,9 @@ export function storeConformance(name: string, factory: () => Store | Promise<St
       await sleep(400);
       expect(await store.acquireLease('reconciler', 'b', 300)).toBe(true);
       expect(await store.acquireLease('reconciler', 'a', 300)).toBe(false);
-      const racers = await Promise.all(['x', 'y', 'z'].map((o) => store.acquireLease('other', o, 5000)));
+      const racers = await Promise.all(
+        ['x', 'y', 'z'].map((o) => store.acquireLease('other', o, 5000)),
+      );
       expect(racers.filter(Boolean)).toHaveLength(1);
     });
   });

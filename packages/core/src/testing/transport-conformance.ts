@@ -71,7 +71,9 @@ export function transportConformance(
       expect(l.maxReceiveMessages).toBeGreaterThanOrEqual(1);
     });
 
-    it('round-trips a body on each queue, separately, with delivery count 1', { timeout }, async () => {
+    it('round-trips a body on each queue, separately, with delivery count 1', {
+      timeout,
+    }, async () => {
       const body = JSON.stringify({ hello: 'wörld ✓ 🚂', n: 1 });
       await transport.send('stage', [{ body, messageId: 'm-stage' }]);
       await transport.send('task', [{ body: 'task-body' }]);
@@ -88,7 +90,9 @@ export function transportConformance(
       ]);
     });
 
-    it('delivers every message of a full batch exactly once when completed', { timeout }, async () => {
+    it('delivers every message of a full batch exactly once when completed', {
+      timeout,
+    }, async () => {
       const n = Math.min(transport.limits.maxBatchMessages, 100);
       const messages = Array.from({ length: n }, (_, i) => ({ body: `b-${i}` }));
       await transport.send('task', messages);
@@ -98,7 +102,9 @@ export function transportConformance(
       await expectNothing('task', visibilityMs + 500);
     });
 
-    it('redelivers an unsettled message after the visibility timeout, delivery count + 1', { timeout }, async () => {
+    it('redelivers an unsettled message after the visibility timeout, delivery count + 1', {
+      timeout,
+    }, async () => {
       await transport.send('task', [{ body: 'crash-me' }]);
       const [first] = await receiveN('task', 1);
       expect(first?.deliveryCount).toBe(1);
@@ -134,7 +140,9 @@ export function transportConformance(
     it('dead-letters with a reason and never redelivers', { timeout }, async () => {
       await transport.send('task', [{ body: 'poison' }]);
       const [msg] = await receiveN('task', 1);
-      await transport.settle([{ message: msg!, action: 'deadLetter', reason: 'TestPoison', description: 'always fails' }]);
+      await transport.settle([
+        { message: msg!, action: 'deadLetter', reason: 'TestPoison', description: 'always fails' },
+      ]);
       await expectNothing('task', visibilityMs + 500);
       if (transport.listDeadLetters && transport.replayDeadLetters) {
         const dead = await transport.listDeadLetters('task');
@@ -181,7 +189,10 @@ export function transportConformance(
 
     it('carries a body of maxMessageBytes', { timeout }, async () => {
       const size = Math.min(transport.limits.maxMessageBytes, 1024 * 1024);
-      const body = 'x'.repeat(size - 2).padStart(size - 1, '{').padEnd(size, '}');
+      const body = 'x'
+        .repeat(size - 2)
+        .padStart(size - 1, '{')
+        .padEnd(size, '}');
       await transport.send('task', [{ body }]);
       const [msg] = await receiveN('task', 1);
       expect(msg?.body.length).toBe(size);
@@ -194,7 +205,11 @@ export function transportConformance(
       expect(await transport.receive('stage', { maxMessages: 5, waitMs: 200 })).toEqual([]);
       expect(Date.now() - started).toBeLessThan(5000);
       const controller = new AbortController();
-      const pending = transport.receive('stage', { maxMessages: 5, waitMs: 20_000, abortSignal: controller.signal });
+      const pending = transport.receive('stage', {
+        maxMessages: 5,
+        waitMs: 20_000,
+        abortSignal: controller.signal,
+      });
       setTimeout(() => controller.abort(), 100);
       const t0 = Date.now();
       const result = await pending.catch(() => []);

@@ -14,7 +14,8 @@ function normalize(value: unknown, path: string, seen: Set<object>): unknown {
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw new SerializationError(`${path} is ${value}, which JSON cannot represent`, { path });
+      if (!Number.isFinite(value))
+        throw new SerializationError(`${path} is ${value}, which JSON cannot represent`, { path });
       return value;
     case 'undefined':
       return undefined;
@@ -22,21 +23,28 @@ function normalize(value: unknown, path: string, seen: Set<object>): unknown {
       throw new SerializationError(`${path} is a BigInt, which JSON cannot represent`, { path });
     case 'function':
     case 'symbol':
-      throw new SerializationError(`${path} is a ${typeof value}, which JSON cannot represent`, { path });
+      throw new SerializationError(`${path} is a ${typeof value}, which JSON cannot represent`, {
+        path,
+      });
   }
   if (value === null) return null;
   const obj = value as object;
-  if (seen.has(obj)) throw new SerializationError(`${path} contains a circular reference`, { path });
+  if (seen.has(obj))
+    throw new SerializationError(`${path} contains a circular reference`, { path });
   if (value instanceof Date) return value.toJSON();
   seen.add(obj);
   try {
-    if (Array.isArray(value)) return value.map((v, i) => normalize(v, `${path}[${i}]`, seen) ?? null);
+    if (Array.isArray(value))
+      return value.map((v, i) => normalize(v, `${path}[${i}]`, seen) ?? null);
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       const toJSON = (value as { toJSON?: () => unknown }).toJSON;
       if (typeof toJSON === 'function') return normalize(toJSON.call(value), path, seen);
       if (value instanceof Map || value instanceof Set) {
-        throw new SerializationError(`${path} is a ${value.constructor.name}, which JSON cannot represent`, { path });
+        throw new SerializationError(
+          `${path} is a ${value.constructor.name}, which JSON cannot represent`,
+          { path },
+        );
       }
     }
     const out: Record<string, unknown> = Object.create(null);
