@@ -40,6 +40,7 @@ describe('send and receive', () => {
 
   it('sends a batch of 500 and receives them all', async () => {
     const queue = q();
+    emulator.configureQueue(queue, { lockDurationMs: 30_000 });
     const sender = client.createSender(queue);
     let batch = await sender.createMessageBatch();
     for (let i = 0; i < 500; i++) {
@@ -86,7 +87,8 @@ describe('settlement', () => {
     const queue = q();
     const sender = client.createSender(queue);
     await sender.sendMessages({ body: 'x' });
-    const receiver = client.createReceiver(queue);
+    // No auto lock renewal: the SDK would otherwise keep the lock alive.
+    const receiver = client.createReceiver(queue, { maxAutoLockRenewalDurationInMs: 0 });
     const [m1] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
     await sleep(1300);
     const [m2] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
@@ -101,7 +103,7 @@ describe('settlement', () => {
     const queue = q();
     const sender = client.createSender(queue);
     await sender.sendMessages({ body: 'x' });
-    const receiver = client.createReceiver(queue);
+    const receiver = client.createReceiver(queue, { maxAutoLockRenewalDurationInMs: 0 });
     const [m] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
     for (let i = 0; i < 3; i++) {
       await sleep(600);
@@ -237,6 +239,7 @@ describe('receive modes', () => {
 
   it('subscribe with maxConcurrentCalls processes everything', async () => {
     const queue = q();
+    emulator.configureQueue(queue, { lockDurationMs: 30_000 });
     const sender = client.createSender(queue);
     await sender.sendMessages(Array.from({ length: 50 }, (_, i) => ({ body: i })));
     const receiver = client.createReceiver(queue);
