@@ -94,8 +94,10 @@ export async function connect(
     if (typeof options.pglite === 'object') {
       // One PGlite is one session: every user of the instance must share one serialising queue.
       let adapter = adapters.get(options.pglite);
-      if (!adapter)
-        adapters.set(options.pglite, (adapter = new PGliteAdapter(options.pglite, false)));
+      if (!adapter) {
+        adapter = new PGliteAdapter(options.pglite, false);
+        adapters.set(options.pglite, adapter);
+      }
       return { adapter, owned: false };
     }
     const { PGlite } = await import('@electric-sql/pglite');

@@ -62,7 +62,13 @@ export interface PostgresStoreOptions extends ConnectionOptions {
 export interface PostgresStore extends Store {
   /** The (validated) schema name. */
   readonly schema: string;
-  /** Applies missing migrations; returns the ids this call applied (empty when up to date). */
+  /** Applies the migrations once per store instance (idempotent across workers). */
+  init(): Promise<void>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  /** Resets non-terminal tasks' lost-message clock. */
+  touchTasks(taskIds: readonly string[]): Promise<void>;
+  /** Applies missing migrations now; returns the ids this call applied (empty when up to date). */
   migrate(): Promise<number[]>;
 }
 
@@ -137,16 +143,16 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   async init(): Promise<void> {
-    await this.migrate();
-  }
-
-  migrate(): Promise<number[]> {
-    this.initPromise ??= this.db().then((db) => migrate(db, this.schema, this.quoted));
+    this.initPromise ??= this.migrate();
     // A failed attempt may be retried by the next caller.
     this.initPromise.catch(() => {
       this.initPromise = undefined;
     });
-    return this.initPromise;
+    await this.initPromise;
+  }
+
+  async migrate(): Promise<number[]> {
+    return migrate(await this.db(), this.schema, this.quoted);
   }
 
   async createJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
@@ -239,7 +245,8 @@ class PostgresStoreImpl implements PostgresStore {
       async () => {
         while (next < chunks.length) {
           const i = next++;
-          inserted += await runChunk(chunks[i]!, i * this.chunkSize);
+          const n = await runChunk(chunks[i]!, i * this.chunkSize);
+          inserted += n;
         }
       },
     );

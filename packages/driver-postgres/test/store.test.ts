@@ -1,0 +1,205 @@
+import { isSwitchyardError, SerializationError, ValidationError } from '@switchyard/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  loadMigrations,
+  type PostgresStore,
+  postgresStore,
+  postgresTransport,
+} from '../src/index.js';
+import { type Engine, pgliteEngine, serverAvailable, serverEngine } from './helpers.js';
+
+const server = await serverAvailable();
+const engineList: Engine[] = server ? [serverEngine(), pgliteEngine()] : [pgliteEngine()];
+
+describe('configuration errors', () => {
+  it('rejects a schema name with a quote (or anything not a plain identifier) with a ValidationError naming the field', () => {
+    for (const schema of [
+      'bad"name',
+      "x'; DROP SCHEMA public; --",
+      'UPPER',
+      '1abc',
+      '',
+      'a'.repeat(64),
+    ]) {
+      const attempt = () => postgresStore({ pglite: true, schema });
+      expect(attempt).toThrow(ValidationError);
+      try {
+        attempt();
+      } catch (err) {
+        expect((err as ValidationError).issues?.[0]?.path).toBe('schema');
+      }
+      expect(() => postgresTransport({ pglite: true, schema })).toThrow(ValidationError);
+    }
+  });
+
+  it('needs exactly one connection option', () => {
+    expect(() => postgresStore({})).not.toThrow();
+    return expect(postgresStore({}).ping()).rejects.toMatchObject({ code: 'CONFIG_ERROR' });
+  });
+
+  it('wraps an unreachable server in BACKEND_ERROR without leaking the password', async () => {
+    const store = postgresStore({
+      connectionString: 'postgres://postgres:hunter2-secret@127.0.0.1:1/test',
+    });
+    const err = await store.ping().catch((e: unknown) => e);
+    expect(isSwitchyardError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'BACKEND_ERROR' });
+    expect(String((err as Error).message)).not.toContain('hunter2-secret');
+    await store.close();
+  });
+});
+
+for (const engine of engineList) {
+  describe(`postgresStore (${engine.name})`, () => {
+    let store: PostgresStore;
+    afterEach(async () => {
+      await store?.close();
+    });
+    const fresh = async () => {
+      store = postgresStore({ ...engine.connection(), schema: engine.schema() });
+      await store.init();
+      return store;
+    };
+
+    it('applies the shipped migrations once, records them, and re-init is a no-op', async () => {
+      store = postgresStore({ ...engine.connection(), schema: engine.schema() });
+      const shipped = await loadMigrations();
+      expect(shipped.map((m) => m.name)).toEqual(['000001_init.sql', '000002_queue.sql']);
+      expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
+      await store.init();
+      const rows = await engine.query<{ id: number; name: string }>(
+        `SELECT id, name FROM "${store.schema}".migrations ORDER BY id`,
+      );
+      expect(rows.map((r) => r.name)).toEqual(shipped.map((m) => m.name));
+      const again = postgresStore({ ...engine.connection(), schema: store.schema });
+      expect(await again.migrate()).toEqual([]);
+      await again.close();
+      const tables = await engine.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [store.schema],
+      );
+      expect(tables.map((t) => t.table_name)).toEqual(
+        [
+          'counters',
+          'jobs',
+          'leases',
+          'migrations',
+          'payloads',
+          'queue_dead_letters',
+          'queue_messages',
+          'stages',
+          'tasks',
+        ].sort(),
+      );
+    });
+
+    it('turns values JSON cannot hold into SerializationError, never a SQL error', async () => {
+      await fresh();
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      for (const params of [{ n: 10n }, cyclic, 5n]) {
+        await expect(
+          store.createJob({ id: 'bad', name: 'x', params, transport: 'postgres', stageCount: 1 }),
+        ).rejects.toBeInstanceOf(SerializationError);
+      }
+      expect(await store.getJob('bad')).toBeUndefined();
+      await store.createJob({
+        id: 'j',
+        name: 'x',
+        params: {},
+        transport: 'postgres',
+        stageCount: 1,
+      });
+      await store.startStage('j', 0, 's');
+      const err = await store
+        .insertTasks('j', 0, [
+          { index: 0, input: 1 },
+          { index: 1, input: { big: 1n } },
+        ])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SerializationError);
+      expect((err as SerializationError).issues?.[0]?.path).toBe('tasks[1].input');
+      expect((await store.listTasks('j')).tasks).toEqual([]);
+      await expect(
+        store.finishJob('j', { status: 'succeeded', result: () => 1 }),
+      ).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE' });
+    });
+
+    it('keeps hostile strings as data', async () => {
+      await fresh();
+      const id = `x'); DROP TABLE "${store.schema}".jobs; --`;
+      await store.createJob({ id, name: '"; --', params: null, transport: "pg'", stageCount: 1 });
+      expect(await store.getJob(id)).toMatchObject({ id, name: '"; --', transport: "pg'" });
+    });
+
+    it('inserts a large fan-out in chunks, skipping existing rows, and counts created once', async () => {
+      await fresh();
+      await store.createJob({
+        id: 'big',
+        name: 'x',
+        params: {},
+        transport: 'postgres',
+        stageCount: 1,
+      });
+      await store.startStage('big', 0, 's');
+      const tasks = Array.from({ length: 12_345 }, (_, index) => ({
+        index,
+        input: { index },
+        batchId: `b${index % 7}`,
+      }));
+      expect(await store.insertTasks('big', 0, tasks)).toBe(12_345);
+      expect(await store.insertTasks('big', 0, tasks.slice(10_000))).toBe(0);
+      const [stage] = await store.getStages('big');
+      expect(stage?.created).toBe(12_345);
+      await expect(store.insertTasks('big', 5, tasks.slice(0, 1))).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+      });
+    });
+
+    it('rejects a malformed listTasks cursor with a ValidationError', async () => {
+      await fresh();
+      await expect(store.listTasks('nope', { cursor: 'garbage!' })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    });
+
+    it('reports metrics straight from SQL: latency, queue wait, retries, timeouts, redrives', async () => {
+      await fresh();
+      await store.createJob({
+        id: 'm',
+        name: 'x',
+        params: {},
+        transport: 'postgres',
+        stageCount: 1,
+      });
+      await store.startStage('m', 0, 's');
+      await store.insertTasks('m', 0, [
+        { index: 0, input: 0 },
+        { index: 1, input: 1 },
+      ]);
+      await store.sealStage('m', 0, 2);
+      const refs = [0, 1].map((i) => ({ jobId: 'm', stage: 0, taskId: `m.0.${i}` }));
+      await store.claimTasks(refs);
+      await store.retryTasks([{ ...refs[1]!, error: { name: 'E', message: 't' }, timedOut: true }]);
+      await store.claimTasks([refs[1]!]);
+      const done = await store.completeTasks(
+        refs.map((r) => ({ ...r, status: 'succeeded' as const })),
+      );
+      expect(done.completedStages).toHaveLength(1);
+      await store.finishJob('m', { status: 'succeeded' });
+      await store.incrementCounter('postgres', 'task-message-lost', 4);
+      const [m] = await store.metrics();
+      expect(m).toMatchObject({
+        transport: 'postgres',
+        retries: 1,
+        timeouts: 1,
+        poisoned: 0,
+        redrives: { 'task-message-lost': 4 },
+      });
+      expect(m?.jobs).toMatchObject({ total: 1, succeeded: 1 });
+      expect(m?.queueWaitMs.mean).toBeGreaterThanOrEqual(0);
+      expect(m?.queueWaitMs.p95).toBeGreaterThanOrEqual(0);
+      expect((await store.getStages('m'))[0]?.running).toBe(0);
+    });
+  });
+}
