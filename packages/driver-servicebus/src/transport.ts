@@ -2,6 +2,7 @@
  * `serviceBusTransport`: the core {@link Transport} on Azure Service Bus (`@azure/service-bus`).
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import {
   isServiceBusError,
   RetryMode,
@@ -278,6 +279,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const receiver = client.createReceiver(queueName, {
       receiveMode: 'peekLock',
       skipParsingBodyAsJson: true,
+      // No SDK auto-renewal: an unsettled message must come back when its lock expires (a crashed
+      // or stuck handler); the engine renews explicitly through extendLock while a task runs.
+      maxAutoLockRenewalDurationInMs: 0,
     });
     this.openReceivers.add(receiver);
     return receiver;
@@ -484,6 +488,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         const dlq = client.createReceiver(queueName, {
           subQueueType: 'deadLetter',
           skipParsingBodyAsJson: true,
+          maxAutoLockRenewalDurationInMs: 0,
         });
         try {
           const out: DeadLetter[] = [];
@@ -524,13 +529,15 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         const dlq = client.createReceiver(queueName, {
           subQueueType: 'deadLetter',
           skipParsingBodyAsJson: true,
+          maxAutoLockRenewalDurationInMs: 0,
         });
         const seen = new Set<string>();
         let replayed = 0;
         try {
           while (replayed < limit) {
+            // Short waits: the dead letters stay locked only for the queue's lock duration.
             const batch = await dlq.receiveMessages(Math.min(100, limit - replayed), {
-              maxWaitTimeInMs: 1000,
+              maxWaitTimeInMs: RECEIVE_SLICE_MS,
             });
             if (batch.length === 0) break;
             const take: ServiceBusReceivedMessage[] = [];
@@ -546,7 +553,14 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
                 })),
               );
               await Promise.all(
-                take.map((m) => this.lanes.submit('complete', () => dlq.completeMessage(m))),
+                take.map((m) =>
+                  this.lanes
+                    .submit('complete', () => dlq.completeMessage(m))
+                    // Lock lost: the copy is out; the dead letter stays and a later replay duplicates it.
+                    .catch((err: unknown) => {
+                      if (!isLockLost(err)) throw err;
+                    }),
+                ),
               );
               replayed += take.length;
             }
@@ -557,7 +571,13 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
               seen.add(key);
             }
             await Promise.all(
-              skip.map((m) => this.lanes.submit('abandon', () => dlq.abandonMessage(m))),
+              skip.map((m) =>
+                this.lanes
+                  .submit('abandon', () => dlq.abandonMessage(m))
+                  .catch((err: unknown) => {
+                    if (!isLockLost(err)) throw err;
+                  }),
+              ),
             );
             // Only skipped messages we saw before: nothing more to replay.
             if (take.length === 0 && !fresh) break;
@@ -632,7 +652,8 @@ function clientSource(options: ServiceBusTransportOptions): ClientSource {
 function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   // Raw UTF-8 in a data section: what Functions and other SDKs read as the body, with no JSON quoting.
   const message: ServiceBusMessage = { body: Buffer.from(m.body, 'utf8') };
-  if (m.messageId !== undefined) message.messageId = m.messageId;
+  // Always an id: the SDK tracks locks by message id, and duplicate detection needs one.
+  message.messageId = m.messageId ?? randomUUID();
   if (m.delayMs !== undefined && m.delayMs > 0)
     message.scheduledEnqueueTimeUtc = new Date(Date.now() + m.delayMs);
   return message;

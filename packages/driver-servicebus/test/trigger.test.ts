@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { fromServiceBusTrigger } from '../src/index.js';
+
+describe('fromServiceBusTrigger', () => {
+  const context = {
+    triggerMetadata: {
+      deliveryCount: 3,
+      messageId: 'm-1',
+      enqueuedTimeUtc: '2026-01-02T03:04:05.000Z',
+    },
+  };
+
+  it('takes an object the host already parsed', () => {
+    const { body, meta } = fromServiceBusTrigger({ v: 1, kind: 'task' }, context, {
+      queue: 'task',
+    });
+    expect(JSON.parse(body)).toEqual({ v: 1, kind: 'task' });
+    expect(meta).toEqual({
+      queue: 'task',
+      deliveryCount: 3,
+      messageId: 'm-1',
+      enqueuedAt: new Date('2026-01-02T03:04:05.000Z'),
+      maxDeliveries: 10,
+    });
+  });
+
+  it('takes a string as is', () => {
+    const { body, meta } = fromServiceBusTrigger('{"v":1}', context, {
+      queue: 'stage',
+      maxDeliveryCount: 5,
+    });
+    expect(body).toBe('{"v":1}');
+    expect(meta.queue).toBe('stage');
+    expect(meta.maxDeliveries).toBe(5);
+  });
+
+  it('decodes a Buffer as UTF-8', () => {
+    const text = '{"hello":"wörld ✓"}';
+    expect(fromServiceBusTrigger(Buffer.from(text, 'utf8'), context).body).toBe(text);
+    const view = new Uint8Array(Buffer.from(`xx${text}`, 'utf8')).subarray(2);
+    expect(fromServiceBusTrigger(view, context).body).toBe(text);
+  });
+
+  it('defaults missing metadata: first delivery, task queue', () => {
+    const { meta } = fromServiceBusTrigger('x', {});
+    expect(meta).toEqual({
+      queue: 'task',
+      deliveryCount: 1,
+      messageId: undefined,
+      maxDeliveries: 10,
+    });
+  });
+});
