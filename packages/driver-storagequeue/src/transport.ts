@@ -331,12 +331,39 @@ export function storageQueueTransport(
     return (queue) => queueClient(c.service, c.queues, queue);
   }
 
+  /**
+   * One refresh per stale value: when many calls in flight fail with the old key, the first
+   * refreshes the secret and the rest reuse that lookup instead of each asking the source again.
+   */
+  let lastRefresh: { from: string; promise: Promise<string> } | undefined;
+  function refreshAfter(secret: CachedSecret, stale: string): Promise<string> {
+    if (lastRefresh?.from === stale) return lastRefresh.promise;
+    if (current && current.value !== stale) return Promise.resolve(current.value);
+    const promise = secret.refresh();
+    const entry = { from: stale, promise };
+    lastRefresh = entry;
+    promise.catch(() => {
+      if (lastRefresh === entry) lastRefresh = undefined;
+    });
+    return promise;
+  }
+
   /** Runs one SDK call; with a secret-sourced connection string, a 403 refreshes it once and retries. */
   function runRaw<T>(queue: string, use: (client: QueueClient) => Promise<T>): Promise<T> {
     if (conn.kind === 'static') return use(queueClient(conn.service, staticQueues, queue));
+    const secret = conn.secret;
+    let used = '';
+    const perCall: CachedSecret = {
+      name: secret.name,
+      get: (o) => secret.get(o),
+      refresh: () => refreshAfter(secret, used),
+    };
     return withSecretRotation(
-      conn.secret,
-      (value) => use(clientsForValue(value)(queue)),
+      perCall,
+      (value) => {
+        used = value;
+        return use(clientsForValue(value)(queue));
+      },
       isAuthError,
     );
   }

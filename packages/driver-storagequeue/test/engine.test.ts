@@ -1,0 +1,112 @@
+import { createSwitchyard, memoryStore, type Store, silentLogger } from '@switchyard/core';
+import { helloWorld } from '@switchyard/example-jobs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { storageQueueTransport } from '../src/index.js';
+import { connectionString, deleteQueues, uniqueName } from './helpers.js';
+
+const prefix = uniqueName('e');
+
+/** postgresStore on DATABASE_URL when set (a fresh schema per test), else memoryStore. */
+async function makeStore(): Promise<Store> {
+  const url = process.env.DATABASE_URL;
+  if (!url) return memoryStore();
+  const { postgresStore } = await import('@switchyard/driver-postgres');
+  return postgresStore({
+    connectionString: url,
+    schema: `sq_${uniqueName('s').replace(/-/g, '_')}`,
+  });
+}
+
+describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+  afterAll(() => deleteQueues(prefix));
+
+  function setup(store: Store) {
+    const base = uniqueName(prefix);
+    const transport = storageQueueTransport({
+      connectionString,
+      queues: { stage: `${base}-s`, task: `${base}-t` },
+    });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+    });
+    const controller = new AbortController();
+    const loops: Promise<void>[] = [];
+    const start = (workers: number, visibilityTimeoutMs: number) => {
+      for (let i = 0; i < workers; i++) {
+        loops.push(
+          yard.work({
+            concurrency: 64,
+            signal: controller.signal,
+            visibilityTimeoutMs,
+            waitMs: 200,
+          }),
+        );
+      }
+    };
+    cleanups.push(async () => {
+      controller.abort();
+      await Promise.all(loops);
+      await yard.close();
+    });
+    return { yard, transport, start };
+  }
+
+  it('runs hello_world at n = 1,000 end to end', { timeout: 120_000 }, async () => {
+    const { yard, start } = setup(await makeStore());
+    start(2, 30_000);
+    const { jobId } = await yard.submit('hello_world', { n: 1000, workMs: 0 });
+    const view = await yard.waitFor(jobId, { pollIntervalMs: 200 });
+    expect(view.status).toBe('succeeded');
+    expect(view.result).toEqual({ greeted: 1000, replied: 1000 });
+    expect(view.stages.map((s) => [s.total, s.succeeded, s.failed])).toEqual([
+      [1000, 1000, 0],
+      [1000, 1000, 0],
+    ]);
+  });
+
+  it('a task whose worker died after receiving it comes back after the visibility timeout and completes once', {
+    timeout: 60_000,
+  }, async () => {
+    const store = await makeStore();
+    const { yard, transport, start } = setup(store);
+    const { jobId } = await yard.submit('hello_world', { n: 5, workMs: 0 });
+    // Fan out by hand (as a serverless host would), so the task messages wait in the queue.
+    const [stageMsg] = await transport.receive('stage', { maxMessages: 1, waitMs: 5000 });
+    const outcome = await yard.handle(stageMsg!.body, { queue: 'stage', deliveryCount: 1 });
+    expect(outcome.action).toBe('complete');
+    await transport.settle([{ message: stageMsg!, action: 'complete' }]);
+    // The "killed" worker: receives one task message for 2 s and never settles it.
+    const [orphan] = await transport.receive('task', {
+      maxMessages: 1,
+      visibilityTimeoutMs: 2000,
+      waitMs: 5000,
+    });
+    expect(orphan).toBeDefined();
+    const orphanedAt = Date.now();
+    start(1, 30_000);
+    const view = await yard.waitFor(jobId, { pollIntervalMs: 100 });
+    expect(view.status).toBe('succeeded');
+    expect(Date.now() - orphanedAt).toBeGreaterThanOrEqual(1500);
+    expect(view.result).toEqual({ greeted: 5, replied: 5 });
+    const { tasks } = await store.listTasks(jobId, { stage: 0, limit: 100 });
+    const stage1 =
+      tasks.length > 0 ? tasks : (await store.listTasks(jobId, { stage: 1, limit: 100 })).tasks;
+    expect(stage1).toHaveLength(5);
+    for (const task of stage1) {
+      expect(task.status).toBe('succeeded');
+      expect(task.attempts).toBe(1);
+    }
+    // The dead worker's late settlement is ignored (its pop receipt is stale).
+    await expect(
+      transport.settle([{ message: orphan!, action: 'complete' }]),
+    ).resolves.toBeUndefined();
+  });
+});
