@@ -63,7 +63,14 @@ export interface Link {
   connection: Connection;
   session: Session;
   local: { attach: AttachFrame };
-  remote: { attach?: { source?: Terminus; target?: Terminus; snd_settle_mode?: number; rcv_settle_mode?: number } };
+  remote: {
+    attach?: {
+      source?: Terminus;
+      target?: Terminus;
+      snd_settle_mode?: number;
+      rcv_settle_mode?: number;
+    };
+  };
   is_open(): boolean;
   is_closed(): boolean;
   set_source(fields: Terminus): void;
@@ -102,7 +109,10 @@ export const decodeMessage = (b: Buffer): AmqpMessage => rhea.message.decode(b) 
 /** A described outcome, ready for `delivery.update` (rhea's typings omit `described()`). */
 const described = (outcome: unknown): unknown => (outcome as { described(): unknown }).described();
 type OutcomeFactory = (fields?: Record<string, unknown>) => unknown;
-const outcomes = rhea.message as unknown as Record<'accepted' | 'released' | 'modified' | 'rejected', OutcomeFactory>;
+const outcomes = rhea.message as unknown as Record<
+  'accepted' | 'released' | 'modified' | 'rejected',
+  OutcomeFactory
+>;
 export const accepted = (): unknown => described(outcomes.accepted());
 export const released = (): unknown => described(outcomes.released());
 export const modified = (undeliverableHere: boolean): unknown =>
@@ -128,7 +138,14 @@ export function uuidString(bytes: Buffer): string {
  */
 export function dotnetGuidBytes(bytes: Buffer): Buffer {
   return Buffer.from([
-    bytes[3]!, bytes[2]!, bytes[1]!, bytes[0]!, bytes[5]!, bytes[4]!, bytes[7]!, bytes[6]!,
+    bytes[3]!,
+    bytes[2]!,
+    bytes[1]!,
+    bytes[0]!,
+    bytes[5]!,
+    bytes[4]!,
+    bytes[7]!,
+    bytes[6]!,
     ...bytes.subarray(8, 16),
   ]);
 }

@@ -62,7 +62,11 @@ export class Entity {
   readonly ready = new Deque<StoredMessage>();
   readonly locks = new Map<string, StoredMessage>();
   readonly consumers: Consumer[] = [];
-  private readonly lockExpiries = new Deque<{ until: number; message: StoredMessage; token: string }>();
+  private readonly lockExpiries = new Deque<{
+    until: number;
+    message: StoredMessage;
+    token: string;
+  }>();
   private readonly schedule = new MinHeap<StoredMessage>();
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
@@ -110,7 +114,7 @@ export class Entity {
   /** Cancels a scheduled message; false when it is not (or no longer) scheduled. */
   cancelScheduled(seq: number): boolean {
     const m = this.bySeq.get(seq);
-    if (!m || m.state !== 'scheduled') return false;
+    if (m?.state !== 'scheduled') return false;
     this.remove(m);
     return true;
   }
@@ -144,7 +148,11 @@ export class Entity {
     while (this.ready.length > 0 && idle < n) {
       const c = this.consumers[this.rr % n]!;
       this.rr = (this.rr + 1) % n;
-      if (!c.sender.is_open() || Entity.available(c) <= 0 || c.sender.session.outgoing.available() <= 0) {
+      if (
+        !c.sender.is_open() ||
+        Entity.available(c) <= 0 ||
+        c.sender.session.outgoing.available() <= 0
+      ) {
         idle++;
         continue;
       }
@@ -165,7 +173,11 @@ export class Entity {
     }
     const { token, bytes } = newLockToken();
     this.lock(m, token, now);
-    const delivery = c.sender.send(this.encodeForDelivery(m, m.lockedUntil), dotnetGuidBytes(bytes), 0);
+    const delivery = c.sender.send(
+      this.encodeForDelivery(m, m.lockedUntil),
+      dotnetGuidBytes(bytes),
+      0,
+    );
     deliveries.set(delivery, { message: m, token, entity: this });
   }
 
@@ -186,10 +198,15 @@ export class Entity {
       'x-opt-sequence-number': types.wrap_long(m.seq),
       'x-opt-enqueued-time': types.wrap_timestamp(m.enqueuedAt),
     };
-    if (lockedUntil !== undefined) annotations['x-opt-locked-until'] = types.wrap_timestamp(lockedUntil);
+    if (lockedUntil !== undefined)
+      annotations['x-opt-locked-until'] = types.wrap_timestamp(lockedUntil);
     if (m.state === 'scheduled') annotations['x-opt-message-state'] = types.wrap_int(2);
     else if (m.deferred) annotations['x-opt-message-state'] = types.wrap_int(1);
-    return encodeMessage({ ...m.message, delivery_count: m.attempts, message_annotations: annotations });
+    return encodeMessage({
+      ...m.message,
+      delivery_count: m.attempts,
+      message_annotations: annotations,
+    });
   }
 
   // --- settlement ---------------------------------------------------------------------------
@@ -197,7 +214,7 @@ export class Entity {
   /** Finds the locked message a lock token refers to, if the lock is still held. */
   locked(token: string, now = Date.now()): StoredMessage | undefined {
     const m = this.locks.get(token);
-    if (!m || m.state !== 'locked' || m.lockToken !== token || m.lockedUntil <= now) return undefined;
+    if (m?.state !== 'locked' || m.lockToken !== token || m.lockedUntil <= now) return undefined;
     return m;
   }
 
@@ -301,7 +318,8 @@ export class Entity {
     if (!dlq) return; // dead-lettering from the dead-letter queue drops nothing on SB; keep it simple
     const app: Record<string, unknown> = { ...m.message.application_properties, ...properties };
     if (reason !== undefined && reason !== null) app.DeadLetterReason = reason;
-    if (description !== undefined && description !== null) app.DeadLetterErrorDescription = description;
+    if (description !== undefined && description !== null)
+      app.DeadLetterErrorDescription = description;
     const moved = dlq.enqueue({ ...m.message, application_properties: app }, Date.now(), m.seq);
     moved.enqueuedAt = m.enqueuedAt;
     moved.attempts = m.attempts;
@@ -336,7 +354,11 @@ export class Entity {
         this.retry(m);
       }
     }
-    for (let t = this.schedule.peekKey(); t !== undefined && t <= now; t = this.schedule.peekKey()) {
+    for (
+      let t = this.schedule.peekKey();
+      t !== undefined && t <= now;
+      t = this.schedule.peekKey()
+    ) {
       const m = this.schedule.pop()!;
       if (m.state !== 'scheduled') continue;
       m.state = 'active';
@@ -373,5 +395,8 @@ function scheduledTime(message: AmqpMessage): number | undefined {
 
 function mergeAnnotations(m: StoredMessage, annotations?: Record<string, unknown>): void {
   if (!annotations || Object.keys(annotations).length === 0) return;
-  m.message = { ...m.message, message_annotations: { ...m.message.message_annotations, ...annotations } };
+  m.message = {
+    ...m.message,
+    message_annotations: { ...m.message.message_annotations, ...annotations },
+  };
 }

@@ -27,7 +27,13 @@ import {
   toNumber,
   types,
 } from './amqp.js';
-import { type Consumer, deliveries, Entity, type EntitySettings, type SettleResult } from './entity.js';
+import {
+  type Consumer,
+  deliveries,
+  Entity,
+  type EntitySettings,
+  type SettleResult,
+} from './entity.js';
 
 /** Options of {@link startEmulator}. */
 export interface EmulatorOptions {
@@ -91,11 +97,16 @@ interface Reply {
   body?: Record<string, unknown>;
 }
 
-const ok = (body: Record<string, unknown> = {}): Reply => ({ status: 200, description: 'OK', body });
+const ok = (body: Record<string, unknown> = {}): Reply => ({
+  status: 200,
+  description: 'OK',
+  body,
+});
 const lockLost = (): Reply => ({
   status: 410,
   condition: 'com.microsoft:message-lock-lost',
-  description: 'The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.',
+  description:
+    'The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.',
 });
 
 /** Starts an emulator on loopback. Resolves once it is listening. */
@@ -128,7 +139,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
 
   /** `queue`, `/queue`, `sb://host/queue/$DeadLetterQueue`, … → the entity. */
   function resolve(address: string): Entity | undefined {
-    const path = address.replace(/^amqps?:\/\/[^/]+\//i, '').replace(/^sb:\/\/[^/]+\//i, '').replace(/^\/+/, '');
+    const path = address
+      .replace(/^amqps?:\/\/[^/]+\//i, '')
+      .replace(/^sb:\/\/[^/]+\//i, '')
+      .replace(/^\/+/, '');
     const [name, sub] = path.split('/');
     if (!name || name.startsWith('$')) return undefined;
     const q = queue(name);
@@ -170,7 +184,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       sender.close({ condition: 'amqp:not-found', description: `No entity at '${source}'.` });
       return;
     }
-    const consumer: Consumer = { sender, entity, receiveAndDelete: attach.snd_settle_mode === 1, issued: 0 };
+    const consumer: Consumer = {
+      sender,
+      entity,
+      receiveAndDelete: attach.snd_settle_mode === 1,
+      issued: 0,
+    };
     consumerOf.set(sender, consumer);
     state.consumers.add(consumer);
     entity.addConsumer(consumer);
@@ -220,7 +239,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
   }
   on('settled', () => {});
 
-  function onOutcome(kind: 'accepted' | 'rejected' | 'modified' | 'released', d: OutgoingDelivery): void {
+  function onOutcome(
+    kind: 'accepted' | 'rejected' | 'modified' | 'released',
+    d: OutgoingDelivery,
+  ): void {
     const rec = deliveries.get(d);
     if (!rec) return;
     deliveries.delete(d);
@@ -258,7 +280,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       true,
       result === 'ok'
         ? echo
-        : rejected({ condition: 'com.microsoft:message-lock-lost', description: lockLost().description! }),
+        : rejected({
+            condition: 'com.microsoft:message-lock-lost',
+            description: lockLost().description!,
+          }),
     );
     // The client (rcv-settle-mode second) never settles after us; mark it so rhea frees the slot.
     d.remote_settled = true;
@@ -278,7 +303,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       } else {
         const entity = resolve(target);
         if (!entity) {
-          delivery.reject({ condition: 'amqp:not-found', description: `No entity at '${target}'.` });
+          delivery.reject({
+            condition: 'amqp:not-found',
+            description: `No entity at '${target}'.`,
+          });
           return;
         }
         const now = Date.now();
@@ -300,7 +328,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
   function reply(conn: Connection, request: AmqpMessage, response: AmqpMessage): void {
     const to = typeof request.reply_to === 'string' ? request.reply_to : '';
     const link = connStates.get(conn)?.replyLinks.get(to);
-    if (!link || !link.is_open()) return;
+    if (!link?.is_open()) return;
     const d = link.send(
       encodeMessage({ ...response, correlation_id: request.message_id }),
       newLockToken().bytes,
@@ -317,7 +345,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
   }
 
   function handleManagement(conn: Connection, target: string, request: AmqpMessage): void {
-    const entity = resolve(target.endsWith(MANAGEMENT_SUFFIX) ? target.slice(0, -MANAGEMENT_SUFFIX.length) : '');
+    const entity = resolve(
+      target.endsWith(MANAGEMENT_SUFFIX) ? target.slice(0, -MANAGEMENT_SUFFIX.length) : '',
+    );
     const operation = request.application_properties?.operation;
     let r: Reply;
     if (!entity) {
@@ -332,10 +362,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
     const props: Record<string, unknown> = { statusCode: r.status };
     if (r.description) props.statusDescription = r.description;
     if (r.condition) props.errorCondition = r.condition;
-    reply(conn, request, r.body ? { application_properties: props, body: r.body } : { application_properties: props });
+    reply(
+      conn,
+      request,
+      r.body ? { application_properties: props, body: r.body } : { application_properties: props },
+    );
   }
 
-  function managementOperation(entity: Entity, operation: string, body: Record<string, unknown>): Reply {
+  function managementOperation(
+    entity: Entity,
+    operation: string,
+    body: Record<string, unknown>,
+  ): Reply {
     const now = Date.now();
     switch (operation) {
       case 'com.microsoft:renew-lock': {
@@ -389,8 +427,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
           if (status === 'completed') result = entity.complete(token);
           else if (status === 'abandoned') result = entity.abandon(token, props);
           else if (status === 'defered') result = entity.defer(token, props);
-          else if (status === 'suspended') result = entity.deadLetterLocked(token, reason, description, props);
-          else return { status: 400, condition: 'amqp:invalid-field', description: `Unknown disposition-status '${String(status)}'.` };
+          else if (status === 'suspended')
+            result = entity.deadLetterLocked(token, reason, description, props);
+          else
+            return {
+              status: 400,
+              condition: 'amqp:invalid-field',
+              description: `Unknown disposition-status '${String(status)}'.`,
+            };
           if (result !== 'ok') return lockLost();
         }
         return ok();
@@ -402,7 +446,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
           const seq = toNumber(raw);
           const m = seq === undefined ? undefined : entity.deferredBySeq(seq);
           if (!m) {
-            return { status: 404, condition: 'com.microsoft:message-not-found', description: `Deferred message ${String(seq)} not found.` };
+            return {
+              status: 404,
+              condition: 'com.microsoft:message-not-found',
+              description: `Deferred message ${String(seq)} not found.`,
+            };
           }
           if (receiveAndDelete) {
             messages.push({ message: entity.encodeForDelivery(m, undefined) });
@@ -410,13 +458,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
           } else {
             const { token, bytes } = newLockToken();
             entity.lock(m, token, now);
-            messages.push({ 'lock-token': types.wrap_uuid(bytes), message: entity.encodeForDelivery(m, m.lockedUntil) });
+            messages.push({
+              'lock-token': types.wrap_uuid(bytes),
+              message: entity.encodeForDelivery(m, m.lockedUntil),
+            });
           }
         }
         return ok({ messages });
       }
       default:
-        return { status: 501, condition: 'amqp:not-implemented', description: `Operation '${operation}' is not supported by the emulator.` };
+        return {
+          status: 501,
+          condition: 'amqp:not-implemented',
+          description: `Operation '${operation}' is not supported by the emulator.`,
+        };
     }
   }
 
@@ -482,4 +537,3 @@ function batchParts(payload: Buffer): Buffer[] {
   const parts = body.multiple ? asArray(body.content) : [body.content];
   return parts.filter((p): p is Buffer => Buffer.isBuffer(p));
 }
-

@@ -21,7 +21,11 @@ describe('send and receive', () => {
   it('round-trips a message and completes it', async () => {
     const queue = q();
     const sender = client.createSender(queue);
-    await sender.sendMessages({ body: 'hello', messageId: 'm1', applicationProperties: { a: 1, b: 'x' } });
+    await sender.sendMessages({
+      body: 'hello',
+      messageId: 'm1',
+      applicationProperties: { a: 1, b: 'x' },
+    });
     const receiver = client.createReceiver(queue);
     const [m] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
     expect(m?.body).toBe('hello');
@@ -33,7 +37,12 @@ describe('send and receive', () => {
     expect(m?.lockedUntilUtc?.getTime()).toBeGreaterThan(Date.now());
     expect(emulator.queueStats(queue)).toMatchObject({ active: 0, locked: 1 });
     await receiver.completeMessage(m!);
-    expect(emulator.queueStats(queue)).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(emulator.queueStats(queue)).toEqual({
+      active: 0,
+      scheduled: 0,
+      locked: 0,
+      deadLettered: 0,
+    });
     await receiver.close();
     await sender.close();
   });
@@ -141,16 +150,27 @@ describe('settlement', () => {
   it('deadLetterMessage stores reason and description on the DLQ message', async () => {
     const queue = q();
     const sender = client.createSender(queue);
-    await sender.sendMessages({ body: 'bad', messageId: 'dl-1', applicationProperties: { k: 'v' } });
+    await sender.sendMessages({
+      body: 'bad',
+      messageId: 'dl-1',
+      applicationProperties: { k: 'v' },
+    });
     const receiver = client.createReceiver(queue);
     const [m] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
-    await receiver.deadLetterMessage(m!, { deadLetterReason: 'Invalid', deadLetterErrorDescription: 'cannot parse' });
+    await receiver.deadLetterMessage(m!, {
+      deadLetterReason: 'Invalid',
+      deadLetterErrorDescription: 'cannot parse',
+    });
     const dlq = client.createReceiver(queue, { subQueueType: 'deadLetter' });
     const [d] = await dlq.receiveMessages(1, { maxWaitTimeInMs: 2000 });
     expect(d?.messageId).toBe('dl-1');
     expect(d?.deadLetterReason).toBe('Invalid');
     expect(d?.deadLetterErrorDescription).toBe('cannot parse');
-    expect(d?.applicationProperties).toMatchObject({ k: 'v', DeadLetterReason: 'Invalid', DeadLetterErrorDescription: 'cannot parse' });
+    expect(d?.applicationProperties).toMatchObject({
+      k: 'v',
+      DeadLetterReason: 'Invalid',
+      DeadLetterErrorDescription: 'cannot parse',
+    });
     await dlq.completeMessage(d!);
     await dlq.close();
     await receiver.close();
@@ -180,7 +200,10 @@ describe('scheduling and peek', () => {
     const queue = q();
     const sender = client.createSender(queue);
     const at = new Date(Date.now() + 700);
-    const [keep, cancel] = await sender.scheduleMessages([{ body: 'keep' }, { body: 'cancel' }], at);
+    const [keep, cancel] = await sender.scheduleMessages(
+      [{ body: 'keep' }, { body: 'cancel' }],
+      at,
+    );
     expect(emulator.queueStats(queue).scheduled).toBe(2);
     await sender.cancelScheduledMessages(cancel!);
     expect(emulator.queueStats(queue).scheduled).toBe(1);
@@ -230,9 +253,15 @@ describe('receive modes', () => {
     await sender.sendMessages([{ body: 'a' }, { body: 'b' }]);
     const receiver = client.createReceiver(queue, { receiveMode: 'receiveAndDelete' });
     const got: ServiceBusReceivedMessage[] = [];
-    while (got.length < 2) got.push(...(await receiver.receiveMessages(2, { maxWaitTimeInMs: 1000 })));
+    while (got.length < 2)
+      got.push(...(await receiver.receiveMessages(2, { maxWaitTimeInMs: 1000 })));
     expect(got.map((m) => m.body).sort()).toEqual(['a', 'b']);
-    expect(emulator.queueStats(queue)).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+    expect(emulator.queueStats(queue)).toEqual({
+      active: 0,
+      scheduled: 0,
+      locked: 0,
+      deadLettered: 0,
+    });
     await receiver.close();
     await sender.close();
   });

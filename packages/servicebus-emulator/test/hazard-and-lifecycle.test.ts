@@ -12,12 +12,18 @@ describe('client characterisation: rhea merges adjacent dispositions', () => {
       await sender.sendMessages([{ body: 'a' }, { body: 'b' }]);
       const receiver = client.createReceiver('hazard');
       const got = [];
-      while (got.length < 2) got.push(...(await receiver.receiveMessages(2, { maxWaitTimeInMs: 1000 })));
+      while (got.length < 2)
+        got.push(...(await receiver.receiveMessages(2, { maxWaitTimeInMs: 1000 })));
       const [a, b] = got;
       // Same tick: rhea sends one disposition frame first=a..last=b carrying a's outcome (accepted).
       await Promise.all([receiver.completeMessage(a!), receiver.abandonMessage(b!)]);
       // The emulator applies the frame as written, as Service Bus does: b is completed, not abandoned.
-      expect(emulator.queueStats('hazard')).toEqual({ active: 0, scheduled: 0, locked: 0, deadLettered: 0 });
+      expect(emulator.queueStats('hazard')).toEqual({
+        active: 0,
+        scheduled: 0,
+        locked: 0,
+        deadLettered: 0,
+      });
       expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
       await receiver.close();
       await sender.close();
