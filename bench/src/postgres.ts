@@ -1,0 +1,301 @@
+/**
+ * PostgreSQL benchmark, against the real server (`DATABASE_URL`):
+ * - batch task creation through `postgresStore.insertTasks` next to a raw `COPY` of the same rows;
+ * - graphile-worker and pg-boss enqueuing and draining no-op jobs with their high-throughput settings;
+ * - `hello_world` end to end on postgresStore + postgresTransport.
+ * Every part runs in its own schema, dropped afterwards.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createSwitchyard, silentLogger } from '@switchyard/core';
+import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
+import { helloWorld } from '@switchyard/example-jobs';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const require = createRequire(import.meta.url);
+
+function log(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+const schemaName = (what: string) => `bench_${what}_${randomBytes(4).toString('hex')}`;
+
+async function dropSchema(admin: pg.Pool, schema: string): Promise<void> {
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+
+const version = (pkg: string): string =>
+  (require(`${pkg}/package.json`) as { version: string }).version;
+
+/** insertTasks of `n` rows vs COPY of the same rows into a same-shaped scratch table. */
+async function insertVsCopy(admin: pg.Pool, n: number) {
+  const schema = schemaName('insert');
+  const store = postgresStore({ connectionString: DATABASE_URL, schema });
+  try {
+    await store.init();
+    await store.createJob({
+      id: 'bench',
+      name: 'hello_world',
+      params: {},
+      transport: 'postgres',
+      stageCount: 1,
+    });
+    await store.startStage('bench', 0, 'greet');
+    const tasks = Array.from({ length: n }, (_, i) => ({
+      index: i,
+      input: { i, workMs: 0 },
+      batchId: `b${Math.floor(i / 1000)}`,
+    }));
+    let t0 = performance.now();
+    const inserted = await store.insertTasks('bench', 0, tasks);
+    const insertS = (performance.now() - t0) / 1000;
+    if (inserted !== n) throw new Error(`inserted ${inserted} of ${n}`);
+
+    await admin.query(`CREATE TABLE "${schema}".copy_tasks (LIKE "${schema}".tasks INCLUDING ALL)`);
+    const client = await admin.connect();
+    try {
+      t0 = performance.now();
+      const lines = function* () {
+        // Text format: tab-separated, backslash escapes (none needed for these values).
+        for (const t of tasks)
+          yield `bench\t0\t${t.index}\t${JSON.stringify(t.input)}\t${t.batchId}\n`;
+      };
+      await pipeline(
+        Readable.from(lines()),
+        client.query(
+          copyFrom(`COPY "${schema}".copy_tasks (job_id, stage, idx, input, batch_id) FROM STDIN`),
+        ),
+      );
+    } finally {
+      client.release();
+    }
+    const copyS = (performance.now() - t0) / 1000;
+    return { insertRowsPerSecond: n / insertS, copyRowsPerSecond: n / copyS };
+  } finally {
+    await store.close();
+    await dropSchema(admin, schema);
+  }
+}
+
+/** graphile-worker: enqueue `n` no-op jobs with addJobs, drain them with the performance-page settings. */
+async function graphileWorker(admin: pg.Pool, n: number): Promise<number> {
+  const { run, makeWorkerUtils } = await import('graphile-worker');
+  const schema = schemaName('graphile');
+  // 0.17 reads these only from preset.worker.
+  const preset = {
+    worker: {
+      connectionString: DATABASE_URL,
+      schema,
+      concurrentJobs: 24,
+      maxPoolSize: 25,
+      pollInterval: 1000,
+      localQueue: { size: 500 },
+      completeJobBatchDelay: 0,
+      failJobBatchDelay: 0,
+    },
+  };
+  let done = 0;
+  let resolveDone!: () => void;
+  const drained = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  const utils = await makeWorkerUtils({ preset });
+  await utils.migrate();
+  const runner = await run({
+    preset,
+    noHandleSignals: true,
+    logger: new (await import('graphile-worker')).Logger(() => () => {}),
+    taskList: {
+      noop: async () => {
+        if (++done === n) resolveDone();
+      },
+    },
+  });
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 1000) {
+      await utils.addJobs(
+        Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
+          identifier: 'noop',
+          payload: { i: i + j },
+        })),
+      );
+    }
+    await drained;
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    await runner.stop();
+    await utils.release();
+    await dropSchema(admin, schema);
+  }
+}
+
+/** pg-boss: batch insert `n` no-op jobs, drain with several batch-fetching workers. */
+async function pgBoss(admin: pg.Pool, n: number): Promise<number> {
+  const { default: PgBoss } = await import('pg-boss');
+  const schema = schemaName('pgboss');
+  const boss = new PgBoss({
+    connectionString: DATABASE_URL,
+    schema,
+    max: 20,
+    supervise: false,
+    schedule: false,
+    migrate: true,
+  });
+  boss.on('error', () => {});
+  await boss.start();
+  try {
+    await boss.createQueue('noop');
+    let done = 0;
+    let resolveDone!: () => void;
+    const drained = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    // v10 has no teamSize: concurrency is several work() loops, each fetching a batch.
+    for (let w = 0; w < 8; w++) {
+      await boss.work('noop', { batchSize: 250, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+        done += jobs.length;
+        if (done >= n) resolveDone();
+      });
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 1000) {
+      await boss.insert(
+        Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
+          name: 'noop',
+          data: { i: i + j },
+        })),
+      );
+    }
+    await drained;
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+    await dropSchema(admin, schema);
+  }
+}
+
+/** `hello_world` end to end on postgresStore + postgresTransport; tasks/s over both stages. */
+async function endToEnd(
+  admin: pg.Pool,
+  n: number,
+): Promise<{ tasksPerSecond: number; tasks: number; seconds: number; status: string }> {
+  const schema = schemaName('e2e');
+  const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 12 });
+  const transport = postgresTransport({
+    connectionString: DATABASE_URL,
+    schema,
+    poolSize: 12,
+    pollIntervalMs: 200,
+  });
+  const yard = createSwitchyard({
+    jobs: [helloWorld],
+    store,
+    transports: [transport],
+    logger: silentLogger,
+    reconcile: { intervalMs: 0 },
+  });
+  const controller = new AbortController();
+  try {
+    await store.init();
+    const workers = [0, 1].map(() =>
+      yard.work({ concurrency: 500, signal: controller.signal, waitMs: 500 }),
+    );
+    try {
+      const t0 = performance.now();
+      const { jobId } = await yard.submit('hello_world', { n, workMs: 0 });
+      const view = await yard.waitFor(jobId, { pollIntervalMs: 50 });
+      const seconds = (performance.now() - t0) / 1000;
+      const tasks = view.stages.reduce((sum, st) => sum + st.succeeded + st.failed, 0);
+      return { tasksPerSecond: tasks / seconds, tasks, seconds, status: view.status };
+    } finally {
+      controller.abort();
+      await Promise.all(workers);
+    }
+  } finally {
+    await yard.close();
+    await dropSchema(admin, schema);
+  }
+}
+
+/**
+ * Runs the PostgreSQL benchmark and returns `{ scenario: 'postgres', insertRowsPerSecond,
+ * copyRowsPerSecond, insertToCopyRatio, tasksPerSecond, graphileWorkerJobsPerSecond,
+ * pgBossJobsPerSecond, versions, … }`; a human summary goes to stderr.
+ * @param args.n rows for the insert-vs-COPY run (default 100,000).
+ */
+export async function runPostgresBench(args: {
+  n?: number;
+  json: boolean;
+}): Promise<Record<string, unknown>> {
+  const n = args.n ?? 100_000;
+  const queueJobs = 10_000;
+  const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+  try {
+    const [{ server_version: serverVersion }] = (
+      await admin.query<{ server_version: string }>('SHOW server_version')
+    ).rows as [{ server_version: string }];
+    log(`PostgreSQL ${serverVersion} at ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}`);
+
+    const { insertRowsPerSecond, copyRowsPerSecond } = await insertVsCopy(admin, n);
+    const ratio = insertRowsPerSecond / copyRowsPerSecond;
+    log(
+      `  insertTasks: ${n} rows → ${insertRowsPerSecond.toFixed(0)} rows/s; COPY → ${copyRowsPerSecond.toFixed(0)} rows/s; ratio ${ratio.toFixed(2)} (target ≥ 0.5)`,
+    );
+
+    const graphileWorkerJobsPerSecond = await graphileWorker(admin, queueJobs);
+    log(
+      `  graphile-worker ${version('graphile-worker')}: ${queueJobs} no-op jobs → ${graphileWorkerJobsPerSecond.toFixed(0)} jobs/s`,
+    );
+    const pgBossJobsPerSecond = await pgBoss(admin, queueJobs);
+    log(
+      `  pg-boss ${version('pg-boss')}: ${queueJobs} no-op jobs → ${pgBossJobsPerSecond.toFixed(0)} jobs/s`,
+    );
+
+    const endToEndRuns: Record<string, unknown>[] = [];
+    for (const size of [10_000, 100_000]) {
+      const r = await endToEnd(admin, size);
+      endToEndRuns.push({
+        n: size,
+        ...r,
+        tasksPerSecond: Math.round(r.tasksPerSecond),
+        seconds: Math.round(r.seconds * 10) / 10,
+      });
+      log(
+        `  hello_world n=${size}: ${r.status}, ${r.tasks} tasks in ${r.seconds.toFixed(1)} s → ${r.tasksPerSecond.toFixed(0)} tasks/s`,
+      );
+    }
+    const tasksPerSecond = Math.max(...endToEndRuns.map((r) => r.tasksPerSecond as number));
+    log(
+      `  ours / graphile-worker: ${(tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x (target ≥ 2x)`,
+    );
+
+    return {
+      scenario: 'postgres',
+      rows: n,
+      insertRowsPerSecond: Math.round(insertRowsPerSecond),
+      copyRowsPerSecond: Math.round(copyRowsPerSecond),
+      insertToCopyRatio: Math.round(ratio * 100) / 100,
+      tasksPerSecond,
+      endToEnd: endToEndRuns,
+      graphileWorkerJobsPerSecond: Math.round(graphileWorkerJobsPerSecond),
+      pgBossJobsPerSecond: Math.round(pgBossJobsPerSecond),
+      tasksToGraphileWorkerRatio:
+        Math.round((tasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
+      versions: {
+        postgres: serverVersion,
+        node: process.version,
+        'graphile-worker': version('graphile-worker'),
+        'pg-boss': version('pg-boss'),
+        pg: version('pg'),
+      },
+    };
+  } finally {
+    await admin.end();
+  }
+}
