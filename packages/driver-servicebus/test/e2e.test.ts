@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  memoryStore,
+  type ReceivedMessage,
+  type Settlement,
+  type Store,
+  silentLogger,
+  stage,
+  type Transport,
+} from '@switchyard/core';
+import { helloWorld } from '@switchyard/example-jobs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { serviceBusTransport } from '../src/index.js';
+import { freshQueues, tryStartEmulator } from './emulator.js';
+
+const emulator = await tryStartEmulator();
+afterAll(async () => {
+  await emulator?.close();
+});
+
+/** postgresStore when DATABASE_URL is set (a real server), otherwise the memory store. */
+async function makeStore(): Promise<{ store: Store; kind: string }> {
+  const url = process.env.DATABASE_URL;
+  if (!url) return { store: memoryStore(), kind: 'memory' };
+  const { postgresStore } = await import('@switchyard/driver-postgres');
+  return {
+    store: postgresStore({ connectionString: url, schema: 'switchyard_sb_e2e' }),
+    kind: 'postgres',
+  };
+}
+
+describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => {
+  it('runs hello_world at n = 1,000', { timeout: 120_000 }, async () => {
+    const queues = freshQueues(emulator!, { lockDurationMs: 30_000 });
+    const { store, kind } = await makeStore();
+    const transport = serviceBusTransport({ connectionString: emulator!.connectionString, queues });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const stop = new AbortController();
+    const working = yard.work({
+      concurrency: 200,
+      signal: stop.signal,
+      waitMs: 500,
+      visibilityTimeoutMs: 30_000,
+    });
+    try {
+      const started = Date.now();
+      const { jobId } = await yard.submit(
+        'hello_world',
+        { n: 1000, workMs: 0 },
+        { idempotencyKey: randomUUID() },
+      );
+      const job = await yard.waitFor(jobId, { pollIntervalMs: 100 });
+      console.info(
+        `[driver-servicebus e2e] hello_world n=1000 on ${kind} store: ${job.status} in ${Date.now() - started} ms`,
+      );
+      expect(job.status).toBe('succeeded');
+      expect(job.result).toEqual({ greeted: 1000, replied: 1000 });
+      expect(emulator!.queueStats(queues.task)).toMatchObject({ active: 0, deadLettered: 0 });
+    } finally {
+      stop.abort();
+      await working;
+      await yard.close();
+    }
+  });
+
+  it('dead-letters a malformed message with a clear reason', { timeout: 30_000 }, async () => {
+    const queues = freshQueues(emulator!);
+    const transport = serviceBusTransport({ connectionString: emulator!.connectionString, queues });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store: memoryStore(),
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const stop = new AbortController();
+    const working = yard.work({ concurrency: 4, signal: stop.signal, waitMs: 200 });
+    try {
+      await transport.send('task', [{ body: 'this is not an envelope', messageId: 'garbage' }]);
+      let dead: Awaited<ReturnType<typeof transport.listDeadLetters>> = [];
+      for (let i = 0; i < 50 && dead.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        dead = await transport.listDeadLetters('task');
+      }
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({
+        id: 'garbage',
+        body: 'this is not an envelope',
+        reason: 'MalformedMessage',
+      });
+      expect(dead[0]?.description).toBeTruthy();
+    } finally {
+      stop.abort();
+      await working;
+      await yard.close();
+    }
+  });
+
+  it('a worker killed mid-task: its message comes back after the lock expires and the task completes once', {
+    timeout: 60_000,
+  }, async () => {
+    const queues = freshQueues(emulator!, { lockDurationMs: 1000 });
+    const store = memoryStore();
+    let runs = 0;
+    let hang: (() => void) | undefined;
+    const slow = defineTask({
+      name: 'slow',
+      input: z.object({ i: z.number() }),
+      handler: async ({ i }, ctx) => {
+        runs++;
+        if (runs === 1) {
+          // The first worker "dies" here: it never returns, never settles, never renews.
+          await new Promise<void>((resolve) => {
+            hang = resolve;
+            ctx.signal.addEventListener('abort', () => resolve());
+          });
+          throw new Error('worker was killed');
+        }
+        return i * 2;
+      },
+    });
+    const job = defineJob({
+      name: 'one_slow_task',
+      params: z.object({}),
+      stages: [
+        stage({
+          name: 'only',
+          task: slow,
+          *fanOut() {
+            yield { i: 21 };
+          },
+        }),
+      ],
+      finalize: ({ stages }) => ({ succeeded: stages[0]?.succeeded ?? 0 }),
+    });
+    const options = { connectionString: emulator!.connectionString, queues };
+    const deadTransport = killable(serviceBusTransport(options));
+    const liveTransport = serviceBusTransport(options);
+    const workerA = createSwitchyard({
+      jobs: [job],
+      store,
+      transports: [deadTransport.transport],
+      logger: silentLogger,
+    });
+    const workerB = createSwitchyard({
+      jobs: [job],
+      store,
+      transports: [liveTransport],
+      logger: silentLogger,
+    });
+    const stopA = new AbortController();
+    const stopB = new AbortController();
+    const workingA = workerA.work({
+      concurrency: 4,
+      signal: stopA.signal,
+      waitMs: 200,
+      visibilityTimeoutMs: 1000,
+    });
+    let workingB: Promise<void> | undefined;
+    try {
+      const { jobId } = await workerA.submit('one_slow_task', {}, { idempotencyKey: randomUUID() });
+      for (let i = 0; i < 100 && runs === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(runs).toBe(1);
+      deadTransport.kill(); // from now on worker A receives nothing, renews nothing, settles nothing
+      workingB = workerB.work({
+        concurrency: 4,
+        signal: stopB.signal,
+        waitMs: 200,
+        visibilityTimeoutMs: 1000,
+      });
+      const view = await workerB.waitFor(jobId, { pollIntervalMs: 100 });
+      expect(view.status).toBe('succeeded');
+      expect(view.result).toEqual({ succeeded: 1 });
+      expect(runs).toBe(2);
+      // The dead worker's late failure cannot undo the recorded result.
+      hang?.();
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await workerB.getJob(jobId))?.stages[0]).toMatchObject({ succeeded: 1, failed: 0 });
+    } finally {
+      stopA.abort();
+      stopB.abort();
+      hang?.();
+      await Promise.all([workingA, workingB]);
+      await workerB.close();
+      await workerA.close();
+    }
+  });
+});
+
+/** Wraps a transport so that after `kill()` it behaves like a dead process: no receives, renewals or settlements. */
+function killable(inner: Transport) {
+  let dead = false;
+  const transport: Transport = {
+    name: inner.name,
+    limits: inner.limits,
+    send: (queue, messages, options) => inner.send(queue, messages, options),
+    receive: async (queue, options) => {
+      if (dead) {
+        await new Promise((r) => setTimeout(r, options.waitMs ?? 0));
+        return [];
+      }
+      return inner.receive(queue, options);
+    },
+    settle: async (settlements: readonly Settlement[]) => {
+      if (!dead) await inner.settle(settlements);
+    },
+    extendLock: async (message: ReceivedMessage, ms: number) => {
+      if (!dead) await inner.extendLock?.(message, ms);
+    },
+    close: () => inner.close(),
+  };
+  return { transport, kill: () => (dead = true) };
+}
