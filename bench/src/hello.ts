@@ -1,0 +1,51 @@
+import { createSwitchyard, type Store, silentLogger, type Transport } from '@switchyard/core';
+import { helloWorld } from '@switchyard/example-jobs';
+
+export interface HelloRun {
+  n: number;
+  /** Task executions: two stages of n. */
+  tasks: number;
+  seconds: number;
+  tasksPerSecond: number;
+}
+
+/** Runs `hello_world` (no-op handlers) end to end on the given drivers and times it. */
+export async function runHello(
+  n: number,
+  drivers: { store: Store; transport: Transport },
+  options: { concurrency?: number; workers?: number; closeDrivers?: boolean } = {},
+): Promise<HelloRun> {
+  const workers = Math.max(1, options.workers ?? 1);
+  const yards = Array.from({ length: workers }, () =>
+    createSwitchyard({
+      jobs: [helloWorld],
+      store: drivers.store,
+      transports: [drivers.transport],
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+    }),
+  );
+  const stop = new AbortController();
+  const started = performance.now();
+  const { jobId } = await yards[0]!.submit(
+    'hello_world',
+    { n, workMs: 0 },
+    { idempotencyKey: `bench-${n}-${started}` },
+  );
+  const working = yards.map((y) =>
+    y.work({ concurrency: options.concurrency ?? 512, signal: stop.signal, waitMs: 50 }),
+  );
+  const job = await yards[0]!.waitFor(jobId, { pollIntervalMs: 20 });
+  const seconds = (performance.now() - started) / 1000;
+  stop.abort();
+  await Promise.all(working);
+  if (job.status !== 'succeeded')
+    throw new Error(`hello_world n=${n} ended ${job.status}: ${job.error?.message}`);
+  if (options.closeDrivers !== false) {
+    await drivers.store.close();
+    await drivers.transport.close();
+  }
+  return { n, tasks: 2 * n, seconds: round(seconds), tasksPerSecond: round((2 * n) / seconds) };
+}
+
+export const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,82 @@
+/**
+ * `npm run bench -- <scenario> [options]`: prints human figures on stderr and, with `--json`, a
+ * JSON object as the last line of stdout.
+ *
+ *   memory        hello_world on the memory drivers at n = 1,000 / 10,000 / 100,000
+ *   postgres      batch creation vs COPY, hello_world on PostgreSQL, graphile-worker and pg-boss
+ *   storagequeue  sequential vs batched sends through Azurite behind a latency proxy
+ *   servicebus    single vs batched sends through the emulator behind a latency proxy
+ */
+import { parseArgs } from 'node:util';
+
+const USAGE =
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus [--n N[,N…]] [--latency-ms N] [--json]';
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    options: {
+      n: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+  });
+  const scenario = positionals[0];
+  if (values.help || !scenario) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const sizes = values.n?.split(',').map((s) => Number(s.replace(/_/g, '')));
+  if (sizes?.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new Error('--n takes positive integers, comma-separated');
+  const latencyMs = values['latency-ms'] === undefined ? undefined : Number(values['latency-ms']);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(
+    `# ${scenario} on ${process.platform} ${process.arch}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores`,
+  );
+  let result: unknown;
+  switch (scenario) {
+    case 'memory': {
+      const { runMemoryBench } = await import('./memory.js');
+      result = await runMemoryBench({ ...(sizes ? { n: sizes } : {}), log });
+      break;
+    }
+    case 'postgres': {
+      const { runPostgresBench } = await import('./postgres.js');
+      result = await runPostgresBench({ ...(sizes ? { n: sizes[0] } : {}), json: values.json });
+      break;
+    }
+    case 'storagequeue': {
+      const { runStorageQueueBench } = await import('./storagequeue.js');
+      result = await runStorageQueueBench({
+        latencyMs: latencyMs ?? 20,
+        json: values.json,
+        ...(sizes ? { n: sizes[0] } : {}),
+      });
+      break;
+    }
+    case 'servicebus': {
+      const { runServiceBusBench } = await import('./servicebus.js');
+      result = await runServiceBusBench({
+        latencyMs: latencyMs ?? 20,
+        json: values.json,
+        ...(sizes ? { n: sizes } : {}),
+      });
+      break;
+    }
+    default:
+      process.stderr.write(`unknown scenario "${scenario}"\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});
