@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { createSwitchyard, memoryStore, type Store, silentLogger } from '@switchyard/core';
-import { storageQueueTransport } from '@switchyard/driver-storagequeue';
+import { DEFAULT_SEND_CONCURRENCY, storageQueueTransport } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';
 import pLimit from 'p-limit';
 import {
@@ -32,20 +32,30 @@ function log(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
-async function storeFor(): Promise<{ store: Store; kind: string }> {
+/** postgresStore on DATABASE_URL (a throw-away schema) when set, else memoryStore. */
+async function storeFor(): Promise<{ store: Store; kind: string; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (url) {
     try {
-      const pg = await import('@switchyard/driver-postgres');
-      const store = pg.postgresStore({ connectionString: url } as Parameters<
-        typeof pg.postgresStore
-      >[0]);
-      return { store, kind: 'postgres' };
+      const { postgresStore } = await import('@switchyard/driver-postgres');
+      const schema = `bench_sq_${randomBytes(4).toString('hex')}`;
+      const store = postgresStore({ connectionString: url, schema });
+      const drop = async () => {
+        const { default: pg } = await import('pg');
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        } finally {
+          await client.end();
+        }
+      };
+      return { store, kind: 'postgres', drop };
     } catch (err) {
       log(`  (postgresStore unavailable, using memoryStore: ${(err as Error).message})`);
     }
   }
-  return { store: memoryStore(), kind: 'memory' };
+  return { store: memoryStore(), kind: 'memory', drop: async () => {} };
 }
 
 /**
@@ -118,7 +128,7 @@ export async function runStorageQueueBench(
         queues: { stage: `${prefix}-e2e-s`, task: `${prefix}-e2e-t` },
         ...(args.sendConcurrency ? { sendConcurrency: args.sendConcurrency } : {}),
       });
-      const { store, kind } = await storeFor();
+      const { store, kind, drop } = await storeFor();
       endToEndStore = kind;
       const yard = createSwitchyard({
         jobs: [helloWorld],
@@ -145,8 +155,7 @@ export async function runStorageQueueBench(
         controller.abort();
         await Promise.all(workers);
         await yard.close();
-        await store.close();
-        await e2eTransport.close();
+        await drop();
       }
     }
 
@@ -157,7 +166,7 @@ export async function runStorageQueueBench(
       sequentialSendsPerSecond: Math.round(sequentialSendsPerSecond),
       batchedSendsPerSecond: Math.round(batchedSendsPerSecond),
       ratio: Math.round(ratio * 10) / 10,
-      sendConcurrency: transport.limits.sendConcurrency,
+      sendConcurrency: args.sendConcurrency ?? DEFAULT_SEND_CONCURRENCY,
       endToEndTasksPerSecond:
         endToEndTasksPerSecond === undefined ? null : Math.round(endToEndTasksPerSecond),
       endToEndStore: endToEndStore ?? null,

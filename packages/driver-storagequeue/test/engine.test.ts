@@ -6,15 +6,30 @@ import { connectionString, deleteQueues, uniqueName } from './helpers.js';
 
 const prefix = uniqueName('e');
 
-/** postgresStore on DATABASE_URL when set (a fresh schema per test), else memoryStore. */
+const schemas: string[] = [];
+
+/** postgresStore on DATABASE_URL when set (a fresh schema per test, dropped after), else memoryStore. */
 async function makeStore(): Promise<Store> {
   const url = process.env.DATABASE_URL;
   if (!url) return memoryStore();
   const { postgresStore } = await import('@switchyard/driver-postgres');
-  return postgresStore({
-    connectionString: url,
-    schema: `sq_${uniqueName('s').replace(/-/g, '_')}`,
-  });
+  const schema = `sq_${uniqueName('s').replace(/-/g, '_')}`;
+  schemas.push(schema);
+  return postgresStore({ connectionString: url, schema });
+}
+
+async function dropSchemas(): Promise<void> {
+  if (schemas.length === 0 || !process.env.DATABASE_URL) return;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    for (const schema of schemas.splice(0)) {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
@@ -22,7 +37,10 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
   afterEach(async () => {
     for (const c of cleanups.splice(0)) await c();
   });
-  afterAll(() => deleteQueues(prefix));
+  afterAll(async () => {
+    await deleteQueues(prefix);
+    await dropSchemas();
+  });
 
   function setup(store: Store) {
     const base = uniqueName(prefix);
