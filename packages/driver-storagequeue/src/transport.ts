@@ -627,7 +627,8 @@ export function storageQueueTransport(
 
     async receive(kind, receiveOptions: ReceiveOptions) {
       assertOpen();
-      const max = Math.max(1, Math.min(MAX_RECEIVE, Math.floor(receiveOptions.maxMessages)));
+      const asked = Math.floor(receiveOptions.maxMessages);
+      const max = Number.isFinite(asked) ? Math.max(1, Math.min(MAX_RECEIVE, asked)) : MAX_RECEIVE;
       const visibilityS = Math.max(
         1,
         seconds(receiveOptions.visibilityTimeoutMs ?? defaultVisibilityMs),

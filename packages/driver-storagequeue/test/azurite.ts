@@ -83,6 +83,14 @@ export async function startAzurite(options: { timeoutMs?: number } = {}): Promis
     process.once('exit', () => {
       for (const c of running) killGroup(c, 'SIGKILL');
     });
+    // Azurite runs in its own process group, so Ctrl-C in a terminal does not reach it, and a
+    // signal's default action skips 'exit' handlers: kill it here, then let the signal proceed.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        for (const c of running) killGroup(c, 'SIGKILL');
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
+    }
   }
 
   let output = '';
