@@ -27,6 +27,7 @@ export {
   type TaskEnvelope,
 } from './envelope.js';
 export * from './errors.js';
+export * from './http/index.js';
 export { deriveJobId, taskId } from './ids.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';

@@ -1,0 +1,494 @@
+import type { Switchyard } from '../engine/switchyard.js';
+import type { SubmitOptions } from '../engine/types.js';
+import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import type { ListTasksOptions, TaskStatus } from '../store.js';
+import { checkBearer, checkHmac, type HttpAuth } from './auth.js';
+
+/** Options of {@link createHttpHandler}. */
+export interface HttpHandlerOptions {
+  /** Required: how callers authenticate (`{ none: true }` opts out explicitly). */
+  auth: HttpAuth;
+  /** Largest accepted request body, bytes. @defaultValue 1048576 (1 MiB) */
+  maxBodyBytes?: number;
+  /** Deepest accepted JSON nesting of a request body. @defaultValue 64 */
+  maxJsonDepth?: number;
+  /** Prefix in front of every route, e.g. `/switchyard`. @defaultValue `''` */
+  basePath?: string;
+  /** Transport that `use_service_bus: true` selects. @defaultValue `'servicebus'` */
+  serviceBusTransport?: string;
+  /**
+   * Transport that `use_service_bus: false` selects.
+   * @defaultValue the first configured transport that is not {@link serviceBusTransport}
+   */
+  defaultNonServiceBusTransport?: string;
+  /** `/healthz` and `/readyz` answer without authentication (probes carry no credentials). @defaultValue true */
+  publicProbes?: boolean;
+  logger?: Logger;
+}
+
+/** Body of every error response. */
+export interface HttpErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** Keys of a submit body that are options, not job params. */
+const SUBMIT_KEYS = new Set(['params', 'transport', 'use_service_bus', 'idempotencyKey']);
+const TASK_STATUSES = new Set<TaskStatus>([
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
+const MAX_ID_LENGTH = 256;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+type Route =
+  | { name: 'submit'; jobName: string }
+  | { name: 'status'; jobId: string }
+  | { name: 'metrics' }
+  | { name: 'tasks'; jobId: string }
+  | { name: 'cancel'; jobId: string }
+  | { name: 'healthz' }
+  | { name: 'readyz' };
+
+interface Matched {
+  route: Route;
+  method: 'GET' | 'POST';
+}
+
+/**
+ * Creates Switchyard's HTTP API as a framework-free Web `Request` → `Response` function, usable
+ * from node:http (see `examples/container`), Azure Functions v4, or any fetch-style server.
+ *
+ * Routes:
+ * - `POST /api/jobs/submit/{jobName}` — body `application/json`. Either the params themselves,
+ *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `use_service_bus`,
+ *   `idempotencyKey` (removed before validation); or the envelope `{ "params": {…}, "transport"?,
+ *   "use_service_bus"?, "idempotencyKey"? }` — a body is an envelope when it has a `params` key and
+ *   no key outside those four. An empty body means `{}`. `use_service_bus: true` selects
+ *   `serviceBusTransport`, `false` the first other transport; `transport` wins when both are given.
+ *   The `Idempotency-Key` header works like `idempotencyKey`. 202 `{ jobId, status, statusUrl,
+ *   transport, created }` on create, 200 with the same body when the job existed. Job identity is
+ *   name + params (or the key), not the path: resubmitting an existing job while naming another
+ *   path is 409 `JOB_EXISTS_ON_OTHER_PATH` (give an `idempotencyKey` to run the workload again).
+ * - `GET /api/jobs/status/{jobId}` — the job view (status, current stage, per-stage counts, timings,
+ *   path, result or error).
+ * - `GET /api/metrics/comparison` — per-path metrics.
+ * - `GET /api/jobs/{jobId}/tasks?stage=&status=&cursor=&limit=` — a page of tasks; `stage` is an
+ *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`.
+ * - `POST /api/jobs/{jobId}/cancel` — `{ jobId, cancelled, status }`.
+ * - `GET /healthz` (liveness, no I/O), `GET /readyz` (store and transports; 503 when one fails).
+ *
+ * Every error is `{ error: { code, message, details? } }` with no stack trace: 400
+ * `MALFORMED_JSON` / `INVALID_INPUT` (details: the field issues) / `UNKNOWN_TRANSPORT`, 401
+ * `UNAUTHORIZED`, 404 `NOT_FOUND` / `UNKNOWN_JOB` / `JOB_NOT_FOUND`, 405 `METHOD_NOT_ALLOWED`, 409
+ * `JOB_EXISTS_ON_OTHER_PATH`, 413
+ * `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, 500 `INTERNAL`, 503 `UNAVAILABLE`.
+ * The returned function never throws or rejects.
+ */
+export function createHttpHandler(
+  yard: Switchyard,
+  options: HttpHandlerOptions,
+): (request: Request) => Promise<Response> {
+  const auth = validateAuth(options.auth);
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxDepth = options.maxJsonDepth ?? 64;
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  const logger = options.logger ?? consoleLogger;
+  const publicProbes = options.publicProbes ?? true;
+  const sbName = options.serviceBusTransport ?? 'servicebus';
+
+  const authenticate = async (
+    request: Request,
+    url: URL,
+    readBody: () => Promise<string>,
+  ): Promise<boolean> => {
+    if ('none' in auth) return true;
+    if ('bearerTokens' in auth)
+      return checkBearer(request.headers.get('authorization'), auth.bearerTokens);
+    const body = await readBody();
+    const reason = checkHmac(
+      request.headers,
+      request.method,
+      url.pathname + url.search,
+      body,
+      auth.hmacKey,
+      auth.maxSkewMs ?? 300_000,
+    );
+    if (reason) logger.debug('HTTP request rejected', { reason });
+    return reason === undefined;
+  };
+
+  const resolveTransport = (body: Record<string, unknown>): string | undefined => {
+    const { transport, use_service_bus: useSb } = body;
+    if (transport !== undefined) {
+      if (typeof transport !== 'string' || transport.length === 0 || transport.length > 100)
+        throw invalid('transport', 'must be a transport name');
+      return transport;
+    }
+    if (useSb === undefined) return undefined;
+    if (typeof useSb !== 'boolean') throw invalid('use_service_bus', 'must be true or false');
+    if (useSb) return sbName;
+    const other =
+      options.defaultNonServiceBusTransport ?? yard.transportNames.find((n) => n !== sbName);
+    if (!other)
+      throw new HttpError(
+        400,
+        'UNKNOWN_TRANSPORT',
+        'use_service_bus: false, but only the Service Bus path is configured',
+      );
+    return other;
+  };
+
+  const handle = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const matched = match(url.pathname, basePath);
+    let bodyText: Promise<string> | undefined;
+    const readBody = () => {
+      bodyText ??= readText(request, maxBodyBytes);
+      return bodyText;
+    };
+    const isProbe = matched?.route.name === 'healthz' || matched?.route.name === 'readyz';
+    // Authenticate before routing answers anything, so an anonymous caller learns nothing and
+    // reaches nothing; only the probes are public (when enabled).
+    const authed = await authenticate(request, url, readBody);
+    if (!authed && !(isProbe && publicProbes))
+      throw new HttpError(
+        401,
+        'UNAUTHORIZED',
+        'authentication required',
+        undefined,
+        'bearerTokens' in auth ? { 'www-authenticate': 'Bearer' } : {},
+      );
+    if (!matched) throw new HttpError(404, 'NOT_FOUND', `no route for ${url.pathname}`);
+    if (request.method !== matched.method)
+      throw new HttpError(
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed here; use ${matched.method}`,
+        undefined,
+        { allow: matched.method },
+      );
+    const route = matched.route;
+    switch (route.name) {
+      case 'healthz':
+        return json(200, { ok: true });
+      case 'readyz': {
+        const state = await yard.ready();
+        // Anonymous probes see which check failed, never the error text (host names and such).
+        const checks = authed
+          ? state.checks
+          : Object.fromEntries(Object.entries(state.checks).map(([k, v]) => [k, { ok: v.ok }]));
+        return json(state.ok ? 200 : 503, { ok: state.ok, checks });
+      }
+      case 'metrics':
+        return json(200, await yard.metrics());
+      case 'status': {
+        const job = await yard.getJob(route.jobId);
+        if (!job) throw jobNotFound(route.jobId);
+        return json(200, job);
+      }
+      case 'cancel': {
+        await readBody(); // drained (and size-capped) but unused
+        const job = await yard.getJob(route.jobId);
+        if (!job) throw jobNotFound(route.jobId);
+        const cancelled = await yard.cancel(route.jobId);
+        const after = await yard.getJob(route.jobId);
+        return json(200, { jobId: route.jobId, cancelled, status: after?.status ?? job.status });
+      }
+      case 'tasks':
+        return json(200, await listTasks(yard, route.jobId, url.searchParams));
+      case 'submit': {
+        if (!yard.jobs.has(route.jobName))
+          throw new HttpError(404, 'UNKNOWN_JOB', `unknown job "${route.jobName}"`, {
+            known: [...yard.jobs.keys()],
+          });
+        const text = await readBody();
+        let body: unknown = {};
+        if (text.trim().length > 0) {
+          if (!isJsonContentType(request.headers.get('content-type')))
+            throw new HttpError(
+              415,
+              'UNSUPPORTED_MEDIA_TYPE',
+              'the request body must be application/json',
+            );
+          body = parseJson(text, maxDepth);
+        }
+        if (!isPlainObject(body))
+          throw new HttpError(400, 'INVALID_INPUT', 'the request body must be a JSON object', [
+            { path: '', message: 'expected an object' },
+          ]);
+        const envelope = 'params' in body && Object.keys(body).every((k) => SUBMIT_KEYS.has(k));
+        const params = envelope
+          ? body.params
+          : Object.fromEntries(Object.entries(body).filter(([k]) => !SUBMIT_KEYS.has(k)));
+        const submitOptions: SubmitOptions = {};
+        const transport = resolveTransport(body);
+        if (transport !== undefined) submitOptions.transport = transport;
+        const key = body.idempotencyKey ?? request.headers.get('idempotency-key') ?? undefined;
+        if (key !== undefined) {
+          if (typeof key !== 'string') throw invalid('idempotencyKey', 'must be a string');
+          submitOptions.idempotencyKey = key;
+        }
+        const result = await yard.submit(route.jobName, params as never, submitOptions);
+        // Identity is job name + params (or the key), not the path: the same workload asked for
+        // on another path is a conflict, not a silent answer from the first path.
+        if (!result.created && transport !== undefined && result.transport !== transport)
+          throw new HttpError(
+            409,
+            'JOB_EXISTS_ON_OTHER_PATH',
+            `an identical job exists on path "${result.transport}"; give an idempotencyKey to run it again on "${transport}"`,
+            { jobId: result.jobId, transport: result.transport },
+          );
+        const statusUrl = `${basePath}/api/jobs/status/${encodeURIComponent(result.jobId)}`;
+        return json(
+          result.created ? 202 : 200,
+          {
+            jobId: result.jobId,
+            status: result.status,
+            statusUrl,
+            transport: result.transport,
+            created: result.created,
+          },
+          { location: statusUrl },
+        );
+      }
+    }
+  };
+
+  return async (request: Request): Promise<Response> => {
+    try {
+      return await handle(request);
+    } catch (err) {
+      return errorResponse(err, logger);
+    }
+  };
+}
+
+function validateAuth(auth: HttpAuth | undefined): HttpAuth {
+  const fail = (message: string) => {
+    throw new SwitchyardError('CONFIG_ERROR', message, {
+      issues: [{ path: 'auth', message }],
+    });
+  };
+  if (!auth || typeof auth !== 'object') fail('createHttpHandler: options.auth is required');
+  const a = auth as Record<string, unknown>;
+  if ('none' in a) {
+    if (a.none !== true) fail('createHttpHandler: auth.none must be true');
+  } else if ('bearerTokens' in a) {
+    const tokens = a.bearerTokens;
+    if (
+      !Array.isArray(tokens) ||
+      tokens.length === 0 ||
+      tokens.some((t) => typeof t !== 'string' || t.length < 16)
+    )
+      fail('createHttpHandler: auth.bearerTokens must list tokens of at least 16 characters');
+  } else if ('hmacKey' in a) {
+    if (typeof a.hmacKey !== 'string' || a.hmacKey.length < 16)
+      fail('createHttpHandler: auth.hmacKey must be at least 16 characters');
+  } else fail('createHttpHandler: auth must be { bearerTokens }, { hmacKey } or { none: true }');
+  return auth as HttpAuth;
+}
+
+function match(pathname: string, basePath: string): Matched | undefined {
+  if (basePath) {
+    if (pathname !== basePath && !pathname.startsWith(`${basePath}/`)) return undefined;
+    pathname = pathname.slice(basePath.length);
+  }
+  const raw = pathname.split('/').slice(1);
+  if (raw.length === 0 || raw.some((s) => s.length === 0)) return undefined;
+  const parts: string[] = [];
+  for (const segment of raw) {
+    try {
+      parts.push(decodeURIComponent(segment));
+    } catch {
+      return undefined;
+    }
+  }
+  if (parts.some((p) => p.length > MAX_ID_LENGTH)) return undefined;
+  const [a, b, c, d] = parts;
+  if (parts.length === 1 && a === 'healthz') return { route: { name: 'healthz' }, method: 'GET' };
+  if (parts.length === 1 && a === 'readyz') return { route: { name: 'readyz' }, method: 'GET' };
+  if (a !== 'api') return undefined;
+  if (parts.length === 3 && b === 'metrics' && c === 'comparison')
+    return { route: { name: 'metrics' }, method: 'GET' };
+  if (b !== 'jobs' || parts.length !== 4) return undefined;
+  if (c === 'submit') return { route: { name: 'submit', jobName: d! }, method: 'POST' };
+  if (c === 'status') return { route: { name: 'status', jobId: d! }, method: 'GET' };
+  if (d === 'tasks') return { route: { name: 'tasks', jobId: c! }, method: 'GET' };
+  if (d === 'cancel') return { route: { name: 'cancel', jobId: c! }, method: 'POST' };
+  return undefined;
+}
+
+async function listTasks(yard: Switchyard, jobId: string, query: URLSearchParams) {
+  const job = await yard.store.getJob(jobId);
+  if (!job) throw jobNotFound(jobId);
+  const issues: FieldIssue[] = [];
+  const options: ListTasksOptions = { limit: 100 };
+  const stage = query.get('stage');
+  if (stage !== null) {
+    const names = yard.jobs.get(job.name)?.stages.map((s) => s.name) ?? [];
+    const index = /^\d{1,6}$/.test(stage) ? Number(stage) : names.indexOf(stage);
+    if (index < 0 || index >= job.stageCount)
+      issues.push({ path: 'stage', message: `not a stage of job "${job.name}"` });
+    else options.stage = index;
+  }
+  const status = query.get('status');
+  if (status !== null) {
+    if (TASK_STATUSES.has(status as TaskStatus)) options.status = status as TaskStatus;
+    else
+      issues.push({ path: 'status', message: `must be one of ${[...TASK_STATUSES].join(', ')}` });
+  }
+  const limit = query.get('limit');
+  if (limit !== null) {
+    if (/^\d{1,4}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= 1000)
+      options.limit = Number(limit);
+    else issues.push({ path: 'limit', message: 'must be an integer from 1 to 1000' });
+  }
+  const cursor = query.get('cursor');
+  if (cursor !== null) {
+    if (cursor.length > 0 && cursor.length <= 1024) options.cursor = cursor;
+    else issues.push({ path: 'cursor', message: 'must be a cursor from a previous page' });
+  }
+  if (issues.length > 0)
+    throw new HttpError(400, 'INVALID_INPUT', 'invalid query parameters', issues);
+  const page = await yard.store.listTasks(jobId, options);
+  return page.nextCursor === undefined
+    ? { tasks: page.tasks }
+    : { tasks: page.tasks, nextCursor: page.nextCursor };
+}
+
+/** Reads the body as UTF-8 text, refusing more than `max` bytes whatever Content-Length says. */
+async function readText(request: Request, max: number): Promise<string> {
+  const tooLarge = () =>
+    new HttpError(413, 'PAYLOAD_TOO_LARGE', `the request body exceeds ${max} bytes`);
+  const declared = request.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) throw tooLarge();
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'MALFORMED_JSON', 'the request body is not valid UTF-8');
+  }
+}
+
+function isJsonContentType(header: string | null): boolean {
+  if (!header) return false;
+  const type = header.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
+function parseJson(text: string, maxDepth: number): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'MALFORMED_JSON', `malformed JSON: ${(err as Error).message}`);
+  }
+  // Iterative, so a hostile depth cannot overflow the stack here; later recursive steps
+  // (schema validation, canonical JSON) only ever see bounded depth.
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > maxDepth)
+      throw new HttpError(400, 'INVALID_INPUT', `JSON nested deeper than ${maxDepth} levels`, [
+        { path: '', message: `nesting deeper than ${maxDepth}` },
+      ]);
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(path: string, message: string): HttpError {
+  return new HttpError(400, 'INVALID_INPUT', `${path} ${message}`, [{ path, message }]);
+}
+
+function jobNotFound(jobId: string): HttpError {
+  return new HttpError(404, 'JOB_NOT_FOUND', `job ${jobId} not found`);
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    },
+  });
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  INVALID_INPUT: 400,
+  NOT_SERIALIZABLE: 400,
+  UNKNOWN_TRANSPORT: 400,
+  UNKNOWN_JOB: 404,
+  JOB_NOT_FOUND: 404,
+  CLOSED: 503,
+  BACKEND_ERROR: 503,
+  AUTH_FAILED: 503,
+  SECRET_NOT_FOUND: 503,
+  CONFIG_ERROR: 503,
+};
+
+function errorResponse(err: unknown, logger: Logger): Response {
+  if (err instanceof HttpError) {
+    const error: HttpErrorBody['error'] = { code: err.code, message: err.message };
+    if (err.details !== undefined) error.details = err.details;
+    return json(err.status, { error }, err.headers);
+  }
+  if (isSwitchyardError(err)) {
+    const status = STATUS_BY_CODE[err.code] ?? 500;
+    if (status >= 500) {
+      // Backend trouble: log it, tell the caller only that it is temporary.
+      logger.error('HTTP request failed', { code: err.code, error: err.message });
+      return json(503, {
+        error: { code: 'UNAVAILABLE', message: 'a backend is unavailable; retry later' },
+      });
+    }
+    const error: HttpErrorBody['error'] = { code: err.code, message: err.message };
+    if (err.issues) error.details = err.issues;
+    return json(status, { error });
+  }
+  logger.error('HTTP request failed unexpectedly', {
+    error: err instanceof Error ? err.message : String(err),
+  });
+  return json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
+}

@@ -1,0 +1,11 @@
+/**
+ * Switchyard's HTTP API as a framework-free Web `Request` → `Response` handler.
+ * @module
+ */
+export {
+  HMAC_SIGNATURE_HEADER,
+  HMAC_TIMESTAMP_HEADER,
+  type HttpAuth,
+  signRequest,
+} from './auth.js';
+export { createHttpHandler, type HttpErrorBody, type HttpHandlerOptions } from './handler.js';

@@ -1,0 +1,534 @@
+import {
+  createHttpHandler,
+  memoryStore,
+  SwitchyardError,
+  signRequest,
+  silentLogger,
+} from '@switchyard/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bodyOf, makeApi, spyStore, TOKEN } from './http-helpers.js';
+
+type Api = ReturnType<typeof makeApi>;
+const open: Api[] = [];
+function api(...args: Parameters<typeof makeApi>): Api {
+  const a = makeApi(...args);
+  open.push(a);
+  return a;
+}
+afterEach(async () => {
+  for (const a of open.splice(0)) await a.yard.close();
+});
+
+async function runToEnd(a: Api, jobId: string) {
+  const controller = new AbortController();
+  const working = a.yard.work({ signal: controller.signal, waitMs: 20, visibilityTimeoutMs: 500 });
+  try {
+    return await a.yard.waitFor(jobId, { pollIntervalMs: 20 });
+  } finally {
+    controller.abort();
+    await working;
+  }
+}
+
+async function expectError(res: Response, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  const body = await bodyOf(res);
+  const error = body.error as { code: string; message: string; details?: unknown };
+  expect(error.code).toBe(code);
+  expect(typeof error.message).toBe('string');
+  expect(JSON.stringify(body)).not.toMatch(/\n\s+at /); // no stack trace
+  return error;
+}
+
+describe('POST /api/jobs/submit/{jobName}', () => {
+  it('creates (202) then returns the same job on resubmit (200)', async () => {
+    const a = api();
+    const first = await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":5}' });
+    expect(first.status).toBe(202);
+    const created = await bodyOf(first);
+    expect(created).toMatchObject({ status: 'queued', transport: 'memory', created: true });
+    expect(created.statusUrl).toBe(`/api/jobs/status/${created.jobId}`);
+    expect(first.headers.get('location')).toBe(created.statusUrl);
+    const again = await a.call('POST', '/api/jobs/submit/squares', { body: '{ "n": 5 }' });
+    expect(again.status).toBe(200);
+    expect(await bodyOf(again)).toMatchObject({ jobId: created.jobId, created: false });
+    const view = await runToEnd(a, created.jobId as string);
+    expect(view.status).toBe('succeeded');
+    expect(view.result).toEqual({ squared: 5 });
+  });
+
+  it('accepts the envelope form { params, transport, idempotencyKey }', async () => {
+    const a = api();
+    const res = await a.call('POST', '/api/jobs/submit/squares', {
+      body: JSON.stringify({ params: { n: 2 }, transport: 'servicebus', idempotencyKey: 'k-1' }),
+    });
+    expect(res.status).toBe(202);
+    const body = await bodyOf(res);
+    expect(body.transport).toBe('servicebus');
+    // Same key, other params: the same job.
+    const again = await a.call('POST', '/api/jobs/submit/squares', {
+      body: JSON.stringify({ params: { n: 3 }, idempotencyKey: 'k-1' }),
+    });
+    expect(again.status).toBe(200);
+    expect((await bodyOf(again)).jobId).toBe(body.jobId);
+  });
+
+  it('maps use_service_bus true/false to the two paths (params given inline)', async () => {
+    const a = api();
+    const sb = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: '{"n":1,"use_service_bus":true}',
+      }),
+    );
+    expect(sb.transport).toBe('servicebus');
+    // Identity is name + params: the same workload on the other path is a 409 …
+    const conflict = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":1,"use_service_bus":false}' }),
+      409,
+      'JOB_EXISTS_ON_OTHER_PATH',
+    );
+    expect(conflict.details).toEqual({ jobId: sb.jobId, transport: 'servicebus' });
+    // … unless it gets its own key.
+    const other = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: '{"n":1,"use_service_bus":false,"idempotencyKey":"on-memory"}',
+      }),
+    );
+    expect(other.transport).toBe('memory');
+    expect(other.jobId).not.toBe(sb.jobId);
+    const err = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":1,"use_service_bus":"yes"}' }),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(err.details).toEqual([{ path: 'use_service_bus', message: 'must be true or false' }]);
+  });
+
+  it('takes the Idempotency-Key header and an empty body as {}', async () => {
+    const a = api();
+    const res = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"n":0}',
+      headers: { 'idempotency-key': 'hdr-1' },
+    });
+    expect(res.status).toBe(202);
+    // Empty body: params {} fails validation (n is required) with the field named.
+    const err = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {}),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(JSON.stringify(err.details)).toContain('n');
+  });
+
+  it('400 with each field error for invalid params', async () => {
+    const a = api();
+    const err = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":-1,"label":42}' }),
+      400,
+      'INVALID_INPUT',
+    );
+    const paths = (err.details as { path: string }[]).map((d) => d.path).sort();
+    expect(paths).toEqual(['params.label', 'params.n']);
+  });
+
+  it('404 for an unknown job, 400 for an unknown transport', async () => {
+    const a = api();
+    const err = await expectError(
+      await a.call('POST', '/api/jobs/submit/nope', { body: '{}' }),
+      404,
+      'UNKNOWN_JOB',
+    );
+    expect(err.details).toEqual({ known: ['squares'] });
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: '{"n":1,"transport":"carrier-pigeon"}',
+      }),
+      400,
+      'UNKNOWN_TRANSPORT',
+    );
+  });
+
+  it('400 malformed JSON, 400 non-object, 400 too deep, 400 bad UTF-8', async () => {
+    const a = api();
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":' }),
+      400,
+      'MALFORMED_JSON',
+    );
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '[1,2]' }),
+      400,
+      'INVALID_INPUT',
+    );
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: `{"n":1,"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+      }),
+      400,
+      'INVALID_INPUT',
+    );
+    const res = await a.handler(
+      new Request('http://localhost/api/jobs/submit/squares', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: new Uint8Array([0x7b, 0xff, 0x7d]),
+      }),
+    );
+    await expectError(res, 400, 'MALFORMED_JSON');
+  });
+
+  it('413 over the size limit, even when Content-Length lies or is absent', async () => {
+    const a = api({ maxBodyBytes: 1000 });
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: `{"n":1,"x":"${'a'.repeat(2000)}"}`,
+      }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    // A streamed body with no Content-Length: the cap is enforced while reading.
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        if (pulled > 1000) controller.close();
+        else controller.enqueue(new TextEncoder().encode(' '.repeat(100)));
+      },
+    });
+    const res = await a.handler(
+      new Request('http://localhost/api/jobs/submit/squares', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit),
+    );
+    await expectError(res, 413, 'PAYLOAD_TOO_LARGE');
+    expect(pulled).toBeLessThan(50); // stopped reading early
+  });
+
+  it('415 for a non-JSON content type; +json and charset are fine', async () => {
+    const a = api();
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: 'n=1',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    const res = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"n":1}',
+      headers: { 'content-type': 'application/vnd.api+json; charset=utf-8' },
+    });
+    expect(res.status).toBe(202);
+  });
+
+  it('keeps a __proto__ key as plain data (no prototype pollution)', async () => {
+    const a = api();
+    const res = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"n":1,"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}',
+    });
+    expect(res.status).toBe(202); // unknown keys are stripped by the schema
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const env = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"params":{"n":2,"__proto__":{"polluted":true}},"transport":"memory"}',
+    });
+    expect(env.status).toBe(202);
+    expect((await bodyOf(env)).transport).toBe('memory');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('GET /api/jobs/status/{jobId}', () => {
+  it('reports status, stages, path and result; 404 for an unknown job', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":3,"use_service_bus":true}' }),
+    );
+    await runToEnd(a, jobId as string);
+    const res = await a.call('GET', `/api/jobs/status/${jobId}`);
+    expect(res.status).toBe(200);
+    const view = await bodyOf(res);
+    expect(view).toMatchObject({
+      id: jobId,
+      name: 'squares',
+      status: 'succeeded',
+      transport: 'servicebus',
+      result: { squared: 3 },
+    });
+    expect(view.stages).toMatchObject([{ name: 'square', total: 3, succeeded: 3, failed: 0 }]);
+    expect(typeof view.durationMs).toBe('number');
+    await expectError(await a.call('GET', '/api/jobs/status/missing'), 404, 'JOB_NOT_FOUND');
+  });
+});
+
+describe('GET /api/jobs/{jobId}/tasks', () => {
+  it('pages with cursor and limit, filters by stage (index or name) and status', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":25}' }),
+    );
+    await runToEnd(a, jobId as string);
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const q = new URLSearchParams({ stage: 'square', status: 'succeeded', limit: '10' });
+      if (cursor) q.set('cursor', cursor);
+      const res = await a.call('GET', `/api/jobs/${jobId}/tasks?${q}`);
+      expect(res.status).toBe(200);
+      const page = (await bodyOf(res)) as { tasks: { index: number }[]; nextCursor?: string };
+      seen.push(...page.tasks.map((t) => t.index));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...Array(25).keys()]);
+    const failed = await bodyOf(
+      await a.call('GET', `/api/jobs/${jobId}/tasks?stage=0&status=failed`),
+    );
+    expect(failed).toEqual({ tasks: [] });
+  });
+
+  it('400 naming each bad query parameter, 404 for an unknown job', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":1}' }),
+    );
+    const err = await expectError(
+      await a.call('GET', `/api/jobs/${jobId}/tasks?stage=9&status=weird&limit=0&cursor=`),
+      400,
+      'INVALID_INPUT',
+    );
+    expect((err.details as { path: string }[]).map((d) => d.path)).toEqual([
+      'stage',
+      'status',
+      'limit',
+      'cursor',
+    ]);
+    await expectError(await a.call('GET', '/api/jobs/nope/tasks'), 404, 'JOB_NOT_FOUND');
+  });
+});
+
+describe('POST /api/jobs/{jobId}/cancel', () => {
+  it('cancels a job once; 404 for an unknown job', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":10}' }),
+    );
+    const res = await a.call('POST', `/api/jobs/${jobId}/cancel`);
+    expect(res.status).toBe(200);
+    expect(await bodyOf(res)).toEqual({ jobId, cancelled: true, status: 'cancelled' });
+    expect(await bodyOf(await a.call('POST', `/api/jobs/${jobId}/cancel`))).toEqual({
+      jobId,
+      cancelled: false,
+      status: 'cancelled',
+    });
+    await expectError(await a.call('POST', '/api/jobs/nope/cancel'), 404, 'JOB_NOT_FOUND');
+  });
+});
+
+describe('GET /api/metrics/comparison', () => {
+  it('shows both paths', async () => {
+    const a = api();
+    for (const useSb of [true, false]) {
+      const { jobId } = await bodyOf(
+        await a.call('POST', '/api/jobs/submit/squares', {
+          body: JSON.stringify({
+            params: { n: 4 },
+            use_service_bus: useSb,
+            idempotencyKey: `${useSb}`,
+          }),
+        }),
+      );
+      await runToEnd(a, jobId as string);
+    }
+    const res = await a.call('GET', '/api/metrics/comparison');
+    expect(res.status).toBe(200);
+    const { paths } = (await bodyOf(res)) as {
+      paths: { transport: string; jobs: { succeeded: number }; tasks: { total: number } }[];
+    };
+    const by = Object.fromEntries(paths.map((p) => [p.transport, p]));
+    expect(by.servicebus).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 4 } });
+    expect(by.memory).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 4 } });
+  });
+});
+
+describe('probes', () => {
+  it('/healthz and /readyz answer without auth; /readyz 503 when a backend fails', async () => {
+    const inner = memoryStore();
+    let broken = false;
+    const store = Object.assign(Object.create(inner) as typeof inner, {
+      ping: async () => {
+        if (broken) throw new Error('db at 10.0.0.5 refused');
+      },
+    });
+    const a = api({}, store);
+    expect(await bodyOf(await a.call('GET', '/healthz', { token: null }))).toEqual({ ok: true });
+    const ready = await a.call('GET', '/readyz', { token: null });
+    expect(ready.status).toBe(200);
+    expect(await bodyOf(ready)).toMatchObject({ ok: true, checks: { store: { ok: true } } });
+    broken = true;
+    const anon = await a.call('GET', '/readyz', { token: null });
+    expect(anon.status).toBe(503);
+    expect(await anon.text()).not.toContain('10.0.0.5');
+    const authed = await bodyOf(await a.call('GET', '/readyz'));
+    expect(authed).toMatchObject({
+      ok: false,
+      checks: { store: { ok: false, error: 'db at 10.0.0.5 refused' } },
+    });
+  });
+
+  it('with publicProbes: false the probes need auth too', async () => {
+    const a = api({ publicProbes: false });
+    await expectError(await a.call('GET', '/healthz', { token: null }), 401, 'UNAUTHORIZED');
+  });
+});
+
+describe('routing', () => {
+  it('404 for unknown routes, 405 with Allow for a wrong method', async () => {
+    const a = api();
+    for (const path of [
+      '/',
+      '/api',
+      '/api/jobs',
+      '/api/jobs//tasks',
+      '/nope',
+      '/api/jobs/x/y',
+      '/api/jobs/%E0%A4%A/tasks',
+    ])
+      await expectError(await a.call('GET', path), 404, 'NOT_FOUND');
+    const res = await a.call('GET', '/api/jobs/submit/squares');
+    await expectError(res, 405, 'METHOD_NOT_ALLOWED');
+    expect(res.headers.get('allow')).toBe('POST');
+    await expectError(await a.call('DELETE', '/api/jobs/status/x'), 405, 'METHOD_NOT_ALLOWED');
+    await expectError(await a.call('PUT', '/healthz'), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('honours basePath', async () => {
+    const a = api({ basePath: '/yard/' });
+    expect((await a.call('GET', '/yard/healthz')).status).toBe(200);
+    await expectError(await a.call('GET', '/healthz'), 404, 'NOT_FOUND');
+    const { statusUrl } = await bodyOf(
+      await a.call('POST', '/yard/api/jobs/submit/squares', { body: '{"n":0}' }),
+    );
+    expect(statusUrl).toMatch(/^\/yard\/api\/jobs\/status\//);
+  });
+
+  it('503 UNAVAILABLE without details on a backend error', async () => {
+    const inner = memoryStore();
+    const store = Object.assign(Object.create(inner) as typeof inner, {
+      metrics: async () => {
+        throw new SwitchyardError('BACKEND_ERROR', 'pg at 10.1.2.3: connection refused');
+      },
+    });
+    const a = api({}, store);
+    const err = await expectError(
+      await a.call('GET', '/api/metrics/comparison'),
+      503,
+      'UNAVAILABLE',
+    );
+    expect(err.message).not.toContain('10.1.2.3');
+  });
+
+  it('500 INTERNAL without details for an unexpected error', async () => {
+    const inner = memoryStore();
+    const store = Object.assign(Object.create(inner) as typeof inner, {
+      getJob: async () => {
+        throw Object.assign(new Error('connection to 10.1.2.3 lost'), { code: 'ECONNRESET' });
+      },
+    });
+    const a = api({}, store);
+    const err = await expectError(await a.call('GET', '/api/jobs/status/x'), 500, 'INTERNAL');
+    expect(err.message).not.toContain('10.1.2.3');
+  });
+});
+
+describe('auth', () => {
+  const routes: [string, string, string?][] = [
+    ['POST', '/api/jobs/submit/squares', '{"n":1}'],
+    ['GET', '/api/jobs/status/x'],
+    ['GET', '/api/metrics/comparison'],
+    ['GET', '/api/jobs/x/tasks'],
+    ['POST', '/api/jobs/x/cancel'],
+    ['GET', '/nope'],
+    ['DELETE', '/api/jobs/status/x'],
+  ];
+
+  it('401 for missing or wrong bearer tokens, and the store is never touched', async () => {
+    const { store, calls } = spyStore();
+    const a = api({}, store);
+    for (const [method, path, body] of routes) {
+      for (const token of [null, 'wrong-token-0123456789abcdef', `${TOKEN}x`, '']) {
+        const res = await a.call(method, path, { token, ...(body ? { body } : {}) });
+        await expectError(res, 401, 'UNAUTHORIZED');
+        expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      }
+    }
+    expect(calls).toEqual([]);
+    // A second configured token works.
+    const b = api({ auth: { bearerTokens: ['other-token-0123456789', TOKEN] } });
+    expect((await b.call('GET', '/api/metrics/comparison')).status).toBe(200);
+  });
+
+  it('HMAC: signed requests pass; bad, stale or replayed-to-another-path signatures get 401', async () => {
+    const key = 'hmac-key-0123456789abcdef';
+    const { store, calls } = spyStore();
+    const a = api({ auth: { hmacKey: key, maxSkewMs: 60_000 } }, store);
+    const send = (
+      method: string,
+      path: string,
+      body: string | undefined,
+      headers: Record<string, string>,
+    ) =>
+      a.handler(
+        new Request(`http://localhost${path}`, {
+          method,
+          headers: { ...headers, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        }),
+      );
+    const body = '{"n":2}';
+    const path = '/api/jobs/submit/squares';
+    const bad = [
+      {},
+      signRequest({ key: 'wrong-key-0123456789abcdef', method: 'POST', path, body }),
+      signRequest({ key, method: 'POST', path, body, timestamp: Date.now() - 120_000 }),
+      signRequest({ key, method: 'POST', path: '/api/jobs/submit/other', body }),
+      signRequest({ key, method: 'POST', path, body: '{"n":3}' }),
+      { 'x-switchyard-timestamp': 'soon', 'x-switchyard-signature': 'v1=00' },
+    ];
+    for (const headers of bad)
+      await expectError(await send('POST', path, body, headers), 401, 'UNAUTHORIZED');
+    expect(calls).toEqual([]);
+    const ok = await send('POST', path, body, signRequest({ key, method: 'POST', path, body }));
+    expect(ok.status).toBe(202);
+    const q = '/api/metrics/comparison';
+    expect(
+      (await send('GET', q, undefined, signRequest({ key, method: 'GET', path: q }))).status,
+    ).toBe(200);
+  });
+
+  it('refuses to build without auth or with weak secrets', () => {
+    const { yard } = api();
+    const bad: unknown[] = [
+      undefined,
+      {},
+      { none: false },
+      { bearerTokens: [] },
+      { bearerTokens: ['short'] },
+      { hmacKey: 'short' },
+    ];
+    for (const auth of bad)
+      expect(() =>
+        createHttpHandler(yard, { auth: auth as never, logger: silentLogger }),
+      ).toThrowError(expect.objectContaining({ code: 'CONFIG_ERROR' }));
+  });
+
+  it('{ none: true } opts out explicitly', async () => {
+    const a = api({ auth: { none: true } });
+    expect((await a.call('GET', '/api/metrics/comparison', { token: null })).status).toBe(200);
+  });
+});
