@@ -410,7 +410,7 @@ class SwitchyardImpl {
       });
       return {
         action: 'retry',
-        delayMs: Math.min(30_000, 1000 * 2 ** Math.min(5, delivery.deliveryCount - 1)),
+        delayMs: backoffDelay(resolveRetry(this.options.retry), delivery.deliveryCount),
         reason: info.message,
       };
     }

@@ -1,0 +1,232 @@
+/**
+ * Property-style test of the engine invariants (DESIGN "The engine" 1–5): random multi-stage jobs
+ * run by two workers through a transport that duplicates, delays, reorders and loses settlements,
+ * over a store whose writes crash at random — before or after they commit. Thousands of cases per
+ * run; PROPERTY_CASES and PROPERTY_SEED reproduce or extend a run.
+ */
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  memoryStore,
+  memoryTransport,
+  type Store,
+  silentLogger,
+  stage,
+} from '@switchyard/core';
+import { faultyStore, faultyTransport } from '@switchyard/core/testing';
+import { describe, expect, it } from 'vitest';
+
+const CASES = Number(process.env.PROPERTY_CASES ?? 1000);
+const PARALLEL = 50;
+const SEED = Number(process.env.PROPERTY_SEED ?? Date.now() % 1_000_000);
+
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Case {
+  seed: number;
+  /** Tasks of the first stage; later stages fan out one task per earlier result. */
+  width: number;
+  stages: number;
+  /** Transient failures before success, per (stage, value) — derived from the seed. */
+  flakiness: number;
+}
+
+function generate(random: () => number, seed: number): Case {
+  return {
+    seed,
+    width: Math.floor(random() * 16),
+    stages: 1 + Math.floor(random() * 3),
+    flakiness: random(),
+  };
+}
+
+/** The result a crash-free, duplicate-free run produces. */
+function expected(c: Case) {
+  let values = Array.from({ length: c.width }, (_, i) => i);
+  const perStage: number[][] = [];
+  for (let s = 0; s < c.stages; s++) {
+    values = values.map((v) => (v + s) * 2 + 1);
+    perStage.push(values);
+  }
+  return { perStage, sum: values.reduce((a, b) => a + b, 0) };
+}
+
+async function runCase(c: Case): Promise<string[]> {
+  const random = mulberry32(c.seed);
+  const applied = new Map<string, number>();
+  const advanced = new Map<number, number>();
+  let finished = 0;
+  const inner = memoryStore();
+  // Counts committed effects only: it sits under the crashing layer.
+  const counting: Store = Object.create(inner) as Store;
+  counting.completeTasks = async (outcomes) => {
+    const r = await inner.completeTasks(outcomes);
+    for (const id of r.applied) applied.set(id, (applied.get(id) ?? 0) + 1);
+    return r;
+  };
+  counting.startStage = async (jobId, index, name) => {
+    const r = await inner.startStage(jobId, index, name);
+    if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
+    return r;
+  };
+  counting.finishJob = async (jobId, outcome) => {
+    const done = await inner.finishJob(jobId, outcome);
+    if (done) finished++;
+    return done;
+  };
+  const store = faultyStore(counting, { crash: 0.04, random });
+  const baseTransport = memoryTransport({ visibilityTimeoutMs: 40 });
+  const transport = faultyTransport(baseTransport, {
+    duplicate: 0.5,
+    maxDelayMs: 8,
+    dropSettlement: 0.1,
+    random,
+  });
+
+  const failuresLeft = new Map<string, number>();
+  const task = defineTask({
+    name: 'step',
+    handler: (input: { v: number; s: number }) => {
+      const key = `${input.s}:${input.v}`;
+      const left =
+        failuresLeft.get(key) ??
+        Math.floor(((input.v * 7 + input.s * 13) % 10) / 10 < c.flakiness ? 2 : 0);
+      if (left > 0) {
+        failuresLeft.set(key, left - 1);
+        throw new Error(`transient ${key}`);
+      }
+      failuresLeft.set(key, 0);
+      return (input.v + input.s) * 2 + 1;
+    },
+  });
+  const stages = Array.from({ length: c.stages }, (_, s) =>
+    stage({
+      name: `s${s}`,
+      task,
+      async *fanOut(_params: undefined, ctx) {
+        if (s === 0) {
+          for (let v = 0; v < c.width; v++) yield { v, s };
+        } else {
+          for await (const r of ctx.results<number>(`s${s - 1}`)) yield { v: r.result, s };
+        }
+      },
+    }),
+  );
+  const job = defineJob({
+    name: 'random',
+    stages,
+    finalize: async (ctx) => {
+      let sum = 0;
+      for await (const r of ctx.results<number>(`s${c.stages - 1}`)) sum += r.result;
+      return { sum };
+    },
+  });
+  const options = {
+    jobs: [job],
+    store,
+    transports: [transport],
+    logger: silentLogger,
+    retry: { maxAttempts: 50, initialDelayMs: 2, maxDelayMs: 20 },
+    batching: {
+      chunkSize: 1 + Math.floor(random() * 5),
+      maxMessages: 1 + Math.floor(random() * 4),
+    },
+    reconcile: { intervalMs: 0 },
+  } as const;
+  const yards = [createSwitchyard(options), createSwitchyard(options)];
+  const stop = new AbortController();
+  const working = yards.map((y) =>
+    y.work({ concurrency: 4, signal: stop.signal, visibilityTimeoutMs: 40, waitMs: 10 }),
+  );
+  const violations: string[] = [];
+  try {
+    let jobId: string | undefined;
+    for (let i = 0; i < 50 && !jobId; i++)
+      jobId = (await yards[0]!.submit('random', undefined).catch(() => undefined))?.jobId;
+    if (!jobId) return ['submit never succeeded'];
+    const deadline = Date.now() + 20_000;
+    let view = await inner.getJob(jobId);
+    while (
+      view &&
+      !['succeeded', 'failed', 'cancelled'].includes(view.status) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
+      view = await inner.getJob(jobId);
+    }
+    const want = expected(c);
+    if (view?.status !== 'succeeded')
+      return [`job ended ${view?.status}: ${JSON.stringify(view?.error)}`];
+    if (JSON.stringify(view.result) !== JSON.stringify({ sum: want.sum }))
+      violations.push(`result ${JSON.stringify(view.result)} != ${want.sum}`);
+    if (finished !== 1) violations.push(`job finished ${finished} times`);
+    const stageRecords = await inner.getStages(jobId);
+    for (let s = 0; s < c.stages; s++) {
+      if (advanced.get(s) !== 1)
+        violations.push(`stage ${s} advanced ${advanced.get(s) ?? 0} times`);
+      const rec = stageRecords[s];
+      const n = want.perStage[s]!.length;
+      if (rec?.total !== n || rec.succeeded !== n || rec.failed !== 0)
+        violations.push(`stage ${s} counts ${JSON.stringify(rec)} != ${n}`);
+      const results: number[] = [];
+      for await (const r of yards[0]!.results<number>(jobId, s)) results.push(r.result);
+      if (JSON.stringify(results) !== JSON.stringify(want.perStage[s]))
+        violations.push(`stage ${s} results ${results} != ${want.perStage[s]}`);
+    }
+    const recorded = [...applied.values()];
+    if (
+      recorded.length !== want.perStage.reduce((a, p) => a + p.length, 0) ||
+      recorded.some((k) => k !== 1)
+    ) {
+      violations.push(
+        `task results recorded ${JSON.stringify([...applied.entries()].filter(([, k]) => k !== 1))}; ${recorded.length} tasks`,
+      );
+    }
+    // Nothing left behind: duplicates and delayed copies drain and are acknowledged.
+    const drainBy = Date.now() + 3000;
+    const depth = () => baseTransport as unknown as { depth(q: string): number };
+    while ((depth().depth('task') > 0 || depth().depth('stage') > 0) && Date.now() < drainBy)
+      await new Promise((r) => setTimeout(r, 20));
+    if (depth().depth('task') + depth().depth('stage') > 0)
+      violations.push(
+        `messages left: ${depth().depth('stage')} stage, ${depth().depth('task')} task`,
+      );
+    if (
+      (await baseTransport.listDeadLetters!('task')).length +
+        (await baseTransport.listDeadLetters!('stage')).length >
+      0
+    )
+      violations.push('unexpected dead letters');
+    return violations;
+  } finally {
+    stop.abort();
+    await Promise.all(working);
+  }
+}
+
+describe('engine invariants under duplicates, delays, reordering and crashes', () => {
+  it(`holds for ${CASES} random jobs (seed ${SEED})`, { timeout: 600_000 }, async () => {
+    const random = mulberry32(SEED);
+    const cases = Array.from({ length: CASES }, (_, i) => generate(random, SEED * 10_000 + i));
+    const failures: { c: Case; violations: string[] }[] = [];
+    for (let i = 0; i < cases.length; i += PARALLEL) {
+      const batch = cases.slice(i, i + PARALLEL);
+      const results = await Promise.all(
+        batch.map((c) => runCase(c).then((violations) => ({ c, violations }))),
+      );
+      failures.push(...results.filter((r) => r.violations.length > 0));
+      if (failures.length > 0) break;
+    }
+    expect(failures.slice(0, 3)).toEqual([]);
+  });
+});
