@@ -56,7 +56,9 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 export async function startAzurite(options: { timeoutMs?: number } = {}): Promise<Azurite> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const require = createRequire(import.meta.url);
-  const main = require.resolve('azurite/dist/src/queue/main.js');
+  // AZURITE_QUEUE_SCRIPT: another Azurite install (or a bad path, to check the skip/fail paths).
+  const main =
+    process.env.AZURITE_QUEUE_SCRIPT ?? require.resolve('azurite/dist/src/queue/main.js');
   // Azurite resolves its default --location to the cwd and may touch it; keep that out of the repo.
   const cwd = mkdtempSync(join(tmpdir(), 'azurite-'));
   const child = spawn(
