@@ -70,6 +70,7 @@ import type {
 } from './types.js';
 
 type AnyJob = JobDefinition<string, unknown, unknown>;
+type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>;
 type NamedJob = { readonly name: string };
 /** The job definition registered under name N (any job when the names are not literal types). */
 type JobNamed<Jobs extends readonly NamedJob[], N> = [Extract<Jobs[number], { name: N }>] extends [
@@ -158,10 +159,7 @@ class SwitchyardImpl {
   private readonly defaultTransport: string;
   private readonly logger: Logger;
   private readonly options: SwitchyardOptions<readonly NamedJob[]>;
-  private readonly jobCache = new Map<
-    string,
-    Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>
-  >();
+  private readonly jobCache = new Map<string, Promise<JobInfo | undefined>>();
   private readonly instanceId = randomUUID();
   private readonly shutdown = new AbortController();
   private readonly workers = new Set<Promise<void>>();
@@ -213,7 +211,7 @@ class SwitchyardImpl {
       );
     }
     setMaxListeners(0, this.shutdown.signal);
-    this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000);
+    this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000, 2);
     this.completions = new Batcher((outcomes) => this.completeBatch(outcomes), 1000);
     this.retries = new Batcher(async (items) => {
       await this.store.retryTasks(items);
@@ -416,23 +414,22 @@ class SwitchyardImpl {
     }
   }
 
-  private async jobInfo(
-    jobId: string,
-  ): Promise<Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'> | undefined> {
+  /** The job's immutable identity (name, path, stage count), cached; concurrent misses share one read. */
+  private jobInfo(jobId: string): Promise<JobInfo | undefined> {
     const cached = this.jobCache.get(jobId);
     if (cached) return cached;
-    const job = await this.store.getJob(jobId);
-    if (!job) return undefined;
-    const info = {
-      id: job.id,
-      name: job.name,
-      transport: job.transport,
-      stageCount: job.stageCount,
-    };
+    const loading = this.store.getJob(jobId).then((job) => {
+      if (!job) {
+        this.jobCache.delete(jobId);
+        return undefined;
+      }
+      return { id: job.id, name: job.name, transport: job.transport, stageCount: job.stageCount };
+    });
+    loading.catch(() => this.jobCache.delete(jobId));
     if (this.jobCache.size >= JOB_CACHE_MAX)
       this.jobCache.delete(this.jobCache.keys().next().value!);
-    this.jobCache.set(jobId, info);
-    return info;
+    this.jobCache.set(jobId, loading);
+    return loading;
   }
 
   private async processStage(
@@ -978,17 +975,21 @@ class SwitchyardImpl {
     const waitMs = options.waitMs ?? 1000;
     const inFlight = new Map<ReceivedMessage, number>();
     let slotFreed: (() => void) | undefined;
-    const settler = new Batcher<Settlement, undefined>(async (items) => {
-      try {
-        await transport.settle(items);
-      } catch (err) {
-        this.logger.error('settling messages failed; they will be redelivered', {
-          transport: path.name,
-          error: toErrorInfo(err).message,
-        });
-      }
-      return items.map(() => undefined);
-    }, 500);
+    const settler = new Batcher<Settlement, undefined>(
+      async (items) => {
+        try {
+          await transport.settle(items);
+        } catch (err) {
+          this.logger.error('settling messages failed; they will be redelivered', {
+            transport: path.name,
+            error: toErrorInfo(err).message,
+          });
+        }
+        return items.map(() => undefined);
+      },
+      500,
+      2,
+    );
     // Long tasks keep their lock: extend every message in flight for more than a third of it.
     const renewer = transport.extendLock
       ? setInterval(
