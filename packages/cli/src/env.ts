@@ -1,0 +1,170 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { type AzureEnvConfig, configFromEnv } from '@switchyard/azure';
+import {
+  createSwitchyard,
+  type Logger,
+  memoryTransport,
+  type SecretInput,
+  type Store,
+  type Switchyard,
+  type Transport,
+  toCachedSecret,
+} from '@switchyard/core';
+import {
+  type PGliteLike,
+  type PostgresStoreOptions,
+  postgresStore,
+  postgresTransport,
+} from '@switchyard/driver-postgres';
+import { serviceBusTransport } from '@switchyard/driver-servicebus';
+import { storageQueueTransport } from '@switchyard/driver-storagequeue';
+import type { NamedJob } from './jobs.js';
+
+/** Options of {@link createYardFromEnv}. */
+export interface YardFromEnvOptions {
+  /** The job definitions this process can submit and run. */
+  jobs: readonly NamedJob[];
+  /** @defaultValue `process.env` */
+  env?: Record<string, string | undefined>;
+  /**
+   * PGlite data folder used when no `DATABASE_URL` / `DATABASE_SECRET` is set (the embedded
+   * default, no server needed). `SWITCHYARD_DATA_DIR` overrides it. @defaultValue `.switchyard/data`
+   */
+  dataDir?: string;
+  /**
+   * Also configure the `postgres` queue transport on the same database. @defaultValue true (it is
+   * the only path when no Azure queue is enabled)
+   */
+  postgresTransport?: boolean;
+  /** Also configure an in-process `memory` path (tests, `SWITCHYARD_DEFAULT_TRANSPORT=memory`). */
+  memoryTransport?: boolean;
+  logger?: Logger;
+  /** Visibility timeout of the postgres transport, ms. @defaultValue 30000 */
+  visibilityTimeoutMs?: number;
+}
+
+/** What {@link createYardFromEnv} built. */
+export interface YardFromEnv {
+  yard: Switchyard;
+  config: AzureEnvConfig;
+  /** The configured transports by path name (dead-letter inspection, tests). */
+  transports: ReadonlyMap<string, Transport>;
+  /** Where state lives: `postgres` (a server) or `pglite:<folder>` (embedded). */
+  storeLocation: string;
+  /** The path `use_service_bus: false` selects: the first configured path that is not Service Bus. */
+  nonServiceBusTransport: string | undefined;
+  /** The HTTP API key (`SWITCHYARD_API_KEY`), resolved, if configured. */
+  apiKey(): Promise<string | undefined>;
+  /** Closes the Switchyard (store, transports) and the embedded database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a Switchyard from environment variables — the one configuration the CLI, the container
+ * host and the Functions app share:
+ *
+ * - `configFromEnv()` (see `@switchyard/azure`): Service Bus when `ENABLE_SERVICE_BUS=true`,
+ *   Storage Queues when `ENABLE_STORAGE_QUEUE=true`, secrets from variables or Key Vault;
+ * - the store: PostgreSQL on `DATABASE_URL` (or `DATABASE_SECRET`), else an embedded PGlite folder;
+ * - the `postgres` queue transport on that same database (one database can run everything);
+ * - the default path: `SWITCHYARD_DEFAULT_TRANSPORT`, else Service Bus, Storage Queues, Postgres
+ *   in that order of preference among the configured ones.
+ *
+ * @throws SwitchyardError `CONFIG_ERROR` listing every bad variable.
+ */
+export async function createYardFromEnv(options: YardFromEnvOptions): Promise<YardFromEnv> {
+  const env = options.env ?? process.env;
+  const config = configFromEnv(env);
+  let pglite: PGliteLike | undefined;
+  let storeLocation = 'postgres';
+  const connection = async (): Promise<
+    Pick<PostgresStoreOptions, 'pglite' | 'connectionString' | 'secrets' | 'schema'>
+  > => {
+    if (config.database.url !== undefined)
+      return {
+        connectionString: config.database.url as SecretInput,
+        secrets: config.secrets,
+        schema: config.database.schema,
+      };
+    const dir = resolve(env.SWITCHYARD_DATA_DIR?.trim() || options.dataDir || '.switchyard/data');
+    await mkdir(dir, { recursive: true });
+    const { PGlite } = await import('@electric-sql/pglite');
+    pglite = (await PGlite.create(dir)) as unknown as PGliteLike;
+    storeLocation = `pglite:${dir}`;
+    return { pglite, schema: config.database.schema };
+  };
+  const db = await connection();
+  const store: Store = postgresStore(db);
+  const transports: Transport[] = [];
+  try {
+    if (config.serviceBus.enabled)
+      transports.push(
+        serviceBusTransport({
+          ...(config.serviceBus.connectionString === undefined
+            ? { fullyQualifiedNamespace: config.serviceBus.fullyQualifiedNamespace }
+            : { connectionString: config.serviceBus.connectionString }),
+          secrets: config.secrets,
+          queues: { stage: config.serviceBus.jobQueue, task: config.serviceBus.taskQueue },
+        }),
+      );
+    if (config.storageQueue.enabled)
+      transports.push(
+        storageQueueTransport({
+          ...(config.storageQueue.connectionString === undefined
+            ? { accountUrl: config.storageQueue.accountUrl }
+            : { connectionString: config.storageQueue.connectionString }),
+          secrets: config.secrets,
+          queues: { stage: config.storageQueue.jobQueue, task: config.storageQueue.taskQueue },
+        }),
+      );
+    if (
+      (options.postgresTransport ?? true) ||
+      transports.length === 0 ||
+      config.defaultTransport === 'postgres'
+    )
+      transports.push(
+        postgresTransport({
+          ...db,
+          name: 'postgres',
+          visibilityTimeoutMs: options.visibilityTimeoutMs ?? 30_000,
+        }),
+      );
+    if (options.memoryTransport || config.defaultTransport === 'memory')
+      transports.push(memoryTransport({ name: 'memory' }));
+  } catch (err) {
+    await Promise.allSettled([store.close(), ...transports.map((t) => t.close())]);
+    await pglite?.close();
+    throw err;
+  }
+  const names = transports.map((t) => t.name);
+  const defaultTransport =
+    config.defaultTransport && names.includes(config.defaultTransport)
+      ? config.defaultTransport
+      : names[0]!;
+  const yard = createSwitchyard({
+    jobs: options.jobs,
+    store,
+    transports,
+    defaultTransport,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  return {
+    yard: yard as unknown as Switchyard,
+    config,
+    transports: new Map(transports.map((t) => [t.name, t])),
+    storeLocation,
+    nonServiceBusTransport: names.find((n) => n !== 'servicebus'),
+    async apiKey() {
+      if (config.apiKey === undefined) return undefined;
+      return toCachedSecret(config.apiKey, {
+        defaultSource: config.secrets,
+        label: 'SWITCHYARD_API_KEY',
+      }).get();
+    },
+    async close() {
+      await yard.close();
+      await pglite?.close();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { SwitchyardError } from '@switchyard/core';
+
+/** A job definition, as far as loading needs to know. */
+export interface NamedJob {
+  readonly name: string;
+  readonly stages: readonly unknown[];
+}
+
+/** The module `--jobs` falls back to: the seed's `hello_world` example jobs. */
+export const DEFAULT_JOBS_MODULE = '@switchyard/example-jobs';
+
+function isJob(value: unknown): value is NamedJob {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { name?: unknown }).name === 'string' &&
+    Array.isArray((value as { stages?: unknown }).stages)
+  );
+}
+
+/**
+ * Imports a module and collects every exported job definition (a named export, an exported array
+ * of jobs, or the default export). `spec` is a file path (relative to the working directory) or a
+ * package name.
+ * @throws SwitchyardError `CONFIG_ERROR` when the module cannot be loaded or exports no job.
+ */
+export async function loadJobs(spec: string = DEFAULT_JOBS_MODULE): Promise<NamedJob[]> {
+  const target =
+    spec.startsWith('.') || isAbsolute(spec) ? pathToFileURL(resolve(spec)).href : spec;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(target)) as Record<string, unknown>;
+  } catch (err) {
+    throw new SwitchyardError('CONFIG_ERROR', `cannot load jobs module "${spec}"`, {
+      cause: err,
+      issues: [
+        { path: 'SWITCHYARD_JOBS', message: `cannot load "${spec}": ${(err as Error).message}` },
+      ],
+    });
+  }
+  const jobs = new Map<string, NamedJob>();
+  for (const value of Object.values(mod)) {
+    for (const candidate of Array.isArray(value) ? value : [value])
+      if (isJob(candidate)) jobs.set(candidate.name, candidate);
+  }
+  if (jobs.size === 0)
+    throw new SwitchyardError('CONFIG_ERROR', `jobs module "${spec}" exports no job definition`, {
+      issues: [{ path: 'SWITCHYARD_JOBS', message: `"${spec}" exports no defineJob() result` }],
+    });
+  return [...jobs.values()];
+}

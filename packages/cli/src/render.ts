@@ -1,0 +1,112 @@
+import type { JobView, PathMetrics, TaskRecord } from '@switchyard/core';
+
+const BAR = 28;
+
+/** A plain text table: a header row, aligned columns. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const num = (v: number | null | undefined, digits = 0) =>
+  v === null || v === undefined ? '-' : v.toFixed(digits);
+
+/** The path comparison: one column per path. */
+export function metricsTable(paths: PathMetrics[]): string {
+  const rows: [string, (p: PathMetrics) => string][] = [
+    ['jobs (total)', (p) => String(p.jobs.total)],
+    ['jobs succeeded', (p) => String(p.jobs.succeeded)],
+    ['jobs failed', (p) => String(p.jobs.failed)],
+    ['jobs running/queued', (p) => `${p.jobs.running}/${p.jobs.queued}`],
+    ['job latency mean ms', (p) => num(p.jobLatencyMs.mean)],
+    ['job latency p95 ms', (p) => num(p.jobLatencyMs.p95)],
+    ['queue wait mean ms', (p) => num(p.queueWaitMs.mean)],
+    ['queue wait p95 ms', (p) => num(p.queueWaitMs.p95)],
+    ['tasks/s', (p) => num(p.tasksPerSecond, 1)],
+    ['tasks', (p) => String(p.tasks.total)],
+    [
+      'timeout rate',
+      (p) => (p.tasks.total ? `${((100 * p.timeouts) / p.tasks.total).toFixed(2)}%` : '-'),
+    ],
+    ['retries', (p) => String(p.retries)],
+    ['poisoned', (p) => String(p.poisoned)],
+  ];
+  if (paths.length === 0) return 'no jobs yet';
+  return table(
+    ['metric', ...paths.map((p) => p.transport)],
+    rows.map(([label, f]) => [label, ...paths.map(f)]),
+  );
+}
+
+/** One line per stage: a bar, done/total, status, running and failed counts. */
+export function stageLines(job: JobView, bars = true): string[] {
+  const width = Math.max(5, ...job.stages.map((s) => s.name.length));
+  return job.stages.map((s) => {
+    const done = s.succeeded + s.failed;
+    const total = s.sealed ? s.total : Math.max(s.total, done);
+    const ratio = total > 0 ? done / total : s.status === 'complete' ? 1 : 0;
+    const filled = Math.round(ratio * BAR);
+    const bar = bars ? `${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}  ` : '';
+    const extra = [s.running ? `running ${s.running}` : '', s.failed ? `failed ${s.failed}` : '']
+      .filter(Boolean)
+      .join(' ');
+    return `${s.name.padEnd(width)}  ${bar}${`${done}/${total}${s.sealed ? '' : '+'}`.padStart(13)}  ${s.status} ${extra}`.trimEnd();
+  });
+}
+
+/** A job summary, several lines. */
+export function jobSummary(job: JobView): string {
+  const lines = [
+    `job       ${job.id}`,
+    `name      ${job.name}`,
+    `status    ${job.status}`,
+    `path      ${job.transport}`,
+  ];
+  if (job.currentStage)
+    lines.push(`stage     ${job.currentStage.index} (${job.currentStage.name})`);
+  if (job.durationMs !== undefined) lines.push(`duration  ${job.durationMs} ms`);
+  if (job.stages.length > 0) lines.push('', ...stageLines(job, false));
+  if (job.result !== undefined) lines.push('', `result    ${JSON.stringify(job.result)}`);
+  if (job.error)
+    lines.push('', `error     ${job.error.code ?? job.error.name}: ${job.error.message}`);
+  return lines.join('\n');
+}
+
+export function tasksTable(tasks: TaskRecord[]): string {
+  if (tasks.length === 0) return 'no tasks';
+  return table(
+    ['task', 'stage', 'index', 'status', 'attempts', 'error'],
+    tasks.map((t) => [
+      t.id,
+      String(t.stage),
+      String(t.index),
+      t.status,
+      String(t.attempts),
+      t.error ? `${t.error.code ?? t.error.name}: ${t.error.message}`.slice(0, 80) : '',
+    ]),
+  );
+}
+
+/** Redraws stage bars in place on a TTY; on a pipe prints a line now and then. */
+export class Progress {
+  private lines = 0;
+  private last = 0;
+  constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean }) {}
+
+  update(job: JobView): void {
+    const lines = stageLines(job, Boolean(this.out.isTTY));
+    if (this.out.isTTY) {
+      if (this.lines > 0) this.out.write(`\x1b[${this.lines}A`);
+      for (const line of lines) this.out.write(`\x1b[2K${line}\n`);
+      this.lines = lines.length;
+    } else if (Date.now() - this.last > 2000) {
+      this.last = Date.now();
+      this.out.write(`${job.status}: ${lines.map((l) => l.replace(/\s+/g, ' ')).join(' | ')}\n`);
+    }
+  }
+}

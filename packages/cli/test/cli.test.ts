@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../../..');
+const bin = join(root, 'packages/cli/src/bin.ts');
+const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const fixtures = join(root, 'packages/cli/test/fixtures/jobs.ts');
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the source binary as a subprocess in a clean environment (no Azure or database variables). */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@switchyard/source', '--import', tsx, bin, ...args],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: dir,
+          SWITCHYARD_DATA_DIR: join(dir, 'data'),
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+const lastJson = (text: string) =>
+  JSON.parse(text.trim().split('\n').at(-1)!) as Record<string, unknown>;
+
+describe('switchyard CLI (subprocess)', () => {
+  it('--help prints usage and the exit codes (0)', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: switchyard <command>');
+    for (const cmd of ['submit', 'status', 'metrics', 'tasks', 'dead-letters', 'work'])
+      expect(r.stdout).toContain(cmd);
+    expect(r.stdout).toMatch(/Exit codes: 0 ok/);
+  });
+
+  it('usage errors exit 2 before opening anything', async () => {
+    for (const args of [
+      [],
+      ['bogus'],
+      ['submit'],
+      ['submit', 'hello_world', '--nope'],
+      ['submit', 'hello_world', '--param', 'oops'],
+      ['submit', 'hello_world', '--param', '__proto__.x=1'],
+      ['status', 'a', 'b'],
+      ['metrics', '--status', 'failed'],
+      ['tasks', 'x', '--status', 'weird'],
+      ['dead-letters', 'purge', 'postgres'],
+      ['work', '--concurrency', '0'],
+    ]) {
+      const r = await cli([...args, '--json']);
+      expect(r.code, args.join(' ')).toBe(2);
+      if (args.length > 0) expect(lastJson(r.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+    }
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+  }, 120_000);
+
+  it('submit --json on the embedded store, then status, --watch, tasks and metrics', async () => {
+    const sub = await cli(['submit', 'hello_world', '--param', 'n=4', '--json']);
+    expect(sub.code, sub.stderr).toBe(0);
+    const submitted = lastJson(sub.stdout);
+    expect(submitted).toMatchObject({ created: true, status: 'queued', transport: 'postgres' });
+    const jobId = submitted.jobId as string;
+
+    const status = await cli(['status', jobId, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(lastJson(status.stdout)).toMatchObject({
+      id: jobId,
+      status: 'queued',
+      name: 'hello_world',
+    });
+
+    // --watch on the embedded store runs a worker in process and waits for the end.
+    const watched = await cli(['status', jobId, '--watch', '--json']);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(lastJson(watched.stdout)).toMatchObject({
+      status: 'succeeded',
+      result: { greeted: 4, replied: 4 },
+    });
+
+    const again = await cli(['submit', 'hello_world', '--param', 'n=4', '--json']);
+    expect(lastJson(again.stdout)).toMatchObject({ jobId, created: false, status: 'succeeded' });
+
+    const tasks = await cli(['tasks', jobId, '--stage', 'greet', '--json']);
+    expect(tasks.code).toBe(0);
+    expect((lastJson(tasks.stdout).tasks as unknown[]).length).toBe(4);
+    const failed = await cli(['tasks', jobId, '--status', 'failed', '--json']);
+    expect(lastJson(failed.stdout)).toEqual({ tasks: [] });
+
+    const metrics = await cli(['metrics', '--json']);
+    expect(metrics.code).toBe(0);
+    const paths = lastJson(metrics.stdout).paths as {
+      transport: string;
+      jobs: { succeeded: number };
+    }[];
+    expect(paths.find((p) => p.transport === 'postgres')?.jobs.succeeded).toBe(1);
+    const table = await cli(['metrics']);
+    expect(table.stdout).toMatch(/metric\s+postgres/);
+    expect(table.stdout).toMatch(/job latency p95 ms/);
+
+    const dl = await cli(['dead-letters', 'list', 'postgres', '--json']);
+    expect(dl.code, dl.stderr).toBe(0);
+    expect(lastJson(dl.stdout)).toEqual({ transport: 'postgres', deadLetters: [] });
+  }, 180_000);
+
+  it('invalid params exit 2 naming each field; unknown job ids exit 1', async () => {
+    const r = await cli([
+      'submit',
+      'hello_world',
+      '--param',
+      'n=-1',
+      '--param',
+      'workMs="x"',
+      '--json',
+    ]);
+    expect(r.code).toBe(2);
+    const { error } = lastJson(r.stdout) as {
+      error: { code: string; details: { path: string }[] };
+    };
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.details.map((d) => d.path).sort()).toEqual(['params.n', 'params.workMs']);
+    expect(r.stderr).toContain('params.n');
+    const missing = await cli(['status', 'no-such-job']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('not found');
+  }, 120_000);
+
+  it('a failed job exits 1 (jobs from --jobs)', async () => {
+    const r = await cli([
+      'submit',
+      'failing',
+      '--param',
+      'n=2',
+      '--watch',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ status: 'failed' });
+    const failed = await cli([
+      'tasks',
+      lastJson(r.stdout).id as string,
+      '--status',
+      'failed',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect((lastJson(failed.stdout).tasks as unknown[]).length).toBe(2);
+    const noJobs = await cli(['metrics', '--jobs', './does-not-exist.js']);
+    expect(noJobs.code).toBe(3);
+    expect(noJobs.stderr).toContain('SWITCHYARD_JOBS');
+  }, 120_000);
+
+  it('configuration errors exit 3 with every bad variable named', async () => {
+    const r = await cli(['metrics', '--json'], {
+      ENABLE_SERVICE_BUS: 'maybe',
+      DATABASE_URL: 'nope',
+      SWITCHYARD_DEFAULT_TRANSPORT: 'carrier-pigeon',
+      SWITCHYARD_API_KEY: 'tiny-key',
+    });
+    expect(r.code).toBe(3);
+    const { error } = lastJson(r.stdout) as {
+      error: { code: string; details: { path: string }[] };
+    };
+    expect(error.code).toBe('CONFIG_ERROR');
+    const named = error.details.map((d) => d.path);
+    for (const v of [
+      'ENABLE_SERVICE_BUS',
+      'DATABASE_URL',
+      'SWITCHYARD_DEFAULT_TRANSPORT',
+      'SWITCHYARD_API_KEY',
+    ]) {
+      expect(named).toContain(v);
+      expect(r.stderr).toContain(v);
+    }
+    expect(r.stderr + r.stdout).not.toContain('tiny-key'); // values never printed
+  }, 60_000);
+
+  it('an unreachable database exits 4', async () => {
+    const r = await cli(['metrics', '--json'], {
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
+    });
+    expect(r.code, r.stderr).toBe(4);
+    expect(lastJson(r.stdout)).toMatchObject({ error: { code: expect.stringMatching(/BACKEND/) } });
+  }, 60_000);
+});
