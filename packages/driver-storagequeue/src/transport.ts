@@ -44,7 +44,7 @@ export interface StorageQueueTransportOptions {
   connectionString?: SecretInput;
   /** `https://<account>.queue.core.windows.net`, used with `credential` (Entra ID). */
   accountUrl?: string;
-  /** Token credential for `accountUrl`. @defaultValue `new DefaultAzureCredential()` */
+  /** Token credential for `accountUrl`. @defaultValue `azureCredential()` from `@switchyard/azure` (`DefaultAzureCredential`) */
   credential?: TokenCredential;
   /** Name of a secret holding the connection string; shorthand for `connectionString: { secret }`. */
   secret?: string;
@@ -198,14 +198,14 @@ function connectionFrom(
 }
 
 /**
- * `DefaultAzureCredential`, loaded on first token request so a connection-string user never
- * loads `@azure/identity`.
+ * The shared `DefaultAzureCredential` of `@switchyard/azure` (`azureCredential()`), loaded on the
+ * first token request so a connection-string user never loads `@azure/identity`.
  */
 function lazyDefaultCredential(): TokenCredential {
   let inner: Promise<TokenCredential> | undefined;
   return {
     async getToken(scopes, options) {
-      inner ??= import('@azure/identity').then((m) => new m.DefaultAzureCredential());
+      inner ??= import('@switchyard/azure').then((m) => m.azureCredential());
       return (await inner).getToken(scopes, options);
     },
   };

@@ -104,6 +104,21 @@ describe('option validation (no backend needed)', () => {
     expect(JSON.stringify(bad.toJSON()) + String(bad.stack)).not.toContain('hunter2');
   });
 
+  it('accepts an account URL with a token credential, and rejects a non-http URL', () => {
+    const credential = {
+      getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }),
+    };
+    const t = storageQueueTransport({
+      accountUrl: 'https://acct.queue.core.windows.net',
+      credential,
+    });
+    expect(t.name).toBe('storagequeue');
+    const err = catchError(() =>
+      storageQueueTransport({ accountUrl: 'ftp://x' }),
+    ) as ValidationError;
+    expect(err.issues?.[0]?.path).toBe('accountUrl');
+  });
+
   it('reports limits with base64 overhead and the poison header reserve', () => {
     const b64 = storageQueueTransport({ connectionString: cs });
     expect(b64.limits.maxMessageBytes).toBe(49_152 - 1024);
