@@ -5,7 +5,7 @@
  * per greeting, streamed from stage 1's results; `finalize` returns the counts.
  * @module
  */
-import { defineJob, defineTask, stage } from '@switchyard/core';
+import { defineJob, defineTask, stage, type TaskContext } from '@switchyard/core';
 import { z } from 'zod';
 
 export const helloParams = z.object({
@@ -17,22 +17,24 @@ export const helloParams = z.object({
 
 export type HelloParams = z.output<typeof helloParams>;
 
-const wait = (ms: number, signal: AbortSignal) =>
-  ms <= 0
-    ? undefined
-    : new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          reject(signal.reason);
-        });
-      });
+/** Simulated work that stops early when the attempt is aborted (timeout or shutdown). */
+const work = (ms: number, ctx: TaskContext) => {
+  if (ms <= 0) return undefined;
+  const signal = ctx.signal;
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+};
 
 export const greet = defineTask({
   name: 'greet',
   input: z.object({ i: z.number().int(), workMs: z.number().int() }),
   handler: async ({ i, workMs }, ctx) => {
-    await wait(workMs, ctx.signal);
+    await work(workMs, ctx);
     return `hello #${i}`;
   },
 });
@@ -41,7 +43,7 @@ export const reply = defineTask({
   name: 'reply',
   input: z.object({ greeting: z.string(), workMs: z.number().int() }),
   handler: async ({ greeting, workMs }, ctx) => {
-    await wait(workMs, ctx.signal);
+    await work(workMs, ctx);
     return `re: ${greeting}`;
   },
 });
@@ -61,7 +63,8 @@ export const helloWorld = defineJob({
       name: 'reply',
       task: reply,
       async *fanOut({ workMs }: HelloParams, ctx) {
-        for await (const { result } of ctx.results<string>('greet')) yield { greeting: result, workMs };
+        for await (const { result } of ctx.results<string>('greet'))
+          yield { greeting: result, workMs };
       },
     }),
   ],
