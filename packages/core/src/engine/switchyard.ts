@@ -537,6 +537,8 @@ class SwitchyardImpl {
       // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
       await inFlight;
       inFlight = sendBatched(path.transport, 'task', messages, path.policy, limit);
+      // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
+      inFlight.catch(() => {});
     };
     for await (const input of source as AsyncIterable<unknown>) {
       chunk.push(input);
