@@ -5,6 +5,7 @@ import {
   createSwitchyard,
   type Logger,
   memoryTransport,
+  type ReconcileOptions,
   type SecretInput,
   type Store,
   type Switchyard,
@@ -42,6 +43,8 @@ export interface YardFromEnvOptions {
   logger?: Logger;
   /** Visibility timeout of the postgres transport, ms. @defaultValue 30000 */
   visibilityTimeoutMs?: number;
+  /** Reconciler settings passed to `createSwitchyard`. */
+  reconcile?: ReconcileOptions;
 }
 
 /** What {@link createYardFromEnv} built. */
@@ -148,6 +151,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     transports,
     defaultTransport,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.reconcile ? { reconcile: options.reconcile } : {}),
   });
   return {
     yard: yard as unknown as Switchyard,

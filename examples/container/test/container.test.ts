@@ -1,0 +1,213 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../../..');
+const entry = join(root, 'examples/container/src/main.ts');
+const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const KEY = `container-test-key-${randomUUID()}`;
+
+/** PostgreSQL if reachable (own schema), else PGlite; with REQUIRE_SERVICES=1 a missing server fails. */
+async function pickDatabase(): Promise<{
+  env: Record<string, string>;
+  cleanup: () => Promise<void>;
+  kind: string;
+}> {
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    const schema = `container_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    return {
+      kind: 'postgres',
+      env: { DATABASE_URL, DATABASE_SCHEMA: schema },
+      cleanup: async () => {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      },
+    };
+  } catch (err) {
+    await client.end().catch(() => {});
+    if (process.env.REQUIRE_SERVICES === '1')
+      throw new Error(
+        `REQUIRE_SERVICES=1 but PostgreSQL at ${DATABASE_URL.replace(/\/\/[^@]*@/, '//***@')} is unreachable: ${(err as Error).message}`,
+      );
+    console.warn(
+      '[container tests] PostgreSQL unreachable; running on PGlite instead. Set REQUIRE_SERVICES=1 to fail.',
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-container-'));
+    return {
+      kind: 'pglite',
+      env: { SWITCHYARD_DATA_DIR: dir },
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  port: Promise<number>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
+}
+
+const children = new Set<ChildProcess>();
+
+function startContainer(env: Record<string, string>): Proc {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@switchyard/source', '--import', tsx, entry],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.add(child);
+  let out = '';
+  let resolvePort: (port: number) => void;
+  const port = new Promise<number>((r) => {
+    resolvePort = r;
+  });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { message?: string; port?: number };
+        if (entry.message === 'listening' && entry.port) resolvePort(entry.port);
+      } catch {
+        // partial line
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d;
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      r({ code, signal });
+    }),
+  );
+  return { child, port, exit, output: () => out };
+}
+
+const within = <T>(p: Promise<T>, ms: number, what: string) =>
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms),
+    ),
+  ]);
+
+let db: Awaited<ReturnType<typeof pickDatabase>>;
+beforeAll(async () => {
+  db = await pickDatabase();
+});
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await db?.cleanup();
+});
+
+describe('container host (real process)', () => {
+  it('drains on SIGTERM mid-job (exit 0), and after a restart the job completes with exact counts', async () => {
+    const env = {
+      ...db.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SWITCHYARD_API_KEY: KEY,
+      WORKER_CONCURRENCY: '4',
+      VISIBILITY_TIMEOUT_MS: '3000',
+      RECONCILE_INTERVAL_MS: '2000',
+      RECONCILE_OLDER_THAN_MS: '5000',
+    };
+    const first = startContainer(env);
+    const port = await within(first.port, 45_000, `first start (${first.output()})`);
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${KEY}`,
+          'content-type': 'application/json',
+          ...init.headers,
+        },
+      });
+
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/api/metrics/comparison`)).status).toBe(401);
+
+    const n = 24;
+    const submit = await api('/api/jobs/submit/hello_world', {
+      method: 'POST',
+      body: JSON.stringify({ n, workMs: 300 }),
+    });
+    expect(submit.status).toBe(202);
+    const { jobId, statusUrl } = (await submit.json()) as { jobId: string; statusUrl: string };
+
+    // Wait until the job is visibly under way, then stop the container mid-job.
+    for (;;) {
+      const view = (await (await api(statusUrl)).json()) as { stages: { succeeded: number }[] };
+      if ((view.stages[0]?.succeeded ?? 0) >= 4) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const stoppedAt = Date.now();
+    first.child.kill('SIGTERM');
+    const exited = await within(first.exit, 15_000, 'graceful exit');
+    expect(exited, first.output()).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    expect(first.output()).toContain('"message":"stopped"');
+
+    const second = startContainer(env);
+    const port2 = await within(second.port, 45_000, `restart (${second.output()})`);
+    const api2 = (path: string) =>
+      fetch(`http://127.0.0.1:${port2}${path}`, { headers: { authorization: `Bearer ${KEY}` } });
+    const midway = (await (await api2(statusUrl)).json()) as { status: string };
+    expect(midway.status).not.toBe('succeeded'); // really stopped mid-job
+
+    let view: {
+      status: string;
+      result?: unknown;
+      stages: { name: string; total: number; succeeded: number; failed: number }[];
+    };
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      view = (await (await api2(statusUrl)).json()) as typeof view;
+      if (['succeeded', 'failed', 'cancelled'].includes(view.status) || Date.now() > deadline)
+        break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(view.status, second.output()).toBe('succeeded');
+    expect(view.result).toEqual({ greeted: n, replied: n });
+    expect(view.stages.map((s) => [s.name, s.total, s.succeeded, s.failed])).toEqual([
+      ['greet', n, n, 0],
+      ['reply', n, n, 0],
+    ]);
+    const tasks = (await (await api2(`/api/jobs/${jobId}/tasks?limit=1000`)).json()) as {
+      tasks: { status: string }[];
+    };
+    expect(tasks.tasks).toHaveLength(2 * n);
+    expect(tasks.tasks.every((t) => t.status === 'succeeded')).toBe(true);
+
+    second.child.kill('SIGTERM');
+    expect(await within(second.exit, 15_000, 'second graceful exit')).toEqual({
+      code: 0,
+      signal: null,
+    });
+  }, 240_000);
+
+  it('refuses to start without API credentials (exit 3, variable named)', async () => {
+    const proc = startContainer({ ...db.env, PORT: '0', WORKER_CONCURRENCY: 'lots' });
+    const { code } = await within(proc.exit, 45_000, 'config failure');
+    expect(code).toBe(3);
+    expect(proc.output()).toContain('WORKER_CONCURRENCY');
+    const proc2 = startContainer({ ...db.env, PORT: '0' });
+    expect((await within(proc2.exit, 45_000, 'no credentials')).code).toBe(3);
+    expect(proc2.output()).toContain('SWITCHYARD_API_KEY');
+  }, 100_000);
+});
