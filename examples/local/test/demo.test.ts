@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../../..');
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `npm run demo -- …` as a user would; `interruptWhen` sends SIGINT once stderr matches it. */
+function demo(args: string[], interruptWhen?: RegExp): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@switchyard/source', '--import', 'tsx', 'examples/local/src/demo.ts', ...args],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    let interrupted = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      if (interruptWhen && !interrupted && interruptWhen.test(stderr)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const summaryOf = (run: Run) => JSON.parse(run.stdout.trim().split('\n').pop()!);
+
+describe('npm run demo', () => {
+  it('runs hello_world on the memory drivers and prints a JSON summary', {
+    timeout: 60_000,
+  }, async () => {
+    const run = await demo(['--memory', '--n', '300', '--json']);
+    expect(run.code).toBe(0);
+    expect(summaryOf(run)).toMatchObject({
+      status: 'succeeded',
+      tasks: 600,
+      result: { greeted: 300, replied: 300 },
+    });
+  });
+
+  it('resumes the same job after Ctrl-C on PGlite without redoing finished tasks', {
+    timeout: 180_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-demo-'));
+    dirs.push(dir);
+    const args = ['--n', '4000', '--dir', dir, '--concurrency', '32'];
+    // Interrupt once greet has made visible progress (a stage line reports done tasks).
+    const first = await demo([...args, '--json'], /greet\s+[1-9]\d*\/4000/);
+    expect(first.code).toBe(130);
+    const stopped = summaryOf(first);
+    expect(stopped.status).toBe('running');
+    expect(stopped.tasks).toBeGreaterThan(0);
+    expect(stopped.tasks).toBeLessThan(8000);
+
+    const second = await demo([...args, '--json']);
+    expect(second.code).toBe(0);
+    const finished = summaryOf(second);
+    expect(finished).toMatchObject({
+      jobId: stopped.jobId,
+      status: 'succeeded',
+      tasks: 8000,
+      result: { greeted: 4000, replied: 4000 },
+    });
+    expect(finished.executedThisRun).toBe(8000 - stopped.tasks);
+  });
+});
