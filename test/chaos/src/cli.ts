@@ -1,0 +1,123 @@
+/**
+ * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--seed S] [--json]` — a crash campaign per path.
+ * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
+ * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "paths": {…} }`.
+ * Exits 1 on any invariant violation.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { liveWorkers } from './fleet.js';
+import { type PathReport, runCampaign } from './harness.js';
+import { PATHS, type PathName } from './paths.js';
+import { runSoak } from './soak.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    kills: { type: 'string', default: '200' },
+    paths: { type: 'string', default: PATHS.join(',') },
+    workers: { type: 'string', default: '3' },
+    jobs: { type: 'string' },
+    n: { type: 'string' },
+    'kills-per-run': { type: 'string', default: '6' },
+    seed: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const int = (s: string | undefined, fallback: number) =>
+  s === undefined ? fallback : Number.parseInt(s, 10);
+const log = (line: string) => console.error(line);
+
+if (positionals[0] === 'soak') {
+  const report = await runSoak({ jobs: int(values.jobs, 3), n: int(values.n, 10_000), log });
+  console.log(
+    [
+      `soak (postgres): ${report.jobs} jobs × ${report.tasksPerJob} tasks in ${(report.durationMs / 1000).toFixed(1)} s, ${report.kills} kills`,
+      `  survivor worker RSS: start ${mb(report.rss.start)}, end ${mb(report.rss.end)}, max ${mb(report.rss.max)}`,
+      `  pg_stat_activity connections: before ${report.connections.before}, during (max) ${report.connections.duringMax}, after ${report.connections.after}`,
+      `  invariant violations: ${report.violations.length}, lost: ${report.lost}`,
+      ...report.violations.slice(0, 10).map((v) => `    ${v}`),
+    ].join('\n'),
+  );
+  if (values.json) console.log(JSON.stringify(report));
+  process.exitCode = report.violations.length > 0 || report.leaks.length > 0 ? 1 : 0;
+} else {
+  const paths = values.paths.split(',').map((p) => p.trim()) as PathName[];
+  for (const p of paths)
+    if (!PATHS.includes(p)) throw new Error(`unknown path "${p}" (${PATHS.join(', ')})`);
+  const kills = int(values.kills, 200);
+  const reports: PathReport[] = [];
+  for (const path of paths) {
+    const report = await runCampaign({
+      path,
+      kills,
+      workers: int(values.workers, 3),
+      jobsPerRun: int(values.jobs, 2),
+      n: int(values.n, 400),
+      killsPerRun: int(values['kills-per-run'], 6),
+      ...(values.seed ? { seed: int(values.seed, 0) } : {}),
+      log,
+    });
+    reports.push(report);
+    console.log(summary(report));
+  }
+  const ran = reports.filter((r) => !r.skipped);
+  const total = {
+    runs: sum(ran, (r) => r.runs),
+    kills: sum(ran, (r) => r.kills),
+    violations: sum(ran, (r) => r.violations.length),
+    lost: sum(ran, (r) => r.lost),
+  };
+  console.log(
+    `total: ${total.runs} runs, ${total.kills} kills, ${total.violations} invariant violations, ${total.lost} lost; workers left running: ${liveWorkers()}`,
+  );
+  if (values.json)
+    console.log(
+      JSON.stringify({
+        ...total,
+        paths: Object.fromEntries(
+          reports.map((r) => [
+            r.path,
+            r.skipped
+              ? { skipped: r.skipped }
+              : {
+                  runs: r.runs,
+                  kills: r.kills,
+                  killsBy: r.killsBy,
+                  violations: r.violations.length,
+                  lost: r.lost,
+                  jobs: r.jobs,
+                  tasks: r.tasks,
+                  finalizeCalls: r.finalizeCalls,
+                  unrecorded: r.unrecorded,
+                  seed: r.seed,
+                  durationMs: r.durationMs,
+                  firstViolations: r.violations.slice(0, 5),
+                },
+          ]),
+        ),
+      }),
+    );
+  process.exitCode = total.violations > 0 ? 1 : 0;
+}
+
+function summary(r: PathReport): string {
+  if (r.skipped) return `${r.path}: skipped (${r.skipped})`;
+  const by = Object.entries(r.killsBy)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return [
+    `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
+    `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
+    ...r.violations.slice(0, 10).map((v) => `    ${v}`),
+  ].join('\n');
+}
+
+function sum<T>(list: T[], f: (t: T) => number): number {
+  return list.reduce((a, t) => a + f(t), 0);
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

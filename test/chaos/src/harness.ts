@@ -1,0 +1,291 @@
+/**
+ * The crash harness: submits chaos jobs on one path, runs 2–4 real worker processes, SIGKILLs them
+ * at random moments and at chosen ones (inside a fan-out, between the barrier and the stage
+ * advance, right after the advance), restarts them, and checks every invariant afterwards.
+ * @module
+ */
+import { createSwitchyard, type Switchyard, silentLogger } from '@switchyard/core';
+import { postgresStore } from '@switchyard/driver-postgres';
+import pg from 'pg';
+import {
+  killWorker,
+  spawnWorker,
+  stopWorker,
+  type WorkerLine,
+  type WorkerProcess,
+} from './fleet.js';
+import { CHAOS_JOB, chaosJob } from './job.js';
+import { makeTransport, type PathName, type PathService, tryStartPath } from './paths.js';
+import { chaosTablesSql } from './recording.js';
+import { type SubmittedJob, verify } from './verify.js';
+import type { WorkerConfig } from './worker.js';
+
+export type KillKind = 'random' | 'fanout' | 'advanced' | 'stage-complete';
+
+export interface CampaignOptions {
+  path: PathName;
+  /** Total SIGKILLs to deliver (the campaign runs jobs until it has). */
+  kills: number;
+  /** Worker processes (2–4). @defaultValue 3 */
+  workers?: number;
+  /** Jobs submitted at once per run. @defaultValue 2 */
+  jobsPerRun?: number;
+  /** First-stage tasks per job. @defaultValue 400 */
+  n?: number;
+  /** Kills per run at most. @defaultValue 6 */
+  killsPerRun?: number;
+  /** Stop after this many runs even if kills remain (a bounded test). */
+  maxRuns?: number;
+  /** Visibility timeout / lock duration, ms. @defaultValue 1500 */
+  visibilityMs?: number;
+  /** Seed of the job params and kill decisions. */
+  seed?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface PathReport {
+  path: PathName;
+  skipped?: string;
+  runs: number;
+  jobs: number;
+  tasks: number;
+  kills: number;
+  killsBy: Record<KillKind, number>;
+  violations: string[];
+  lost: number;
+  finalizeCalls: number;
+  unrecorded: number;
+  seed: number;
+  durationMs: number;
+}
+
+/** A seeded PRNG (mulberry32): a campaign's params and kill choices replay from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Creates the store tables and the chaos tables; returns a submitter (never runs work itself). */
+export async function prepare(service: PathService, admin: pg.Pool): Promise<Switchyard> {
+  const { env } = service;
+  const submitter = createSwitchyard({
+    jobs: [chaosJob({ finalized: async () => {} })],
+    store: postgresStore({ connectionString: env.databaseUrl, schema: env.schema, poolSize: 2 }),
+    transports: { [env.path]: makeTransport(env) },
+    logger: silentLogger,
+    reconcile: { intervalMs: 0 },
+  });
+  await submitter.store.init?.();
+  await admin.query(chaosTablesSql(env.schema));
+  return submitter;
+}
+
+export interface FleetOptions {
+  service: PathService;
+  workers: number;
+  visibilityMs: number;
+  lingerMs: number;
+  concurrency?: number;
+  onLine?: (worker: WorkerProcess, line: WorkerLine) => void;
+}
+
+/** N worker slots, each restartable after a kill. */
+export class Fleet {
+  readonly slots: WorkerProcess[] = [];
+  private generation = 0;
+  private stopped = false;
+  readonly restarts: Promise<void>[] = [];
+  constructor(private readonly options: FleetOptions) {
+    for (let i = 0; i < options.workers; i++) this.slots.push(this.start(i));
+  }
+
+  private start(slot: number): WorkerProcess {
+    const o = this.options;
+    const config: WorkerConfig = {
+      env: o.service.env,
+      worker: `w${slot}.${this.generation++}`,
+      concurrency: o.concurrency ?? 32,
+      visibilityMs: o.visibilityMs,
+      reconcileIntervalMs: 1000,
+      reconcileOlderThanMs: 3000,
+      chunkSize: 100,
+      lingerMs: o.lingerMs,
+      rssEveryMs: 1000,
+    };
+    return spawnWorker(config, (w, line) => o.onLine?.(w, line));
+  }
+
+  /** SIGKILLs the worker in `slot` and restarts it after `restartAfterMs`. */
+  async kill(slot: number, restartAfterMs: number): Promise<void> {
+    const worker = this.slots[slot];
+    if (!worker || worker.killed) return;
+    await killWorker(worker);
+    const restart = sleep(restartAfterMs).then(() => {
+      if (!this.stopped) this.slots[slot] = this.start(slot);
+    });
+    this.restarts.push(restart);
+    await restart;
+  }
+
+  /** Resolves once every current worker has printed `ready`. */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this.slots.every((w) => w.ready) && Date.now() < until) await sleep(100);
+  }
+
+  slotOf(worker: WorkerProcess): number {
+    return this.slots.indexOf(worker);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.restarts);
+    await Promise.all(this.slots.map((w) => stopWorker(w)));
+  }
+}
+
+/** Waits until every job is terminal, or the deadline passes. */
+export async function waitTerminal(
+  yard: Switchyard,
+  jobIds: readonly string[],
+  deadlineMs: number,
+): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const views = await Promise.all(jobIds.map((id) => yard.getJob(id)));
+    if (views.every((v) => v && ['succeeded', 'failed', 'cancelled'].includes(v.status)))
+      return true;
+    if (Date.now() > until) return false;
+    await sleep(250);
+  }
+}
+
+/** Waits until the path's queues hold nothing (workers still running), or the deadline passes. */
+export async function waitDrained(service: PathService, deadlineMs: number) {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const depth = await service.depth();
+    if (depth.pending === 0 || Date.now() > until) return depth;
+    await sleep(250);
+  }
+}
+
+/**
+ * One campaign on one path: runs of `jobsPerRun` jobs, each with up to `killsPerRun` SIGKILLs, until
+ * `kills` have been delivered (or `maxRuns`). Every run is verified; violations are collected.
+ */
+export async function runCampaign(options: CampaignOptions): Promise<PathReport> {
+  const seed = options.seed ?? Math.floor(Math.random() * 1_000_000);
+  const random = prng(seed);
+  const log = options.log ?? (() => {});
+  const report: PathReport = {
+    path: options.path,
+    runs: 0,
+    jobs: 0,
+    tasks: 0,
+    kills: 0,
+    killsBy: { random: 0, fanout: 0, advanced: 0, 'stage-complete': 0 },
+    violations: [],
+    lost: 0,
+    finalizeCalls: 0,
+    unrecorded: 0,
+    seed,
+    durationMs: 0,
+  };
+  const started = Date.now();
+  const service = await tryStartPath(options.path);
+  if ('skipped' in service) return { ...report, skipped: service.skipped };
+  const admin = new pg.Pool({ connectionString: service.env.databaseUrl, max: 2 });
+  let submitter: Switchyard | undefined;
+  let fleet: Fleet | undefined;
+  try {
+    submitter = await prepare(service, admin);
+    const killsPerRun = options.killsPerRun ?? 6;
+    let budget = 0;
+    let killing = false;
+    const kill = async (slot: number, kind: KillKind) => {
+      if (!fleet || budget <= 0 || killing) return;
+      killing = true;
+      budget--;
+      report.kills++;
+      report.killsBy[kind]++;
+      try {
+        await fleet.kill(slot, 100 + Math.floor(random() * 500));
+      } finally {
+        killing = false;
+      }
+    };
+    fleet = new Fleet({
+      service,
+      workers: Math.min(4, Math.max(2, options.workers ?? 3)),
+      visibilityMs: options.visibilityMs ?? 1500,
+      lingerMs: 30,
+      onLine: (worker, line) => {
+        if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
+        // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
+        const chance = line.ev === 'fanout' ? 0.2 : 0.6;
+        if (random() < chance && !worker.killed) void kill(fleet!.slotOf(worker), line.ev);
+      },
+    });
+    await fleet.ready();
+    let run = 0;
+    while (report.kills < options.kills && run < (options.maxRuns ?? Number.POSITIVE_INFINITY)) {
+      run++;
+      budget = Math.min(killsPerRun, options.kills - report.kills);
+      const jobs: SubmittedJob[] = [];
+      for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
+        const params = { n: options.n ?? 400, seed: Math.floor(random() * 100_000), chunk: 10 };
+        const { jobId } = await submitter.submit(CHAOS_JOB, params, {
+          idempotencyKey: `run${run}-job${j}-${seed}`,
+        });
+        jobs.push({ jobId, params });
+      }
+      // Random kills on a timer, on top of the event-driven ones.
+      let running = true;
+      const randomKills = (async () => {
+        while (running && budget > 0) {
+          await sleep(800 + Math.floor(random() * 1700));
+          if (running) await kill(Math.floor(random() * fleet.slots.length), 'random');
+        }
+      })();
+      const ids = jobs.map((j) => j.jobId);
+      const done = await waitTerminal(submitter, ids, 180_000);
+      running = false;
+      budget = 0;
+      await randomKills;
+      const depth = done ? await waitDrained(service, 30_000) : await service.depth();
+      const verdict = await verify(admin, service.env.schema, jobs, depth);
+      report.runs++;
+      report.jobs += verdict.jobs;
+      report.tasks += verdict.tasks;
+      report.lost += verdict.lost;
+      report.finalizeCalls += verdict.finalizeCalls;
+      report.unrecorded += verdict.unrecorded;
+      report.violations.push(...verdict.violations.map((v) => `run ${run}: ${v}`));
+      log(
+        `[chaos ${options.path}] run ${run}: ${verdict.jobs} jobs, ${verdict.tasks} tasks, kills so far ${report.kills}, violations ${verdict.violations.length}${verdict.violations.length ? ` (${verdict.violations.slice(0, 3).join('; ')})` : ''}`,
+      );
+      if (!done) {
+        for (const w of fleet.slots)
+          log(`[chaos ${options.path}] ${w.name} stderr: ${w.stderr.slice(-5).join(' | ')}`);
+        break;
+      }
+    }
+  } finally {
+    await fleet?.stop();
+    await submitter?.close();
+    await admin.end();
+    await service.close();
+    report.durationMs = Date.now() - started;
+  }
+  return report;
+}

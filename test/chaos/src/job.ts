@@ -1,0 +1,169 @@
+/**
+ * The chaos job: `hello_world`-shaped, three stages, random task durations, deterministic transient
+ * failures (by stage, index and attempt, so the results never depend on crashes or retries), and a
+ * finalize with an external, counted effect.
+ * @module
+ */
+import { defineJob, defineTask, stage } from '@switchyard/core';
+import { z } from 'zod';
+
+export const CHAOS_JOB = 'chaos';
+
+export const chaosParams = z.object({
+  /** Tasks of the first stage (and of the second). */
+  n: z.number().int().min(0).max(1_000_000),
+  /** Mixed into every result so two jobs never share values. */
+  seed: z.number().int().min(0).max(1_000_000),
+  /** Stage-2 results summed per stage-3 task. */
+  chunk: z.number().int().min(1).max(10_000).default(10),
+  /** Upper bound of the random task duration, ms. */
+  maxWorkMs: z.number().int().min(0).max(1000).default(4),
+  /** Transient failures on (1 in `failEvery`) tasks; 0 disables them. */
+  failEvery: z.number().int().min(0).max(1000).default(8),
+});
+export type ChaosParams = z.output<typeof chaosParams>;
+
+/** The finalize's side effect, outside the engine (a row keyed by job id, plus a call counter). */
+export interface FinalizeEffect {
+  finalized(jobId: string, result: ChaosResult): Promise<void>;
+}
+
+export interface ChaosResult {
+  total: number;
+  tasks: [number, number, number];
+}
+
+/** Stage 1: a pseudo-random value per index. */
+export const splitValue = (i: number, seed: number): number => (i * 7919 + seed * 31) % 10_007;
+/** Stage 2: one value per stage-1 result. */
+export const squareValue = (v: number): number => (v * v) % 1_000_003;
+
+/** How many attempts of this task fail before one succeeds (deterministic, 0 for most). */
+export function transientFailures(stageIndex: number, index: number, failEvery: number): number {
+  if (failEvery <= 0) return 0;
+  const h = (Math.imul(index + 1, 2_654_435_761) ^ Math.imul(stageIndex + 7, 40_503)) >>> 0;
+  if (h % failEvery !== 0) return 0;
+  return h % (failEvery * 4) === 0 ? 2 : 1;
+}
+
+export class TransientError extends Error {
+  override name = 'TransientError';
+}
+
+const work = (maxMs: number) =>
+  maxMs <= 0
+    ? Promise.resolve()
+    : new Promise<void>((r) => setTimeout(r, Math.floor(Math.random() * (maxMs + 1))));
+
+const fail = (stageIndex: number, index: number, attempt: number, failEvery: number) => {
+  if (attempt <= transientFailures(stageIndex, index, failEvery))
+    throw new TransientError(`transient failure of ${stageIndex}/${index} on attempt ${attempt}`);
+};
+
+// Retries are cheap and plentiful: crashes also consume attempts (a claim counts one), and the
+// campaign must never poison a task.
+const retry = { maxAttempts: 20, initialDelayMs: 20, factor: 2, maxDelayMs: 200, jitter: 0.5 };
+
+const split = defineTask({
+  name: 'split',
+  input: z.object({ i: z.number().int(), seed: z.number().int(), w: z.number(), f: z.number() }),
+  retry,
+  handler: async ({ i, seed, w, f }, ctx) => {
+    await work(w);
+    fail(0, ctx.index, ctx.attempt, f);
+    return splitValue(i, seed);
+  },
+});
+
+const square = defineTask({
+  name: 'square',
+  input: z.object({ v: z.number().int(), w: z.number(), f: z.number() }),
+  retry,
+  handler: async ({ v, w, f }, ctx) => {
+    await work(w);
+    fail(1, ctx.index, ctx.attempt, f);
+    return squareValue(v);
+  },
+});
+
+const sum = defineTask({
+  name: 'sum',
+  input: z.object({ values: z.array(z.number().int()), w: z.number(), f: z.number() }),
+  retry,
+  handler: async ({ values, w, f }, ctx) => {
+    await work(w);
+    fail(2, ctx.index, ctx.attempt, f);
+    return values.reduce((a, b) => a + b, 0);
+  },
+});
+
+/** The chaos job; `effect` records what finalize did. */
+export function chaosJob(effect: FinalizeEffect) {
+  return defineJob({
+    name: CHAOS_JOB,
+    params: chaosParams,
+    stages: [
+      stage({
+        name: 'split',
+        task: split,
+        *fanOut({ n, seed, maxWorkMs, failEvery }: ChaosParams) {
+          for (let i = 0; i < n; i++) yield { i, seed, w: maxWorkMs, f: failEvery };
+        },
+      }),
+      stage({
+        name: 'square',
+        task: square,
+        async *fanOut({ maxWorkMs, failEvery }: ChaosParams, ctx) {
+          for await (const { result } of ctx.results<number>('split'))
+            yield { v: result, w: maxWorkMs, f: failEvery };
+        },
+      }),
+      stage({
+        name: 'sum',
+        task: sum,
+        async *fanOut({ chunk, maxWorkMs, failEvery }: ChaosParams, ctx) {
+          let values: number[] = [];
+          for await (const { result } of ctx.results<number>('square')) {
+            values.push(result);
+            if (values.length === chunk) {
+              yield { values, w: maxWorkMs, f: failEvery };
+              values = [];
+            }
+          }
+          if (values.length > 0) yield { values, w: maxWorkMs, f: failEvery };
+        },
+      }),
+    ],
+    finalize: async ({ jobId, stages, results }): Promise<ChaosResult> => {
+      let total = 0;
+      for await (const { result } of results<number>('sum')) total += result;
+      const out: ChaosResult = {
+        total,
+        tasks: [stages[0]?.succeeded ?? 0, stages[1]?.succeeded ?? 0, stages[2]?.succeeded ?? 0],
+      };
+      await effect.finalized(jobId, out);
+      return out;
+    },
+  });
+}
+
+/** What a crash-free run produces: every stage's results in task order and the job result. */
+export interface Expected {
+  stages: [number[], number[], number[]];
+  result: ChaosResult;
+}
+
+export function expectedResults(
+  params: Pick<ChaosParams, 'n' | 'seed'> & { chunk?: number },
+): Expected {
+  const chunk = params.chunk ?? 10;
+  const s1 = Array.from({ length: params.n }, (_, i) => splitValue(i, params.seed));
+  const s2 = s1.map(squareValue);
+  const s3: number[] = [];
+  for (let i = 0; i < s2.length; i += chunk)
+    s3.push(s2.slice(i, i + chunk).reduce((a, b) => a + b, 0));
+  return {
+    stages: [s1, s2, s3],
+    result: { total: s3.reduce((a, b) => a + b, 0), tasks: [s1.length, s2.length, s3.length] },
+  };
+}

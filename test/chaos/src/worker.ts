@@ -1,0 +1,87 @@
+/**
+ * A chaos worker process: `yard.work()` on one path with the real PostgreSQL store (wrapped by the
+ * recorder). Configured by the JSON in env `CHAOS_WORKER` (see {@link WorkerConfig}). Talks to the
+ * harness in JSON lines on stdout: `ready`, the recorder's kill-worthy events, `rss` samples.
+ * SIGTERM drains and exits; the harness SIGKILLs it at random moments.
+ * @module
+ */
+import { createSwitchyard, type Logger } from '@switchyard/core';
+import { postgresStore } from '@switchyard/driver-postgres';
+import pg from 'pg';
+import { chaosJob } from './job.js';
+import { makeTransport, type PathEnv } from './paths.js';
+import { finalizeEffect, recordingStore } from './recording.js';
+
+export interface WorkerConfig {
+  env: PathEnv;
+  /** Name in the chaos tables and the harness's messages. */
+  worker: string;
+  concurrency: number;
+  visibilityMs: number;
+  reconcileIntervalMs: number;
+  reconcileOlderThanMs: number;
+  /** Tasks per fan-out chunk (small: a fan-out takes several chunks, so a kill can land inside). */
+  chunkSize: number;
+  /** Pause after each kill-worthy event so the harness's SIGKILL lands right there. */
+  lingerMs: number;
+  /** How often to print `{ ev: 'rss' }`. */
+  rssEveryMs: number;
+}
+
+const config = JSON.parse(process.env.CHAOS_WORKER ?? process.argv[2] ?? '') as WorkerConfig;
+const out = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
+const log =
+  (level: string) =>
+  (message: string, fields?: Record<string, unknown>): void => {
+    process.stderr.write(`${JSON.stringify({ level, message, ...fields })}\n`);
+  };
+const logger: Logger = { debug: () => {}, info: () => {}, warn: log('warn'), error: log('error') };
+
+const { env } = config;
+const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 3 });
+const store = recordingStore(
+  postgresStore({ connectionString: env.databaseUrl, schema: env.schema, poolSize: 6 }),
+  {
+    pool,
+    schema: env.schema,
+    worker: config.worker,
+    onEvent: async (event) => {
+      out(event);
+      if (config.lingerMs > 0) await new Promise((r) => setTimeout(r, config.lingerMs));
+    },
+  },
+);
+const yard = createSwitchyard({
+  jobs: [chaosJob(finalizeEffect(pool, env.schema, config.worker))],
+  store,
+  transports: { [env.path]: makeTransport(env) },
+  batching: { chunkSize: config.chunkSize },
+  logger,
+  reconcile: {
+    intervalMs: config.reconcileIntervalMs,
+    olderThanMs: config.reconcileOlderThanMs,
+  },
+});
+
+const controller = new AbortController();
+process.once('SIGTERM', () => controller.abort());
+process.once('SIGINT', () => controller.abort());
+const rss = () => out({ ev: 'rss', rss: process.memoryUsage().rss, at: Date.now() });
+const sampler = setInterval(rss, config.rssEveryMs);
+const working = yard.work({
+  concurrency: config.concurrency,
+  signal: controller.signal,
+  visibilityTimeoutMs: config.visibilityMs,
+  waitMs: 250,
+});
+out({ ev: 'ready', pid: process.pid });
+rss();
+try {
+  await working;
+} finally {
+  clearInterval(sampler);
+  rss();
+  await yard.close();
+  await pool.end();
+  out({ ev: 'exit' });
+}
