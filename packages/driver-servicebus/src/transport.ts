@@ -66,6 +66,11 @@ export interface ServiceBusTransportOptions {
   name?: string;
   /** The queues' `maxDeliveryCount` setting (informational; the service dead-letters beyond it). @defaultValue 10 */
   maxDeliveryCount?: number;
+  /**
+   * How long one receive keeps collecting once messages flow, ms. Raise it above the round trip
+   * to a distant namespace so a receive fills up. @defaultValue 50
+   */
+  receiveBurstMs?: number;
 }
 
 /** A Service Bus {@link Transport} with dead-letter tooling. */
@@ -103,8 +108,10 @@ const PROP_DELIVERIES = 'sy-delivery-count';
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
 /** Standard tier's link limit, used until the first sender reports the real one. */
 const DEFAULT_LINK_BYTES = 256 * 1024;
-/** Longest single `receiveMessages` wait: after the first message the SDK keeps collecting for up to 1 s, so shorter slices bound that tail. */
-const RECEIVE_SLICE_MS = 250;
+/** Default window of a receive burst (see `receive`); above a loopback round trip, well under the SDK's 1 s. */
+const RECEIVE_BURST_MS = 50;
+/** Wait per dead-letter receive while replaying (dead letters stay locked only for the lock duration). */
+const DLQ_RECEIVE_WAIT_MS = 250;
 const MAX_RECEIVE = 1000;
 
 /** What the driver keeps per received message, out of reach of callers. */
@@ -152,6 +159,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   private readonly retryOptions: RetryOptions;
   private readonly lanes = new OutcomeLanes();
   private readonly bucket: CreditBucket | undefined;
+  private readonly burstMs: number;
   private client: { value: string | undefined; client: Promise<ServiceBusClient> } | undefined;
   private senders = new Map<string, ServiceBusSender>();
   /** Idle receivers per queue name; the SDK allows one `receiveMessages` at a time per receiver. */
@@ -188,6 +196,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       sendConcurrency,
       maxReceiveMessages: MAX_RECEIVE,
     };
+    this.burstMs = Math.max(1, options.receiveBurstMs ?? RECEIVE_BURST_MS);
     this.bucket = options.rateLimit
       ? new CreditBucket(options.rateLimit.creditsPerSecond)
       : undefined;
@@ -365,10 +374,28 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const deadline = Date.now() + Math.max(0, options.waitMs ?? 0);
     let raw: ServiceBusReceivedMessage[] = [];
     try {
-      do {
-        const waitMs = Math.max(1, Math.min(RECEIVE_SLICE_MS, deadline - Date.now()));
-        raw = await receiver.receiveMessages(max, { maxWaitTimeInMs: waitMs, abortSignal: signal });
-      } while (raw.length === 0 && Date.now() < deadline && !signal?.aborted && !this.closed);
+      // The SDK keeps collecting for up to 1 s after a first message unless `max` arrived, so a
+      // single long receive would add up to 1 s to every partial batch. Instead: a short burst
+      // for what is there now; if nothing, a long poll for ONE message (returns on arrival), then
+      // another short burst for whatever came with it.
+      raw = await receiver.receiveMessages(max, {
+        maxWaitTimeInMs: this.burstMs,
+        abortSignal: signal,
+      });
+      if (raw.length === 0 && deadline - Date.now() > 0 && !signal?.aborted && !this.closed) {
+        raw = await receiver.receiveMessages(1, {
+          maxWaitTimeInMs: deadline - Date.now(),
+          abortSignal: signal,
+        });
+        if (raw.length > 0 && max > 1 && !signal?.aborted && !this.closed) {
+          raw.push(
+            ...(await receiver.receiveMessages(max - 1, {
+              maxWaitTimeInMs: this.burstMs,
+              abortSignal: signal,
+            })),
+          );
+        }
+      }
     } catch (err) {
       // Aborted or closed mid-receive: anything the SDK got stays locked and comes back later.
       if (signal?.aborted || this.closed) return [];
@@ -537,7 +564,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
           while (replayed < limit) {
             // Short waits: the dead letters stay locked only for the queue's lock duration.
             const batch = await dlq.receiveMessages(Math.min(100, limit - replayed), {
-              maxWaitTimeInMs: RECEIVE_SLICE_MS,
+              maxWaitTimeInMs: DLQ_RECEIVE_WAIT_MS,
             });
             if (batch.length === 0) break;
             const take: ServiceBusReceivedMessage[] = [];
