@@ -80,6 +80,7 @@ export type StorageQueueTransport = Transport &
 /** Default of {@link StorageQueueTransportOptions.sendConcurrency}, chosen from `npm run bench -- storagequeue`. */
 export const DEFAULT_SEND_CONCURRENCY = 64;
 const MAX_RECEIVE = 32;
+const BATCH_MESSAGES = 32;
 const MAX_VISIBILITY_S = 7 * 24 * 3600;
 /** Poll backoff while idle: 50 ms doubling to 1 s. */
 const POLL_MIN_MS = 50;
@@ -278,11 +279,13 @@ export function storageQueueTransport(
 
   const limits: TransportLimits = {
     maxMessageBytes: maxBodyBytes(encoding),
-    // Each message is its own HTTP call; a "batch" only groups calls for the p-limit pool.
-    maxBatchMessages: 100,
-    maxBatchBytes: 100 * maxBodyBytes(encoding),
-    // The real cap is the transport-wide pool below; a few batches at once keep it full.
-    sendConcurrency: Math.max(1, Math.ceil(sendConcurrency / 100) + 1),
+    // Each message is its own HTTP call; a "batch" only groups calls for the p-limit pool. Small
+    // batches, several times the pool in flight: the engine waits for a whole batch, so one slow
+    // call (tail latency; seconds on a loaded emulator) must stall a small slice of the work, not
+    // drain the pool at every batch boundary.
+    maxBatchMessages: BATCH_MESSAGES,
+    maxBatchBytes: BATCH_MESSAGES * maxBodyBytes(encoding),
+    sendConcurrency: Math.max(2, Math.ceil((sendConcurrency * 4) / BATCH_MESSAGES)),
     maxReceiveMessages: MAX_RECEIVE,
   };
 
