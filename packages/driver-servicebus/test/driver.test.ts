@@ -1,3 +1,4 @@
+import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ReceivedMessage, SecretSource, Settlement, Transport } from '@switchyard/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MessageTooLargeError, serviceBusTransport } from '../src/index.js';
@@ -101,6 +102,37 @@ describe.skipIf(!emulator)('serviceBusTransport on the emulator', () => {
       locked: 0,
       deadLettered: dead.length,
     });
+  });
+
+  it('control: the same interleaving through the raw SDK with Promise.all loses abandons', {
+    timeout: 60_000,
+  }, async () => {
+    // Why the driver serialises: on this stack (rhea under @azure/service-bus) adjacent
+    // dispositions settled in one tick share a frame with the first outcome.
+    const queues = freshQueues(emulator!, { lockDurationMs: 5000 });
+    const client = new ServiceBusClient(emulator!.connectionString);
+    try {
+      const sender = client.createSender(queues.task);
+      await sender.sendMessages(
+        Array.from({ length: 50 }, (_, i) => ({ body: `r-${i}`, messageId: `r-${i}` })),
+      );
+      const receiver = client.createReceiver(queues.task, { maxAutoLockRenewalDurationInMs: 0 });
+      const got: ServiceBusReceivedMessage[] = [];
+      while (got.length < 50)
+        got.push(...(await receiver.receiveMessages(50 - got.length, { maxWaitTimeInMs: 1000 })));
+      await Promise.all(
+        got.map((m, i) => (i % 2 === 0 ? receiver.completeMessage(m) : receiver.abandonMessage(m))),
+      );
+      const back: ServiceBusReceivedMessage[] = [];
+      for (let i = 0; i < 5; i++)
+        back.push(...(await receiver.receiveMessages(25, { maxWaitTimeInMs: 300 })));
+      // 25 were abandoned; (nearly) all of them were completed instead.
+      expect(back.length).toBeLessThan(25);
+      await receiver.close();
+      await sender.close();
+    } finally {
+      await client.close();
+    }
   });
 
   it('applies mixed settlements from many concurrent settle calls (workers settling at once)', {
