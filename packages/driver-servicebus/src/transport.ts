@@ -272,6 +272,16 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     }
   }
 
+  /**
+   * Receives, settlements and renewals are not retried here (the caller's loop does that), but an
+   * authorisation failure on them re-reads a secret-sourced connection string, so the caller's
+   * next attempt runs on a client built from the rotated value.
+   */
+  private async noteAuthFailure(err: unknown): Promise<void> {
+    if (this.source.kind !== 'secret' || !isAuthError(err) || this.closed) return;
+    await this.source.secret.refresh().catch(() => undefined);
+  }
+
   private sender(client: ServiceBusClient, queueName: string): ServiceBusSender {
     let sender = this.senders.get(queueName);
     if (!sender) {
@@ -401,6 +411,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       if (signal?.aborted || this.closed) return [];
       this.openReceivers.delete(receiver);
       await closeQuietly([receiver]);
+      await this.noteAuthFailure(err);
       throw backendError(`receive from queue '${queueName}' failed`, err);
     } finally {
       this.releaseReceiver(queueName, receiver);
@@ -447,7 +458,10 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       resolved.map(({ s, delivery }) => this.settleOne(s, delivery)),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw backendError('settlement failed', failed.reason);
+    if (failed) {
+      await this.noteAuthFailure(failed.reason);
+      throw backendError('settlement failed', failed.reason);
+    }
   }
 
   private async settleOne(s: Settlement, { raw, receiver, queueName }: Delivery): Promise<void> {
@@ -486,6 +500,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     try {
       await delivery.receiver.renewMessageLock(delivery.raw);
     } catch (err) {
+      await this.noteAuthFailure(err);
       throw backendError('lock renewal failed', err);
     }
   }
