@@ -186,6 +186,37 @@ describe('switchyard CLI (subprocess)', () => {
       fixtures,
     ]);
     expect((lastJson(failed.stdout).tasks as unknown[]).length).toBe(2);
+    // The poisoned task messages are in the postgres path's dead letters, with the reason.
+    const listed = await cli([
+      'dead-letters',
+      'list',
+      'postgres',
+      '--queue',
+      'task',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const letters = lastJson(listed.stdout).deadLetters as { reason: string; queue: string }[];
+    expect(letters).toHaveLength(2);
+    expect(letters.every((l) => l.queue === 'task' && l.reason === 'MaxAttemptsExceeded')).toBe(
+      true,
+    );
+    const replayed = await cli([
+      'dead-letters',
+      'replay',
+      'postgres',
+      '--queue',
+      'task',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect(replayed.code, replayed.stderr).toBe(0);
+    expect(lastJson(replayed.stdout)).toEqual({ transport: 'postgres', replayed: { task: 2 } });
+    const table = await cli(['dead-letters', 'list', 'postgres', '--jobs', fixtures]);
+    expect(table.stdout).toContain('no dead letters on postgres');
     const noJobs = await cli(['metrics', '--jobs', './does-not-exist.js']);
     expect(noJobs.code).toBe(3);
     expect(noJobs.stderr).toContain('SWITCHYARD_JOBS');
