@@ -18,8 +18,6 @@ import {
   postgresStore,
   postgresTransport,
 } from '@switchyard/driver-postgres';
-import { serviceBusTransport } from '@switchyard/driver-servicebus';
-import { storageQueueTransport } from '@switchyard/driver-storagequeue';
 import type { NamedJob } from './jobs.js';
 
 /** Options of {@link createYardFromEnv}. */
@@ -101,7 +99,9 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
   const store: Store = postgresStore(db);
   const transports: Transport[] = [];
   try {
-    if (config.serviceBus.enabled)
+    // The Azure SDKs load only when their path is enabled (the CLI starts faster without them).
+    if (config.serviceBus.enabled) {
+      const { serviceBusTransport } = await import('@switchyard/driver-servicebus');
       transports.push(
         serviceBusTransport({
           ...(config.serviceBus.connectionString === undefined
@@ -111,7 +111,9 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
           queues: { stage: config.serviceBus.jobQueue, task: config.serviceBus.taskQueue },
         }),
       );
-    if (config.storageQueue.enabled)
+    }
+    if (config.storageQueue.enabled) {
+      const { storageQueueTransport } = await import('@switchyard/driver-storagequeue');
       transports.push(
         storageQueueTransport({
           ...(config.storageQueue.connectionString === undefined
@@ -121,6 +123,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
           queues: { stage: config.storageQueue.jobQueue, task: config.storageQueue.taskQueue },
         }),
       );
+    }
     if (
       (options.postgresTransport ?? true) ||
       transports.length === 0 ||
