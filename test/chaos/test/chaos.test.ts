@@ -14,12 +14,12 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
     it(`${path}: every job completes exactly once through kills`, async () => {
       const report = await runCampaign({
         path,
-        kills: 4,
-        killsPerRun: 4,
-        maxRuns: 2,
+        kills: 3,
+        killsPerRun: 3,
+        maxRuns: 1,
         workers: 3,
         jobsPerRun: 2,
-        n: 150,
+        n: 100,
         log: (line) => console.info(line),
       });
       if (report.skipped) {

@@ -1,0 +1,80 @@
+/**
+ * The envelope decoder under 10,000+ random inputs: it returns a well-formed envelope or throws a
+ * MalformedMessageError, never anything else.
+ */
+import { decodeEnvelope, type Envelope, MalformedMessageError } from '@switchyard/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+const nearEnvelope = fc.record(
+  {
+    v: fc.oneof(fc.constant(1), fc.constant(2), fc.constant('1'), fc.constant(null), fc.double()),
+    kind: fc.oneof(fc.constant('task'), fc.constant('stage'), fc.string(), fc.anything()),
+    jobId: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
+    stage: fc.oneof(fc.integer({ min: -5, max: 20_000 }), fc.double(), fc.anything()),
+    taskId: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
+    input: fc.anything(),
+    ref: fc.oneof(fc.string(), fc.anything()),
+    __proto__: fc.anything(),
+  },
+  { requiredKeys: [] },
+);
+
+const id = fc.string({ minLength: 1, maxLength: 80 });
+const validEnvelope = fc.oneof(
+  fc.record({ v: fc.constant(1), kind: fc.constant('stage'), jobId: id, stage: fc.nat(10_000) }),
+  fc.record(
+    {
+      v: fc.constant(1),
+      kind: fc.constant('task'),
+      jobId: id,
+      stage: fc.nat(10_000),
+      taskId: id,
+      input: fc.jsonValue(),
+      ref: id,
+    },
+    { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'taskId'] },
+  ),
+);
+
+const inputs = fc.oneof(
+  validEnvelope,
+  validEnvelope.map((o) => JSON.stringify(o)),
+  fc.anything(),
+  fc.string(),
+  fc.json(),
+  fc.uint8Array({ maxLength: 256 }),
+  nearEnvelope,
+  nearEnvelope.map((o) => JSON.stringify(o) ?? ''),
+  nearEnvelope.map((o) => new TextEncoder().encode(JSON.stringify(o) ?? '')),
+);
+
+function wellFormed(e: Envelope): boolean {
+  const id = (s: unknown) => typeof s === 'string' && s.length > 0 && s.length <= 512;
+  if (e.v !== 1 || !id(e.jobId) || !Number.isInteger(e.stage) || e.stage < 0) return false;
+  if (e.kind === 'stage') return Object.keys(e).length === 4;
+  return e.kind === 'task' && id(e.taskId) && (e.ref === undefined || id(e.ref));
+}
+
+describe('decodeEnvelope fuzz', () => {
+  it('12,000 random inputs: an envelope or a MalformedMessageError, nothing else', () => {
+    let decoded = 0;
+    let rejected = 0;
+    fc.assert(
+      fc.property(inputs, (input) => {
+        try {
+          const e = decodeEnvelope(input);
+          decoded++;
+          return wellFormed(e);
+        } catch (err) {
+          rejected++;
+          return err instanceof MalformedMessageError && err.code === 'MALFORMED_MESSAGE';
+        }
+      }),
+      { numRuns: 12_000 },
+    );
+    console.info(`[chaos fuzz] decodeEnvelope: ${decoded} decoded, ${rejected} rejected`);
+    expect(decoded + rejected).toBeGreaterThanOrEqual(12_000);
+    expect(decoded).toBeGreaterThan(0);
+  });
+});
