@@ -947,8 +947,10 @@ class SwitchyardImpl {
     const loops: Promise<void>[] = [];
     for (const name of names) {
       const path = this.pathOf(name);
-      loops.push(this.receiveLoop(path, 'stage', 2, stop, group, options));
-      loops.push(this.receiveLoop(path, 'task', concurrency, stop, group, options));
+      loops.push(this.receiveLoop(path, 'stage', 2, 1, stop, group, options));
+      loops.push(
+        this.receiveLoop(path, 'task', concurrency, options.receivers ?? 2, stop, group, options),
+      );
     }
     const reconcileEvery = this.options.reconcile?.intervalMs ?? 60_000;
     const timer =
@@ -974,6 +976,7 @@ class SwitchyardImpl {
     path: PathState,
     queue: QueueKind,
     concurrency: number,
+    receivers: number,
     stop: AbortSignal,
     group: AbortGroup,
     options: WorkOptions,
@@ -982,7 +985,6 @@ class SwitchyardImpl {
     const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 60_000;
     const waitMs = options.waitMs ?? 1000;
     const inFlight = new Map<ReceivedMessage, number>();
-    let slotFreed: (() => void) | undefined;
     const settler = new Batcher<Settlement, undefined>(
       async (items) => {
         try {
@@ -1014,17 +1016,32 @@ class SwitchyardImpl {
         )
       : undefined;
     renewer?.unref();
-    let idleBackoff = 0;
-    try {
+    // Several pullers keep a receive call in flight while the previous batch is being processed:
+    // one sequential receive loop capped the Postgres path at one round trip per batch.
+    let reserved = 0;
+    let waiters: (() => void)[] = [];
+    const freed = () => {
+      const wake = waiters;
+      waiters = [];
+      for (const w of wake) w();
+    };
+    const untilFreed = () => new Promise<void>((resolve) => waiters.push(resolve));
+    const pull = async () => {
+      let idleBackoff = 0;
       while (!stop.aborted) {
-        if (inFlight.size >= concurrency) {
-          await new Promise<void>((resolve) => (slotFreed = resolve));
+        const want = Math.min(
+          concurrency - inFlight.size - reserved,
+          transport.limits.maxReceiveMessages,
+        );
+        if (want <= 0) {
+          await untilFreed();
           continue;
         }
+        reserved += want;
         let messages: ReceivedMessage[];
         try {
           messages = await transport.receive(queue, {
-            maxMessages: Math.min(concurrency - inFlight.size, transport.limits.maxReceiveMessages),
+            maxMessages: want,
             visibilityTimeoutMs,
             waitMs,
             abortSignal: stop,
@@ -1041,6 +1058,8 @@ class SwitchyardImpl {
           });
           await sleep(idleBackoff, stop).catch(() => {});
           continue;
+        } finally {
+          reserved -= want;
         }
         for (const message of messages) {
           inFlight.set(message, Date.now());
@@ -1056,14 +1075,15 @@ class SwitchyardImpl {
             )
             .finally(() => {
               inFlight.delete(message);
-              const wake = slotFreed;
-              slotFreed = undefined;
-              wake?.();
+              freed();
             });
         }
       }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, receivers) }, pull));
       // Drain: let in-flight messages finish (their handlers saw the abort) and settle.
-      while (inFlight.size > 0) await new Promise<void>((resolve) => (slotFreed = resolve));
+      while (inFlight.size > 0) await untilFreed();
     } finally {
       if (renewer) clearInterval(renewer);
     }

@@ -102,6 +102,8 @@ export interface WorkOptions {
   visibilityTimeoutMs?: number;
   /** Idle wait per receive call, ms. @defaultValue 1000 */
   waitMs?: number;
+  /** Receive calls kept in flight per task queue, so the next batch arrives while one is processed. @defaultValue 2 */
+  receivers?: number;
 }
 
 /** Trigger metadata a serverless host gives with a message. */
