@@ -20,6 +20,13 @@ interface Job {
 
 /** One process-wide lane per transport: at any moment only one outcome key is in flight. */
 export class OutcomeLanes {
+  /**
+   * @param timeoutMs a disposition not settled back by then fails (its message comes back when
+   *   its lock expires) so one hung disposition — e.g. on a link the SDK closed — cannot stall
+   *   every later settlement.
+   */
+  constructor(private readonly timeoutMs = 30_000) {}
+
   private queue: Job[] = [];
   private pumping = false;
   /** Groups flushed so far (diagnostics and tests). */
@@ -46,7 +53,7 @@ export class OutcomeLanes {
         await Promise.all(
           group.map(async (job) => {
             try {
-              await job.run();
+              await withTimeout(job.run(), this.timeoutMs);
               job.resolve();
             } catch (err) {
               job.reject(err);
@@ -58,4 +65,20 @@ export class OutcomeLanes {
       this.pumping = false;
     }
   }
+}
+
+/** Raised when a disposition was not settled back in time. */
+export class SettlementTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`disposition not settled back within ${ms} ms`);
+    this.name = 'SettlementTimeoutError';
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SettlementTimeoutError(ms)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -38,6 +38,7 @@ import {
 } from '@switchyard/core';
 import pLimit from 'p-limit';
 import { OutcomeLanes } from './outcome-lanes.js';
+import { ReceivePump } from './pump.js';
 import { CreditBucket } from './rate-limit.js';
 
 /** Options of {@link serviceBusTransport}. Give exactly one of `connectionString`, `secret`, `fullyQualifiedNamespace`. */
@@ -67,10 +68,10 @@ export interface ServiceBusTransportOptions {
   /** The queues' `maxDeliveryCount` setting (informational; the service dead-letters beyond it). @defaultValue 10 */
   maxDeliveryCount?: number;
   /**
-   * How long one receive keeps collecting once messages flow, ms. Raise it above the round trip
-   * to a distant namespace so a receive fills up. @defaultValue 50
+   * Messages each queue's receiver keeps buffered ahead of `receive` calls (locked meanwhile; a
+   * message whose lock lapses in the buffer is skipped and comes back). @defaultValue 100
    */
-  receiveBurstMs?: number;
+  prefetchCount?: number;
 }
 
 /** A Service Bus {@link Transport} with dead-letter tooling. */
@@ -108,11 +109,10 @@ const PROP_DELIVERIES = 'sy-delivery-count';
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
 /** Standard tier's link limit, used until the first sender reports the real one. */
 const DEFAULT_LINK_BYTES = 256 * 1024;
-/** Default window of a receive burst (see `receive`); above a loopback round trip, well under the SDK's 1 s. */
-const RECEIVE_BURST_MS = 50;
 /** Wait per dead-letter receive while replaying (dead letters stay locked only for the lock duration). */
 const DLQ_RECEIVE_WAIT_MS = 250;
 const MAX_RECEIVE = 1000;
+const DEFAULT_PREFETCH = 100;
 
 /** What the driver keeps per received message, out of reach of callers. */
 interface Delivery {
@@ -159,12 +159,12 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   private readonly retryOptions: RetryOptions;
   private readonly lanes = new OutcomeLanes();
   private readonly bucket: CreditBucket | undefined;
-  private readonly burstMs: number;
+  private readonly prefetch: number;
   private client: { value: string | undefined; client: Promise<ServiceBusClient> } | undefined;
   private senders = new Map<string, ServiceBusSender>();
   /** Idle receivers per queue name; the SDK allows one `receiveMessages` at a time per receiver. */
-  private idleReceivers = new Map<string, ServiceBusReceiver[]>();
-  private openReceivers = new Set<ServiceBusReceiver>();
+  /** One prefetching receiver per queue name, opened on first receive. */
+  private pumps = new Map<string, ReceivePump>();
   private pingReceiver: ServiceBusReceiver | undefined;
   private closed = false;
 
@@ -196,7 +196,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       sendConcurrency,
       maxReceiveMessages: MAX_RECEIVE,
     };
-    this.burstMs = Math.max(1, options.receiveBurstMs ?? RECEIVE_BURST_MS);
+    this.prefetch = Math.max(1, options.prefetchCount ?? DEFAULT_PREFETCH);
     this.bucket = options.rateLimit
       ? new CreditBucket(options.rateLimit.creditsPerSecond)
       : undefined;
@@ -239,12 +239,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       // and settle through the management link fallback (or come back when their lock expires).
       const links = [
         ...this.senders.values(),
-        ...this.openReceivers,
+        ...this.pumps.values(),
         ...(this.pingReceiver ? [this.pingReceiver] : []),
       ];
       this.senders = new Map();
-      this.idleReceivers = new Map();
-      this.openReceivers = new Set();
+      this.pumps = new Map();
       this.pingReceiver = undefined;
       void closeQuietly(links).then(async () => closeQuietly([await previous.client]));
     }
@@ -291,29 +290,20 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     return sender;
   }
 
-  private takeReceiver(client: ServiceBusClient, queueName: string): ServiceBusReceiver {
-    const idle = this.idleReceivers.get(queueName);
-    const reused = idle?.pop();
-    if (reused) return reused;
-    const receiver = client.createReceiver(queueName, {
-      receiveMode: 'peekLock',
-      skipParsingBodyAsJson: true,
-      // No SDK auto-renewal: an unsettled message must come back when its lock expires (a crashed
-      // or stuck handler); the engine renews explicitly through extendLock while a task runs.
-      maxAutoLockRenewalDurationInMs: 0,
-    });
-    this.openReceivers.add(receiver);
-    return receiver;
-  }
-
-  private releaseReceiver(queueName: string, receiver: ServiceBusReceiver): void {
-    if (this.closed || !this.openReceivers.has(receiver)) return;
-    let idle = this.idleReceivers.get(queueName);
-    if (!idle) {
-      idle = [];
-      this.idleReceivers.set(queueName, idle);
+  private pump(client: ServiceBusClient, queueName: string): ReceivePump {
+    let pump = this.pumps.get(queueName);
+    if (!pump) {
+      const receiver = client.createReceiver(queueName, {
+        receiveMode: 'peekLock',
+        skipParsingBodyAsJson: true,
+        // No SDK auto-renewal: an unsettled message must come back when its lock expires (a crashed
+        // or stuck handler); the engine renews explicitly through extendLock while a task runs.
+        maxAutoLockRenewalDurationInMs: 0,
+      });
+      pump = new ReceivePump(receiver, this.prefetch);
+      this.pumps.set(queueName, pump);
     }
-    idle.push(receiver);
+    return pump;
   }
 
   /** Adopts the link's real size limit (256 KB Standard, 1 MB Premium) once a sender reports it. */
@@ -379,45 +369,18 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const max = Math.max(1, Math.min(options.maxMessages, this.limits.maxReceiveMessages));
     const signal = options.abortSignal;
     if (signal?.aborted) return [];
-    const client = await this.withClient(async (c) => c);
-    const receiver = this.takeReceiver(client, queueName);
-    const deadline = Date.now() + Math.max(0, options.waitMs ?? 0);
-    let raw: ServiceBusReceivedMessage[] = [];
+    let pump: ReceivePump;
+    let raw: ServiceBusReceivedMessage[];
     try {
-      // The SDK keeps collecting for up to 1 s after a first message unless `max` arrived, so a
-      // single long receive would add up to 1 s to every partial batch. Instead: a short burst
-      // for what is there now; if nothing, a long poll for ONE message (returns on arrival), then
-      // another short burst for whatever came with it.
-      raw = await receiver.receiveMessages(max, {
-        maxWaitTimeInMs: this.burstMs,
-        abortSignal: signal,
-      });
-      if (raw.length === 0 && deadline - Date.now() > 0 && !signal?.aborted && !this.closed) {
-        raw = await receiver.receiveMessages(1, {
-          maxWaitTimeInMs: deadline - Date.now(),
-          abortSignal: signal,
-        });
-        if (raw.length > 0 && max > 1 && !signal?.aborted && !this.closed) {
-          raw.push(
-            ...(await receiver.receiveMessages(max - 1, {
-              maxWaitTimeInMs: this.burstMs,
-              abortSignal: signal,
-            })),
-          );
-        }
-      }
+      pump = this.pump(await this.withClient(async (c) => c), queueName);
+      raw = await pump.take(max, Math.max(0, options.waitMs ?? 0), signal);
     } catch (err) {
-      // Aborted or closed mid-receive: anything the SDK got stays locked and comes back later.
       if (signal?.aborted || this.closed) return [];
-      this.openReceivers.delete(receiver);
-      await closeQuietly([receiver]);
       await this.noteAuthFailure(err);
       throw backendError(`receive from queue '${queueName}' failed`, err);
-    } finally {
-      this.releaseReceiver(queueName, receiver);
     }
     if (raw.length > 0) await this.bucket?.take(raw.length);
-    return raw.map((m) => this.wrap(queue, queueName, receiver, m));
+    return raw.map((m) => this.wrap(queue, queueName, pump.receiver, m));
   }
 
   private wrap(
@@ -642,12 +605,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const client = await this.client?.client.catch(() => undefined);
     await closeQuietly([
       ...this.senders.values(),
-      ...this.openReceivers,
+      ...this.pumps.values(),
       ...(this.pingReceiver ? [this.pingReceiver] : []),
     ]);
     this.senders.clear();
-    this.openReceivers.clear();
-    this.idleReceivers.clear();
+    this.pumps.clear();
     if (client) await closeQuietly([client]);
   }
 }

@@ -257,8 +257,11 @@ describe.skipIf(!emulator)('serviceBusTransport on the emulator', () => {
     await transport.settle([{ message: m!, action: 'complete' }]); // lock expired: ignored, no throw
     const [again] = await receiveN(transport, 'task', 1);
     expect(again?.body).toBe('slow');
-    expect(again?.deliveryCount).toBe(2);
+    // 2, or 3: its lock lapsed twice in the 1.2 s, once in the driver's prefetch buffer (a copy
+    // whose lock lapsed there is skipped, never handed out).
+    expect(again?.deliveryCount).toBeGreaterThanOrEqual(2);
     await transport.settle([{ message: again!, action: 'complete' }]);
+    expect(await receiveN(transport, 'task', 1, 1500)).toEqual([]);
   });
 
   it('splits a send by maxBatchMessages and rejects a message too large for any batch', {
