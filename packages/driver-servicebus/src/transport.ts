@@ -36,6 +36,7 @@ import {
   ValidationError,
   withSecretRotation,
 } from '@switchyard/core';
+import Long from 'long';
 import pLimit from 'p-limit';
 import { OutcomeLanes } from './outcome-lanes.js';
 import { ReceivePump } from './pump.js';
@@ -489,7 +490,10 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const queueName = this.queueNames[queue];
     try {
       return await this.withClient(async (client) => {
-        // A fresh receiver: peek keeps a cursor per link, and this listing starts at the beginning.
+        // The SDK keeps the peek cursor per entity on its shared management client, not per
+        // receiver: without an explicit fromSequenceNumber a second listing starts where the
+        // previous one ended and misses everything before.
+        let from = Long.ZERO;
         const dlq = client.createReceiver(queueName, {
           subQueueType: 'deadLetter',
           skipParsingBodyAsJson: true,
@@ -498,9 +502,13 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         try {
           const out: DeadLetter[] = [];
           while (out.length < limit) {
-            const page = await dlq.peekMessages(Math.min(100, limit - out.length));
+            const page = await dlq.peekMessages(Math.min(100, limit - out.length), {
+              fromSequenceNumber: from,
+            });
             if (page.length === 0) break;
             for (const m of page) {
+              if (m.sequenceNumber !== undefined && m.sequenceNumber.gte(from))
+                from = m.sequenceNumber.add(1);
               out.push({
                 queue,
                 id: messageIdOf(m),
