@@ -507,8 +507,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
             });
             if (page.length === 0) break;
             for (const m of page) {
-              if (m.sequenceNumber !== undefined && m.sequenceNumber.gte(from))
-                from = m.sequenceNumber.add(1);
+              if (m.sequenceNumber?.gte(from)) from = m.sequenceNumber.add(1);
               out.push({
                 queue,
                 id: messageIdOf(m),
