@@ -161,8 +161,12 @@ export async function waitTerminal(
 ): Promise<boolean> {
   const until = Date.now() + deadlineMs;
   for (;;) {
-    const views = await Promise.all(jobIds.map((id) => yard.getJob(id)));
-    if (views.every((v) => v && ['succeeded', 'failed', 'cancelled'].includes(v.status)))
+    // A probe failing (a busy loopback, a restarting backend) is retried, not fatal.
+    const views = await Promise.all(jobIds.map((id) => yard.getJob(id))).catch(() => []);
+    if (
+      views.length === jobIds.length &&
+      views.every((v) => v && ['succeeded', 'failed', 'cancelled'].includes(v.status))
+    )
       return true;
     if (Date.now() > until) return false;
     await sleep(250);
@@ -173,8 +177,9 @@ export async function waitTerminal(
 export async function waitDrained(service: PathService, deadlineMs: number) {
   const until = Date.now() + deadlineMs;
   for (;;) {
-    const depth = await service.depth();
-    if (depth.pending === 0 || Date.now() > until) return depth;
+    const depth = await service.depth().catch(() => undefined);
+    if (depth && (depth.pending === 0 || Date.now() > until)) return depth;
+    if (!depth && Date.now() > until) return service.depth();
     await sleep(250);
   }
 }
@@ -262,7 +267,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       running = false;
       budget = 0;
       await randomKills;
-      const depth = done ? await waitDrained(service, 30_000) : await service.depth();
+      const depth = await waitDrained(service, done ? 30_000 : 1000);
       const verdict = await verify(admin, service.env.schema, jobs, depth);
       report.runs++;
       report.jobs += verdict.jobs;

@@ -52,8 +52,16 @@ export async function openPath(path: PathName): Promise<OpenPath | undefined> {
     const list = running;
     running = [];
     for (const r of list) r.controller.abort();
-    await Promise.all(list.map((r) => r.loop));
+    const t0 = Date.now();
+    // A drain that never ends is reported, not waited on forever (seen once under heavy CPU load).
+    const drained = await Promise.race([
+      Promise.all(list.map((r) => r.loop)).then(() => true),
+      sleep(30_000).then(() => false),
+    ]);
+    if (!drained) console.warn('[chaos] work() loops did not drain within 30 s of abort');
+    if (process.env.CHAOS_DEBUG) console.info(`[chaos] loops drained in ${Date.now() - t0} ms`);
     await Promise.all(list.map((r) => r.yard.close()));
+    if (process.env.CHAOS_DEBUG) console.info(`[chaos] yards closed in ${Date.now() - t0} ms`);
   };
   return {
     service,
