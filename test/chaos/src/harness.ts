@@ -249,9 +249,20 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       const jobs: SubmittedJob[] = [];
       for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
         const params = { n: options.n ?? 400, seed: Math.floor(random() * 100_000), chunk: 10 };
-        const { jobId } = await submitter.submit(CHAOS_JOB, params, {
-          idempotencyKey: `run${run}-job${j}-${seed}`,
-        });
+        // Submit is idempotent: retry it through transient failures (on Azurite the loopback can
+        // run out of ephemeral ports for a moment: EADDRNOTAVAIL).
+        let jobId = '';
+        for (let attempt = 1; !jobId; attempt++) {
+          try {
+            ({ jobId } = await submitter.submit(CHAOS_JOB, params, {
+              idempotencyKey: `run${run}-job${j}-${seed}`,
+            }));
+          } catch (err) {
+            if (attempt >= 5) throw err;
+            log(`[chaos ${options.path}] submit failed (${(err as Error).message}); retrying`);
+            await sleep(1000 * attempt);
+          }
+        }
         jobs.push({ jobId, params });
       }
       // Random kills on a timer, on top of the event-driven ones.

@@ -65,6 +65,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   };
   let fleet: Fleet | undefined;
   try {
+    // The harness's own queue probe holds a connection under the same name: open it first.
+    await service.depth();
     report.connections.before = await connections();
     const submitter = await prepare(service, admin);
     fleet = new Fleet({
