@@ -1031,6 +1031,7 @@ class SwitchyardImpl {
       while (!stop.aborted) {
         const want = Math.min(
           concurrency - inFlight.size - reserved,
+          share,
           transport.limits.maxReceiveMessages,
         );
         if (want <= 0) {
@@ -1060,6 +1061,7 @@ class SwitchyardImpl {
           continue;
         } finally {
           reserved -= want;
+          freed();
         }
         for (const message of messages) {
           inFlight.set(message, Date.now());
@@ -1080,6 +1082,10 @@ class SwitchyardImpl {
         }
       }
     };
+    // Each puller asks for its share, so all of them keep a receive in flight.
+    const share = Math.max(1, Math.ceil(concurrency / Math.max(1, receivers)));
+    // A puller waiting for capacity must see the stop too.
+    stop.addEventListener('abort', freed, { once: true });
     try {
       await Promise.all(Array.from({ length: Math.max(1, receivers) }, pull));
       // Drain: let in-flight messages finish (their handlers saw the abort) and settle.
