@@ -28,7 +28,7 @@ async function makeStore(): Promise<{ store: Store; kind: string }> {
   if (!url) return { store: memoryStore(), kind: 'memory' };
   const { postgresStore } = await import('@switchyard/driver-postgres');
   return {
-    store: postgresStore({ connectionString: url, schema: 'switchyard_sb_e2e' }),
+    store: postgresStore({ connectionString: url, schema: `sb_e2e_${randomUUID().slice(0, 8)}` }),
     kind: 'postgres',
   };
 }
