@@ -476,11 +476,12 @@ class SwitchyardImpl {
         failed: stage.failed,
         total: stage.total ?? 0,
       });
-    } else if (stage.status === 'sealed') {
-      await this.resendOpenTasks(started.job, stage.index);
-    } else {
+    } else if (stage.status === 'fanning_out') {
       await this.fanOut(started.job, stageDef, stage.index);
     }
+    // A sealed stage was sealed by a worker that had sent every open task's message first, so a
+    // redelivered stage message has nothing to add: a task message lost since is the
+    // reconciler's (`task-message-lost`). Re-sending here multiplied duplicates under crashes.
     return { action: 'complete' };
   }
 
@@ -578,29 +579,6 @@ class SwitchyardImpl {
         : encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, ref: taskId }),
       messageId: taskId,
     };
-  }
-
-  /** A redelivered stage message of a sealed stage: re-send every task that is not terminal. */
-  private async resendOpenTasks(job: JobRecord, stage: number): Promise<void> {
-    const path = this.pathOf(job.transport);
-    const limit = pLimit(path.policy.concurrency);
-    for (const status of ['pending', 'running'] as const) {
-      let cursor: string | undefined;
-      do {
-        const page = await this.store.listTasks(job.id, {
-          stage,
-          status,
-          limit: path.policy.chunkSize,
-          ...(cursor ? { cursor } : {}),
-        });
-        const messages = page.tasks.map((t) =>
-          this.taskMessage(path, job.id, stage, t.index, t.input),
-        );
-        await sendBatched(path.transport, 'task', messages, path.policy, limit);
-        await this.store.touchTasks?.(page.tasks.map((t) => t.id));
-        cursor = page.nextCursor;
-      } while (cursor);
-    }
   }
 
   private async finalize(
@@ -1173,7 +1151,17 @@ async function validate<T>(
   value: unknown,
   field: string,
 ): Promise<T> {
-  const result = await schema['~standard'].validate(value);
+  let result: StandardSchemaV1.Result<T>;
+  try {
+    result = await schema['~standard'].validate(value);
+  } catch (cause) {
+    // A schema library that throws (a stack overflow on hostile nesting, a bug) is still bad input.
+    throw new ValidationError(
+      `invalid ${field}: the schema could not validate it (${toErrorInfo(cause).message})`,
+      [{ path: field, message: 'could not be validated' }],
+      { cause },
+    );
+  }
   if (!result.issues) return result.value;
   const issues = result.issues.map((issue) => {
     const path = (issue.path ?? []).map((p) =>

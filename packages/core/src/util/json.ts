@@ -8,6 +8,9 @@ export function canonicalJson(value: unknown, field: string): string {
   return JSON.stringify(normalize(value, field, new Set()));
 }
 
+/** Deeper values are rejected: they would overflow the stack here, in drivers and in JSON.parse. */
+export const MAX_JSON_DEPTH = 512;
+
 function normalize(value: unknown, path: string, seen: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
@@ -32,6 +35,12 @@ function normalize(value: unknown, path: string, seen: Set<object>): unknown {
   if (seen.has(obj))
     throw new SerializationError(`${path} contains a circular reference`, { path });
   if (value instanceof Date) return value.toJSON();
+  if (seen.size >= MAX_JSON_DEPTH) {
+    const root = path.split(/[.[]/)[0] ?? path;
+    throw new SerializationError(`${root} is nested more than ${MAX_JSON_DEPTH} levels deep`, {
+      path: root,
+    });
+  }
   seen.add(obj);
   try {
     if (Array.isArray(value))
