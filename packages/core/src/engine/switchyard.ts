@@ -469,13 +469,7 @@ class SwitchyardImpl {
     }
     const stage = started.stage;
     if (stage.status === 'complete') {
-      await this.onStageComplete({
-        jobId: job.id,
-        stage: stage.index,
-        succeeded: stage.succeeded,
-        failed: stage.failed,
-        total: stage.total ?? 0,
-      });
+      await this.onStageComplete(completionOf(stage));
     } else if (stage.status === 'fanning_out') {
       await this.fanOut(started.job, stageDef, stage.index);
     }
@@ -808,14 +802,7 @@ class SwitchyardImpl {
         const job = await this.store.getJob(jobId);
         if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== stage) return;
         const s = (await this.store.getStages(jobId))[stage];
-        if (s?.status === 'complete')
-          await this.onStageComplete({
-            jobId,
-            stage,
-            succeeded: s.succeeded,
-            failed: s.failed,
-            total: s.total ?? 0,
-          });
+        if (s?.status === 'complete') await this.onStageComplete(completionOf(s));
       })().finally(() => this.rechecks.delete(key));
       this.rechecks.set(key, pending);
     }
@@ -876,13 +863,7 @@ class SwitchyardImpl {
             if (!job) continue;
             const s = (await this.store.getStages(item.jobId))[job.currentStage];
             if (s?.status !== 'complete') continue;
-            await this.onStageComplete({
-              jobId: job.id,
-              stage: s.index,
-              succeeded: s.succeeded,
-              failed: s.failed,
-              total: s.total ?? 0,
-            });
+            await this.onStageComplete(completionOf(s));
             break;
           }
           case 'task-message-lost': {
@@ -1091,6 +1072,17 @@ class SwitchyardImpl {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** The completion a complete stage's record describes (to act on it again, idempotently). */
+function completionOf(stage: StageRecord): StageCompletion {
+  return {
+    jobId: stage.jobId,
+    stage: stage.index,
+    succeeded: stage.succeeded,
+    failed: stage.failed,
+    total: stage.total ?? 0,
+  };
+}
 
 function toSettlement(message: ReceivedMessage, s: HandleSettlement): Settlement {
   switch (s.action) {
