@@ -485,3 +485,47 @@ describe('engine: metrics compare paths', () => {
     await yard.close();
   });
 });
+
+describe('engine: fan-outs that cannot succeed', () => {
+  const noop = defineTask({ name: 'noop', handler: (input: unknown) => input });
+
+  it('fails the job at once when a fan-out yields a value JSON cannot carry', async () => {
+    const job = defineJob({
+      name: 'bigint-fanout',
+      stages: [stage({ name: 'bad', task: noop, fanOut: () => [{ ok: 1 }, { n: 10n }] })],
+    });
+    const h = startYards([job]);
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('bigint-fanout', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.error).toMatchObject({
+      code: 'NOT_SERIALIZABLE',
+      message: expect.stringContaining('fan-out of stage "bad" failed'),
+    });
+  });
+
+  it('retries a throwing fan-out with backoff, then fails the job naming the stage', async () => {
+    let calls = 0;
+    const job = defineJob({
+      name: 'throwing-fanout',
+      stages: [
+        stage({
+          name: 'flaky',
+          task: noop,
+          fanOut: () => {
+            calls++;
+            throw new Error('upstream unavailable');
+          },
+        }),
+      ],
+    });
+    const h = startYards([job], { retry: { initialDelayMs: 5, maxDelayMs: 20 } });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('throwing-fanout', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.error?.message).toBe('fan-out of stage "flaky" failed: upstream unavailable');
+    expect(calls).toBe(5);
+  });
+});

@@ -120,7 +120,7 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
 
 const TERMINAL_JOB = new Set(['succeeded', 'failed', 'cancelled']);
 const JOB_CACHE_MAX = 10_000;
-/** Stage-message deliveries after which a failing finalize fails the job. */
+/** Stage-message deliveries after which a failing fan-out or finalize fails the job. */
 const MAX_FINALIZE_DELIVERIES = 5;
 
 /**
@@ -471,7 +471,23 @@ class SwitchyardImpl {
     if (stage.status === 'complete') {
       await this.onStageComplete(completionOf(stage));
     } else if (stage.status === 'fanning_out') {
-      await this.fanOut(started.job, stageDef, stage.index);
+      try {
+        await this.fanOut(started.job, stageDef, stage.index);
+      } catch (err) {
+        // A fan-out that cannot succeed (an input JSON cannot carry, or one that keeps throwing)
+        // fails the job instead of being redelivered forever; other failures are retried.
+        const permanent = isSwitchyardError(err) && err.code === 'NOT_SERIALIZABLE';
+        if (!permanent && delivery.deliveryCount < MAX_FINALIZE_DELIVERIES) throw err;
+        const info = toErrorInfo(err);
+        await this.store.finishJob(job.id, {
+          status: 'failed',
+          error: {
+            ...info,
+            message: `fan-out of stage "${stageDef.name}" failed: ${info.message}`,
+          },
+        });
+        this.jobCache.delete(job.id);
+      }
     }
     // A sealed stage was sealed by a worker that had sent every open task's message first, so a
     // redelivered stage message has nothing to add: a task message lost since is the
