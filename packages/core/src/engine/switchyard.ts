@@ -4,6 +4,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import pLimit from 'p-limit';
 import type {
   FanOutContext,
+  FanOutSource,
   JobDefinition,
   JobParams,
   StageDefinition,
@@ -477,8 +478,11 @@ class SwitchyardImpl {
         // A fan-out that cannot succeed (an input JSON cannot carry, or one that keeps throwing)
         // fails the job instead of being redelivered forever; other failures are retried.
         const permanent = isSwitchyardError(err) && err.code === 'NOT_SERIALIZABLE';
-        if (!permanent && delivery.deliveryCount < MAX_FINALIZE_DELIVERIES) throw err;
-        const info = toErrorInfo(err);
+        const userFailure =
+          err instanceof UserCodeError && delivery.deliveryCount >= MAX_FINALIZE_DELIVERIES;
+        // Store and transport failures are never the job's fault: redelivery retries them.
+        if (!permanent && !userFailure) throw err;
+        const info = toErrorInfo(err instanceof UserCodeError ? err.cause : err);
         await this.store.finishJob(job.id, {
           status: 'failed',
           error: {
@@ -512,7 +516,7 @@ class SwitchyardImpl {
    */
   private async fanOut(job: JobRecord, stageDef: StageDefinition, stage: number): Promise<void> {
     const path = this.pathOf(job.transport);
-    const source = await stageDef.fanOut(job.params, this.fanOutContext(job, stage));
+    const items = userItems(() => stageDef.fanOut(job.params, this.fanOutContext(job, stage)));
     const limit = pLimit(path.policy.concurrency);
     let index = 0;
     let chunk: unknown[] = [];
@@ -551,7 +555,7 @@ class SwitchyardImpl {
       // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
       inFlight.catch(() => {});
     };
-    for await (const input of source as AsyncIterable<unknown>) {
+    for await (const input of items) {
       chunk.push(input);
       index++;
       if (chunk.length >= path.policy.chunkSize) {
@@ -1088,6 +1092,40 @@ class SwitchyardImpl {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** An error thrown by user code (a `fanOut`), as opposed to the store or a transport failing. */
+class UserCodeError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(toErrorInfo(cause).message);
+  }
+}
+
+/**
+ * Iterates a stage's `fanOut` result (array, iterable or async iterable), marking what the user's
+ * code throws — calling it or pulling an item — as a {@link UserCodeError}.
+ */
+async function* userItems(
+  fanOut: () => FanOutSource<unknown> | Promise<FanOutSource<unknown>>,
+): AsyncGenerator<unknown> {
+  let iterator: Iterator<unknown> | AsyncIterator<unknown>;
+  try {
+    const source = await fanOut();
+    iterator =
+      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  } catch (err) {
+    throw new UserCodeError(err);
+  }
+  for (;;) {
+    let next: IteratorResult<unknown>;
+    try {
+      next = await iterator.next();
+    } catch (err) {
+      throw new UserCodeError(err);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
 
 /** The completion a complete stage's record describes (to act on it again, idempotently). */
 function completionOf(stage: StageRecord): StageCompletion {
