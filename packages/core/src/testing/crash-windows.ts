@@ -200,6 +200,8 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       const ctx = await setup({ failSend: (q) => once(q === 'stage') });
       const err = await ctx.yard.submit('windows', undefined).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
+      // "Older than 0 ms" needs the clock to have moved past the job's creation.
+      await new Promise((r) => setTimeout(r, 5));
       const [job] = (await ctx.store.findStuck({ olderThanMs: 0, limit: 10 })).filter(
         (s) => s.kind === 'job-not-started',
       );
