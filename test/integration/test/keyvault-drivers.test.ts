@@ -24,6 +24,23 @@ import {
 import { startAzurite } from '../../../packages/driver-storagequeue/test/azurite.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A PostgreSQL server is required in CI; elsewhere its case is skipped when none answers. */
+async function serverReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    if (process.env.REQUIRE_SERVICES === '1')
+      throw new Error('REQUIRE_SERVICES=1 but PostgreSQL is unreachable', { cause: err });
+    console.warn('[integration] PostgreSQL unreachable: skipping the postgresStore case');
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+const server = await serverReachable();
 const azure = fakeAzure();
 const vault = () =>
   keyVaultSecrets({
@@ -49,31 +66,35 @@ async function roundTrip(transport: Transport): Promise<string | undefined> {
 }
 
 describe('drivers configured with Key Vault references', () => {
-  it('postgresStore connects with a connection string read from the vault', {
-    timeout: 60_000,
-  }, async () => {
-    azure.secrets.set('database-url', DATABASE_URL);
-    const schema = `kv_${randomBytes(5).toString('hex')}`;
-    const store = postgresStore({ secret: 'database-url', secrets: vault(), schema });
-    try {
-      await store.init?.();
-      const { created } = await store.createJob({
-        id: 'kv-job',
-        name: 'x',
-        params: {},
-        transport: 'postgres',
-        stageCount: 1,
-      });
-      expect(created).toBe(true);
-      expect(azure.counts.vaultGets).toBe(1);
-    } finally {
-      await store.close();
-      const admin = new pg.Client({ connectionString: DATABASE_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
-    }
-  });
+  it.skipIf(!server)(
+    'postgresStore connects with a connection string read from the vault',
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      azure.secrets.set('database-url', DATABASE_URL);
+      const schema = `kv_${randomBytes(5).toString('hex')}`;
+      const store = postgresStore({ secret: 'database-url', secrets: vault(), schema });
+      try {
+        await store.init?.();
+        const { created } = await store.createJob({
+          id: 'kv-job',
+          name: 'x',
+          params: {},
+          transport: 'postgres',
+          stageCount: 1,
+        });
+        expect(created).toBe(true);
+        expect(azure.counts.vaultGets).toBe(1);
+      } finally {
+        await store.close();
+        const admin = new pg.Client({ connectionString: DATABASE_URL });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.end();
+      }
+    },
+  );
 
   it('storageQueueTransport sends and receives with a connection string read from the vault', {
     timeout: 60_000,
