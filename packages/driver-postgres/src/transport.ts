@@ -12,16 +12,7 @@ import { SwitchyardError, ValidationError } from '@switchyard/core';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
-import {
-  completeMessages,
-  deadLetterMessages,
-  extendLock,
-  listDeadLetters,
-  receiveMessages,
-  replayDeadLetters,
-  retryMessages,
-  sendMessages,
-} from './sql/queue.js';
+import * as QUERIES from './sql/queue.js';
 
 /** Options of {@link postgresTransport}. */
 export interface PostgresTransportOptions extends ConnectionOptions {
@@ -59,17 +50,8 @@ export function postgresTransport(options: PostgresTransportOptions): PostgresTr
   return new PostgresTransportImpl(options);
 }
 
+/** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
-const QUERIES = {
-  completeMessages,
-  deadLetterMessages,
-  extendLock,
-  listDeadLetters,
-  receiveMessages,
-  replayDeadLetters,
-  retryMessages,
-  sendMessages,
-};
 
 class PostgresTransportImpl implements PostgresTransport {
   readonly name: string;
