@@ -7,6 +7,7 @@ import {
   memoryTransport,
   silentLogger,
   stage,
+  type ReceivedMessage,
   type TaskDefinition,
   type Transport,
 } from '@switchyard/core';
@@ -383,6 +384,58 @@ describe('engine: batching and the claim check', () => {
     const results = [];
     for await (const r of h.yard.results(jobId)) results.push(r.result);
     expect(results).toEqual([100_000, 5]);
+  });
+});
+
+describe('engine: lock extension', () => {
+  it('extends a long task\'s lock, never with two extensions of one message in flight', async () => {
+    const inner = memoryTransport({ visibilityTimeoutMs: 150 });
+    let calls = 0;
+    const pending = new Map<ReceivedMessage, number>();
+    let maxPending = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slowBackend: Transport = {
+      name: inner.name,
+      limits: inner.limits,
+      send: inner.send.bind(inner),
+      receive: inner.receive.bind(inner),
+      settle: inner.settle.bind(inner),
+      close: inner.close.bind(inner),
+      // A backend that stops answering: the first extension hangs until released.
+      extendLock: async (message, ms) => {
+        calls++;
+        const now = (pending.get(message) ?? 0) + 1;
+        pending.set(message, now);
+        maxPending = Math.max(maxPending, now);
+        await released;
+        pending.set(message, (pending.get(message) ?? 1) - 1);
+        return inner.extendLock!(message, ms);
+      },
+    };
+    const long = defineTask({
+      name: 'long',
+      input: z.object({ i: z.number() }),
+      handler: async () => {
+        await new Promise((r) => setTimeout(r, 600));
+      },
+    });
+    const h = startYards([simpleJob('long-job', long, 1)], {
+      transports: [slowBackend],
+      visibilityTimeoutMs: 150,
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('long-job', undefined);
+    await new Promise((r) => setTimeout(r, 400));
+    // ~8 renewal ticks have passed while each delivery's first extension hangs (the lock lapses,
+    // so the task is redelivered: that delivery is a message of its own).
+    expect(maxPending).toBe(1);
+    release();
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    expect(calls).toBeGreaterThan(1);
+    expect(maxPending).toBe(1);
   });
 });
 

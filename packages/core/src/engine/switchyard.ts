@@ -980,14 +980,21 @@ class SwitchyardImpl {
       2,
     );
     // Long tasks keep their lock: extend every message in flight for more than a third of it.
+    // At most one extension per message is in flight: when the backend slows down, extensions
+    // fired on every tick would pile up (thousands of open requests per worker were seen on a
+    // loaded Storage emulator) and slow it further.
+    const extending = new Set<ReceivedMessage>();
     const renewer = transport.extendLock
       ? setInterval(
           () => {
             const now = Date.now();
             for (const [message, since] of inFlight) {
-              if (now - since > visibilityTimeoutMs / 3) {
+              if (now - since > visibilityTimeoutMs / 3 && !extending.has(message)) {
                 inFlight.set(message, now);
-                transport.extendLock!(message, visibilityTimeoutMs).catch(() => {});
+                extending.add(message);
+                transport.extendLock!(message, visibilityTimeoutMs)
+                  .catch(() => {})
+                  .finally(() => extending.delete(message));
               }
             }
           },
