@@ -5,9 +5,9 @@ import {
   isSwitchyardError,
   memoryStore,
   memoryTransport,
+  type ReceivedMessage,
   silentLogger,
   stage,
-  type ReceivedMessage,
   type TaskDefinition,
   type Transport,
 } from '@switchyard/core';
@@ -388,7 +388,7 @@ describe('engine: batching and the claim check', () => {
 });
 
 describe('engine: lock extension', () => {
-  it('extends a long task\'s lock, never with two extensions of one message in flight', async () => {
+  it("extends a long task's lock, never with two extensions of one message in flight", async () => {
     const inner = memoryTransport({ visibilityTimeoutMs: 150 });
     let calls = 0;
     const pending = new Map<ReceivedMessage, number>();
