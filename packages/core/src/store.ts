@@ -182,6 +182,9 @@ export interface PathMetrics {
   redrives: Record<string, number>;
 }
 
+/** Most doublings of a re-sent task's lost-message wait; see {@link Store.touchTasks}. */
+export const MAX_REDRIVE_DOUBLINGS = 6;
+
 /** Work the reconciler found stuck; see `Store.findStuck`. */
 export type StuckWork =
   /** Job queued but its first stage never started. */
@@ -248,7 +251,12 @@ export interface Store {
   /** Records failed attempts that will be retried: status back to `pending`, error kept. */
   retryTasks(retries: readonly TaskRetry[]): Promise<void>;
 
-  /** Marks non-terminal tasks as (re)sent now, for the reconciler's lost-message clock. */
+  /**
+   * Marks non-terminal tasks as re-sent now, for the reconciler's lost-message clock. Each re-send
+   * doubles the wait before `findStuck` reports the task lost again (`olderThanMs × 2^k` after
+   * the k-th, at most {@link MAX_REDRIVE_DOUBLINGS} doublings): a backlog the reconciler takes for lost
+   * messages must not be flooded with a new copy of every task at every pass.
+   */
   touchTasks?(taskIds: readonly string[]): Promise<void>;
 
   /** Finishes the job if it is not terminal (compare-and-set). True for exactly one caller. */

@@ -17,7 +17,7 @@ import type {
   TaskRef,
   TaskRetry,
 } from '@switchyard/core';
-import { SwitchyardError, taskId, ValidationError } from '@switchyard/core';
+import { MAX_REDRIVE_DOUBLINGS, SwitchyardError, taskId, ValidationError } from '@switchyard/core';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
@@ -462,7 +462,7 @@ class PostgresStoreImpl implements PostgresStore {
     if (budget <= 0) return found;
     const lost = await this.rows<{ job_id: string; transport: string; stage: number; idx: number }>(
       this.q.findLostTasks,
-      [age, budget],
+      [age, budget, MAX_REDRIVE_DOUBLINGS],
     );
     const byStage = new Map<string, Extract<StuckWork, { kind: 'task-message-lost' }>>();
     for (const r of lost) {

@@ -64,7 +64,11 @@ for (const engine of engineList) {
     it('applies the shipped migrations once, records them, and re-init is a no-op', async () => {
       store = postgresStore({ ...engine.connection(), schema: engine.schema() });
       const shipped = await loadMigrations();
-      expect(shipped.map((m) => m.name)).toEqual(['000001_init.sql', '000002_queue.sql']);
+      expect(shipped.map((m) => m.name)).toEqual([
+        '000001_init.sql',
+        '000002_queue.sql',
+        '000003_task_redrives.sql',
+      ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
       const rows = await engine.query<{ id: number; name: string }>(

@@ -18,6 +18,7 @@ import type {
   TaskRef,
   TaskRetry,
 } from '../store.js';
+import { MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
 
 interface JobState {
@@ -43,6 +44,8 @@ export function memoryStore(): Store {
 class MemoryStore implements Store {
   private readonly jobs = new Map<string, JobState>();
   private readonly tasks = new Map<string, TaskRecord>();
+  /** Times the reconciler re-sent each task (see {@link Store.touchTasks}). */
+  private readonly redrives = new Map<string, number>();
   private readonly payloads = new Map<string, string>();
   private readonly counters = new Map<string, Map<string, number>>();
   private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
@@ -232,7 +235,10 @@ class MemoryStore implements Store {
     const now = new Date();
     for (const id of taskIds) {
       const task = this.tasks.get(id);
-      if (task && !TERMINAL.has(task.status)) task.updatedAt = now;
+      if (task && !TERMINAL.has(task.status)) {
+        task.updatedAt = now;
+        this.redrives.set(id, (this.redrives.get(id) ?? 0) + 1);
+      }
     }
   }
 
@@ -443,7 +449,10 @@ class MemoryStore implements Store {
         for (const id of taskIds[stage.index] ?? []) {
           if (lost.length >= budget) break;
           const task = this.tasks.get(id)!;
-          if (!TERMINAL.has(task.status) && task.updatedAt.getTime() < cutoff) lost.push(id);
+          const backoff =
+            olderThanMs * (2 ** Math.min(this.redrives.get(id) ?? 0, MAX_REDRIVE_DOUBLINGS) - 1);
+          if (!TERMINAL.has(task.status) && task.updatedAt.getTime() < cutoff - backoff)
+            lost.push(id);
         }
         if (lost.length > 0) {
           found.push({ kind: 'task-message-lost', ...base, stage: stage.index, taskIds: lost });

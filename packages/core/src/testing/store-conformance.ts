@@ -412,11 +412,31 @@ export function storeConformance(
       );
       expect(weight).toBeLessThanOrEqual(2);
       expect(weight).toBeGreaterThan(0);
-      // Touching lost tasks resets their clock.
-      await store.touchTasks?.([taskId('lost', 0, 1), taskId('lost', 0, 2)]);
+      // Touching lost tasks resets their clock, and each re-send doubles the wait before the
+      // task counts as lost again: a backlog is not re-sent at every reconciler pass.
       if (store.touchTasks) {
-        const after = await store.findStuck({ olderThanMs: 20, limit: 100 });
-        expect(after.find((s) => s.jobId === 'lost')).toBeUndefined();
+        const lostIn = async (olderThanMs: number) =>
+          (
+            (await store.findStuck({ olderThanMs, limit: 100 })).find((s) => s.jobId === 'lost') as
+              | { taskIds: string[] }
+              | undefined
+          )?.taskIds ?? [];
+        // Waits are chosen from the time actually elapsed, so a slow machine cannot flip a check.
+        const both = [taskId('lost', 0, 1), taskId('lost', 0, 2)].sort();
+        await store.touchTasks(both);
+        const firstTouch = Date.now();
+        await sleep(300);
+        let elapsed = Date.now() - firstTouch;
+        // Re-sent once: lost again only after 2 × olderThanMs.
+        expect(await lostIn(Math.ceil(elapsed * 0.75))).toEqual([]);
+        expect([...(await lostIn(Math.floor(elapsed * 0.4)))].sort()).toEqual(both);
+        await store.touchTasks([taskId('lost', 0, 1)]);
+        const secondTouch = Date.now();
+        await sleep(300);
+        elapsed = Date.now() - secondTouch;
+        // Task 1 re-sent twice (4 × olderThanMs), task 2 once (2 × olderThanMs, long passed).
+        expect(await lostIn(Math.ceil(elapsed * 0.35))).toEqual([taskId('lost', 0, 2)]);
+        expect([...(await lostIn(Math.floor(elapsed * 0.2)))].sort()).toEqual(both);
       }
     });
 

@@ -23,7 +23,10 @@ SELECT kind, job_id, transport, stage FROM (
 ORDER BY since
 LIMIT $2::int`;
 
-/** Non-terminal tasks of open jobs' current, sealed stage, untouched for too long. */
+/**
+ * Non-terminal tasks of open jobs' current, sealed stage, untouched for too long: $1 ms, doubled
+ * for each time the reconciler already re-sent the task (at most $3 doublings).
+ */
 export const findLostTasks = (s: string) => `
 SELECT t.job_id, j.transport, t.stage, t.idx
   FROM ${s}.jobs j
@@ -31,6 +34,6 @@ SELECT t.job_id, j.transport, t.stage, t.idx
   JOIN ${s}.tasks t ON t.job_id = j.id AND t.stage = st.idx
  WHERE j.status IN ('queued', 'running')
    AND t.status IN ('pending', 'running')
-   AND t.updated_at < now() - $1::int * interval '1 millisecond'
+   AND t.updated_at < now() - $1::int * interval '1 millisecond' * power(2, least(t.redrives, $3::int))
  ORDER BY t.job_id, t.stage, t.idx
  LIMIT $2::int`;
