@@ -6,11 +6,11 @@ import {
   memoryStore,
   type ReceivedMessage,
   type Settlement,
-  type Store,
   silentLogger,
   stage,
   type Transport,
 } from '@switchyard/core';
+import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -20,23 +20,15 @@ import { freshQueues, tryStartEmulator } from './emulator.js';
 const emulator = await tryStartEmulator();
 afterAll(async () => {
   await emulator?.close();
+  await stores.dropAll();
 });
 
-/** postgresStore when DATABASE_URL is set (a real server), otherwise the memory store. */
-async function makeStore(): Promise<{ store: Store; kind: string }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return { store: memoryStore(), kind: 'memory' };
-  const { postgresStore } = await import('@switchyard/driver-postgres');
-  return {
-    store: postgresStore({ connectionString: url, schema: `sb_e2e_${randomUUID().slice(0, 8)}` }),
-    kind: 'postgres',
-  };
-}
+const stores = scratchStores('sb_e2e');
 
 describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => {
   it('runs hello_world at n = 1,000', { timeout: 120_000 }, async () => {
     const queues = freshQueues(emulator!, { lockDurationMs: 30_000 });
-    const { store, kind } = await makeStore();
+    const store = stores.create();
     const transport = serviceBusTransport({ connectionString: emulator!.connectionString, queues });
     const yard = createSwitchyard({
       jobs: [helloWorld],
@@ -60,7 +52,7 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
       );
       const job = await yard.waitFor(jobId, { pollIntervalMs: 100 });
       console.info(
-        `[driver-servicebus e2e] hello_world n=1000 on ${kind} store: ${job.status} in ${Date.now() - started} ms`,
+        `[driver-servicebus e2e] hello_world n=1000 on ${stores.kind} store: ${job.status} in ${Date.now() - started} ms`,
       );
       expect(job.status).toBe('succeeded');
       expect(job.result).toEqual({ greeted: 1000, replied: 1000 });

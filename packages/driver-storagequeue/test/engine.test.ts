@@ -1,4 +1,5 @@
-import { createSwitchyard, memoryStore, type Store, silentLogger } from '@switchyard/core';
+import { createSwitchyard, type Store, silentLogger } from '@switchyard/core';
+import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { storageQueueTransport } from '../src/index.js';
@@ -6,31 +7,7 @@ import { connectionString, deleteQueues, uniqueName } from './helpers.js';
 
 const prefix = uniqueName('e');
 
-const schemas: string[] = [];
-
-/** postgresStore on DATABASE_URL when set (a fresh schema per test, dropped after), else memoryStore. */
-async function makeStore(): Promise<Store> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return memoryStore();
-  const { postgresStore } = await import('@switchyard/driver-postgres');
-  const schema = `sq_${uniqueName('s').replace(/-/g, '_')}`;
-  schemas.push(schema);
-  return postgresStore({ connectionString: url, schema });
-}
-
-async function dropSchemas(): Promise<void> {
-  if (schemas.length === 0 || !process.env.DATABASE_URL) return;
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  try {
-    for (const schema of schemas.splice(0)) {
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    }
-  } finally {
-    await client.end();
-  }
-}
+const stores = scratchStores('sq_engine');
 
 describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -39,7 +16,7 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
   });
   afterAll(async () => {
     await deleteQueues(prefix);
-    await dropSchemas();
+    await stores.dropAll();
   });
 
   function setup(store: Store) {
@@ -78,7 +55,7 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
   }
 
   it('runs hello_world at n = 1,000 end to end', { timeout: 120_000 }, async () => {
-    const { yard, start } = setup(await makeStore());
+    const { yard, start } = setup(stores.create());
     start(2, 30_000);
     const { jobId } = await yard.submit('hello_world', { n: 1000, workMs: 0 });
     const view = await yard.waitFor(jobId, { pollIntervalMs: 200 });
@@ -93,7 +70,7 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
   it('a task whose worker died after receiving it comes back after the visibility timeout and completes once', {
     timeout: 60_000,
   }, async () => {
-    const store = await makeStore();
+    const store = stores.create();
     const { yard, transport, start } = setup(store);
     const { jobId } = await yard.submit('hello_world', { n: 5, workMs: 0 });
     // Fan out by hand (as a serverless host would), so the task messages wait in the queue.
