@@ -439,6 +439,47 @@ describe('engine: lock extension', () => {
   });
 });
 
+describe('engine: reconciler', () => {
+  it('runs one pass at a time per instance; a call during a pass joins it', async () => {
+    const inner = memoryStore();
+    let searches = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A slow pass: the lease admits its owner again, so only the instance can keep passes apart.
+    const store = new Proxy(inner, {
+      get(target, key, receiver) {
+        if (key === 'findStuck')
+          return async (options: Parameters<typeof inner.findStuck>[0]) => {
+            searches++;
+            await gate;
+            return target.findStuck(options);
+          };
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const yard = createSwitchyard({
+      jobs: [],
+      store,
+      transports: [memoryTransport()],
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+    });
+    const first = yard.reconcile({ olderThanMs: 0 });
+    const second = yard.reconcile({ olderThanMs: 0 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(searches).toBe(1);
+    release();
+    expect(await second).toEqual(await first);
+    expect((await first).ran).toBe(true);
+    await yard.reconcile({ olderThanMs: 0 });
+    expect(searches).toBe(2);
+    await yard.close();
+  });
+});
+
 describe('engine: serverless handle()', () => {
   it('runs a job by handing each delivered message to handle() and applying its settlement', async () => {
     const store = memoryStore();

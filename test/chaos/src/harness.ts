@@ -15,7 +15,13 @@ import {
   type WorkerProcess,
 } from './fleet.js';
 import { CHAOS_JOB, chaosJob } from './job.js';
-import { makeTransport, type PathName, type PathService, tryStartPath } from './paths.js';
+import {
+  makeTransport,
+  type PathName,
+  type PathService,
+  RECONCILE_OLDER_THAN_MS,
+  tryStartPath,
+} from './paths.js';
 import { chaosTablesSql } from './recording.js';
 import { type SubmittedJob, verify } from './verify.js';
 import type { WorkerConfig } from './worker.js';
@@ -116,7 +122,7 @@ export class Fleet {
       concurrency: o.concurrency ?? 32,
       visibilityMs: o.visibilityMs,
       reconcileIntervalMs: 1000,
-      reconcileOlderThanMs: 3000,
+      reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
       chunkSize: 100,
       lingerMs: o.lingerMs,
       rssEveryMs: 1000,

@@ -104,7 +104,10 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
   work(options?: WorkOptions): Promise<void>;
   /** Processes one message delivered by a serverless trigger and says how to settle it. */
   handle(message: unknown, meta?: HandleMeta): Promise<HandleSettlement>;
-  /** One reconciler pass: re-drives stuck work (safe with many workers: a lease). */
+  /**
+   * One reconciler pass: re-drives stuck work (safe with many workers: a lease). A call while
+   * this instance runs a pass joins that pass.
+   */
   reconcile(options?: Omit<ReconcileOptions, 'intervalMs'>): Promise<ReconcileResult>;
   /** Per-path comparison: jobs, latency, queue wait, tasks/s, retries, timeouts, poisoned. */
   metrics(): Promise<MetricsReport>;
@@ -172,6 +175,7 @@ class SwitchyardImpl {
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
   private readonly rechecks = new Map<string, Promise<void>>();
+  private reconciling: Promise<ReconcileResult> | undefined;
 
   constructor(options: SwitchyardOptions<readonly NamedJob[]>) {
     this.options = options;
@@ -854,7 +858,19 @@ class SwitchyardImpl {
 
   // ---------------------------------------------------------------- reconciler
 
-  async reconcile(options: Omit<ReconcileOptions, 'intervalMs'> = {}): Promise<ReconcileResult> {
+  reconcile(options: Omit<ReconcileOptions, 'intervalMs'> = {}): Promise<ReconcileResult> {
+    // One pass at a time per instance (a call during a pass joins it): the lease admits its owner
+    // again, so a pass outliving the interval (slow sends) would overlap the next and both would
+    // re-send the same tasks.
+    this.reconciling ??= this.reconcilePass(options).finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcilePass(
+    options: Omit<ReconcileOptions, 'intervalMs'>,
+  ): Promise<ReconcileResult> {
     await this.init();
     const olderThanMs = options.olderThanMs ?? this.options.reconcile?.olderThanMs ?? 300_000;
     const limit = options.limit ?? this.options.reconcile?.limit ?? 1000;
