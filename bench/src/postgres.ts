@@ -2,7 +2,8 @@
  * PostgreSQL benchmark, against the real server (`DATABASE_URL`):
  * - batch task creation through `postgresStore.insertTasks` next to a raw `COPY` of the same rows;
  * - graphile-worker and pg-boss enqueuing and draining no-op jobs with their high-throughput settings;
- * - `hello_world` end to end on postgresStore + postgresTransport.
+ * - `hello_world` end to end on postgresStore + postgresTransport;
+ * - the statement floor: insert, claim and barrier statements alone, without engine or queue.
  * Every part runs in its own schema, dropped afterwards.
  * @module
  */
@@ -10,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createSwitchyard, silentLogger } from '@switchyard/core';
+import { createSwitchyard, silentLogger, taskId } from '@switchyard/core';
 import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
 import { helloWorld } from '@switchyard/example-jobs';
 import pg from 'pg';
@@ -180,6 +181,71 @@ async function pgBoss(admin: pg.Pool, n: number): Promise<number> {
   }
 }
 
+/**
+ * The statement floor of the task-row design, with no engine and no queue: `n` tasks inserted
+ * through `insertTasks`, then 4 connections each taking the next 500 indexes, claiming them with
+ * one UPDATE and recording them through the real barrier (`completeTasks`). Every design that keeps
+ * a row per task and a fan-in barrier runs at least these three statements per batch, so this rate
+ * bounds what any engine on these tables can reach on this machine.
+ */
+async function statementFloor(admin: pg.Pool, n: number): Promise<number> {
+  const schema = schemaName('floor');
+  const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 4 });
+  const claims = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+  const batch = 500;
+  try {
+    await store.init();
+    await store.createJob({
+      id: 'floor',
+      name: 'floor',
+      params: {},
+      transport: 'postgres',
+      stageCount: 1,
+    });
+    await store.startStage('floor', 0, 's');
+    const t0 = performance.now();
+    for (let start = 0; start < n; start += 2000) {
+      const tasks = Array.from({ length: Math.min(2000, n - start) }, (_, i) => ({
+        index: start + i,
+        input: { i: start + i, workMs: 0 },
+      }));
+      await store.insertTasks('floor', 0, tasks);
+    }
+    await store.sealStage('floor', 0, n);
+    let next = 0;
+    let completed = false;
+    const worker = async () => {
+      for (let from = next; from < n; from = next) {
+        next += batch;
+        const { rows } = await claims.query<{ idx: number }>(
+          `UPDATE "${schema}".tasks SET status = 'running', attempts = attempts + 1, updated_at = now()
+            WHERE job_id = 'floor' AND stage = 0 AND idx >= $1 AND idx < $2 AND status = 'pending'
+           RETURNING idx, input`,
+          [from, from + batch],
+        );
+        const result = await store.completeTasks(
+          rows.map((r) => ({
+            jobId: 'floor',
+            stage: 0,
+            taskId: taskId('floor', 0, r.idx),
+            status: 'succeeded' as const,
+            result: `hello #${r.idx}`,
+          })),
+        );
+        if (result.completedStages.length > 0) completed = true;
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    const seconds = (performance.now() - t0) / 1000;
+    if (!completed) throw new Error('the floor run did not complete its stage');
+    return n / seconds;
+  } finally {
+    await claims.end();
+    await store.close();
+    await dropSchema(admin, schema);
+  }
+}
+
 /** `hello_world` end to end on postgresStore + postgresTransport; tasks/s over both stages. */
 async function endToEnd(
   admin: pg.Pool,
@@ -274,6 +340,11 @@ export async function runPostgresBench(args: {
     log(
       `  ours / graphile-worker: ${(tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x (target ≥ 2x)`,
     );
+    const floorTasks = 20_000;
+    const floorTasksPerSecond = await statementFloor(admin, floorTasks);
+    log(
+      `  statement floor (insert + claim + barrier, no engine, no queue): ${floorTasks} tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s = ${(floorTasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker; ours / floor ${(tasksPerSecond / floorTasksPerSecond).toFixed(2)}`,
+    );
 
     return {
       scenario: 'postgres',
@@ -287,6 +358,9 @@ export async function runPostgresBench(args: {
       pgBossJobsPerSecond: Math.round(pgBossJobsPerSecond),
       tasksToGraphileWorkerRatio:
         Math.round((tasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
+      floorTasksPerSecond: Math.round(floorTasksPerSecond),
+      floorToGraphileWorkerRatio:
+        Math.round((floorTasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
       versions: {
         postgres: serverVersion,
         node: process.version,
