@@ -425,14 +425,14 @@ export function storeConformance(
         const both = [taskId('lost', 0, 1), taskId('lost', 0, 2)].sort();
         await store.touchTasks(both);
         const firstTouch = Date.now();
-        await sleep(300);
+        await sleep(500);
         let elapsed = Date.now() - firstTouch;
         // Re-sent once: lost again only after 2 × olderThanMs.
         expect(await lostIn(Math.ceil(elapsed * 0.75))).toEqual([]);
         expect([...(await lostIn(Math.floor(elapsed * 0.4)))].sort()).toEqual(both);
         await store.touchTasks([taskId('lost', 0, 1)]);
         const secondTouch = Date.now();
-        await sleep(300);
+        await sleep(500);
         elapsed = Date.now() - secondTouch;
         // Task 1 re-sent twice (4 × olderThanMs), task 2 once (2 × olderThanMs, long passed).
         expect(await lostIn(Math.ceil(elapsed * 0.35))).toEqual([taskId('lost', 0, 2)]);
