@@ -15,6 +15,12 @@ export interface StageEnvelope {
   stage: number;
 }
 
+/** How a task split out of a pack is to be settled: its failure is recorded, only the dead-letter is owed. */
+export interface DeadLetterNote {
+  reason: string;
+  description?: string;
+}
+
 /** "Run task `taskId`". `input` inline when small, otherwise `ref` names a claim-check payload. */
 export interface TaskEnvelope {
   v: 1;
@@ -24,11 +30,31 @@ export interface TaskEnvelope {
   taskId: string;
   input?: unknown;
   ref?: string;
+  /** Set on a task split out of a pack to be dead-lettered: settle it so, without running it. */
+  deadLetter?: DeadLetterNote;
 }
 
-export type Envelope = StageEnvelope | TaskEnvelope;
+/** One task of a {@link TasksEnvelope}. */
+export interface PackedTask {
+  taskId: string;
+  input?: unknown;
+  ref?: string;
+}
+
+/** "Run these tasks of one stage": a pack (`batching.packTasks`), settled once all of them are. */
+export interface TasksEnvelope {
+  v: 1;
+  kind: 'tasks';
+  jobId: string;
+  stage: number;
+  tasks: PackedTask[];
+}
+
+export type Envelope = StageEnvelope | TaskEnvelope | TasksEnvelope;
 
 const MAX_ID_LENGTH = 512;
+/** Most tasks in one pack. */
+export const MAX_PACKED_TASKS = 1000;
 
 export function encodeEnvelope(envelope: Envelope): string {
   return JSON.stringify(envelope);
@@ -62,21 +88,66 @@ export function decodeEnvelope(body: unknown): Envelope {
   }
   if (obj.kind === 'stage') return { v: 1, kind: 'stage', jobId, stage };
   if (obj.kind === 'task') {
-    const taskId = requireId(obj, 'taskId');
-    const envelope: TaskEnvelope = { v: 1, kind: 'task', jobId, stage, taskId };
-    if (obj.ref !== undefined) envelope.ref = requireId(obj, 'ref');
-    if ('input' in obj) envelope.input = obj.input;
+    const envelope: TaskEnvelope = { v: 1, kind: 'task', jobId, stage, ...packedTask(obj, '') };
+    if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);
     return envelope;
+  }
+  if (obj.kind === 'tasks') {
+    const tasks = obj.tasks;
+    if (!Array.isArray(tasks) || tasks.length === 0 || tasks.length > MAX_PACKED_TASKS) {
+      throw new MalformedMessageError(
+        `envelope field "tasks" must be an array of 1 to ${MAX_PACKED_TASKS} tasks`,
+      );
+    }
+    return {
+      v: 1,
+      kind: 'tasks',
+      jobId,
+      stage,
+      tasks: tasks.map((t: unknown, i) => {
+        if (typeof t !== 'object' || t === null || Array.isArray(t)) {
+          throw new MalformedMessageError(`envelope field "tasks[${i}]" must be an object`);
+        }
+        return packedTask(t as Record<string, unknown>, `tasks[${i}].`);
+      }),
+    };
   }
   throw new MalformedMessageError(
     `unknown envelope kind ${JSON.stringify(obj.kind) ?? 'undefined'}`,
   );
 }
 
-function requireId(obj: Record<string, unknown>, field: string): string {
+function packedTask(obj: Record<string, unknown>, path: string): PackedTask {
+  const task: PackedTask = { taskId: requireId(obj, 'taskId', path) };
+  if (obj.ref !== undefined) task.ref = requireId(obj, 'ref', path);
+  if ('input' in obj) task.input = obj.input;
+  return task;
+}
+
+function deadLetterNote(value: unknown): DeadLetterNote {
+  const note = value as Record<string, unknown> | null;
+  if (
+    typeof note !== 'object' ||
+    note === null ||
+    typeof note.reason !== 'string' ||
+    note.reason.length === 0 ||
+    note.reason.length > 200 ||
+    (note.description !== undefined &&
+      (typeof note.description !== 'string' || note.description.length > 2000))
+  ) {
+    throw new MalformedMessageError(
+      'envelope field "deadLetter" must be { reason: string, description?: string }',
+    );
+  }
+  return note.description === undefined
+    ? { reason: note.reason }
+    : { reason: note.reason, description: note.description };
+}
+
+function requireId(obj: Record<string, unknown>, field: string, path = ''): string {
   const value = obj[field];
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
-    throw new MalformedMessageError(`envelope field "${field}" must be a non-empty string`);
+    throw new MalformedMessageError(`envelope field "${path}${field}" must be a non-empty string`);
   }
   return value;
 }

@@ -23,8 +23,11 @@ export {
   ENVELOPE_VERSION,
   type Envelope,
   encodeEnvelope,
+  MAX_PACKED_TASKS,
+  type PackedTask,
   type StageEnvelope,
   type TaskEnvelope,
+  type TasksEnvelope,
 } from './envelope.js';
 export * from './errors.js';
 export * from './http/index.js';

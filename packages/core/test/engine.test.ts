@@ -387,6 +387,132 @@ describe('engine: batching and the claim check', () => {
   });
 });
 
+describe('engine: packed task messages (batching.packTasks)', () => {
+  /** The memory transport, counting the task messages sent and the tasks they carry. */
+  function countingTransport() {
+    const inner = memoryTransport({ visibilityTimeoutMs: 500 });
+    const sent = { messages: 0, packs: 0, tasks: 0 };
+    const transport: Transport = {
+      name: inner.name,
+      limits: inner.limits,
+      receive: inner.receive.bind(inner),
+      settle: inner.settle.bind(inner),
+      extendLock: inner.extendLock!.bind(inner),
+      listDeadLetters: inner.listDeadLetters!.bind(inner),
+      close: inner.close.bind(inner),
+      send: async (queue, messages, options) => {
+        if (queue === 'task') {
+          for (const m of messages) {
+            const body = JSON.parse(m.body) as { kind: string; tasks?: unknown[] };
+            sent.messages++;
+            if (body.kind === 'tasks') sent.packs++;
+            sent.tasks += body.tasks?.length ?? 1;
+          }
+        }
+        return inner.send(queue, messages, options);
+      },
+    };
+    return { transport, sent };
+  }
+
+  it('sends a fan-out as packs and runs every task once', async () => {
+    const runs = new Map<number, number>();
+    const noop = defineTask({
+      name: 'noop',
+      input: z.object({ i: z.number() }),
+      handler: ({ i }) => {
+        runs.set(i, (runs.get(i) ?? 0) + 1);
+        return i * 2;
+      },
+    });
+    const { transport, sent } = countingTransport();
+    const h = startYards([simpleJob('packed', noop, 1000)], {
+      transports: [transport],
+      batching: { packTasks: 50 },
+      concurrency: 100,
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('packed', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(view.stages[0]).toMatchObject({ succeeded: 1000, failed: 0 });
+    expect(sent).toEqual({ messages: 20, packs: 20, tasks: 1000 });
+    expect(runs.size).toBe(1000);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    const results: number[] = [];
+    for await (const r of h.yard.results<number>(jobId)) results.push(r.result);
+    expect(results).toEqual(Array.from({ length: 1000 }, (_, i) => i * 2));
+  });
+
+  it('splits out tasks to retry with their backoff or to dead-letter; the rest run once', async () => {
+    const attempts = new Map<number, number[]>();
+    const mixed = defineTask({
+      name: 'mixed',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 2, initialDelayMs: 150, factor: 2, jitter: 0 },
+      handler: ({ i }, ctx) => {
+        attempts.set(i, [...(attempts.get(i) ?? []), Date.now()]);
+        if (i === 3 && ctx.attempt === 1) throw new Error('transient');
+        if (i === 7) throw new Error('always broken');
+        // A result JSON cannot carry fails the task at once: dead-lettered out of the pack.
+        if (i === 5) return 10n;
+        return i;
+      },
+    });
+    const { transport, sent } = countingTransport();
+    const h = startYards([simpleJob('packed-mixed', mixed, 10)], {
+      transports: [transport],
+      batching: { packTasks: 10 },
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('packed-mixed', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.error?.message).toContain(`${jobId}.0.7`);
+    const tasks = (await h.store.listTasks(jobId)).tasks;
+    expect(tasks.map((t) => t.status)).toEqual([
+      ...Array(5).fill('succeeded'),
+      'failed',
+      'succeeded',
+      'failed',
+      'succeeded',
+      'succeeded',
+    ]);
+    expect(tasks[3]).toMatchObject({ attempts: 2, result: 3 });
+    expect(tasks[7]).toMatchObject({ attempts: 2, error: { message: 'always broken' } });
+    // Task 3's retry waited its backoff in a message of its own.
+    const [first, second] = attempts.get(3)!;
+    expect(second! - first!).toBeGreaterThanOrEqual(145);
+    for (const i of [0, 1, 2, 4, 5, 6, 8, 9]) expect(attempts.get(i)).toHaveLength(1);
+    // The pack, then split out: task 3's and task 7's retries and task 5's dead-letter (task 7's
+    // last attempt came in a message of its own, dead-lettered as is).
+    expect(sent).toEqual({ messages: 4, packs: 1, tasks: 13 });
+    const dead = await h.transport.listDeadLetters!('task');
+    const byTask = Object.fromEntries(
+      dead.map((d) => [(JSON.parse(d.body) as { taskId: string }).taskId, d]),
+    );
+    expect(Object.keys(byTask).sort()).toEqual([`${jobId}.0.5`, `${jobId}.0.7`]);
+    expect(byTask[`${jobId}.0.7`]).toMatchObject({
+      reason: 'MaxAttemptsExceeded',
+      description: expect.stringContaining('always broken'),
+    });
+    expect(byTask[`${jobId}.0.5`]).toMatchObject({ reason: 'NotSerializable' });
+  });
+
+  it('rejects a packTasks outside 1..1000, naming the field', () => {
+    for (const packTasks of [0, 1.5, 1001, Number.NaN]) {
+      expect(() =>
+        createSwitchyard({
+          jobs: [],
+          store: memoryStore(),
+          transports: [memoryTransport()],
+          batching: { packTasks },
+        }),
+      ).toThrow(/batching\.packTasks must be an integer from 1 to 1000/);
+    }
+  });
+});
+
 describe('engine: lock extension', () => {
   it("extends a long task's lock, never with two extensions of one message in flight", async () => {
     const inner = memoryTransport({ visibilityTimeoutMs: 150 });

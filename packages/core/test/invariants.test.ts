@@ -140,6 +140,8 @@ async function runCase(c: Case): Promise<string[]> {
     batching: {
       chunkSize: 1 + Math.floor(random() * 5),
       maxMessages: 1 + Math.floor(random() * 4),
+      // Half the jobs pack their task messages (2–4 tasks per message).
+      packTasks: random() < 0.5 ? 1 : 2 + Math.floor(random() * 3),
     },
     reconcile: { intervalMs: 0 },
   } as const;

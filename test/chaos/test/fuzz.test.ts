@@ -9,12 +9,26 @@ import { describe, expect, it } from 'vitest';
 const nearEnvelope = fc.record(
   {
     v: fc.oneof(fc.constant(1), fc.constant(2), fc.constant('1'), fc.constant(null), fc.double()),
-    kind: fc.oneof(fc.constant('task'), fc.constant('stage'), fc.string(), fc.anything()),
+    kind: fc.oneof(
+      fc.constant('task'),
+      fc.constant('stage'),
+      fc.constant('tasks'),
+      fc.string(),
+      fc.anything(),
+    ),
     jobId: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
     stage: fc.oneof(fc.integer({ min: -5, max: 20_000 }), fc.double(), fc.anything()),
     taskId: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
     input: fc.anything(),
     ref: fc.oneof(fc.string(), fc.anything()),
+    tasks: fc.oneof(
+      fc.array(fc.record({ taskId: fc.anything(), ref: fc.anything() }, { requiredKeys: [] })),
+      fc.anything(),
+    ),
+    deadLetter: fc.oneof(
+      fc.record({ reason: fc.anything(), description: fc.anything() }, { requiredKeys: [] }),
+      fc.anything(),
+    ),
     __proto__: fc.anything(),
   },
   { requiredKeys: [] },
@@ -35,6 +49,16 @@ const validEnvelope = fc.oneof(
     },
     { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'taskId'] },
   ),
+  fc.record({
+    v: fc.constant(1),
+    kind: fc.constant('tasks'),
+    jobId: id,
+    stage: fc.nat(10_000),
+    tasks: fc.array(
+      fc.record({ taskId: id, input: fc.jsonValue(), ref: id }, { requiredKeys: ['taskId'] }),
+      { minLength: 1, maxLength: 20 },
+    ),
+  }),
 );
 
 const inputs = fc.oneof(
@@ -53,7 +77,20 @@ function wellFormed(e: Envelope): boolean {
   const id = (s: unknown) => typeof s === 'string' && s.length > 0 && s.length <= 512;
   if (e.v !== 1 || !id(e.jobId) || !Number.isInteger(e.stage) || e.stage < 0) return false;
   if (e.kind === 'stage') return Object.keys(e).length === 4;
-  return e.kind === 'task' && id(e.taskId) && (e.ref === undefined || id(e.ref));
+  if (e.kind === 'tasks') {
+    return (
+      e.tasks.length > 0 &&
+      e.tasks.length <= 1000 &&
+      e.tasks.every((t) => id(t.taskId) && (t.ref === undefined || id(t.ref)))
+    );
+  }
+  return (
+    e.kind === 'task' &&
+    id(e.taskId) &&
+    (e.ref === undefined || id(e.ref)) &&
+    (e.deadLetter === undefined ||
+      (typeof e.deadLetter.reason === 'string' && e.deadLetter.reason.length > 0))
+  );
 }
 
 describe('decodeEnvelope fuzz', () => {

@@ -1,4 +1,6 @@
 import pLimit from 'p-limit';
+import { MAX_PACKED_TASKS } from '../envelope.js';
+import { ValidationError } from '../errors.js';
 import type { OutgoingMessage, QueueKind, Transport, TransportLimits } from '../transport.js';
 
 /** Overrides of the batching policy; the rest comes from the transport's limits. */
@@ -11,6 +13,16 @@ export interface BatchingOptions {
   concurrency?: number;
   /** Tasks inserted and sent per fan-out chunk. @defaultValue 2000 */
   chunkSize?: number;
+  /**
+   * Tasks per task message (at most 1000). Packing K tasks of a fan-out chunk into one message
+   * divides the transport operations per task by K (sends, receives, settlements — and billed
+   * operations on Service Bus and Storage). A worker runs a pack's tasks concurrently and settles
+   * the message once all are recorded; a task that must be retried or dead-lettered is split out
+   * into a message of its own. Workers count a task message as `packTasks` slots of their
+   * concurrency, so submitters and workers should share this setting.
+   * @defaultValue 1 (one message per task)
+   */
+  packTasks?: number;
 }
 
 export interface BatchingPolicy {
@@ -18,6 +30,7 @@ export interface BatchingPolicy {
   maxBytes: number;
   concurrency: number;
   chunkSize: number;
+  packTasks: number;
 }
 
 export function resolvePolicy(
@@ -32,7 +45,19 @@ export function resolvePolicy(
     maxBytes: Math.max(1, Math.min(options.maxBytes ?? limits.maxBatchBytes, limits.maxBatchBytes)),
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
     chunkSize: Math.max(1, options.chunkSize ?? 2000),
+    packTasks: packTasksOf(options.packTasks),
   };
+}
+
+function packTasksOf(value: number | undefined): number {
+  if (value === undefined) return 1;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_PACKED_TASKS) {
+    const message = `must be an integer from 1 to ${MAX_PACKED_TASKS}`;
+    throw new ValidationError(`batching.packTasks ${message}`, [
+      { path: 'batching.packTasks', message },
+    ]);
+  }
+  return value;
 }
 
 /** Splits messages into batches within the policy's message and byte bounds. */

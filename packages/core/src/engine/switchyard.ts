@@ -13,9 +13,12 @@ import type {
 } from '../define.js';
 import {
   decodeEnvelope,
+  type Envelope,
   encodeEnvelope,
+  type PackedTask,
   type StageEnvelope,
   type TaskEnvelope,
+  type TasksEnvelope,
 } from '../envelope.js';
 import {
   type ErrorInfo,
@@ -230,7 +233,7 @@ class SwitchyardImpl {
     if (!batching) return undefined;
     const own = batching[path];
     if (own && typeof own === 'object') return own as BatchingOptions;
-    const keys = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize'];
+    const keys = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize', 'packTasks'];
     return Object.keys(batching).some((k) => keys.includes(k))
       ? (batching as BatchingOptions)
       : undefined;
@@ -393,7 +396,7 @@ class SwitchyardImpl {
     delivery: Delivery,
     group: AbortGroup = this.shutdownGroup,
   ): Promise<HandleSettlement> {
-    let envelope: StageEnvelope | TaskEnvelope;
+    let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
     } catch (err) {
@@ -405,9 +408,14 @@ class SwitchyardImpl {
     }
     try {
       await this.init();
-      return envelope.kind === 'stage'
-        ? await this.processStage(envelope, delivery)
-        : await this.processTask(envelope, delivery, group);
+      switch (envelope.kind) {
+        case 'stage':
+          return await this.processStage(envelope, delivery);
+        case 'task':
+          return await this.processTask(envelope, delivery, group);
+        case 'tasks':
+          return await this.processPack(envelope, delivery, group);
+      }
     } catch (err) {
       // The store or transport failed under us: release the message, it comes back.
       const info = toErrorInfo(err);
@@ -552,7 +560,7 @@ class SwitchyardImpl {
         );
         open = tasks.filter((t) => openIndexes.has(t.index));
       }
-      const messages = open.map((t) => this.taskMessage(path, job.id, stage, t.index, t.input));
+      const messages = this.taskMessages(path, job.id, stage, open);
       // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
       await inFlight;
       inFlight = sendBatched(path.transport, 'task', messages, path.policy, limit);
@@ -576,6 +584,49 @@ class SwitchyardImpl {
   private async isInactive(jobId: string): Promise<boolean> {
     const job = await this.store.getJob(jobId);
     return !job || TERMINAL_JOB.has(job.status);
+  }
+
+  /** A fan-out chunk's messages: one per task, or packs of up to `packTasks` within the size limit. */
+  private taskMessages(
+    path: PathState,
+    jobId: string,
+    stage: number,
+    tasks: readonly { index: number; input: unknown }[],
+  ): OutgoingMessage[] {
+    const packSize = path.policy.packTasks;
+    if (packSize <= 1)
+      return tasks.map((t) => this.taskMessage(path, jobId, stage, t.index, t.input));
+    const limit = path.transport.limits.maxMessageBytes;
+    // Envelope without tasks, plus slack for the brackets and commas of the list.
+    const overhead =
+      Buffer.byteLength(encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: [] })) + 16;
+    const messages: OutgoingMessage[] = [];
+    let pack: PackedTask[] = [];
+    let bytes = overhead;
+    const flush = () => {
+      if (pack.length === 0) return;
+      messages.push({
+        body: encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: pack }),
+        messageId: `${pack[0]!.taskId}+${pack.length}`,
+      });
+      pack = [];
+      bytes = overhead;
+    };
+    for (const t of tasks) {
+      const taskId = makeTaskId(jobId, stage, t.index);
+      let entry: PackedTask = { taskId, input: t.input };
+      let size = Buffer.byteLength(JSON.stringify(entry)) + 1;
+      // Claim check per task: an input too large to share a message stays in the task row.
+      if (overhead + size > limit) {
+        entry = { taskId, ref: taskId };
+        size = Buffer.byteLength(JSON.stringify(entry)) + 1;
+      }
+      if (pack.length >= packSize || bytes + size > limit) flush();
+      pack.push(entry);
+      bytes += size;
+    }
+    flush();
+    return messages;
   }
 
   private taskMessage(
@@ -656,6 +707,11 @@ class SwitchyardImpl {
     delivery: Delivery,
     group: AbortGroup,
   ): Promise<HandleSettlement> {
+    // Split out of a pack to be dead-lettered: the failure is recorded already.
+    if (envelope.deadLetter) {
+      const { reason, description = '' } = envelope.deadLetter;
+      return { action: 'deadLetter', reason, description };
+    }
     const claim = await this.claims.add({
       jobId: envelope.jobId,
       stage: envelope.stage,
@@ -751,6 +807,64 @@ class SwitchyardImpl {
       delayMs: backoffDelay(retry, task.attempts),
       reason: outcome.error.message,
     };
+  }
+
+  /**
+   * Runs a pack's tasks concurrently, each exactly as if it had come alone. The pack is settled
+   * once all are recorded; a task that must be retried or dead-lettered is split out into a
+   * message of its own (a retry keeps its backoff as the message's delay; a dead-letter is noted
+   * in the envelope and settled without running again).
+   */
+  private async processPack(
+    envelope: TasksEnvelope,
+    delivery: Delivery,
+    group: AbortGroup,
+  ): Promise<HandleSettlement> {
+    const job = await this.jobInfo(envelope.jobId);
+    if (!job)
+      return {
+        action: 'deadLetter',
+        reason: 'JobNotFound',
+        description: `job ${envelope.jobId} does not exist`,
+      };
+    const single = (t: PackedTask): TaskEnvelope => ({
+      v: 1,
+      kind: 'task',
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      ...t,
+    });
+    // allSettled: a store failure in one task must not settle the pack while others still run.
+    const outcomes = await Promise.allSettled(
+      envelope.tasks.map((t) => this.processTask(single(t), delivery, group)),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    const split: OutgoingMessage[] = [];
+    outcomes.forEach((o, i) => {
+      const settlement = (o as PromiseFulfilledResult<HandleSettlement>).value;
+      if (settlement.action === 'complete') return;
+      const task = envelope.tasks[i]!;
+      const body =
+        settlement.action === 'retry'
+          ? single(task)
+          : {
+              ...single(task),
+              deadLetter: { reason: settlement.reason, description: settlement.description },
+            };
+      split.push({
+        body: encodeEnvelope(body),
+        messageId: `${task.taskId}#${delivery.deliveryCount}`,
+        ...(settlement.action === 'retry' && settlement.delayMs > 0
+          ? { delayMs: settlement.delayMs }
+          : {}),
+      });
+    });
+    if (split.length > 0) {
+      const path = this.pathOf(job.transport);
+      await sendBatched(path.transport, 'task', split, path.policy);
+    }
+    return { action: 'complete' };
   }
 
   /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
@@ -943,8 +1057,10 @@ class SwitchyardImpl {
     for (const name of names) {
       const path = this.pathOf(name);
       loops.push(this.receiveLoop(path, 'stage', 2, 1, stop, group, options));
+      // A pack holds up to packTasks tasks: it takes as many slots of the concurrency.
+      const messages = Math.max(1, Math.floor(concurrency / path.policy.packTasks));
       loops.push(
-        this.receiveLoop(path, 'task', concurrency, options.receivers ?? 2, stop, group, options),
+        this.receiveLoop(path, 'task', messages, options.receivers ?? 2, stop, group, options),
       );
     }
     const reconcileEvery = this.options.reconcile?.intervalMs ?? 60_000;
