@@ -1,6 +1,7 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 2] [--n 400] [--kills-per-run 6] [--seed S] [--json]` — a crash campaign per path.
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--json]` — a crash
+ * campaign per path.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
  * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "paths": {…} }`.
  * Exits 1 on any invariant violation.
@@ -21,6 +22,7 @@ const { values, positionals } = parseArgs({
     jobs: { type: 'string' },
     n: { type: 'string' },
     'kills-per-run': { type: 'string', default: '6' },
+    'pack-tasks': { type: 'string', default: '1' },
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -56,6 +58,7 @@ if (positionals[0] === 'soak') {
       jobsPerRun: int(values.jobs, 2),
       n: int(values.n, 400),
       killsPerRun: int(values['kills-per-run'], 6),
+      packTasks: int(values['pack-tasks'], 1),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
       log,
     });

@@ -44,6 +44,8 @@ export interface CampaignOptions {
   maxRuns?: number;
   /** Visibility timeout / lock duration, ms. @defaultValue 1500 */
   visibilityMs?: number;
+  /** Tasks per task message (`batching.packTasks`). @defaultValue 1 */
+  packTasks?: number;
   /** Seed of the job params and kill decisions. */
   seed?: number;
   /** Progress lines. */
@@ -99,6 +101,7 @@ export interface FleetOptions {
   service: PathService;
   workers: number;
   visibilityMs: number;
+  packTasks?: number;
   lingerMs: number;
   concurrency?: number;
   onLine?: (worker: WorkerProcess, line: WorkerLine) => void;
@@ -124,6 +127,7 @@ export class Fleet {
       reconcileIntervalMs: 1000,
       reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
       chunkSize: 100,
+      packTasks: o.packTasks ?? 1,
       lingerMs: o.lingerMs,
       rssEveryMs: 1000,
     };
@@ -239,6 +243,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       service,
       workers: Math.min(4, Math.max(2, options.workers ?? 3)),
       visibilityMs: options.visibilityMs ?? 1500,
+      ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
       lingerMs: 30,
       onLine: (worker, line) => {
         if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;

@@ -22,6 +22,7 @@ export interface WorkerConfig {
   reconcileOlderThanMs: number;
   /** Tasks per fan-out chunk (small: a fan-out takes several chunks, so a kill can land inside). */
   chunkSize: number;
+  packTasks: number;
   /** Pause after each kill-worthy event so the harness's SIGKILL lands right there. */
   lingerMs: number;
   /** How often to print `{ ev: 'rss' }`. */
@@ -55,7 +56,7 @@ const yard = createSwitchyard({
   jobs: [chaosJob(finalizeEffect(pool, env.schema, config.worker))],
   store,
   transports: { [env.path]: makeTransport(env) },
-  batching: { chunkSize: config.chunkSize },
+  batching: { chunkSize: config.chunkSize, packTasks: config.packTasks },
   logger,
   reconcile: {
     intervalMs: config.reconcileIntervalMs,
