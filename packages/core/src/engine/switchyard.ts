@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import pLimit from 'p-limit';
@@ -607,7 +607,12 @@ class SwitchyardImpl {
       if (pack.length === 0) return;
       messages.push({
         body: encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: pack }),
-        messageId: `${pack[0]!.taskId}+${pack.length}`,
+        // Names the exact set: a resumed fan-out packs differently, and a transport that drops
+        // duplicate ids (Service Bus) must not take its packs for the earlier ones.
+        messageId: `${pack[0]!.taskId}+${pack.length}-${createHash('sha1')
+          .update(pack.map((t) => t.taskId).join('\n'))
+          .digest('hex')
+          .slice(0, 12)}`,
       });
       pack = [];
       bytes = overhead;
