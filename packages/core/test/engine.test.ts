@@ -22,6 +22,19 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
+/**
+ * The task dead-letters once `count` are there (or after a second): a job fails as soon as the
+ * barrier records its poisoned task, and the message is dead-lettered just after.
+ */
+async function deadLetters(transport: Transport, count: number) {
+  let dead = await transport.listDeadLetters!('task');
+  for (let i = 0; i < 100 && dead.length < count; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    dead = await transport.listDeadLetters!('task');
+  }
+  return dead;
+}
+
 function simpleJob(
   name: string,
   task: TaskDefinition<{ i: number }, unknown>,
@@ -242,7 +255,7 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
       'succeeded',
     ]);
     expect(tasks[3]).toMatchObject({ attempts: 2, error: { message: 'always broken' } });
-    const dead = await h.transport.listDeadLetters!('task');
+    const dead = await deadLetters(h.transport, 1);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({
       reason: 'MaxAttemptsExceeded',
@@ -487,7 +500,7 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     // The pack, then split out: task 3's and task 7's retries and task 5's dead-letter (task 7's
     // last attempt came in a message of its own, dead-lettered as is).
     expect(sent).toEqual({ messages: 4, packs: 1, tasks: 13 });
-    const dead = await h.transport.listDeadLetters!('task');
+    const dead = await deadLetters(h.transport, 2);
     const byTask = Object.fromEntries(
       dead.map((d) => [(JSON.parse(d.body) as { taskId: string }).taskId, d]),
     );
