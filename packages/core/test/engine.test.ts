@@ -512,6 +512,51 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     expect(byTask[`${jobId}.0.5`]).toMatchObject({ reason: 'NotSerializable' });
   });
 
+  it('packs within the message limit, carrying an input too large to share one by reference', async () => {
+    const transport = memoryTransport({ limits: { maxMessageBytes: 16 * 1024 } });
+    const sizes: number[] = [];
+    const spy: Transport = {
+      ...transport,
+      name: transport.name,
+      limits: transport.limits,
+      send: (queue, messages, options) => {
+        if (queue === 'task') for (const m of messages) sizes.push(Buffer.byteLength(m.body));
+        return transport.send(queue, messages, options);
+      },
+      receive: transport.receive.bind(transport),
+      settle: transport.settle.bind(transport),
+      close: transport.close.bind(transport),
+    };
+    const big = defineTask({
+      name: 'big',
+      input: z.object({ blob: z.string() }),
+      handler: ({ blob }) => blob.length,
+    });
+    const job = defineJob({
+      name: 'big-packed',
+      stages: [
+        stage({
+          name: 's',
+          task: big,
+          fanOut: () => [
+            { blob: 'é'.repeat(100_000) },
+            ...Array.from({ length: 20 }, () => ({ blob: 'x'.repeat(4000) })),
+          ],
+        }),
+      ],
+    });
+    const h = startYards([job], { transports: [spy], batching: { packTasks: 10 } });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('big-packed', undefined);
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    const results: number[] = [];
+    for await (const r of h.yard.results<number>(jobId)) results.push(r.result);
+    expect(results).toEqual([100_000, ...Array(20).fill(4000)]);
+    // 20 tasks of ~4 KB fit 16 KiB messages 3 or 4 at a time: more than the 3 packs of 10.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(16 * 1024);
+    expect(sizes.length).toBeGreaterThan(3);
+  });
+
   it('rejects a packTasks outside 1..1000, naming the field', () => {
     for (const packTasks of [0, 1.5, 1001, Number.NaN]) {
       expect(() =>

@@ -597,37 +597,42 @@ class SwitchyardImpl {
     if (packSize <= 1)
       return tasks.map((t) => this.taskMessage(path, jobId, stage, t.index, t.input));
     const limit = path.transport.limits.maxMessageBytes;
-    // Envelope without tasks, plus slack for the brackets and commas of the list.
-    const overhead =
-      Buffer.byteLength(encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: [] })) + 16;
+    // Each task is serialised once: the pack's body is the empty envelope with the entries
+    // spliced into its `tasks` list, so the size counted is the size sent.
+    const empty = encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: [] });
+    const head = empty.slice(0, -2); // up to and including the list's `[`
+    const overhead = Buffer.byteLength(empty);
     const messages: OutgoingMessage[] = [];
-    let pack: PackedTask[] = [];
+    let ids: string[] = [];
+    let entries: string[] = [];
     let bytes = overhead;
     const flush = () => {
-      if (pack.length === 0) return;
+      if (entries.length === 0) return;
       messages.push({
-        body: encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: pack }),
+        body: `${head}${entries.join(',')}]}`,
         // Names the exact set: a resumed fan-out packs differently, and a transport that drops
         // duplicate ids (Service Bus) must not take its packs for the earlier ones.
-        messageId: `${pack[0]!.taskId}+${pack.length}-${createHash('sha1')
-          .update(pack.map((t) => t.taskId).join('\n'))
+        messageId: `${ids[0]}+${ids.length}-${createHash('sha1')
+          .update(ids.join('\n'))
           .digest('hex')
           .slice(0, 12)}`,
       });
-      pack = [];
+      ids = [];
+      entries = [];
       bytes = overhead;
     };
     for (const t of tasks) {
       const taskId = makeTaskId(jobId, stage, t.index);
-      let entry: PackedTask = { taskId, input: t.input };
-      let size = Buffer.byteLength(JSON.stringify(entry)) + 1;
+      let entry = JSON.stringify({ taskId, input: t.input } satisfies PackedTask);
+      let size = Buffer.byteLength(entry) + 1; // + its comma
       // Claim check per task: an input too large to share a message stays in the task row.
       if (overhead + size > limit) {
-        entry = { taskId, ref: taskId };
-        size = Buffer.byteLength(JSON.stringify(entry)) + 1;
+        entry = JSON.stringify({ taskId, ref: taskId } satisfies PackedTask);
+        size = Buffer.byteLength(entry) + 1;
       }
-      if (pack.length >= packSize || bytes + size > limit) flush();
-      pack.push(entry);
+      if (entries.length >= packSize || bytes + size > limit) flush();
+      ids.push(taskId);
+      entries.push(entry);
       bytes += size;
     }
     flush();
