@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createSwitchyard, silentLogger, taskId } from '@switchyard/core';
-import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
+import { type PostgresStore, postgresStore, postgresTransport } from '@switchyard/driver-postgres';
 import { helloWorld } from '@switchyard/example-jobs';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -33,20 +33,19 @@ async function dropSchema(admin: pg.Pool, schema: string): Promise<void> {
 const version = (pkg: string): string =>
   (require(`${pkg}/package.json`) as { version: string }).version;
 
+/** Creates the store's tables and a job `jobId` of one stage, started, ready for task rows. */
+async function startOneStageJob(store: PostgresStore, jobId: string, name: string): Promise<void> {
+  await store.init();
+  await store.createJob({ id: jobId, name, params: {}, transport: 'postgres', stageCount: 1 });
+  await store.startStage(jobId, 0, 's');
+}
+
 /** insertTasks of `n` rows vs COPY of the same rows into a same-shaped scratch table. */
 async function insertVsCopy(admin: pg.Pool, n: number) {
   const schema = schemaName('insert');
   const store = postgresStore({ connectionString: DATABASE_URL, schema });
   try {
-    await store.init();
-    await store.createJob({
-      id: 'bench',
-      name: 'hello_world',
-      params: {},
-      transport: 'postgres',
-      stageCount: 1,
-    });
-    await store.startStage('bench', 0, 'greet');
+    await startOneStageJob(store, 'bench', 'hello_world');
     const tasks = Array.from({ length: n }, (_, i) => ({
       index: i,
       input: { i, workMs: 0 },
@@ -194,15 +193,7 @@ async function statementFloor(admin: pg.Pool, n: number): Promise<number> {
   const claims = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
   const batch = 500;
   try {
-    await store.init();
-    await store.createJob({
-      id: 'floor',
-      name: 'floor',
-      params: {},
-      transport: 'postgres',
-      stageCount: 1,
-    });
-    await store.startStage('floor', 0, 's');
+    await startOneStageJob(store, 'floor', 'floor');
     const t0 = performance.now();
     for (let start = 0; start < n; start += 2000) {
       const tasks = Array.from({ length: Math.min(2000, n - start) }, (_, i) => ({
