@@ -5,6 +5,12 @@ export function taskId(jobId: string, stage: number, index: number): string {
   return `${jobId}.${stage}.${index}`;
 }
 
+/** The index part of a {@link taskId} (NaN when `id` is not one). */
+export function taskIndex(id: string): number {
+  const suffix = id.slice(id.lastIndexOf('.') + 1);
+  return /^\d+$/.test(suffix) ? Number(suffix) : Number.NaN;
+}
+
 /**
  * Deterministic job id from the job name and either the idempotency key or the canonical params,
  * so a resubmission finds the existing job.

@@ -98,14 +98,25 @@ export interface TaskClaim {
   taskId: string;
   /** `run`: the attempt is started (status running, attempts incremented). Otherwise why not. */
   outcome: 'run' | 'terminal' | 'missing' | 'job-inactive';
-  /** The task after the claim (absent when `missing`). */
-  task?: TaskRecord;
+  /** With `run`: the number of the attempt this claim started (1 for the first). */
+  attempt?: number;
+  /** With `run` and {@link ClaimRef.withInput}: the task's stored input. */
+  input?: unknown;
 }
 
 export interface TaskRef {
   jobId: string;
   stage: number;
   taskId: string;
+}
+
+/** A task to claim. */
+export interface ClaimRef extends TaskRef {
+  /**
+   * Return the stored input with the claim: the message carried it by reference. Claims return
+   * only what the attempt needs, since a worker claims every task it runs.
+   */
+  withInput?: boolean;
 }
 
 export interface TaskOutcome extends TaskRef {
@@ -239,7 +250,7 @@ export interface Store {
    * Starts one attempt of each task that is not terminal and whose job is running: status
    * `running`, attempts + 1, `startedAt` set on the first attempt. One round trip for the batch.
    */
-  claimTasks(tasks: readonly TaskRef[]): Promise<TaskClaim[]>;
+  claimTasks(tasks: readonly ClaimRef[]): Promise<TaskClaim[]>;
 
   /**
    * The fan-in barrier, batched: moves each task to its terminal status only if it is not

@@ -1,4 +1,5 @@
 import type {
+  ClaimRef,
   CompleteTasksResult,
   ErrorInfo,
   JobRecord,
@@ -269,22 +270,28 @@ class PostgresStoreImpl implements PostgresStore {
     return { jobId, stage, succeeded: row.succeeded, failed: row.failed, total: row.total };
   }
 
-  async claimTasks(refs: readonly TaskRef[]): Promise<TaskClaim[]> {
+  async claimTasks(refs: readonly ClaimRef[]): Promise<TaskClaim[]> {
     if (refs.length === 0) return [];
-    const keys = refs.map(keyOf);
-    const rows = await this.rows<TaskRow & { ord: string; outcome: TaskClaim['outcome'] }>(
-      this.q.claimTasks,
-      columns(keys),
-    );
+    const rows = await this.rows<{
+      ord: string;
+      outcome: TaskClaim['outcome'];
+      attempts: number | null;
+      input: unknown;
+    }>(this.q.claimTasks, [...columns(refs.map(keyOf)), refs.map((r) => r.withInput === true)]);
     const claims: TaskClaim[] = refs.map((r) => ({ taskId: r.taskId, outcome: 'missing' }));
     for (const row of rows) {
       const i = Number(row.ord) - 1;
       const ref = refs[i];
       if (!ref) continue;
       claims[i] =
-        row.outcome === 'missing' || row.job_id === null
-          ? { taskId: ref.taskId, outcome: 'missing' }
-          : { taskId: ref.taskId, outcome: row.outcome, task: toTask(row) };
+        row.outcome === 'run'
+          ? {
+              taskId: ref.taskId,
+              outcome: 'run',
+              attempt: row.attempts ?? 1,
+              ...(ref.withInput ? { input: row.input ?? undefined } : {}),
+            }
+          : { taskId: ref.taskId, outcome: row.outcome };
     }
     return claims;
   }
@@ -294,10 +301,10 @@ class PostgresStoreImpl implements PostgresStore {
     const keys = outcomes.map(keyOf);
     const [jobIds, stages, idx] = columns(keys);
     const rows = await this.rows<{
-      kind: 'task' | 'stage';
+      kind: 'applied' | 'stage';
       job_id: string;
       stage: number;
-      idx: number;
+      ords: number[] | null;
       succeeded: number;
       failed: number;
       total: number;
@@ -313,8 +320,9 @@ class PostgresStoreImpl implements PostgresStore {
     const applied: string[] = [];
     const completedStages: StageCompletion[] = [];
     for (const r of rows) {
-      if (r.kind === 'task') applied.push(taskId(r.job_id, r.stage, r.idx));
-      else
+      if (r.kind === 'applied') {
+        for (const ord of r.ords ?? []) applied.push(outcomes[ord - 1]!.taskId);
+      } else
         completedStages.push({
           jobId: r.job_id,
           stage: r.stage,

@@ -30,16 +30,16 @@ import {
   toErrorInfo,
   ValidationError,
 } from '../errors.js';
-import { deriveJobId, taskId as makeTaskId } from '../ids.js';
+import { deriveJobId, taskId as makeTaskId, taskIndex } from '../ids.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type {
+  ClaimRef,
   JobRecord,
   StageCompletion,
   StageRecord,
   Store,
   TaskClaim,
   TaskOutcome,
-  TaskRef,
   TaskRetry,
 } from '../store.js';
 import type {
@@ -174,7 +174,7 @@ class SwitchyardImpl {
   private initPromise: Promise<void> | undefined;
   private closed = false;
 
-  private readonly claims: Batcher<TaskRef, TaskClaim>;
+  private readonly claims: Batcher<ClaimRef, TaskClaim>;
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
   private readonly rechecks = new Map<string, Promise<void>>();
@@ -722,10 +722,12 @@ class SwitchyardImpl {
       const { reason, description = '' } = envelope.deadLetter;
       return { action: 'deadLetter', reason, description };
     }
+    const inline = 'input' in envelope;
     const claim = await this.claims.add({
       jobId: envelope.jobId,
       stage: envelope.stage,
       taskId: envelope.taskId,
+      ...(inline ? {} : { withInput: true }),
     });
     switch (claim.outcome) {
       case 'missing': {
@@ -750,7 +752,7 @@ class SwitchyardImpl {
       case 'job-inactive':
         return { action: 'complete' };
     }
-    const task = claim.task!;
+    const attempt = claim.attempt ?? 1;
     const job = await this.jobInfo(envelope.jobId);
     const taskDef = job ? this.jobs.get(job.name)?.stages[envelope.stage]?.task : undefined;
     if (!job || !taskDef) {
@@ -762,24 +764,24 @@ class SwitchyardImpl {
           message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
         },
         'UnknownTask',
-        task.attempts,
+        attempt,
       );
     }
     const retry = resolveRetry(this.options.retry, taskDef.retry);
-    let input: unknown = 'input' in envelope ? envelope.input : task.input;
+    let input: unknown = inline ? envelope.input : claim.input;
     if (taskDef.input) {
       try {
         input = await validate(taskDef.input, input, 'input');
       } catch (err) {
-        return this.failTask(envelope, toErrorInfo(err), 'InvalidInput', task.attempts);
+        return this.failTask(envelope, toErrorInfo(err), 'InvalidInput', attempt);
       }
     }
     const outcome = await runHandler(taskDef.handler.bind(taskDef), input, {
       jobId: envelope.jobId,
       taskId: envelope.taskId,
       stage: envelope.stage,
-      index: task.index,
-      attempt: task.attempts,
+      index: taskIndex(envelope.taskId),
+      attempt: attempt,
       logger: this.logger,
       timeoutMs: taskDef.timeoutMs,
       shutdown: group,
@@ -797,13 +799,13 @@ class SwitchyardImpl {
     if (outcome.shutdown) return { action: 'retry', delayMs: 0, reason: 'worker shutting down' };
     const lastDelivery =
       delivery.maxDeliveries !== undefined && delivery.deliveryCount >= delivery.maxDeliveries;
-    if (task.attempts >= retry.maxAttempts || outcome.permanent || lastDelivery) {
+    if (attempt >= retry.maxAttempts || outcome.permanent || lastDelivery) {
       const reason = outcome.permanent
         ? 'NotSerializable'
-        : lastDelivery && task.attempts < retry.maxAttempts
+        : lastDelivery && attempt < retry.maxAttempts
           ? 'MaxDeliveriesExceeded'
           : 'MaxAttemptsExceeded';
-      return this.failTask(envelope, outcome.error, reason, task.attempts, outcome.timedOut);
+      return this.failTask(envelope, outcome.error, reason, attempt, outcome.timedOut);
     }
     await this.retries.add({
       jobId: envelope.jobId,
@@ -814,7 +816,7 @@ class SwitchyardImpl {
     });
     return {
       action: 'retry',
-      delayMs: backoffDelay(retry, task.attempts),
+      delayMs: backoffDelay(retry, attempt),
       reason: outcome.error.message,
     };
   }

@@ -1,6 +1,7 @@
 import { SwitchyardError } from '../errors.js';
 import { taskId as makeTaskId } from '../ids.js';
 import type {
+  ClaimRef,
   CompleteTasksResult,
   JobRecord,
   ListTasksOptions,
@@ -15,7 +16,6 @@ import type {
   TaskOutcome,
   TaskPage,
   TaskRecord,
-  TaskRef,
   TaskRetry,
 } from '../store.js';
 import { MAX_REDRIVE_DOUBLINGS } from '../store.js';
@@ -160,17 +160,15 @@ class MemoryStore implements Store {
     return this.completeIfDone(record);
   }
 
-  async claimTasks(refs: readonly TaskRef[]): Promise<TaskClaim[]> {
+  async claimTasks(refs: readonly ClaimRef[]): Promise<TaskClaim[]> {
     this.assertOpen();
     const now = new Date();
     return refs.map((ref) => {
       const task = this.tasks.get(ref.taskId);
       if (!task) return { taskId: ref.taskId, outcome: 'missing' };
-      if (TERMINAL.has(task.status))
-        return { taskId: ref.taskId, outcome: 'terminal', task: { ...task } };
+      if (TERMINAL.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal' };
       const job = this.jobs.get(task.jobId)?.job;
-      if (job?.status !== 'running')
-        return { taskId: ref.taskId, outcome: 'job-inactive', task: { ...task } };
+      if (job?.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive' };
       if (task.status !== 'running') {
         const stage = this.jobs.get(task.jobId)?.stages[task.stage];
         if (stage) stage.running++;
@@ -179,7 +177,12 @@ class MemoryStore implements Store {
       task.attempts++;
       task.startedAt ??= now;
       task.updatedAt = now;
-      return { taskId: ref.taskId, outcome: 'run', task: { ...task } };
+      return {
+        taskId: ref.taskId,
+        outcome: 'run',
+        attempt: task.attempts,
+        ...(ref.withInput ? { input: cloneJson(task.input) } : {}),
+      };
     });
   }
 

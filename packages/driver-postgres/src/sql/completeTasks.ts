@@ -8,13 +8,15 @@
  *    (and sealStage), each re-evaluating against the latest row, so the flip happens once, and
  *    `completed_now` (complete now, short of the total before our own increment) is true for
  *    exactly the statement that flipped it.
- * Rows: one `task` row per applied task, one `stage` row per stage this statement completed.
+ * Rows: one `applied` row with the input positions (`ords`) this statement moved to terminal (one
+ * array, not a row per task: parsing rows was a measurable share of a worker's CPU), then one
+ * `stage` row per stage this statement completed.
  */
 export const completeTasks = (s: string) => `
 WITH input AS (
   SELECT DISTINCT ON (job_id, stage, idx) *
     FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::boolean[])
-         AS i (job_id, stage, idx, status, result, error, timed_out)
+         WITH ORDINALITY AS i (job_id, stage, idx, status, result, error, timed_out, ord)
 ), done AS (
   UPDATE ${s}.tasks t
      SET status = i.status,
@@ -27,7 +29,7 @@ WITH input AS (
     JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
-  RETURNING t.job_id, t.stage, t.idx, t.status, o.status AS old_status
+  RETURNING t.job_id, t.stage, t.status, o.status AS old_status, i.ord
 ), tally AS (
   SELECT job_id, stage,
          count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
@@ -51,6 +53,8 @@ WITH input AS (
   RETURNING st.job_id, st.idx, st.succeeded, st.failed, st.total,
             st.status = 'complete' AND st.succeeded + st.failed - c.succeeded - c.failed < st.total AS completed_now
 )
-SELECT 'task' AS kind, job_id, stage, idx, NULL::int AS succeeded, NULL::int AS failed, NULL::int AS total FROM done
+SELECT 'applied' AS kind, NULL AS job_id, NULL::int AS stage,
+       coalesce((SELECT array_agg(ord::int) FROM done), '{}') AS ords,
+       NULL::int AS succeeded, NULL::int AS failed, NULL::int AS total
 UNION ALL
 SELECT 'stage', job_id, idx, NULL, succeeded, failed, total FROM stage WHERE completed_now`;
