@@ -65,14 +65,15 @@ describe('npm run demo', () => {
   }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-demo-'));
     dirs.push(dir);
-    const args = ['--n', '4000', '--dir', dir, '--concurrency', '32'];
+    // Large enough that Ctrl-C lands mid-job: 4,000 greetings finished in about 2 s.
+    const args = ['--n', '20000', '--dir', dir, '--concurrency', '32'];
     // Interrupt once greet has made visible progress (a stage line reports done tasks).
-    const first = await demo([...args, '--json'], /greet\s+[1-9]\d*\/4000/);
+    const first = await demo([...args, '--json'], /greet\s+[1-9]\d*\/20000/);
     expect(first.code).toBe(130);
     const stopped = summaryOf(first);
     expect(stopped.status).toBe('running');
     expect(stopped.tasks).toBeGreaterThan(0);
-    expect(stopped.tasks).toBeLessThan(8000);
+    expect(stopped.tasks).toBeLessThan(40000);
 
     const second = await demo([...args, '--json']);
     expect(second.code).toBe(0);
@@ -80,9 +81,9 @@ describe('npm run demo', () => {
     expect(finished).toMatchObject({
       jobId: stopped.jobId,
       status: 'succeeded',
-      tasks: 8000,
-      result: { greeted: 4000, replied: 4000 },
+      tasks: 40000,
+      result: { greeted: 20000, replied: 20000 },
     });
-    expect(finished.executedThisRun).toBe(8000 - stopped.tasks);
+    expect(finished.executedThisRun).toBe(40000 - stopped.tasks);
   });
 });

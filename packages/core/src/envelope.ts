@@ -30,15 +30,23 @@ export interface TaskEnvelope {
   taskId: string;
   input?: unknown;
   ref?: string;
+  /**
+   * Attempts the task had when this message was sent (a retry split out of a pack, a reconciler
+   * re-drive). Absent on a fan-out's own message, whose first delivery is admitted, not claimed.
+   */
+  attempts?: number;
   /** Set on a task split out of a pack to be dead-lettered: settle it so, without running it. */
   deadLetter?: DeadLetterNote;
 }
 
-/** One task of a {@link TasksEnvelope}. */
+/**
+ * One task of a {@link TasksEnvelope}: its index in the pack's stage (the task id follows from the
+ * job, stage and index, so a pack does not repeat the job id per task), and its input inline or,
+ * when absent, by reference to the task row.
+ */
 export interface PackedTask {
-  taskId: string;
+  index: number;
   input?: unknown;
-  ref?: string;
 }
 
 /** "Run these tasks of one stage": a pack (`batching.packTasks`), settled once all of them are. */
@@ -88,7 +96,21 @@ export function decodeEnvelope(body: unknown): Envelope {
   }
   if (obj.kind === 'stage') return { v: 1, kind: 'stage', jobId, stage };
   if (obj.kind === 'task') {
-    const envelope: TaskEnvelope = { v: 1, kind: 'task', jobId, stage, ...packedTask(obj, '') };
+    const envelope: TaskEnvelope = {
+      v: 1,
+      kind: 'task',
+      jobId,
+      stage,
+      taskId: requireId(obj, 'taskId'),
+    };
+    if (obj.ref !== undefined) envelope.ref = requireId(obj, 'ref');
+    if ('input' in obj) envelope.input = obj.input;
+    if (obj.attempts !== undefined) {
+      const attempts = obj.attempts;
+      if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 0)
+        throw new MalformedMessageError('envelope field "attempts" must be a non-negative integer');
+      envelope.attempts = attempts;
+    }
     if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);
     return envelope;
   }
@@ -118,10 +140,11 @@ export function decodeEnvelope(body: unknown): Envelope {
 }
 
 function packedTask(obj: Record<string, unknown>, path: string): PackedTask {
-  const task: PackedTask = { taskId: requireId(obj, 'taskId', path) };
-  if (obj.ref !== undefined) task.ref = requireId(obj, 'ref', path);
-  if ('input' in obj) task.input = obj.input;
-  return task;
+  const index = obj.index;
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) {
+    throw new MalformedMessageError(`envelope field "${path}index" must be a non-negative integer`);
+  }
+  return 'input' in obj ? { index, input: obj.input } : { index };
 }
 
 function deadLetterNote(value: unknown): DeadLetterNote {

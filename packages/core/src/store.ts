@@ -96,9 +96,12 @@ export interface NewTask {
 /** A task claimed for one attempt, or the reason it must not run. */
 export interface TaskClaim {
   taskId: string;
-  /** `run`: the attempt is started (status running, attempts incremented). Otherwise why not. */
+  /**
+   * `run`: the attempt may start (claimed: status running, attempts incremented; admitted: nothing
+   * recorded yet). Otherwise why not.
+   */
   outcome: 'run' | 'terminal' | 'missing' | 'job-inactive';
-  /** With `run`: the number of the attempt this claim started (1 for the first). */
+  /** With `run`: the number of this attempt (1 for the first). */
   attempt?: number;
   /** With `run` and {@link ClaimRef.withInput}: the task's stored input. */
   input?: unknown;
@@ -117,6 +120,17 @@ export interface ClaimRef extends TaskRef {
    * only what the attempt needs, since a worker claims every task it runs.
    */
   withInput?: boolean;
+  /**
+   * Admit instead of claim: check that the task may run (exists, not terminal, job running) and
+   * record nothing but the stage's running count; the outcome or retry records the attempt. The
+   * engine admits the first delivery of a fan-out's own message — the common case, where a write
+   * per task would be the costliest statement of the whole run — and claims every other delivery
+   * (redeliveries, retries, re-drives), so a crashed admitted attempt is still counted by the
+   * next delivery's `minAttempt`.
+   */
+  admitOnly?: boolean;
+  /** The attempt number is at least this (a message's attempts before it was sent + its delivery count). */
+  minAttempt?: number;
 }
 
 export interface TaskOutcome extends TaskRef {
@@ -125,11 +139,23 @@ export interface TaskOutcome extends TaskRef {
   error?: ErrorInfo;
   /** The attempt ended in a timeout. */
   timedOut?: boolean;
+  /** The attempt's number: the task's attempts become at least this. */
+  attempt?: number;
+  /** The attempt was admitted, not claimed (see {@link ClaimRef.admitOnly}). */
+  admitted?: boolean;
+  /** When the attempt started (the task's `startedAt`, if it had none). */
+  startedAt?: Date;
 }
 
 export interface TaskRetry extends TaskRef {
   error: ErrorInfo;
   timedOut?: boolean;
+  /** The failed attempt's number: the task's attempts become at least this. */
+  attempt?: number;
+  /** The attempt was admitted, not claimed (see {@link ClaimRef.admitOnly}). */
+  admitted?: boolean;
+  /** When the attempt started (the task's `startedAt`, if it had none). */
+  startedAt?: Date;
 }
 
 /** What `completeTasks` / `sealStage` found: a stage this very call completed. */
@@ -157,6 +183,12 @@ export interface ListTasksOptions {
   cursor?: string;
   /** Page size (default 100, the store may cap it). */
   limit?: number;
+}
+
+/** A succeeded task's result, as {@link Store.listResults} pages them. */
+export interface StoredResult {
+  index: number;
+  result: unknown;
 }
 
 export interface TaskPage {
@@ -248,7 +280,8 @@ export interface Store {
 
   /**
    * Starts one attempt of each task that is not terminal and whose job is running: status
-   * `running`, attempts + 1, `startedAt` set on the first attempt. One round trip for the batch.
+   * `running`, attempts + 1 (at least `minAttempt`), `startedAt` set on the first attempt — or, for
+   * refs with `admitOnly`, only checks that it may start. One round trip for the batch.
    */
   claimTasks(tasks: readonly ClaimRef[]): Promise<TaskClaim[]>;
 
@@ -256,10 +289,15 @@ export interface Store {
    * The fan-in barrier, batched: moves each task to its terminal status only if it is not
    * terminal yet, bumps its stage's counters, and reports the stages this call completed (sealed,
    * and terminal count reached the total). Under any concurrency exactly one call reports a stage.
+   * Also records the attempt: attempts at least `attempt`, `startedAt` if unset, and the stage's
+   * running count down by one per applied outcome that was running or `admitted`.
    */
   completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult>;
 
-  /** Records failed attempts that will be retried: status back to `pending`, error kept. */
+  /**
+   * Records failed attempts that will be retried: status back to `pending`, error kept, attempts
+   * at least `attempt`, `startedAt` if unset, the stage's running count down as in `completeTasks`.
+   */
   retryTasks(retries: readonly TaskRetry[]): Promise<void>;
 
   /**
@@ -282,6 +320,17 @@ export interface Store {
   getTask(taskId: string): Promise<TaskRecord | undefined>;
   /** Pages through a job's tasks ordered by (stage, index). */
   listTasks(jobId: string, options?: ListTasksOptions): Promise<TaskPage>;
+
+  /**
+   * Up to `limit` results of a stage's succeeded tasks with index above `afterIndex`, in index
+   * order: what a later stage's `ctx.results()` streams, read without the rest of each record.
+   * Optional: without it the engine pages through `listTasks`.
+   */
+  listResults?(
+    jobId: string,
+    stage: number,
+    page: { afterIndex: number; limit: number },
+  ): Promise<StoredResult[]>;
 
   /** Claim check: stores a payload too large for a message under `key` (idempotent). */
   putPayload(key: string, data: string): Promise<void>;

@@ -730,6 +730,72 @@ describe('engine: serverless handle()', () => {
   });
 });
 
+describe('engine: admitted first deliveries', () => {
+  it('writes nothing before a first attempt, and counts an attempt lost with its worker', async () => {
+    const attempts: number[] = [];
+    const flaky = defineTask({
+      name: 'flaky',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 5, initialDelayMs: 1 },
+      handler: (_input, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+        return 'done';
+      },
+    });
+    const store = memoryStore();
+    const transport = memoryTransport();
+    const yard = createSwitchyard({
+      jobs: [simpleJob('admitted', flaky, 1)],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const { jobId } = await yard.submit('admitted', undefined);
+    const [stageMsg] = await transport.receive('stage', { maxMessages: 1 });
+    await yard.handle(stageMsg!.body);
+    const [taskMsg] = await transport.receive('task', { maxMessages: 1 });
+    const id = `${jobId}.0.0`;
+    expect(await store.getTask(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // Delivery 1 was admitted and its worker died mid-attempt (simulated: it never reported).
+    // Delivery 2 is claimed and counts that lost attempt.
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 2 })).toMatchObject({
+      action: 'retry',
+    });
+    expect(await store.getTask(id)).toMatchObject({ status: 'pending', attempts: 2 });
+    expect(await yard.handle(taskMsg!.body, { deliveryCount: 3 })).toEqual({ action: 'complete' });
+    expect(attempts).toEqual([2, 3]);
+    expect(await store.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+    await yard.close();
+  });
+
+  it('records the attempt of an admitted task with its outcome', async () => {
+    const store = memoryStore();
+    const transport = memoryTransport();
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+      batching: { packTasks: 4 },
+    });
+    const { jobId } = await yard.submit('hello_world', { n: 10, workMs: 0 });
+    const controller = new AbortController();
+    const worker = yard.work({ signal: controller.signal, waitMs: 20 });
+    await yard.waitFor(jobId, { timeoutMs: 10_000 });
+    controller.abort();
+    await worker;
+    const page = await store.listTasks(jobId, { limit: 100 });
+    expect(page.tasks).toHaveLength(20);
+    for (const task of page.tasks) {
+      expect(task).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(task.startedAt).toBeInstanceOf(Date);
+    }
+    expect((await store.getStages(jobId)).map((s) => s.running)).toEqual([0, 0]);
+    await yard.close();
+  });
+});
+
 describe('engine: metrics compare paths', () => {
   it('reports each path separately', async () => {
     const store = memoryStore();

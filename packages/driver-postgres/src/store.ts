@@ -10,6 +10,7 @@ import type {
   StageCompletion,
   StageRecord,
   Store,
+  StoredResult,
   StuckWork,
   TaskClaim,
   TaskOutcome,
@@ -43,6 +44,7 @@ import { getStages } from './sql/getStages.js';
 import { getTask } from './sql/getTask.js';
 import { incrementCounter } from './sql/incrementCounter.js';
 import { insertTasks } from './sql/insertTasks.js';
+import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
 import { getPayload, putPayload } from './sql/payloads.js';
@@ -87,6 +89,7 @@ const ALL_QUERIES = {
   getTask,
   incrementCounter,
   insertTasks,
+  listResults,
   listTasks,
   metrics,
   getPayload,
@@ -277,7 +280,12 @@ class PostgresStoreImpl implements PostgresStore {
       outcome: TaskClaim['outcome'];
       attempts: number | null;
       input: unknown;
-    }>(this.q.claimTasks, [...columns(refs.map(keyOf)), refs.map((r) => r.withInput === true)]);
+    }>(this.q.claimTasks, [
+      ...keyColumns(refs.map(keyOf)),
+      refs.map((r) => r.withInput === true),
+      refs.map((r) => r.admitOnly === true),
+      refs.map((r) => Math.max(1, Math.floor(r.minAttempt ?? 1))),
+    ]);
     const claims: TaskClaim[] = refs.map((r) => ({ taskId: r.taskId, outcome: 'missing' }));
     for (const row of rows) {
       const i = Number(row.ord) - 1;
@@ -298,8 +306,6 @@ class PostgresStoreImpl implements PostgresStore {
 
   async completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult> {
     if (outcomes.length === 0) return { applied: [], completedStages: [] };
-    const keys = outcomes.map(keyOf);
-    const [jobIds, stages, idx] = columns(keys);
     const rows = await this.rows<{
       kind: 'applied' | 'stage';
       job_id: string;
@@ -309,13 +315,14 @@ class PostgresStoreImpl implements PostgresStore {
       failed: number;
       total: number;
     }>(this.q.completeTasks, [
-      jobIds,
-      stages,
-      idx,
+      ...keyColumns(outcomes.map(keyOf)),
       outcomes.map((o) => o.status),
       outcomes.map((o, i) => jsonText(o.result, `outcomes[${i}].result`)),
       outcomes.map((o, i) => jsonText(o.error, `outcomes[${i}].error`)),
       outcomes.map((o) => o.timedOut === true),
+      outcomes.map((o) => o.attempt ?? null),
+      outcomes.map((o) => o.admitted === true),
+      outcomes.map((o) => o.startedAt?.getTime() ?? null),
     ]);
     const applied: string[] = [];
     const completedStages: StageCompletion[] = [];
@@ -336,13 +343,13 @@ class PostgresStoreImpl implements PostgresStore {
 
   async retryTasks(retries: readonly TaskRetry[]): Promise<void> {
     if (retries.length === 0) return;
-    const [jobIds, stages, idx] = columns(retries.map(keyOf));
     await this.rows(this.q.retryTasks, [
-      jobIds,
-      stages,
-      idx,
+      ...keyColumns(retries.map(keyOf)),
       retries.map((r, i) => jsonText(r.error, `retries[${i}].error`)),
       retries.map((r) => r.timedOut === true),
+      retries.map((r) => r.attempt ?? null),
+      retries.map((r) => r.admitted === true),
+      retries.map((r) => r.startedAt?.getTime() ?? null),
     ]);
   }
 
@@ -402,6 +409,21 @@ class PostgresStoreImpl implements PostgresStore {
     return rows.length > limit && last
       ? { tasks, nextCursor: encodeCursor(last.stage, last.index) }
       : { tasks };
+  }
+
+  async listResults(
+    jobId: string,
+    stage: number,
+    page: { afterIndex: number; limit: number },
+  ): Promise<StoredResult[]> {
+    const limit = Math.max(1, Math.min(Math.floor(page.limit), MAX_PAGE));
+    const rows = await this.rows<{ idx: number; result: unknown }>(this.q.listResults, [
+      jobId,
+      stage,
+      Math.floor(page.afterIndex),
+      limit,
+    ]);
+    return rows.map((r) => ({ index: r.idx, result: r.result ?? undefined }));
   }
 
   async putPayload(key: string, data: string): Promise<void> {
@@ -547,8 +569,23 @@ function keyOf(ref: TaskRef): Key {
   return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
 }
 
-function columns(keys: readonly Key[]): [string[], number[], number[]] {
-  return [keys.map((k) => k.jobId), keys.map((k) => k.stage), keys.map((k) => k.index)];
+/**
+ * A batch's key columns, each job id sent once: `[jobIds, jobNos, stages, indexes]`, where a key's
+ * job is `jobIds[jobNo - 1]`. A batch is mostly one job, and its id repeated per task was the
+ * largest part of what a worker sent.
+ */
+function keyColumns(keys: readonly Key[]): [string[], number[], number[], number[]] {
+  const jobIds: string[] = [];
+  const numbers = new Map<string, number>();
+  const jobNos = keys.map((k) => {
+    let no = numbers.get(k.jobId);
+    if (no === undefined) {
+      no = jobIds.push(k.jobId);
+      numbers.set(k.jobId, no);
+    }
+    return no;
+  });
+  return [jobIds, jobNos, keys.map((k) => k.stage), keys.map((k) => k.index)];
 }
 
 function encodeCursor(stage: number, index: number): string {

@@ -40,6 +40,7 @@ import type {
   Store,
   TaskClaim,
   TaskOutcome,
+  TaskRef,
   TaskRetry,
 } from '../store.js';
 import type {
@@ -156,6 +157,21 @@ interface Delivery {
   deliveryCount: number;
   maxDeliveries?: number;
   transport?: string;
+}
+
+/** An attempt as the store records it with the outcome or the retry. */
+type AttemptInfo = TaskRef & { attempt: number; admitted: boolean; startedAt: Date };
+
+/** A task message's settlement; a retry notes the attempt that failed. */
+type TaskSettlement =
+  | Exclude<HandleSettlement, { action: 'retry' }>
+  | (Extract<HandleSettlement, { action: 'retry' }> & { attempt?: number });
+
+/** A task settlement without the engine's own notes, as `handle()` returns it. */
+function publicSettlement(settlement: TaskSettlement): HandleSettlement {
+  if (settlement.action !== 'retry') return settlement;
+  const { action, delayMs, reason } = settlement;
+  return reason === undefined ? { action, delayMs } : { action, delayMs, reason };
 }
 
 class SwitchyardImpl {
@@ -324,6 +340,21 @@ class SwitchyardImpl {
   }
 
   private async *stageResults(jobId: string, stage: number): AsyncIterable<TaskResult> {
+    if (this.store.listResults) {
+      let afterIndex = -1;
+      for (;;) {
+        const page = await this.store.listResults(jobId, stage, { afterIndex, limit: 5000 });
+        for (const r of page)
+          yield {
+            stage,
+            index: r.index,
+            taskId: makeTaskId(jobId, stage, r.index),
+            result: r.result,
+          };
+        if (page.length < 5000) return;
+        afterIndex = page[page.length - 1]!.index;
+      }
+    }
     let cursor: string | undefined;
     do {
       const page = await this.store.listTasks(jobId, {
@@ -412,7 +443,7 @@ class SwitchyardImpl {
         case 'stage':
           return await this.processStage(envelope, delivery);
         case 'task':
-          return await this.processTask(envelope, delivery, group);
+          return publicSettlement(await this.processTask(envelope, delivery, group));
         case 'tasks':
           return await this.processPack(envelope, delivery, group);
       }
@@ -603,7 +634,7 @@ class SwitchyardImpl {
     const head = empty.slice(0, -2); // up to and including the list's `[`
     const overhead = Buffer.byteLength(empty);
     const messages: OutgoingMessage[] = [];
-    let ids: string[] = [];
+    let indexes: number[] = [];
     let entries: string[] = [];
     let bytes = overhead;
     const flush = () => {
@@ -612,26 +643,25 @@ class SwitchyardImpl {
         body: `${head}${entries.join(',')}]}`,
         // Names the exact set: a resumed fan-out packs differently, and a transport that drops
         // duplicate ids (Service Bus) must not take its packs for the earlier ones.
-        messageId: `${ids[0]}+${ids.length}-${createHash('sha1')
-          .update(ids.join('\n'))
+        messageId: `${makeTaskId(jobId, stage, indexes[0]!)}+${indexes.length}-${createHash('sha1')
+          .update(indexes.join(','))
           .digest('hex')
           .slice(0, 12)}`,
       });
-      ids = [];
+      indexes = [];
       entries = [];
       bytes = overhead;
     };
     for (const t of tasks) {
-      const taskId = makeTaskId(jobId, stage, t.index);
-      let entry = JSON.stringify({ taskId, input: t.input } satisfies PackedTask);
+      let entry = JSON.stringify({ index: t.index, input: t.input } satisfies PackedTask);
       let size = Buffer.byteLength(entry) + 1; // + its comma
       // Claim check per task: an input too large to share a message stays in the task row.
       if (overhead + size > limit) {
-        entry = JSON.stringify({ taskId, ref: taskId } satisfies PackedTask);
+        entry = JSON.stringify({ index: t.index } satisfies PackedTask);
         size = Buffer.byteLength(entry) + 1;
       }
       if (entries.length >= packSize || bytes + size > limit) flush();
-      ids.push(taskId);
+      indexes.push(t.index);
       entries.push(entry);
       bytes += size;
     }
@@ -639,23 +669,28 @@ class SwitchyardImpl {
     return messages;
   }
 
+  /**
+   * One task's message. `attempts` (a re-drive's) marks it as not the fan-out's own message, so
+   * its first delivery is claimed rather than admitted.
+   */
   private taskMessage(
     path: PathState,
     jobId: string,
     stage: number,
     index: number,
     input: unknown,
+    attempts?: number,
   ): OutgoingMessage {
     const taskId = makeTaskId(jobId, stage, index);
-    const inline = encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, input });
+    const base: TaskEnvelope = { v: 1, kind: 'task', jobId, stage, taskId };
+    if (attempts !== undefined) base.attempts = attempts;
+    const inline = encodeEnvelope({ ...base, input });
     // Claim check: an input too large for the transport stays in the task row only.
     const fits =
       inline.length * 3 <= path.transport.limits.maxMessageBytes ||
       Buffer.byteLength(inline) <= path.transport.limits.maxMessageBytes;
     return {
-      body: fits
-        ? inline
-        : encodeEnvelope({ v: 1, kind: 'task', jobId, stage, taskId, ref: taskId }),
+      body: fits ? inline : encodeEnvelope({ ...base, ref: taskId }),
       messageId: taskId,
     };
   }
@@ -712,22 +747,31 @@ class SwitchyardImpl {
     }
   }
 
+  /** Runs one task message; a settlement other than `complete` notes the attempt it ended. */
   private async processTask(
     envelope: TaskEnvelope,
     delivery: Delivery,
     group: AbortGroup,
-  ): Promise<HandleSettlement> {
+    /** The task's index, when the caller knows it (a pack names its tasks by index). */
+    index?: number,
+  ): Promise<TaskSettlement> {
     // Split out of a pack to be dead-lettered: the failure is recorded already.
     if (envelope.deadLetter) {
       const { reason, description = '' } = envelope.deadLetter;
       return { action: 'deadLetter', reason, description };
     }
     const inline = 'input' in envelope;
+    // The first delivery of a fan-out's own message is admitted (nothing written); any other
+    // delivery is claimed, and counts attempts the earlier deliveries may not have recorded.
+    // (Plain fixed-shape objects on this path: it runs once per task.)
+    const admitted = delivery.deliveryCount === 1 && envelope.attempts === undefined;
     const claim = await this.claims.add({
       jobId: envelope.jobId,
       stage: envelope.stage,
       taskId: envelope.taskId,
-      ...(inline ? {} : { withInput: true }),
+      minAttempt: (envelope.attempts ?? 0) + delivery.deliveryCount,
+      admitOnly: admitted,
+      withInput: !inline,
     });
     switch (claim.outcome) {
       case 'missing': {
@@ -752,19 +796,25 @@ class SwitchyardImpl {
       case 'job-inactive':
         return { action: 'complete' };
     }
-    const attempt = claim.attempt ?? 1;
+    const attempt: AttemptInfo = {
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      taskId: envelope.taskId,
+      attempt: claim.attempt ?? 1,
+      admitted,
+      startedAt: new Date(),
+    };
     const job = await this.jobInfo(envelope.jobId);
     const taskDef = job ? this.jobs.get(job.name)?.stages[envelope.stage]?.task : undefined;
     if (!job || !taskDef) {
       return this.failTask(
-        envelope,
+        attempt,
         {
           name: 'SwitchyardError',
           code: 'UNKNOWN_JOB',
           message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
         },
         'UnknownTask',
-        attempt,
       );
     }
     const retry = resolveRetry(this.options.retry, taskDef.retry);
@@ -773,59 +823,67 @@ class SwitchyardImpl {
       try {
         input = await validate(taskDef.input, input, 'input');
       } catch (err) {
-        return this.failTask(envelope, toErrorInfo(err), 'InvalidInput', attempt);
+        return this.failTask(attempt, toErrorInfo(err), 'InvalidInput');
       }
     }
     const outcome = await runHandler(taskDef.handler.bind(taskDef), input, {
       jobId: envelope.jobId,
       taskId: envelope.taskId,
       stage: envelope.stage,
-      index: taskIndex(envelope.taskId),
-      attempt: attempt,
+      index: index ?? taskIndex(envelope.taskId),
+      attempt: attempt.attempt,
       logger: this.logger,
       timeoutMs: taskDef.timeoutMs,
       shutdown: group,
     });
     if (outcome.ok) {
       await this.completions.add({
-        jobId: envelope.jobId,
-        stage: envelope.stage,
-        taskId: envelope.taskId,
+        jobId: attempt.jobId,
+        stage: attempt.stage,
+        taskId: attempt.taskId,
+        attempt: attempt.attempt,
+        admitted: attempt.admitted,
+        startedAt: attempt.startedAt,
         status: 'succeeded',
         result: outcome.result,
       });
       return { action: 'complete' };
     }
-    if (outcome.shutdown) return { action: 'retry', delayMs: 0, reason: 'worker shutting down' };
+    if (outcome.shutdown)
+      return {
+        action: 'retry',
+        delayMs: 0,
+        reason: 'worker shutting down',
+        attempt: attempt.attempt,
+      };
     const lastDelivery =
       delivery.maxDeliveries !== undefined && delivery.deliveryCount >= delivery.maxDeliveries;
-    if (attempt >= retry.maxAttempts || outcome.permanent || lastDelivery) {
+    if (attempt.attempt >= retry.maxAttempts || outcome.permanent || lastDelivery) {
       const reason = outcome.permanent
         ? 'NotSerializable'
-        : lastDelivery && attempt < retry.maxAttempts
+        : lastDelivery && attempt.attempt < retry.maxAttempts
           ? 'MaxDeliveriesExceeded'
           : 'MaxAttemptsExceeded';
-      return this.failTask(envelope, outcome.error, reason, attempt, outcome.timedOut);
+      return this.failTask(attempt, outcome.error, reason, outcome.timedOut);
     }
     await this.retries.add({
-      jobId: envelope.jobId,
-      stage: envelope.stage,
-      taskId: envelope.taskId,
+      ...attempt,
       error: outcome.error,
       ...(outcome.timedOut ? { timedOut: true } : {}),
     });
     return {
       action: 'retry',
-      delayMs: backoffDelay(retry, attempt),
+      delayMs: backoffDelay(retry, attempt.attempt),
       reason: outcome.error.message,
+      attempt: attempt.attempt,
     };
   }
 
   /**
    * Runs a pack's tasks concurrently, each exactly as if it had come alone. The pack is settled
    * once all are recorded; a task that must be retried or dead-lettered is split out into a
-   * message of its own (a retry keeps its backoff as the message's delay; a dead-letter is noted
-   * in the envelope and settled without running again).
+   * message of its own (a retry keeps its backoff as the message's delay and counts the attempts
+   * so far; a dead-letter is noted in the envelope and settled without running again).
    */
   private async processPack(
     envelope: TasksEnvelope,
@@ -839,34 +897,38 @@ class SwitchyardImpl {
         reason: 'JobNotFound',
         description: `job ${envelope.jobId} does not exist`,
       };
-    const single = (t: PackedTask): TaskEnvelope => ({
-      v: 1,
-      kind: 'task',
-      jobId: envelope.jobId,
-      stage: envelope.stage,
-      ...t,
-    });
+    const single = (t: PackedTask): TaskEnvelope => {
+      const taskId = makeTaskId(envelope.jobId, envelope.stage, t.index);
+      const base = {
+        v: 1,
+        kind: 'task',
+        jobId: envelope.jobId,
+        stage: envelope.stage,
+        taskId,
+      } as const;
+      return 'input' in t ? { ...base, input: t.input } : { ...base, ref: taskId };
+    };
     // allSettled: a store failure in one task must not settle the pack while others still run.
     const outcomes = await Promise.allSettled(
-      envelope.tasks.map((t) => this.processTask(single(t), delivery, group)),
+      envelope.tasks.map((t) => this.processTask(single(t), delivery, group, t.index)),
     );
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
     const split: OutgoingMessage[] = [];
     outcomes.forEach((o, i) => {
-      const settlement = (o as PromiseFulfilledResult<HandleSettlement>).value;
+      const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
       if (settlement.action === 'complete') return;
       const task = envelope.tasks[i]!;
-      const body =
+      const body: TaskEnvelope =
         settlement.action === 'retry'
-          ? single(task)
+          ? { ...single(task), attempts: settlement.attempt ?? delivery.deliveryCount }
           : {
               ...single(task),
               deadLetter: { reason: settlement.reason, description: settlement.description },
             };
       split.push({
         body: encodeEnvelope(body),
-        messageId: `${task.taskId}#${delivery.deliveryCount}`,
+        messageId: `${body.taskId}#${delivery.deliveryCount}`,
         ...(settlement.action === 'retry' && settlement.delayMs > 0
           ? { delayMs: settlement.delayMs }
           : {}),
@@ -881,16 +943,13 @@ class SwitchyardImpl {
 
   /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
   private async failTask(
-    envelope: TaskEnvelope,
+    attempt: AttemptInfo,
     error: ErrorInfo,
     reason: string,
-    attempts: number,
     timedOut = false,
   ): Promise<HandleSettlement> {
     await this.completions.add({
-      jobId: envelope.jobId,
-      stage: envelope.stage,
-      taskId: envelope.taskId,
+      ...attempt,
       status: 'failed',
       error,
       ...(timedOut ? { timedOut } : {}),
@@ -899,7 +958,7 @@ class SwitchyardImpl {
       action: 'deadLetter',
       reason,
       description:
-        `task ${envelope.taskId} failed after ${attempts} attempt(s): ${error.message}`.slice(
+        `task ${attempt.taskId} failed after ${attempt.attempt} attempt(s): ${error.message}`.slice(
           0,
           1000,
         ),
@@ -1036,7 +1095,9 @@ class SwitchyardImpl {
             await sendBatched(
               path.transport,
               'task',
-              tasks.map((t) => this.taskMessage(path, t.jobId, t.stage, t.index, t.input)),
+              tasks.map((t) =>
+                this.taskMessage(path, t.jobId, t.stage, t.index, t.input, t.attempts),
+              ),
               path.policy,
             );
             await this.store.touchTasks?.(tasks.map((t) => t.id));

@@ -11,6 +11,7 @@ import type {
   StageCompletion,
   StageRecord,
   Store,
+  StoredResult,
   StuckWork,
   TaskClaim,
   TaskOutcome,
@@ -169,21 +170,37 @@ class MemoryStore implements Store {
       if (TERMINAL.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal' };
       const job = this.jobs.get(task.jobId)?.job;
       if (job?.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive' };
-      if (task.status !== 'running') {
-        const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+      const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+      const attempt = Math.max(task.attempts + 1, ref.minAttempt ?? 1);
+      if (ref.admitOnly) {
         if (stage) stage.running++;
+      } else {
+        if (task.status !== 'running' && stage) stage.running++;
+        task.status = 'running';
+        task.attempts = attempt;
+        task.startedAt ??= now;
+        task.updatedAt = now;
       }
-      task.status = 'running';
-      task.attempts++;
-      task.startedAt ??= now;
-      task.updatedAt = now;
       return {
         taskId: ref.taskId,
         outcome: 'run',
-        attempt: task.attempts,
+        attempt,
         ...(ref.withInput ? { input: cloneJson(task.input) } : {}),
       };
     });
+  }
+
+  /** Records an attempt's end: its number, its start, and the stage's running count. */
+  private endAttempt(task: TaskRecord, end: TaskOutcome | TaskRetry, now: Date): void {
+    const stage = this.jobs.get(task.jobId)?.stages[task.stage];
+    if (stage) {
+      const started = (task.status === 'running' ? 1 : 0) + (end.admitted ? 1 : 0);
+      stage.running = Math.max(0, stage.running - started);
+    }
+    task.attempts = Math.max(task.attempts, end.attempt ?? 0);
+    task.startedAt ??= end.startedAt ?? now;
+    if (end.timedOut) task.timeouts++;
+    task.updatedAt = now;
   }
 
   async completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult> {
@@ -195,13 +212,11 @@ class MemoryStore implements Store {
       const task = this.tasks.get(outcome.taskId);
       if (!task || TERMINAL.has(task.status)) continue;
       const stage = this.jobs.get(task.jobId)?.stages[task.stage];
-      if (task.status === 'running' && stage) stage.running--;
+      this.endAttempt(task, outcome, now);
       task.status = outcome.status;
       task.finishedAt = now;
-      task.updatedAt = now;
       if (outcome.result !== undefined) task.result = outcome.result;
       if (outcome.error !== undefined) task.error = outcome.error;
-      if (outcome.timedOut) task.timeouts++;
       applied.push(task.id);
       if (stage) {
         if (outcome.status === 'succeeded') stage.succeeded++;
@@ -223,14 +238,9 @@ class MemoryStore implements Store {
     for (const retry of retries) {
       const task = this.tasks.get(retry.taskId);
       if (!task || TERMINAL.has(task.status)) continue;
-      if (task.status === 'running') {
-        const stage = this.jobs.get(task.jobId)?.stages[task.stage];
-        if (stage) stage.running--;
-      }
+      this.endAttempt(task, retry, now);
       task.status = 'pending';
       task.error = retry.error;
-      if (retry.timedOut) task.timeouts++;
-      task.updatedAt = now;
     }
   }
 
@@ -310,6 +320,23 @@ class MemoryStore implements Store {
       }
     }
     return { tasks };
+  }
+
+  async listResults(
+    jobId: string,
+    stage: number,
+    page: { afterIndex: number; limit: number },
+  ): Promise<StoredResult[]> {
+    const state = this.jobs.get(jobId);
+    if (!state) return [];
+    const ids = this.orderedIds(state, stage);
+    const results: StoredResult[] = [];
+    for (let i = this.firstAfter(ids, page.afterIndex); i < ids.length; i++) {
+      if (results.length >= page.limit) break;
+      const task = this.tasks.get(ids[i]!)!;
+      if (task.status === 'succeeded') results.push({ index: task.index, result: task.result });
+    }
+    return results;
   }
 
   private orderedIds(state: JobState, stage: number): string[] {

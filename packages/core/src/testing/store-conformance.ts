@@ -178,6 +178,50 @@ export function storeConformance(
       );
     });
 
+    it('admits without recording the attempt; the outcome or the next claim records it', {
+      timeout,
+    }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      const admit = (index: number, extra: object = {}) => ({
+        ...ref('job-1', 0, index),
+        admitOnly: true,
+        ...extra,
+      });
+      const admitted = await store.claimTasks([admit(0), admit(1, { withInput: true }), admit(9)]);
+      expect(admitted.map((c) => [c.outcome, c.attempt])).toEqual([
+        ['run', 1],
+        ['run', 1],
+        ['missing', undefined],
+      ]);
+      expect(admitted[1]?.input).toEqual({ index: 1 });
+      expect(await store.getTask(taskId('job-1', 0, 0))).toMatchObject({
+        status: 'pending',
+        attempts: 0,
+      });
+      expect((await store.getStages('job-1'))[0]?.running).toBe(2);
+      // Task 0 succeeds on its admitted attempt; task 1's crashed, its redelivery is claimed.
+      const startedAt = new Date(Date.now() - 60_000);
+      await store.completeTasks([{ ...ok('job-1', 0, 0), attempt: 1, admitted: true, startedAt }]);
+      const t0 = await store.getTask(taskId('job-1', 0, 0));
+      expect(t0).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(t0?.startedAt?.getTime()).toBe(startedAt.getTime());
+      const [redelivered] = await store.claimTasks([{ ...ref('job-1', 0, 1), minAttempt: 2 }]);
+      expect(redelivered).toMatchObject({ outcome: 'run', attempt: 2 });
+      expect(await store.getTask(taskId('job-1', 0, 1))).toMatchObject({
+        status: 'running',
+        attempts: 2,
+      });
+      await store.retryTasks([
+        { ...ref('job-1', 0, 1), error: { name: 'E', message: 'flaky' }, attempt: 2 },
+      ]);
+      expect((await store.claimTasks([admit(1)]))[0]).toMatchObject({ outcome: 'run', attempt: 3 });
+      await store.completeTasks([ok('job-1', 0, 2)]);
+      expect((await store.claimTasks([admit(2)]))[0]?.outcome).toBe('terminal');
+      await store.cancelJob('job-1');
+      expect((await store.claimTasks([admit(1)]))[0]?.outcome).toMatch(/terminal|job-inactive/);
+    });
+
     it('counts each terminal transition once and reports the stage complete once', {
       timeout,
     }, async () => {
@@ -333,6 +377,26 @@ export function storeConformance(
       expect(resumed.tasks.map((t) => t.index)).toEqual([
         200, 201, 202, 203, 204, 205, 206, 207, 208, 209,
       ]);
+    });
+
+    it("pages through a stage's succeeded results in index order (listResults, optional)", {
+      timeout,
+    }, async () => {
+      // An optional method: a store without it is served by listTasks, checked above.
+      if (!store.listResults) return;
+      const listResults = store.listResults.bind(store);
+      await newJob();
+      await stageWithTasks('job-1', 0, 30);
+      await store.completeTasks([
+        ...Array.from({ length: 10 }, (_, i) => ok('job-1', 0, i * 3, { n: i * 3 })),
+        { ...ref('job-1', 0, 1), status: 'failed', error: { name: 'E', message: 'no' } },
+      ]);
+      const first = await listResults('job-1', 0, { afterIndex: -1, limit: 4 });
+      expect(first).toEqual([0, 3, 6, 9].map((i) => ({ index: i, result: { n: i } })));
+      const rest = await listResults('job-1', 0, { afterIndex: 9, limit: 100 });
+      expect(rest.map((r) => r.index)).toEqual([12, 15, 18, 21, 24, 27]);
+      expect(await listResults('job-1', 1, { afterIndex: -1, limit: 10 })).toEqual([]);
+      expect(await listResults('missing', 0, { afterIndex: -1, limit: 10 })).toEqual([]);
     });
 
     it('stores claim-check payloads idempotently', { timeout }, async () => {

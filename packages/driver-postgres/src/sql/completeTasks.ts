@@ -8,33 +8,38 @@
  *    (and sealStage), each re-evaluating against the latest row, so the flip happens once, and
  *    `completed_now` (complete now, short of the total before our own increment) is true for
  *    exactly the statement that flipped it.
+ * Job ids go once each ($1), outcomes name theirs by position (job_no).
  * Rows: one `applied` row with the input positions (`ords`) this statement moved to terminal (one
  * array, not a row per task: parsing rows was a measurable share of a worker's CPU), then one
  * `stage` row per stage this statement completed.
  */
 export const completeTasks = (s: string) => `
 WITH input AS (
-  SELECT DISTINCT ON (job_id, stage, idx) *
-    FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::boolean[])
-         WITH ORDINALITY AS i (job_id, stage, idx, status, result, error, timed_out, ord)
+  SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
+    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::boolean[],
+                $9::int[], $10::boolean[], $11::float8[])
+         WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, admitted, started_ms, ord)
+    JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), done AS (
   UPDATE ${s}.tasks t
      SET status = i.status,
          result = i.result::json,
          error = i.error::json,
          timeouts = t.timeouts + i.timed_out::int,
+         attempts = greatest(t.attempts, i.attempt),
+         started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),
          finished_at = now(),
          updated_at = now()
     FROM input i
     JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
-  RETURNING t.job_id, t.stage, t.status, o.status AS old_status, i.ord
+  RETURNING t.job_id, t.stage, t.status, o.status AS old_status, i.admitted, i.ord
 ), tally AS (
   SELECT job_id, stage,
          count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
          count(*) FILTER (WHERE status <> 'succeeded')::int AS failed,
-         count(*) FILTER (WHERE old_status = 'running')::int AS was_running
+         (count(*) FILTER (WHERE old_status = 'running') + count(*) FILTER (WHERE admitted))::int AS was_running
     FROM done
    GROUP BY job_id, stage
 ), stage AS (

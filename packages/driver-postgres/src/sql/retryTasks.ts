@@ -1,22 +1,29 @@
-/** Puts failed attempts back to pending (error kept, timeouts counted), one statement per batch. */
+/**
+ * Puts failed attempts back to pending (error kept, timeouts counted, the attempt recorded), one
+ * statement per batch. Job ids go once each ($1), retries name theirs by position (job_no).
+ */
 export const retryTasks = (s: string) => `
 WITH input AS (
-  SELECT DISTINCT ON (job_id, stage, idx) *
-    FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::boolean[])
-         AS i (job_id, stage, idx, error, timed_out)
+  SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
+    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::boolean[], $7::int[], $8::boolean[],
+                $9::float8[])
+         AS i (job_no, stage, idx, error, timed_out, attempt, admitted, started_ms)
+    JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), retried AS (
   UPDATE ${s}.tasks t
      SET status = 'pending',
          error = i.error::json,
          timeouts = t.timeouts + i.timed_out::int,
+         attempts = greatest(t.attempts, i.attempt),
+         started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),
          updated_at = now()
     FROM input i
     JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
-  RETURNING t.job_id, t.stage, o.status AS old_status
+  RETURNING t.job_id, t.stage, (o.status = 'running')::int + i.admitted::int AS started
 )
 UPDATE ${s}.stages st
    SET running = greatest(st.running - r.n, 0)
-  FROM (SELECT job_id, stage, count(*)::int AS n FROM retried WHERE old_status = 'running' GROUP BY job_id, stage) r
+  FROM (SELECT job_id, stage, sum(started)::int AS n FROM retried GROUP BY job_id, stage HAVING sum(started) > 0) r
  WHERE st.job_id = r.job_id AND st.idx = r.stage`;
