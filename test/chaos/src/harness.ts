@@ -301,11 +301,11 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       log(
         `[chaos ${options.path}] run ${run}: ${verdict.jobs} jobs, ${verdict.tasks} tasks, kills so far ${report.kills}, violations ${verdict.violations.length}${verdict.violations.length ? ` (${verdict.violations.slice(0, 3).join('; ')})` : ''}`,
       );
-      if (!done) {
+      if (!done || verdict.violations.length > 0) {
         for (const w of fleet.slots)
           log(`[chaos ${options.path}] ${w.name} stderr: ${w.stderr.slice(-5).join(' | ')}`);
-        break;
       }
+      if (!done) break;
     }
   } finally {
     await fleet?.stop();
