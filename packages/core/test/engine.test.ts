@@ -782,7 +782,7 @@ describe('engine: admitted first deliveries', () => {
     const { jobId } = await yard.submit('hello_world', { n: 10, workMs: 0 });
     const controller = new AbortController();
     const worker = yard.work({ signal: controller.signal, waitMs: 20 });
-    await yard.waitFor(jobId, { timeoutMs: 10_000 });
+    await yard.waitFor(jobId, { signal: AbortSignal.timeout(10_000), pollIntervalMs: 20 });
     controller.abort();
     await worker;
     const page = await store.listTasks(jobId, { limit: 100 });
