@@ -21,8 +21,14 @@ const nearEnvelope = fc.record(
     taskId: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
     input: fc.anything(),
     ref: fc.oneof(fc.string(), fc.anything()),
+    attempts: fc.oneof(fc.integer({ min: -3, max: 100 }), fc.double(), fc.anything()),
     tasks: fc.oneof(
-      fc.array(fc.record({ taskId: fc.anything(), ref: fc.anything() }, { requiredKeys: [] })),
+      fc.array(
+        fc.record(
+          { index: fc.oneof(fc.integer({ min: -3, max: 1e6 }), fc.double(), fc.anything()) },
+          { requiredKeys: [] },
+        ),
+      ),
       fc.anything(),
     ),
     deadLetter: fc.oneof(
@@ -46,6 +52,7 @@ const validEnvelope = fc.oneof(
       taskId: id,
       input: fc.jsonValue(),
       ref: id,
+      attempts: fc.nat(100),
     },
     { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'taskId'] },
   ),
@@ -55,7 +62,7 @@ const validEnvelope = fc.oneof(
     jobId: id,
     stage: fc.nat(10_000),
     tasks: fc.array(
-      fc.record({ taskId: id, input: fc.jsonValue(), ref: id }, { requiredKeys: ['taskId'] }),
+      fc.record({ index: fc.nat(1_000_000), input: fc.jsonValue() }, { requiredKeys: ['index'] }),
       { minLength: 1, maxLength: 20 },
     ),
   }),
@@ -81,13 +88,14 @@ function wellFormed(e: Envelope): boolean {
     return (
       e.tasks.length > 0 &&
       e.tasks.length <= 1000 &&
-      e.tasks.every((t) => id(t.taskId) && (t.ref === undefined || id(t.ref)))
+      e.tasks.every((t) => Number.isInteger(t.index) && t.index >= 0)
     );
   }
   return (
     e.kind === 'task' &&
     id(e.taskId) &&
     (e.ref === undefined || id(e.ref)) &&
+    (e.attempts === undefined || (Number.isInteger(e.attempts) && e.attempts >= 0)) &&
     (e.deadLetter === undefined ||
       (typeof e.deadLetter.reason === 'string' && e.deadLetter.reason.length > 0))
   );
