@@ -59,6 +59,25 @@ function serverCpuSeconds(): number | undefined {
   return seen ? ticks / 100 : undefined;
 }
 
+/** CPU used from now on by this process and (when local) the server, per item of work. */
+function cpuMeter() {
+  const cpu0 = process.cpuUsage();
+  const server0 = serverCpuSeconds();
+  return {
+    perItem(items: number): { node: number; postgres?: number } {
+      const cpu = process.cpuUsage(cpu0);
+      const server1 = serverCpuSeconds();
+      const per = (micros: number) => Math.round((micros / items) * 10) / 10;
+      return {
+        node: per(cpu.user + cpu.system),
+        ...(server0 !== undefined && server1 !== undefined
+          ? { postgres: per((server1 - server0) * 1e6) }
+          : {}),
+      };
+    },
+  };
+}
+
 const version = (pkg: string): string =>
   (require(`${pkg}/package.json`) as { version: string }).version;
 
@@ -112,7 +131,10 @@ async function insertVsCopy(admin: pg.Pool, n: number) {
 }
 
 /** graphile-worker: enqueue `n` no-op jobs with addJobs, drain them with the performance-page settings. */
-async function graphileWorker(admin: pg.Pool, n: number): Promise<number> {
+async function graphileWorker(
+  admin: pg.Pool,
+  n: number,
+): Promise<{ jobsPerSecond: number; cpuMicrosPerJob: { node: number; postgres?: number } }> {
   const { run, makeWorkerUtils } = await import('graphile-worker');
   const schema = schemaName('graphile');
   // 0.17 reads these only from preset.worker.
@@ -147,6 +169,7 @@ async function graphileWorker(admin: pg.Pool, n: number): Promise<number> {
   });
   try {
     const t0 = performance.now();
+    const cpu = cpuMeter();
     for (let i = 0; i < n; i += 1000) {
       await utils.addJobs(
         Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({
@@ -156,7 +179,10 @@ async function graphileWorker(admin: pg.Pool, n: number): Promise<number> {
       );
     }
     await drained;
-    return n / ((performance.now() - t0) / 1000);
+    return {
+      jobsPerSecond: n / ((performance.now() - t0) / 1000),
+      cpuMicrosPerJob: cpu.perItem(n),
+    };
   } finally {
     await runner.stop();
     await utils.release();
@@ -308,26 +334,17 @@ async function endToEnd(
     );
     try {
       const t0 = performance.now();
-      const cpu0 = process.cpuUsage();
-      const server0 = serverCpuSeconds();
+      const cpu = cpuMeter();
       const { jobId } = await yard.submit('hello_world', { n, workMs: 0 });
       const view = await yard.waitFor(jobId, { pollIntervalMs: 50 });
       const seconds = (performance.now() - t0) / 1000;
-      const cpu = process.cpuUsage(cpu0);
-      const server1 = serverCpuSeconds();
       const tasks = view.stages.reduce((sum, st) => sum + st.succeeded + st.failed, 0);
-      const perTask = (micros: number) => Math.round((micros / tasks) * 10) / 10;
       return {
         tasksPerSecond: tasks / seconds,
         tasks,
         seconds,
         status: view.status,
-        cpuMicrosPerTask: {
-          node: perTask(cpu.user + cpu.system),
-          ...(server0 !== undefined && server1 !== undefined
-            ? { postgres: perTask((server1 - server0) * 1e6) }
-            : {}),
-        },
+        cpuMicrosPerTask: cpu.perItem(tasks),
       };
     } finally {
       controller.abort();
@@ -339,8 +356,8 @@ async function endToEnd(
   }
 }
 
-const cpuNote = (cpu: { node: number; postgres?: number }) =>
-  `; CPU per task: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
+const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
+  `; CPU per ${per}: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
 
 /**
  * Runs the PostgreSQL benchmark and returns `{ scenario: 'postgres', insertRowsPerSecond,
@@ -367,14 +384,16 @@ export async function runPostgresBench(args: {
       `  insertTasks: ${n} rows → ${insertRowsPerSecond.toFixed(0)} rows/s; COPY → ${copyRowsPerSecond.toFixed(0)} rows/s; ratio ${ratio.toFixed(2)} (target ≥ 0.5)`,
     );
 
-    const graphileWorkerJobsPerSecond = await graphileWorker(admin, queueJobs);
+    const graphile = await graphileWorker(admin, queueJobs);
+    const graphileWorkerJobsPerSecond = graphile.jobsPerSecond;
     log(
-      `  graphile-worker ${version('graphile-worker')}: ${queueJobs} no-op jobs → ${graphileWorkerJobsPerSecond.toFixed(0)} jobs/s`,
+      `  graphile-worker ${version('graphile-worker')}: ${queueJobs} no-op jobs → ${graphileWorkerJobsPerSecond.toFixed(0)} jobs/s${cpuNote(graphile.cpuMicrosPerJob, 'job')}`,
     );
     // The same size as our 100,000-greeting run, for a like-for-like figure beside the issue's.
-    const graphileWorker100k = await graphileWorker(admin, 100_000);
+    const graphile100k = await graphileWorker(admin, 100_000);
+    const graphileWorker100k = graphile100k.jobsPerSecond;
     log(
-      `  graphile-worker ${version('graphile-worker')}: 100000 no-op jobs → ${graphileWorker100k.toFixed(0)} jobs/s`,
+      `  graphile-worker ${version('graphile-worker')}: 100000 no-op jobs → ${graphileWorker100k.toFixed(0)} jobs/s${cpuNote(graphile100k.cpuMicrosPerJob, 'job')}`,
     );
     const pgBossJobsPerSecond = await pgBoss(admin, queueJobs);
     log(
@@ -420,6 +439,8 @@ export async function runPostgresBench(args: {
       endToEnd: endToEndRuns,
       graphileWorkerJobsPerSecond: Math.round(graphileWorkerJobsPerSecond),
       graphileWorker100kJobsPerSecond: Math.round(graphileWorker100k),
+      graphileWorkerCpuMicrosPerJob: graphile.cpuMicrosPerJob,
+      graphileWorker100kCpuMicrosPerJob: graphile100k.cpuMicrosPerJob,
       pgBossJobsPerSecond: Math.round(pgBossJobsPerSecond),
       tasksToGraphileWorkerRatio:
         Math.round((tasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
