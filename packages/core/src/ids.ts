@@ -5,10 +5,30 @@ export function taskId(jobId: string, stage: number, index: number): string {
   return `${jobId}.${stage}.${index}`;
 }
 
-/** The index part of a {@link taskId} (NaN when `id` is not one). */
-export function taskIndex(id: string): number {
-  const suffix = id.slice(id.lastIndexOf('.') + 1);
-  return /^\d+$/.test(suffix) ? Number(suffix) : Number.NaN;
+/** Splits a {@link taskId} into its job, stage and index; undefined if `id` is not one. */
+export function parseTaskId(
+  id: string,
+): { jobId: string; stage: number; index: number } | undefined {
+  // Parsed from the end without a regex: ids are parsed once per task claimed and completed.
+  const last = id.lastIndexOf('.');
+  const middle = last > 0 ? id.lastIndexOf('.', last - 1) : -1;
+  if (middle < 1) return undefined;
+  const stage = digits(id, middle + 1, last);
+  const index = digits(id, last + 1, id.length);
+  if (stage < 0 || index < 0) return undefined;
+  return { jobId: id.slice(0, middle), stage, index };
+}
+
+/** The number written in `text[from, to)` with 1 to 9 decimal digits, else -1. */
+function digits(text: string, from: number, to: number): number {
+  if (to <= from || to - from > 9) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
 }
 
 /**

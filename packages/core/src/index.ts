@@ -31,7 +31,7 @@ export {
 } from './envelope.js';
 export * from './errors.js';
 export * from './http/index.js';
-export { deriveJobId, taskId } from './ids.js';
+export { deriveJobId, parseTaskId, taskId } from './ids.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';

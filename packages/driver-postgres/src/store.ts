@@ -19,19 +19,17 @@ import type {
   TaskRef,
   TaskRetry,
 } from '@switchyard/core';
-import { MAX_REDRIVE_DOUBLINGS, SwitchyardError, taskId, ValidationError } from '@switchyard/core';
+import {
+  MAX_REDRIVE_DOUBLINGS,
+  parseTaskId,
+  SwitchyardError,
+  taskId,
+  ValidationError,
+} from '@switchyard/core';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
-import {
-  type JobRow,
-  parseTaskId,
-  type StageRow,
-  type TaskRow,
-  toJob,
-  toStage,
-  toTask,
-} from './rows.js';
+import { type JobRow, type StageRow, type TaskRow, toJob, toStage, toTask } from './rows.js';
 import { acquireLease } from './sql/acquireLease.js';
 import { cancelJob } from './sql/cancelJob.js';
 import { claimTasks } from './sql/claimTasks.js';

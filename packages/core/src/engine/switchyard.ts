@@ -30,7 +30,7 @@ import {
   toErrorInfo,
   ValidationError,
 } from '../errors.js';
-import { deriveJobId, taskId as makeTaskId, taskIndex } from '../ids.js';
+import { deriveJobId, taskId as makeTaskId, parseTaskId } from '../ids.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type {
   ClaimRef,
@@ -830,7 +830,7 @@ class SwitchyardImpl {
       jobId: envelope.jobId,
       taskId: envelope.taskId,
       stage: envelope.stage,
-      index: index ?? taskIndex(envelope.taskId),
+      index: index ?? parseTaskId(envelope.taskId)?.index ?? Number.NaN,
       attempt: attempt.attempt,
       logger: this.logger,
       timeoutMs: taskDef.timeoutMs,
