@@ -105,12 +105,7 @@ export function decodeEnvelope(body: unknown): Envelope {
     };
     if (obj.ref !== undefined) envelope.ref = requireId(obj, 'ref');
     if ('input' in obj) envelope.input = obj.input;
-    if (obj.attempts !== undefined) {
-      const attempts = obj.attempts;
-      if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 0)
-        throw new MalformedMessageError('envelope field "attempts" must be a non-negative integer');
-      envelope.attempts = attempts;
-    }
+    if (obj.attempts !== undefined) envelope.attempts = requireCount(obj, 'attempts');
     if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);
     return envelope;
   }
@@ -140,10 +135,7 @@ export function decodeEnvelope(body: unknown): Envelope {
 }
 
 function packedTask(obj: Record<string, unknown>, path: string): PackedTask {
-  const index = obj.index;
-  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) {
-    throw new MalformedMessageError(`envelope field "${path}index" must be a non-negative integer`);
-  }
+  const index = requireCount(obj, 'index', path);
   return 'input' in obj ? { index, input: obj.input } : { index };
 }
 
@@ -165,6 +157,16 @@ function deadLetterNote(value: unknown): DeadLetterNote {
   return note.description === undefined
     ? { reason: note.reason }
     : { reason: note.reason, description: note.description };
+}
+
+function requireCount(obj: Record<string, unknown>, field: string, path = ''): number {
+  const value = obj[field];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new MalformedMessageError(
+      `envelope field "${path}${field}" must be a non-negative integer`,
+    );
+  }
+  return value;
 }
 
 function requireId(obj: Record<string, unknown>, field: string, path = ''): string {

@@ -318,9 +318,7 @@ class PostgresStoreImpl implements PostgresStore {
       outcomes.map((o, i) => jsonText(o.result, `outcomes[${i}].result`)),
       outcomes.map((o, i) => jsonText(o.error, `outcomes[${i}].error`)),
       outcomes.map((o) => o.timedOut === true),
-      outcomes.map((o) => o.attempt ?? null),
-      outcomes.map((o) => o.admitted === true),
-      outcomes.map((o) => o.startedAt?.getTime() ?? null),
+      ...attemptColumns(outcomes),
     ]);
     const applied: string[] = [];
     const completedStages: StageCompletion[] = [];
@@ -345,9 +343,7 @@ class PostgresStoreImpl implements PostgresStore {
       ...keyColumns(retries.map(keyOf)),
       retries.map((r, i) => jsonText(r.error, `retries[${i}].error`)),
       retries.map((r) => r.timedOut === true),
-      retries.map((r) => r.attempt ?? null),
-      retries.map((r) => r.admitted === true),
-      retries.map((r) => r.startedAt?.getTime() ?? null),
+      ...attemptColumns(retries),
     ]);
   }
 
@@ -565,6 +561,17 @@ interface Key {
 function keyOf(ref: TaskRef): Key {
   const parsed = parseTaskId(ref.taskId);
   return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
+}
+
+/** The attempt columns shared by completions and retries: number, admitted, start (epoch ms). */
+function attemptColumns(
+  ends: readonly (TaskOutcome | TaskRetry)[],
+): [(number | null)[], boolean[], (number | null)[]] {
+  return [
+    ends.map((e) => e.attempt ?? null),
+    ends.map((e) => e.admitted === true),
+    ends.map((e) => e.startedAt?.getTime() ?? null),
+  ];
 }
 
 /**

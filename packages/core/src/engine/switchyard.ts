@@ -128,6 +128,8 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
 
 const TERMINAL_JOB = new Set(['succeeded', 'failed', 'cancelled']);
 const JOB_CACHE_MAX = 10_000;
+/** Results per `listResults` page when a stage's fan-out reads the previous stage's results. */
+const RESULTS_PAGE = 5000;
 /** Stage-message deliveries after which a failing fan-out or finalize fails the job. */
 const MAX_FINALIZE_DELIVERIES = 5;
 
@@ -343,7 +345,10 @@ class SwitchyardImpl {
     if (this.store.listResults) {
       let afterIndex = -1;
       for (;;) {
-        const page = await this.store.listResults(jobId, stage, { afterIndex, limit: 5000 });
+        const page = await this.store.listResults(jobId, stage, {
+          afterIndex,
+          limit: RESULTS_PAGE,
+        });
         for (const r of page)
           yield {
             stage,
@@ -351,7 +356,7 @@ class SwitchyardImpl {
             taskId: makeTaskId(jobId, stage, r.index),
             result: r.result,
           };
-        if (page.length < 5000) return;
+        if (page.length < RESULTS_PAGE) return;
         afterIndex = page[page.length - 1]!.index;
       }
     }
