@@ -275,7 +275,6 @@ async function statementFloor(admin: pg.Pool, n: number): Promise<number> {
             status: 'succeeded' as const,
             result: `hello #${from + i}`,
             attempt: c.attempt ?? 1,
-            admitted: true,
             startedAt: new Date(),
           })),
         );

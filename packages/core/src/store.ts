@@ -141,8 +141,6 @@ export interface TaskOutcome extends TaskRef {
   timedOut?: boolean;
   /** The attempt's number: the task's attempts become at least this. */
   attempt?: number;
-  /** The attempt was admitted, not claimed (see {@link ClaimRef.admitOnly}). */
-  admitted?: boolean;
   /** When the attempt started (the task's `startedAt`, if it had none). */
   startedAt?: Date;
 }
@@ -152,8 +150,6 @@ export interface TaskRetry extends TaskRef {
   timedOut?: boolean;
   /** The failed attempt's number: the task's attempts become at least this. */
   attempt?: number;
-  /** The attempt was admitted, not claimed (see {@link ClaimRef.admitOnly}). */
-  admitted?: boolean;
   /** When the attempt started (the task's `startedAt`, if it had none). */
   startedAt?: Date;
 }
@@ -290,7 +286,9 @@ export interface Store {
    * terminal yet, bumps its stage's counters, and reports the stages this call completed (sealed,
    * and terminal count reached the total). Under any concurrency exactly one call reports a stage.
    * Also records the attempt: attempts at least `attempt`, `startedAt` if unset, and the stage's
-   * running count down by one per applied outcome that was running or `admitted`.
+   * running count down by one per applied outcome (each ends an attempt that was admitted or
+   * claimed, and so counted; never below zero). Reading the task's previous status instead would
+   * cost a second index lookup per task, the largest share of the statement.
    */
   completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult>;
 

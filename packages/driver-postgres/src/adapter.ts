@@ -3,6 +3,7 @@
  * are written once. Differences between the engines are capability flags, never backend checks.
  */
 
+import { createHash } from 'node:crypto';
 import type { CachedSecret, SecretInput, SecretSource } from '@switchyard/core';
 import { SwitchyardError, toCachedSecret, withSecretRotation } from '@switchyard/core';
 import pg from 'pg';
@@ -63,6 +64,14 @@ export interface ConnectionOptions {
   secrets?: SecretSource;
   /** Pool size when the driver creates the pool. @defaultValue 10 */
   poolSize?: number;
+  /**
+   * Run statements as named prepared statements, parsed once per connection. On a pool the driver
+   * creates, its sessions also use generic plans (`plan_cache_mode = force_generic_plan`), so the
+   * batch statements are not planned again on every call. Set `false` behind a connection pooler
+   * that cannot keep prepared statements (PgBouncer in transaction mode without
+   * `max_prepared_statements`). Ignored for PGlite. @defaultValue true
+   */
+  preparedStatements?: boolean;
 }
 
 const adapters = new WeakMap<object, SqlAdapter>();
@@ -88,7 +97,10 @@ export async function connect(
   }
   if (options.pool) {
     const pool = options.pool;
-    return { adapter: new PgAdapter(() => pool), owned: true };
+    return {
+      adapter: new PgAdapter(() => pool, { prepare: options.preparedStatements !== false }),
+      owned: true,
+    };
   }
   if (options.pglite !== undefined) {
     if (typeof options.pglite === 'object') {
@@ -110,13 +122,17 @@ export async function connect(
     label: 'connectionString',
   });
   const size = options.poolSize ?? 10;
-  return {
-    adapter: new PgAdapter(
-      (connectionString) => new pg.Pool({ connectionString, max: size }),
-      secret,
-    ),
-    owned: true,
-  };
+  const prepare = options.preparedStatements !== false;
+  // Our statements batch by arrays: their best plan does not depend on the values, and planning
+  // them again on every call cost as much as running them. (An `options` parameter in the
+  // connection string replaces this one.)
+  const makePool = (connectionString: string) =>
+    new pg.Pool({
+      connectionString,
+      max: size,
+      ...(prepare ? { options: '-c plan_cache_mode=force_generic_plan' } : {}),
+    });
+  return { adapter: new PgAdapter(makePool, { prepare, secret }), owned: true };
 }
 
 class PgAdapter implements SqlAdapter {
@@ -128,14 +144,21 @@ class PgAdapter implements SqlAdapter {
     | undefined;
   private closed = false;
 
+  private readonly prepare: boolean;
+  private readonly secret: CachedSecret | undefined;
+
   /**
    * @param makePool builds a pool for a connection string (ours), or returns the caller's pool.
-   * @param secret where the connection string comes from; absent for a caller's pool.
+   * @param options.prepare run statements as named prepared statements.
+   * @param options.secret where the connection string comes from; absent for a caller's pool.
    */
   constructor(
     private readonly makePool: (connectionString: string) => pg.Pool,
-    private readonly secret?: CachedSecret,
-  ) {}
+    options: { prepare: boolean; secret?: CachedSecret },
+  ) {
+    this.prepare = options.prepare;
+    this.secret = options.secret;
+  }
 
   /** The pool for `connectionString`; a rotated secret replaces (and ends) the old pool. */
   private poolFor(connectionString: string | undefined): pg.Pool {
@@ -165,7 +188,14 @@ class PgAdapter implements SqlAdapter {
   query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
     return this.withPool(
       'query',
-      async (pool) => (await pool.query(text, params as unknown[])).rows as R[],
+      async (pool) =>
+        (
+          await pool.query({
+            text,
+            values: params as unknown[],
+            ...(this.prepare ? { name: statementName(text) } : {}),
+          })
+        ).rows as R[],
     );
   }
 
@@ -307,4 +337,20 @@ class PGliteAdapter implements SqlAdapter {
 /** Quotes an identifier built from validated parts (channel names). */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * The prepared statement name for a statement text: a digest of the text, so the same text gets the
+ * same name on every connection, and two copies of the driver sharing a pool never give one name
+ * to two texts. Memoised: the texts are the drivers' own constants, one set per schema.
+ */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `switchyard_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }

@@ -59,6 +59,62 @@ export interface TaskRow {
   finished_at: Date | null;
 }
 
+/**
+ * The columns each row shape is read from, named rather than `*`: a prepared statement's result
+ * must not change shape when a later migration adds a column under a running worker.
+ */
+const columnList = <Row>(columns: Record<keyof Row, true>): string =>
+  Object.keys(columns).join(', ');
+
+export const JOB_COLUMNS = columnList<JobRow>({
+  id: true,
+  name: true,
+  params: true,
+  transport: true,
+  status: true,
+  current_stage: true,
+  stage_count: true,
+  idempotency_key: true,
+  result: true,
+  error: true,
+  created_at: true,
+  started_at: true,
+  finished_at: true,
+  updated_at: true,
+});
+
+export const STAGE_COLUMNS = columnList<StageRow>({
+  job_id: true,
+  idx: true,
+  name: true,
+  status: true,
+  total: true,
+  created: true,
+  succeeded: true,
+  failed: true,
+  running: true,
+  started_at: true,
+  sealed_at: true,
+  completed_at: true,
+});
+
+export const TASK_COLUMNS = columnList<TaskRow>({
+  job_id: true,
+  stage: true,
+  idx: true,
+  status: true,
+  attempts: true,
+  timeouts: true,
+  input: true,
+  result: true,
+  error: true,
+  batch_id: true,
+  created_at: true,
+  updated_at: true,
+  started_at: true,
+  finished_at: true,
+});
+
 /** `json` NULL means "absent"; JSON `null` comes back as null. */
 const present = <K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } =>
   (value === null || value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

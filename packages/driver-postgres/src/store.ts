@@ -563,15 +563,11 @@ function keyOf(ref: TaskRef): Key {
   return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
 }
 
-/** The attempt columns shared by completions and retries: number, admitted, start (epoch ms). */
+/** The attempt columns shared by completions and retries: number, start (epoch ms). */
 function attemptColumns(
   ends: readonly (TaskOutcome | TaskRetry)[],
-): [(number | null)[], boolean[], (number | null)[]] {
-  return [
-    ends.map((e) => e.attempt ?? null),
-    ends.map((e) => e.admitted === true),
-    ends.map((e) => e.startedAt?.getTime() ?? null),
-  ];
+): [(number | null)[], (number | null)[]] {
+  return [ends.map((e) => e.attempt ?? null), ends.map((e) => e.startedAt?.getTime() ?? null)];
 }
 
 /**

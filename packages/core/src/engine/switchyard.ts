@@ -162,7 +162,7 @@ interface Delivery {
 }
 
 /** An attempt as the store records it with the outcome or the retry. */
-type AttemptInfo = TaskRef & { attempt: number; admitted: boolean; startedAt: Date };
+type AttemptInfo = TaskRef & { attempt: number; startedAt: Date };
 
 /** A task message's settlement; a retry notes the attempt that failed. */
 type TaskSettlement =
@@ -806,7 +806,6 @@ class SwitchyardImpl {
       stage: envelope.stage,
       taskId: envelope.taskId,
       attempt: claim.attempt ?? 1,
-      admitted,
       startedAt: new Date(),
     };
     const job = await this.jobInfo(envelope.jobId);
@@ -847,7 +846,6 @@ class SwitchyardImpl {
         stage: attempt.stage,
         taskId: attempt.taskId,
         attempt: attempt.attempt,
-        admitted: attempt.admitted,
         startedAt: attempt.startedAt,
         status: 'succeeded',
         result: outcome.result,

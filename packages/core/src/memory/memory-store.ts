@@ -194,8 +194,7 @@ class MemoryStore implements Store {
   private endAttempt(task: TaskRecord, end: TaskOutcome | TaskRetry, now: Date): void {
     const stage = this.jobs.get(task.jobId)?.stages[task.stage];
     if (stage) {
-      const started = (task.status === 'running' ? 1 : 0) + (end.admitted ? 1 : 0);
-      stage.running = Math.max(0, stage.running - started);
+      stage.running = Math.max(0, stage.running - 1);
     }
     task.attempts = Math.max(task.attempts, end.attempt ?? 0);
     task.startedAt ??= end.startedAt ?? now;

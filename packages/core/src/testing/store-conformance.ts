@@ -202,10 +202,12 @@ export function storeConformance(
       expect((await store.getStages('job-1'))[0]?.running).toBe(2);
       // Task 0 succeeds on its admitted attempt; task 1's crashed, its redelivery is claimed.
       const startedAt = new Date(Date.now() - 60_000);
-      await store.completeTasks([{ ...ok('job-1', 0, 0), attempt: 1, admitted: true, startedAt }]);
+      await store.completeTasks([{ ...ok('job-1', 0, 0), attempt: 1, startedAt }]);
       const t0 = await store.getTask(taskId('job-1', 0, 0));
       expect(t0).toMatchObject({ status: 'succeeded', attempts: 1 });
       expect(t0?.startedAt?.getTime()).toBe(startedAt.getTime());
+      // One of the two admitted attempts ended.
+      expect((await store.getStages('job-1'))[0]?.running).toBe(1);
       const [redelivered] = await store.claimTasks([{ ...ref('job-1', 0, 1), minAttempt: 2 }]);
       expect(redelivered).toMatchObject({ outcome: 'run', attempt: 2 });
       expect(await store.getTask(taskId('job-1', 0, 1))).toMatchObject({

@@ -17,8 +17,8 @@ export const completeTasks = (s: string) => `
 WITH input AS (
   SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
     FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::boolean[],
-                $9::int[], $10::boolean[], $11::float8[])
-         WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, admitted, started_ms, ord)
+                $9::int[], $10::float8[])
+         WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, started_ms, ord)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), done AS (
   UPDATE ${s}.tasks t
@@ -31,22 +31,20 @@ WITH input AS (
          finished_at = now(),
          updated_at = now()
     FROM input i
-    JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
-  RETURNING t.job_id, t.stage, t.status, o.status AS old_status, i.admitted, i.ord
+  RETURNING t.job_id, t.stage, t.status, i.ord
 ), tally AS (
   SELECT job_id, stage,
          count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
-         count(*) FILTER (WHERE status <> 'succeeded')::int AS failed,
-         (count(*) FILTER (WHERE old_status = 'running') + count(*) FILTER (WHERE admitted))::int AS was_running
+         count(*) FILTER (WHERE status <> 'succeeded')::int AS failed
     FROM done
    GROUP BY job_id, stage
 ), stage AS (
   UPDATE ${s}.stages st
      SET succeeded = st.succeeded + c.succeeded,
          failed = st.failed + c.failed,
-         running = greatest(st.running - c.was_running, 0),
+         running = greatest(st.running - c.succeeded - c.failed, 0),
          status = CASE WHEN st.status = 'sealed'
                         AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
                        THEN 'complete' ELSE st.status END,

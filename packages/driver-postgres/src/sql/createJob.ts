@@ -1,6 +1,8 @@
+import { JOB_COLUMNS } from '../rows.js';
+
 /** Inserts a job unless its id exists (then returns no row). */
 export const createJob = (s: string) => `
 INSERT INTO ${s}.jobs (id, name, params, transport, stage_count, idempotency_key)
 VALUES ($1, $2, $3::json, $4, $5::int, $6)
 ON CONFLICT (id) DO NOTHING
-RETURNING *`;
+RETURNING ${JOB_COLUMNS}`;

@@ -1,1 +1,3 @@
-export const getJob = (s: string) => `SELECT * FROM ${s}.jobs WHERE id = $1`;
+import { JOB_COLUMNS } from '../rows.js';
+
+export const getJob = (s: string) => `SELECT ${JOB_COLUMNS} FROM ${s}.jobs WHERE id = $1`;

@@ -1,2 +1,4 @@
+import { TASK_COLUMNS } from '../rows.js';
+
 export const getTask = (s: string) =>
-  `SELECT * FROM ${s}.tasks WHERE job_id = $1 AND stage = $2::int AND idx = $3::int`;
+  `SELECT ${TASK_COLUMNS} FROM ${s}.tasks WHERE job_id = $1 AND stage = $2::int AND idx = $3::int`;

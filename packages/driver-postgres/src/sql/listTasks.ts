@@ -1,6 +1,8 @@
+import { TASK_COLUMNS } from '../rows.js';
+
 /** Keyset page of a job's tasks after (stage, idx) = ($4, $5), optionally filtered. */
 export const listTasks = (s: string) => `
-SELECT * FROM ${s}.tasks
+SELECT ${TASK_COLUMNS} FROM ${s}.tasks
  WHERE job_id = $1
    AND ($2::int IS NULL OR stage = $2::int)
    AND ($3::text IS NULL OR status = $3::text)

@@ -5,9 +5,8 @@
 export const retryTasks = (s: string) => `
 WITH input AS (
   SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
-    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::boolean[], $7::int[], $8::boolean[],
-                $9::float8[])
-         AS i (job_no, stage, idx, error, timed_out, attempt, admitted, started_ms)
+    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::boolean[], $7::int[], $8::float8[])
+         AS i (job_no, stage, idx, error, timed_out, attempt, started_ms)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), retried AS (
   UPDATE ${s}.tasks t
@@ -18,12 +17,11 @@ WITH input AS (
          started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),
          updated_at = now()
     FROM input i
-    JOIN ${s}.tasks o ON (o.job_id, o.stage, o.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
-  RETURNING t.job_id, t.stage, (o.status = 'running')::int + i.admitted::int AS started
+  RETURNING t.job_id, t.stage
 )
 UPDATE ${s}.stages st
    SET running = greatest(st.running - r.n, 0)
-  FROM (SELECT job_id, stage, sum(started)::int AS n FROM retried GROUP BY job_id, stage HAVING sum(started) > 0) r
+  FROM (SELECT job_id, stage, count(*)::int AS n FROM retried GROUP BY job_id, stage) r
  WHERE st.job_id = r.job_id AND st.idx = r.stage`;

@@ -1,3 +1,5 @@
+import { JOB_COLUMNS } from '../rows.js';
+
 /**
  * Stage advance as a compare-and-set on jobs.current_stage: only the caller that finds the job at
  * `stage - 1` (and not terminal) moves it, and only that caller creates the stage row. Row locking
@@ -14,10 +16,10 @@ WITH advanced AS (
      AND current_stage = $2::int - 1
      AND status IN ('queued', 'running')
      AND $2::int < stage_count
-  RETURNING *
+  RETURNING ${JOB_COLUMNS}
 ), stage AS (
   INSERT INTO ${s}.stages (job_id, idx, name, started_at)
   SELECT id, $2::int, $3, now() FROM advanced
   ON CONFLICT (job_id, idx) DO NOTHING
 )
-SELECT * FROM advanced`;
+SELECT ${JOB_COLUMNS} FROM advanced`;
