@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { CachedSecret, SecretInput, SecretSource } from '@switchyard/core';
 import { SwitchyardError, toCachedSecret, withSecretRotation } from '@switchyard/core';
 import pg from 'pg';
+import { arrayLiteral } from './arrays.js';
 import { backendError, isAuthError } from './errors.js';
 
 /** Anything that runs one parameterised statement. */
@@ -192,7 +193,7 @@ class PgAdapter implements SqlAdapter {
         (
           await pool.query({
             text,
-            values: params as unknown[],
+            values: params.map(toParam),
             ...(this.prepare ? { name: statementName(text) } : {}),
           })
         ).rows as R[],
@@ -354,3 +355,7 @@ function statementName(text: string): string {
   }
   return name;
 }
+
+/** Arrays go as literals built here (see arrays.ts); everything else as pg prepares it. */
+const toParam = (value: unknown): unknown =>
+  Array.isArray(value) ? (arrayLiteral(value) ?? value) : value;

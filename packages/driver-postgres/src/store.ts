@@ -27,7 +27,7 @@ import {
   ValidationError,
 } from '@switchyard/core';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
-import { jsonText, quoteSchema } from './errors.js';
+import { jsonArray, jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
 import { type JobRow, type StageRow, type TaskRow, toJob, toStage, toTask } from './rows.js';
 import { acquireLease } from './sql/acquireLease.js';
@@ -225,7 +225,10 @@ class PostgresStoreImpl implements PostgresStore {
     const db = await this.db();
     const runChunk = async (chunk: readonly NewTask[], offset: number) => {
       const idx = chunk.map((t) => t.index);
-      const inputs = chunk.map((t, i) => jsonText(t.input, `tasks[${offset + i}].input`));
+      const inputs = jsonArray(
+        chunk.map((t) => t.input),
+        (i) => `tasks[${offset + i}].input`,
+      );
       const batchIds = chunk.map((t) => t.batchId ?? null);
       const [row] = await db.query<{ inserted: number; stage_exists: boolean }>(
         this.q.insertTasks,
@@ -315,8 +318,14 @@ class PostgresStoreImpl implements PostgresStore {
     }>(this.q.completeTasks, [
       ...keyColumns(outcomes.map(keyOf)),
       outcomes.map((o) => o.status),
-      outcomes.map((o, i) => jsonText(o.result, `outcomes[${i}].result`)),
-      outcomes.map((o, i) => jsonText(o.error, `outcomes[${i}].error`)),
+      jsonArray(
+        outcomes.map((o) => o.result),
+        (i) => `outcomes[${i}].result`,
+      ),
+      jsonArray(
+        outcomes.map((o) => o.error),
+        (i) => `outcomes[${i}].error`,
+      ),
       outcomes.map((o) => o.timedOut === true),
       ...attemptColumns(outcomes),
     ]);
@@ -341,7 +350,10 @@ class PostgresStoreImpl implements PostgresStore {
     if (retries.length === 0) return;
     await this.rows(this.q.retryTasks, [
       ...keyColumns(retries.map(keyOf)),
-      retries.map((r, i) => jsonText(r.error, `retries[${i}].error`)),
+      jsonArray(
+        retries.map((r) => r.error),
+        (i) => `retries[${i}].error`,
+      ),
       retries.map((r) => r.timedOut === true),
       ...attemptColumns(retries),
     ]);

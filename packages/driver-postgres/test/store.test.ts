@@ -128,6 +128,19 @@ for (const engine of engineList) {
       await expect(
         store.finishJob('j', { status: 'succeeded', result: () => 1 }),
       ).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE' });
+      await store.insertTasks('j', 0, [{ index: 0, input: 0 }]);
+      const ref = { jobId: 'j', stage: 0, taskId: taskId('j', 0, 0) };
+      for (const result of [() => 1, { n: 1n }]) {
+        const failed = await store
+          .completeTasks([
+            { ...ref, status: 'succeeded', result: 1 },
+            { ...ref, status: 'succeeded', result },
+          ])
+          .catch((e: unknown) => e);
+        expect(failed).toBeInstanceOf(SerializationError);
+        expect((failed as SerializationError).issues?.[0]?.path).toBe('outcomes[1].result');
+      }
+      expect(await store.getTask(ref.taskId)).toMatchObject({ status: 'pending' });
     });
 
     it('keeps hostile strings as data', async () => {

@@ -82,6 +82,48 @@ export function storeConformance(
       expect(await store.getJob('nope')).toBeUndefined();
     });
 
+    it('keeps awkward strings intact through the batch statements', { timeout }, async () => {
+      // Quotes, backslashes, braces, commas, whitespace, the word NULL: what array literals and
+      // JSON escaping must get right.
+      const odd = ['NULL', '', ' ', '"', '\\', '{a,b}', 'x\\"y', 'ünï🚂', '\\u0000', 'null'];
+      const jobId = 'j "odd", {NULL}\\';
+      await store.createJob({
+        id: jobId,
+        name: 'x',
+        params: {},
+        transport: 'memory',
+        stageCount: 1,
+      });
+      await store.startStage(jobId, 0, 's');
+      await store.insertTasks(
+        jobId,
+        0,
+        odd.map((text, index) => ({ index, input: { text }, batchId: text })),
+      );
+      const claims = await store.claimTasks(
+        odd.map((_, index) => ({ ...ref(jobId, 0, index), withInput: true })),
+      );
+      expect(claims.map((c) => c.input)).toEqual(odd.map((text) => ({ text })));
+      await store.completeTasks(
+        odd.map((text, index) =>
+          index % 2 === 0
+            ? { ...ref(jobId, 0, index), status: 'succeeded' as const, result: text }
+            : {
+                ...ref(jobId, 0, index),
+                status: 'failed' as const,
+                error: { name: text, message: text },
+              },
+        ),
+      );
+      for (const [index, text] of odd.entries()) {
+        const task = await store.getTask(taskId(jobId, 0, index));
+        expect(task).toMatchObject({ jobId, input: { text }, batchId: text });
+        if (index % 2 === 0) expect(task?.result).toBe(text);
+        else expect(task?.error).toEqual({ name: text, message: text });
+      }
+      expect((await store.getStages(jobId))[0]).toMatchObject({ succeeded: 5, failed: 5 });
+    });
+
     it('stores JSON values intact, hostile keys and characters included', { timeout }, async () => {
       const params = JSON.parse(
         '{"__proto__":{"polluted":true},"sql":"\'); DROP TABLE jobs; --","deep":[[[{"x":null}]]],"u":"\\u0000ünï🚂","big":1e300}',

@@ -90,6 +90,17 @@ export function transportConformance(
       ]);
     });
 
+    it('keeps awkward bodies intact in one batch', { timeout }, async () => {
+      const bodies = ['NULL', ' ', '"', '\\', '{a,b}', 'x\\"y', 'ünï🚂', 'null', '{"k":"v\\"w"}'];
+      await transport.send(
+        'task',
+        bodies.map((body) => ({ body })),
+      );
+      const got = await receiveN('task', bodies.length);
+      expect(got.map((m) => m.body).sort()).toEqual([...bodies].sort());
+      await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+    });
+
     it('delivers every message of a full batch exactly once when completed', {
       timeout,
     }, async () => {

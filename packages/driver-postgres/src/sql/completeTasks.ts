@@ -16,15 +16,16 @@
 export const completeTasks = (s: string) => `
 WITH input AS (
   SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
-    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::boolean[],
-                $9::int[], $10::float8[])
+    FROM ROWS FROM (unnest($2::int[]), unnest($3::int[]), unnest($4::int[]), unnest($5::text[]),
+                    json_array_elements($6::json), json_array_elements($7::json),
+                    unnest($8::boolean[]), unnest($9::int[]), unnest($10::float8[]))
          WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, started_ms, ord)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), done AS (
   UPDATE ${s}.tasks t
      SET status = i.status,
-         result = i.result::json,
-         error = i.error::json,
+         result = CASE WHEN json_typeof(i.result) <> 'null' THEN i.result END,
+         error = CASE WHEN json_typeof(i.error) <> 'null' THEN i.error END,
          timeouts = t.timeouts + i.timed_out::int,
          attempts = greatest(t.attempts, i.attempt),
          started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),

@@ -8,8 +8,9 @@ WITH stage AS (
   SELECT 1 FROM ${s}.stages WHERE job_id = $1 AND idx = $2::int
 ), inserted AS (
   INSERT INTO ${s}.tasks (job_id, stage, idx, input, batch_id)
-  SELECT $1, $2::int, t.idx, t.input::json, t.batch_id
-    FROM unnest($3::int[], $4::text[], $5::text[]) AS t (idx, input, batch_id)
+  SELECT $1, $2::int, t.idx, t.input, t.batch_id
+    FROM ROWS FROM (unnest($3::int[]), json_array_elements($4::json), unnest($5::text[]))
+         AS t (idx, input, batch_id)
    WHERE EXISTS (SELECT 1 FROM stage)
   ON CONFLICT DO NOTHING
   RETURNING 1

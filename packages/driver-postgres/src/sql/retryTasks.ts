@@ -5,13 +5,15 @@
 export const retryTasks = (s: string) => `
 WITH input AS (
   SELECT DISTINCT ON (j.job_id, i.stage, i.idx) j.job_id, i.*
-    FROM unnest($2::int[], $3::int[], $4::int[], $5::text[], $6::boolean[], $7::int[], $8::float8[])
+    FROM ROWS FROM (unnest($2::int[]), unnest($3::int[]), unnest($4::int[]),
+                    json_array_elements($5::json), unnest($6::boolean[]), unnest($7::int[]),
+                    unnest($8::float8[]))
          AS i (job_no, stage, idx, error, timed_out, attempt, started_ms)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), retried AS (
   UPDATE ${s}.tasks t
      SET status = 'pending',
-         error = i.error::json,
+         error = CASE WHEN json_typeof(i.error) <> 'null' THEN i.error END,
          timeouts = t.timeouts + i.timed_out::int,
          attempts = greatest(t.attempts, i.attempt),
          started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),
