@@ -796,6 +796,62 @@ describe('engine: admitted first deliveries', () => {
   });
 });
 
+describe('engine: worker shutdown', () => {
+  it('aborts running handlers through ctx.signal, read before or after, and their tasks run again uncounted', async () => {
+    const store = memoryStore();
+    const transport = memoryTransport();
+    let stopping = false;
+    let started = 0;
+    const abortedWhenRead: boolean[] = [];
+    let release!: () => void;
+    const stopped = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const waits = defineTask({
+      name: 'waits',
+      input: z.object({ i: z.number() }),
+      handler: async (_input, ctx) => {
+        if (stopping) return 'done';
+        started++;
+        if (ctx.index === 0)
+          await new Promise<void>((resolve) =>
+            ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
+        else await stopped;
+        abortedWhenRead.push(ctx.signal.aborted);
+        throw new Error('stopped');
+      },
+    });
+    const yard = createSwitchyard({
+      jobs: [simpleJob('stops', waits, 3)],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const { jobId } = await yard.submit('stops', undefined);
+    const first = new AbortController();
+    const worker = yard.work({ signal: first.signal, waitMs: 20 });
+    while (started < 3) await new Promise((r) => setTimeout(r, 5));
+    stopping = true;
+    first.abort();
+    release();
+    await worker;
+    expect(abortedWhenRead).toEqual([true, true, true]);
+    expect((await store.getStages(jobId))[0]).toMatchObject({ succeeded: 0, failed: 0 });
+    const second = new AbortController();
+    const again = yard.work({ signal: second.signal, waitMs: 20 });
+    const view = await yard.waitFor(jobId, {
+      signal: AbortSignal.timeout(10_000),
+      pollIntervalMs: 20,
+    });
+    second.abort();
+    await again;
+    expect(view.status).toBe('succeeded');
+    expect(view.stages[0]).toMatchObject({ succeeded: 3, failed: 0 });
+    await yard.close();
+  });
+});
+
 describe('engine: metrics compare paths', () => {
   it('reports each path separately', async () => {
     const store = memoryStore();

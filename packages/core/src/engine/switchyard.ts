@@ -184,7 +184,11 @@ class SwitchyardImpl {
   private readonly defaultTransport: string;
   private readonly logger: Logger;
   private readonly options: SwitchyardOptions<readonly NamedJob[]>;
-  private readonly jobCache = new Map<string, Promise<JobInfo | undefined>>();
+  /** A job's immutable facts by id: the load in flight, and once loaded its value. */
+  private readonly jobCache = new Map<
+    string,
+    { loading: Promise<JobInfo | undefined>; info?: JobInfo }
+  >();
   private readonly instanceId = randomUUID();
   private readonly shutdown = new AbortController();
   private readonly shutdownGroup = new AbortGroup(this.shutdown.signal);
@@ -468,21 +472,34 @@ class SwitchyardImpl {
   }
 
   /** The job's immutable identity (name, path, stage count), cached; concurrent misses share one read. */
-  private jobInfo(jobId: string): Promise<JobInfo | undefined> {
+  /**
+   * The job's immutable facts (name, transport, stage count), cached. A loaded job is returned as
+   * is, not as a promise: a pack's every task asks, and an await costs a turn of the microtask
+   * queue even when the value is there.
+   */
+  private jobInfo(jobId: string): JobInfo | Promise<JobInfo | undefined> {
     const cached = this.jobCache.get(jobId);
-    if (cached) return cached;
-    const loading = this.store.getJob(jobId).then((job) => {
-      if (!job) {
-        this.jobCache.delete(jobId);
-        return undefined;
-      }
-      return { id: job.id, name: job.name, transport: job.transport, stageCount: job.stageCount };
-    });
-    loading.catch(() => this.jobCache.delete(jobId));
+    if (cached) return cached.info ?? cached.loading;
+    const entry: { loading: Promise<JobInfo | undefined>; info?: JobInfo } = {
+      loading: this.store.getJob(jobId).then((job) => {
+        if (!job) {
+          this.jobCache.delete(jobId);
+          return undefined;
+        }
+        entry.info = {
+          id: job.id,
+          name: job.name,
+          transport: job.transport,
+          stageCount: job.stageCount,
+        };
+        return entry.info;
+      }),
+    };
+    entry.loading.catch(() => this.jobCache.delete(jobId));
     if (this.jobCache.size >= JOB_CACHE_MAX)
       this.jobCache.delete(this.jobCache.keys().next().value!);
-    this.jobCache.set(jobId, loading);
-    return loading;
+    this.jobCache.set(jobId, entry);
+    return entry.loading;
   }
 
   private async processStage(
@@ -808,7 +825,8 @@ class SwitchyardImpl {
       attempt: claim.attempt ?? 1,
       startedAt: new Date(),
     };
-    const job = await this.jobInfo(envelope.jobId);
+    const known = this.jobInfo(envelope.jobId);
+    const job = known instanceof Promise ? await known : known;
     const taskDef = job ? this.jobs.get(job.name)?.stages[envelope.stage]?.task : undefined;
     if (!job || !taskDef) {
       return this.failTask(
@@ -825,7 +843,8 @@ class SwitchyardImpl {
     let input: unknown = inline ? envelope.input : claim.input;
     if (taskDef.input) {
       try {
-        input = await validate(taskDef.input, input, 'input');
+        const checked = validate(taskDef.input, input, 'input');
+        input = checked instanceof Promise ? await checked : checked;
       } catch (err) {
         return this.failTask(attempt, toErrorInfo(err), 'InvalidInput');
       }
@@ -1407,22 +1426,40 @@ function isPlainJson(value: unknown, depth: number): boolean {
   return true;
 }
 
-async function validate<T>(
+/**
+ * Validates `value` against a Standard Schema. Synchronous when the schema is (zod, valibot and
+ * arktype are, for schemas without async refinements): this runs once per task, and awaiting a
+ * value that is already there still costs a promise and a turn of the microtask queue.
+ */
+function validate<T>(
   schema: StandardSchemaV1<unknown, T>,
   value: unknown,
   field: string,
-): Promise<T> {
-  let result: StandardSchemaV1.Result<T>;
-  try {
-    result = await schema['~standard'].validate(value);
-  } catch (cause) {
+): T | Promise<T> {
+  const couldNotValidate = (cause: unknown) =>
     // A schema library that throws (a stack overflow on hostile nesting, a bug) is still bad input.
-    throw new ValidationError(
+    new ValidationError(
       `invalid ${field}: the schema could not validate it (${toErrorInfo(cause).message})`,
       [{ path: field, message: 'could not be validated' }],
       { cause },
     );
+  let result: StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>>;
+  try {
+    result = schema['~standard'].validate(value);
+  } catch (cause) {
+    throw couldNotValidate(cause);
   }
+  if (result instanceof Promise)
+    return result.then(
+      (r) => validationResult(r, field),
+      (cause: unknown) => {
+        throw couldNotValidate(cause);
+      },
+    );
+  return validationResult(result, field);
+}
+
+function validationResult<T>(result: StandardSchemaV1.Result<T>, field: string): T {
   if (!result.issues) return result.value;
   const issues = result.issues.map((issue) => {
     const path = (issue.path ?? []).map((p) =>
@@ -1456,36 +1493,9 @@ async function runHandler(
   input: unknown,
   run: HandlerRun,
 ): Promise<HandlerOutcome> {
-  // The AbortController is created only if the handler reads ctx.signal: most handlers never do,
-  // and one controller plus one shutdown listener per task was a sixth of the engine's CPU.
-  let controller: AbortController | undefined;
-  let abortReason: unknown;
-  let aborted = false;
-  const abort = (reason: unknown) => {
-    if (aborted) return;
-    aborted = true;
-    abortReason = reason;
-    controller?.abort(reason);
-  };
+  const ctx = new HandlerContext(run);
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
-  if (run.shutdown.signal.aborted) abort(run.shutdown.signal.reason);
-  run.shutdown.add(abort);
-  const ctx: TaskContext = {
-    jobId: run.jobId,
-    taskId: run.taskId,
-    stage: run.stage,
-    index: run.index,
-    attempt: run.attempt,
-    get signal() {
-      if (!controller) {
-        controller = new AbortController();
-        if (aborted) controller.abort(abortReason);
-      }
-      return controller.signal;
-    },
-    logger: run.logger,
-  };
   try {
     let result: unknown;
     if (run.timeoutMs === undefined) {
@@ -1497,7 +1507,7 @@ async function runHandler(
           timer = setTimeout(() => {
             timedOut = true;
             const err = new TaskTimeoutError(run.taskId, run.timeoutMs!);
-            abort(err);
+            HandlerContext.abort(ctx, err);
             reject(err);
           }, run.timeoutMs);
         }),
@@ -1527,30 +1537,87 @@ async function runHandler(
     };
   } finally {
     if (timer) clearTimeout(timer);
-    run.shutdown.delete(abort);
+    HandlerContext.release(ctx);
   }
 }
 
-/** Aborts every running handler of one worker when its signal fires, through a single listener. */
+/**
+ * A handler's `ctx`. Its AbortController, and its place in the worker's shutdown group, are made
+ * only when the handler reads `signal`: most handlers never do, and a controller, a closure and a
+ * group entry per task were a large share of the engine's allocations. The abort state lives in
+ * private fields, so a handler sees nothing but {@link TaskContext}.
+ */
+class HandlerContext implements TaskContext {
+  readonly jobId: string;
+  readonly taskId: string;
+  readonly stage: number;
+  readonly index: number;
+  readonly attempt: number;
+  readonly logger: Logger;
+  readonly #group: AbortGroup;
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+  #joined = false;
+
+  constructor(run: HandlerRun) {
+    this.jobId = run.jobId;
+    this.taskId = run.taskId;
+    this.stage = run.stage;
+    this.index = run.index;
+    this.attempt = run.attempt;
+    this.logger = run.logger;
+    this.#group = run.shutdown;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      const group = this.#group;
+      if (!this.#aborted && group.signal.aborted) HandlerContext.abort(this, group.signal.reason);
+      if (this.#aborted) this.#controller.abort(this.#reason);
+      else {
+        group.add(this);
+        this.#joined = true;
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts the attempt (a timeout, the worker shutting down); the first reason wins. */
+  static abort(ctx: HandlerContext, reason: unknown): void {
+    if (ctx.#aborted) return;
+    ctx.#aborted = true;
+    ctx.#reason = reason;
+    ctx.#controller?.abort(reason);
+  }
+
+  /** The attempt is over: leave the shutdown group. */
+  static release(ctx: HandlerContext): void {
+    if (ctx.#joined) ctx.#group.delete(ctx);
+  }
+}
+
+/** Aborts every running handler of one worker that asked for a signal, through a single listener. */
 class AbortGroup {
-  private readonly members = new Set<(reason: unknown) => void>();
+  private readonly members = new Set<HandlerContext>();
 
   constructor(readonly signal: AbortSignal) {
     signal.addEventListener(
       'abort',
       () => {
-        for (const abort of this.members) abort(signal.reason);
+        for (const ctx of this.members) HandlerContext.abort(ctx, signal.reason);
       },
       { once: true },
     );
   }
 
-  add(abort: (reason: unknown) => void): void {
-    this.members.add(abort);
+  add(ctx: HandlerContext): void {
+    this.members.add(ctx);
   }
 
-  delete(abort: (reason: unknown) => void): void {
-    this.members.delete(abort);
+  delete(ctx: HandlerContext): void {
+    this.members.delete(ctx);
   }
 }
 
