@@ -769,6 +769,22 @@ class SwitchyardImpl {
     }
   }
 
+  /**
+   * What to claim for one task message. The first delivery of a fan-out's own message is admitted
+   * (nothing written); any other delivery is claimed, and counts attempts the earlier deliveries
+   * may not have recorded. (A plain fixed-shape object: this runs once per task.)
+   */
+  private claimRef(envelope: TaskEnvelope, delivery: Delivery): ClaimRef {
+    return {
+      jobId: envelope.jobId,
+      stage: envelope.stage,
+      taskId: envelope.taskId,
+      minAttempt: (envelope.attempts ?? 0) + delivery.deliveryCount,
+      admitOnly: delivery.deliveryCount === 1 && envelope.attempts === undefined,
+      withInput: !('input' in envelope),
+    };
+  }
+
   /** Runs one task message; a settlement other than `complete` notes the attempt it ended. */
   private async processTask(
     envelope: TaskEnvelope,
@@ -776,6 +792,8 @@ class SwitchyardImpl {
     group: AbortGroup,
     /** The task's index, when the caller knows it (a pack names its tasks by index). */
     index?: number,
+    /** The task's claim, when the caller made it (a pack claims its tasks together). */
+    claimed?: TaskClaim,
   ): Promise<TaskSettlement> {
     // Split out of a pack to be dead-lettered: the failure is recorded already.
     if (envelope.deadLetter) {
@@ -783,18 +801,7 @@ class SwitchyardImpl {
       return { action: 'deadLetter', reason, description };
     }
     const inline = 'input' in envelope;
-    // The first delivery of a fan-out's own message is admitted (nothing written); any other
-    // delivery is claimed, and counts attempts the earlier deliveries may not have recorded.
-    // (Plain fixed-shape objects on this path: it runs once per task.)
-    const admitted = delivery.deliveryCount === 1 && envelope.attempts === undefined;
-    const claim = await this.claims.add({
-      jobId: envelope.jobId,
-      stage: envelope.stage,
-      taskId: envelope.taskId,
-      minAttempt: (envelope.attempts ?? 0) + delivery.deliveryCount,
-      admitOnly: admitted,
-      withInput: !inline,
-    });
+    const claim = claimed ?? (await this.claims.add(this.claimRef(envelope, delivery)));
     switch (claim.outcome) {
       case 'missing': {
         const job = await this.store.getJob(envelope.jobId);
@@ -930,9 +937,14 @@ class SwitchyardImpl {
       } as const;
       return 'input' in t ? { ...base, input: t.input } : { ...base, ref: taskId };
     };
+    const singles = envelope.tasks.map(single);
+    // One claim batch entry for the pack, not a promise per task.
+    const claims = await this.claims.addMany(singles.map((t) => this.claimRef(t, delivery)));
     // allSettled: a store failure in one task must not settle the pack while others still run.
     const outcomes = await Promise.allSettled(
-      envelope.tasks.map((t) => this.processTask(single(t), delivery, group, t.index)),
+      singles.map((t, i) =>
+        this.processTask(t, delivery, group, envelope.tasks[i]!.index, claims[i]),
+      ),
     );
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;

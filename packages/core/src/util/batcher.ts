@@ -6,7 +6,7 @@
  * whether the concurrent callers are `work()` handlers or concurrent serverless invocations.
  */
 export class Batcher<T, R> {
-  private pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  private pending: { item: T; sink: Sink<R>; index: number }[] = [];
   private scheduled = false;
   private inFlight = 0;
 
@@ -19,7 +19,21 @@ export class Batcher<T, R> {
 
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
+      this.pending.push({ item, sink: new OneSink(resolve, reject), index: 0 });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Adds several items under one promise, resolved with their results in order (one promise for a
+   * pack of tasks instead of one per task). They may go out in more than one batch.
+   */
+  addMany(items: readonly T[]): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return new Promise<R[]>((resolve, reject) => {
+      const sink = new ManySink(items.length, resolve, reject);
+      for (let index = 0; index < items.length; index++)
+        this.pending.push({ item: items[index]!, sink, index });
       this.schedule();
     });
   }
@@ -41,10 +55,13 @@ export class Batcher<T, R> {
     this.run(batch.map((p) => p.item))
       .then(
         (results) => {
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as R);
+          for (let i = 0; i < batch.length; i++) {
+            const { sink, index } = batch[i]!;
+            sink.resolveOne(index, results[i] as R);
+          }
         },
         (err: unknown) => {
-          for (const p of batch) p.reject(err);
+          for (const p of batch) p.sink.reject(err);
         },
       )
       .finally(() => {
@@ -52,5 +69,52 @@ export class Batcher<T, R> {
         this.schedule();
       });
     this.schedule();
+  }
+}
+
+/** Where an add's results go. */
+interface Sink<R> {
+  resolveOne(index: number, result: R): void;
+  reject(err: unknown): void;
+}
+
+class OneSink<R> implements Sink<R> {
+  constructor(
+    private readonly resolve: (result: R) => void,
+    readonly reject: (err: unknown) => void,
+  ) {}
+
+  resolveOne(_index: number, result: R): void {
+    this.resolve(result);
+  }
+}
+
+/** Settled once: when the last of its items has a result, or when any of them fails. */
+class ManySink<R> implements Sink<R> {
+  private readonly results: R[];
+  private left: number;
+  private settled = false;
+
+  constructor(
+    size: number,
+    private readonly resolve: (results: R[]) => void,
+    private readonly rejectWith: (err: unknown) => void,
+  ) {
+    this.results = new Array<R>(size);
+    this.left = size;
+  }
+
+  resolveOne(index: number, result: R): void {
+    this.results[index] = result;
+    if (--this.left === 0 && !this.settled) {
+      this.settled = true;
+      this.resolve(this.results);
+    }
+  }
+
+  reject(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.rejectWith(err);
   }
 }
