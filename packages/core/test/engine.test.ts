@@ -905,6 +905,77 @@ describe('engine: fan-outs that cannot succeed', () => {
     });
   });
 
+  it('fans out from sync and async generators across chunks, every item once', async () => {
+    const seen = new Map<string, number[]>();
+    const record = defineTask({
+      name: 'record',
+      input: z.object({ from: z.string(), i: z.number() }),
+      handler: ({ from, i }) => {
+        seen.set(from, [...(seen.get(from) ?? []), i]);
+      },
+    });
+    const n = 2_345;
+    const job = defineJob({
+      name: 'generated',
+      stages: [
+        stage({
+          name: 'sync',
+          task: record,
+          *fanOut() {
+            for (let i = 0; i < n; i++) yield { from: 'sync', i };
+          },
+        }),
+        stage({
+          name: 'async',
+          task: record,
+          async *fanOut() {
+            for (let i = 0; i < n; i++) {
+              if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
+              yield { from: 'async', i };
+            }
+          },
+        }),
+      ],
+    });
+    const h = startYards([job], { batching: { chunkSize: 1000 } });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('generated', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(view.stages.map((s) => s.succeeded)).toEqual([n, n]);
+    for (const from of ['sync', 'async'])
+      expect([...(seen.get(from) ?? [])].sort((a, b) => a - b)).toEqual(
+        Array.from({ length: n }, (_, i) => i),
+      );
+  });
+
+  it('fails the job when its fan-out throws mid-way through the items, naming the stage', async () => {
+    const job = defineJob({
+      name: 'breaks-midway',
+      stages: [
+        stage({
+          name: 'gen',
+          task: noop,
+          *fanOut() {
+            for (let i = 0; i < 2_500; i++) {
+              if (i === 2_100) throw new Error(`broke at ${i}`);
+              yield { i };
+            }
+          },
+        }),
+      ],
+    });
+    const h = startYards([job], {
+      retry: { initialDelayMs: 5, maxDelayMs: 20 },
+      batching: { chunkSize: 1000 },
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('breaks-midway', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.error?.message).toBe('fan-out of stage "gen" failed: broke at 2100');
+  });
+
   it('retries a throwing fan-out with backoff, then fails the job naming the stage', async () => {
     let calls = 0;
     const job = defineJob({

@@ -155,7 +155,9 @@ class PostgresTransportImpl implements PostgresTransport {
     const db = await this.db();
     await db.query(this.q.sendMessages, [
       key,
-      messages.map((m) => m.body),
+      // One JSON array: bodies are mostly JSON themselves, and escaping their quotes natively
+      // beats doing it element by element for an array literal.
+      JSON.stringify(messages.map((m) => m.body)),
       messages.map((m) => m.messageId ?? null),
       messages.map((m) => Math.max(0, Math.round(m.delayMs ?? 0))),
       this.channel,

@@ -581,7 +581,10 @@ class SwitchyardImpl {
    */
   private async fanOut(job: JobRecord, stageDef: StageDefinition, stage: number): Promise<void> {
     const path = this.pathOf(job.transport);
-    const items = userItems(() => stageDef.fanOut(job.params, this.fanOutContext(job, stage)));
+    const chunks = userChunks(
+      () => stageDef.fanOut(job.params, this.fanOutContext(job, stage)),
+      path.policy.chunkSize,
+    );
     const limit = pLimit(path.policy.concurrency);
     let index = 0;
     let chunk: unknown[] = [];
@@ -620,12 +623,14 @@ class SwitchyardImpl {
       // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
       inFlight.catch(() => {});
     };
-    for await (const input of items) {
-      chunk.push(input);
-      index++;
-      if (chunk.length >= path.policy.chunkSize) {
-        await flush();
-        if ((index / path.policy.chunkSize) % 10 === 0 && (await this.isInactive(job.id))) return;
+    for await (const inputs of chunks) {
+      for (const input of inputs) {
+        chunk.push(input);
+        index++;
+        if (chunk.length >= path.policy.chunkSize) {
+          await flush();
+          if ((index / path.policy.chunkSize) % 10 === 0 && (await this.isInactive(job.id))) return;
+        }
       }
     }
     await flush();
@@ -926,16 +931,12 @@ class SwitchyardImpl {
         reason: 'JobNotFound',
         description: `job ${envelope.jobId} does not exist`,
       };
+    const { jobId, stage } = envelope;
     const single = (t: PackedTask): TaskEnvelope => {
-      const taskId = makeTaskId(envelope.jobId, envelope.stage, t.index);
-      const base = {
-        v: 1,
-        kind: 'task',
-        jobId: envelope.jobId,
-        stage: envelope.stage,
-        taskId,
-      } as const;
-      return 'input' in t ? { ...base, input: t.input } : { ...base, ref: taskId };
+      const taskId = makeTaskId(jobId, stage, t.index);
+      return 'input' in t
+        ? { v: 1, kind: 'task', jobId, stage, taskId, input: t.input }
+        : { v: 1, kind: 'task', jobId, stage, taskId, ref: taskId };
     };
     const singles = envelope.tasks.map(single);
     // One claim batch entry for the pack, not a promise per task.
@@ -1347,29 +1348,42 @@ class UserCodeError extends Error {
 }
 
 /**
- * Iterates a stage's `fanOut` result (array, iterable or async iterable), marking what the user's
- * code throws — calling it or pulling an item — as a {@link UserCodeError}.
+ * Iterates a stage's `fanOut` result (array, iterable or async iterable) in chunks of up to
+ * `size` items, marking what the user's code throws — calling it or pulling an item — as a
+ * {@link UserCodeError}. A synchronous source is pulled without awaiting each item: a turn of the
+ * generator per item cost more than the rest of the fan-out's work on it.
  */
-async function* userItems(
+async function* userChunks(
   fanOut: () => FanOutSource<unknown> | Promise<FanOutSource<unknown>>,
-): AsyncGenerator<unknown> {
+  size: number,
+): AsyncGenerator<unknown[]> {
   let iterator: Iterator<unknown> | AsyncIterator<unknown>;
+  let sync: boolean;
   try {
     const source = await fanOut();
-    iterator =
-      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    sync = !(Symbol.asyncIterator in source);
+    iterator = sync
+      ? (source as Iterable<unknown>)[Symbol.iterator]()
+      : (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   } catch (err) {
     throw new UserCodeError(err);
   }
   for (;;) {
-    let next: IteratorResult<unknown>;
-    try {
-      next = await iterator.next();
-    } catch (err) {
-      throw new UserCodeError(err);
+    const chunk: unknown[] = [];
+    while (chunk.length < size) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = sync ? (iterator as Iterator<unknown>).next() : await iterator.next();
+      } catch (err) {
+        throw new UserCodeError(err);
+      }
+      if (next.done) {
+        if (chunk.length > 0) yield chunk;
+        return;
+      }
+      chunk.push(next.value);
     }
-    if (next.done) return;
-    yield next.value;
+    yield chunk;
   }
 }
 

@@ -8,7 +8,8 @@ export const sendMessages = (s: string) => `
 WITH sent AS (
   INSERT INTO ${s}.queue_messages (queue, body, message_id, run_at)
   SELECT $1, m.body, m.message_id, now() + m.delay_ms * interval '1 millisecond'
-    FROM unnest($2::text[], $3::text[], $4::int[]) AS m (body, message_id, delay_ms)
+    FROM ROWS FROM (json_array_elements_text($2::json), unnest($3::text[]), unnest($4::int[]))
+         AS m (body, message_id, delay_ms)
   RETURNING run_at <= now() AS due
 )
 SELECT pg_notify($5, $1) FROM (SELECT 1 FROM sent WHERE due LIMIT 1) wake`;
