@@ -60,6 +60,23 @@ for (const engine of engineList) {
       await store.init();
       return store;
     };
+    /** A started one-stage job `jobId` with a task per input (index = position). */
+    const startedJob = async (jobId: string, inputs: unknown[] = []) => {
+      await store.createJob({
+        id: jobId,
+        name: 'x',
+        params: {},
+        transport: 'postgres',
+        stageCount: 1,
+      });
+      await store.startStage(jobId, 0, 's');
+      if (inputs.length > 0)
+        await store.insertTasks(
+          jobId,
+          0,
+          inputs.map((input, index) => ({ index, input })),
+        );
+    };
 
     it('applies the shipped migrations once, records them, and re-init is a no-op', async () => {
       store = postgresStore({ ...engine.connection(), schema: engine.schema() });
@@ -176,19 +193,10 @@ for (const engine of engineList) {
 
     it("records an outcome on the task row's own page (room left for its second version)", async () => {
       await fresh();
-      await store.createJob({
-        id: 'hot',
-        name: 'x',
-        params: {},
-        transport: 'postgres',
-        stageCount: 1,
-      });
-      await store.startStage('hot', 0, 's');
       const n = 500;
-      await store.insertTasks(
+      await startedJob(
         'hot',
-        0,
-        Array.from({ length: n }, (_, index) => ({ index, input: { index, workMs: 0 } })),
+        Array.from({ length: n }, (_, index) => ({ index, workMs: 0 })),
       );
       const pages = async () =>
         (
@@ -226,18 +234,7 @@ for (const engine of engineList) {
           expect(await store.getTask(taskId('j', 0, 0))).toMatchObject({ status: 'pending' });
           expect((await store.listTasks('j')).tasks).toHaveLength(2);
         };
-        await store.createJob({
-          id: 'j',
-          name: 'x',
-          params: {},
-          transport: 'postgres',
-          stageCount: 1,
-        });
-        await store.startStage('j', 0, 's');
-        await store.insertTasks('j', 0, [
-          { index: 0, input: 0 },
-          { index: 1, input: 1 },
-        ]);
+        await startedJob('j', [0, 1]);
         await read();
         for (const table of ['jobs', 'stages', 'tasks'])
           await engine.query(`ALTER TABLE "${store.schema}".${table} ADD COLUMN later int`);
@@ -254,18 +251,7 @@ for (const engine of engineList) {
 
     it('reports metrics straight from SQL: latency, queue wait, retries, timeouts, redrives', async () => {
       await fresh();
-      await store.createJob({
-        id: 'm',
-        name: 'x',
-        params: {},
-        transport: 'postgres',
-        stageCount: 1,
-      });
-      await store.startStage('m', 0, 's');
-      await store.insertTasks('m', 0, [
-        { index: 0, input: 0 },
-        { index: 1, input: 1 },
-      ]);
+      await startedJob('m', [0, 1]);
       await store.sealStage('m', 0, 2);
       const refs = [0, 1].map((i) => ({ jobId: 'm', stage: 0, taskId: `m.0.${i}` }));
       await store.claimTasks(refs);
