@@ -471,11 +471,10 @@ class SwitchyardImpl {
     }
   }
 
-  /** The job's immutable identity (name, path, stage count), cached; concurrent misses share one read. */
   /**
-   * The job's immutable facts (name, transport, stage count), cached. A loaded job is returned as
-   * is, not as a promise: a pack's every task asks, and an await costs a turn of the microtask
-   * queue even when the value is there.
+   * The job's immutable identity (name, path, stage count), cached; concurrent misses share one
+   * read. A loaded job is returned as is, not as a promise: a pack's every task asks, and an await
+   * costs a turn of the microtask queue even when the value is there.
    */
   private jobInfo(jobId: string): JobInfo | Promise<JobInfo | undefined> {
     const cached = this.jobCache.get(jobId);
@@ -953,12 +952,12 @@ class SwitchyardImpl {
     outcomes.forEach((o, i) => {
       const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
       if (settlement.action === 'complete') return;
-      const task = envelope.tasks[i]!;
+      const task = singles[i]!;
       const body: TaskEnvelope =
         settlement.action === 'retry'
-          ? { ...single(task), attempts: settlement.attempt ?? delivery.deliveryCount }
+          ? { ...task, attempts: settlement.attempt ?? delivery.deliveryCount }
           : {
-              ...single(task),
+              ...task,
               deadLetter: { reason: settlement.reason, description: settlement.description },
             };
       split.push({
@@ -1462,27 +1461,29 @@ function validate<T>(
   value: unknown,
   field: string,
 ): T | Promise<T> {
-  const couldNotValidate = (cause: unknown) =>
-    // A schema library that throws (a stack overflow on hostile nesting, a bug) is still bad input.
-    new ValidationError(
-      `invalid ${field}: the schema could not validate it (${toErrorInfo(cause).message})`,
-      [{ path: field, message: 'could not be validated' }],
-      { cause },
-    );
   let result: StandardSchemaV1.Result<T> | Promise<StandardSchemaV1.Result<T>>;
   try {
     result = schema['~standard'].validate(value);
   } catch (cause) {
-    throw couldNotValidate(cause);
+    throw couldNotValidate(field, cause);
   }
   if (result instanceof Promise)
     return result.then(
       (r) => validationResult(r, field),
       (cause: unknown) => {
-        throw couldNotValidate(cause);
+        throw couldNotValidate(field, cause);
       },
     );
   return validationResult(result, field);
+}
+
+/** A schema library that throws (a stack overflow on hostile nesting, a bug) is still bad input. */
+function couldNotValidate(field: string, cause: unknown): ValidationError {
+  return new ValidationError(
+    `invalid ${field}: the schema could not validate it (${toErrorInfo(cause).message})`,
+    [{ path: field, message: 'could not be validated' }],
+    { cause },
+  );
 }
 
 function validationResult<T>(result: StandardSchemaV1.Result<T>, field: string): T {
