@@ -56,6 +56,11 @@ export interface TasksEnvelope {
   jobId: string;
   stage: number;
   tasks: PackedTask[];
+  /**
+   * Set on a pack sent by a resumed fan-out: its tasks may have run already, so each is checked
+   * on its own. Absent on a fan-out's first sending, whose first delivery is admitted as a pack.
+   */
+  resumed?: true;
 }
 
 export type Envelope = StageEnvelope | TaskEnvelope | TasksEnvelope;
@@ -116,7 +121,7 @@ export function decodeEnvelope(body: unknown): Envelope {
         `envelope field "tasks" must be an array of 1 to ${MAX_PACKED_TASKS} tasks`,
       );
     }
-    return {
+    const envelope: TasksEnvelope = {
       v: 1,
       kind: 'tasks',
       jobId,
@@ -128,6 +133,13 @@ export function decodeEnvelope(body: unknown): Envelope {
         return packedTask(t as Record<string, unknown>, `tasks[${i}].`);
       }),
     };
+    if (obj.resumed !== undefined) {
+      if (obj.resumed !== true) {
+        throw new MalformedMessageError('envelope field "resumed" must be true when present');
+      }
+      envelope.resumed = true;
+    }
+    return envelope;
   }
   throw new MalformedMessageError(
     `unknown envelope kind ${JSON.stringify(obj.kind) ?? 'undefined'}`,

@@ -48,7 +48,10 @@ export interface StageRecord {
   created: number;
   succeeded: number;
   failed: number;
-  /** Tasks currently running (best effort; may lag under crashes). */
+  /**
+   * Tasks currently running (best effort: may lag under crashes or count a duplicate delivery's
+   * run). A complete stage has none: completing it sets this to 0.
+   */
   running: number;
   startedAt: Date;
   sealedAt?: Date;
@@ -111,6 +114,17 @@ export interface TaskRef {
   jobId: string;
   stage: number;
   taskId: string;
+}
+
+/**
+ * A fan-out's own pack of tasks at its first delivery, admitted as a whole: see
+ * {@link Store.admitPacks}.
+ */
+export interface PackAdmission {
+  jobId: string;
+  stage: number;
+  /** How many tasks the pack holds: added to the stage's running count. */
+  tasks: number;
 }
 
 /** A task to claim. */
@@ -280,6 +294,17 @@ export interface Store {
    * refs with `admitOnly`, only checks that it may start. One round trip for the batch.
    */
   claimTasks(tasks: readonly ClaimRef[]): Promise<TaskClaim[]>;
+
+  /**
+   * Admits the first delivery of fan-outs' own packs with one check per pack instead of one per
+   * task: true when the job is running and the stage is not complete, and then the pack's task
+   * count is added to the stage's best-effort running count. Nothing about the tasks is read: the
+   * fan-out inserted them just before sending the pack, so each is pending and starts attempt 1;
+   * the outcome records it. (A resumed fan-out's packs, whose tasks may have run already, and
+   * every later delivery go through {@link Store.claimTasks} task by task.) One round trip for
+   * the batch. Optional: without it the engine admits each task through `claimTasks`.
+   */
+  admitPacks?(packs: readonly PackAdmission[]): Promise<boolean[]>;
 
   /**
    * The fan-in barrier, batched: moves each task to its terminal status only if it is not

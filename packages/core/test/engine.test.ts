@@ -1,11 +1,14 @@
 import {
+  type ClaimRef,
   createSwitchyard,
   defineJob,
   defineTask,
   isSwitchyardError,
   memoryStore,
   memoryTransport,
+  type PackAdmission,
   type ReceivedMessage,
+  type Store,
   silentLogger,
   stage,
   type TaskDefinition,
@@ -555,6 +558,163 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     // 20 tasks of ~4 KB fit 16 KiB messages 3 or 4 at a time: more than the 3 packs of 10.
     expect(Math.max(...sizes)).toBeLessThanOrEqual(16 * 1024);
     expect(sizes.length).toBeGreaterThan(3);
+  });
+
+  /** A memory store that counts pack admissions and per-task claims. */
+  function countingStore() {
+    const inner = memoryStore();
+    const calls = { packs: 0, packedTasks: 0, claimedRefs: 0 };
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'admitPacks')
+          return (packs: PackAdmission[]) => {
+            calls.packs += packs.length;
+            for (const p of packs) calls.packedTasks += p.tasks;
+            return target.admitPacks!(packs);
+          };
+        if (prop === 'claimTasks')
+          return (refs: ClaimRef[]) => {
+            calls.claimedRefs += refs.length;
+            return target.claimTasks(refs);
+          };
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    return { store, calls };
+  }
+
+  /** A started one-stage job `j` of `packed` with tasks 0..count-1 inserted and sealed. */
+  async function startedJob(store: Store, count: number, jobId = 'j') {
+    await store.createJob({
+      id: jobId,
+      name: 'packed',
+      params: null,
+      transport: 'memory',
+      stageCount: 1,
+    });
+    await store.startStage(jobId, 0, 'only');
+    const tasks = Array.from({ length: count }, (_, i) => ({ index: i, input: { i } }));
+    await store.insertTasks(jobId, 0, tasks);
+    await store.sealStage(jobId, 0, count);
+  }
+
+  const pack = (indexes: number[], extra: object = {}) => ({
+    v: 1,
+    kind: 'tasks',
+    jobId: 'j',
+    stage: 0,
+    ...extra,
+    tasks: indexes.map((i) => ({ index: i, input: { i } })),
+  });
+
+  function countingTask() {
+    const runs: number[] = [];
+    const task = defineTask({
+      name: 'counted',
+      input: z.object({ i: z.number() }),
+      handler: ({ i }) => {
+        runs.push(i);
+        return i;
+      },
+    });
+    return { task, runs };
+  }
+
+  it("admits a fan-out's own packs with one check per pack, not one per task", async () => {
+    const { store, calls } = countingStore();
+    const { task, runs } = countingTask();
+    const h = startYards([simpleJob('packed', task, 100)], {
+      store,
+      batching: { packTasks: 25 },
+      concurrency: 100,
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('packed', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(calls).toEqual({ packs: 4, packedTasks: 100, claimedRefs: 0 });
+    expect(runs.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // Each outcome recorded its attempt and ended the running count the admission started.
+    expect(view.stages[0]).toMatchObject({ succeeded: 100, running: 0 });
+    const page = await store.listTasks(jobId, { limit: 100 });
+    expect(page.tasks.every((t) => t.attempts === 1 && t.startedAt instanceof Date)).toBe(true);
+  });
+
+  it("checks each task of a resumed fan-out's pack and of a redelivery: finished ones do not run", async () => {
+    const { store, calls } = countingStore();
+    const { task, runs } = countingTask();
+    const y = createSwitchyard({
+      jobs: [simpleJob('packed', task, 4)],
+      store,
+      transports: [memoryTransport()],
+      logger: silentLogger,
+      batching: { packTasks: 4 },
+    });
+    cleanup = () => y.close();
+    await startedJob(store, 6);
+    await store.completeTasks(
+      [0, 1].map((i) => ({
+        jobId: 'j',
+        stage: 0,
+        taskId: `j.0.${i}`,
+        status: 'succeeded',
+        result: i,
+      })),
+    );
+    expect(await y.handle(pack([0, 1, 2]), { deliveryCount: 2 })).toEqual({ action: 'complete' });
+    expect(await y.handle(pack([1, 3], { resumed: true }), { deliveryCount: 1 })).toEqual({
+      action: 'complete',
+    });
+    expect(runs).toEqual([2, 3]);
+    expect(calls).toMatchObject({ packs: 0, claimedRefs: 5 });
+    // A first sending's pack is admitted whole: a duplicate of a finished task runs again, and
+    // its outcome, not applied twice, leaves the recorded result alone.
+    expect(await y.handle(pack([0, 4]), { deliveryCount: 1 })).toEqual({ action: 'complete' });
+    expect(runs).toEqual([2, 3, 0, 4]);
+    expect(calls).toMatchObject({ packs: 1, claimedRefs: 6 });
+    expect((await store.getTask('j.0.4'))?.status).toBe('succeeded');
+    // The duplicate was counted running and never ended; completing the stage clears the count.
+    expect((await store.getStages('j'))[0]).toMatchObject({ succeeded: 5, running: 1 });
+    await y.handle(pack([5]), { deliveryCount: 1 });
+    expect((await store.getStages('j'))[0]).toMatchObject({ status: 'complete', running: 0 });
+  });
+
+  it('runs nothing of a pack whose job is not running or whose stage is complete', async () => {
+    const { task, runs } = countingTask();
+    const store = memoryStore();
+    const y = createSwitchyard({
+      jobs: [simpleJob('packed', task, 2)],
+      store,
+      transports: [memoryTransport()],
+      logger: silentLogger,
+    });
+    cleanup = () => y.close();
+    await startedJob(store, 2);
+    await store.cancelJob('j');
+    expect(await y.handle(pack([0, 1]), { deliveryCount: 1 })).toEqual({ action: 'complete' });
+    await startedJob(store, 1, 'k');
+    await store.completeTasks([{ jobId: 'k', stage: 0, taskId: 'k.0.0', status: 'succeeded' }]);
+    expect(await y.handle({ ...pack([0]), jobId: 'k' }, { deliveryCount: 1 })).toEqual({
+      action: 'complete',
+    });
+    expect(runs).toEqual([]);
+  });
+
+  it('dead-letters a task of a foreign pack that does not exist (found when its outcome does not apply)', async () => {
+    const { task, runs } = countingTask();
+    const h = startYards([simpleJob('packed', task, 2)], { batching: { packTasks: 2 } });
+    cleanup = h.stop;
+    await startedJob(h.store, 2);
+    await h.transport.send('task', [{ body: JSON.stringify(pack([1, 7])) }]);
+    const dead = await deadLetters(h.transport, 1);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({
+      reason: 'TaskNotFound',
+      description: expect.stringContaining('task j.0.7 does not exist'),
+    });
+    expect(runs.sort()).toEqual([1, 7]);
+    expect((await h.store.getTask('j.0.1'))?.status).toBe('succeeded');
   });
 
   it('rejects a packTasks outside 1..1000, naming the field', () => {

@@ -6,6 +6,7 @@ import type {
   ListTasksOptions,
   NewJob,
   NewTask,
+  PackAdmission,
   PathMetrics,
   StageCompletion,
   StageRecord,
@@ -31,6 +32,7 @@ import { jsonArray, jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
 import { type JobRow, type StageRow, type TaskRow, toJob, toStage, toTask } from './rows.js';
 import { acquireLease } from './sql/acquireLease.js';
+import { admitPacks } from './sql/admitPacks.js';
 import { cancelJob } from './sql/cancelJob.js';
 import { claimTasks } from './sql/claimTasks.js';
 import { completeTasks } from './sql/completeTasks.js';
@@ -75,6 +77,7 @@ export interface PostgresStore extends Store {
 
 const ALL_QUERIES = {
   acquireLease,
+  admitPacks,
   cancelJob,
   claimTasks,
   completeTasks,
@@ -303,6 +306,22 @@ class PostgresStoreImpl implements PostgresStore {
           : { taskId: ref.taskId, outcome: row.outcome };
     }
     return claims;
+  }
+
+  async admitPacks(packs: readonly PackAdmission[]): Promise<boolean[]> {
+    if (packs.length === 0) return [];
+    const [jobIds, jobNos, stages] = keyColumns(
+      packs.map((p) => ({ jobId: p.jobId, stage: p.stage, index: 0 })),
+    );
+    const rows = await this.rows<{ ords: number[] }>(this.q.admitPacks, [
+      jobIds,
+      jobNos,
+      stages,
+      packs.map((p) => p.tasks),
+    ]);
+    const admitted = packs.map(() => false);
+    for (const ord of rows[0]?.ords ?? []) admitted[ord - 1] = true;
+    return admitted;
   }
 
   async completeTasks(outcomes: readonly TaskOutcome[]): Promise<CompleteTasksResult> {

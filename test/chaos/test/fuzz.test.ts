@@ -31,6 +31,7 @@ const nearEnvelope = fc.record(
       ),
       fc.anything(),
     ),
+    resumed: fc.oneof(fc.constant(true), fc.constant(false), fc.anything()),
     deadLetter: fc.oneof(
       fc.record({ reason: fc.anything(), description: fc.anything() }, { requiredKeys: [] }),
       fc.anything(),
@@ -56,16 +57,20 @@ const validEnvelope = fc.oneof(
     },
     { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'taskId'] },
   ),
-  fc.record({
-    v: fc.constant(1),
-    kind: fc.constant('tasks'),
-    jobId: id,
-    stage: fc.nat(10_000),
-    tasks: fc.array(
-      fc.record({ index: fc.nat(1_000_000), input: fc.jsonValue() }, { requiredKeys: ['index'] }),
-      { minLength: 1, maxLength: 20 },
-    ),
-  }),
+  fc.record(
+    {
+      v: fc.constant(1),
+      kind: fc.constant('tasks'),
+      jobId: id,
+      stage: fc.nat(10_000),
+      tasks: fc.array(
+        fc.record({ index: fc.nat(1_000_000), input: fc.jsonValue() }, { requiredKeys: ['index'] }),
+        { minLength: 1, maxLength: 20 },
+      ),
+      resumed: fc.constant(true),
+    },
+    { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'tasks'] },
+  ),
 );
 
 const inputs = fc.oneof(
@@ -88,7 +93,8 @@ function wellFormed(e: Envelope): boolean {
     return (
       e.tasks.length > 0 &&
       e.tasks.length <= 1000 &&
-      e.tasks.every((t) => Number.isInteger(t.index) && t.index >= 0)
+      e.tasks.every((t) => Number.isInteger(t.index) && t.index >= 0) &&
+      (e.resumed === undefined || e.resumed === true)
     );
   }
   return (

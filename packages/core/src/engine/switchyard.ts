@@ -35,6 +35,7 @@ import { consoleLogger, type Logger } from '../logger.js';
 import type {
   ClaimRef,
   JobRecord,
+  PackAdmission,
   StageCompletion,
   StageRecord,
   Store,
@@ -197,6 +198,8 @@ class SwitchyardImpl {
   private closed = false;
 
   private readonly claims: Batcher<ClaimRef, TaskClaim>;
+  /** Present when the store admits packs as a whole (`Store.admitPacks`). */
+  private readonly packAdmissions: Batcher<PackAdmission, boolean> | undefined;
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
   private readonly rechecks = new Map<string, Promise<void>>();
@@ -243,6 +246,8 @@ class SwitchyardImpl {
     }
     setMaxListeners(0, this.shutdown.signal);
     this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000, 2);
+    const admitPacks = this.store.admitPacks?.bind(this.store);
+    this.packAdmissions = admitPacks ? new Batcher(admitPacks, 1000, 2) : undefined;
     this.completions = new Batcher((outcomes) => this.completeBatch(outcomes), 1000);
     this.retries = new Batcher(async (items) => {
       await this.store.retryTasks(items);
@@ -601,7 +606,8 @@ class SwitchyardImpl {
       chunk = [];
       const inserted = await this.store.insertTasks(job.id, stage, tasks);
       let open = tasks;
-      if (inserted < tasks.length) {
+      const resumed = inserted < tasks.length;
+      if (resumed) {
         // A resumed fan-out: only tasks not terminal yet need a message.
         const page = await this.store.listTasks(job.id, {
           stage,
@@ -615,7 +621,7 @@ class SwitchyardImpl {
         );
         open = tasks.filter((t) => openIndexes.has(t.index));
       }
-      const messages = this.taskMessages(path, job.id, stage, open);
+      const messages = this.taskMessages(path, job.id, stage, open, resumed);
       // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
       await inFlight;
       inFlight = sendBatched(path.transport, 'task', messages, path.policy, limit);
@@ -643,12 +649,16 @@ class SwitchyardImpl {
     return !job || TERMINAL_JOB.has(job.status);
   }
 
-  /** A fan-out chunk's messages: one per task, or packs of up to `packTasks` within the size limit. */
+  /**
+   * A fan-out chunk's messages: one per task, or packs of up to `packTasks` within the size limit
+   * (marked `resumed` when a resumed fan-out sends them: their tasks may have run already).
+   */
   private taskMessages(
     path: PathState,
     jobId: string,
     stage: number,
     tasks: readonly { index: number; input: unknown }[],
+    resumed: boolean,
   ): OutgoingMessage[] {
     const packSize = path.policy.packTasks;
     if (packSize <= 1)
@@ -656,7 +666,14 @@ class SwitchyardImpl {
     const limit = path.transport.limits.maxMessageBytes;
     // Each task is serialised once: the pack's body is the empty envelope with the entries
     // spliced into its `tasks` list, so the size counted is the size sent.
-    const empty = encodeEnvelope({ v: 1, kind: 'tasks', jobId, stage, tasks: [] });
+    const empty = encodeEnvelope({
+      v: 1,
+      kind: 'tasks',
+      jobId,
+      stage,
+      ...(resumed ? { resumed: true } : {}),
+      tasks: [], // last: the entries are spliced into it
+    });
     const head = empty.slice(0, -2); // up to and including the list's `[`
     const overhead = Buffer.byteLength(empty);
     const messages: OutgoingMessage[] = [];
@@ -798,6 +815,8 @@ class SwitchyardImpl {
     index?: number,
     /** The task's claim, when the caller made it (a pack claims its tasks together). */
     claimed?: TaskClaim,
+    /** Admitted with its pack, unchecked: an outcome that does not apply asks why afterwards. */
+    packAdmitted = false,
   ): Promise<TaskSettlement> {
     // Split out of a pack to be dead-lettered: the failure is recorded already.
     if (envelope.deadLetter) {
@@ -806,29 +825,8 @@ class SwitchyardImpl {
     }
     const inline = 'input' in envelope;
     const claim = claimed ?? (await this.claims.add(this.claimRef(envelope, delivery)));
-    switch (claim.outcome) {
-      case 'missing': {
-        const job = await this.store.getJob(envelope.jobId);
-        return job
-          ? {
-              action: 'deadLetter',
-              reason: 'TaskNotFound',
-              description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}`,
-            }
-          : {
-              action: 'deadLetter',
-              reason: 'JobNotFound',
-              description: `job ${envelope.jobId} does not exist`,
-            };
-      }
-      case 'terminal':
-        // A duplicate or a redelivery after a crash: the result is recorded already. Make sure the
-        // stage's advance was not lost with the crash (cheap and idempotent).
-        await this.recheckStage(envelope.jobId, envelope.stage);
-        return { action: 'complete' };
-      case 'job-inactive':
-        return { action: 'complete' };
-    }
+    if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
+    const unapplied = packAdmitted ? () => this.whyUnapplied(envelope, delivery) : undefined;
     const attempt: AttemptInfo = {
       jobId: envelope.jobId,
       stage: envelope.stage,
@@ -848,6 +846,8 @@ class SwitchyardImpl {
           message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
         },
         'UnknownTask',
+        false,
+        unapplied,
       );
     }
     const retry = resolveRetry(this.options.retry, taskDef.retry);
@@ -857,7 +857,7 @@ class SwitchyardImpl {
         const checked = validate(taskDef.input, input, 'input');
         input = checked instanceof Promise ? await checked : checked;
       } catch (err) {
-        return this.failTask(attempt, toErrorInfo(err), 'InvalidInput');
+        return this.failTask(attempt, toErrorInfo(err), 'InvalidInput', false, unapplied);
       }
     }
     const outcome = await runHandler(taskDef.handler.bind(taskDef), input, {
@@ -871,7 +871,7 @@ class SwitchyardImpl {
       shutdown: group,
     });
     if (outcome.ok) {
-      await this.completions.add({
+      const applied = await this.completions.add({
         jobId: attempt.jobId,
         stage: attempt.stage,
         taskId: attempt.taskId,
@@ -880,7 +880,7 @@ class SwitchyardImpl {
         status: 'succeeded',
         result: outcome.result,
       });
-      return { action: 'complete' };
+      return applied || !unapplied ? { action: 'complete' } : unapplied();
     }
     if (outcome.shutdown)
       return {
@@ -897,7 +897,7 @@ class SwitchyardImpl {
         : lastDelivery && attempt.attempt < retry.maxAttempts
           ? 'MaxDeliveriesExceeded'
           : 'MaxAttemptsExceeded';
-      return this.failTask(attempt, outcome.error, reason, outcome.timedOut);
+      return this.failTask(attempt, outcome.error, reason, outcome.timedOut, unapplied);
     }
     await this.retries.add({
       ...attempt,
@@ -938,12 +938,31 @@ class SwitchyardImpl {
         : { v: 1, kind: 'task', jobId, stage, taskId, ref: taskId };
     };
     const singles = envelope.tasks.map(single);
-    // One claim batch entry for the pack, not a promise per task.
-    const claims = await this.claims.addMany(singles.map((t) => this.claimRef(t, delivery)));
+    // The first delivery of a fan-out's own pack is admitted with one check for the whole pack:
+    // its tasks were inserted just before it was sent. A resumed fan-out's pack, a redelivery and
+    // a task whose input stayed in its row are claimed task by task.
+    const asPack =
+      this.packAdmissions !== undefined &&
+      delivery.deliveryCount === 1 &&
+      envelope.resumed !== true &&
+      envelope.tasks.every((t) => 'input' in t);
+    let claims: TaskClaim[];
+    if (asPack) {
+      if (!(await this.packAdmissions.add({ jobId, stage, tasks: singles.length }))) {
+        // The job is not running or the stage is complete (this pack is a late duplicate): make
+        // sure a completed stage's advance was not lost, as a terminal task's duplicate does.
+        await this.recheckStage(jobId, stage);
+        return { action: 'complete' };
+      }
+      claims = singles.map((t) => ({ taskId: t.taskId, outcome: 'run', attempt: 1 }));
+    } else {
+      // One claim batch entry for the pack, not a promise per task.
+      claims = await this.claims.addMany(singles.map((t) => this.claimRef(t, delivery)));
+    }
     // allSettled: a store failure in one task must not settle the pack while others still run.
     const outcomes = await Promise.allSettled(
       singles.map((t, i) =>
-        this.processTask(t, delivery, group, envelope.tasks[i]!.index, claims[i]),
+        this.processTask(t, delivery, group, envelope.tasks[i]!.index, claims[i], asPack),
       ),
     );
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -975,19 +994,64 @@ class SwitchyardImpl {
     return { action: 'complete' };
   }
 
+  /**
+   * Why a claimed task must not run, as its message's settlement: dead-lettered when it (or its
+   * job) does not exist; otherwise acknowledged.
+   */
+  private async notRun(
+    envelope: TaskEnvelope,
+    outcome: Exclude<TaskClaim['outcome'], 'run'>,
+  ): Promise<TaskSettlement> {
+    switch (outcome) {
+      case 'missing': {
+        const job = await this.store.getJob(envelope.jobId);
+        return job
+          ? {
+              action: 'deadLetter',
+              reason: 'TaskNotFound',
+              description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}`,
+            }
+          : {
+              action: 'deadLetter',
+              reason: 'JobNotFound',
+              description: `job ${envelope.jobId} does not exist`,
+            };
+      }
+      case 'terminal':
+        // A duplicate or a redelivery after a crash: the result is recorded already. Make sure the
+        // stage's advance was not lost with the crash (cheap and idempotent).
+        await this.recheckStage(envelope.jobId, envelope.stage);
+        return { action: 'complete' };
+      case 'job-inactive':
+        return { action: 'complete' };
+    }
+  }
+
+  /**
+   * A pack-admitted task ran but its outcome did not apply: it was finished already (a
+   * duplicate) or never existed (a foreign pack). The check a claim would have made, made now.
+   */
+  private async whyUnapplied(envelope: TaskEnvelope, delivery: Delivery): Promise<TaskSettlement> {
+    const claim = await this.claims.add(this.claimRef(envelope, delivery));
+    return claim.outcome === 'run' ? { action: 'complete' } : this.notRun(envelope, claim.outcome);
+  }
+
   /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
   private async failTask(
     attempt: AttemptInfo,
     error: ErrorInfo,
     reason: string,
     timedOut = false,
+    /** For a pack-admitted task: the settlement when the failure did not apply. */
+    unapplied?: () => Promise<TaskSettlement>,
   ): Promise<HandleSettlement> {
-    await this.completions.add({
+    const applied = await this.completions.add({
       ...attempt,
       status: 'failed',
       error,
       ...(timedOut ? { timedOut } : {}),
     });
+    if (!applied && unapplied) return unapplied();
     return {
       action: 'deadLetter',
       reason,

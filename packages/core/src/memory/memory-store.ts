@@ -7,6 +7,7 @@ import type {
   ListTasksOptions,
   NewJob,
   NewTask,
+  PackAdmission,
   PathMetrics,
   StageCompletion,
   StageRecord,
@@ -187,6 +188,17 @@ class MemoryStore implements Store {
         attempt,
         ...(ref.withInput ? { input: cloneJson(task.input) } : {}),
       };
+    });
+  }
+
+  async admitPacks(packs: readonly PackAdmission[]): Promise<boolean[]> {
+    this.assertOpen();
+    return packs.map((pack) => {
+      const entry = this.jobs.get(pack.jobId);
+      const stage = entry?.stages[pack.stage];
+      if (entry?.job.status !== 'running' || !stage || stage.status === 'complete') return false;
+      stage.running += pack.tasks;
+      return true;
     });
   }
 
@@ -513,6 +525,7 @@ class MemoryStore implements Store {
     if (stage.succeeded + stage.failed < stage.total) return undefined;
     stage.status = 'complete';
     stage.completedAt = new Date();
+    stage.running = 0;
     return {
       jobId: stage.jobId,
       stage: stage.index,

@@ -7,6 +7,7 @@ export type MutatingStoreMethod =
   | 'insertTasks'
   | 'sealStage'
   | 'claimTasks'
+  | 'admitPacks'
   | 'completeTasks'
   | 'retryTasks'
   | 'finishJob';
@@ -34,6 +35,7 @@ const MUTATING: MutatingStoreMethod[] = [
   'insertTasks',
   'sealStage',
   'claimTasks',
+  'admitPacks',
   'completeTasks',
   'retryTasks',
   'finishJob',

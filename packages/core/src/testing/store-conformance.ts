@@ -266,6 +266,48 @@ export function storeConformance(
       expect((await store.claimTasks([admit(1)]))[0]?.outcome).toMatch(/terminal|job-inactive/);
     });
 
+    it('admits packs as a whole while the job runs and the stage is open (admitPacks, optional)', {
+      timeout,
+    }, async () => {
+      if (!store.admitPacks) return;
+      const admitPacks = store.admitPacks.bind(store);
+      expect(await admitPacks([])).toEqual([]);
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      await newJob('job-queued');
+      const pack = (jobId: string, stage: number, tasks: number) => ({ jobId, stage, tasks });
+      expect(
+        await admitPacks([
+          pack('job-1', 0, 2),
+          pack('job-queued', 0, 4),
+          pack('job-1', 0, 1),
+          pack('missing', 0, 1),
+          pack('job-1', 1, 5),
+        ]),
+      ).toEqual([true, false, true, false, false]);
+      // Only the running count moves: the tasks are untouched until their outcomes.
+      expect((await store.getStages('job-1'))[0]?.running).toBe(3);
+      // A duplicate delivery of a pack is admitted and counted too (nothing per task is read)...
+      expect(await admitPacks([pack('job-1', 0, 1)])).toEqual([true]);
+      const page = await store.listTasks('job-1');
+      expect(page.tasks.map((t) => [t.status, t.attempts])).toEqual([
+        ['pending', 0],
+        ['pending', 0],
+        ['pending', 0],
+      ]);
+      await store.completeTasks([0, 1, 2].map((i) => ({ ...ok('job-1', 0, i), attempt: 1 })));
+      // ...until the stage completes: a complete stage runs nothing.
+      const [stage] = await store.getStages('job-1');
+      expect(stage).toMatchObject({ status: 'complete', running: 0, succeeded: 3 });
+      expect((await store.listTasks('job-1')).tasks.every((t) => t.attempts === 1)).toBe(true);
+      // A late duplicate of a pack of the completed stage is refused.
+      expect(await admitPacks([pack('job-1', 0, 3)])).toEqual([false]);
+      await newJob('job-2');
+      await stageWithTasks('job-2', 0, 2);
+      await store.cancelJob('job-2');
+      expect(await admitPacks([pack('job-2', 0, 2)])).toEqual([false]);
+    });
+
     it('counts each terminal transition once and reports the stage complete once', {
       timeout,
     }, async () => {
@@ -297,12 +339,16 @@ export function storeConformance(
     }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 3, false);
+      // Four admitted runs, one a duplicate's: the outcomes end three of them.
+      const admit = (index: number) => ({ ...ref('job-1', 0, index), admitOnly: true });
+      await store.claimTasks([admit(0), admit(1), admit(2), admit(0)]);
       const r = await store.completeTasks([
         ok('job-1', 0, 0),
         ok('job-1', 0, 1),
         ok('job-1', 0, 2),
       ]);
       expect(r.completedStages).toEqual([]);
+      expect((await store.getStages('job-1'))[0]?.running).toBe(1);
       expect(await store.sealStage('job-1', 0, 3)).toEqual({
         jobId: 'job-1',
         stage: 0,
@@ -311,6 +357,8 @@ export function storeConformance(
         total: 3,
       });
       expect(await store.sealStage('job-1', 0, 3)).toBeUndefined();
+      // A complete stage runs nothing.
+      expect((await store.getStages('job-1'))[0]).toMatchObject({ status: 'complete', running: 0 });
     });
 
     it('seals an empty stage as complete', { timeout }, async () => {

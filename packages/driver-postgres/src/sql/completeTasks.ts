@@ -45,7 +45,10 @@ WITH input AS (
   UPDATE ${s}.stages st
      SET succeeded = st.succeeded + c.succeeded,
          failed = st.failed + c.failed,
-         running = greatest(st.running - c.succeeded - c.failed, 0),
+         -- A complete stage runs nothing: also clears what crashes or duplicates left counted.
+         running = CASE WHEN st.status = 'sealed'
+                         AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
+                        THEN 0 ELSE greatest(st.running - c.succeeded - c.failed, 0) END,
          status = CASE WHEN st.status = 'sealed'
                         AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
                        THEN 'complete' ELSE st.status END,

@@ -8,6 +8,7 @@ UPDATE ${s}.stages
    SET total = $3::int,
        sealed_at = now(),
        status = CASE WHEN succeeded + failed >= $3::int THEN 'complete' ELSE 'sealed' END,
-       completed_at = CASE WHEN succeeded + failed >= $3::int THEN now() END
+       completed_at = CASE WHEN succeeded + failed >= $3::int THEN now() END,
+       running = CASE WHEN succeeded + failed >= $3::int THEN 0 ELSE running END
  WHERE job_id = $1 AND idx = $2::int AND status = 'fanning_out'
 RETURNING status, succeeded, failed, total`;
