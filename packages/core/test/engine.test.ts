@@ -14,6 +14,7 @@ import {
   type TaskDefinition,
   type Transport,
 } from '@switchyard/core';
+import { faultyStore } from '@switchyard/core/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -678,6 +679,43 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     expect((await store.getStages('j'))[0]).toMatchObject({ succeeded: 5, running: 1 });
     await y.handle(pack([5]), { deliveryCount: 1 });
     expect((await store.getStages('j'))[0]).toMatchObject({ status: 'complete', running: 0 });
+  });
+
+  it("marks a resumed fan-out's packs so that their tasks are checked one by one", async () => {
+    const { store, calls } = countingStore();
+    // The first insert commits, then its worker "crashes": the redelivered stage message resumes.
+    let crashed = false;
+    const crashing = faultyStore(store, {
+      methods: ['insertTasks'],
+      crashAfter: () => {
+        if (crashed) return false;
+        crashed = true;
+        return true;
+      },
+    });
+    const { transport, sent } = countingTransport();
+    const bodies: { resumed?: boolean }[] = [];
+    const spy: Transport = {
+      ...transport,
+      send: (queue, messages, options) => {
+        if (queue === 'task') for (const m of messages) bodies.push(JSON.parse(m.body));
+        return transport.send(queue, messages, options);
+      },
+    };
+    const { task, runs } = countingTask();
+    const h = startYards([simpleJob('packed', task, 20)], {
+      store: crashing,
+      transports: [spy],
+      batching: { packTasks: 10 },
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('packed', undefined);
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    expect(crashed).toBe(true);
+    expect(sent).toMatchObject({ packs: 2, tasks: 20 });
+    expect(bodies.map((b) => b.resumed)).toEqual([true, true]);
+    expect(calls).toMatchObject({ packs: 0, claimedRefs: 20 });
+    expect(runs.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
   it('runs nothing of a pack whose job is not running or whose stage is complete', async () => {
