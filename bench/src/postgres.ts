@@ -237,12 +237,12 @@ async function pgBoss(admin: pg.Pool, n: number): Promise<number> {
 
 /**
  * The statement floor, with no engine and no queue: `n` tasks inserted through `insertTasks`, then
- * 4 connections each taking the next 500 tasks, admitting them (`claimTasks` with `admitOnly`, a
- * read) and recording them through the real barrier (`completeTasks`) — the store statements the
- * engine runs per task on a first delivery. What the engine reaches beyond these is its own cost
- * and the queue's.
+ * 4 connections each taking the next 500 tasks, admitting them as packs of `packTasks`
+ * (`admitPacks`) and recording them through the real barrier (`completeTasks`) — the store
+ * statements the engine runs for a packed fan-out's first deliveries. What the engine reaches
+ * beyond these is its own cost and the queue's.
  */
-async function statementFloor(admin: pg.Pool, n: number): Promise<number> {
+async function statementFloor(admin: pg.Pool, n: number, packTasks: number): Promise<number> {
   const schema = schemaName('floor');
   const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 4 });
   const batch = 500;
@@ -262,19 +262,21 @@ async function statementFloor(admin: pg.Pool, n: number): Promise<number> {
     const worker = async () => {
       for (let from = next; from < n; from = next) {
         next += batch;
-        const refs = Array.from({ length: Math.min(batch, n - from) }, (_, i) => ({
+        const size = Math.min(batch, n - from);
+        const packs = Array.from({ length: Math.ceil(size / packTasks) }, (_, p) => ({
           jobId: 'floor',
           stage: 0,
-          taskId: taskId('floor', 0, from + i),
-          admitOnly: true,
+          tasks: Math.min(packTasks, size - p * packTasks),
         }));
-        const claims = await store.claimTasks(refs);
+        if (!(await store.admitPacks(packs)).every(Boolean)) throw new Error('a pack was refused');
         const result = await store.completeTasks(
-          claims.map((c, i) => ({
-            ...refs[i]!,
+          Array.from({ length: size }, (_, i) => ({
+            jobId: 'floor',
+            stage: 0,
+            taskId: taskId('floor', 0, from + i),
             status: 'succeeded' as const,
             result: `hello #${from + i}`,
-            attempt: c.attempt ?? 1,
+            attempt: 1,
             startedAt: new Date(),
           })),
         );
@@ -414,18 +416,19 @@ export async function runPostgresBench(args: {
     }
     const tasksPerSecond = Math.max(...endToEndRuns.map((r) => r.tasksPerSecond as number));
     log(
-      `  ours / graphile-worker: ${(tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x (target ≥ 2x)`,
+      `  ours (defaults: one message per task) / graphile-worker: ${(tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x`,
     );
+    // The driver README's high-throughput settings: 64 tasks per message, and two workers × 2,000
+    // slots (31 packs of 64 in flight each).
     const packTasks = 64;
-    // Two workers × 2,000 slots: 31 packs of 64 in flight each.
     const packed = await endToEnd(admin, 100_000, packTasks, 2000);
     log(
-      `  hello_world n=100000, ${packTasks} tasks per message: ${packed.status}, ${packed.tasks} tasks in ${packed.seconds.toFixed(1)} s → ${packed.tasksPerSecond.toFixed(0)} tasks/s = ${(packed.tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker (${(packed.tasksPerSecond / graphileWorker100k).toFixed(2)}x at 100,000 jobs)${cpuNote(packed.cpuMicrosPerTask)}`,
+      `  hello_world n=100000, high-throughput settings (${packTasks} tasks per message): ${packed.status}, ${packed.tasks} tasks in ${packed.seconds.toFixed(1)} s → ${packed.tasksPerSecond.toFixed(0)} tasks/s = ${(packed.tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker (target ≥ 2x; ${(packed.tasksPerSecond / graphileWorker100k).toFixed(2)}x at 100,000 jobs)${cpuNote(packed.cpuMicrosPerTask)}`,
     );
     const floorTasks = 100_000;
-    const floorTasksPerSecond = await statementFloor(admin, floorTasks);
+    const floorTasksPerSecond = await statementFloor(admin, floorTasks, packTasks);
     log(
-      `  statement floor (insert + admit + barrier, no engine, no queue): ${floorTasks} tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s = ${(floorTasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker; ours / floor ${(tasksPerSecond / floorTasksPerSecond).toFixed(2)}`,
+      `  statement floor (insert + pack admission + barrier, no engine, no queue): ${floorTasks} tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s = ${(floorTasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker; high-throughput run / floor ${(packed.tasksPerSecond / floorTasksPerSecond).toFixed(2)}`,
     );
 
     return {

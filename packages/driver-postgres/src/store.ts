@@ -69,6 +69,8 @@ export interface PostgresStore extends Store {
   init(): Promise<void>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+  /** Admits fan-outs' own packs at their first delivery, one check per pack (see `Store.admitPacks`). */
+  admitPacks(packs: readonly PackAdmission[]): Promise<boolean[]>;
   /** Resets non-terminal tasks' lost-message clock. */
   touchTasks(taskIds: readonly string[]): Promise<void>;
   /** Applies missing migrations now; returns the ids this call applied (empty when up to date). */
