@@ -296,7 +296,7 @@ async function statementFloor(admin: pg.Pool, n: number, packTasks: number): Pro
 /**
  * `hello_world` end to end on postgresStore + postgresTransport; tasks/s over both stages.
  * `packTasks` > 1 packs that many tasks per queue message (`batching.packTasks`); `concurrency` is
- * each of the two workers' (a pack takes `packTasks` of it).
+ * each of the two workers' (in tasks: a pack's tasks take a slot each).
  */
 async function endToEnd(
   admin: pg.Pool,

@@ -755,6 +755,64 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     expect((await h.store.getTask('j.0.1'))?.status).toBe('succeeded');
   });
 
+  it("counts concurrency in tasks: one slow task of a pack holds one slot, not the pack's", async () => {
+    let release: () => void = () => {};
+    const slowDone = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const finished: number[] = [];
+    const task = defineTask({
+      name: 'one-slow',
+      input: z.object({ i: z.number() }),
+      handler: async ({ i }) => {
+        if (i === 0) await slowDone;
+        finished.push(i);
+        return i;
+      },
+    });
+    const h = startYards([simpleJob('one-slow', task, 12)], {
+      batching: { packTasks: 4 },
+      concurrency: 4,
+    });
+    cleanup = async () => {
+      release();
+      await h.stop();
+    };
+    const { jobId } = await h.yard.submit('one-slow', undefined);
+    // With a pack counted as 4 slots, the worker could not take a second pack before task 0 ends.
+    for (let i = 0; i < 200 && finished.length < 11; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(finished.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    release();
+    expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+  });
+
+  it('never runs more handlers at once than the concurrency, whatever the pack size', async () => {
+    let running = 0;
+    let most = 0;
+    const task = defineTask({
+      name: 'bounded',
+      input: z.object({ i: z.number() }),
+      handler: async ({ i }) => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 2 + (i % 3)));
+        running--;
+        return i;
+      },
+    });
+    // Packs of 7 into 5 slots: a received pack brings more tasks than there are free slots.
+    const h = startYards([simpleJob('bounded', task, 120)], {
+      batching: { packTasks: 7 },
+      concurrency: 5,
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('bounded', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.stages[0]).toMatchObject({ succeeded: 120, running: 0 });
+    expect(most).toBe(5);
+  });
+
   it('rejects a packTasks outside 1..1000, naming the field', () => {
     for (const packTasks of [0, 1.5, 1001, Number.NaN]) {
       expect(() =>

@@ -60,6 +60,7 @@ import {
   sendBatched,
 } from './batching.js';
 import { backoffDelay, resolveRetry } from './retry.js';
+import { type HeldMessage, TaskSlots } from './slots.js';
 import type {
   HandleMeta,
   HandleSettlement,
@@ -160,6 +161,8 @@ interface Delivery {
   deliveryCount: number;
   maxDeliveries?: number;
   transport?: string;
+  /** The message's hold on its worker loop's task slots (`work()` only). */
+  held?: HeldMessage;
 }
 
 /** An attempt as the store records it with the outcome or the retry. */
@@ -451,6 +454,8 @@ class SwitchyardImpl {
       });
       return { action: 'deadLetter', reason: 'MalformedMessage', description: info.message };
     }
+    // Before anything is awaited: the worker must not ask for more while it thinks this is one task.
+    if (envelope.kind === 'tasks') delivery.held?.holds(envelope.tasks.length);
     try {
       await this.init();
       switch (envelope.kind) {
@@ -860,6 +865,18 @@ class SwitchyardImpl {
         return this.failTask(attempt, toErrorInfo(err), 'InvalidInput', false, unapplied);
       }
     }
+    const held = delivery.held;
+    const turn = held?.slots.enter();
+    if (turn) {
+      await turn;
+      // Stopped while waiting for a slot: release the task unstarted (its attempt not counted).
+      if (group.signal.aborted) {
+        held!.slots.leave();
+        held!.taskEnded();
+        const reason = 'worker shutting down';
+        return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
+      }
+    }
     const outcome = await runHandler(taskDef.handler.bind(taskDef), input, {
       jobId: envelope.jobId,
       taskId: envelope.taskId,
@@ -870,6 +887,10 @@ class SwitchyardImpl {
       timeoutMs: taskDef.timeoutMs,
       shutdown: group,
     });
+    if (held) {
+      held.slots.leave();
+      held.taskEnded();
+    }
     if (outcome.ok) {
       const applied = await this.completions.add({
         jobId: attempt.jobId,
@@ -1227,11 +1248,18 @@ class SwitchyardImpl {
     const loops: Promise<void>[] = [];
     for (const name of names) {
       const path = this.pathOf(name);
-      loops.push(this.receiveLoop(path, 'stage', 2, 1, stop, group, options));
-      // A pack holds up to packTasks tasks: it takes as many slots of the concurrency.
-      const messages = Math.max(1, Math.floor(concurrency / path.policy.packTasks));
+      loops.push(this.receiveLoop(path, 'stage', 2, 1, 1, stop, group, options));
       loops.push(
-        this.receiveLoop(path, 'task', messages, options.receivers ?? 2, stop, group, options),
+        this.receiveLoop(
+          path,
+          'task',
+          concurrency,
+          path.policy.packTasks,
+          options.receivers ?? 2,
+          stop,
+          group,
+          options,
+        ),
       );
     }
     const reconcileEvery = this.options.reconcile?.intervalMs ?? 60_000;
@@ -1254,10 +1282,16 @@ class SwitchyardImpl {
     }
   }
 
+  /**
+   * Receives and processes one queue's messages until stopped, with at most `capacity` tasks'
+   * handlers running at once (see {@link TaskSlots}; a stage message counts as one task).
+   */
   private async receiveLoop(
     path: PathState,
     queue: QueueKind,
-    concurrency: number,
+    capacity: number,
+    /** Tasks per message to expect at first: the pack size. */
+    tasksPerMessage: number,
     receivers: number,
     stop: AbortSignal,
     group: AbortGroup,
@@ -1307,27 +1341,28 @@ class SwitchyardImpl {
     renewer?.unref();
     // Several pullers keep a receive call in flight while the previous batch is being processed:
     // one sequential receive loop capped the Postgres path at one round trip per batch.
-    let reserved = 0;
+    let reserved = 0; // tasks the receives in flight asked for
     let waiters: (() => void)[] = [];
     const freed = () => {
+      if (waiters.length === 0) return;
       const wake = waiters;
       waiters = [];
       for (const w of wake) w();
     };
     const untilFreed = () => new Promise<void>((resolve) => waiters.push(resolve));
+    const slots = new TaskSlots(capacity, tasksPerMessage, freed);
     const pull = async () => {
       let idleBackoff = 0;
       while (!stop.aborted) {
-        const want = Math.min(
-          concurrency - inFlight.size - reserved,
-          share,
-          transport.limits.maxReceiveMessages,
-        );
+        // Each puller asks for its share, so all of them keep a receive in flight.
+        const share = Math.max(1, Math.ceil(slots.messages(capacity) / receivers));
+        const want = Math.min(slots.wanted(reserved), share, transport.limits.maxReceiveMessages);
         if (want <= 0) {
           await untilFreed();
           continue;
         }
-        reserved += want;
+        const reserving = slots.reserve(want);
+        reserved += reserving;
         let messages: ReceivedMessage[];
         try {
           messages = await transport.receive(queue, {
@@ -1349,13 +1384,19 @@ class SwitchyardImpl {
           await sleep(idleBackoff, stop).catch(() => {});
           continue;
         } finally {
-          reserved -= want;
+          reserved -= reserving;
           freed();
         }
         for (const message of messages) {
           inFlight.set(message, Date.now());
+          const held = slots.received();
           this.process(
-            { body: message.body, deliveryCount: message.deliveryCount, transport: path.name },
+            {
+              body: message.body,
+              deliveryCount: message.deliveryCount,
+              transport: path.name,
+              held,
+            },
             group,
           )
             .then((s) => settler.add(toSettlement(message, s)))
@@ -1366,13 +1407,11 @@ class SwitchyardImpl {
             )
             .finally(() => {
               inFlight.delete(message);
-              freed();
+              held.ended();
             });
         }
       }
     };
-    // Each puller asks for its share, so all of them keep a receive in flight.
-    const share = Math.max(1, Math.ceil(concurrency / Math.max(1, receivers)));
     // A puller waiting for capacity must see the stop too.
     stop.addEventListener('abort', freed, { once: true });
     try {
