@@ -251,7 +251,9 @@ class SwitchyardImpl {
     this.claims = new Batcher((refs) => this.store.claimTasks(refs), 1000, 2);
     const admitPacks = this.store.admitPacks?.bind(this.store);
     this.packAdmissions = admitPacks ? new Batcher(admitPacks, 1000, 2) : undefined;
-    this.completions = new Batcher((outcomes) => this.completeBatch(outcomes), 1000);
+    // Three barrier batches in flight: each waits for its commit to reach the WAL, and concurrent
+    // commits are flushed together; one at a time left the Postgres path's cores partly idle.
+    this.completions = new Batcher((outcomes) => this.completeBatch(outcomes), 1000, 3);
     this.retries = new Batcher(async (items) => {
       await this.store.retryTasks(items);
       return items.map(() => undefined);
