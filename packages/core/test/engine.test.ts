@@ -1108,6 +1108,59 @@ describe('engine: worker shutdown', () => {
   });
 });
 
+describe('engine: worker shutdown with a pack waiting for slots', () => {
+  it('releases the tasks still waiting for a slot unstarted, their attempts not counted', async () => {
+    const store = memoryStore();
+    const transport = memoryTransport();
+    const ran: number[] = [];
+    let first = true;
+    const slotHog = defineTask({
+      name: 'slot-hog',
+      input: z.object({ i: z.number() }),
+      handler: async ({ i }, ctx) => {
+        ran.push(i);
+        // The first run holds the only slot until the worker stops.
+        if (first) {
+          first = false;
+          await new Promise<void>((resolve) =>
+            ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
+          throw new Error('stopped');
+        }
+        return i;
+      },
+    });
+    const yard = createSwitchyard({
+      jobs: [simpleJob('hog', slotHog, 3)],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+      batching: { packTasks: 3 },
+    });
+    const { jobId } = await yard.submit('hog', undefined);
+    const stop = new AbortController();
+    const worker = yard.work({ concurrency: 1, signal: stop.signal, waitMs: 20 });
+    while (ran.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ran).toHaveLength(1); // one slot: the pack's other two tasks wait
+    stop.abort();
+    await worker;
+    expect(ran).toHaveLength(1);
+    const again = new AbortController();
+    const next = yard.work({ concurrency: 1, signal: again.signal, waitMs: 20 });
+    const view = await yard.waitFor(jobId, { pollIntervalMs: 20 });
+    again.abort();
+    await next;
+    expect(view.status).toBe('succeeded');
+    expect(ran).toHaveLength(4);
+    // The interrupted task counts its attempt; the two that never started do not.
+    const attempts = (await store.listTasks(jobId)).tasks.map((t) => t.attempts);
+    expect(attempts.filter((a) => a === 2)).toHaveLength(1);
+    expect(attempts.filter((a) => a === 1)).toHaveLength(2);
+    await yard.close();
+  });
+});
+
 describe('engine: metrics compare paths', () => {
   it('reports each path separately', async () => {
     const store = memoryStore();

@@ -869,12 +869,12 @@ class SwitchyardImpl {
     }
     const held = delivery.held;
     const turn = held?.slots.enter();
-    if (turn) {
+    if (held && turn) {
       await turn;
       // Stopped while waiting for a slot: release the task unstarted (its attempt not counted).
       if (group.signal.aborted) {
-        held!.slots.leave();
-        held!.taskEnded();
+        held.slots.leave();
+        held.taskEnded();
         const reason = 'worker shutting down';
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
