@@ -14,7 +14,10 @@ describe('TaskSlots', () => {
     const b = slots.received();
     b.holds(60);
     expect(slots.wanted(0)).toBe(0);
-    for (let i = 0; i < 16; i++) a.taskEnded();
+    for (let i = 0; i < 16; i++) {
+      a.handlerStarting();
+      a.handlerEnded();
+    }
     a.ended();
     expect(slots.wanted(0)).toBe(1);
     b.ended();

@@ -18,9 +18,10 @@ export interface BatchingOptions {
    * divides the transport operations per task by K (sends, receives, settlements — and billed
    * operations on Service Bus and Storage). A worker runs a pack's tasks concurrently (within its
    * concurrency) and settles the message once all are recorded; a task that must be retried or
-   * dead-lettered is split out into a message of its own. A worker's `concurrency` counts tasks (a pack's tasks each take a
-   * slot and give it back as they end), and it asks for as many messages as its free slots need
-   * at the pack size it sees, so workers need not share the submitters' setting.
+   * dead-lettered is split out into a message of its own. A worker's `concurrency` counts tasks
+   * (a pack's tasks each take a slot and give it back as they end), and it asks for as many
+   * messages as its free slots need at the pack size it sees, so workers need not share the
+   * submitters' setting.
    * @defaultValue 1 (one message per task)
    */
   packTasks?: number;

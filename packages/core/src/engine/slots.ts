@@ -91,8 +91,19 @@ export class HeldMessage {
     this.size = tasks;
   }
 
+  /** Waits for a handler slot for one of its tasks; `undefined` when one is free now. */
+  handlerStarting(): Promise<void> | undefined {
+    return this.slots.enter();
+  }
+
+  /** One of its tasks' handlers ended (or, after waiting for a slot, will not run). */
+  handlerEnded(): void {
+    this.slots.leave();
+    this.taskEnded();
+  }
+
   /** One of its tasks' handlers ended (or will not run). */
-  taskEnded(): void {
+  private taskEnded(): void {
     if (this.tasks === 0) return;
     this.tasks--;
     this.slots.release(1);

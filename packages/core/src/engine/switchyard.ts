@@ -868,13 +868,12 @@ class SwitchyardImpl {
       }
     }
     const held = delivery.held;
-    const turn = held?.slots.enter();
+    const turn = held?.handlerStarting();
     if (held && turn) {
       await turn;
       // Stopped while waiting for a slot: release the task unstarted (its attempt not counted).
       if (group.signal.aborted) {
-        held.slots.leave();
-        held.taskEnded();
+        held.handlerEnded();
         const reason = 'worker shutting down';
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
@@ -889,10 +888,7 @@ class SwitchyardImpl {
       timeoutMs: taskDef.timeoutMs,
       shutdown: group,
     });
-    if (held) {
-      held.slots.leave();
-      held.taskEnded();
-    }
+    held?.handlerEnded();
     if (outcome.ok) {
       const applied = await this.completions.add({
         jobId: attempt.jobId,
