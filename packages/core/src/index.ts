@@ -15,8 +15,9 @@ export {
   type TaskDefinition,
   type TaskResult,
 } from './define.js';
+export type { Switchyard } from './engine/api.js';
 export type { BatchingOptions } from './engine/batching.js';
-export { createSwitchyard, type Switchyard } from './engine/switchyard.js';
+export { createSwitchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
 export {
   decodeEnvelope,

@@ -1,4 +1,4 @@
-import type { Switchyard } from '../engine/switchyard.js';
+import type { Switchyard } from '../engine/api.js';
 import type { SubmitOptions } from '../engine/types.js';
 import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineJob, defineTask, stage } from '../define.js';
-import { createSwitchyard, type Switchyard } from '../engine/switchyard.js';
+import type { Switchyard } from '../engine/api.js';
+import { createSwitchyard } from '../engine/switchyard.js';
 import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
 import type { Store } from '../store.js';
