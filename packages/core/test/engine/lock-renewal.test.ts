@@ -4,18 +4,20 @@ import { memoryTransport } from '../../src/memory/memory-transport.js';
 import type { ReceivedMessage, Transport } from '../../src/transport.js';
 import { deferred, RecordingTransport } from './fake-context.js';
 
+type Gate = ReturnType<typeof deferred<void>>;
+
 /** A transport whose lock extensions are recorded and end only when the test says so. */
 class GatedLocks extends RecordingTransport {
   readonly extensions: {
     message: ReceivedMessage;
     ms: number;
-    done: ReturnType<typeof deferred>;
+    done: Gate;
   }[] = [];
   constructor() {
     super(memoryTransport());
   }
   override extendLock(message: ReceivedMessage, ms: number): Promise<void> {
-    const done = deferred();
+    const done = deferred<void>();
     this.extensions.push({ message, ms, done });
     return done.promise;
   }
