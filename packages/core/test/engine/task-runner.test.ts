@@ -210,6 +210,21 @@ describe('TaskRunner', () => {
     });
   });
 
+  it('poisons at once a task whose result JSON cannot carry (NotSerializable)', async () => {
+    const job = testJob({ name: 'bigint', stages: [{ handler: () => 1n }] });
+    const fake = fakeEngine({ jobs: [job] });
+    const { jobId, envelope } = await oneTask(fake, job);
+    expect(await run(fake, envelope)).toMatchObject({
+      action: 'deadLetter',
+      reason: 'NotSerializable',
+    });
+    expect(await fake.store.getTask(`${jobId}.0.0`)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: { code: 'NOT_SERIALIZABLE' },
+    });
+  });
+
   it('acknowledges a duplicate of a finished task without running it, re-checking the advance', async () => {
     let calls = 0;
     const job = testJob({ name: 'dup', stages: [{ handler: () => ++calls }, {}] });
