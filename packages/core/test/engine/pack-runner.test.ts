@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { taskMessages } from '../../src/engine/outbox.js';
 import { decodeEnvelope, type TaskEnvelope, type TasksEnvelope } from '../../src/envelope.js';
 import {
+  engineModules,
   type FakeEngine,
   fakeEngine,
   inbound,
@@ -140,6 +141,24 @@ describe('PackRunner', () => {
     expect(pack.tasks[1]).toEqual({ index: 1 });
     expect(await runPack(fake, pack)).toEqual({ action: 'complete' });
     expect((await fake.store.getTask(`${jobId}.0.1`))!.result).toBe(2000);
+  });
+
+  it('admits a fan-out’s pack task by task when the store cannot admit packs whole', async () => {
+    const { fake, jobId, pack } = await packed({}, [1, 2, 3]);
+    const store = Object.create(fake.store) as typeof fake.store;
+    Object.defineProperty(store, 'admitPacks', { value: undefined });
+    const modules = engineModules({ ...fake.ctx, store });
+    expect(modules.barrier.admitsPacks).toBe(false);
+    expect(await modules.packs.run(pack, inbound(pack), fake.group)).toEqual({
+      action: 'complete',
+    });
+    const tasks = (await fake.store.listTasks(jobId, { stage: 0 })).tasks;
+    expect(tasks.map((t) => [t.status, t.attempts])).toEqual([
+      ['succeeded', 1],
+      ['succeeded', 1],
+      ['succeeded', 1],
+    ]);
+    expect(fake.transport.stageMessages(jobId)).toEqual([1]);
   });
 
   it('dead-letters a pack of a job that does not exist', async () => {
