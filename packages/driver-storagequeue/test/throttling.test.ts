@@ -56,11 +56,11 @@ describe.skipIf(!connectionString)(
         await transport.send('stage', [{ body: 'warm-up' }]); // creates the queues
         await new Promise((r) => setTimeout(r, 600)); // the queue's burst refills
         const n = 250;
-          await transport.send(
+        await transport.send(
           'task',
           Array.from({ length: n }, (_, i) => ({ body: `task-${i}` })),
         );
-          const usage = transport.usage();
+        const usage = transport.usage();
         expect(usage.throttled).toBeGreaterThan(0);
         expect(throttle.stats().throttled).toBeGreaterThan(0);
         // Every message went out once as far as the service is concerned (no loss).
