@@ -99,7 +99,12 @@ async function measure(
   const hello = await runHello(
     n,
     { store: memoryStore(), transport },
-    { concurrency: 512, closeDrivers: false, ...(packTasks ? { batching: { packTasks } } : {}) },
+    {
+      concurrency: 512,
+      closeDrivers: false,
+      warm: true,
+      ...(packTasks ? { batching: { packTasks } } : {}),
+    },
   );
   const usage = transport.usage!();
   const cost = transport.estimateCost!(usage);

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue] [--skip-baseline] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
       path: { type: 'string' },
+      'skip-baseline': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
         ...(latencyMs === undefined ? {} : { latencyMs }),
         ...(sizes ? { n: sizes } : {}),
         ...(path ? { paths: [path] } : {}),
+        baseline: !values['skip-baseline'],
       });
       break;
     }

@@ -264,8 +264,10 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     await this.messages.updateVisibility(handleOf(message), message.id, ms);
   }
 
+  /** Reads the first task queue's properties (creating the queues first when `createQueues`). */
   async ping(): Promise<void> {
     this.assertOpen();
+    await this.ensureQueues();
     const queue = this.config.layout.task[0]!;
     await this.clients.run('getProperties', queue, (c) => c.getProperties());
   }
