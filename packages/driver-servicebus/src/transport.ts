@@ -389,6 +389,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // (receivers de-duplicate a batch the service took before answering).
         if (isServerBusy(err) && resend < SERVER_BUSY_RESENDS && !options.abortSignal?.aborted) {
           this.noteThrottled();
+          // Unpaced, wait here; paced, the bucket's next `take` waits (it was paused).
+          if (!this.bucket) await new Promise((r) => setTimeout(r, SERVER_BUSY_WAIT_MS));
           continue;
         }
         if (isServerBusy(err)) this.counter.throttled();
@@ -792,6 +794,8 @@ function truncate(s: string, max: number): string {
 }
 
 function errorCode(err: unknown): string | undefined {
+  // The SDK's retry gives up with an AggregateError of every attempt's error: the last one counts.
+  if (err instanceof AggregateError && err.errors.length > 0) return errorCode(err.errors.at(-1));
   if (isServiceBusError(err)) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
