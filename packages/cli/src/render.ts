@@ -1,4 +1,4 @@
-import type { JobView, PathMetrics, TaskRecord } from '@switchyard/core';
+import type { JobView, TaskRecord, TransportMetrics } from '@switchyard/core';
 
 const BAR = 28;
 
@@ -16,8 +16,8 @@ export function table(headers: string[], rows: string[][]): string {
 const num = (v: number | null | undefined, digits = 0) =>
   v === null || v === undefined ? '-' : v.toFixed(digits);
 
-/** `$1.23`-style, or `-` when the path's transport reports no cost. */
-function costPerMillion(p: PathMetrics): string {
+/** `$1.23`-style, or `-` when the transport reports no cost. */
+function costPerMillion(p: TransportMetrics): string {
   const cost = p.cost;
   if (!cost || cost.perMillionTasks === null) return '-';
   const amount = cost.perMillionTasks.toFixed(cost.perMillionTasks < 1 ? 4 : 2);
@@ -25,8 +25,8 @@ function costPerMillion(p: PathMetrics): string {
 }
 
 /** The path comparison: one column per path (cost rows need the transports' `usage()`). */
-export function metricsTable(paths: PathMetrics[]): string {
-  const rows: [string, (p: PathMetrics) => string][] = [
+export function metricsTable(paths: TransportMetrics[]): string {
+  const rows: [string, (p: TransportMetrics) => string][] = [
     ['jobs (total)', (p) => String(p.jobs.total)],
     ['jobs succeeded', (p) => String(p.jobs.succeeded)],
     ['jobs failed', (p) => String(p.jobs.failed)],

@@ -1,8 +1,8 @@
-import type { PathMetrics } from '@switchyard/core';
+import type { TransportMetrics } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { metricsTable } from '../src/render.js';
 
-const base: PathMetrics = {
+const base: TransportMetrics = {
   transport: 'servicebus',
   jobs: { total: 1, queued: 0, running: 0, succeeded: 1, failed: 0, cancelled: 0 },
   jobLatencyMs: { mean: 10, p95: 10 },
@@ -17,12 +17,12 @@ const base: PathMetrics = {
 
 describe('metricsTable', () => {
   it('shows billable operations per task, throttling and cost per million tasks when known', () => {
-    const priced: PathMetrics = {
+    const priced: TransportMetrics = {
       ...base,
       usage: { operations: { send: 10 }, billableOperations: 33, throttled: 4, perTask: 0.033 },
       cost: { currency: 'USD', amount: 0.0000264, perMillionTasks: 0.0264, basis: 'list prices' },
     };
-    const unpriced: PathMetrics = { ...base, transport: 'postgres' };
+    const unpriced: TransportMetrics = { ...base, transport: 'postgres' };
     const lines = metricsTable([priced, unpriced]).split('\n');
     expect(lines.find((l) => l.startsWith('billable ops/task'))).toMatch(/0\.033\s+-$/);
     expect(lines.find((l) => l.startsWith('throttled'))).toMatch(/4\s+-$/);

@@ -1,10 +1,10 @@
 /**
- * `withCost`: adds each path's billable operations and their estimated cost to store metrics,
+ * `withCost`: adds each transport's billable operations and their estimated cost to store metrics,
  * from its transport's optional {@link UsageCapability}. Core knows no price: each driver
  * supplies its own `estimateCost`.
  * @module
  */
-import type { PathMetrics } from './store.js';
+import type { TransportMetrics } from './store.js';
 import type { Transport } from './transport.js';
 
 const PER_MILLION = 1_000_000;
@@ -20,16 +20,16 @@ const PER_MILLION = 1_000_000;
  * ```
  */
 export function withCost(
-  paths: readonly PathMetrics[],
+  paths: readonly TransportMetrics[],
   transports: readonly Transport[],
-): PathMetrics[] {
+): TransportMetrics[] {
   const byName = new Map(transports.map((t) => [t.name, t]));
   return paths.map((path) => {
     const transport = byName.get(path.transport);
     if (!transport?.usage) return path;
     const usage = transport.usage();
     const tasks = path.tasks.total;
-    const out: PathMetrics = {
+    const out: TransportMetrics = {
       ...path,
       usage: {
         operations: { ...usage.operations },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { memoryTransport, type PathMetrics, type Transport, withCost } from '../src/index.js';
+import { memoryTransport, type Transport, type TransportMetrics, withCost } from '../src/index.js';
 
-function metricsOf(transport: string, tasks: number): PathMetrics {
+function metricsOf(transport: string, tasks: number): TransportMetrics {
   return {
     transport,
     jobs: { total: 1, queued: 0, running: 0, succeeded: 1, failed: 0, cancelled: 0 },

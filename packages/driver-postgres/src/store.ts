@@ -7,7 +7,6 @@ import type {
   NewJob,
   NewTask,
   PackAdmission,
-  PathMetrics,
   StageCompletion,
   StageRecord,
   Store,
@@ -19,6 +18,7 @@ import type {
   TaskRecord,
   TaskRef,
   TaskRetry,
+  TransportMetrics,
 } from '@switchyard/core';
 import {
   MAX_REDRIVE_DOUBLINGS,
@@ -47,7 +47,6 @@ import { insertTasks } from './sql/insertTasks.js';
 import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
-import { getPayload, putPayload } from './sql/payloads.js';
 import { retryTasks } from './sql/retryTasks.js';
 import { sealStage } from './sql/sealStage.js';
 import { startStage } from './sql/startStage.js';
@@ -95,8 +94,6 @@ const ALL_QUERIES = {
   listResults,
   listTasks,
   metrics,
-  getPayload,
-  putPayload,
   retryTasks,
   sealStage,
   startStage,
@@ -453,20 +450,11 @@ class PostgresStoreImpl implements PostgresStore {
     return rows.map((r) => ({ index: r.idx, result: r.result ?? undefined }));
   }
 
-  async putPayload(key: string, data: string): Promise<void> {
-    await this.rows(this.q.putPayload, [key, data]);
-  }
-
-  async getPayload(key: string): Promise<string | undefined> {
-    const [row] = await this.rows<{ data: string }>(this.q.getPayload, [key]);
-    return row?.data;
-  }
-
   async incrementCounter(transport: string, name: string, by: number): Promise<void> {
     await this.rows(this.q.incrementCounter, [transport, name, by]);
   }
 
-  async metrics(): Promise<PathMetrics[]> {
+  async metrics(): Promise<TransportMetrics[]> {
     const rows = await this.rows<MetricsRow>(this.q.metrics);
     return rows.map((r) => ({
       transport: r.transport,
