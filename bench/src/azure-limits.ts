@@ -15,10 +15,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { memoryStore, type Transport } from '@switchyard/core';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { storageQueueTransport } from '@switchyard/driver-storagequeue';
 import { startEmulator } from '@switchyard/servicebus-emulator';
+import pLimit from 'p-limit';
 import {
   devstoreConnectionString,
   startAzurite,
@@ -33,8 +35,8 @@ export interface AzureLimitsBenchArgs {
   latencyMs?: number;
   /** `hello_world` sizes. @defaultValue [1000, 10000, 100000] */
   n?: number[];
-  /** Which paths. @defaultValue both */
-  paths?: ('servicebus' | 'storagequeue')[];
+  /** Which parts: the two paths, and `backoff` (sends at a queue's limit, driver vs SDK retry). @defaultValue all */
+  paths?: ('servicebus' | 'storagequeue' | 'backoff')[];
   /** Also run the defaults (one task per message) at n = 1,000. @defaultValue true */
   baseline?: boolean;
 }
@@ -70,10 +72,11 @@ export async function runAzureLimitsBench(
 ): Promise<Record<string, unknown>> {
   const latencyMs = args.latencyMs ?? 10;
   const sizes = args.n ?? [1000, 10_000, 100_000];
-  const paths = args.paths ?? ['servicebus', 'storagequeue'];
+  const paths = args.paths ?? ['servicebus', 'storagequeue', 'backoff'];
   const runs: LimitsRun[] = [];
   if (paths.includes('servicebus')) runs.push(...(await serviceBusRuns(latencyMs, sizes, args)));
   if (paths.includes('storagequeue')) runs.push(...(await storageRuns(latencyMs, sizes, args)));
+  const backoff = paths.includes('backoff') ? await backoffRuns() : undefined;
   return {
     scenario: 'azure-limits',
     latencyMs,
@@ -84,7 +87,91 @@ export async function runAzureLimitsBench(
         'throttling proxy: 2,000 messages/s per queue, 20,000 requests/s per account, 503 ServerBusy',
     },
     runs,
+    ...(backoff ? { backoff } : {}),
   };
+}
+
+/** Sends/s at a queue's limit, and what was lost, for one way of answering 503s. */
+export interface BackoffRun {
+  client: 'driver' | 'sdk-default-retry';
+  messages: number;
+  limitPerSecond: number;
+  seconds: number;
+  sentPerSecond: number;
+  /** `sentPerSecond` over the limit. */
+  ofLimit: number;
+  throttled: number;
+  failed: number;
+}
+
+/**
+ * Sends 300 messages as fast as allowed into a queue limited to 25 messages/s (a scaled-down
+ * queue, so the emulator on a loaded machine is not the bottleneck): once through the transport (its own
+ * retries, adaptive concurrency), once with the SDK's default retry policy (first retry after
+ * 4 s, 4 tries) at the same 64 calls in flight.
+ */
+async function backoffRuns(): Promise<BackoffRun[]> {
+  const messages = 300;
+  const limitPerSecond = 25;
+  const azurite = await startAzurite();
+  const out: BackoffRun[] = [];
+  log(`backoff: ${messages} sends into a queue limited to ${limitPerSecond} messages/s`);
+  try {
+    for (const client of ['driver', 'sdk-default-retry'] as const) {
+      const throttle = await startStorageThrottle({
+        target: { host: azurite.host, port: azurite.port },
+        queueMessagesPerSecond: limitPerSecond,
+        burstSeconds: 0.2,
+      });
+      const connectionString = devstoreConnectionString(throttle.port);
+      const queue = `bo-${client === 'driver' ? 'd' : 's'}-${randomBytes(3).toString('hex')}`;
+      const bodies = Array.from({ length: messages }, (_, i) => ({ body: `m-${i}` }));
+      let failed = 0;
+      let seconds: number;
+      if (client === 'driver') {
+        const transport = storageQueueTransport({ connectionString, queues: { task: queue } });
+        await transport.ping(); // creates the queues
+        await new Promise((r) => setTimeout(r, 300));
+        const t0 = performance.now();
+        const chunks = [];
+        for (let i = 0; i < messages; i += 32) chunks.push(bodies.slice(i, i + 32));
+        const results = await Promise.allSettled(chunks.map((c) => transport.send('task', c)));
+        seconds = (performance.now() - t0) / 1000;
+        failed = results.filter((r) => r.status === 'rejected').length * 32;
+        await transport.close();
+      } else {
+        const q = QueueServiceClient.fromConnectionString(connectionString).getQueueClient(queue);
+        await q.createIfNotExists();
+        await new Promise((r) => setTimeout(r, 300));
+        const limit = pLimit(64);
+        const t0 = performance.now();
+        const results = await Promise.allSettled(
+          bodies.map((b) => limit(() => q.sendMessage(Buffer.from(b.body).toString('base64')))),
+        );
+        seconds = (performance.now() - t0) / 1000;
+        failed = results.filter((r) => r.status === 'rejected').length;
+      }
+      const sent = messages - failed;
+      const run: BackoffRun = {
+        client,
+        messages,
+        limitPerSecond,
+        seconds: round(seconds),
+        sentPerSecond: round(sent / seconds),
+        ofLimit: round(sent / seconds / limitPerSecond),
+        throttled: throttle.stats().throttled,
+        failed,
+      };
+      out.push(run);
+      log(
+        `  ${client}: ${sent}/${messages} sent in ${run.seconds} s = ${run.sentPerSecond}/s (${run.ofLimit}x the limit); ${run.throttled} answered 503, ${failed} failed`,
+      );
+      await throttle.close();
+    }
+  } finally {
+    await azurite.stop();
+  }
+  return out;
 }
 
 async function measure(

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue] [--skip-baseline] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -73,8 +73,13 @@ async function main(): Promise<void> {
     case 'azure-limits': {
       const { runAzureLimitsBench } = await import('./azure-limits.js');
       const path = values.path;
-      if (path !== undefined && path !== 'servicebus' && path !== 'storagequeue')
-        throw new Error('--path takes servicebus or storagequeue');
+      if (
+        path !== undefined &&
+        path !== 'servicebus' &&
+        path !== 'storagequeue' &&
+        path !== 'backoff'
+      )
+        throw new Error('--path takes servicebus, storagequeue or backoff');
       result = await runAzureLimitsBench({
         ...(latencyMs === undefined ? {} : { latencyMs }),
         ...(sizes ? { n: sizes } : {}),

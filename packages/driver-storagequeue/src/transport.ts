@@ -3,6 +3,7 @@
  * (`@azure/storage-queue`).
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import {
   type CostEstimate,
   type DeadLetter,
@@ -104,6 +105,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     this.name = this.config.name;
     this.limits = this.config.limits;
     this.prices = options.prices ?? STORAGE_QUEUE_LIST_PRICES;
+    // Every call backing off and every receive waits on this signal: no listener bound applies.
+    setMaxListeners(0, this.closeController.signal);
     this.clients = new QueueClients({
       connection: this.config.connection,
       retryOptions: this.config.retryOptions,
