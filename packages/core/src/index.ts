@@ -1,3 +1,4 @@
+export { withCost } from './cost.js';
 export {
   defineJob,
   defineTask,
@@ -40,3 +41,4 @@ export * from './secrets/index.js';
 export type * from './store.js';
 export { MAX_REDRIVE_DOUBLINGS } from './store.js';
 export type * from './transport.js';
+export { UsageCounter } from './usage.js';
