@@ -12,10 +12,10 @@
  * @module
  */
 import { parseArgs } from 'node:util';
+import { runContention } from './contention.js';
 import { liveWorkers } from './fleet.js';
 import { type PathReport, runCampaign } from './harness.js';
 import { PATHS, type PathName } from './paths.js';
-import { runContention } from './contention.js';
 import { runSoak } from './soak.js';
 
 const { values, positionals } = parseArgs({

@@ -58,6 +58,15 @@ export async function createOwnDatabase(databaseUrl: string, prefix: string): Pr
       }
     },
     async drop() {
+      // Closed pools end their sessions asynchronously: wait for them, then end what is left.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          await maintenance.query(`DROP DATABASE IF EXISTS "${name}"`);
+          break;
+        } catch {
+          await sleep(250);
+        }
+      }
       await maintenance.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => {});
       await maintenance.end().catch(() => {});
     },

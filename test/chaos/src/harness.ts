@@ -259,6 +259,8 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
   const service = await tryStartPath(options.path);
   if ('skipped' in service) return { ...report, skipped: service.skipped };
   const admin = new pg.Pool({ connectionString: service.env.databaseUrl, max: 2 });
+  // An ended pool's sessions close after end() resolves; a late server-side end is no error.
+  admin.on('error', () => {});
   let submitter: Switchyard | undefined;
   let fleet: Fleet | undefined;
   let deadlocksBefore: number | undefined;

@@ -118,6 +118,8 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
   const database = await createOwnDatabase(serverUrl, 'switchyard_chaos');
   const databaseUrl = database.url;
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  // An ended pool's sessions close after end() resolves; a late server-side end is no error.
+  admin.on('error', () => {});
   const dropDatabase = async () => {
     await admin.end().catch(() => {});
     await database.drop();
