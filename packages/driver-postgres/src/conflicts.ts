@@ -1,17 +1,19 @@
 /**
- * Transient concurrency failures of the server — a deadlock victim (`40P01`) or a serialization
- * failure (`40001`) — and the bounded retry that keeps them inside the driver.
+ * Transient failures after which a statement may simply run again, and the bounded retry that keeps
+ * them inside the driver: a deadlock victim (`40P01`) or a serialization failure (`40001`) — the
+ * server rolled the victim's whole transaction back — and a session the server refused
+ * (`53300` too many connections, `57P03` cannot connect now) — nothing was sent.
  *
  * The statements take their row locks in one documented order (README, "Lock order"), so a
- * deadlock needs a plan that breaks it or a statement outside the driver. Either way the server
- * rolled the victim's whole transaction back, so running it again is exactly a first run: the
- * caller never sees a failed attempt, an extra `attempts`, a retry in the metrics or an error log.
+ * deadlock needs a plan that breaks it or a statement outside the driver. Either way running the
+ * statement again is exactly a first run: the caller never sees a failed attempt, an extra
+ * `attempts`, a retry in the metrics or an error log.
  */
 
-/** SQLSTATEs after which the rolled-back transaction may simply run again. */
-const RETRYABLE = new Set(['40P01', '40001']);
+/** SQLSTATEs after which the statement (or transaction) may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001', '53300', '57P03']);
 
-/** True for a deadlock victim or a serialization failure (the `pg` error, or a wrapped one). */
+/** True for a deadlock victim, a serialization failure or a refused session (the `pg` error, or a wrapped one). */
 export function isConflict(err: unknown): boolean {
   for (let e = err, depth = 0; e && depth < 4; depth++) {
     const code = (e as { code?: unknown }).code;
@@ -35,9 +37,9 @@ export interface ConflictRetry {
 const DEFAULTS = { retries: 8, initialDelayMs: 5, maxDelayMs: 200 } as const;
 
 /**
- * Runs `fn`, re-running it after a deadlock or serialization failure with a jittered exponential
- * backoff (the two victims of a cycle must not meet again at once). Any other error, or the last
- * conflict once the retries are spent, is thrown as it came.
+ * Runs `fn`, re-running it after a deadlock, a serialization failure or a refused session with a
+ * jittered exponential backoff (two victims of a cycle must not meet again at once). Any other
+ * error, or the last one once the retries are spent, is thrown as it came.
  */
 export async function retryConflicts<T>(
   fn: () => Promise<T>,

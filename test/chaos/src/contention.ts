@@ -103,6 +103,7 @@ export async function runContention(options: ContentionOptions = {}): Promise<Co
         600_000,
       );
       const depth = await waitDrained(service, done ? 60_000 : 1000);
+      const stderr = fleet.slots.map((w) => `${w.name}: ${w.stderr.slice(-5).join(' | ')}`);
       await fleet.stop();
       const conflictLogs = fleet.conflictLogs();
       fleet = undefined;
@@ -132,6 +133,7 @@ export async function runContention(options: ContentionOptions = {}): Promise<Co
         attemptsBeyondRuns: verdict.attemptsBeyondRuns,
         violations,
       };
+      if (violations.length > 0) for (const line of stderr) log(`[contention] ${line}`);
       report.perRun.push(result);
       report.runs++;
       report.tasks += verdict.tasks;
