@@ -81,7 +81,7 @@ for (const engine of engineList) {
       }
       const first = stores[0]!;
       await first.init();
-      const n = engine.name === 'server' ? 800 : 300;
+      const n = engine.name === 'server' ? 800 : 100;
       for (const jobId of [...JOBS, CANCELLED]) {
         await first.createJob({
           id: jobId,
