@@ -586,8 +586,7 @@ interface Key {
 
 /** The (job, stage, index) key of a ref; an id that is not a core task id matches no row. */
 function keyOf(ref: TaskRef): Key {
-  const parsed = parseTaskId(ref.taskId);
-  return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
+  return { jobId: ref.jobId, stage: ref.stage, index: ref.index };
 }
 
 /** The attempt columns shared by completions and retries: number, start (epoch ms). */

@@ -110,6 +110,7 @@ for (const engine of engineList) {
           const claims: ClaimRef[] = batch.map((t) => ({
             jobId: t.jobId,
             stage: 0,
+            index: t.i,
             taskId: t.taskId,
             ...(t.i % 3 === no % 3 ? {} : { admitOnly: true }),
           }));
@@ -121,6 +122,7 @@ for (const engine of engineList) {
             .map((t) => ({
               jobId: t.jobId,
               stage: 0,
+              index: t.i,
               taskId: t.taskId,
               error: { name: 'E', message: 'again' },
               attempt: 1,
@@ -128,6 +130,7 @@ for (const engine of engineList) {
           const outcomes: TaskOutcome[] = shuffle([...batch]).map((t) => ({
             jobId: t.jobId,
             stage: 0,
+            index: t.i,
             taskId: t.taskId,
             status: 'succeeded',
             result: t.i,
