@@ -6,16 +6,22 @@ export {
   type FanOutSource,
   type FinalizeContext,
   type JobDefinition,
+  type JobOutputs,
   type JobParams,
   type JobResult,
+  type JobStages,
+  type NoStages,
   type RetryPolicy,
   type StageDefinition,
+  type StageOutputs,
   stage,
   type TaskContext,
   type TaskDefinition,
   type TaskResult,
+  type TypedFanOutContext,
+  type TypedStage,
 } from './define.js';
-export type { Switchyard } from './engine/api.js';
+export type { JobId, JobName, JobViewOf, Switchyard, UntypedJobId } from './engine/api.js';
 export type { BatchingOptions } from './engine/batching.js';
 export { createSwitchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
