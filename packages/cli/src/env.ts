@@ -10,8 +10,8 @@ import {
   type Store,
   type Switchyard,
   type Transport,
-  toCachedSecret,
 } from '@switchyard/core';
+import { toCachedSecret } from '@switchyard/core/driver';
 import {
   type PGliteLike,
   type PostgresStoreOptions,

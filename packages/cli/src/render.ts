@@ -1,4 +1,5 @@
-import type { JobView, PathMetrics, TaskRecord } from '@switchyard/core';
+import type { JobView, PathMetrics } from '@switchyard/core';
+import type { TaskRecord } from '@switchyard/core/driver';
 
 const BAR = 28;
 

@@ -1,19 +1,17 @@
 import {
-  type ClaimRef,
   createSwitchyard,
   defineJob,
   defineTask,
   isSwitchyardError,
   memoryStore,
   memoryTransport,
-  type PackAdmission,
-  type ReceivedMessage,
   type Store,
   silentLogger,
   stage,
   type TaskDefinition,
   type Transport,
 } from '@switchyard/core';
+import type { ClaimRef, PackAdmission, ReceivedMessage } from '@switchyard/core/driver';
 import { faultyStore } from '@switchyard/core/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterEach, describe, expect, it } from 'vitest';

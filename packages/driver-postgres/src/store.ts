@@ -1,16 +1,15 @@
+import type { ErrorInfo, PathMetrics, Store } from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
   CompleteTasksResult,
-  ErrorInfo,
   JobRecord,
   ListTasksOptions,
   NewJob,
   NewTask,
   PackAdmission,
-  PathMetrics,
   StageCompletion,
   StageRecord,
-  Store,
   StoredResult,
   StuckWork,
   TaskClaim,
@@ -19,14 +18,8 @@ import type {
   TaskRecord,
   TaskRef,
   TaskRetry,
-} from '@switchyard/core';
-import {
-  MAX_REDRIVE_DOUBLINGS,
-  parseTaskId,
-  SwitchyardError,
-  taskId,
-  ValidationError,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
+import { MAX_REDRIVE_DOUBLINGS, parseTaskId, taskId } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonArray, jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';

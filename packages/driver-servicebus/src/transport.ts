@@ -17,25 +17,27 @@ import {
 } from '@azure/service-bus';
 import { azureCredential } from '@switchyard/azure';
 import {
+  type QueueKind,
+  type SecretInput,
+  type SecretSource,
+  SwitchyardError,
+  type Transport,
+  ValidationError,
+} from '@switchyard/core';
+import {
   type CachedSecret,
   cachedSecret,
   type DeadLetter,
   type DeadLetterCapability,
   isSecretRef,
   type OutgoingMessage,
-  type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
   redactSecrets,
-  type SecretInput,
-  type SecretSource,
   type Settlement,
-  SwitchyardError,
-  type Transport,
   type TransportLimits,
-  ValidationError,
   withSecretRotation,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 import Long from 'long';
 import pLimit from 'p-limit';
 import { OutcomeLanes } from './outcome-lanes.js';

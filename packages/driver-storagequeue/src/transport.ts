@@ -6,24 +6,26 @@ import {
   type StorageRetryOptions,
 } from '@azure/storage-queue';
 import {
+  type FieldIssue,
+  type QueueKind,
+  type SecretInput,
+  type SecretSource,
+  SwitchyardError,
+  type Transport,
+  ValidationError,
+} from '@switchyard/core';
+import {
   type CachedSecret,
   cachedSecret,
   type DeadLetter,
-  type FieldIssue,
   isSecretRef,
   type OutgoingMessage,
-  type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
-  type SecretInput,
-  type SecretSource,
   type Settlement,
-  SwitchyardError,
-  type Transport,
   type TransportLimits,
-  ValidationError,
   withSecretRotation,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 import pLimit, { type LimitFunction } from 'p-limit';
 import {
   decodeText,
