@@ -1,4 +1,5 @@
-import { createSwitchyard, type Store, silentLogger, type Transport } from '@switchyard/core';
+import { createSwitchyard, silentLogger } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 import { helloWorld } from '@switchyard/example-jobs';
 
 export interface HelloRun {

@@ -7,9 +7,8 @@ import {
   type SubmitOptions,
   SwitchyardError,
   silentLogger,
-  type Transport,
 } from '@switchyard/core';
-import type { TaskRecord, TaskStatus } from '@switchyard/core/driver';
+import type { TaskRecord, TaskStatus, Transport } from '@switchyard/core/driver';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';

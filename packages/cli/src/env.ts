@@ -7,11 +7,9 @@ import {
   memoryTransport,
   type ReconcileOptions,
   type SecretInput,
-  type Store,
   type Switchyard,
-  type Transport,
 } from '@switchyard/core';
-import { toCachedSecret } from '@switchyard/core/driver';
+import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
 import {
   type PGliteLike,
   type PostgresStoreOptions,

@@ -170,10 +170,10 @@ export interface TypedStage<P, Outputs extends StageOutputs, Name extends string
 }
 
 /** A name not used by an earlier stage (a repeated name is a type error). */
-type NewStageName<Name extends string, Outputs> = Name extends keyof Outputs ? never : Name;
+export type NewStageName<Name extends string, Outputs> = Name extends keyof Outputs ? never : Name;
 
 /** Flattens an intersection for readable hovers and errors. */
-type Flat<T> = { [K in keyof T]: T[K] } & {};
+export type Flat<T> = { [K in keyof T]: T[K] } & {};
 
 /**
  * The stages of a job being declared, each `stage(…)` adding one: its `fanOut` gets the job's
@@ -209,13 +209,22 @@ export interface JobDefinition<
   P = unknown,
   R = unknown,
   Outputs extends StageOutputs = StageOutputs,
+  In = P,
 > {
   readonly name: N;
   readonly params?: StandardSchemaV1<unknown, P>;
   readonly stages: readonly StageDefinition<P>[];
   finalize?(ctx: FinalizeContext<P, Outputs>): R | Promise<R>;
-  /** Types only (never set): what the job's params, result and stage outputs are. */
-  readonly '~types'?: { readonly params: P; readonly result: R; readonly outputs: Outputs };
+  /**
+   * Types only (never set): the job's params as `submit` takes them (`input`, the schema's input)
+   * and as stages see them (`params`, validated), its result and its stages' outputs.
+   */
+  readonly '~types'?: {
+    readonly input: In;
+    readonly params: P;
+    readonly result: R;
+    readonly outputs: Outputs;
+  };
 }
 
 /**
@@ -253,7 +262,13 @@ export function defineJob<
     job: JobStages<StandardSchemaV1.InferOutput<S>, NoStages>,
   ) => JobStages<StandardSchemaV1.InferOutput<S>, Outputs>;
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>, Outputs>) => R | Promise<R>;
-}): JobDefinition<N, StandardSchemaV1.InferOutput<S>, Awaited<R>, Outputs>;
+}): JobDefinition<
+  N,
+  StandardSchemaV1.InferOutput<S>,
+  Awaited<R>,
+  Outputs,
+  StandardSchemaV1.InferInput<S>
+>;
 export function defineJob<
   const N extends string,
   Outputs extends StageOutputs,
@@ -272,7 +287,13 @@ export function defineJob<
   params: S;
   stages: readonly StageDefinition<StandardSchemaV1.InferOutput<S>>[];
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>>) => R | Promise<R>;
-}): JobDefinition<N, StandardSchemaV1.InferOutput<S>, Awaited<R>>;
+}): JobDefinition<
+  N,
+  StandardSchemaV1.InferOutput<S>,
+  Awaited<R>,
+  StageOutputs,
+  StandardSchemaV1.InferInput<S>
+>;
 export function defineJob<const N extends string, P = undefined, R = undefined>(definition: {
   name: N;
   stages: readonly StageDefinition<P>[];
@@ -330,6 +351,10 @@ function assertName(name: unknown, what: string): void {
 /** Params type of a job definition (validated: the schema's output). */
 export type JobParams<J> = J extends { readonly '~types'?: { readonly params: infer P } }
   ? P
+  : unknown;
+/** Params type of a job definition as `submit` takes them (the schema's input: defaults optional). */
+export type JobInput<J> = J extends { readonly '~types'?: { readonly input: infer I } }
+  ? I
   : unknown;
 /** Result type of a job definition: what its `finalize` returns. */
 export type JobResult<J> = J extends { readonly '~types'?: { readonly result: infer R } }

@@ -5,6 +5,7 @@
  * @module
  */
 export {
+  type DeadLetterNote,
   decodeEnvelope,
   ENVELOPE_VERSION,
   type Envelope,
@@ -15,7 +16,7 @@ export {
   type TaskEnvelope,
   type TasksEnvelope,
 } from './envelope.js';
-export { toErrorInfo } from './errors.js';
+export { type ErrorInfo, toErrorInfo } from './errors.js';
 export { deriveJobId, parseTaskId, taskId } from './ids.js';
 export {
   type CachedSecret,
@@ -25,17 +26,26 @@ export {
   withSecretRotation,
 } from './secrets/cached.js';
 export { knownSecretValues, redactSecrets, rememberSecretValue } from './secrets/redact.js';
-export { defaultEnvVariable, firstOf, isSecretRef } from './secrets/sources.js';
+export {
+  defaultEnvVariable,
+  firstOf,
+  isSecretRef,
+  type SecretInput,
+} from './secrets/sources.js';
+export type { SecretRef, SecretSource } from './secrets/types.js';
 export type {
   ClaimRef,
   CompleteTasksResult,
   JobRecord,
+  JobStatus,
   ListTasksOptions,
   NewJob,
   NewTask,
   PackAdmission,
+  PathMetrics,
   StageCompletion,
   StageRecord,
+  StageStatus,
   Store,
   StoredResult,
   StuckWork,

@@ -12,11 +12,14 @@ export {
   type FanOutContext,
   type FanOutSource,
   type FinalizeContext,
+  type Flat,
   type JobDefinition,
+  type JobInput,
   type JobOutputs,
   type JobParams,
   type JobResult,
   type JobStages,
+  type NewStageName,
   type NoStages,
   type RetryPolicy,
   type StageDefinition,
@@ -48,8 +51,8 @@ export {
   JobFailedError,
   MalformedMessageError,
   SerializationError,
-  type SwitchyardErrorCode,
   SwitchyardError,
+  type SwitchyardErrorCode,
   type SwitchyardErrorOptions,
   TaskTimeoutError,
   ValidationError,
@@ -60,5 +63,5 @@ export { type MemoryTransportOptions, memoryTransport } from './memory/memory-tr
 export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
 export type { SecretRef, SecretSource } from './secrets/types.js';
-export type { PathMetrics, StageStatus, Store } from './store.js';
-export type { QueueKind, Transport } from './transport.js';
+export type { PathMetrics, StageStatus } from './store.js';
+export type { QueueKind } from './transport.js';

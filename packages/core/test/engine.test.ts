@@ -5,13 +5,17 @@ import {
   isSwitchyardError,
   memoryStore,
   memoryTransport,
-  type Store,
   silentLogger,
   stage,
   type TaskDefinition,
-  type Transport,
 } from '@switchyard/core';
-import type { ClaimRef, PackAdmission, ReceivedMessage } from '@switchyard/core/driver';
+import type {
+  ClaimRef,
+  PackAdmission,
+  ReceivedMessage,
+  Store,
+  Transport,
+} from '@switchyard/core/driver';
 import { faultyStore } from '@switchyard/core/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterEach, describe, expect, it } from 'vitest';

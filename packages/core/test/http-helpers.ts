@@ -4,10 +4,10 @@ import {
   defineTask,
   memoryStore,
   memoryTransport,
-  type Store,
   silentLogger,
   stage,
 } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import { createHttpHandler, type HttpHandlerOptions } from '@switchyard/core/http';
 import { z } from 'zod';
 

@@ -168,6 +168,30 @@ describe('a Switchyard built from typed jobs', () => {
     await yard.submit('squares', { n: '3', tag: 'a' });
   });
 
+  test('submit takes params as the schema inputs them: a field with a default may be left out', async () => {
+    const withDefaults = defineJob({
+      name: 'defaults',
+      params: z.object({ n: z.number().default(10) }),
+      stages: (job) =>
+        job.stage({
+          name: 'square',
+          task: square,
+          fanOut: ({ n }) => {
+            expectTypeOf(n).toEqualTypeOf<number>();
+            return [{ x: n }];
+          },
+        }),
+    });
+    const defaults = createSwitchyard({
+      jobs: [withDefaults],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+    });
+    await defaults.submit('defaults', {});
+    const { jobId } = await defaults.submit('defaults', { n: 3 });
+    expectTypeOf((await defaults.waitFor(jobId)).params).toEqualTypeOf<{ n: number }>();
+  });
+
   test('waitFor, getJob and results have the job types for a job id from submit', async () => {
     const { jobId } = await yard.submit('squares', { n: 3, tag: 'a' });
     const done = await yard.waitFor(jobId);

@@ -1,4 +1,4 @@
-import type { ErrorInfo, PathMetrics, Store } from '@switchyard/core';
+import type { ErrorInfo, PathMetrics } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
@@ -10,6 +10,7 @@ import type {
   PackAdmission,
   StageCompletion,
   StageRecord,
+  Store,
   StoredResult,
   StuckWork,
   TaskClaim,

@@ -1,4 +1,4 @@
-import type { QueueKind, Transport } from '@switchyard/core';
+import type { QueueKind } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   DeadLetter,
@@ -6,6 +6,7 @@ import type {
   ReceivedMessage,
   ReceiveOptions,
   Settlement,
+  Transport,
   TransportLimits,
 } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';

@@ -21,7 +21,6 @@ import {
   type SecretInput,
   type SecretSource,
   SwitchyardError,
-  type Transport,
   ValidationError,
 } from '@switchyard/core';
 import {
@@ -35,6 +34,7 @@ import {
   type ReceiveOptions,
   redactSecrets,
   type Settlement,
+  type Transport,
   type TransportLimits,
   withSecretRotation,
 } from '@switchyard/core/driver';

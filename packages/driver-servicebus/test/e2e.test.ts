@@ -6,9 +6,8 @@ import {
   memoryStore,
   silentLogger,
   stage,
-  type Transport,
 } from '@switchyard/core';
-import type { ReceivedMessage, Settlement } from '@switchyard/core/driver';
+import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
 import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterAll, describe, expect, it } from 'vitest';

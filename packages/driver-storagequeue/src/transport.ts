@@ -11,7 +11,6 @@ import {
   type SecretInput,
   type SecretSource,
   SwitchyardError,
-  type Transport,
   ValidationError,
 } from '@switchyard/core';
 import {
@@ -23,6 +22,7 @@ import {
   type ReceivedMessage,
   type ReceiveOptions,
   type Settlement,
+  type Transport,
   type TransportLimits,
   withSecretRotation,
 } from '@switchyard/core/driver';

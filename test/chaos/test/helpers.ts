@@ -5,11 +5,10 @@
 import {
   createSwitchyard,
   type RetryPolicy,
-  type Store,
   type Switchyard,
   silentLogger,
-  type Transport,
 } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { makeTransport, type PathName, type PathService, tryStartPath } from '../src/paths.js';

@@ -1,5 +1,12 @@
 /** The `Switchyard` interface: what an application calls on a configured Switchyard. */
-import type { JobDefinition, JobOutputs, JobParams, JobResult, TaskResult } from '../define.js';
+import type {
+  JobDefinition,
+  JobInput,
+  JobOutputs,
+  JobParams,
+  JobResult,
+  TaskResult,
+} from '../define.js';
 import type { Store } from '../store.js';
 import type {
   HandleMeta,
@@ -44,7 +51,7 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
    */
   submit<N extends JobName<Jobs>>(
     jobName: N,
-    params: JobParams<JobNamed<Jobs, N>>,
+    params: JobInput<JobNamed<Jobs, N>>,
     options?: SubmitOptions,
   ): Promise<SubmitResult<N>>;
   /**
