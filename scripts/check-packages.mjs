@@ -21,6 +21,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -80,7 +81,7 @@ function importsOf(file) {
   const names = new Set();
   for (const m of text.matchAll(/(?:from\s*|import\s*\(\s*|import\s+)['"]([^'"./][^'"]*)['"]/g)) {
     const spec = m[1];
-    if (spec.startsWith('node:')) continue;
+    if (spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) continue;
     names.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
   }
   return names;
