@@ -9,7 +9,8 @@
 //     and a job on PostgreSQL (DATABASE_URL) using core and driver-postgres alone
 // Run after `npm run build`. Exits non-zero on the first class of failure found, listing them all.
 //
-//   node scripts/check-packages.mjs [--keep]   (--keep leaves the temporary projects for a look)
+//   node scripts/check-packages.mjs [--keep] [--only <package>…]
+//   (--keep leaves the temporary projects for a look; --only checks those packages alone)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -31,6 +32,9 @@ const TYPESCRIPT = ['5.9.3', '7.0.2'];
 /** Versions the consumer projects install next to the tarballs, as a user would. */
 const USER_DEPS = ['@types/node@20', 'zod@4'];
 const keep = process.argv.includes('--keep');
+const only = process.argv.includes('--only')
+  ? process.argv.slice(process.argv.indexOf('--only') + 1).filter((a) => !a.startsWith('--'))
+  : [];
 const work = mkdtempSync(join(tmpdir(), 'switchyard-packages-'));
 const failures = [];
 const started = Date.now();
@@ -65,6 +69,7 @@ const packages = readdirSync(join(root, 'packages'))
   .map((dir) => ({ dir, folder: join(root, 'packages', dir) }))
   .map((p) => ({ ...p, json: JSON.parse(readFileSync(join(p.folder, 'package.json'), 'utf8')) }))
   .filter((p) => !p.json.private);
+const checked = packages.filter((p) => only.length === 0 || only.includes(p.json.name));
 const tarballs = join(work, 'tarballs');
 mkdirSync(tarballs);
 for (const p of packages) {
@@ -111,7 +116,7 @@ for (const version of TYPESCRIPT) {
 }
 const tsc = (version) => join(compilers, version, 'node_modules/typescript/bin/tsc');
 
-for (const p of packages) {
+for (const p of checked) {
   const name = p.json.name;
   const deps = Object.keys(p.json.dependencies ?? {});
   const peers = Object.keys(p.json.peerDependencies ?? {});
