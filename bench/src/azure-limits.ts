@@ -14,9 +14,11 @@
  * message) at n = 1,000 runs in the same process for the ratio.
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { memoryStore, type Transport } from '@switchyard/core';
+import { memoryStore } from '@switchyard/core';
+import type { Transport } from '@switchyard/core/driver';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { storageQueueTransport } from '@switchyard/driver-storagequeue';
 import { startEmulator } from '@switchyard/servicebus-emulator';

@@ -1,10 +1,5 @@
-import {
-  type BatchingOptions,
-  createSwitchyard,
-  type Store,
-  silentLogger,
-  type Transport,
-} from '@switchyard/core';
+import { type BatchingOptions, createSwitchyard, silentLogger } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 import { helloWorld } from '@switchyard/example-jobs';
 
 export interface HelloRun {

@@ -6,15 +6,15 @@
  * by a connection-string user who never needs `@azure/identity`).
  * @module
  */
+
 import type { TokenCredential } from '@azure/core-auth';
+import type { FieldIssue, SecretSource } from '@switchyard/core';
 import {
   type CachedSecret,
   cachedSecret,
-  type FieldIssue,
   isSecretRef,
   type SecretInput,
-  type SecretSource,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 
 /** The connection options both Azure drivers take (the endpoint's option name differs per driver). */
 export interface ConnectionOptions {

@@ -7,11 +7,9 @@ import {
   memoryTransport,
   type ReconcileOptions,
   type SecretInput,
-  type Store,
   type Switchyard,
-  type Transport,
-  toCachedSecret,
 } from '@switchyard/core';
+import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
 import {
   type PGliteLike,
   type PostgresStoreOptions,

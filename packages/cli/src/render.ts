@@ -1,4 +1,5 @@
-import type { JobView, TaskRecord, TransportMetrics } from '@switchyard/core';
+import type { JobView, TransportMetrics } from '@switchyard/core';
+import type { TaskRecord } from '@switchyard/core/driver';
 
 const BAR = 28;
 

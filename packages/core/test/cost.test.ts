@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { memoryTransport, type Transport, type TransportMetrics, withCost } from '../src/index.js';
+import { type Transport, withCost } from '../src/driver.js';
+import { memoryTransport, type TransportMetrics } from '../src/index.js';
 
 function metricsOf(transport: string, tasks: number): TransportMetrics {
   return {

@@ -4,8 +4,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { CachedSecret, SecretInput, SecretSource } from '@switchyard/core';
-import { SwitchyardError, toCachedSecret, withSecretRotation } from '@switchyard/core';
+import type { SecretInput, SecretSource } from '@switchyard/core';
+import { SwitchyardError } from '@switchyard/core';
+import type { CachedSecret } from '@switchyard/core/driver';
+import { toCachedSecret, withSecretRotation } from '@switchyard/core/driver';
 import pg from 'pg';
 import { arrayLiteral } from './arrays.js';
 import { retryConflicts } from './conflicts.js';

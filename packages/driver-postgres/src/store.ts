@@ -1,7 +1,8 @@
+import type { ErrorInfo } from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
   CompleteTasksResult,
-  ErrorInfo,
   JobRecord,
   ListTasksOptions,
   NewJob,
@@ -19,14 +20,8 @@ import type {
   TaskRef,
   TaskRetry,
   TransportMetrics,
-} from '@switchyard/core';
-import {
-  MAX_REDRIVE_DOUBLINGS,
-  parseTaskId,
-  SwitchyardError,
-  taskId,
-  ValidationError,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
+import { MAX_REDRIVE_DOUBLINGS, parseTaskId, taskId } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonArray, jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';

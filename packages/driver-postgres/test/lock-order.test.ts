@@ -7,7 +7,8 @@
  * `40P01` (or `40001`) fails the test. PGlite is one session, where nothing can wait in a cycle;
  * there the same run checks that the statements keep the counters exact.
  */
-import { type ClaimRef, type TaskOutcome, type TaskRetry, taskId } from '@switchyard/core';
+
+import { type ClaimRef, type TaskOutcome, type TaskRetry, taskId } from '@switchyard/core/driver';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';

@@ -17,26 +17,30 @@ import {
 } from '@azure/service-bus';
 import { azureCredential, type ConnectionSource, resolveConnectionSource } from '@switchyard/azure';
 import {
+  type FieldIssue,
+  type QueueKind,
+  type SecretInput,
+  type SecretSource,
+  SwitchyardError,
+  ValidationError,
+} from '@switchyard/core';
+import {
+  type CachedSecret,
   type CostEstimate,
+  cachedSecret,
   type DeadLetter,
   type DeadLetterCapability,
-  type FieldIssue,
   type OutgoingMessage,
-  type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
   redactSecrets,
-  type SecretInput,
-  type SecretSource,
   type Settlement,
-  SwitchyardError,
   type Transport,
   type TransportLimits,
   type TransportUsage,
   UsageCounter,
-  ValidationError,
   withSecretRotation,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 import Long from 'long';
 import pLimit from 'p-limit';
 import { OutcomeLanes } from './outcome-lanes.js';

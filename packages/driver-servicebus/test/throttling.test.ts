@@ -1,5 +1,6 @@
 import { isServiceBusError, ServiceBusClient } from '@azure/service-bus';
-import type { ReceivedMessage } from '@switchyard/core';
+import type { ReceivedMessage } from '@switchyard/core/driver';
+
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { serviceBusTransport } from '../src/index.js';
 

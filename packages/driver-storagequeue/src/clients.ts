@@ -5,6 +5,7 @@
  * re-run once with the rotated secret after a 403.
  * @module
  */
+
 import type { TokenCredential } from '@azure/core-auth';
 import {
   type QueueClient,
@@ -12,13 +13,8 @@ import {
   type StorageRetryOptions,
 } from '@azure/storage-queue';
 import type { ConnectionSource } from '@switchyard/azure/connection';
-import {
-  type CachedSecret,
-  SwitchyardError,
-  type UsageCounter,
-  ValidationError,
-  withSecretRotation,
-} from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
+import { type CachedSecret, type UsageCounter, withSecretRotation } from '@switchyard/core/driver';
 import type { AdaptiveLimit } from './adaptive-limit.js';
 import { backendError, isAbortError, isAuthError, statusOf } from './errors.js';
 

@@ -3,7 +3,9 @@
  * letters (`#switchyard-poison {header}\n<body>`) and those the Functions host moved there.
  * @module
  */
-import type { DeadLetter, QueueKind } from '@switchyard/core';
+
+import type { QueueKind } from '@switchyard/core';
+import type { DeadLetter } from '@switchyard/core/driver';
 import type { QueueClients } from './clients.js';
 import { decodeText, encodeBody, type MessageEncoding, parsePoisonMessage } from './codec.js';
 import type { QueueMessages } from './messages.js';

@@ -4,8 +4,10 @@
  * move to `<queue>-poison` — and the handle a received message keeps out of the public object.
  * @module
  */
+
 import type { DequeuedMessageItem } from '@azure/storage-queue';
-import { type QueueKind, type ReceivedMessage, ValidationError } from '@switchyard/core';
+import { type QueueKind, ValidationError } from '@switchyard/core';
+import type { ReceivedMessage } from '@switchyard/core/driver';
 import type { QueueClients } from './clients.js';
 import {
   decodeText,

@@ -3,16 +3,12 @@
  * resolved configuration (queue layout, limits, connection).
  * @module
  */
+
 import type { TokenCredential } from '@azure/core-auth';
 import type { StorageRetryOptions } from '@azure/storage-queue';
 import { type ConnectionSource, resolveConnectionSource } from '@switchyard/azure/connection';
-import type {
-  FieldIssue,
-  QueueKind,
-  SecretInput,
-  SecretSource,
-  TransportLimits,
-} from '@switchyard/core';
+import type { FieldIssue, QueueKind, SecretInput, SecretSource } from '@switchyard/core';
+import type { TransportLimits } from '@switchyard/core/driver';
 import { type MessageEncoding, maxBodyBytes } from './codec.js';
 import { layoutFor, POISON_SUFFIX, throwIfIssues } from './names.js';
 import type { StorageQueuePrices } from './prices.js';

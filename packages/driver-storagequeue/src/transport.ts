@@ -3,23 +3,26 @@
  * (`@azure/storage-queue`).
  * @module
  */
+
 import { setMaxListeners } from 'node:events';
+import {
+  type FieldIssue,
+  type QueueKind,
+  SwitchyardError,
+  ValidationError,
+} from '@switchyard/core';
 import {
   type CostEstimate,
   type DeadLetter,
-  type FieldIssue,
   type OutgoingMessage,
-  type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
   type Settlement,
-  SwitchyardError,
   type Transport,
   type TransportLimits,
   type TransportUsage,
   UsageCounter,
-  ValidationError,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { QueueClients } from './clients.js';
 import { encodeBody } from './codec.js';

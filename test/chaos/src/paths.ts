@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
-import type { Transport } from '@switchyard/core';
+import type { Transport } from '@switchyard/core/driver';
 import { postgresTransport } from '@switchyard/driver-postgres';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { POISON_SUFFIX, storageQueueTransport } from '@switchyard/driver-storagequeue';

@@ -5,7 +5,7 @@
  * announce these moments (for the harness to kill the worker right there) and linger a little.
  * @module
  */
-import type { Store } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import type pg from 'pg';
 import type { ChaosResult, FinalizeEffect } from './job.js';
 
