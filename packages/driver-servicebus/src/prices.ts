@@ -5,6 +5,7 @@
  * no operations.
  * @module
  */
+import type { CostEstimate, TransportUsage } from '@switchyard/core/driver';
 
 /** A price table; pass your own (region, agreement) as `prices` to the transport. */
 export interface ServiceBusPrices {
@@ -67,4 +68,3 @@ export function serviceBusCost(input: ServiceBusCostInput): CostEstimate {
     basis: `Service Bus Standard list price of ${prices.asOf}: ${prices.currency} ${prices.standardPerMillionOperations} per million operations (13M–100M band), each message sent, received or settled one; base charge ${prices.currency} ${prices.standardBasePerHour}/hour not included (${prices.source})`,
   };
 }
-import type { CostEstimate, TransportUsage } from '@switchyard/core/driver';

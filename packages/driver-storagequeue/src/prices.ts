@@ -4,6 +4,7 @@
  * `GetMessages` per receive of up to 32 messages, a `DeleteMessage` per message completed.
  * @module
  */
+import type { CostEstimate, TransportUsage } from '@switchyard/core/driver';
 
 /** A price table; pass your own (region, redundancy, agreement) as `prices` to the transport. */
 export interface StorageQueuePrices {
@@ -54,4 +55,3 @@ export function storageQueueCost(
     basis: `Queue Storage list prices of ${prices.asOf} (${prices.currency} ${prices.class1PerTenThousand} per 10,000 class 1, ${prices.class2PerTenThousand} per 10,000 class 2 operations; ${prices.source}); capacity not included`,
   };
 }
-import type { CostEstimate, TransportUsage } from '@switchyard/core/driver';
