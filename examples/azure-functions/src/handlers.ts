@@ -126,9 +126,7 @@ export function createFunctionHandlers(
         const built = await host();
         h = http = createHttpHandler(built.yard, {
           auth: { none: true },
-          ...(built.nonServiceBusTransport
-            ? { defaultNonServiceBusTransport: built.nonServiceBusTransport }
-            : {}),
+          transportFlags: built.transportFlags,
         });
       }
       const method = request.method.toUpperCase();

@@ -136,9 +136,7 @@ export async function start(
     const handler = createHttpHandler(yard, {
       auth,
       logger,
-      ...(host.nonServiceBusTransport
-        ? { defaultNonServiceBusTransport: host.nonServiceBusTransport }
-        : {}),
+      transportFlags: host.transportFlags,
     });
 
     const server = createServer((req, res) => {
