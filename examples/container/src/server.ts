@@ -174,6 +174,7 @@ export async function start(
     working.catch((err: unknown) => logger.error('worker failed', { error: String(err) }));
     logger.info('listening', {
       port,
+      pid: process.pid,
       paths: yard.transportNames,
       store: host.storeLocation.startsWith('pglite:') ? 'pglite' : 'postgres',
       auth: Object.keys(auth)[0],

@@ -347,6 +347,6 @@ describe('the installed executables', () => {
       ],
       { cwd: join(root, 'packages/cli'), env: { PATH: process.env.PATH ?? '' } },
     ).toString();
-    expect(resolved).toMatch(/\/examples\/jobs\/dist\/index\.js$/);
+    expect(resolved).toMatch(/jobs\/dist\/index\.js$/);
   });
 });

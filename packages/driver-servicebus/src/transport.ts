@@ -448,7 +448,12 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // Dead-letters with different reasons are different outcomes on the wire too.
         await this.lanes.submit(
           `deadLetter\u0000${deadLetterReason}\u0000${deadLetterErrorDescription}`,
-          () => receiver.deadLetterMessage(raw, { deadLetterReason, deadLetterErrorDescription }),
+          () =>
+            receiver.deadLetterMessage(raw, {
+              deadLetterReason,
+              deadLetterErrorDescription,
+              [DEAD_LETTERED_AT]: new Date().toISOString(),
+            }),
         );
       }
     } catch (err) {
@@ -484,6 +489,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   }
 
   // ---------------------------------------------------------------- dead letters
+  // Service Bus records no dead-letter time: the transport stamps one (application property
+  // DEAD_LETTERED_AT) when it dead-letters, and lists it. Messages the broker dead-lettered itself
+  // (MaxDeliveryCountExceeded) carry none.
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? 100;
@@ -516,6 +524,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
                 ...(m.deadLetterErrorDescription
                   ? { description: m.deadLetterErrorDescription }
                   : {}),
+                ...deadLetteredAt(m.applicationProperties?.[DEAD_LETTERED_AT]),
               });
             }
           }
@@ -754,4 +763,13 @@ function backendError(what: string, err: unknown): SwitchyardError {
 
 async function closeQuietly(things: readonly { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(things.map((t) => t.close().catch(() => undefined)));
+}
+
+/** Application property holding when the transport dead-lettered a message (ISO 8601). */
+const DEAD_LETTERED_AT = 'switchyard-dead-lettered-at';
+
+function deadLetteredAt(value: unknown): { deadLetteredAt?: Date } {
+  const at =
+    value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? { deadLetteredAt: at } : {};
 }
