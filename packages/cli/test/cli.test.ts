@@ -88,7 +88,7 @@ describe('switchyard CLI (subprocess)', () => {
     const unknown = await cli(['help', 'bogus']);
     expect(unknown.code).toBe(2);
     expect(existsSync(join(dir, 'data'))).toBe(false);
-  });
+  }, 120_000);
 
   it('usage errors exit 2 before opening anything', async () => {
     for (const args of [
@@ -334,7 +334,7 @@ describe('the installed executables', () => {
       expect(r.code).toBe(3);
       expect(r.stderr).toContain('npm run build');
     }
-  });
+  }, 60_000);
 
   it('the default jobs module resolves to JavaScript without the source condition', () => {
     // What the compiled CLI imports when neither --jobs nor SWITCHYARD_JOBS is given.

@@ -105,6 +105,8 @@ export class MessageTooLargeError extends SwitchyardError {
 /** Application properties the driver sets on copies it sends (retries, replays). */
 const PROP_ID = 'sy-id';
 const PROP_DELIVERIES = 'sy-delivery-count';
+/** Application property holding when the transport dead-lettered a message (ISO 8601). */
+const DEAD_LETTERED_AT = 'sy-dead-lettered-at';
 
 /** Room kept for the AMQP envelope (annotations, properties, batch framing) under the link limit. */
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
@@ -685,7 +687,13 @@ function copyOf(
   id: string,
   deliveryCount: number,
 ): ServiceBusMessage {
-  const { [PROP_ID]: _id, [PROP_DELIVERIES]: _count, ...props } = raw.applicationProperties ?? {};
+  // A replayed message is not dead-lettered any more: its old dead-letter time is dropped.
+  const {
+    [PROP_ID]: _id,
+    [PROP_DELIVERIES]: _count,
+    [DEAD_LETTERED_AT]: _deadLetteredAt,
+    ...props
+  } = raw.applicationProperties ?? {};
   const applicationProperties: Record<string, number | boolean | string | Date | null> = {
     ...props,
     [PROP_ID]: id,
@@ -764,9 +772,6 @@ function backendError(what: string, err: unknown): SwitchyardError {
 async function closeQuietly(things: readonly { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(things.map((t) => t.close().catch(() => undefined)));
 }
-
-/** Application property holding when the transport dead-lettered a message (ISO 8601). */
-const DEAD_LETTERED_AT = 'switchyard-dead-lettered-at';
 
 function deadLetteredAt(value: unknown): { deadLetteredAt?: Date } {
   const at =
