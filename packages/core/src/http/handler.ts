@@ -161,7 +161,7 @@ export function createHttpHandler(
     }
     let picked: { flag: string; transport: string } | undefined;
     for (const [flag, choice] of Object.entries(flags)) {
-      const value = body[flag];
+      const value = Object.hasOwn(body, flag) ? body[flag] : undefined;
       if (value === undefined) continue;
       if (typeof value !== 'boolean') throw invalid(flag, 'must be true or false');
       const name = value ? choice.whenTrue : choice.whenFalse;
