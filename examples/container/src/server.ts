@@ -137,9 +137,7 @@ export async function start(
     const handler = createHttpHandler(yard, {
       auth,
       logger,
-      ...(host.nonServiceBusTransport
-        ? { defaultNonServiceBusTransport: host.nonServiceBusTransport }
-        : {}),
+      transportFlags: host.transportFlags,
     });
 
     const server = createServer((req, res) => {
@@ -177,6 +175,7 @@ export async function start(
     working.catch((err: unknown) => logger.error('worker failed', { error: String(err) }));
     logger.info('listening', {
       port,
+      pid: process.pid,
       transports: yard.transportNames,
       store: host.storeLocation.startsWith('pglite:') ? 'pglite' : 'postgres',
       auth: Object.keys(auth)[0],

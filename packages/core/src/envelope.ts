@@ -91,6 +91,11 @@ export function decodeEnvelope(body: unknown): Envelope {
     throw new MalformedMessageError('message body is not a JSON object');
   }
   const obj = value as Record<string, unknown>;
+  if (!Object.hasOwn(obj, 'v')) {
+    throw new MalformedMessageError(
+      'not a Switchyard envelope: a JSON object without the version field "v"',
+    );
+  }
   if (obj.v !== ENVELOPE_VERSION) {
     throw new MalformedMessageError(
       `unknown envelope version ${JSON.stringify(obj.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`,

@@ -617,8 +617,8 @@ function encodeCursor(stage: number, index: number): string {
 function decodeCursor(cursor: string): [number, number] {
   const match = /^(\d{1,9}):(-?\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!match)
-    throw new ValidationError('[switchyard] [postgres] cursor is malformed', [
-      { path: 'cursor', message: 'not a cursor from listTasks' },
+    throw new ValidationError('cursor is not one a previous page returned', [
+      { path: 'cursor', message: 'not a cursor from a previous page' },
     ]);
   return [Number(match[1]), Number(match[2])];
 }

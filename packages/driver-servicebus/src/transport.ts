@@ -133,6 +133,8 @@ export class MessageTooLargeError extends SwitchyardError {
 /** Application properties the driver sets on copies it sends (retries, replays). */
 const PROP_ID = 'sy-id';
 const PROP_DELIVERIES = 'sy-delivery-count';
+/** Application property holding when the transport dead-lettered a message (ISO 8601). */
+const DEAD_LETTERED_AT = 'sy-dead-lettered-at';
 
 /** Room kept for the AMQP envelope (annotations, properties, batch framing) under the link limit. */
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
@@ -546,7 +548,12 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // Dead-letters with different reasons are different outcomes on the wire too.
         await this.lanes.submit(
           `deadLetter\u0000${deadLetterReason}\u0000${deadLetterErrorDescription}`,
-          () => receiver.deadLetterMessage(raw, { deadLetterReason, deadLetterErrorDescription }),
+          () =>
+            receiver.deadLetterMessage(raw, {
+              deadLetterReason,
+              deadLetterErrorDescription,
+              [DEAD_LETTERED_AT]: new Date().toISOString(),
+            }),
         );
       }
     } catch (err) {
@@ -585,6 +592,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   }
 
   // ---------------------------------------------------------------- dead letters
+  // Service Bus records no dead-letter time: the transport stamps one (application property
+  // DEAD_LETTERED_AT) when it dead-letters, and lists it. Messages the broker dead-lettered itself
+  // (MaxDeliveryCountExceeded) carry none.
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? 100;
@@ -617,6 +627,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
                 ...(m.deadLetterErrorDescription
                   ? { description: m.deadLetterErrorDescription }
                   : {}),
+                ...deadLetteredAt(m.applicationProperties?.[DEAD_LETTERED_AT]),
               });
             }
           }
@@ -754,7 +765,13 @@ function copyOf(
   id: string,
   deliveryCount: number,
 ): ServiceBusMessage {
-  const { [PROP_ID]: _id, [PROP_DELIVERIES]: _count, ...props } = raw.applicationProperties ?? {};
+  // A replayed message is not dead-lettered any more: its old dead-letter time is dropped.
+  const {
+    [PROP_ID]: _id,
+    [PROP_DELIVERIES]: _count,
+    [DEAD_LETTERED_AT]: _deadLetteredAt,
+    ...props
+  } = raw.applicationProperties ?? {};
   const applicationProperties: Record<string, number | boolean | string | Date | null> = {
     ...props,
     [PROP_ID]: id,
@@ -839,4 +856,10 @@ function backendError(what: string, err: unknown): SwitchyardError {
 
 async function closeQuietly(things: readonly { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(things.map((t) => t.close().catch(() => undefined)));
+}
+
+function deadLetteredAt(value: unknown): { deadLetteredAt?: Date } {
+  const at =
+    value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? { deadLetteredAt: at } : {};
 }

@@ -8,4 +8,9 @@ export {
   type HttpAuth,
   signRequest,
 } from './auth.js';
-export { createHttpHandler, type HttpErrorBody, type HttpHandlerOptions } from './handler.js';
+export {
+  createHttpHandler,
+  type HttpErrorBody,
+  type HttpHandlerOptions,
+  type TransportFlag,
+} from './handler.js';
