@@ -5,6 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
 import { type BatchingOptions, type BatchingPolicy, resolvePolicy } from './batching.js';
@@ -27,6 +28,7 @@ export interface EngineSettings {
   retry: ResolvedRetryPolicy;
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
   logger: Logger;
+  telemetry: TelemetryOptions;
 }
 
 /** `work()`'s options, checked, with every default applied. */
@@ -84,6 +86,7 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
       ),
     },
     logger: options.logger ?? consoleLogger,
+    telemetry: options.telemetry ?? {},
   };
 }
 

@@ -3,10 +3,12 @@
  * definition and validate its input, wait for a slot and run the handler, then record the
  * outcome — succeeded, retried with backoff, or poisoned — through the barrier.
  */
+import type { Context } from '@opentelemetry/api';
 import type { TaskDefinition } from '../../define.js';
 import type { TaskEnvelope } from '../../envelope.js';
 import { type ErrorInfo, toErrorInfo } from '../../errors.js';
 import type { ClaimRef, TaskClaim, TaskRef } from '../../store.js';
+import { observeTask, type TaskObservation } from '../../telemetry/task-observation.js';
 import type { Barrier } from '../barrier.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
@@ -27,6 +29,8 @@ export interface TaskRun {
   claim?: TaskClaim;
   /** Admitted with its pack, unchecked: an outcome that does not apply asks why afterwards. */
   packAdmitted?: boolean;
+  /** The trace context its message carried, when the caller extracted it (a pack's, once). */
+  trace?: Context;
 }
 
 /** An attempt as the store records it with the outcome or the retry. */
@@ -64,7 +68,26 @@ export class TaskRunner {
       attempt: claim.attempt ?? 1,
       startedAt: new Date(),
     };
-    const prepared = await this.prepare(run, claim, attempt);
+    const observed = observeTask(this.ctx.telemetry, run, attempt);
+    try {
+      const settlement = await this.attempt(run, claim, attempt, observed);
+      observed.end(settlement);
+      return settlement;
+    } catch (err) {
+      observed.fail(err);
+      throw err;
+    }
+  }
+
+  /** Prepares and runs a claimed attempt and records its outcome. */
+  private async attempt(
+    run: TaskRun,
+    claim: TaskClaim,
+    attempt: Attempt,
+    observed: TaskObservation,
+  ): Promise<TaskSettlement> {
+    const { envelope } = run;
+    const prepared = await this.prepare(run, claim, attempt, observed);
     if ('settlement' in prepared) return prepared.settlement;
     const held = run.message.held;
     const turn = held?.handlerStarting();
@@ -77,25 +100,34 @@ export class TaskRunner {
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
     }
-    const outcome = await runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
-      jobId: envelope.jobId,
-      taskId: envelope.taskId,
-      stage: envelope.stage,
-      index: run.index,
-      attempt: attempt.attempt,
-      logger: this.ctx.logger,
-      timeoutMs: prepared.task.timeoutMs,
-      shutdown: run.group,
-    });
+    const outcome = await observed.runHandler(() =>
+      runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
+        jobId: envelope.jobId,
+        taskId: envelope.taskId,
+        stage: envelope.stage,
+        index: run.index,
+        attempt: attempt.attempt,
+        logger: this.ctx.logger,
+        timeoutMs: prepared.task.timeoutMs,
+        shutdown: run.group,
+      }),
+    );
+    observed.handlerEnded(outcome);
     held?.handlerEnded();
     return this.record(run, attempt, prepared.task, outcome);
   }
 
   /** The task's definition and validated input, or the settlement when it has none. */
-  private async prepare(run: TaskRun, claim: TaskClaim, attempt: Attempt): Promise<Prepared> {
+  private async prepare(
+    run: TaskRun,
+    claim: TaskClaim,
+    attempt: Attempt,
+    observed: TaskObservation,
+  ): Promise<Prepared> {
     const { envelope } = run;
     const known = this.ctx.directory.info(envelope.jobId);
     const job = known instanceof Promise ? await known : known;
+    if (job) observed.job(job, run.message.enqueuedAt);
     const task = job
       ? this.ctx.directory.definition(job.name)?.stages[envelope.stage]?.task
       : undefined;
@@ -105,6 +137,7 @@ export class TaskRunner {
         code: 'UNKNOWN_JOB',
         message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
       };
+      observed.failed(error);
       return { settlement: await this.poison(run, attempt, { error, reason: 'UnknownTask' }) };
     }
     let input: unknown = 'input' in envelope ? envelope.input : claim.input;
@@ -114,6 +147,7 @@ export class TaskRunner {
         input = checked instanceof Promise ? await checked : checked;
       } catch (err) {
         const failure = { error: toErrorInfo(err), reason: 'InvalidInput' };
+        observed.failed(failure.error);
         return { settlement: await this.poison(run, attempt, failure) };
       }
     }
