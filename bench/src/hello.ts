@@ -1,4 +1,10 @@
-import { createSwitchyard, type Store, silentLogger, type Transport } from '@switchyard/core';
+import {
+  createSwitchyard,
+  type Store,
+  silentLogger,
+  type TelemetryOptions,
+  type Transport,
+} from '@switchyard/core';
 import { helloWorld } from '@switchyard/example-jobs';
 
 export interface HelloRun {
@@ -13,7 +19,12 @@ export interface HelloRun {
 export async function runHello(
   n: number,
   drivers: { store: Store; transport: Transport },
-  options: { concurrency?: number; workers?: number; closeDrivers?: boolean } = {},
+  options: {
+    concurrency?: number;
+    workers?: number;
+    closeDrivers?: boolean;
+    telemetry?: TelemetryOptions;
+  } = {},
 ): Promise<HelloRun> {
   const workers = Math.max(1, options.workers ?? 1);
   const yards = Array.from({ length: workers }, () =>
@@ -23,6 +34,7 @@ export async function runHello(
       transports: [drivers.transport],
       logger: silentLogger,
       reconcile: { intervalMs: 0 },
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     }),
   );
   const stop = new AbortController();

@@ -6,17 +6,19 @@
  *   postgres      batch creation vs COPY, hello_world on PostgreSQL, graphile-worker and pg-boss
  *   storagequeue  sequential vs batched sends through Azurite behind a latency proxy
  *   servicebus    single vs batched sends through the emulator behind a latency proxy
+ *   otel          hello_world at n = 100,000 without an OpenTelemetry SDK, 1 % sampled, always on
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus [--n N[,N…]] [--latency-ms N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|otel [--n N[,N…]] [--rounds N] [--latency-ms N] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     options: {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
+      rounds: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +65,18 @@ async function main(): Promise<void> {
         latencyMs: latencyMs ?? 20,
         json: values.json,
         ...(sizes ? { n: sizes } : {}),
+      });
+      break;
+    }
+    case 'otel': {
+      const { runOtelBench } = await import('./otel.js');
+      const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+      if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
+        throw new Error('--rounds takes a positive integer');
+      result = await runOtelBench({
+        log,
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(rounds ? { rounds } : {}),
       });
       break;
     }

@@ -39,4 +39,10 @@ export { type MemoryTransportOptions, memoryTransport } from './memory/memory-tr
 export * from './secrets/index.js';
 export type * from './store.js';
 export { MAX_REDRIVE_DOUBLINGS } from './store.js';
+export {
+  ATTR as TELEMETRY_ATTRIBUTES,
+  INSTRUMENTATION_SCOPE,
+  SPAN as SPAN_NAMES,
+} from './telemetry/attributes.js';
+export type { TelemetryOptions } from './telemetry/telemetry.js';
 export type * from './transport.js';

@@ -5,6 +5,7 @@
  */
 
 export {
+  DIAGNOSTIC_ID,
   MessageTooLargeError,
   type ServiceBusTransport,
   type ServiceBusTransportOptions,
