@@ -90,7 +90,10 @@ async function runTraced(options: { store: Store; transports: [Transport, Transp
   );
   try {
     const { jobId } = await yards[0]!.submit('traced', undefined);
-    const view = await yards[0]!.waitFor(jobId, { pollIntervalMs: 50, timeoutMs: 60_000 });
+    const view = await yards[0]!.waitFor(jobId, {
+      pollIntervalMs: 50,
+      signal: AbortSignal.timeout(60_000),
+    });
     expect(view.status).toBe('succeeded');
     const spans = otel.spans();
     const [submit] = spans.filter((s) => s.name === 'switchyard submit');
