@@ -3,6 +3,8 @@
  * `createSwitchyard` into {@link EngineSettings}, and `resolveWorkOptions` does the same for
  * `work()`, applying the defaults of defaults.ts. No other module re-checks an option.
  */
+import type { RetryPolicy } from '../define.js';
+import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
@@ -45,6 +47,9 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
   const jobs = new Map<string, AnyJob>();
   for (const job of options.jobs as readonly AnyJob[]) {
     if (jobs.has(job.name)) invalid('jobs', `duplicate job name "${job.name}"`);
+    job.stages.forEach((stage, i) =>
+      checkRetry(stage.task.retry, `jobs.${job.name}.stages[${i}].task.retry`),
+    );
     jobs.set(job.name, job);
   }
   const entries = Array.isArray(options.transports)
@@ -54,10 +59,12 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
   const transports = new Map<string, TransportState>();
   for (const [name, transport] of entries) {
     if (transports.has(name)) invalid('transports', `duplicate transport name "${name}"`);
+    const batching = batchingFor(options.batching, name);
+    if (batching) checkBatching(batching.options, batching.field);
     transports.set(name, {
       name,
       transport,
-      policy: resolvePolicy(transport.limits, batchingFor(options.batching, name)),
+      policy: resolvePolicy(transport.limits, batching?.options),
     });
   }
   const defaultTransport = options.defaultTransport ?? entries[0]![0];
@@ -71,7 +78,7 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
     jobs,
     transports,
     defaultTransport,
-    retry: resolveRetry(DEFAULTS.retry, options.retry),
+    retry: resolveRetry(DEFAULTS.retry, checkRetry(options.retry, 'retry')),
     reconcile: {
       olderThanMs: positive(
         'reconcile.olderThanMs',
@@ -106,18 +113,46 @@ export function resolveWorkOptions(options: WorkOptions): WorkSettings {
   };
 }
 
-/** The batching options that apply to one transport: its own entry, or the shared ones. */
+/** The batching options that apply to one transport (its own entry, or the shared ones), and their field. */
 function batchingFor(
   batching: SwitchyardOptions<readonly NamedJob[]>['batching'],
   name: string,
-): BatchingOptions | undefined {
+): { options: BatchingOptions; field: string } | undefined {
   if (!batching) return undefined;
   const own = (batching as Record<string, unknown>)[name];
-  if (own && typeof own === 'object') return own as BatchingOptions;
+  if (own && typeof own === 'object')
+    return { options: own as BatchingOptions, field: `batching.${name}` };
   const shared = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize', 'packTasks'];
   return Object.keys(batching).some((k) => shared.includes(k))
-    ? (batching as BatchingOptions)
+    ? { options: batching as BatchingOptions, field: 'batching' }
     : undefined;
+}
+
+function checkBatching(options: BatchingOptions, field: string): void {
+  for (const key of ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize'] as const)
+    positiveInteger(`${field}.${key}`, options[key], 1);
+  const pack = options.packTasks;
+  if (pack !== undefined && (!Number.isInteger(pack) || pack < 1 || pack > MAX_PACKED_TASKS))
+    invalid(`${field}.packTasks`, `must be an integer from 1 to ${MAX_PACKED_TASKS}`);
+}
+
+/**
+ * Checks a retry policy's fields (the application's, or a task's own).
+ * @throws {ValidationError} naming the field under `field`
+ */
+export function checkRetry(
+  policy: RetryPolicy | undefined,
+  field: string,
+): RetryPolicy | undefined {
+  if (!policy) return policy;
+  positiveInteger(`${field}.maxAttempts`, policy.maxAttempts, 1);
+  nonNegative(`${field}.initialDelayMs`, policy.initialDelayMs, 0);
+  nonNegative(`${field}.maxDelayMs`, policy.maxDelayMs, 0);
+  if (policy.factor !== undefined && (!Number.isFinite(policy.factor) || policy.factor < 1))
+    invalid(`${field}.factor`, 'must be a number ≥ 1');
+  if (policy.jitter !== undefined && !(policy.jitter >= 0 && policy.jitter <= 1))
+    invalid(`${field}.jitter`, 'must be a number from 0 to 1');
+  return policy;
 }
 
 function invalid(field: string, message: string): never {

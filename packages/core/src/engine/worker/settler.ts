@@ -31,6 +31,20 @@ export class Settler {
   }
 
   settle(message: ReceivedMessage, action: SettlementAction): Promise<void> {
-    return this.batcher.add({ ...action, message });
+    return this.batcher.add(toSettlement(message, action));
+  }
+}
+
+/** The settlement of one message, built field by field (one object shape per action). */
+function toSettlement(message: ReceivedMessage, s: SettlementAction): Settlement {
+  switch (s.action) {
+    case 'complete':
+      return { message, action: 'complete' };
+    case 'retry':
+      return { message, action: 'retry', delayMs: s.delayMs };
+    case 'deadLetter':
+      return s.description === undefined
+        ? { message, action: 'deadLetter', reason: s.reason }
+        : { message, action: 'deadLetter', reason: s.reason, description: s.description };
   }
 }
