@@ -1,4 +1,5 @@
 import {
+  type BatchingOptions,
   createSwitchyard,
   type Store,
   silentLogger,
@@ -23,6 +24,12 @@ export async function runHello(
     concurrency?: number;
     workers?: number;
     closeDrivers?: boolean;
+    batching?: BatchingOptions;
+    /**
+     * Measure a running system: connect (`ping`) and start the workers before the clock starts,
+     * so connection set-up is not counted against the job.
+     */
+    warm?: boolean;
     telemetry?: TelemetryOptions;
   } = {},
 ): Promise<HelloRun> {
@@ -34,19 +41,28 @@ export async function runHello(
       transports: [drivers.transport],
       logger: silentLogger,
       reconcile: { intervalMs: 0 },
+      ...(options.batching ? { batching: options.batching } : {}),
       ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     }),
   );
   const stop = new AbortController();
+  const startWorkers = () =>
+    yards.map((y) =>
+      y.work({ concurrency: options.concurrency ?? 512, signal: stop.signal, waitMs: 50 }),
+    );
+  let working: Promise<void>[] | undefined;
+  if (options.warm) {
+    await drivers.transport.ping?.();
+    working = startWorkers();
+    await new Promise((r) => setTimeout(r, 200)); // receivers attach
+  }
   const started = performance.now();
   const { jobId } = await yards[0]!.submit(
     'hello_world',
     { n, workMs: 0 },
     { idempotencyKey: `bench-${n}-${started}` },
   );
-  const working = yards.map((y) =>
-    y.work({ concurrency: options.concurrency ?? 512, signal: stop.signal, waitMs: 50 }),
-  );
+  working ??= startWorkers();
   const job = await yards[0]!.waitFor(jobId, { pollIntervalMs: 20 });
   const seconds = (performance.now() - started) / 1000;
   stop.abort();

@@ -6,18 +6,22 @@
  *   postgres      batch creation vs COPY, hello_world on PostgreSQL, graphile-worker and pg-boss
  *   storagequeue  sequential vs batched sends through Azurite behind a latency proxy
  *   servicebus    single vs batched sends through the emulator behind a latency proxy
+ *   azure-limits  hello_world on Service Bus (standard profile) and Storage Queues (throttled
+ *                 Azurite) at the services' real limits, with operations and estimated cost
  *   otel          hello_world at n = 100,000 without an OpenTelemetry SDK, 1 % sampled, always on
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|otel [--n N[,N…]] [--rounds N] [--latency-ms N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     options: {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
+      path: { type: 'string' },
+      'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -65,6 +69,24 @@ async function main(): Promise<void> {
         latencyMs: latencyMs ?? 20,
         json: values.json,
         ...(sizes ? { n: sizes } : {}),
+      });
+      break;
+    }
+    case 'azure-limits': {
+      const { runAzureLimitsBench } = await import('./azure-limits.js');
+      const path = values.path;
+      if (
+        path !== undefined &&
+        path !== 'servicebus' &&
+        path !== 'storagequeue' &&
+        path !== 'backoff'
+      )
+        throw new Error('--path takes servicebus, storagequeue or backoff');
+      result = await runAzureLimitsBench({
+        ...(latencyMs === undefined ? {} : { latencyMs }),
+        ...(sizes ? { n: sizes } : {}),
+        ...(path ? { paths: [path] } : {}),
+        baseline: !values['skip-baseline'],
       });
       break;
     }

@@ -1,3 +1,4 @@
+export { withCost } from './cost.js';
 export {
   defineJob,
   defineTask,
@@ -46,3 +47,4 @@ export {
 } from './telemetry/attributes.js';
 export type { TelemetryOptions } from './telemetry/telemetry.js';
 export type * from './transport.js';
+export { UsageCounter } from './usage.js';
