@@ -11,7 +11,7 @@ const PER_MILLION = 1_000_000;
 
 /**
  * Returns `paths` with `usage` (and `cost`, where the transport estimates one) on each path whose
- * transport — matched by name — counts its operations. Paths without such a transport are
+ * transport — matched by its configured name (a map) or its `name` — counts its operations. Paths without such a transport are
  * returned unchanged. Pure: `paths` is not modified.
  *
  * @example
@@ -21,9 +21,12 @@ const PER_MILLION = 1_000_000;
  */
 export function withCost(
   paths: readonly TransportMetrics[],
-  transports: readonly Transport[],
+  transports: readonly Transport[] | ReadonlyMap<string, Transport>,
 ): TransportMetrics[] {
-  const byName = new Map(transports.map((t) => [t.name, t]));
+  // A map names each transport as the Switchyard configured it (the name jobs record).
+  const byName: ReadonlyMap<string, Transport> = Array.isArray(transports)
+    ? new Map(transports.map((t) => [t.name, t]))
+    : (transports as ReadonlyMap<string, Transport>);
   return paths.map((path) => {
     const transport = byName.get(path.transport);
     if (!transport?.usage) return path;
