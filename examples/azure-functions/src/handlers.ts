@@ -11,6 +11,7 @@ import { createHttpHandler } from '@switchyard/core/http';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
 import { fromStorageQueueTrigger } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';
+import { startTelemetry } from './telemetry.js';
 
 /** A queue-trigger handler: resolves to let the host complete the message, throws to retry it. */
 export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<void>;
@@ -64,6 +65,8 @@ export function createFunctionHandlers(
 
   const host = () => {
     hostPromise ??= (async () => {
+      // Before the Switchyard exists: its metric instruments bind to the provider registered now.
+      await startTelemetry(env);
       // Jobs are bundled (static import); SWITCHYARD_JOBS names a module to load instead.
       const module = env.SWITCHYARD_JOBS?.trim();
       return createYardFromEnv({

@@ -64,4 +64,10 @@ export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
 export type { SecretRef, SecretSource } from './secrets/types.js';
 export type { StageStatus, TransportMetrics } from './store.js';
+export {
+  ATTR as TELEMETRY_ATTRIBUTES,
+  INSTRUMENTATION_SCOPE,
+  SPAN as SPAN_NAMES,
+} from './telemetry/attributes.js';
+export type { TelemetryOptions } from './telemetry/telemetry.js';
 export type { QueueKind, SettlementAction } from './transport.js';

@@ -42,6 +42,11 @@ export interface OutgoingMessage {
   messageId?: string;
   /** Deliver no earlier than this many milliseconds from now. */
   delayMs?: number;
+  /**
+   * The W3C `traceparent` the envelope carries, for a transport that also has a tracing header of
+   * its own (Service Bus sets its `Diagnostic-Id` application property from it).
+   */
+  traceparent?: string;
 }
 
 /** A delivered message, valid until settled or until its lock / visibility expires. */

@@ -136,6 +136,9 @@ const PROP_DELIVERIES = 'sy-delivery-count';
 /** Application property holding when the transport dead-lettered a message (ISO 8601). */
 const DEAD_LETTERED_AT = 'sy-dead-lettered-at';
 
+/** The application property the Azure SDK reads and writes a W3C `traceparent` in. */
+export const DIAGNOSTIC_ID = 'Diagnostic-Id';
+
 /** Room kept for the AMQP envelope (annotations, properties, batch framing) under the link limit. */
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
 /** Standard tier's link limit, used until the first sender reports the real one. */
@@ -756,6 +759,10 @@ function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   message.messageId = m.messageId ?? randomUUID();
   if (m.delayMs !== undefined && m.delayMs > 0)
     message.scheduledEnqueueTimeUtc = new Date(Date.now() + m.delayMs);
+  // The Azure SDK's own trace header: Application Insights and other Service Bus tooling link
+  // the message to the trace the envelope's `traceparent` names.
+  if (m.traceparent !== undefined)
+    message.applicationProperties = { [DIAGNOSTIC_ID]: m.traceparent };
   return message;
 }
 

@@ -86,6 +86,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     const barrier = new Barrier({
       store: this.store,
       onStageComplete: (c) => advance.onStageComplete(c),
+      telemetry: this.ctx.telemetry,
     });
     const tasks = new TaskRunner(this.ctx, barrier, advance);
     this.dispatcher = new Dispatcher({
