@@ -6,17 +6,19 @@
  *   postgres      batch creation vs COPY, hello_world on PostgreSQL, graphile-worker and pg-boss
  *   storagequeue  sequential vs batched sends through Azurite behind a latency proxy
  *   servicebus    single vs batched sends through the emulator behind a latency proxy
+ *   purge         a running job's tasks/s on PostgreSQL while 1,000,000 finished task rows are purged
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus [--n N[,N…]] [--latency-ms N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     options: {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
+      rows: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +65,15 @@ async function main(): Promise<void> {
         latencyMs: latencyMs ?? 20,
         json: values.json,
         ...(sizes ? { n: sizes } : {}),
+      });
+      break;
+    }
+    case 'purge': {
+      const { runPurgeBench } = await import('./purge.js');
+      result = await runPurgeBench({
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(values.rows ? { rows: Number(values.rows.replace(/_/g, '')) } : {}),
+        log,
       });
       break;
     }
