@@ -55,7 +55,7 @@ import { getStages } from './sql/getStages.js';
 import { getTask } from './sql/getTask.js';
 import { incrementCounter } from './sql/incrementCounter.js';
 import { insertTasks } from './sql/insertTasks.js';
-import { listJobs } from './sql/listJobs.js';
+import { type ListJobsShape, listJobs } from './sql/listJobs.js';
 import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
@@ -123,7 +123,6 @@ const ALL_QUERIES = {
   getTask,
   incrementCounter,
   insertTasks,
-  listJobs,
   listResults,
   listTasks,
   metrics,
@@ -167,6 +166,7 @@ class PostgresStoreImpl implements PostgresStore {
   private readonly chunkSize: number;
   /** NOTIFY channel of cancellations on this schema. */
   private readonly cancelChannel: string;
+  private readonly listJobsTexts = new Map<string, string>();
   private adapterPromise: Promise<SqlAdapter> | undefined;
   private initPromise: Promise<number[]> | undefined;
   private closed = false;
@@ -476,21 +476,53 @@ class PostgresStoreImpl implements PostgresStore {
         : typeof filter.status === 'string'
           ? [filter.status]
           : [...filter.status];
+    const shape: ListJobsShape = {};
+    const params: unknown[] = [];
+    if (statuses?.length === 1) {
+      shape.status = 'one';
+      params.push(statuses[0]);
+    } else if (statuses) {
+      shape.status = 'many';
+      params.push(statuses);
+    }
+    if (filter.name !== undefined) {
+      shape.name = true;
+      params.push(filter.name);
+    }
+    if (filter.transport !== undefined) {
+      shape.transport = true;
+      params.push(filter.transport);
+    }
+    if (filter.createdAfter) {
+      shape.createdAfter = true;
+      params.push(filter.createdAfter);
+    }
+    if (filter.createdBefore) {
+      shape.createdBefore = true;
+      params.push(filter.createdBefore);
+    }
+    if (after) {
+      shape.cursor = true;
+      params.push(after.createdUs, after.id);
+    }
     // One extra row tells whether another page exists.
-    const rows = await this.rows<JobSummaryRow>(this.q.listJobs, [
-      statuses,
-      filter.name ?? null,
-      filter.transport ?? null,
-      filter.createdAfter ?? null,
-      filter.createdBefore ?? null,
-      after?.createdUs ?? null,
-      after?.id ?? null,
-      limit + 1,
-    ]);
+    params.push(limit + 1);
+    const rows = await this.rows<JobSummaryRow>(this.listJobsText(shape), params);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     const jobs = page.map(toJobSummary);
     return rows.length > limit && last ? { jobs, nextCursor: encodeJobCursor(last) } : { jobs };
+  }
+
+  /** The statement for one combination of filters, built once per store. */
+  private listJobsText(shape: ListJobsShape): string {
+    const key = JSON.stringify(shape);
+    let text = this.listJobsTexts.get(key);
+    if (!text) {
+      text = listJobs(this.quoted, shape);
+      this.listJobsTexts.set(key, text);
+    }
+    return text;
   }
 
   async reopenTasks(request: ReopenTasksRequest): Promise<ReopenedTasks> {
