@@ -273,6 +273,7 @@ async function statementFloor(admin: pg.Pool, n: number, packTasks: number): Pro
           Array.from({ length: size }, (_, i) => ({
             jobId: 'floor',
             stage: 0,
+            index: from + i,
             taskId: taskId('floor', 0, from + i),
             status: 'succeeded' as const,
             result: `hello #${from + i}`,

@@ -104,7 +104,7 @@ export function createFunctionHandlers(
         queue,
         maxDeliveryCount: sbMaxDeliveries,
       });
-      settle(await yard.handle(body, { ...meta, transport: 'servicebus' }), context);
+      settle(await yard.handle(body, meta), context);
     };
 
   const storage =
@@ -115,7 +115,7 @@ export function createFunctionHandlers(
         queue,
         maxDequeueCount: sqMaxDequeue,
       });
-      settle(await yard.handle(body, { ...meta, transport: 'storagequeue' }), context);
+      settle(await yard.handle(body, meta), context);
     };
 
   return {

@@ -232,7 +232,7 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
 
     const metrics = await http('GET', '/api/metrics/comparison');
     expect(metrics.status).toBe(200);
-    const paths = metrics.json.paths as {
+    const paths = metrics.json.transports as {
       transport: string;
       jobs: { succeeded: number };
       tasks: { total: number; succeeded: number };

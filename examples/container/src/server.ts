@@ -176,7 +176,7 @@ export async function start(
     working.catch((err: unknown) => logger.error('worker failed', { error: String(err) }));
     logger.info('listening', {
       port,
-      paths: yard.transportNames,
+      transports: yard.transportNames,
       store: host.storeLocation.startsWith('pglite:') ? 'pglite' : 'postgres',
       auth: Object.keys(auth)[0],
     });

@@ -292,7 +292,7 @@ function planCommand(command: string, args: string[], values: Values): Plan {
       arity(0, '');
       return async (host, ctx) => {
         const report = await host.yard.metrics();
-        ctx.out(ctx.json ? JSON.stringify(report) : metricsTable(report.paths));
+        ctx.out(ctx.json ? JSON.stringify(report) : metricsTable(report.transports));
         return EXIT.OK;
       };
     case 'tasks': {

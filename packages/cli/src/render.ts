@@ -1,4 +1,4 @@
-import type { JobView, PathMetrics, TaskRecord } from '@switchyard/core';
+import type { JobView, TaskRecord, TransportMetrics } from '@switchyard/core';
 
 const BAR = 28;
 
@@ -17,8 +17,8 @@ const num = (v: number | null | undefined, digits = 0) =>
   v === null || v === undefined ? '-' : v.toFixed(digits);
 
 /** The path comparison: one column per path. */
-export function metricsTable(paths: PathMetrics[]): string {
-  const rows: [string, (p: PathMetrics) => string][] = [
+export function metricsTable(paths: TransportMetrics[]): string {
+  const rows: [string, (p: TransportMetrics) => string][] = [
     ['jobs (total)', (p) => String(p.jobs.total)],
     ['jobs succeeded', (p) => String(p.jobs.succeeded)],
     ['jobs failed', (p) => String(p.jobs.failed)],

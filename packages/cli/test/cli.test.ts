@@ -127,7 +127,7 @@ describe('switchyard CLI (subprocess)', () => {
 
     const metrics = await cli(['metrics', '--json']);
     expect(metrics.code).toBe(0);
-    const paths = lastJson(metrics.stdout).paths as {
+    const paths = lastJson(metrics.stdout).transports as {
       transport: string;
       jobs: { succeeded: number };
     }[];

@@ -21,7 +21,10 @@ export interface DeadLetterNote {
   description?: string;
 }
 
-/** "Run task `taskId`". `input` inline when small, otherwise `ref` names a claim-check payload. */
+/**
+ * "Run task `taskId`". `input` inline when it fits the transport's message size; absent, the
+ * input is read from the task row (a claim check).
+ */
 export interface TaskEnvelope {
   v: 1;
   kind: 'task';
@@ -29,7 +32,6 @@ export interface TaskEnvelope {
   stage: number;
   taskId: string;
   input?: unknown;
-  ref?: string;
   /**
    * Attempts the task had when this message was sent (a retry split out of a pack, a reconciler
    * re-drive). Absent on a fan-out's own message, whose first delivery is admitted, not claimed.
@@ -108,7 +110,6 @@ export function decodeEnvelope(body: unknown): Envelope {
       stage,
       taskId: requireId(obj, 'taskId'),
     };
-    if (obj.ref !== undefined) envelope.ref = requireId(obj, 'ref');
     if ('input' in obj) envelope.input = obj.input;
     if (obj.attempts !== undefined) envelope.attempts = requireCount(obj, 'attempts');
     if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);

@@ -110,9 +110,12 @@ export interface TaskClaim {
   input?: unknown;
 }
 
+/** Names one task: its id, and the job, stage and index the id is made of (see `taskId`). */
 export interface TaskRef {
   jobId: string;
   stage: number;
+  /** The task's index in its stage (-1 when the id is not one the engine makes). */
+  index: number;
   taskId: string;
 }
 
@@ -209,8 +212,8 @@ export interface TaskPage {
   nextCursor?: string;
 }
 
-/** Aggregates per processing path, computed by the store from its records. */
-export interface PathMetrics {
+/** Aggregates per transport, computed by the store from its records. */
+export interface TransportMetrics {
   transport: string;
   jobs: {
     total: number;
@@ -502,12 +505,8 @@ export interface Store {
     page: { afterIndex: number; limit: number },
   ): Promise<StoredResult[]>;
 
-  /** Claim check: stores a payload too large for a message under `key` (idempotent). */
-  putPayload(key: string, data: string): Promise<void>;
-  getPayload(key: string): Promise<string | undefined>;
-
   /** Per-path aggregates. */
-  metrics(): Promise<PathMetrics[]>;
+  metrics(): Promise<TransportMetrics[]>;
   /** Adds to a per-path counter (reconciler re-drives), shown in `metrics().redrives`. */
   incrementCounter(transport: string, name: string, by: number): Promise<void>;
 

@@ -53,11 +53,17 @@ export interface ReceivedMessage {
   readonly enqueuedAt?: Date;
 }
 
-/** What to do with a received message. */
-export type Settlement =
-  | { message: ReceivedMessage; action: 'complete' }
-  | { message: ReceivedMessage; action: 'retry'; delayMs: number }
-  | { message: ReceivedMessage; action: 'deadLetter'; reason: string; description?: string };
+/**
+ * What to do with a delivered message: acknowledge it, make it visible again after `delayMs`, or
+ * move it to the poison place. `handle()` returns one; a worker settles the message with it.
+ */
+export type SettlementAction =
+  | { action: 'complete' }
+  | { action: 'retry'; delayMs: number; reason?: string }
+  | { action: 'deadLetter'; reason: string; description?: string };
+
+/** A {@link SettlementAction} applied to one received message. */
+export type Settlement = SettlementAction & { message: ReceivedMessage };
 
 /** Options of one `receive` call. */
 export interface ReceiveOptions {

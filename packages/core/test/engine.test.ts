@@ -225,7 +225,7 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
     expect(attempts[2]! - attempts[1]!).toBeGreaterThanOrEqual(195);
     const [task] = (await h.store.listTasks(jobId)).tasks;
     expect(task).toMatchObject({ status: 'succeeded', attempts: 3, result: 3 });
-    const [metrics] = (await h.yard.metrics()).paths;
+    const [metrics] = (await h.yard.metrics()).transports;
     expect(metrics?.retries).toBe(2);
   });
 
@@ -265,7 +265,7 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
       reason: 'MaxAttemptsExceeded',
       description: expect.stringContaining('always broken'),
     });
-    expect((await h.yard.metrics()).paths[0]?.poisoned).toBe(1);
+    expect((await h.yard.metrics()).transports[0]?.poisoned).toBe(1);
   });
 
   it('lets a stage tolerate failures', async () => {
@@ -314,7 +314,7 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
       timeouts: 2,
       error: { code: 'TASK_TIMEOUT' },
     });
-    expect((await h.yard.metrics()).paths[0]?.timeouts).toBe(2);
+    expect((await h.yard.metrics()).transports[0]?.timeouts).toBe(2);
   });
 
   it('cancel stops new tasks from starting and marks the job cancelled', async () => {
@@ -658,6 +658,7 @@ describe('engine: packed task messages (batching.packTasks)', () => {
       [0, 1].map((i) => ({
         jobId: 'j',
         stage: 0,
+        index: i,
         taskId: `j.0.${i}`,
         status: 'succeeded',
         result: i,
@@ -732,7 +733,9 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     await store.cancelJob('j');
     expect(await y.handle(pack([0, 1]), { deliveryCount: 1 })).toEqual({ action: 'complete' });
     await startedJob(store, 1, 'k');
-    await store.completeTasks([{ jobId: 'k', stage: 0, taskId: 'k.0.0', status: 'succeeded' }]);
+    await store.completeTasks([
+      { jobId: 'k', stage: 0, index: 0, taskId: 'k.0.0', status: 'succeeded' },
+    ]);
     expect(await y.handle({ ...pack([0]), jobId: 'k' }, { deliveryCount: 1 })).toEqual({
       action: 'complete',
     });
@@ -936,7 +939,7 @@ describe('engine: serverless handle()', () => {
       for (const queue of ['stage', 'task'] as const) {
         const messages = await transport.receive(queue, { maxMessages: 16, waitMs: 5 });
         const settlements = await Promise.all(
-          messages.map((m) => yard.handle(m.body, { deliveryCount: m.deliveryCount, queue })),
+          messages.map((m) => yard.handle(m.body, { deliveryCount: m.deliveryCount })),
         );
         await transport.settle(
           messages.map((message, i) => {
@@ -1179,7 +1182,7 @@ describe('engine: metrics compare paths', () => {
     const j2 = await yard.submit('hello_world', { n: 20, workMs: 0 }, { transport: 'b' });
     await yard.waitFor(j1.jobId);
     await yard.waitFor(j2.jobId);
-    const { paths } = await yard.metrics();
+    const { transports: paths } = await yard.metrics();
     expect(paths.find((p) => p.transport === 'a')).toMatchObject({
       jobs: { succeeded: 1 },
       tasks: { total: 20 },

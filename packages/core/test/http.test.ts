@@ -347,8 +347,8 @@ describe('GET /api/metrics/comparison', () => {
     }
     const res = await a.call('GET', '/api/metrics/comparison');
     expect(res.status).toBe(200);
-    const { paths } = (await bodyOf(res)) as {
-      paths: { transport: string; jobs: { succeeded: number }; tasks: { total: number } }[];
+    const { transports: paths } = (await bodyOf(res)) as {
+      transports: { transport: string; jobs: { succeeded: number }; tasks: { total: number } }[];
     };
     const by = Object.fromEntries(paths.map((p) => [p.transport, p]));
     expect(by.servicebus).toMatchObject({ jobs: { succeeded: 1 }, tasks: { total: 4 } });

@@ -40,6 +40,7 @@ async function ranJob(store: Store, id: string, count: number, failing: number[]
     Array.from({ length: count }, (_, i) => ({
       jobId: id,
       stage: 0,
+      index: i,
       taskId: taskId(id, 0, i),
       ...(failing.includes(i)
         ? { status: 'failed' as const, error: { name: 'E', message: 'no' } }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TaskSlots } from '../src/engine/slots.js';
+import { TaskSlots } from '../src/engine/worker/slots.js';
 
 describe('TaskSlots', () => {
   it('asks for messages by free task slots at the pack size seen lately', () => {

@@ -10,7 +10,6 @@ import type {
   NewJob,
   NewTask,
   PackAdmission,
-  PathMetrics,
   PurgeBatch,
   PurgeFilter,
   PurgeResult,
@@ -27,6 +26,7 @@ import type {
   TaskRecord,
   TaskRef,
   TaskRetry,
+  TransportMetrics,
 } from '@switchyard/core';
 import {
   jobPageSize,
@@ -59,7 +59,6 @@ import { type ListJobsShape, listJobs } from './sql/listJobs.js';
 import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
-import { getPayload, putPayload } from './sql/payloads.js';
 import { purgeEmptyJobs, purgeRemaining, purgeTasks } from './sql/purgeJobs.js';
 import {
   reopenDropLaterStages,
@@ -126,8 +125,6 @@ const ALL_QUERIES = {
   listResults,
   listTasks,
   metrics,
-  getPayload,
-  putPayload,
   purgeEmptyJobs,
   purgeRemaining,
   purgeTasks,
@@ -655,20 +652,11 @@ class PostgresStoreImpl implements PostgresStore {
     return rows.map((r) => ({ index: r.idx, result: r.result ?? undefined }));
   }
 
-  async putPayload(key: string, data: string): Promise<void> {
-    await this.rows(this.q.putPayload, [key, data]);
-  }
-
-  async getPayload(key: string): Promise<string | undefined> {
-    const [row] = await this.rows<{ data: string }>(this.q.getPayload, [key]);
-    return row?.data;
-  }
-
   async incrementCounter(transport: string, name: string, by: number): Promise<void> {
     await this.rows(this.q.incrementCounter, [transport, name, by]);
   }
 
-  async metrics(): Promise<PathMetrics[]> {
+  async metrics(): Promise<TransportMetrics[]> {
     const rows = await this.rows<MetricsRow>(this.q.metrics);
     return rows.map((r) => ({
       transport: r.transport,

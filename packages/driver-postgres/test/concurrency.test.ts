@@ -84,6 +84,7 @@ for (const engine of engineList) {
       const outcome = (i: number): TaskOutcome => ({
         jobId: 'hammer',
         stage: 0,
+        index: i,
         taskId: taskId('hammer', 0, i),
         ...(i % 10 === 0
           ? { status: 'failed', error: { name: 'E', message: `task ${i}` } }

@@ -106,7 +106,6 @@ for (const engine of engineList) {
           'jobs',
           'leases',
           'migrations',
-          'payloads',
           'queue_dead_letters',
           'queue_messages',
           'stages',
@@ -146,7 +145,7 @@ for (const engine of engineList) {
         store.finishJob('j', { status: 'succeeded', result: () => 1 }),
       ).rejects.toMatchObject({ code: 'NOT_SERIALIZABLE' });
       await store.insertTasks('j', 0, [{ index: 0, input: 0 }]);
-      const ref = { jobId: 'j', stage: 0, taskId: taskId('j', 0, 0) };
+      const ref = { jobId: 'j', stage: 0, index: 0, taskId: taskId('j', 0, 0) };
       for (const result of [() => 1, { n: 1n }]) {
         const failed = await store
           .completeTasks([
@@ -208,6 +207,7 @@ for (const engine of engineList) {
       const refs = Array.from({ length: n }, (_, index) => ({
         jobId: 'hot',
         stage: 0,
+        index,
         taskId: taskId('hot', 0, index),
       }));
       await store.completeTasks(
@@ -253,7 +253,7 @@ for (const engine of engineList) {
       await fresh();
       await startedJob('m', [0, 1]);
       await store.sealStage('m', 0, 2);
-      const refs = [0, 1].map((i) => ({ jobId: 'm', stage: 0, taskId: `m.0.${i}` }));
+      const refs = [0, 1].map((i) => ({ jobId: 'm', stage: 0, index: i, taskId: `m.0.${i}` }));
       await store.claimTasks(refs);
       await store.retryTasks([{ ...refs[1]!, error: { name: 'E', message: 't' }, timedOut: true }]);
       await store.claimTasks([refs[1]!]);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
   defineJob,
@@ -193,8 +194,6 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
     }
   });
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Wraps a transport so that after `kill()` it behaves like a dead process: no receives, renewals or settlements. */
 function killable(inner: Transport) {

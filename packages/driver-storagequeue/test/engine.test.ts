@@ -75,7 +75,7 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
     const { jobId } = await yard.submit('hello_world', { n: 5, workMs: 0 });
     // Fan out by hand (as a serverless host would), so the task messages wait in the queue.
     const [stageMsg] = await transport.receive('stage', { maxMessages: 1, waitMs: 5000 });
-    const outcome = await yard.handle(stageMsg!.body, { queue: 'stage', deliveryCount: 1 });
+    const outcome = await yard.handle(stageMsg!.body, { deliveryCount: 1 });
     expect(outcome.action).toBe('complete');
     await transport.settle([{ message: stageMsg!, action: 'complete' }]);
     // The "killed" worker: receives one task message for 2 s and never settles it.

@@ -1,3 +1,8 @@
+/**
+ * The emulator's own deque and heap. Core has the same two (`@switchyard/core`'s util/heap.ts):
+ * the emulator stands in for Azure Service Bus and must not depend on the library it tests, so it
+ * keeps its copy.
+ */
 /** A growable ring-buffer deque: O(1) push/shift at both ends, so big queues never pay an array shift. */
 export class Deque<T> {
   private buf: (T | undefined)[] = new Array<T | undefined>(16);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServiceBusEmulator, startEmulator } from '../src/index.js';
@@ -6,7 +7,6 @@ let emulator: ServiceBusEmulator;
 let client: ServiceBusClient;
 let n = 0;
 const q = (): string => `q${++n}-${Date.now()}`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   emulator = await startEmulator({ port: 0, lockDurationMs: 1000, maxDeliveryCount: 3 });

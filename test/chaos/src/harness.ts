@@ -4,6 +4,8 @@
  * advance, right after the advance), restarts them, and checks every invariant afterwards.
  * @module
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createSwitchyard, type Switchyard, silentLogger } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
@@ -79,8 +81,6 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Creates the store tables and the chaos tables; returns a submitter (never runs work itself). */
 export async function prepare(service: PathService, admin: pg.Pool): Promise<Switchyard> {

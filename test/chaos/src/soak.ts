@@ -4,6 +4,8 @@
  * flat. Connections are counted by `application_name` (unique per soak) before, during and after.
  * @module
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Fleet, prepare, waitDrained, waitTerminal } from './harness.js';
 import { CHAOS_JOB } from './job.js';
@@ -31,8 +33,6 @@ export interface SoakReport {
   lost: number;
   leaks: string[];
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   const log = options.log ?? (() => {});

@@ -4,6 +4,7 @@
  * A path whose service is missing is skipped with a message (REQUIRE_SERVICES=1: fails).
  */
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { liveWorkers } from '../src/fleet.js';
 import { runCampaign } from '../src/harness.js';
@@ -39,9 +40,12 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
 });
 
 /** Chaos worker processes still running anywhere (there must be none). */
+/** This checkout's worker script: workers of another checkout on the machine are not ours. */
+const WORKER = fileURLToPath(new URL('../src/worker.ts', import.meta.url));
+
 function orphans(): string {
   try {
-    return execFileSync('pgrep', ['-f', 'chaos/src/worker.ts'], { encoding: 'utf8' }).trim();
+    return execFileSync('pgrep', ['-f', WORKER], { encoding: 'utf8' }).trim();
   } catch {
     return '';
   }

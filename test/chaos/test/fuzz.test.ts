@@ -100,7 +100,6 @@ function wellFormed(e: Envelope): boolean {
   return (
     e.kind === 'task' &&
     id(e.taskId) &&
-    (e.ref === undefined || id(e.ref)) &&
     (e.attempts === undefined || (Number.isInteger(e.attempts) && e.attempts >= 0)) &&
     (e.deadLetter === undefined ||
       (typeof e.deadLetter.reason === 'string' && e.deadLetter.reason.length > 0))

@@ -2,6 +2,8 @@
  * In-process yards on a real path (real PostgreSQL store, real transport), for the duplicate,
  * poison and bad-input tests. One service per test file; fresh schema and queues; all torn down.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
   type RetryPolicy,
@@ -106,7 +108,7 @@ export async function openPath(path: PathName): Promise<OpenPath | undefined> {
   };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls `probe` until it returns a value that is not undefined, or throws after `timeoutMs`. */
 export async function eventually<T>(

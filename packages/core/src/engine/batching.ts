@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import type { OutgoingMessage, QueueKind, Transport, TransportLimits } from '../transport.js';
+import { DEFAULTS } from './defaults.js';
 
 /** Overrides of the batching policy; the rest comes from the transport's limits. */
 export interface BatchingOptions {
@@ -46,13 +47,13 @@ export function resolvePolicy(
     ),
     maxBytes: Math.max(1, Math.min(options.maxBytes ?? limits.maxBatchBytes, limits.maxBatchBytes)),
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
-    chunkSize: Math.max(1, options.chunkSize ?? 2000),
+    chunkSize: Math.max(1, options.chunkSize ?? DEFAULTS.batching.chunkSize),
     packTasks: packTasksOf(options.packTasks),
   };
 }
 
 function packTasksOf(value: number | undefined): number {
-  if (value === undefined) return 1;
+  if (value === undefined) return DEFAULTS.batching.packTasks;
   if (!Number.isInteger(value) || value < 1 || value > MAX_PACKED_TASKS) {
     const message = `must be an integer from 1 to ${MAX_PACKED_TASKS}`;
     throw new ValidationError(`batching.packTasks ${message}`, [

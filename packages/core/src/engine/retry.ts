@@ -2,16 +2,12 @@ import type { RetryPolicy } from '../define.js';
 
 export type ResolvedRetryPolicy = Required<RetryPolicy>;
 
-export const DEFAULT_RETRY: ResolvedRetryPolicy = {
-  maxAttempts: 3,
-  initialDelayMs: 1000,
-  factor: 2,
-  maxDelayMs: 60_000,
-  jitter: 0.5,
-};
-
-export function resolveRetry(...policies: (RetryPolicy | undefined)[]): ResolvedRetryPolicy {
-  const merged = { ...DEFAULT_RETRY };
+/** `base` overlaid with each policy's defined fields, later ones winning (a task's own last). */
+export function resolveRetry(
+  base: ResolvedRetryPolicy,
+  ...policies: (RetryPolicy | undefined)[]
+): ResolvedRetryPolicy {
+  const merged = { ...base };
   for (const p of policies)
     if (p)
       Object.assign(

@@ -1,8 +1,8 @@
 import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { JobStatus, PathMetrics, StageStatus, Store } from '../store.js';
-import type { QueueKind, Transport } from '../transport.js';
+import type { JobStatus, StageStatus, Store, TransportMetrics } from '../store.js';
+import type { SettlementAction, Transport } from '../transport.js';
 import type { BatchingOptions } from './batching.js';
 
 /** Options of {@link createSwitchyard}. */
@@ -108,23 +108,17 @@ export interface WorkOptions {
 
 /** Trigger metadata a serverless host gives with a message. */
 export interface HandleMeta {
-  /** Which queue the message came from; inferred from the envelope when absent. */
-  queue?: QueueKind;
-  /** 1 on first delivery. */
+  /** 1 on first delivery. @defaultValue 1 */
   deliveryCount?: number;
-  messageId?: string;
-  /** Path the message arrived on; the job's recorded path is used when absent. */
-  transport?: string;
-  /** The host dead-letters after this many deliveries (Service Bus maxDeliveryCount, Storage maxDequeueCount). */
+  /**
+   * The host dead-letters after this many deliveries (Service Bus `maxDeliveryCount`, Storage
+   * `maxDequeueCount`): the last delivery of a failing task is poisoned rather than retried.
+   */
   maxDeliveries?: number;
-  enqueuedAt?: Date;
 }
 
 /** What the host should do with the message it handed to `handle`. */
-export type HandleSettlement =
-  | { action: 'complete' }
-  | { action: 'retry'; delayMs: number; reason?: string }
-  | { action: 'deadLetter'; reason: string; description: string };
+export type HandleSettlement = SettlementAction;
 
 export interface ReconcileResult {
   /** False when another worker holds the reconciler lease. */
@@ -134,7 +128,8 @@ export interface ReconcileResult {
 }
 
 export interface MetricsReport {
-  paths: PathMetrics[];
+  /** Aggregates per transport, for comparing the paths. */
+  transports: TransportMetrics[];
   generatedAt: Date;
 }
 

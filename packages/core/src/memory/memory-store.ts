@@ -10,7 +10,6 @@ import type {
   NewJob,
   NewTask,
   PackAdmission,
-  PathMetrics,
   PurgeBatch,
   PurgeFilter,
   PurgeResult,
@@ -26,6 +25,7 @@ import type {
   TaskPage,
   TaskRecord,
   TaskRetry,
+  TransportMetrics,
 } from '../store.js';
 import { jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
@@ -99,7 +99,6 @@ class MemoryStore implements Store {
   private readonly tasks = new Map<string, TaskRecord>();
   /** Times the reconciler re-sent each task (see {@link Store.touchTasks}). */
   private readonly redrives = new Map<string, number>();
-  private readonly payloads = new Map<string, string>();
   private readonly counters = new Map<string, Map<string, number>>();
   private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
   private readonly purged = new Map<string, PurgedTotals>();
@@ -599,15 +598,6 @@ class MemoryStore implements Store {
     return lo;
   }
 
-  async putPayload(key: string, data: string): Promise<void> {
-    this.assertOpen();
-    if (!this.payloads.has(key)) this.payloads.set(key, data);
-  }
-
-  async getPayload(key: string): Promise<string | undefined> {
-    return this.payloads.get(key);
-  }
-
   async incrementCounter(transport: string, name: string, by: number): Promise<void> {
     let byName = this.counters.get(transport);
     if (!byName) {
@@ -617,7 +607,7 @@ class MemoryStore implements Store {
     byName.set(name, (byName.get(name) ?? 0) + by);
   }
 
-  async metrics(): Promise<PathMetrics[]> {
+  async metrics(): Promise<TransportMetrics[]> {
     const byPath = new Map<string, JobState[]>();
     for (const state of this.jobs.values()) {
       const list = byPath.get(state.job.transport) ?? [];

@@ -13,6 +13,7 @@ export function storeOperationsConformance(getStore: () => Store, timeout: numbe
   const ref = (jobId: string, stage: number, index: number) => ({
     jobId,
     stage,
+    index,
     taskId: taskId(jobId, stage, index),
   });
   const ok = (jobId: string, stage: number, index: number): TaskOutcome => ({

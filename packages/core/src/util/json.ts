@@ -66,3 +66,44 @@ function normalize(value: unknown, path: string, seen: Set<object>): unknown {
     seen.delete(obj);
   }
 }
+
+/**
+ * `value` as JSON will carry it: unchanged when it is plain JSON already (the common case, checked
+ * without copying), otherwise normalised through {@link canonicalJson}.
+ * @throws {SerializationError} when it cannot be carried as JSON
+ */
+export function asJson(value: unknown, field: string): unknown {
+  if (isPlainJson(value, 0)) return value;
+  return JSON.parse(canonicalJson(value, field) ?? 'null');
+}
+
+/** True for values JSON round-trips unchanged; false sends the value through the full normaliser. */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > 64) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isPlainJson(item, depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) {
+    if (
+      !Object.hasOwn(value, key) ||
+      !isPlainJson((value as Record<string, unknown>)[key], depth + 1)
+    )
+      return false;
+  }
+  return true;
+}

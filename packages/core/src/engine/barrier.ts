@@ -1,0 +1,93 @@
+/**
+ * The store's hot round trips as group commits (see {@link Batcher}): claims, pack admissions,
+ * outcomes and retries of concurrent tasks share one statement each. Recording outcomes is the
+ * fan-in barrier: the stage completions it reports are acted on before any task's message is
+ * settled, so a crash between the two redelivers a message that finds the advance to redo.
+ */
+import type {
+  ClaimRef,
+  PackAdmission,
+  StageCompletion,
+  Store,
+  TaskClaim,
+  TaskOutcome,
+  TaskRetry,
+} from '../store.js';
+import { Batcher } from '../util/batcher.js';
+import { DEFAULTS } from './defaults.js';
+
+export interface BarrierOptions {
+  store: Store;
+  /** Called for each stage an outcome batch completed, before the batch's callers resume. */
+  onStageComplete: (completion: StageCompletion) => Promise<void>;
+}
+
+export class Barrier {
+  private readonly claims: Batcher<ClaimRef, TaskClaim>;
+  /** Present when the store admits packs as a whole (`Store.admitPacks`). */
+  private readonly admissions: Batcher<PackAdmission, boolean> | undefined;
+  private readonly completions: Batcher<TaskOutcome, boolean>;
+  private readonly retries: Batcher<TaskRetry, undefined>;
+
+  constructor({ store, onStageComplete }: BarrierOptions) {
+    const sizes = DEFAULTS.batchers;
+    this.claims = new Batcher(
+      (refs) => store.claimTasks(refs),
+      sizes.claims.maxBatch,
+      sizes.claims.inFlight,
+    );
+    const admitPacks = store.admitPacks?.bind(store);
+    this.admissions = admitPacks
+      ? new Batcher(admitPacks, sizes.admissions.maxBatch, sizes.admissions.inFlight)
+      : undefined;
+    this.completions = new Batcher(
+      async (outcomes) => {
+        const { applied, completedStages } = await store.completeTasks(outcomes);
+        for (const completion of completedStages) await onStageComplete(completion);
+        const set = new Set(applied);
+        return outcomes.map((o) => set.has(o.taskId));
+      },
+      sizes.completions.maxBatch,
+      sizes.completions.inFlight,
+    );
+    this.retries = new Batcher(
+      async (items) => {
+        await store.retryTasks(items);
+        return items.map(() => undefined);
+      },
+      sizes.retries.maxBatch,
+      sizes.retries.inFlight,
+    );
+  }
+
+  /** Claims (or admits) one task for an attempt. */
+  claim(ref: ClaimRef): Promise<TaskClaim> {
+    return this.claims.add(ref);
+  }
+
+  /** Claims several tasks under one promise (a pack's). */
+  claimAll(refs: readonly ClaimRef[]): Promise<TaskClaim[]> {
+    return this.claims.addMany(refs);
+  }
+
+  /** True when the store admits a fan-out's own pack with one check for the whole pack. */
+  get admitsPacks(): boolean {
+    return this.admissions !== undefined;
+  }
+
+  /** Admits a pack as a whole; false when its job is not running or its stage is complete. */
+  admitPack(admission: PackAdmission): Promise<boolean> {
+    if (!this.admissions) throw new Error('the store does not admit packs');
+    return this.admissions.add(admission);
+  }
+
+  /** Records a task's terminal outcome; true if this call applied it (it was not terminal yet). */
+  complete(outcome: TaskOutcome): Promise<boolean> {
+    return this.completions.add(outcome);
+  }
+
+  /** Records a failed attempt that will be retried. */
+  retry(retry: TaskRetry): Promise<void> {
+    return this.retries.add(retry);
+  }
+}

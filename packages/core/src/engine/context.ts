@@ -1,0 +1,44 @@
+import { SwitchyardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Store } from '../store.js';
+import { DEFAULTS } from './defaults.js';
+import { JobDirectory } from './job-directory.js';
+import type { EngineSettings, TransportState } from './options.js';
+
+/** What the engine's modules share: the settings, the store, the jobs and the transports. */
+export interface EngineContext {
+  readonly settings: EngineSettings;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly directory: JobDirectory;
+  /** Resolves once the store is initialised; every call after the first shares it. */
+  init(): Promise<void>;
+  /**
+   * The configured transport of that name.
+   * @throws {SwitchyardError} `UNKNOWN_TRANSPORT` when this Switchyard does not configure it
+   */
+  transportOf(name: string): TransportState;
+}
+
+export function createContext(settings: EngineSettings, store: Store): EngineContext {
+  let initialised: Promise<void> | undefined;
+  return {
+    settings,
+    store,
+    logger: settings.logger,
+    directory: new JobDirectory(store, settings.jobs, DEFAULTS.jobCacheSize),
+    init: () => {
+      initialised ??= Promise.resolve(store.init?.());
+      return initialised;
+    },
+    transportOf: (name) => {
+      const state = settings.transports.get(name);
+      if (!state)
+        throw new SwitchyardError(
+          'UNKNOWN_TRANSPORT',
+          `job uses transport "${name}", which this worker does not configure`,
+        );
+      return state;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Every engine default, in one place. Options are checked and defaults applied by
+ * `resolveOptions` / `resolveWorkOptions` (options.ts); no other module holds a default.
+ */
+import type { RetryPolicy } from '../define.js';
+
+/** A group-commit batcher's shape: items per round trip and round trips in flight at once. */
+export interface BatcherSize {
+  maxBatch: number;
+  inFlight: number;
+}
+
+export const DEFAULTS = {
+  retry: {
+    maxAttempts: 3,
+    initialDelayMs: 1000,
+    factor: 2,
+    maxDelayMs: 60_000,
+    jitter: 0.5,
+  } satisfies Required<RetryPolicy>,
+  reconcile: {
+    /** Work untouched for this long counts as stuck. */
+    olderThanMs: 300_000,
+    /** Most items re-driven per pass. */
+    limit: 1000,
+    /** How often `work()` runs a pass; 0 disables it. */
+    intervalMs: 60_000,
+    /** The reconciler lease lasts at least this long, whatever `olderThanMs` is. */
+    minLeaseMs: 30_000,
+  },
+  work: {
+    /** Task handlers running at once per worker. */
+    concurrency: 64,
+    /** Lock / visibility asked of the transport. */
+    visibilityTimeoutMs: 60_000,
+    /** Idle wait per receive call. */
+    waitMs: 1000,
+    /** Receive calls in flight per task queue. */
+    receivers: 2,
+    /** Stage messages processed at once per worker (a stage message is a fan-out or a finish). */
+    stageConcurrency: 2,
+    /** Receive calls in flight on a stage queue. */
+    stageReceivers: 1,
+    /** A failing receive backs off from this delay, doubling up to `maxReceiveBackoffMs`. */
+    receiveBackoffMs: 250,
+    maxReceiveBackoffMs: 10_000,
+  },
+  waitFor: { pollIntervalMs: 200 },
+  /**
+   * The group-commit batchers. Barrier batches keep three statements in flight: each waits for
+   * its commit to be durable, and a store that flushes concurrent commits together does so in one
+   * flush; claims and admissions are reads and a cheap update, two are enough to hide a round trip.
+   */
+  batchers: {
+    claims: { maxBatch: 1000, inFlight: 2 },
+    admissions: { maxBatch: 1000, inFlight: 2 },
+    completions: { maxBatch: 1000, inFlight: 3 },
+    retries: { maxBatch: 1000, inFlight: 1 },
+    settlements: { maxBatch: 500, inFlight: 2 },
+  } satisfies Record<string, BatcherSize>,
+  /** Jobs whose immutable facts a worker keeps in memory. */
+  jobCacheSize: 10_000,
+  /** Results per page when a fan-out or `results()` reads a stage's results. */
+  resultsPageSize: 5000,
+  /** Stage-message deliveries after which a failing fan-out or finalize fails the job. */
+  maxStageDeliveries: 5,
+  /** Most characters of an idempotency key. */
+  maxIdempotencyKeyLength: 200,
+  batching: {
+    /** Tasks inserted and sent per fan-out chunk. */
+    chunkSize: 2000,
+    /** Tasks per task message. */
+    packTasks: 1,
+  },
+} as const;

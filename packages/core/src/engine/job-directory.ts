@@ -1,0 +1,86 @@
+import { ValidationError } from '../errors.js';
+import type { JobRecord, Store } from '../store.js';
+import type { AnyJob } from './api.js';
+
+/** A job's immutable facts, which never change once it is created. */
+export type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>;
+
+/** How a job ended, as `Store.finishJob` records it. */
+export type JobEnding = Parameters<Store['finishJob']>[1];
+
+export const TERMINAL_JOB: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * What a worker knows about jobs: their definitions, a bounded cache of their immutable facts, and
+ * the one way to finish a job (the store's record and the cache eviction go together).
+ */
+export class JobDirectory {
+  /** A job's facts by id: the load in flight, and once loaded its value. */
+  private readonly cache = new Map<
+    string,
+    { loading: Promise<JobInfo | undefined>; info?: JobInfo }
+  >();
+
+  constructor(
+    private readonly store: Store,
+    readonly definitions: ReadonlyMap<string, AnyJob>,
+    private readonly maxCached: number,
+  ) {}
+
+  /**
+   * The job's facts, cached; concurrent misses share one read. A loaded job is returned as is,
+   * not as a promise: every task of a pack asks, and an await costs a microtask turn even when the
+   * value is there.
+   */
+  info(jobId: string): JobInfo | Promise<JobInfo | undefined> {
+    const cached = this.cache.get(jobId);
+    if (cached) return cached.info ?? cached.loading;
+    const entry: { loading: Promise<JobInfo | undefined>; info?: JobInfo } = {
+      loading: this.store.getJob(jobId).then((job) => {
+        if (!job) {
+          this.cache.delete(jobId);
+          return undefined;
+        }
+        entry.info = {
+          id: job.id,
+          name: job.name,
+          transport: job.transport,
+          stageCount: job.stageCount,
+        };
+        return entry.info;
+      }),
+    };
+    entry.loading.catch(() => this.cache.delete(jobId));
+    if (this.cache.size >= this.maxCached) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(jobId, entry);
+    return entry.loading;
+  }
+
+  /** Records how the job ended and forgets it: a finished job's messages no longer need it. */
+  async finish(jobId: string, ending: JobEnding): Promise<void> {
+    await this.store.finishJob(jobId, ending);
+    this.cache.delete(jobId);
+  }
+
+  /** The definition a job was submitted under (undefined when this worker does not define it). */
+  definition(name: string): AnyJob | undefined {
+    return this.definitions.get(name);
+  }
+
+  /**
+   * A stage of the job by name or index, as an index.
+   * @throws {ValidationError} when it is not one of the job's stages
+   */
+  stageIndex(job: Pick<JobRecord, 'name' | 'stageCount'>, stage: string | number): number {
+    if (typeof stage === 'number') {
+      if (Number.isInteger(stage) && stage >= 0 && stage < job.stageCount) return stage;
+    } else {
+      const index = this.definitions.get(job.name)?.stages.findIndex((s) => s.name === stage) ?? -1;
+      if (index >= 0) return index;
+    }
+    throw new ValidationError(
+      `stage ${JSON.stringify(stage)} is not a stage of job "${job.name}"`,
+      [{ path: 'stage', message: 'unknown stage' }],
+    );
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The one place options are checked: `resolveOptions` turns what an application passes to
+ * `createSwitchyard` into {@link EngineSettings}, and `resolveWorkOptions` does the same for
+ * `work()`, applying the defaults of defaults.ts. No other module re-checks an option.
+ */
+import type { RetryPolicy } from '../define.js';
+import { MAX_PACKED_TASKS } from '../envelope.js';
+import { ValidationError } from '../errors.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import type { Transport } from '../transport.js';
+import type { AnyJob, NamedJob } from './api.js';
+import { type BatchingOptions, type BatchingPolicy, resolvePolicy } from './batching.js';
+import { DEFAULTS } from './defaults.js';
+import { type ResolvedRetryPolicy, resolveRetry } from './retry.js';
+import type { SwitchyardOptions, WorkOptions } from './types.js';
+
+/** A configured transport with the batching policy the engine sends through. */
+export interface TransportState {
+  name: string;
+  transport: Transport;
+  policy: BatchingPolicy;
+}
+
+/** `createSwitchyard`'s options, checked once, with every default applied. */
+export interface EngineSettings {
+  jobs: ReadonlyMap<string, AnyJob>;
+  transports: ReadonlyMap<string, TransportState>;
+  defaultTransport: string;
+  retry: ResolvedRetryPolicy;
+  reconcile: { olderThanMs: number; limit: number; intervalMs: number };
+  logger: Logger;
+}
+
+/** `work()`'s options, checked, with every default applied. */
+export interface WorkSettings {
+  concurrency: number;
+  transports: readonly string[] | undefined;
+  visibilityTimeoutMs: number;
+  waitMs: number;
+  receivers: number;
+  signal: AbortSignal | undefined;
+}
+
+export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>): EngineSettings {
+  const jobs = new Map<string, AnyJob>();
+  for (const job of options.jobs as readonly AnyJob[]) {
+    if (jobs.has(job.name)) invalid('jobs', `duplicate job name "${job.name}"`);
+    for (const [i, stage] of job.stages.entries())
+      checkRetry(stage.task.retry, `jobs.${job.name}.stages[${i}].task.retry`);
+    jobs.set(job.name, job);
+  }
+  const entries = Array.isArray(options.transports)
+    ? (options.transports as readonly Transport[]).map((t) => [t.name, t] as const)
+    : Object.entries(options.transports as Record<string, Transport>);
+  if (entries.length === 0) invalid('transports', 'at least one transport is required');
+  const transports = new Map<string, TransportState>();
+  for (const [name, transport] of entries) {
+    if (transports.has(name)) invalid('transports', `duplicate transport name "${name}"`);
+    const batching = batchingFor(options.batching, name);
+    if (batching) checkBatching(batching.options, batching.field);
+    transports.set(name, {
+      name,
+      transport,
+      policy: resolvePolicy(transport.limits, batching?.options),
+    });
+  }
+  const defaultTransport = options.defaultTransport ?? entries[0]![0];
+  if (!transports.has(defaultTransport))
+    invalid(
+      'defaultTransport',
+      `"${defaultTransport}" is not one of ${[...transports.keys()].join(', ')}`,
+    );
+  const reconcile = options.reconcile ?? {};
+  return {
+    jobs,
+    transports,
+    defaultTransport,
+    retry: resolveRetry(DEFAULTS.retry, checkRetry(options.retry, 'retry')),
+    reconcile: {
+      olderThanMs: positive(
+        'reconcile.olderThanMs',
+        reconcile.olderThanMs,
+        DEFAULTS.reconcile.olderThanMs,
+      ),
+      limit: positiveInteger('reconcile.limit', reconcile.limit, DEFAULTS.reconcile.limit),
+      intervalMs: nonNegative(
+        'reconcile.intervalMs',
+        reconcile.intervalMs,
+        DEFAULTS.reconcile.intervalMs,
+      ),
+    },
+    logger: options.logger ?? consoleLogger,
+  };
+}
+
+export function resolveWorkOptions(options: WorkOptions): WorkSettings {
+  const d = DEFAULTS.work;
+  return {
+    concurrency: positiveInteger('concurrency', options.concurrency, d.concurrency),
+    transports: options.transports,
+    visibilityTimeoutMs: positive(
+      'visibilityTimeoutMs',
+      options.visibilityTimeoutMs,
+      d.visibilityTimeoutMs,
+    ),
+    waitMs: nonNegative('waitMs', options.waitMs, d.waitMs),
+    receivers: positiveInteger('receivers', options.receivers, d.receivers),
+    signal: options.signal,
+  };
+}
+
+/** The batching options that apply to one transport (its own entry, or the shared ones), and their field. */
+function batchingFor(
+  batching: SwitchyardOptions<readonly NamedJob[]>['batching'],
+  name: string,
+): { options: BatchingOptions; field: string } | undefined {
+  if (!batching) return undefined;
+  const own = (batching as Record<string, unknown>)[name];
+  if (own && typeof own === 'object')
+    return { options: own as BatchingOptions, field: `batching.${name}` };
+  const shared = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize', 'packTasks'];
+  return Object.keys(batching).some((k) => shared.includes(k))
+    ? { options: batching as BatchingOptions, field: 'batching' }
+    : undefined;
+}
+
+function checkBatching(options: BatchingOptions, field: string): void {
+  for (const key of ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize'] as const)
+    positiveInteger(`${field}.${key}`, options[key], 1);
+  const pack = options.packTasks;
+  if (pack !== undefined && (!Number.isInteger(pack) || pack < 1 || pack > MAX_PACKED_TASKS))
+    invalid(`${field}.packTasks`, `must be an integer from 1 to ${MAX_PACKED_TASKS}`);
+}
+
+/**
+ * Checks a retry policy's fields (the application's, or a task's own).
+ * @throws {ValidationError} naming the field under `field`
+ */
+export function checkRetry(
+  policy: RetryPolicy | undefined,
+  field: string,
+): RetryPolicy | undefined {
+  if (!policy) return policy;
+  positiveInteger(`${field}.maxAttempts`, policy.maxAttempts, 1);
+  nonNegative(`${field}.initialDelayMs`, policy.initialDelayMs, 0);
+  nonNegative(`${field}.maxDelayMs`, policy.maxDelayMs, 0);
+  if (policy.factor !== undefined && (!Number.isFinite(policy.factor) || policy.factor < 1))
+    invalid(`${field}.factor`, 'must be a number ≥ 1');
+  if (policy.jitter !== undefined && !(policy.jitter >= 0 && policy.jitter <= 1))
+    invalid(`${field}.jitter`, 'must be a number from 0 to 1');
+  return policy;
+}
+
+function invalid(field: string, message: string): never {
+  throw new ValidationError(`${field}: ${message}`, [{ path: field, message }]);
+}
+
+function positiveInteger(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) invalid(field, 'must be a positive integer');
+  return value;
+}
+
+function positive(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) invalid(field, 'must be a positive number');
+  return value;
+}
+
+function nonNegative(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) invalid(field, 'must be a number ≥ 0');
+  return value;
+}

@@ -1,0 +1,129 @@
+/**
+ * Building and sending the engine's messages: stage messages, task messages (one per task, or
+ * packs of `batching.packTasks`), and the claim check that keeps an input too large for the
+ * transport in its task row only.
+ */
+import { createHash } from 'node:crypto';
+import { encodeEnvelope, type PackedTask, type TaskEnvelope } from '../envelope.js';
+import { taskId as makeTaskId } from '../ids.js';
+import type { OutgoingMessage } from '../transport.js';
+import type { TransportState } from './options.js';
+
+/** A task to send: its index in the stage and its input. */
+export interface OutgoingTask {
+  index: number;
+  input: unknown;
+}
+
+/** Sends the message that starts stage `stage` of a job (or finishes it, past its last stage). */
+export async function sendStageMessage(
+  target: TransportState,
+  jobId: string,
+  stage: number,
+): Promise<void> {
+  await target.transport.send('stage', [
+    {
+      body: encodeEnvelope({ v: 1, kind: 'stage', jobId, stage }),
+      messageId: `${jobId}.stage.${stage}`,
+    },
+  ]);
+}
+
+/** Where a fan-out chunk's messages go and how they are marked. */
+export interface TaskMessagesOptions {
+  target: TransportState;
+  jobId: string;
+  stage: number;
+  /** Sent by a resumed fan-out: the tasks may have run already, so each is checked on its own. */
+  resumed: boolean;
+}
+
+/**
+ * A fan-out chunk's messages: one per task, or packs of up to `packTasks` within the transport's
+ * message size.
+ */
+export function taskMessages(
+  options: TaskMessagesOptions,
+  tasks: readonly OutgoingTask[],
+): OutgoingMessage[] {
+  const { target, jobId, stage, resumed } = options;
+  const packSize = target.policy.packTasks;
+  if (packSize <= 1)
+    return tasks.map((t) => taskMessage(target, { jobId, stage, index: t.index, input: t.input }));
+  const limit = target.transport.limits.maxMessageBytes;
+  // Each task is serialised once: the pack's body is the empty envelope with the entries spliced
+  // into its `tasks` list, so the size counted is the size sent.
+  const empty = encodeEnvelope({
+    v: 1,
+    kind: 'tasks',
+    jobId,
+    stage,
+    ...(resumed ? { resumed: true } : {}),
+    tasks: [], // last: the entries are spliced into it
+  });
+  const head = empty.slice(0, -2); // up to and including the list's `[`
+  const overhead = Buffer.byteLength(empty);
+  const messages: OutgoingMessage[] = [];
+  let indexes: number[] = [];
+  let entries: string[] = [];
+  let bytes = overhead;
+  const flush = () => {
+    if (entries.length === 0) return;
+    messages.push({
+      body: `${head}${entries.join(',')}]}`,
+      messageId: packId(jobId, stage, indexes),
+    });
+    indexes = [];
+    entries = [];
+    bytes = overhead;
+  };
+  for (const t of tasks) {
+    let entry = JSON.stringify({ index: t.index, input: t.input } satisfies PackedTask);
+    let size = Buffer.byteLength(entry) + 1; // + its comma
+    // Claim check per task: an input too large to share a message stays in the task row.
+    if (overhead + size > limit) {
+      entry = JSON.stringify({ index: t.index } satisfies PackedTask);
+      size = Buffer.byteLength(entry) + 1;
+    }
+    if (entries.length >= packSize || bytes + size > limit) flush();
+    indexes.push(t.index);
+    entries.push(entry);
+    bytes += size;
+  }
+  flush();
+  return messages;
+}
+
+/**
+ * A pack's message id names its exact set of tasks: a resumed fan-out packs differently, and a
+ * transport that drops duplicate ids must not take its packs for the earlier ones.
+ */
+function packId(jobId: string, stage: number, indexes: readonly number[]): string {
+  const digest = createHash('sha1').update(indexes.join(',')).digest('hex').slice(0, 12);
+  return `${makeTaskId(jobId, stage, indexes[0]!)}+${indexes.length}-${digest}`;
+}
+
+/** One task, as {@link taskMessage} sends it. */
+export interface TaskMessageSpec {
+  jobId: string;
+  stage: number;
+  index: number;
+  input: unknown;
+  /**
+   * The task's attempts so far, on any message but the fan-out's own (a re-drive): it marks the
+   * message's first delivery as one to claim, not admit.
+   */
+  attempts?: number;
+}
+
+/** One task's message, its input inline when it fits the transport's message size. */
+export function taskMessage(target: TransportState, spec: TaskMessageSpec): OutgoingMessage {
+  const taskId = makeTaskId(spec.jobId, spec.stage, spec.index);
+  const base: TaskEnvelope = { v: 1, kind: 'task', jobId: spec.jobId, stage: spec.stage, taskId };
+  if (spec.attempts !== undefined) base.attempts = spec.attempts;
+  const inline = encodeEnvelope({ ...base, input: spec.input });
+  const max = target.transport.limits.maxMessageBytes;
+  // UTF-16 length × 3 bounds the UTF-8 size: measure exactly only when it could matter.
+  const fits = inline.length * 3 <= max || Buffer.byteLength(inline) <= max;
+  return { body: fits ? inline : encodeEnvelope(base), messageId: taskId };
+}

@@ -1,0 +1,80 @@
+/** What an application asks of its jobs: their views, results, completion, metrics, readiness. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TaskResult } from '../define.js';
+import { SwitchyardError, toErrorInfo } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { DEFAULTS } from './defaults.js';
+import { TERMINAL_JOB } from './job-directory.js';
+import { stageResults } from './stages/results.js';
+import type { JobView, MetricsReport, WaitForOptions } from './types.js';
+import { toJobView } from './views.js';
+
+export async function getJob(ctx: EngineContext, jobId: string): Promise<JobView | undefined> {
+  const job = await ctx.store.getJob(jobId);
+  if (!job) return undefined;
+  return toJobView(job, await ctx.store.getStages(jobId), ctx.directory.definition(job.name));
+}
+
+export async function* results(
+  ctx: EngineContext,
+  jobId: string,
+  stage?: string | number,
+): AsyncIterable<TaskResult> {
+  const job = await ctx.store.getJob(jobId);
+  if (!job) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+  if (stage === undefined) {
+    for (let i = 0; i < job.stageCount; i++) yield* stageResults(ctx.store, jobId, i);
+    return;
+  }
+  yield* stageResults(ctx.store, jobId, ctx.directory.stageIndex(job, stage));
+}
+
+export async function waitFor(
+  ctx: EngineContext,
+  jobId: string,
+  options: WaitForOptions = {},
+): Promise<JobView> {
+  const interval = options.pollIntervalMs ?? DEFAULTS.waitFor.pollIntervalMs;
+  for (;;) {
+    if (options.signal?.aborted)
+      throw new SwitchyardError('ABORTED', `waitFor(${jobId}) aborted`, {
+        cause: options.signal.reason,
+      });
+    const view = await getJob(ctx, jobId);
+    if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+    options.onProgress?.(view);
+    if (TERMINAL_JOB.has(view.status)) return view;
+    await sleep(interval, undefined, options.signal ? { signal: options.signal } : {}).catch(
+      () => {},
+    );
+  }
+}
+
+export async function metrics(ctx: EngineContext): Promise<MetricsReport> {
+  return { transports: await ctx.store.metrics(), generatedAt: new Date() };
+}
+
+export interface Readiness {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; error?: string }>;
+}
+
+/** Checks the store and every transport that can be pinged. */
+export async function ready(ctx: EngineContext): Promise<Readiness> {
+  const checks: Readiness['checks'] = {};
+  const probe = async (name: string, fn: (() => Promise<void>) | undefined) => {
+    try {
+      await fn?.();
+      checks[name] = { ok: true };
+    } catch (err) {
+      checks[name] = { ok: false, error: toErrorInfo(err).message };
+    }
+  };
+  await Promise.all([
+    probe('store', ctx.store.ping?.bind(ctx.store)),
+    ...[...ctx.settings.transports.values()].map((t) =>
+      probe(`transport:${t.name}`, t.transport.ping?.bind(t.transport)),
+    ),
+  ]);
+  return { ok: Object.values(checks).every((c) => c.ok), checks };
+}

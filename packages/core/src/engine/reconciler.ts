@@ -1,0 +1,98 @@
+/**
+ * The reconciler: re-drives work that a crash between the store and a transport left stuck — a
+ * job never started, a fan-out never finished, a complete stage never advanced, a task whose
+ * message was lost. One instance at a time holds its lease; a pass re-drives at most `limit` items.
+ */
+import { toErrorInfo } from '../errors.js';
+import type { StuckWork } from '../store.js';
+import { sendBatched } from './batching.js';
+import type { EngineContext } from './context.js';
+import { DEFAULTS } from './defaults.js';
+import { sendStageMessage, taskMessage } from './outbox.js';
+import type { StageAdvance } from './stages/advance.js';
+import type { ReconcileOptions, ReconcileResult } from './types.js';
+
+/** The store lease that admits one reconciler at a time. */
+const LEASE = 'reconciler';
+
+export class Reconciler {
+  private running: Promise<ReconcileResult> | undefined;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly advance: StageAdvance,
+    private readonly instanceId: string,
+  ) {}
+
+  /**
+   * One pass. A call during a pass joins it: the lease admits its owner again, so a pass
+   * outliving the interval would otherwise overlap the next and both would re-send the same tasks.
+   */
+  reconcile(options: Omit<ReconcileOptions, 'intervalMs'> = {}): Promise<ReconcileResult> {
+    this.running ??= this.pass(options).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(options: Omit<ReconcileOptions, 'intervalMs'>): Promise<ReconcileResult> {
+    const { store, settings } = this.ctx;
+    await this.ctx.init();
+    const olderThanMs = options.olderThanMs ?? settings.reconcile.olderThanMs;
+    const limit = options.limit ?? settings.reconcile.limit;
+    const leaseMs = Math.max(DEFAULTS.reconcile.minLeaseMs, olderThanMs);
+    if (!(await store.acquireLease(LEASE, this.instanceId, leaseMs)))
+      return { ran: false, redriven: {} };
+    const redriven: Record<string, number> = {};
+    for (const item of await store.findStuck({ olderThanMs, limit })) {
+      if (!settings.transports.has(item.transport)) continue;
+      try {
+        const n = await this.redrive(item);
+        if (n === 0) continue;
+        redriven[item.kind] = (redriven[item.kind] ?? 0) + n;
+        await store.incrementCounter(item.transport, item.kind, n);
+      } catch (err) {
+        this.ctx.logger.error('reconciler could not re-drive', {
+          kind: item.kind,
+          jobId: item.jobId,
+          error: toErrorInfo(err).message,
+        });
+      }
+    }
+    return { ran: true, redriven };
+  }
+
+  /** Re-drives one stuck item; returns how many re-drives it made (0: nothing was stuck after all). */
+  private async redrive(item: StuckWork): Promise<number> {
+    const target = this.ctx.transportOf(item.transport);
+    switch (item.kind) {
+      case 'job-not-started':
+        await sendStageMessage(target, item.jobId, 0);
+        return 1;
+      case 'fanout-incomplete':
+        await sendStageMessage(target, item.jobId, item.stage);
+        return 1;
+      case 'stage-not-advanced':
+      case 'finalize-not-done':
+        return (await this.advance.redriveCurrent(item.jobId)) ? 1 : 0;
+      case 'task-message-lost': {
+        const { store } = this.ctx;
+        const tasks = (await Promise.all(item.taskIds.map((id) => store.getTask(id)))).filter(
+          (t) => t !== undefined,
+        );
+        const messages = tasks.map((t) =>
+          taskMessage(target, {
+            jobId: t.jobId,
+            stage: t.stage,
+            index: t.index,
+            input: t.input,
+            attempts: t.attempts,
+          }),
+        );
+        await sendBatched(target.transport, 'task', messages, target.policy);
+        await store.touchTasks?.(tasks.map((t) => t.id));
+        return tasks.length;
+      }
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * A stage's fan-out: the tasks its `fanOut` yields are inserted chunk by chunk (existing rows
+ * skipped) and their messages sent in batches, then the stage is sealed with its total. Run again
+ * after a crash it resumes: existing tasks are not re-inserted and terminal ones are not re-sent.
+ */
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { FanOutContext, FanOutSource, StageDefinition, TaskResult } from '../../define.js';
+import { toErrorInfo } from '../../errors.js';
+import type { JobRecord } from '../../store.js';
+import { asJson } from '../../util/json.js';
+import { sendBatched } from '../batching.js';
+import type { EngineContext } from '../context.js';
+import { TERMINAL_JOB } from '../job-directory.js';
+import { type OutgoingTask, taskMessages } from '../outbox.js';
+import type { StageAdvance } from './advance.js';
+import { stageResults } from './results.js';
+
+/** Chunks between checks that the job is still running (a cancelled job stops its fan-out). */
+const CHUNKS_PER_ACTIVITY_CHECK = 10;
+
+/** An error thrown by user code (a `fanOut`), as opposed to the store or a transport failing. */
+export class UserCodeError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(toErrorInfo(cause).message);
+  }
+}
+
+export interface FanOutOptions {
+  job: JobRecord;
+  stage: number;
+  definition: StageDefinition;
+  advance: StageAdvance;
+}
+
+export async function fanOut(ctx: EngineContext, options: FanOutOptions): Promise<void> {
+  const { job, stage, definition, advance } = options;
+  const target = ctx.transportOf(job.transport);
+  const chunkSize = target.policy.chunkSize;
+  const chunks = userChunks(
+    () => definition.fanOut(job.params, fanOutContext(ctx, job, stage)),
+    chunkSize,
+  );
+  const limit = pLimit(target.policy.concurrency);
+  const batchPrefix = randomUUID().slice(0, 8);
+  let index = 0;
+  let chunk: unknown[] = [];
+  let chunksSent = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const start = index - chunk.length;
+    const batchId = `${batchPrefix}-${start}`;
+    const tasks = chunk.map((input, i) => ({
+      index: start + i,
+      input: asJson(input, `stages[${stage}] (${definition.name}) fanOut item ${start + i}`),
+      batchId,
+    }));
+    chunk = [];
+    const inserted = await ctx.store.insertTasks(job.id, stage, tasks);
+    const resumed = inserted < tasks.length;
+    const open = resumed ? await openTasks(ctx, job.id, stage, tasks) : tasks;
+    const messages = taskMessages({ target, jobId: job.id, stage, resumed }, open);
+    // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
+    await inFlight;
+    inFlight = sendBatched(target.transport, 'task', messages, target.policy, limit);
+    // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
+    inFlight.catch(() => {});
+    chunksSent++;
+  };
+  for await (const inputs of chunks) {
+    for (const input of inputs) {
+      chunk.push(input);
+      index++;
+      if (chunk.length >= chunkSize) {
+        await flush();
+        if (chunksSent % CHUNKS_PER_ACTIVITY_CHECK === 0 && (await isInactive(ctx, job.id))) return;
+      }
+    }
+  }
+  await flush();
+  await inFlight;
+  const completion = await ctx.store.sealStage(job.id, stage, index);
+  if (completion) await advance.onStageComplete(completion);
+}
+
+/** Of a resumed chunk's tasks, those not terminal yet: only they need a message. */
+async function openTasks(
+  ctx: EngineContext,
+  jobId: string,
+  stage: number,
+  tasks: readonly OutgoingTask[],
+): Promise<OutgoingTask[]> {
+  const page = await ctx.store.listTasks(jobId, {
+    stage,
+    afterIndex: tasks[0]!.index - 1,
+    limit: tasks.length,
+  });
+  const open = new Set(
+    page.tasks.filter((t) => t.status === 'pending' || t.status === 'running').map((t) => t.index),
+  );
+  return tasks.filter((t) => open.has(t.index));
+}
+
+async function isInactive(ctx: EngineContext, jobId: string): Promise<boolean> {
+  const job = await ctx.store.getJob(jobId);
+  return !job || TERMINAL_JOB.has(job.status);
+}
+
+function fanOutContext(ctx: EngineContext, job: JobRecord, stage: number): FanOutContext {
+  return {
+    jobId: job.id,
+    stage,
+    results: <O>(stageName: string) =>
+      stageResults(ctx.store, job.id, ctx.directory.stageIndex(job, stageName)) as AsyncIterable<
+        TaskResult<O>
+      >,
+    logger: ctx.logger,
+  };
+}
+
+/**
+ * Iterates a stage's `fanOut` result (array, iterable or async iterable) in chunks of up to
+ * `size` items, marking what the user's code throws — calling it or pulling an item — as a
+ * {@link UserCodeError}. A synchronous source is pulled without awaiting each item: a generator
+ * turn per item would cost more than the rest of the fan-out's work on it.
+ */
+export async function* userChunks(
+  fanOut: () => FanOutSource<unknown> | Promise<FanOutSource<unknown>>,
+  size: number,
+): AsyncGenerator<unknown[]> {
+  let iterator: Iterator<unknown> | AsyncIterator<unknown>;
+  let sync: boolean;
+  try {
+    const source = await fanOut();
+    sync = !(Symbol.asyncIterator in source);
+    iterator = sync
+      ? (source as Iterable<unknown>)[Symbol.iterator]()
+      : (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  } catch (err) {
+    throw new UserCodeError(err);
+  }
+  for (;;) {
+    const chunk: unknown[] = [];
+    while (chunk.length < size) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = sync ? (iterator as Iterator<unknown>).next() : await iterator.next();
+      } catch (err) {
+        throw new UserCodeError(err);
+      }
+      if (next.done) {
+        if (chunk.length > 0) yield chunk;
+        return;
+      }
+      chunk.push(next.value);
+    }
+    yield chunk;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * A pack (`batching.packTasks`): its tasks run concurrently, each exactly as if it had come
+ * alone, and the pack is settled once all are recorded. A task that must be retried or
+ * dead-lettered is split out into a message of its own: a retry keeps its backoff as the
+ * message's delay and counts the attempts so far; a dead-letter is noted in the envelope and
+ * settled without running again.
+ */
+import { encodeEnvelope, type TaskEnvelope, type TasksEnvelope } from '../../envelope.js';
+import { taskId as makeTaskId } from '../../ids.js';
+import type { TaskClaim } from '../../store.js';
+import type { OutgoingMessage, SettlementAction } from '../../transport.js';
+import type { Barrier } from '../barrier.js';
+import { sendBatched } from '../batching.js';
+import type { EngineContext } from '../context.js';
+import type { InboundMessage, TaskSettlement } from '../inbound.js';
+import type { StageAdvance } from '../stages/advance.js';
+import type { AbortGroup } from './handler.js';
+import { claimRef, type TaskRunner } from './task-runner.js';
+
+export interface PackRunnerOptions {
+  ctx: EngineContext;
+  barrier: Barrier;
+  advance: StageAdvance;
+  tasks: TaskRunner;
+}
+
+export class PackRunner {
+  private readonly ctx: EngineContext;
+  private readonly barrier: Barrier;
+  private readonly advance: StageAdvance;
+  private readonly tasks: TaskRunner;
+
+  constructor(options: PackRunnerOptions) {
+    this.ctx = options.ctx;
+    this.barrier = options.barrier;
+    this.advance = options.advance;
+    this.tasks = options.tasks;
+  }
+
+  async run(
+    envelope: TasksEnvelope,
+    message: InboundMessage,
+    group: AbortGroup,
+  ): Promise<SettlementAction> {
+    const job = await this.ctx.directory.info(envelope.jobId);
+    if (!job)
+      return {
+        action: 'deadLetter',
+        reason: 'JobNotFound',
+        description: `job ${envelope.jobId} does not exist`,
+      };
+    const { jobId, stage } = envelope;
+    const singles = envelope.tasks.map((t): TaskEnvelope => {
+      const taskId = makeTaskId(jobId, stage, t.index);
+      return 'input' in t
+        ? { v: 1, kind: 'task', jobId, stage, taskId, input: t.input }
+        : { v: 1, kind: 'task', jobId, stage, taskId };
+    });
+    // The first delivery of a fan-out's own pack is admitted with one check for the whole pack:
+    // its tasks were inserted just before it was sent. A resumed fan-out's pack, a redelivery and
+    // a task whose input stayed in its row are claimed task by task.
+    const asPack =
+      this.barrier.admitsPacks &&
+      message.deliveryCount === 1 &&
+      envelope.resumed !== true &&
+      envelope.tasks.every((t) => 'input' in t);
+    let claims: TaskClaim[];
+    if (asPack) {
+      if (!(await this.barrier.admitPack({ jobId, stage, tasks: singles.length }))) {
+        // The job is not running or the stage is complete (this pack is a late duplicate): make
+        // sure a completed stage's advance was not lost, as a terminal task's duplicate does.
+        await this.advance.recheck(jobId, stage);
+        return { action: 'complete' };
+      }
+      claims = singles.map((t) => ({ taskId: t.taskId, outcome: 'run', attempt: 1 }));
+    } else {
+      // One claim batch entry for the pack, not a promise per task.
+      claims = await this.barrier.claimAll(
+        singles.map((t, i) => claimRef(t, envelope.tasks[i]!.index, message)),
+      );
+    }
+    // allSettled: a store failure in one task must not settle the pack while others still run.
+    const outcomes = await Promise.allSettled(
+      singles.map((t, i) =>
+        this.tasks.run({
+          envelope: t,
+          index: envelope.tasks[i]!.index,
+          message,
+          group,
+          claim: claims[i]!,
+          packAdmitted: asPack,
+        }),
+      ),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    const split: OutgoingMessage[] = [];
+    outcomes.forEach((o, i) => {
+      const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
+      if (settlement.action !== 'complete')
+        split.push(splitOut(singles[i]!, settlement, message.deliveryCount));
+    });
+    if (split.length > 0) {
+      const target = this.ctx.transportOf(job.transport);
+      await sendBatched(target.transport, 'task', split, target.policy);
+    }
+    return { action: 'complete' };
+  }
+}
+
+/** A pack's task that must be retried or dead-lettered, as a message of its own. */
+function splitOut(
+  task: TaskEnvelope,
+  settlement: Exclude<TaskSettlement, { action: 'complete' }>,
+  deliveryCount: number,
+): OutgoingMessage {
+  const body: TaskEnvelope =
+    settlement.action === 'retry'
+      ? { ...task, attempts: settlement.attempt ?? deliveryCount }
+      : {
+          ...task,
+          deadLetter: { reason: settlement.reason, description: settlement.description ?? '' },
+        };
+  return {
+    body: encodeEnvelope(body),
+    messageId: `${body.taskId}#${deliveryCount}`,
+    ...(settlement.action === 'retry' && settlement.delayMs > 0
+      ? { delayMs: settlement.delayMs }
+      : {}),
+  };
+}

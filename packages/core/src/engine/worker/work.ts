@@ -1,0 +1,82 @@
+/**
+ * `work()`: a stage loop and a task loop per configured transport, and the reconciler on its
+ * interval, until the signal (or `close()`) stops them; resolves once they drained.
+ */
+import { setMaxListeners } from 'node:events';
+import { toErrorInfo } from '../../errors.js';
+import type { SettlementAction } from '../../transport.js';
+import type { EngineContext } from '../context.js';
+import { DEFAULTS } from '../defaults.js';
+import type { InboundMessage } from '../inbound.js';
+import type { WorkSettings } from '../options.js';
+import { AbortGroup } from '../tasks/handler.js';
+import { receiveLoop } from './receive-loop.js';
+
+export interface WorkerOptions {
+  ctx: EngineContext;
+  settings: WorkSettings;
+  /** Aborted when the Switchyard closes. */
+  shutdown: AbortSignal;
+  process: (message: InboundMessage, group: AbortGroup) => Promise<SettlementAction>;
+  reconcile: () => Promise<unknown>;
+}
+
+export async function runWorkers(options: WorkerOptions): Promise<void> {
+  const { ctx, settings } = options;
+  const stop = anySignal([settings.signal, options.shutdown]);
+  const group = new AbortGroup(stop);
+  const loops: Promise<void>[] = [];
+  const common = {
+    stop,
+    group,
+    lockMs: settings.visibilityTimeoutMs,
+    waitMs: settings.waitMs,
+    process: options.process,
+    logger: ctx.logger,
+  };
+  for (const name of settings.transports ?? [...ctx.settings.transports.keys()]) {
+    const target = ctx.transportOf(name);
+    loops.push(
+      receiveLoop({
+        ...common,
+        target,
+        queue: 'stage',
+        capacity: DEFAULTS.work.stageConcurrency,
+        tasksPerMessage: 1,
+        receivers: DEFAULTS.work.stageReceivers,
+      }),
+      receiveLoop({
+        ...common,
+        target,
+        queue: 'task',
+        capacity: settings.concurrency,
+        tasksPerMessage: target.policy.packTasks,
+        receivers: settings.receivers,
+      }),
+    );
+  }
+  const every = ctx.settings.reconcile.intervalMs;
+  const timer =
+    every > 0
+      ? setInterval(() => {
+          options
+            .reconcile()
+            .catch((err: unknown) =>
+              ctx.logger.error('reconciler pass failed', { error: toErrorInfo(err).message }),
+            );
+        }, every)
+      : undefined;
+  timer?.unref();
+  try {
+    await Promise.all(loops);
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
+  const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+  // Every running handler listens for shutdown: hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, signal);
+  return signal;
+}

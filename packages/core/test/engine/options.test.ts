@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../src/engine/defaults.js';
+import { resolveOptions, resolveWorkOptions } from '../../src/engine/options.js';
+import type { SwitchyardOptions, WorkOptions } from '../../src/engine/types.js';
+import { ValidationError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { memoryStore } from '../../src/memory/memory-store.js';
+import { memoryTransport } from '../../src/memory/memory-transport.js';
+import { doubleJob, testJob } from './fake-context.js';
+
+type Options = SwitchyardOptions<readonly { readonly name: string }[]>;
+
+function options(overrides: Partial<Options> = {}): Options {
+  return {
+    jobs: [doubleJob],
+    store: memoryStore(),
+    transports: [memoryTransport()],
+    logger: silentLogger,
+    ...overrides,
+  };
+}
+
+/** The ValidationError `fn` throws, and the field its first issue names. */
+function invalidField(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ValidationError);
+    const issue = (err as ValidationError).issues?.[0];
+    expect((err as ValidationError).message).toContain(issue?.path);
+    return issue?.path;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('resolveOptions', () => {
+  it('takes every default from DEFAULTS', () => {
+    const settings = resolveOptions(options());
+    expect(settings.retry).toEqual(DEFAULTS.retry);
+    expect(settings.reconcile).toEqual({
+      olderThanMs: DEFAULTS.reconcile.olderThanMs,
+      limit: DEFAULTS.reconcile.limit,
+      intervalMs: DEFAULTS.reconcile.intervalMs,
+    });
+    expect(settings.defaultTransport).toBe('memory');
+    const policy = settings.transports.get('memory')!.policy;
+    expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
+    expect(policy.chunkSize).toBe(DEFAULTS.batching.chunkSize);
+    expect([...settings.jobs.keys()]).toEqual(['double']);
+  });
+
+  it('lays a retry policy over the defaults field by field', () => {
+    const settings = resolveOptions(options({ retry: { maxAttempts: 7 } }));
+    expect(settings.retry).toEqual({ ...DEFAULTS.retry, maxAttempts: 7 });
+  });
+
+  it('names transports by their record keys, or by transport.name in a list', () => {
+    const byKey = resolveOptions(
+      options({ transports: { fast: memoryTransport(), slow: memoryTransport() } }),
+    );
+    expect([...byKey.transports.keys()]).toEqual(['fast', 'slow']);
+    expect(byKey.defaultTransport).toBe('fast');
+    const chosen = resolveOptions(
+      options({
+        transports: [memoryTransport({ name: 'a' }), memoryTransport({ name: 'b' })],
+        defaultTransport: 'b',
+      }),
+    );
+    expect(chosen.defaultTransport).toBe('b');
+  });
+
+  it.each([
+    [
+      'a duplicate job name',
+      { jobs: [doubleJob, testJob({ name: 'double', stages: [{}] })] },
+      'jobs',
+    ],
+    ['no transport', { transports: [] }, 'transports'],
+    [
+      'a duplicate transport name',
+      { transports: [memoryTransport(), memoryTransport()] },
+      'transports',
+    ],
+    ['an unknown default transport', { defaultTransport: 'nope' }, 'defaultTransport'],
+    ['packTasks 0', { batching: { packTasks: 0 } }, 'batching.packTasks'],
+    ['packTasks 1001', { batching: { packTasks: 1001 } }, 'batching.packTasks'],
+    ['packTasks 1.5', { batching: { packTasks: 1.5 } }, 'batching.packTasks'],
+    ['a negative reconcile interval', { reconcile: { intervalMs: -1 } }, 'reconcile.intervalMs'],
+    ['reconcile limit 0', { reconcile: { limit: 0 } }, 'reconcile.limit'],
+    ['reconcile limit 2.5', { reconcile: { limit: 2.5 } }, 'reconcile.limit'],
+    ['reconcile olderThanMs 0', { reconcile: { olderThanMs: 0 } }, 'reconcile.olderThanMs'],
+    [
+      'reconcile olderThanMs NaN',
+      { reconcile: { olderThanMs: Number.NaN } },
+      'reconcile.olderThanMs',
+    ],
+  ] as [string, Partial<Options>, string][])('rejects %s, naming the field', (_, bad, field) => {
+    expect(invalidField(() => resolveOptions(options(bad)))).toBe(field);
+  });
+
+  it('accepts a reconcile interval of 0 (disabled)', () => {
+    expect(resolveOptions(options({ reconcile: { intervalMs: 0 } })).reconcile.intervalMs).toBe(0);
+  });
+
+  it('applies batching shared by every transport, or per transport name', () => {
+    const transports = { a: memoryTransport(), b: memoryTransport() };
+    const shared = resolveOptions(options({ transports, batching: { packTasks: 5 } }));
+    expect(shared.transports.get('a')!.policy.packTasks).toBe(5);
+    expect(shared.transports.get('b')!.policy.packTasks).toBe(5);
+    const perName = resolveOptions(
+      options({ transports, batching: { a: { packTasks: 10, chunkSize: 50 } } }),
+    );
+    expect(perName.transports.get('a')!.policy).toMatchObject({ packTasks: 10, chunkSize: 50 });
+    expect(perName.transports.get('b')!.policy).toMatchObject({
+      packTasks: DEFAULTS.batching.packTasks,
+      chunkSize: DEFAULTS.batching.chunkSize,
+    });
+  });
+
+  it('caps batch sizes at what the transport allows', () => {
+    const transport = memoryTransport({ limits: { maxBatchMessages: 10, maxBatchBytes: 1000 } });
+    const settings = resolveOptions(
+      options({ transports: [transport], batching: { maxMessages: 500, maxBytes: 10_000 } }),
+    );
+    expect(settings.transports.get('memory')!.policy).toMatchObject({
+      maxMessages: 10,
+      maxBytes: 1000,
+    });
+  });
+});
+
+describe('resolveWorkOptions', () => {
+  it('takes every default from DEFAULTS', () => {
+    expect(resolveWorkOptions({})).toEqual({
+      concurrency: DEFAULTS.work.concurrency,
+      transports: undefined,
+      visibilityTimeoutMs: DEFAULTS.work.visibilityTimeoutMs,
+      waitMs: DEFAULTS.work.waitMs,
+      receivers: DEFAULTS.work.receivers,
+      signal: undefined,
+    });
+  });
+
+  it.each([
+    ['concurrency 0', { concurrency: 0 }, 'concurrency'],
+    ['concurrency 1.5', { concurrency: 1.5 }, 'concurrency'],
+    ['negative concurrency', { concurrency: -4 }, 'concurrency'],
+    ['receivers 0', { receivers: 0 }, 'receivers'],
+    ['visibilityTimeoutMs 0', { visibilityTimeoutMs: 0 }, 'visibilityTimeoutMs'],
+    ['negative waitMs', { waitMs: -1 }, 'waitMs'],
+    ['infinite waitMs', { waitMs: Number.POSITIVE_INFINITY }, 'waitMs'],
+  ] as [string, WorkOptions, string][])('rejects %s, naming the field', (_, bad, field) => {
+    expect(invalidField(() => resolveWorkOptions(bad))).toBe(field);
+  });
+
+  it('keeps what it is given when valid', () => {
+    const signal = new AbortController().signal;
+    expect(
+      resolveWorkOptions({ concurrency: 3, waitMs: 0, receivers: 1, transports: ['x'], signal }),
+    ).toMatchObject({ concurrency: 3, waitMs: 0, receivers: 1, transports: ['x'], signal });
+  });
+});
