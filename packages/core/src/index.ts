@@ -19,6 +19,7 @@ export type { Switchyard } from './engine/api.js';
 export type { BatchingOptions } from './engine/batching.js';
 export { createSwitchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
+export type { RetryOptions, RetryResult } from './operations/retry.js';
 export {
   decodeEnvelope,
   ENVELOPE_VERSION,
