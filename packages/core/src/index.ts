@@ -19,7 +19,6 @@ export type { Switchyard } from './engine/api.js';
 export type { BatchingOptions } from './engine/batching.js';
 export { createSwitchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
-export type { RetryOptions, RetryResult } from './operations/retry.js';
 export {
   decodeEnvelope,
   ENVELOPE_VERSION,
@@ -37,6 +36,7 @@ export { deriveJobId, parseTaskId, taskId } from './ids.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
+export type { RetryOptions, RetryResult } from './operations/retry.js';
 export * from './secrets/index.js';
 export type * from './store.js';
 export { DEFAULT_JOB_PAGE, jobPageSize, MAX_JOB_PAGE, MAX_REDRIVE_DOUBLINGS } from './store.js';
