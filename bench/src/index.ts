@@ -9,11 +9,12 @@
  *   azure-limits  hello_world on Service Bus (standard profile) and Storage Queues (throttled
  *                 Azurite) at the services' real limits, with operations and estimated cost
  *   otel          hello_world at n = 100,000 without an OpenTelemetry SDK, 1 % sampled, always on
+ *   purge         a running job's tasks/s on PostgreSQL while 1,000,000 finished task rows are purged
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
       path: { type: 'string' },
       'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
+      rows: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -99,6 +101,15 @@ async function main(): Promise<void> {
         log,
         ...(sizes ? { n: sizes[0] } : {}),
         ...(rounds ? { rounds } : {}),
+      });
+      break;
+    }
+    case 'purge': {
+      const { runPurgeBench } = await import('./purge.js');
+      result = await runPurgeBench({
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(values.rows ? { rows: Number(values.rows.replace(/_/g, '')) } : {}),
+        log,
       });
       break;
     }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { taskId } from '../ids.js';
 import type { Store, TaskOutcome } from '../store.js';
+import { storeOperationsConformance } from './store-operations-conformance.js';
 
 /**
  * The suite every store driver passes against its real backend. `factory` is called before each
@@ -602,5 +603,7 @@ export function storeConformance(
       );
       expect(racers.filter(Boolean)).toHaveLength(1);
     });
+
+    storeOperationsConformance(() => store, timeout);
   });
 }
