@@ -1,0 +1,71 @@
+import type {
+  ErrorInfo,
+  JobStatus,
+  JobView,
+  MetricsReport,
+  TaskPage,
+  TaskResult,
+  TaskStatus,
+} from '@switchyard/core';
+
+/** Which jobs `listJobs`, `retryJobs` and `cancelJobs` select. */
+export interface ListJobsFilter {
+  status?: JobStatus | readonly JobStatus[];
+  name?: string;
+  transport?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Opaque, from {@link JobPage.nextCursor}. */
+  cursor?: string;
+  /** @defaultValue 50 (at most 500) */
+  limit?: number;
+}
+
+/** One job in a {@link JobPage}: what a list shows, without stages, params or result. */
+export interface JobSummary {
+  id: string;
+  name: string;
+  status: JobStatus;
+  transport: string;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  /** Index of the stage the job is in. */
+  currentStage?: number;
+  error?: ErrorInfo;
+}
+
+/** A page of jobs, newest first (createdAt desc, id desc). */
+export interface JobPage {
+  jobs: JobSummary[];
+  nextCursor?: string;
+}
+
+/**
+ * What the dashboard calls on a Switchyard: the reads and the operations of the `Switchyard`
+ * interface. A `Switchyard` from `createSwitchyard` satisfies it; the dashboard asks for no more
+ * so that a host can hand it a narrower object (read-only, or one that audits every action).
+ */
+export interface DashboardYard {
+  getJob(jobId: string): Promise<JobView | undefined>;
+  listJobs(filter?: ListJobsFilter): Promise<JobPage>;
+  listTasks(
+    jobId: string,
+    options?: {
+      status?: TaskStatus;
+      stage?: number;
+      batchId?: string;
+      cursor?: string;
+      limit?: number;
+    },
+  ): Promise<TaskPage>;
+  results<O = unknown>(jobId: string, stage?: string | number): AsyncIterable<TaskResult<O>>;
+  retry(
+    jobId: string,
+    options?: { stage?: string | number; taskIds?: readonly string[] },
+  ): Promise<{ jobId: string; retried: number; status: JobStatus }>;
+  cancel(jobId: string): Promise<boolean>;
+  metrics(): Promise<MetricsReport>;
+  readonly transportNames: readonly string[];
+  readonly jobs: ReadonlyMap<string, unknown>;
+}
