@@ -18,7 +18,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { secureHeaders } from 'hono/secure-headers';
 import { streamSSE } from 'hono/streaming';
 import { type AppAssets, defaultAssetsDir, indexHtml, loadAssets } from './assets.js';
-import type { DashboardYard, ListJobsFilter } from './operations.js';
+import { type DashboardYard, type ListJobsFilter, tasksOf } from './operations.js';
 import { comparePaths, MetricsHistory, WINDOWS } from './paths.js';
 import { sessionKeys } from './session.js';
 import { jobDetail, jobHeader, progressOf } from './views.js';
@@ -89,6 +89,9 @@ class ApiError extends Error {
   }
 }
 
+const notSupported = (operation: string) =>
+  new ApiError(501, 'NOT_SUPPORTED', `this Switchyard does not offer ${operation}`);
+
 const invalid = (field: string, rule: string) =>
   new ApiError(400, 'INVALID_INPUT', `${field} ${rule}`);
 
@@ -145,7 +148,7 @@ export function createDashboardHandler(
     return assets;
   };
 
-  const app = new Hono<Env>().basePath(basePath || '/');
+  const app = new Hono<Env>({ strict: false }).basePath(basePath || '/');
 
   app.use(
     secureHeaders({
@@ -290,8 +293,8 @@ export function createDashboardHandler(
   });
 
   app.get('/api/jobs', async (c) => {
-    const page = await yard.listJobs(jobsFilter(c));
-    return c.json(page);
+    if (!yard.listJobs) throw notSupported('listJobs');
+    return c.json(await yard.listJobs(jobsFilter(c)));
   });
   app.get('/api/jobs/:id', async (c) => {
     const view = await yard.getJob(jobId(c));
@@ -303,7 +306,9 @@ export function createDashboardHandler(
     if (status !== undefined && !TASK_STATUSES.has(status as TaskStatus))
       throw invalid('status', `must be one of ${[...TASK_STATUSES].join(', ')}`);
     const stage = optionalInt(c.req.query('stage'), 'stage', 0, 10_000);
-    const page = await yard.listTasks(jobId(c), {
+    const listTasks = tasksOf(yard);
+    if (!listTasks) throw notSupported('listTasks');
+    const page = await listTasks(jobId(c), {
       ...(status ? { status: status as TaskStatus } : {}),
       ...(stage === undefined ? {} : { stage }),
       ...cursorAndLimit(c, 200),
@@ -330,6 +335,7 @@ export function createDashboardHandler(
         !ids.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 300))
     )
       throw invalid('task_ids', 'must be a list of at most 1000 task ids');
+    if (!yard.retry) throw notSupported('retry');
     const result = await yard.retry(jobId(c), {
       ...(stage === undefined ? {} : { stage: stage as string | number }),
       ...(ids === undefined ? {} : { taskIds: ids as string[] }),

@@ -3,6 +3,7 @@ import type {
   JobStatus,
   JobView,
   MetricsReport,
+  Store,
   TaskPage,
   TaskResult,
   TaskStatus,
@@ -45,11 +46,13 @@ export interface JobPage {
  * What the dashboard calls on a Switchyard: the reads and the operations of the `Switchyard`
  * interface. A `Switchyard` from `createSwitchyard` satisfies it; the dashboard asks for no more
  * so that a host can hand it a narrower object (read-only, or one that audits every action).
+ * The operations (`listJobs`, `listTasks`, `retry`) are optional: without one, its route answers
+ * 501 `NOT_SUPPORTED` and the page says so; without `listTasks`, `store.listTasks` is read.
  */
 export interface DashboardYard {
   getJob(jobId: string): Promise<JobView | undefined>;
-  listJobs(filter?: ListJobsFilter): Promise<JobPage>;
-  listTasks(
+  listJobs?(filter?: ListJobsFilter): Promise<JobPage>;
+  listTasks?(
     jobId: string,
     options?: {
       status?: TaskStatus;
@@ -60,7 +63,7 @@ export interface DashboardYard {
     },
   ): Promise<TaskPage>;
   results<O = unknown>(jobId: string, stage?: string | number): AsyncIterable<TaskResult<O>>;
-  retry(
+  retry?(
     jobId: string,
     options?: { stage?: string | number; taskIds?: readonly string[] },
   ): Promise<{ jobId: string; retried: number; status: JobStatus }>;
@@ -68,4 +71,12 @@ export interface DashboardYard {
   metrics(): Promise<MetricsReport>;
   readonly transportNames: readonly string[];
   readonly jobs: ReadonlyMap<string, unknown>;
+  readonly store?: Pick<Store, 'listTasks'>;
+}
+
+/** The yard's `listTasks`, or its store's. */
+export function tasksOf(yard: DashboardYard): NonNullable<DashboardYard['listTasks']> | undefined {
+  if (yard.listTasks) return yard.listTasks.bind(yard);
+  const store = yard.store;
+  return store ? (jobId, options) => store.listTasks(jobId, options) : undefined;
 }

@@ -168,6 +168,7 @@ async function finishedJobs(
   createdAfter: Date | undefined,
 ): Promise<{ jobs: JobSummary[]; truncated: boolean }> {
   const jobs: JobSummary[] = [];
+  if (!yard.listJobs) return { jobs, truncated: false };
   let cursor: string | undefined;
   do {
     const page = await yard.listJobs({

@@ -1,5 +1,5 @@
 import type { JobView, StageView, TaskRecord } from '@switchyard/core';
-import type { DashboardYard } from './operations.js';
+import { type DashboardYard, tasksOf } from './operations.js';
 
 /** Longest JSON preview of params or a result sent to the page, characters. */
 export const PREVIEW_CHARS = 4000;
@@ -79,19 +79,18 @@ export function jobHeader(view: JobView): JobHeader {
 /** The header plus one page of failed tasks and the first results (read on demand, not live). */
 export async function jobDetail(yard: DashboardYard, view: JobView): Promise<JobDetail> {
   const failedCount = view.stages.reduce((sum, s) => sum + s.failed, 0);
+  const listTasks = tasksOf(yard);
   const failedTasks =
-    failedCount === 0
+    failedCount === 0 || !listTasks
       ? []
-      : (await yard.listTasks(view.id, { status: 'failed', limit: PREVIEW_ITEMS })).tasks.map(
-          (t) => ({
-            id: t.id,
-            stage: t.stage,
-            index: t.index,
-            attempts: t.attempts,
-            ...(t.error ? { error: t.error } : {}),
-            ...(t.finishedAt ? { finishedAt: t.finishedAt } : {}),
-          }),
-        );
+      : (await listTasks(view.id, { status: 'failed', limit: PREVIEW_ITEMS })).tasks.map((t) => ({
+          id: t.id,
+          stage: t.stage,
+          index: t.index,
+          attempts: t.attempts,
+          ...(t.error ? { error: t.error } : {}),
+          ...(t.finishedAt ? { finishedAt: t.finishedAt } : {}),
+        }));
   const results: JobDetail['results'] = [];
   if (view.stages.some((s) => s.succeeded > 0)) {
     for (const [stage, s] of view.stages.entries()) {

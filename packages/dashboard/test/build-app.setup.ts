@@ -18,8 +18,6 @@ async function newest(dir: string): Promise<number> {
 export default async function setup(): Promise<void> {
   const bundle = join(root, 'dist', 'app', 'app.js');
   if (existsSync(bundle) && statSync(bundle).mtimeMs >= (await newest(join(root, 'app')))) return;
-  const { buildApp } = (await import(join(root, 'scripts', 'build-app.mjs'))) as {
-    buildApp: () => Promise<void>;
-  };
+  const { buildApp } = await import('../scripts/build-app.mjs');
   await buildApp();
 }
