@@ -6,6 +6,8 @@ export interface ChartProps {
   title: string;
   /** x values (unix seconds) then one y array per series. */
   data: uPlot.AlignedData;
+  /** Shown instead of the chart while there are fewer than two x values. */
+  empty?: string;
   series: { label: string; colour: string; points?: boolean }[];
   yLabel: string;
   height?: number;
@@ -13,6 +15,17 @@ export interface ChartProps {
 }
 
 export function Chart(props: ChartProps) {
+  if (props.data[0].length < 2 && props.empty)
+    return (
+      <figure class="chart">
+        <figcaption>{props.title}</figcaption>
+        <p class="chart-empty">{props.empty}</p>
+      </figure>
+    );
+  return <Plot {...props} />;
+}
+
+function Plot(props: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   const shape = `${props.series.map((s) => s.label).join('|')}`;

@@ -142,7 +142,7 @@ function Shell({ session }: { session: Session }) {
         {route.page === 'jobs' ? (
           <JobsPage transports={session.transports ?? []} jobNames={session.jobNames ?? []} />
         ) : route.page === 'job' ? (
-          <JobPage id={route.id} />
+          <JobPage key={route.id} id={route.id} />
         ) : route.page === 'paths' ? (
           <PathsPage />
         ) : (

@@ -104,6 +104,7 @@ export interface PathComparison {
     latencyP50Ms: number | null;
     latencyP95Ms: number | null;
     truncated: boolean;
+    latencySource: 'window' | 'store';
   };
 }
 export interface PathsReport {

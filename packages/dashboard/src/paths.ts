@@ -27,6 +27,11 @@ export interface PathComparison {
     latencyP95Ms: number | null;
     /** True when the window held more finished jobs than were read. */
     truncated: boolean;
+    /**
+     * `window`: percentiles of the window's jobs; `store`: the store's p95 over every job (a
+     * Switchyard without `listJobs`; no p50).
+     */
+    latencySource: 'window' | 'store';
   };
 }
 
@@ -139,16 +144,19 @@ export async function comparePaths(
       .sort((a, b) => a.at - b.at);
     latency[transport] = { at: points.map((p) => p.at / 1000), ms: points.map((p) => p.ms) };
     const sorted = points.map((p) => p.ms).sort((a, b) => a - b);
+    const totals = report.paths.find((p) => p.transport === transport) ?? emptyPath(transport);
+    const listed = yard.listJobs !== undefined;
     paths.push({
       transport,
-      totals: report.paths.find((p) => p.transport === transport) ?? emptyPath(transport),
+      totals,
       window: {
         jobs: jobs.length,
         succeeded: jobs.filter((j) => j.status === 'succeeded').length,
         failed: jobs.filter((j) => j.status === 'failed').length,
         latencyP50Ms: percentile(sorted, 0.5),
-        latencyP95Ms: percentile(sorted, 0.95),
+        latencyP95Ms: listed ? percentile(sorted, 0.95) : totals.jobLatencyMs.p95,
         truncated,
+        latencySource: listed ? 'window' : 'store',
       },
     });
   }

@@ -17,7 +17,7 @@ const WINDOWS: Record<string, string> = {
 
 interface Figure {
   title: string;
-  note: string;
+  note: string | ((paths: PathComparison[]) => string);
   better: 'higher' | 'lower';
   value: (p: PathComparison) => number | null;
   format: (v: number | null) => string;
@@ -43,7 +43,10 @@ const FIGURES: Figure[] = [
   },
   {
     title: 'Job latency p95',
-    note: 'created → finished, jobs of the window',
+    note: (paths) =>
+      paths.some((p) => p.window.latencySource === 'store')
+        ? 'created → finished, all jobs'
+        : 'created → finished, jobs of the window',
     better: 'lower',
     value: (p) => p.window.latencyP95Ms,
     format: duration,
@@ -147,6 +150,7 @@ function Comparison({ report }: { report: PathsReport }) {
           series={paths.map((p) => ({ label: p.transport, colour: colours[p.transport]! }))}
           yLabel="tasks/s"
           format={rate}
+          empty="Sampled every few seconds while the dashboard is open: keep this page open while jobs run."
         />
         <Chart
           title="Job latency, each finished job"
@@ -158,6 +162,7 @@ function Comparison({ report }: { report: PathsReport }) {
           }))}
           yLabel="latency"
           format={duration}
+          empty="No job of this window has finished yet."
         />
       </div>
       <h2>All figures</h2>
@@ -244,7 +249,9 @@ function FigureCard(props: {
   return (
     <article class="card">
       <h2 class="card-title">{figure.title}</h2>
-      <p class="muted small">{figure.note}</p>
+      <p class="muted small">
+        {typeof figure.note === 'string' ? figure.note : figure.note(paths)}
+      </p>
       <ul class="bars">
         {paths.map((p, i) => {
           const v = values[i] ?? null;
