@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYardFromEnv, DEFAULT_JOBS_MODULE, loadJobs } from '@switchyard/cli';
 import { createHttpHandler, type HttpAuth, type Logger, SwitchyardError } from '@switchyard/core';
+import { createDashboardHandler } from '@switchyard/dashboard';
 import { sendWebResponse, toWebRequest } from './node-adapter.js';
 
 /** Container settings (besides `configFromEnv()`'s). */
@@ -141,6 +142,19 @@ export async function start(
         : {}),
     });
 
+    // The dashboard at /dashboard: same credentials as the API (a browser signs in once).
+    const dashboard = createDashboardHandler(yard, {
+      auth,
+      basePath: '/dashboard',
+      transports: host.transports,
+      logger,
+      ...(env.SWITCHYARD_SESSION_SECRET ? { sessionSecret: env.SWITCHYARD_SESSION_SECRET } : {}),
+    });
+    const route = (request: Request) =>
+      /^\/dashboard(\/|$)/.test(new URL(request.url).pathname)
+        ? dashboard(request)
+        : handler(request);
+
     const server = createServer((req, res) => {
       const origin = `http://${req.headers.host && /^[\w.:[\]-]+$/.test(req.headers.host) ? req.headers.host : 'localhost'}`;
       let request: Request;
@@ -151,7 +165,7 @@ export async function start(
         res.end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'unsupported request' } }));
         return;
       }
-      handler(request)
+      route(request)
         .then((response) => sendWebResponse(res, response))
         .catch((err: unknown) => {
           logger.error('response failed', {

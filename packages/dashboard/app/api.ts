@@ -98,6 +98,13 @@ export function live(
     source = new EventSource(`${basePath}/api/live${query(params)}`, { withCredentials: true });
     const fallback = setTimeout(startPolling, 4000);
     source.addEventListener('hello', () => clearTimeout(fallback));
+    source.addEventListener('error', () => {
+      // A refused stream (a host without streaming, an expired session) is closed for good.
+      if (source?.readyState === EventSource.CLOSED) {
+        clearTimeout(fallback);
+        startPolling();
+      }
+    });
     for (const [event, handle] of Object.entries(handlers))
       source.addEventListener(event, (e) =>
         handle(JSON.parse((e as MessageEvent<string>).data) as never),

@@ -44,6 +44,12 @@ export interface DashboardOptions {
   sessionTtlMs?: number;
   /** Session cookie's `Secure` flag. @defaultValue `'auto'`: when the request came over https */
   secureCookie?: boolean | 'auto';
+  /**
+   * Live updates as Server-Sent Events. Turn off where the host buffers whole responses (Azure
+   * Functions without HTTP streaming): `/api/live` then answers 501 and the page polls instead.
+   * @defaultValue true
+   */
+  streaming?: boolean;
   /** How often live updates are sent, ms. @defaultValue 1000 */
   liveIntervalMs?: number;
   /** A live stream ends after this long and the browser reconnects, ms. @defaultValue 300000 */
@@ -143,7 +149,8 @@ export function createDashboardHandler(
   const getAssets = () => {
     assets ??= loadAssets(options.assetsDir ?? defaultAssetsDir()).catch((err: unknown) => {
       assets = undefined;
-      throw err;
+      logger.error('dashboard bundle missing', { error: (err as Error).message });
+      throw new ApiError(503, 'UNAVAILABLE', (err as Error).message);
     });
     return assets;
   };
@@ -371,6 +378,7 @@ export function createDashboardHandler(
   });
 
   app.get('/api/live', (c) => {
+    if (options.streaming === false) throw notSupported('live streaming on this host');
     const job = c.req.query('job');
     if (job !== undefined && (job.length === 0 || job.length > 256))
       throw invalid('job', 'must be a job id');
