@@ -18,7 +18,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { secureHeaders } from 'hono/secure-headers';
 import { streamSSE } from 'hono/streaming';
 import { type AppAssets, defaultAssetsDir, indexHtml, loadAssets } from './assets.js';
-import { type DashboardYard, type ListJobsFilter, tasksOf } from './operations.js';
+import { type DashboardYard, jobsOf, type ListJobsFilter, tasksOf } from './operations.js';
 import { comparePaths, MetricsHistory, WINDOWS } from './paths.js';
 import { sessionKeys } from './session.js';
 import { jobDetail, jobHeader, progressOf } from './views.js';
@@ -300,8 +300,9 @@ export function createDashboardHandler(
   });
 
   app.get('/api/jobs', async (c) => {
-    if (!yard.listJobs) throw notSupported('listJobs');
-    return c.json(await yard.listJobs(jobsFilter(c)));
+    const listJobs = jobsOf(yard);
+    if (!listJobs) throw notSupported('listJobs');
+    return c.json(await listJobs(jobsFilter(c)));
   });
   app.get('/api/jobs/:id', async (c) => {
     const view = await yard.getJob(jobId(c));

@@ -47,7 +47,7 @@ export interface JobPage {
  * interface. A `Switchyard` from `createSwitchyard` satisfies it; the dashboard asks for no more
  * so that a host can hand it a narrower object (read-only, or one that audits every action).
  * The operations (`listJobs`, `listTasks`, `retry`) are optional: without one, its route answers
- * 501 `NOT_SUPPORTED` and the page says so; without `listTasks`, `store.listTasks` is read.
+ * 501 `NOT_SUPPORTED` and the page says so; without `listJobs` or `listTasks`, the store's are read.
  */
 export interface DashboardYard {
   getJob(jobId: string): Promise<JobView | undefined>;
@@ -71,7 +71,16 @@ export interface DashboardYard {
   metrics(): Promise<MetricsReport>;
   readonly transportNames: readonly string[];
   readonly jobs: ReadonlyMap<string, unknown>;
-  readonly store?: Pick<Store, 'listTasks'>;
+  readonly store?: Pick<Store, 'listTasks'> & {
+    listJobs?(filter?: ListJobsFilter): Promise<JobPage>;
+  };
+}
+
+/** The yard's `listJobs`, or its store's. */
+export function jobsOf(yard: DashboardYard): NonNullable<DashboardYard['listJobs']> | undefined {
+  if (yard.listJobs) return yard.listJobs.bind(yard);
+  const store = yard.store;
+  return store?.listJobs ? (filter) => store.listJobs!(filter) : undefined;
 }
 
 /** The yard's `listTasks`, or its store's. */

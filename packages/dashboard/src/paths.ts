@@ -1,5 +1,5 @@
 import type { MetricsReport, PathMetrics } from '@switchyard/core';
-import type { DashboardYard, JobSummary } from './operations.js';
+import { type DashboardYard, type JobSummary, jobsOf } from './operations.js';
 
 /** Windows the Paths page offers, by name, in milliseconds (`all` has none). */
 export const WINDOWS: Record<string, number | undefined> = {
@@ -120,7 +120,7 @@ export function percentile(sorted: readonly number[], q: number): number | null 
 
 /** Builds the Paths page's report for a window (see {@link WINDOWS}). */
 export async function comparePaths(
-  yard: Pick<DashboardYard, 'listJobs' | 'transportNames'>,
+  yard: DashboardYard,
   history: MetricsHistory,
   window: string,
   now = Date.now(),
@@ -145,7 +145,7 @@ export async function comparePaths(
     latency[transport] = { at: points.map((p) => p.at / 1000), ms: points.map((p) => p.ms) };
     const sorted = points.map((p) => p.ms).sort((a, b) => a - b);
     const totals = report.paths.find((p) => p.transport === transport) ?? emptyPath(transport);
-    const listed = yard.listJobs !== undefined;
+    const listed = jobsOf(yard) !== undefined;
     paths.push({
       transport,
       totals,
@@ -171,15 +171,16 @@ export async function comparePaths(
 }
 
 async function finishedJobs(
-  yard: Pick<DashboardYard, 'listJobs'>,
+  yard: DashboardYard,
   transport: string,
   createdAfter: Date | undefined,
 ): Promise<{ jobs: JobSummary[]; truncated: boolean }> {
   const jobs: JobSummary[] = [];
-  if (!yard.listJobs) return { jobs, truncated: false };
+  const listJobs = jobsOf(yard);
+  if (!listJobs) return { jobs, truncated: false };
   let cursor: string | undefined;
   do {
-    const page = await yard.listJobs({
+    const page = await listJobs({
       transport,
       status: ['succeeded', 'failed'],
       ...(createdAfter ? { createdAfter } : {}),
