@@ -38,5 +38,5 @@ export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
 export * from './secrets/index.js';
 export type * from './store.js';
-export { MAX_REDRIVE_DOUBLINGS } from './store.js';
+export { DEFAULT_JOB_PAGE, jobPageSize, MAX_JOB_PAGE, MAX_REDRIVE_DOUBLINGS } from './store.js';
 export type * from './transport.js';

@@ -15,6 +15,7 @@ import {
   type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
+  type ReplayOptions,
   type SecretInput,
   type SecretSource,
   type Settlement,
@@ -80,6 +81,8 @@ export type StorageQueueTransport = Transport &
 /** Default of {@link StorageQueueTransportOptions.sendConcurrency}, chosen from `npm run bench -- storagequeue`. */
 export const DEFAULT_SEND_CONCURRENCY = 64;
 const MAX_RECEIVE = 32;
+/** Seconds a replay pass hides the poison messages it pages past (restored at its end). */
+const REPLAY_HIDE_S = 300;
 const BATCH_MESSAGES = 32;
 const MAX_VISIBILITY_S = 7 * 24 * 3600;
 /** Poll backoff while idle: 50 ms doubling to 1 s. */
@@ -698,56 +701,16 @@ export function storageQueueTransport(
       return out;
     },
 
-    async replayDeadLetters(kind, replayOptions = {}) {
+    async replayDeadLetters(kind, replayOptions: ReplayOptions = {}) {
       assertOpen();
       await ensureQueues();
-      const limit = replayOptions.limit ?? Number.POSITIVE_INFINITY;
-      const wanted = replayOptions.ids ? new Set(replayOptions.ids) : undefined;
+      let left = replayOptions.limit ?? Number.POSITIVE_INFINITY;
       let replayed = 0;
       for (const queue of layout[kind]) {
-        const poisonQueue = `${queue}${POISON_SUFFIX}`;
-        const skipped: { id: string; popReceipt: string }[] = [];
-        try {
-          while (replayed < limit) {
-            const response = await run('receiveMessages', poisonQueue, (c) =>
-              c.receiveMessages({
-                numberOfMessages: Math.min(
-                  MAX_RECEIVE,
-                  Number.isFinite(limit) ? limit - replayed : MAX_RECEIVE,
-                ),
-                visibilityTimeout: 60,
-              }),
-            );
-            const items = response.receivedMessageItems;
-            if (items.length === 0) break;
-            for (const item of items) {
-              if ((wanted && !wanted.has(item.messageId)) || replayed >= limit) {
-                skipped.push({ id: item.messageId, popReceipt: item.popReceipt });
-                continue;
-              }
-              const { body, raw } = decodeText(item.messageText, encoding);
-              const parsed = raw ? { body: item.messageText } : parsePoisonMessage(body);
-              // A message kept verbatim because it was undecodable goes back verbatim.
-              const text = parsed.header?.raw
-                ? parsed.body
-                : raw
-                  ? item.messageText
-                  : encodeBody(parsed.body, encoding);
-              await sendText(queue, text, 0);
-              await deleteQuietly(poisonQueue, item.messageId, item.popReceipt);
-              replayed++;
-            }
-          }
-        } finally {
-          // Make skipped messages visible again at once (they were hidden only to page past them).
-          await Promise.allSettled(
-            skipped.map((s) =>
-              run('updateMessage', poisonQueue, (c) =>
-                c.updateMessage(s.id, s.popReceipt, undefined, 0),
-              ),
-            ),
-          );
-        }
+        if (left <= 0) break;
+        const moved = await replayQueue(kind, queue, left, replayOptions);
+        replayed += moved;
+        left -= moved;
       }
       return replayed;
     },
@@ -758,6 +721,96 @@ export function storageQueueTransport(
       closeController.abort();
     },
   };
+
+  /**
+   * One replay pass over `<queue>-poison`. The pass moves the poison messages there when it
+   * starts: one inserted later (by the server's clock, to the second), or the poison copy of a
+   * message this pass sent, is dead-lettered during the pass and stays. Messages not moved are
+   * hidden while the pass pages past them, and made visible again at its end.
+   */
+  async function replayQueue(
+    kind: QueueKind,
+    queue: string,
+    limit: number,
+    options: ReplayOptions,
+  ): Promise<number> {
+    const poisonQueue = `${queue}${POISON_SUFFIX}`;
+    const wanted = options.ids ? new Set(options.ids) : undefined;
+    const hidden = new Map<string, string>();
+    const decided = new Set<string>();
+    const sent = new Set<string>();
+    let startedAt: Date | undefined;
+    let replayed = 0;
+    try {
+      while (replayed < limit) {
+        const response = await run('receiveMessages', poisonQueue, (c) =>
+          c.receiveMessages({ numberOfMessages: MAX_RECEIVE, visibilityTimeout: REPLAY_HIDE_S }),
+        );
+        startedAt ??= response.date ?? new Date();
+        const items = response.receivedMessageItems;
+        if (items.length === 0) break;
+        const offered: { item: (typeof items)[number]; letter: DeadLetter; text: string }[] = [];
+        for (const item of items) {
+          const { body, raw } = decodeText(item.messageText, encoding);
+          const parsed = raw ? { body: item.messageText } : parsePoisonMessage(body);
+          const newer =
+            item.insertedOn > startedAt ||
+            (parsed.header !== undefined && sent.has(parsed.header.messageId));
+          if (
+            newer ||
+            decided.has(item.messageId) ||
+            (wanted && !wanted.has(item.messageId)) ||
+            offered.length >= limit - replayed
+          ) {
+            hidden.set(item.messageId, item.popReceipt);
+            continue;
+          }
+          decided.add(item.messageId);
+          // A message kept verbatim because it was undecodable goes back verbatim.
+          const text = parsed.header?.raw
+            ? parsed.body
+            : raw
+              ? item.messageText
+              : encodeBody(parsed.body, encoding);
+          offered.push({
+            item,
+            letter: toDeadLetter(kind, item.messageId, item.messageText, item.insertedOn),
+            text,
+          });
+        }
+        if (offered.length === 0) continue;
+        const verdicts = options.accept
+          ? await options.accept(offered.map((o) => o.letter))
+          : offered.map(() => true);
+        for (const [i, { item, text }] of offered.entries()) {
+          if (verdicts[i] !== true) {
+            hidden.set(item.messageId, item.popReceipt);
+            continue;
+          }
+          sent.add(await sendReplayCopy(queue, text));
+          await deleteQuietly(poisonQueue, item.messageId, item.popReceipt);
+          hidden.delete(item.messageId);
+          replayed++;
+        }
+      }
+    } finally {
+      // Make the messages not moved visible again at once.
+      await Promise.allSettled(
+        [...hidden].map(([id, popReceipt]) =>
+          run('updateMessage', poisonQueue, (c) => c.updateMessage(id, popReceipt, undefined, 0)),
+        ),
+      );
+    }
+    return replayed;
+  }
+
+  /** Sends a replayed message's text as it was (never expiring, like every send); returns its id. */
+  async function sendReplayCopy(queue: string, text: string): Promise<string> {
+    const response = await run('sendMessage', queue, (c) =>
+      c.sendMessage(text, { messageTimeToLive: -1 }),
+    );
+    return response.messageId;
+  }
 
   function toDeadLetter(kind: QueueKind, id: string, text: string, insertedOn: Date): DeadLetter {
     const decoded = decodeText(text, encoding);

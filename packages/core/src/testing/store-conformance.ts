@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { taskId } from '../ids.js';
 import type { Store, TaskOutcome } from '../store.js';
+import { storeOperationsConformance } from './store-operations-conformance.js';
 
 /**
  * The suite every store driver passes against its real backend. `factory` is called before each
@@ -609,5 +610,7 @@ export function storeConformance(
       );
       expect(racers.filter(Boolean)).toHaveLength(1);
     });
+
+    storeOperationsConformance(() => store, timeout);
   });
 }
