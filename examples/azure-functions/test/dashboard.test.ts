@@ -11,6 +11,11 @@ const KEY = 'functions-dashboard-key';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `fndash_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 let host: Promise<YardFromEnv> | undefined;
+/** One Switchyard for both handlers of the test. */
+const shared = (env: Record<string, string>) => {
+  host ??= createYardFromEnv({ jobs: [helloWorld], env });
+  return host;
+};
 afterAll(async () => {
   await (await host)?.close();
   const db = new pg.Client({ connectionString: DATABASE_URL });
@@ -55,15 +60,12 @@ it('registers GET/POST /dashboard and /dashboard/{*path} as anonymous routes', (
 
 it('answers 503 until a key is configured, then signs in with the API key and polls', async () => {
   const env = { DATABASE_URL, DATABASE_SCHEMA: schema };
-  const noKey = createDashboardFunction(
-    () => (host ??= createYardFromEnv({ jobs: [helloWorld], env })),
-    env,
-  );
+  const noKey = createDashboardFunction(() => shared(env), env);
   expect((await call(noKey, 'GET', '/dashboard/api/session')).status).toBe(503);
 
   const fn = createDashboardFunction(
     async () => ({
-      ...(await (host ??= createYardFromEnv({ jobs: [helloWorld], env }))),
+      ...(await shared(env)),
       apiKey: async () => KEY,
     }),
     env,
