@@ -18,7 +18,6 @@ import {
 } from '@switchyard/core';
 import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
 import { helloWorld } from '@switchyard/example-jobs';
-import { startDashboard } from './dashboard.js';
 import { ProgressView } from './progress.js';
 
 const USAGE = `Usage: npm run demo -- [options]
@@ -86,7 +85,11 @@ async function main(): Promise<number> {
     logger: silentLogger,
   });
   const served = args.dashboard
-    ? await startDashboard({ yard, transports: [transport], port: Number(args.port) })
+    ? await (await import('./dashboard.js')).startDashboard({
+        yard,
+        transports: [transport],
+        port: Number(args.port),
+      })
     : undefined;
   if (served) log(`dashboard: ${served.url}`);
   const submitted = await yard.submit('hello_world', { n, workMs });

@@ -1,6 +1,5 @@
 /** `switchyard dashboard`: serves the dashboard for the configured Switchyard until interrupted. */
 import { type HttpAuth, SwitchyardError } from '@switchyard/core';
-import { createDashboardHandler, serveDashboard } from '@switchyard/dashboard';
 import type { YardFromEnv } from './env.js';
 
 /** What the command needs from the CLI around it. */
@@ -42,6 +41,8 @@ export function planDashboard(options: { port: string | undefined; work: boolean
           },
         ],
       });
+    // Loaded on use: every other command starts without the dashboard's modules.
+    const { createDashboardHandler, serveDashboard } = await import('@switchyard/dashboard');
     const handler = createDashboardHandler(host.yard, {
       auth,
       transports: host.transports,
