@@ -9,6 +9,7 @@ import {
   silentLogger,
 } from '@switchyard/core';
 import type { TaskRecord, TaskStatus, Transport } from '@switchyard/core/driver';
+import { planDashboard } from './dashboard.js';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';
@@ -59,6 +60,8 @@ Commands:
                       inspect or re-queue a path's poison messages
   work [--concurrency N] [--transport NAME …]
                       run a worker until SIGINT/SIGTERM (drains in-flight tasks)
+  dashboard [--port N] [--work]
+                      serve the web dashboard on http://127.0.0.1:4000 until SIGINT/SIGTERM
 
 Options:
   --json              machine-readable output on stdout (errors too: {"error":{code,message,details}})
@@ -148,6 +151,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   queue: { type: 'string' },
   concurrency: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -159,6 +163,7 @@ const COMMANDS: Record<string, OptionName[]> = {
   tasks: ['status', 'stage', 'limit'],
   'dead-letters': ['queue', 'limit'],
   work: ['concurrency', 'transport'],
+  dashboard: ['port', 'work'],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -451,6 +456,16 @@ function planCommand(command: string, args: string[], values: Values): Plan {
         if (ctx.json) ctx.out(JSON.stringify({ stopped: true }));
         return EXIT.OK;
       };
+    }
+    case 'dashboard': {
+      arity(0, '');
+      let run: ReturnType<typeof planDashboard>;
+      try {
+        run = planDashboard({ port: values.port, work: values.work === true });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      return (host, ctx) => run(host, { ...ctx, env: ctx.io.env, signal: ctx.io.signal });
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

@@ -3,9 +3,12 @@
  * @module
  */
 export {
+  checkBearer,
+  checkHmac,
   HMAC_SIGNATURE_HEADER,
   HMAC_TIMESTAMP_HEADER,
   type HttpAuth,
+  safeEqual,
   signRequest,
 } from './auth.js';
 export {
