@@ -267,7 +267,18 @@ describe('TaskRunner', () => {
     let calls = 0;
     const job = testJob({ name: 'noted', stages: [{ handler: () => ++calls }] });
     const fake = fakeEngine({ jobs: [job] });
-    const { envelope } = await oneTask(fake, job);
+    const { jobId, envelope } = await oneTask(fake, job);
+    // The pack recorded the failure before it split the task out.
+    await fake.store.completeTasks([
+      {
+        jobId,
+        stage: 0,
+        index: 0,
+        taskId: envelope.taskId,
+        status: 'failed',
+        error: { name: 'ValidationError', message: 'bad' },
+      },
+    ]);
     const noted = { ...envelope, deadLetter: { reason: 'InvalidInput', description: 'bad' } };
     expect(await run(fake, noted)).toEqual({
       action: 'deadLetter',
@@ -328,5 +339,34 @@ describe('claimRef', () => {
     });
     const { input: _input, ...byReference } = envelope;
     expect(claimRef(byReference, 3, inbound(byReference, 1)).withInput).toBe(true);
+  });
+
+  it('dead-letters a split-out note for a failed task, and runs it once a replay re-opened the task', async () => {
+    const job = testJob({ name: 'noted', stages: [{}] });
+    const fake = fakeEngine({ jobs: [job] });
+    const { jobId, envelope } = await oneTask(fake, job);
+    await fake.store.completeTasks([
+      {
+        jobId,
+        stage: 0,
+        index: 0,
+        taskId: envelope.taskId,
+        status: 'failed',
+        error: { name: 'Error', message: 'boom' },
+      },
+    ]);
+    const noted: TaskEnvelope = {
+      ...envelope,
+      attempts: 3,
+      deadLetter: { reason: 'MaxAttemptsExceeded', description: 'boom' },
+    };
+    expect(await run(fake, noted)).toEqual({
+      action: 'deadLetter',
+      reason: 'MaxAttemptsExceeded',
+      description: 'boom',
+    });
+    await fake.store.reopenTasks({ jobId, stage: 0, taskIds: [envelope.taskId] });
+    expect(await run(fake, noted)).toEqual({ action: 'complete' });
+    expect((await fake.store.getTask(envelope.taskId))?.status).toBe('succeeded');
   });
 });

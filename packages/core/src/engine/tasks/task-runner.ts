@@ -59,12 +59,18 @@ export class TaskRunner {
 
   /** Runs one task; a settlement other than `complete` notes the attempt it ended. */
   async run(run: TaskRun): Promise<TaskSettlement> {
-    const { envelope } = run;
-    // Split out of a pack to be dead-lettered: the failure is recorded already.
-    if (envelope.deadLetter) {
-      const { reason, description = '' } = envelope.deadLetter;
-      return { action: 'deadLetter', reason, description };
+    if (run.envelope.deadLetter) {
+      // Split out of a pack to be dead-lettered: the failure is recorded already — unless the
+      // task was re-opened since (a replay of this very message), which runs it again.
+      const { deadLetter, ...envelope } = run.envelope;
+      const task = await this.ctx.store.getTask(envelope.taskId);
+      if (task?.status !== 'pending') {
+        const { reason, description = '' } = deadLetter;
+        return { action: 'deadLetter', reason, description };
+      }
+      run = { ...run, envelope };
     }
+    const { envelope } = run;
     const claim =
       run.claim ?? (await this.barrier.claim(claimRef(envelope, run.index, run.message)));
     if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
