@@ -827,7 +827,7 @@ describe('engine: packed task messages (batching.packTasks)', () => {
           transports: [memoryTransport()],
           batching: { packTasks },
         }),
-      ).toThrow(/batching\.packTasks must be an integer from 1 to 1000/);
+      ).toThrow(/batching\.packTasks: must be an integer from 1 to 1000/);
     }
   });
 });
