@@ -135,6 +135,8 @@ export interface JobDefinition<N extends string = string, P = unknown, R = unkno
   readonly params?: StandardSchemaV1<unknown, P>;
   readonly stages: readonly StageDefinition<P>[];
   finalize?(ctx: FinalizeContext<P>): R | Promise<R>;
+  /** A job not finished this many milliseconds after it is due is cancelled with `DEADLINE_EXCEEDED`. */
+  readonly deadlineMs?: number;
 }
 
 /**
@@ -150,11 +152,13 @@ export function defineJob<
   params: S;
   stages: readonly StageDefinition<StandardSchemaV1.InferOutput<S>>[];
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<N, StandardSchemaV1.InferOutput<S>, Awaited<R>>;
 export function defineJob<const N extends string, P = undefined, R = undefined>(definition: {
   name: N;
   stages: readonly StageDefinition<P>[];
   finalize?: (ctx: FinalizeContext<P>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<N, P, Awaited<R>>;
 export function defineJob(definition: JobDefinition): JobDefinition {
   assertName(definition.name, 'job');

@@ -3,7 +3,7 @@ export const cancelJob = (s: string) => `
 WITH job AS (
   UPDATE ${s}.jobs
      SET status = 'cancelled', finished_at = now(), updated_at = now()
-   WHERE id = $1 AND status IN ('queued', 'running')
+   WHERE id = $1 AND status IN ('scheduled', 'queued', 'running')
   RETURNING id
 ), tasks AS (
   UPDATE ${s}.tasks t
