@@ -80,7 +80,8 @@ export interface EvaluateInput {
 /**
  * The fires in (cursor, now]. Fires within `graceMs` of now are on time and all fire; older ones
  * were missed and follow `catchUp`: `none` skips them, `latest` fires the most recent missed one
- * only, `all` fires each (at most `limit` per call).
+ * only when no on-time fire follows it (one run catches up), `all` fires each (at most `limit`
+ * per call).
  */
 export function dueFires(input: EvaluateInput): DueFires {
   const { schedule, now, graceMs, limit } = input;
@@ -99,8 +100,9 @@ export function dueFires(input: EvaluateInput): DueFires {
       cursor = at;
       continue;
     }
+    // An on-time fire supersedes the missed ones: `latest` catches up with one run.
     if (latestMissed) {
-      fires.push(latestMissed);
+      skipped++;
       latestMissed = undefined;
     }
     if (fires.length >= limit) return { fires, skipped, cursor: fires[fires.length - 1]! };
@@ -109,5 +111,5 @@ export function dueFires(input: EvaluateInput): DueFires {
   }
   if (latestMissed) fires.push(latestMissed);
   // Every fire up to now is accounted for.
-  return { fires, skipped, cursor: cursor > now ? cursor : now };
+  return { fires, skipped, cursor: new Date(Math.max(cursor.getTime(), now.getTime())) };
 }
