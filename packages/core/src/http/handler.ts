@@ -33,7 +33,17 @@ export interface HttpErrorBody {
 }
 
 /** Keys of a submit body that are options, not job params. */
-const SUBMIT_KEYS = new Set(['params', 'transport', 'use_service_bus', 'idempotencyKey']);
+const SUBMIT_KEYS = new Set([
+  'params',
+  'transport',
+  'use_service_bus',
+  'idempotencyKey',
+  'runAt',
+  'delayMs',
+  'deadlineMs',
+]);
+const SCHEDULE_ACTIONS = new Set(['pause', 'resume', 'trigger'] as const);
+type ScheduleAction = typeof SCHEDULE_ACTIONS extends Set<infer A> ? A : never;
 const TASK_STATUSES = new Set<TaskStatus>([
   'pending',
   'running',
@@ -61,6 +71,8 @@ type Route =
   | { name: 'metrics' }
   | { name: 'tasks'; jobId: string }
   | { name: 'cancel'; jobId: string }
+  | { name: 'schedules' }
+  | { name: 'schedule'; schedule: string; action: ScheduleAction }
   | { name: 'healthz' }
   | { name: 'readyz' };
 
@@ -76,9 +88,9 @@ interface Matched {
  * Routes:
  * - `POST /api/jobs/submit/{jobName}` — body `application/json`. Either the params themselves,
  *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `use_service_bus`,
- *   `idempotencyKey` (removed before validation); or the envelope `{ "params": {…}, "transport"?,
- *   "use_service_bus"?, "idempotencyKey"? }` — a body is an envelope when it has a `params` key and
- *   no key outside those four. An empty body means `{}`. `use_service_bus: true` selects
+ *   `idempotencyKey`, `runAt` (ISO 8601), `delayMs`, `deadlineMs` (removed before validation); or
+ *   the envelope `{ "params": {…}, …option keys }` — a body is an envelope when it has a `params`
+ *   key and no key outside the option keys. A delayed job answers `status: "scheduled"`. An empty body means `{}`. `use_service_bus: true` selects
  *   `serviceBusTransport`, `false` the first other transport; `transport` wins when both are given.
  *   The `Idempotency-Key` header works like `idempotencyKey`. 202 `{ jobId, status, statusUrl,
  *   transport, created }` on create, 200 with the same body when the job existed. Job identity is
@@ -90,6 +102,9 @@ interface Matched {
  * - `GET /api/jobs/{jobId}/tasks?stage=&status=&cursor=&limit=` — a page of tasks; `stage` is an
  *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`.
  * - `POST /api/jobs/{jobId}/cancel` — `{ jobId, cancelled, status }`.
+ * - `GET /api/schedules` — `{ schedules }`, each with its last and next fire;
+ *   `POST /api/schedules/{name}/pause|resume` — `{ schedule, paused }`;
+ *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`).
  * - `GET /healthz` (liveness, no I/O), `GET /readyz` (store and transports; 503 when one fails).
  *
  * Every error is `{ error: { code, message, details? } }` with no stack trace: 400
@@ -211,6 +226,17 @@ export function createHttpHandler(
       }
       case 'tasks':
         return json(200, await listTasks(yard, route.jobId, url.searchParams));
+      case 'schedules':
+        return json(200, { schedules: await yard.listSchedules() });
+      case 'schedule': {
+        if (route.action === 'trigger')
+          return json(202, await yard.triggerSchedule(route.schedule));
+        await (route.action === 'pause' ? yard.pauseSchedule : yard.resumeSchedule).call(
+          yard,
+          route.schedule,
+        );
+        return json(200, { schedule: route.schedule, paused: route.action === 'pause' });
+      }
       case 'submit': {
         if (!yard.jobs.has(route.jobName))
           throw new HttpError(404, 'UNKNOWN_JOB', `unknown job "${route.jobName}"`, {
@@ -243,6 +269,7 @@ export function createHttpHandler(
           if (typeof key !== 'string') throw invalid('idempotencyKey', 'must be a string');
           submitOptions.idempotencyKey = key;
         }
+        Object.assign(submitOptions, submitTiming(body));
         const result = await yard.submit(route.jobName, params as never, submitOptions);
         // Identity is job name + params (or the key), not the path: the same workload asked for
         // on another path is a conflict, not a silent answer from the first path.
@@ -325,6 +352,11 @@ function match(pathname: string, basePath: string): Matched | undefined {
   if (a !== 'api') return undefined;
   if (parts.length === 3 && b === 'metrics' && c === 'comparison')
     return { route: { name: 'metrics' }, method: 'GET' };
+  if (b === 'schedules' && parts.length === 2)
+    return { route: { name: 'schedules' }, method: 'GET' };
+  const action = d as ScheduleAction;
+  if (b === 'schedules' && parts.length === 4 && SCHEDULE_ACTIONS.has(action))
+    return { route: { name: 'schedule', schedule: c!, action }, method: 'POST' };
   if (b !== 'jobs' || parts.length !== 4) return undefined;
   if (c === 'submit') return { route: { name: 'submit', jobName: d! }, method: 'POST' };
   if (c === 'status') return { route: { name: 'status', jobId: d! }, method: 'GET' };
@@ -440,6 +472,27 @@ function invalid(path: string, message: string): HttpError {
   return new HttpError(400, 'INVALID_INPUT', `${path} ${message}`, [{ path, message }]);
 }
 
+/** `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` of a submit body; the engine checks ranges. */
+function submitTiming(body: Record<string, unknown>): SubmitOptions {
+  const options: SubmitOptions = {};
+  const { runAt, delayMs, deadlineMs } = body;
+  if (runAt !== undefined) {
+    const date = typeof runAt === 'string' ? new Date(runAt) : undefined;
+    if (!date || Number.isNaN(date.getTime()))
+      throw invalid('runAt', 'must be an ISO 8601 date-time string');
+    options.runAt = date;
+  }
+  for (const [field, value] of [
+    ['delayMs', delayMs],
+    ['deadlineMs', deadlineMs],
+  ] as const) {
+    if (value === undefined) continue;
+    if (typeof value !== 'number') throw invalid(field, 'must be a number of milliseconds');
+    options[field] = value;
+  }
+  return options;
+}
+
 function jobNotFound(jobId: string): HttpError {
   return new HttpError(404, 'JOB_NOT_FOUND', `job ${jobId} not found`);
 }
@@ -461,6 +514,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   UNKNOWN_TRANSPORT: 400,
   UNKNOWN_JOB: 404,
   JOB_NOT_FOUND: 404,
+  UNKNOWN_SCHEDULE: 404,
   CLOSED: 503,
   BACKEND_ERROR: 503,
   AUTH_FAILED: 503,
