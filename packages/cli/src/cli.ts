@@ -14,6 +14,7 @@ import {
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';
+import { loadSchedules, parseSchedulesArgs, runSchedules } from './schedules.js';
 
 /**
  * Exit codes of the `switchyard` command:
@@ -60,7 +61,9 @@ Commands:
   dead-letters replay <transport> [--queue stage|task] [--limit N]
                       inspect or re-queue a path's poison messages
   work [--concurrency N] [--transport NAME …]
-                      run a worker until SIGINT/SIGTERM (drains in-flight tasks)
+                      run a worker until SIGINT/SIGTERM (drains in-flight tasks; evaluates schedules)
+  schedules [list | pause <name> | resume <name> | trigger <name>]
+                      the jobs module's cron schedules (its \`schedules\` export), last and next fire
 
 Options:
   --json              machine-readable output on stdout (errors too: {"error":{code,message,details}})
@@ -108,6 +111,7 @@ const COMMANDS: Record<string, OptionName[]> = {
   tasks: ['status', 'stage', 'limit'],
   'dead-letters': ['queue', 'limit'],
   work: ['concurrency', 'transport'],
+  schedules: [],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -189,9 +193,11 @@ export async function runCli(
   let host: YardFromEnv | undefined;
   try {
     const plan = planCommand(command, args, values);
-    const jobs = await loadJobs(values.jobs ?? io.env.SWITCHYARD_JOBS ?? DEFAULT_JOBS_MODULE);
+    const jobsModule = values.jobs ?? io.env.SWITCHYARD_JOBS ?? DEFAULT_JOBS_MODULE;
+    const jobs = await loadJobs(jobsModule);
     host = await createYardFromEnv({
       jobs,
+      schedules: await loadSchedules(jobsModule),
       env: io.env,
       ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       logger: silentLogger,
@@ -215,6 +221,7 @@ export async function runCli(
         case 'INVALID_INPUT':
         case 'UNKNOWN_JOB':
         case 'UNKNOWN_TRANSPORT':
+        case 'UNKNOWN_SCHEDULE':
         case 'NOT_SERIALIZABLE':
           return fail(EXIT.USAGE, e.code, e.message, e.issues);
         case 'JOB_NOT_FOUND':
@@ -390,6 +397,14 @@ function planCommand(command: string, args: string[], values: Values): Plan {
           process.off('SIGTERM', onSignal);
         }
         if (ctx.json) ctx.out(JSON.stringify({ stopped: true }));
+        return EXIT.OK;
+      };
+    }
+    case 'schedules': {
+      const parsed = parseSchedulesArgs(args);
+      if (typeof parsed === 'string') throw new UsageError(parsed);
+      return async (host, ctx) => {
+        ctx.out(await runSchedules(host.yard, parsed, ctx.json));
         return EXIT.OK;
       };
     }
