@@ -5,7 +5,13 @@
  * @module
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
-import { createYardFromEnv, loadJobs, type NamedJob, type YardFromEnv } from '@switchyard/cli';
+import {
+  createYardFromEnv,
+  loadJobs,
+  loadSchedules,
+  type NamedJob,
+  type YardFromEnv,
+} from '@switchyard/cli';
 import { createHttpHandler, type HandleSettlement, type QueueKind } from '@switchyard/core';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
 import { fromStorageQueueTrigger } from '@switchyard/driver-storagequeue';
@@ -28,6 +34,11 @@ export interface FunctionHandlers {
   storageTasks: QueueHandler;
   /** Timer: one reconciler pass (re-drives stuck work; a lease keeps it to one instance at a time). */
   reconcileTimer(timer: Timer, context: InvocationContext): Promise<void>;
+  /**
+   * Timer: one scheduler pass (cron schedules' due fires, delayed jobs coming due, deadlines); a
+   * store lease keeps it to one instance at a time, and each fire is submitted once.
+   */
+  schedulesTimer(timer: Timer, context: InvocationContext): Promise<void>;
   /** The Switchyard, built on first use from the environment. */
   host(): Promise<YardFromEnv>;
   /** Closes the Switchyard (tests; the Functions host just stops the process). */
@@ -67,6 +78,7 @@ export function createFunctionHandlers(
       const module = env.SWITCHYARD_JOBS?.trim();
       return createYardFromEnv({
         jobs: module ? await loadJobs(module) : jobs,
+        ...(module ? { schedules: await loadSchedules(module) } : {}),
         env,
         postgresTransport: false,
       });
@@ -159,6 +171,18 @@ export function createFunctionHandlers(
       const { yard } = await host();
       const result = await yard.reconcile();
       context.info('reconciler pass', { ...result, pastDue: timer.isPastDue });
+    },
+    async schedulesTimer(timer, context) {
+      const { yard } = await host();
+      const result = await yard.runSchedules();
+      context.info('scheduler pass', {
+        ran: result.ran,
+        fired: result.fired.length,
+        skipped: result.skipped,
+        released: result.released,
+        expired: result.expired,
+        pastDue: timer.isPastDue,
+      });
     },
     async close() {
       const h = hostPromise;

@@ -60,4 +60,6 @@ export function registerFunctions(app: FunctionsApp, handlers: FunctionHandlers)
   });
 
   app.timer('reconcile', { schedule: '0 */1 * * * *', handler: handlers.reconcileTimer });
+  // Every 10 s: schedule fires and delayed jobs are at most this late.
+  app.timer('schedules', { schedule: '*/10 * * * * *', handler: handlers.schedulesTimer });
 }

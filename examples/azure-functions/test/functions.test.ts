@@ -313,6 +313,8 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
     });
     await handlers.reconcileTimer(timer, context);
     expect(JSON.stringify(infos)).toContain('reconciler pass');
+    await handlers.schedulesTimer(timer, context);
+    expect(JSON.stringify(infos)).toContain('scheduler pass');
   });
 });
 
@@ -351,6 +353,7 @@ describe('registrations', () => {
       ['storageQueue', 'sqJobs', 'sq-jobs', 'AzureWebJobsStorage'],
       ['storageQueue', 'sqTasks', 'sq-tasks', 'AzureWebJobsStorage'],
       ['timer', 'reconcile', '0 */1 * * * *', null],
+      ['timer', 'schedules', '*/10 * * * * *', null],
     ]);
     for (const c of calls) expect(typeof c.options.handler).toBe('function');
   });
