@@ -6,17 +6,21 @@
  *   postgres      batch creation vs COPY, hello_world on PostgreSQL, graphile-worker and pg-boss
  *   storagequeue  sequential vs batched sends through Azurite behind a latency proxy
  *   servicebus    single vs batched sends through the emulator behind a latency proxy
+ *   azure-limits  hello_world on Service Bus (standard profile) and Storage Queues (throttled
+ *                 Azurite) at the services' real limits, with operations and estimated cost
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus [--n N[,N…]] [--latency-ms N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     options: {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
+      path: { type: 'string' },
+      'skip-baseline': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +67,24 @@ async function main(): Promise<void> {
         latencyMs: latencyMs ?? 20,
         json: values.json,
         ...(sizes ? { n: sizes } : {}),
+      });
+      break;
+    }
+    case 'azure-limits': {
+      const { runAzureLimitsBench } = await import('./azure-limits.js');
+      const path = values.path;
+      if (
+        path !== undefined &&
+        path !== 'servicebus' &&
+        path !== 'storagequeue' &&
+        path !== 'backoff'
+      )
+        throw new Error('--path takes servicebus, storagequeue or backoff');
+      result = await runAzureLimitsBench({
+        ...(latencyMs === undefined ? {} : { latencyMs }),
+        ...(sizes ? { n: sizes } : {}),
+        ...(path ? { paths: [path] } : {}),
+        baseline: !values['skip-baseline'],
       });
       break;
     }

@@ -6,7 +6,8 @@
  * - `hello_world` end to end on the memory store (to isolate the transport).
  * @module
  */
-import { memoryStore, type OutgoingMessage } from '@switchyard/core';
+import { memoryStore } from '@switchyard/core';
+import type { OutgoingMessage } from '@switchyard/core/driver';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { startEmulator } from '@switchyard/servicebus-emulator';
 import pLimit from 'p-limit';

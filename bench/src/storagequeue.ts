@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { createSwitchyard, memoryStore, type Store, silentLogger } from '@switchyard/core';
+import { createSwitchyard, memoryStore, silentLogger } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import { DEFAULT_SEND_CONCURRENCY, storageQueueTransport } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';
 import pLimit from 'p-limit';

@@ -12,7 +12,8 @@ import {
   type NamedJob,
   type YardFromEnv,
 } from '@switchyard/cli';
-import { createHttpHandler, type HandleSettlement, type QueueKind } from '@switchyard/core';
+import type { HandleSettlement, QueueKind } from '@switchyard/core';
+import { createHttpHandler } from '@switchyard/core/http';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
 import { fromStorageQueueTrigger } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';

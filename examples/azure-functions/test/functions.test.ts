@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HttpRequest, InvocationContext, type Timer } from '@azure/functions';
-import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core';
+import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
 import { type ServiceBusEmulator, startEmulator } from '@switchyard/servicebus-emulator';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

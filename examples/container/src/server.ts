@@ -10,7 +10,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createYardFromEnv, DEFAULT_JOBS_MODULE, loadJobs } from '@switchyard/cli';
-import { createHttpHandler, type HttpAuth, type Logger, SwitchyardError } from '@switchyard/core';
+import { type Logger, SwitchyardError } from '@switchyard/core';
+import { createHttpHandler, type HttpAuth } from '@switchyard/core/http';
 import { sendWebResponse, toWebRequest } from './node-adapter.js';
 
 /** Container settings (besides `configFromEnv()`'s). */

@@ -5,7 +5,7 @@
  * per greeting, streamed from stage 1's results; `finalize` returns the counts.
  * @module
  */
-import { defineJob, defineTask, stage, type TaskContext } from '@switchyard/core';
+import { defineJob, defineTask, type TaskContext } from '@switchyard/core';
 import { z } from 'zod';
 
 export const helloParams = z.object({
@@ -51,23 +51,22 @@ export const reply = defineTask({
 export const helloWorld = defineJob({
   name: 'hello_world',
   params: helloParams,
-  stages: [
-    stage({
-      name: 'greet',
-      task: greet,
-      *fanOut({ n, workMs }: HelloParams) {
-        for (let i = 0; i < n; i++) yield { i, workMs };
-      },
-    }),
-    stage({
-      name: 'reply',
-      task: reply,
-      async *fanOut({ workMs }: HelloParams, ctx) {
-        for await (const { result } of ctx.results<string>('greet'))
-          yield { greeting: result, workMs };
-      },
-    }),
-  ],
+  stages: (job) =>
+    job
+      .stage({
+        name: 'greet',
+        task: greet,
+        *fanOut({ n, workMs }) {
+          for (let i = 0; i < n; i++) yield { i, workMs };
+        },
+      })
+      .stage({
+        name: 'reply',
+        task: reply,
+        async *fanOut({ workMs }, ctx) {
+          for await (const { result } of ctx.results('greet')) yield { greeting: result, workMs };
+        },
+      }),
   finalize: ({ stages }) => ({
     greeted: stages[0]?.succeeded ?? 0,
     replied: stages[1]?.succeeded ?? 0,

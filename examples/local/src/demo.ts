@@ -8,14 +8,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  createSwitchyard,
-  memoryStore,
-  memoryTransport,
-  type Store,
-  silentLogger,
-  type Transport,
-} from '@switchyard/core';
+import { createSwitchyard, memoryStore, memoryTransport, silentLogger } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
 import { helloWorld } from '@switchyard/example-jobs';
 import { ProgressView } from './progress.js';

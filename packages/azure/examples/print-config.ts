@@ -5,7 +5,8 @@
  *
  *   node --conditions=@switchyard/source --import tsx packages/azure/examples/print-config.ts
  */
-import { isSwitchyardError, type SecretInput, toCachedSecret } from '@switchyard/core';
+import { isSwitchyardError, type SecretInput } from '@switchyard/core';
+import { toCachedSecret } from '@switchyard/core/driver';
 import { configFromEnv } from '../src/index.js';
 
 async function main(): Promise<void> {

@@ -2,13 +2,11 @@ import type { TokenCredential } from '@azure/identity';
 import {
   envSecrets,
   type FieldIssue,
-  firstOf,
-  isSecretRef,
-  redactSecrets,
   type SecretInput,
   type SecretSource,
   SwitchyardError,
 } from '@switchyard/core';
+import { firstOf, isSecretRef, redactSecrets } from '@switchyard/core/driver';
 import { keyVaultSecrets } from './keyvault.js';
 
 /** Transports `SWITCHYARD_DEFAULT_TRANSPORT` may name. */

@@ -15,6 +15,12 @@ export {
   type TransportName,
 } from './config.js';
 export {
+  type ConnectionOptions,
+  type ConnectionSource,
+  type EndpointOption,
+  resolveConnectionSource,
+} from './connection.js';
+export {
   type AzureCredentialOptions,
   azureCredential,
   type TokenCredential,

@@ -4,7 +4,8 @@ import {
   SecretClient,
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
-import { redactSecrets, type SecretSource, SwitchyardError } from '@switchyard/core';
+import { type SecretSource, SwitchyardError } from '@switchyard/core';
+import { redactSecrets } from '@switchyard/core/driver';
 import { azureCredential } from './credential.js';
 
 /** The part of `SecretClient` that {@link keyVaultSecrets} uses (lets tests or callers supply their own). */

@@ -1,11 +1,7 @@
 import { inspect } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
-import {
-  cachedSecret,
-  isSecretRef,
-  isSwitchyardError,
-  type SwitchyardError,
-} from '@switchyard/core';
+import { isSwitchyardError, type SwitchyardError } from '@switchyard/core';
+import { cachedSecret, isSecretRef } from '@switchyard/core/driver';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/index.js';
 import { CLIENT_ID, CLIENT_SECRET, fakeAzure, TENANT, VAULT_URL } from './mock-azure.js';

@@ -1,10 +1,6 @@
 import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
-import {
-  cachedSecret,
-  isSwitchyardError,
-  type SwitchyardError,
-  withSecretRotation,
-} from '@switchyard/core';
+import { isSwitchyardError, type SwitchyardError } from '@switchyard/core';
+import { cachedSecret, withSecretRotation } from '@switchyard/core/driver';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { azureCredential, keyVaultSecrets } from '../src/index.js';
 import { CLIENT_ID, CLIENT_SECRET, fakeAzure, TENANT, VAULT_URL } from './mock-azure.js';

@@ -1,7 +1,12 @@
 import { format, inspect } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
 import { AzureLogger, getLogLevel, setLogLevel } from '@azure/logger';
-import { cachedSecret, isSecretRef, redactSecrets, withSecretRotation } from '@switchyard/core';
+import {
+  cachedSecret,
+  isSecretRef,
+  redactSecrets,
+  withSecretRotation,
+} from '@switchyard/core/driver';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { configFromEnv, keyVaultSecrets } from '../src/index.js';
 import { CLIENT_ID, CLIENT_SECRET, fakeAzure, TENANT, VAULT_URL } from './mock-azure.js';

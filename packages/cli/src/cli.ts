@@ -7,10 +7,8 @@ import {
   type SubmitOptions,
   SwitchyardError,
   silentLogger,
-  type TaskRecord,
-  type TaskStatus,
-  type Transport,
 } from '@switchyard/core';
+import type { TaskRecord, TaskStatus, Transport } from '@switchyard/core/driver';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';

@@ -8,11 +8,9 @@ import {
   type ReconcileOptions,
   type ScheduleDefinition,
   type SecretInput,
-  type Store,
   type Switchyard,
-  type Transport,
-  toCachedSecret,
 } from '@switchyard/core';
+import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
 import {
   type PGliteLike,
   type PostgresStoreOptions,

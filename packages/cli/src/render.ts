@@ -1,4 +1,5 @@
-import type { JobView, TaskRecord, TransportMetrics } from '@switchyard/core';
+import type { JobView, TransportMetrics } from '@switchyard/core';
+import type { TaskRecord } from '@switchyard/core/driver';
 
 const BAR = 28;
 
@@ -16,7 +17,15 @@ export function table(headers: string[], rows: string[][]): string {
 const num = (v: number | null | undefined, digits = 0) =>
   v === null || v === undefined ? '-' : v.toFixed(digits);
 
-/** The path comparison: one column per path. */
+/** `$1.23`-style, or `-` when the transport reports no cost. */
+function costPerMillion(p: TransportMetrics): string {
+  const cost = p.cost;
+  if (!cost || cost.perMillionTasks === null) return '-';
+  const amount = cost.perMillionTasks.toFixed(cost.perMillionTasks < 1 ? 4 : 2);
+  return cost.currency === 'USD' ? `$${amount}` : `${amount} ${cost.currency}`;
+}
+
+/** The path comparison: one column per path (cost rows need the transports' `usage()`). */
 export function metricsTable(paths: TransportMetrics[]): string {
   const rows: [string, (p: TransportMetrics) => string][] = [
     ['jobs (total)', (p) => String(p.jobs.total)],
@@ -35,6 +44,9 @@ export function metricsTable(paths: TransportMetrics[]): string {
     ],
     ['retries', (p) => String(p.retries)],
     ['poisoned', (p) => String(p.poisoned)],
+    ['billable ops/task', (p) => num(p.usage?.perTask, 3)],
+    ['throttled', (p) => (p.usage ? String(p.usage.throttled) : '-')],
+    ['cost per 1M tasks', (p) => costPerMillion(p)],
   ];
   if (paths.length === 0) return 'no jobs yet';
   return table(

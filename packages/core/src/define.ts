@@ -80,7 +80,16 @@ export interface TaskResult<O = unknown> {
   result: O;
 }
 
-/** What `fanOut` gets besides the job's params. */
+/**
+ * The task output type of each stage of a job, by stage name: what `results('<stage>')` yields.
+ * Jobs whose stages are listed as an array (built at run time) have no literal stage names.
+ */
+export type StageOutputs = { readonly [stageName: string]: unknown };
+
+/** The outputs before a job's first stage: none. */
+export type NoStages = Record<never, never>;
+
+/** What `fanOut` gets besides the job's params, in a job whose stages are listed as an array. */
 export interface FanOutContext {
   jobId: string;
   /** Index of the stage being fanned out. */
@@ -93,13 +102,26 @@ export interface FanOutContext {
   logger: Logger;
 }
 
+/**
+ * What `fanOut` gets in a job declared with `stages: (job) => job.stage(…)…`: `results` accepts
+ * only the names of the stages declared before this one and yields their task output type.
+ */
+export interface TypedFanOutContext<Outputs extends StageOutputs> {
+  jobId: string;
+  /** Index of the stage being fanned out. */
+  stage: number;
+  /** Streams the succeeded results of an earlier stage, by name, in task order, page by page. */
+  results<K extends keyof Outputs & string>(stageName: K): AsyncIterable<TaskResult<Outputs[K]>>;
+  logger: Logger;
+}
+
 /** Task inputs of one stage: an array, any iterable, or an async iterable (streamed in chunks). */
 export type FanOutSource<I> = Iterable<I> | AsyncIterable<I>;
 
 /** How many failed tasks a stage accepts before the job fails: a count, or a fraction of the stage. */
 export type FailureTolerance = number | { ratio: number };
 
-/** A stage: runs one task over many inputs. Create with {@link stage} for type checking. */
+/** A stage: runs one task over many inputs. Create with {@link stage} or `job.stage(…)`. */
 export interface StageDefinition<P = unknown, I = unknown, O = unknown> {
   readonly name: string;
   readonly task: TaskDefinition<I, O>;
@@ -112,37 +134,154 @@ export interface StageDefinition<P = unknown, I = unknown, O = unknown> {
   readonly tolerateFailures?: FailureTolerance;
 }
 
-/** Declares a stage, checking that `fanOut` yields what the task accepts. */
-export function stage<P, I, O>(definition: StageDefinition<P, I, O>): StageDefinition<P, I, O> {
+/**
+ * Declares a stage of a job whose stages are listed as an array, checking that `fanOut` yields
+ * what the task accepts. Its `fanOut` params are typed only as annotated; prefer
+ * `stages: (job) => job.stage(…)`, which types params and earlier results.
+ */
+export function stage<P, I, O>(definition: {
+  name: string;
+  task: TaskDefinition<I, O>;
+  fanOut(
+    params: P,
+    ctx: FanOutContext,
+  ): FanOutSource<NoInfer<I>> | Promise<FanOutSource<NoInfer<I>>>;
+  tolerateFailures?: FailureTolerance;
+}): StageDefinition<P, I, O> {
   assertName(definition.name, 'stage');
   return Object.freeze({ ...definition });
 }
 
+/** A stage as `job.stage(…)` declares it: its `fanOut` sees the params and the earlier stages. */
+export interface TypedStage<P, Outputs extends StageOutputs, Name extends string, I, O> {
+  /** Unique within the job. */
+  name: Name;
+  task: TaskDefinition<I, O>;
+  /**
+   * Computes the stage's task inputs, which must be what the task accepts. Must be
+   * deterministic for the same params and earlier results (a crashed fan-out is run again).
+   */
+  fanOut(
+    params: P,
+    ctx: TypedFanOutContext<Outputs>,
+  ): FanOutSource<NoInfer<I>> | Promise<FanOutSource<NoInfer<I>>>;
+  /** Failed tasks tolerated before the job fails at the end of this stage. @defaultValue 0 */
+  tolerateFailures?: FailureTolerance;
+}
+
+/** A name not used by an earlier stage (a repeated name is a type error). */
+export type NewStageName<Name extends string, Outputs> = Name extends keyof Outputs ? never : Name;
+
+/** Flattens an intersection for readable hovers and errors. */
+export type Flat<T> = { [K in keyof T]: T[K] } & {};
+
+/**
+ * The stages of a job being declared, each `stage(…)` adding one: its `fanOut` gets the job's
+ * params and reads earlier stages' results by name, typed.
+ */
+export interface JobStages<P, Outputs extends StageOutputs> {
+  stage<const Name extends string, I, O>(
+    definition: TypedStage<P, Outputs, Name & NewStageName<Name, Outputs>, I, O>,
+  ): JobStages<P, Flat<Outputs & { readonly [K in Name]: O }>>;
+  /** The stages declared so far, in order. */
+  readonly list: readonly StageDefinition<P>[];
+}
+
 /** What `finalize` gets. */
-export interface FinalizeContext<P> {
+export interface FinalizeContext<P, Outputs extends StageOutputs = StageOutputs> {
   jobId: string;
   params: P;
   /** Per stage, in order: name and counts. */
   stages: { name: string; total: number; succeeded: number; failed: number }[];
   /** Streams an earlier stage's succeeded results, as in `fanOut`. */
-  results<O = unknown>(stageName: string): AsyncIterable<TaskResult<O>>;
+  results: string extends keyof Outputs
+    ? <O = unknown>(stageName: string) => AsyncIterable<TaskResult<O>>
+    : <K extends keyof Outputs & string>(stageName: K) => AsyncIterable<TaskResult<Outputs[K]>>;
   logger: Logger;
 }
 
-/** A job: stages that run in order. Create with {@link defineJob}. */
-export interface JobDefinition<N extends string = string, P = unknown, R = unknown> {
+/**
+ * A job: stages that run in order. Create with {@link defineJob}. `N` is its name, `P` its
+ * validated params, `R` its result (what `finalize` returns), `Outputs` its stages' task outputs.
+ */
+export interface JobDefinition<
+  N extends string = string,
+  P = unknown,
+  R = unknown,
+  Outputs extends StageOutputs = StageOutputs,
+  In = P,
+> {
   readonly name: N;
   readonly params?: StandardSchemaV1<unknown, P>;
   readonly stages: readonly StageDefinition<P>[];
-  finalize?(ctx: FinalizeContext<P>): R | Promise<R>;
+  finalize?(ctx: FinalizeContext<P, Outputs>): R | Promise<R>;
   /** A job not finished this many milliseconds after it is due is cancelled with `DEADLINE_EXCEEDED`. */
   readonly deadlineMs?: number;
+  /**
+   * Types only (never set): the job's params as `submit` takes them (`input`, the schema's input)
+   * and as stages see them (`params`, validated), its result and its stages' outputs.
+   */
+  readonly '~types'?: {
+    readonly input: In;
+    readonly params: P;
+    readonly result: R;
+    readonly outputs: Outputs;
+  };
 }
 
 /**
- * Declares a job. `params` (any Standard Schema) is validated at submit; each stage's `fanOut`
- * gets the validated params; `finalize` turns the job's results into the job result.
+ * Declares a job. `params` (any Standard Schema) is validated at submit; `stages` declares the
+ * stages in order, each `fanOut` getting the validated params and reading earlier stages' results
+ * by name; `finalize` turns the job's results into the job result. Everything is typed from
+ * `params` and the tasks: write `stages` before `finalize`.
+ *
+ * @example
+ * ```ts
+ * const sum = defineJob({
+ *   name: 'sum',
+ *   params: z.object({ n: z.number() }),
+ *   stages: (job) => job
+ *     .stage({ name: 'square', task: square, fanOut: ({ n }) => Array.from({ length: n }, (_, i) => i) })
+ *     .stage({ name: 'total', task: add, async *fanOut(_params, ctx) {
+ *       const values: number[] = [];
+ *       for await (const r of ctx.results('square')) values.push(r.result);
+ *       yield values;
+ *     } }),
+ *   finalize: async ({ results }) => { for await (const r of results('total')) return r.result; },
+ * });
+ * ```
+ * @throws {TypeError} a name is invalid, there is no stage, or two stages share a name
  */
+export function defineJob<
+  const N extends string,
+  S extends StandardSchemaV1,
+  Outputs extends StageOutputs,
+  R = undefined,
+>(definition: {
+  name: N;
+  params: S;
+  stages: (
+    job: JobStages<StandardSchemaV1.InferOutput<S>, NoStages>,
+  ) => JobStages<StandardSchemaV1.InferOutput<S>, Outputs>;
+  finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>, Outputs>) => R | Promise<R>;
+  deadlineMs?: number;
+}): JobDefinition<
+  N,
+  StandardSchemaV1.InferOutput<S>,
+  Awaited<R>,
+  Outputs,
+  StandardSchemaV1.InferInput<S>
+>;
+export function defineJob<
+  const N extends string,
+  Outputs extends StageOutputs,
+  R = undefined,
+>(definition: {
+  name: N;
+  stages: (job: JobStages<undefined, NoStages>) => JobStages<undefined, Outputs>;
+  finalize?: (ctx: FinalizeContext<undefined, Outputs>) => R | Promise<R>;
+  deadlineMs?: number;
+}): JobDefinition<N, undefined, Awaited<R>, Outputs>;
 export function defineJob<
   const N extends string,
   S extends StandardSchemaV1,
@@ -153,20 +292,36 @@ export function defineJob<
   stages: readonly StageDefinition<StandardSchemaV1.InferOutput<S>>[];
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>>) => R | Promise<R>;
   deadlineMs?: number;
-}): JobDefinition<N, StandardSchemaV1.InferOutput<S>, Awaited<R>>;
+}): JobDefinition<
+  N,
+  StandardSchemaV1.InferOutput<S>,
+  Awaited<R>,
+  StageOutputs,
+  StandardSchemaV1.InferInput<S>
+>;
 export function defineJob<const N extends string, P = undefined, R = undefined>(definition: {
   name: N;
   stages: readonly StageDefinition<P>[];
   finalize?: (ctx: FinalizeContext<P>) => R | Promise<R>;
   deadlineMs?: number;
 }): JobDefinition<N, P, Awaited<R>>;
-export function defineJob(definition: JobDefinition): JobDefinition {
+export function defineJob(
+  definition: Omit<JobDefinition, 'stages'> & {
+    stages:
+      | JobDefinition['stages']
+      | ((job: JobStages<unknown, NoStages>) => JobStages<unknown, StageOutputs>);
+  },
+): JobDefinition {
   assertName(definition.name, 'job');
-  if (!Array.isArray(definition.stages) || definition.stages.length === 0) {
+  const stages =
+    typeof definition.stages === 'function'
+      ? definition.stages(jobStages([])).list
+      : definition.stages;
+  if (!Array.isArray(stages) || stages.length === 0) {
     throw new TypeError(`job "${definition.name}": "stages" must be a non-empty array`);
   }
   const names = new Set<string>();
-  for (const [i, s] of definition.stages.entries()) {
+  for (const [i, s] of stages.entries()) {
     if (typeof s?.fanOut !== 'function' || typeof s.task?.handler !== 'function') {
       throw new TypeError(
         `job "${definition.name}": stages[${i}] needs a "task" and a "fanOut" function`,
@@ -176,7 +331,19 @@ export function defineJob(definition: JobDefinition): JobDefinition {
       throw new TypeError(`job "${definition.name}": duplicate stage name "${s.name}"`);
     names.add(s.name);
   }
-  return Object.freeze({ ...definition, stages: Object.freeze([...definition.stages]) });
+  return Object.freeze({ ...definition, stages: Object.freeze([...stages]) }) as JobDefinition;
+}
+
+/** The immutable stage list behind `stages: (job) => job.stage(…)`. */
+function jobStages(list: readonly StageDefinition<unknown>[]): JobStages<unknown, NoStages> {
+  return {
+    list,
+    stage(definition) {
+      assertName(definition.name, 'stage');
+      const declared = Object.freeze({ ...definition }) as unknown as StageDefinition<unknown>;
+      return jobStages([...list, declared]) as unknown as JobStages<unknown, never>;
+    },
+  };
 }
 
 function assertName(name: unknown, what: string): void {
@@ -187,7 +354,21 @@ function assertName(name: unknown, what: string): void {
   }
 }
 
-/** Params type of a job definition. */
-export type JobParams<J> = J extends JobDefinition<string, infer P, unknown> ? P : unknown;
-/** Result type of a job definition. */
-export type JobResult<J> = J extends JobDefinition<string, unknown, infer R> ? R : never;
+/** Params type of a job definition (validated: the schema's output). */
+export type JobParams<J> = J extends { readonly '~types'?: { readonly params: infer P } }
+  ? P
+  : unknown;
+/** Params type of a job definition as `submit` takes them (the schema's input: defaults optional). */
+export type JobInput<J> = J extends { readonly '~types'?: { readonly input: infer I } }
+  ? I
+  : unknown;
+/** Result type of a job definition: what its `finalize` returns. */
+export type JobResult<J> = J extends { readonly '~types'?: { readonly result: infer R } }
+  ? R
+  : unknown;
+/** Task output types of a job definition's stages, by stage name. */
+export type JobOutputs<J> = J extends { readonly '~types'?: { readonly outputs: infer O } }
+  ? O extends StageOutputs
+    ? O
+    : StageOutputs
+  : StageOutputs;

@@ -1,3 +1,10 @@
+/**
+ * `@switchyard/core`: what an application imports — job and task definitions, `createSwitchyard`,
+ * the views and options it takes and returns, errors, the in-memory drivers and secret values.
+ * Driver authors: `@switchyard/core/driver`; the HTTP API: `@switchyard/core/http`; conformance
+ * suites and fault injection: `@switchyard/core/testing`.
+ * @module
+ */
 export {
   defineJob,
   defineTask,
@@ -5,38 +12,56 @@ export {
   type FanOutContext,
   type FanOutSource,
   type FinalizeContext,
+  type Flat,
   type JobDefinition,
+  type JobInput,
+  type JobOutputs,
   type JobParams,
   type JobResult,
+  type JobStages,
+  type NewStageName,
+  type NoStages,
   type RetryPolicy,
   type StageDefinition,
+  type StageOutputs,
   stage,
   type TaskContext,
   type TaskDefinition,
   type TaskResult,
+  type TypedFanOutContext,
+  type TypedStage,
 } from './define.js';
-export type { Switchyard } from './engine/api.js';
+export type {
+  AnyJob,
+  JobId,
+  JobName,
+  JobNamed,
+  JobViewOf,
+  NamedJob,
+  Switchyard,
+  UntypedJobId,
+} from './engine/api.js';
 export type { BatchingOptions } from './engine/batching.js';
 export { createSwitchyard } from './engine/switchyard.js';
 export type * from './engine/types.js';
 export {
-  decodeEnvelope,
-  ENVELOPE_VERSION,
-  type Envelope,
-  encodeEnvelope,
-  MAX_PACKED_TASKS,
-  type PackedTask,
-  type StageEnvelope,
-  type TaskEnvelope,
-  type TasksEnvelope,
-} from './envelope.js';
-export * from './errors.js';
-export * from './http/index.js';
-export { deriveJobId, parseTaskId, taskId } from './ids.js';
+  type ErrorInfo,
+  type FieldIssue,
+  isSwitchyardError,
+  JobFailedError,
+  MalformedMessageError,
+  SerializationError,
+  SwitchyardError,
+  type SwitchyardErrorCode,
+  type SwitchyardErrorOptions,
+  TaskTimeoutError,
+  ValidationError,
+} from './errors.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
-export * from './secrets/index.js';
-export type * from './store.js';
-export { MAX_REDRIVE_DOUBLINGS } from './store.js';
-export type * from './transport.js';
+export { SecretValue } from './secrets/secret-value.js';
+export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
+export type { SecretRef, SecretSource } from './secrets/types.js';
+export type { StageStatus, TransportMetrics } from './store.js';
+export type { QueueKind, SettlementAction } from './transport.js';

@@ -270,6 +270,28 @@ export interface TransportMetrics {
   poisoned: number;
   /** Reconciler re-drives, by reason. */
   redrives: Record<string, number>;
+  /**
+   * Billable operations of the path's transport in this process (transports with `usage()`;
+   * added by `withCost`, absent otherwise).
+   */
+  usage?: {
+    operations: Record<string, number>;
+    billableOperations: number;
+    throttled: number;
+    /**
+     * `billableOperations` over the path's task executions (`tasks.total`); null before any. Exact
+     * when this process did all of the path's work, as in a benchmark; an estimate otherwise.
+     */
+    perTask: number | null;
+  };
+  /** Estimated cost of those operations at the driver's list prices (added by `withCost`). */
+  cost?: {
+    currency: string;
+    amount: number;
+    /** `amount` scaled to 1,000,000 task executions; null before any. */
+    perMillionTasks: number | null;
+    basis: string;
+  };
 }
 
 /** Most doublings of a re-sent task's lost-message wait; see {@link Store.touchTasks}. */

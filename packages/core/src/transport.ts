@@ -27,6 +27,11 @@ export interface TransportLimits {
   sendConcurrency: number;
   /** Most messages one `receive` call returns. */
   maxReceiveMessages: number;
+  /**
+   * Tasks per task message this transport recommends for its tier (`batching.packTasks` when the
+   * user sets none): packing divides its billed and throttled operations per task.
+   */
+  packTasks?: number;
 }
 
 /** A message to send. */
@@ -97,8 +102,40 @@ export interface DeadLetterCapability {
   ): Promise<number>;
 }
 
+/**
+ * Billable operations a transport performed since it was created, counted as its backend bills
+ * them: Service Bus operations (a message sent, received or settled each), Storage transactions
+ * (one per REST call), SQL statements.
+ */
+export interface TransportUsage {
+  /** Operations by kind, e.g. `{ send: 120, receive: 118, settle: 118 }`. */
+  readonly operations: Readonly<Record<string, number>>;
+  /** The billed total (the sum of `operations` unless the backend bills some kinds differently). */
+  readonly billable: number;
+  /** Throttling answers the transport met (`ServerBusy`, HTTP 503), retried ones included where seen. */
+  readonly throttled: number;
+}
+
+/** What a transport's operations cost at its published list prices. */
+export interface CostEstimate {
+  /** ISO 4217 code of `amount`. */
+  currency: string;
+  /** Cost of the operations counted. */
+  amount: number;
+  /** Which prices, of which date, and what is left out (e.g. a tier's fixed hourly charge). */
+  basis: string;
+}
+
+/** Optional capability: billable operation counters and their cost. */
+export interface UsageCapability {
+  /** Counters since the transport was created (a snapshot; later calls return higher counts). */
+  usage(): TransportUsage;
+  /** The cost of `usage` at the driver's price table. */
+  estimateCost?(usage: TransportUsage): CostEstimate;
+}
+
 /** A message queue the engine can send to and receive from. */
-export interface Transport extends Partial<DeadLetterCapability> {
+export interface Transport extends Partial<DeadLetterCapability>, Partial<UsageCapability> {
   /** Default name of the processing path, e.g. `memory`, `postgres`, `servicebus`, `storagequeue`. */
   readonly name: string;
   readonly limits: TransportLimits;

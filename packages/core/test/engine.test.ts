@@ -1,19 +1,21 @@
 import {
-  type ClaimRef,
   createSwitchyard,
   defineJob,
   defineTask,
   isSwitchyardError,
   memoryStore,
   memoryTransport,
-  type PackAdmission,
-  type ReceivedMessage,
-  type Store,
   silentLogger,
   stage,
   type TaskDefinition,
-  type Transport,
 } from '@switchyard/core';
+import type {
+  ClaimRef,
+  PackAdmission,
+  ReceivedMessage,
+  Store,
+  Transport,
+} from '@switchyard/core/driver';
 import { faultyStore } from '@switchyard/core/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,7 +90,7 @@ describe('engine: hello_world end to end on the memory drivers', () => {
     expect(view.durationMs).toBeGreaterThanOrEqual(0);
     expect(progress.length).toBeGreaterThan(0);
     const replies: string[] = [];
-    for await (const r of h.yard.results<string>(submitted.jobId, 'reply')) replies.push(r.result);
+    for await (const r of h.yard.results(submitted.jobId, 'reply')) replies.push(r.result);
     expect(replies).toHaveLength(500);
     expect(replies[0]).toBe('re: hello #0');
     expect(replies[499]).toBe('re: hello #499');

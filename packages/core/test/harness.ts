@@ -2,12 +2,11 @@ import {
   createSwitchyard,
   memoryStore,
   memoryTransport,
-  type Store,
   type Switchyard,
   type SwitchyardOptions,
   silentLogger,
-  type Transport,
 } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 
 type Jobs = SwitchyardOptions<readonly { readonly name: string }[]>['jobs'];
 

@@ -1,15 +1,14 @@
 import {
-  createHttpHandler,
   createSwitchyard,
   defineJob,
   defineTask,
-  type HttpHandlerOptions,
   memoryStore,
   memoryTransport,
-  type Store,
   silentLogger,
   stage,
 } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
+import { createHttpHandler, type HttpHandlerOptions } from '@switchyard/core/http';
 import { z } from 'zod';
 
 export const TOKEN = 'test-token-0123456789abcdef';

@@ -1,10 +1,5 @@
-import {
-  createHttpHandler,
-  createSwitchyard,
-  memoryStore,
-  memoryTransport,
-  silentLogger,
-} from '@switchyard/core';
+import { createSwitchyard, memoryStore, memoryTransport, silentLogger } from '@switchyard/core';
+import { createHttpHandler } from '@switchyard/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, squares, TOKEN } from './http-helpers.js';
 

@@ -1,10 +1,5 @@
-import {
-  createHttpHandler,
-  memoryStore,
-  SwitchyardError,
-  signRequest,
-  silentLogger,
-} from '@switchyard/core';
+import { memoryStore, SwitchyardError, silentLogger } from '@switchyard/core';
+import { createHttpHandler, signRequest } from '@switchyard/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, makeApi, spyStore, TOKEN } from './http-helpers.js';
 

@@ -1,4 +1,4 @@
-import { parseTaskId, taskId } from '@switchyard/core';
+import { parseTaskId, taskId } from '@switchyard/core/driver';
 import { describe, expect, it } from 'vitest';
 
 describe('task ids', () => {

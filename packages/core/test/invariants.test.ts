@@ -10,10 +10,10 @@ import {
   defineTask,
   memoryStore,
   memoryTransport,
-  type Store,
   silentLogger,
   stage,
 } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import { faultyStore, faultyTransport } from '@switchyard/core/testing';
 import { describe, expect, it } from 'vitest';
 

@@ -2,16 +2,18 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   cachedSecret,
-  envSecrets,
   firstOf,
   isSecretRef,
-  isSwitchyardError,
   redactSecrets,
+  toCachedSecret,
+  withSecretRotation,
+} from '../src/driver.js';
+import {
+  envSecrets,
+  isSwitchyardError,
   type SecretSource,
   SecretValue,
   SwitchyardError,
-  toCachedSecret,
-  withSecretRotation,
 } from '../src/index.js';
 
 /** A source backed by a map, counting lookups; `gate` lets a test hold lookups open. */

@@ -4,10 +4,13 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { CachedSecret, SecretInput, SecretSource } from '@switchyard/core';
-import { SwitchyardError, toCachedSecret, withSecretRotation } from '@switchyard/core';
+import type { SecretInput, SecretSource } from '@switchyard/core';
+import { SwitchyardError } from '@switchyard/core';
+import type { CachedSecret } from '@switchyard/core/driver';
+import { toCachedSecret, withSecretRotation } from '@switchyard/core/driver';
 import pg from 'pg';
 import { arrayLiteral } from './arrays.js';
+import { retryConflicts } from './conflicts.js';
 import { backendError, isAuthError } from './errors.js';
 
 /** Anything that runs one parameterised statement. */
@@ -24,7 +27,10 @@ export interface AdapterCapabilities {
 
 export interface SqlAdapter extends Queryable {
   readonly capabilities: AdapterCapabilities;
-  /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
+  /**
+   * Runs `fn` in one transaction on one connection; rolls back if it throws. After a deadlock or
+   * serialization failure the whole transaction runs again (`fn` must be safe to re-run).
+   */
   transaction<T>(
     fn: (tx: Queryable & { exec(script: string): Promise<void> }) => Promise<T>,
   ): Promise<T>;
@@ -186,46 +192,49 @@ class PgAdapter implements SqlAdapter {
     }
   }
 
+  /** One statement, its own transaction: a deadlock victim is rolled back whole and re-run. */
   query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
-    return this.withPool(
-      'query',
-      async (pool) =>
-        (
-          await pool.query({
-            text,
-            values: params.map(toParam),
-            ...(this.prepare ? { name: statementName(text) } : {}),
-          })
-        ).rows as R[],
+    const values = params.map(toParam);
+    const name = this.prepare ? statementName(text) : undefined;
+    return this.withPool('query', (pool) =>
+      retryConflicts(
+        async () => (await pool.query({ text, values, ...(name ? { name } : {}) })).rows as R[],
+      ),
     );
   }
 
   transaction<T>(
     fn: (tx: Queryable & { exec(script: string): Promise<void> }) => Promise<T>,
   ): Promise<T> {
-    return this.withPool('transaction', async (pool) => {
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query('BEGIN');
-        const result = await fn({
-          query: async <R>(text: string, params: readonly unknown[] = []) =>
-            (await client.query(text, params as unknown[])).rows as R[],
-          exec: async (script: string) => {
-            await client.query(script);
-          },
-        });
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    });
+    return this.withPool('transaction', (pool) => retryConflicts(() => this.once(pool, fn)));
+  }
+
+  /** One run of a transaction on its own connection. */
+  private async once<T>(
+    pool: pg.Pool,
+    fn: (tx: Queryable & { exec(script: string): Promise<void> }) => Promise<T>,
+  ): Promise<T> {
+    const client = await pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn({
+        query: async <R>(text: string, params: readonly unknown[] = []) =>
+          (await client.query(text, params as unknown[])).rows as R[],
+        exec: async (script: string) => {
+          await client.query(script);
+        },
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async listen(

@@ -1,10 +1,10 @@
 import {
   isSwitchyardError,
-  redactSecrets,
   SerializationError,
   SwitchyardError,
   ValidationError,
 } from '@switchyard/core';
+import { redactSecrets } from '@switchyard/core/driver';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

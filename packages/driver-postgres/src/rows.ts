@@ -1,13 +1,6 @@
-import type {
-  ErrorInfo,
-  JobRecord,
-  JobStatus,
-  StageRecord,
-  StageStatus,
-  TaskRecord,
-  TaskStatus,
-} from '@switchyard/core';
-import { taskId } from '@switchyard/core';
+import type { ErrorInfo, JobStatus, StageStatus } from '@switchyard/core';
+import type { JobRecord, StageRecord, TaskRecord, TaskStatus } from '@switchyard/core/driver';
+import { taskId } from '@switchyard/core/driver';
 
 /** Row shapes as the driver returns them (`json` parsed, `timestamptz` as Date). */
 export interface JobRow {

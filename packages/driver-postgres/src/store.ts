@@ -1,7 +1,8 @@
+import type { ErrorInfo } from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
   CompleteTasksResult,
-  ErrorInfo,
   JobRecord,
   ListTasksOptions,
   NewJob,
@@ -22,14 +23,8 @@ import type {
   TaskRef,
   TaskRetry,
   TransportMetrics,
-} from '@switchyard/core';
-import {
-  MAX_REDRIVE_DOUBLINGS,
-  parseTaskId,
-  SwitchyardError,
-  taskId,
-  ValidationError,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
+import { MAX_REDRIVE_DOUBLINGS, parseTaskId, taskId } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonArray, jsonText, quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
@@ -243,15 +238,21 @@ class PostgresStoreImpl implements PostgresStore {
 
   async insertTasks(jobId: string, stage: number, tasks: readonly NewTask[]): Promise<number> {
     if (tasks.length === 0) return 0;
+    // Lock order (README): new task rows in key order, so two copies of one fan-out (a redelivered
+    // stage message) wait on each other's keys in one direction. Fan-outs yield in index order.
+    const order = tasks.every((t, i) => i === 0 || tasks[i - 1]!.index < t.index)
+      ? undefined
+      : tasks.map((_, i) => i).sort((a, b) => tasks[a]!.index - tasks[b]!.index);
+    const ordered = order ? order.map((i) => tasks[i]!) : tasks;
     const chunks: (readonly NewTask[])[] = [];
-    for (let i = 0; i < tasks.length; i += this.chunkSize)
-      chunks.push(tasks.slice(i, i + this.chunkSize));
+    for (let i = 0; i < ordered.length; i += this.chunkSize)
+      chunks.push(ordered.slice(i, i + this.chunkSize));
     const db = await this.db();
     const runChunk = async (chunk: readonly NewTask[], offset: number) => {
       const idx = chunk.map((t) => t.index);
       const inputs = jsonArray(
         chunk.map((t) => t.input),
-        (i) => `tasks[${offset + i}].input`,
+        (i) => `tasks[${order ? order[offset + i] : offset + i}].input`,
       );
       const batchIds = chunk.map((t) => t.batchId ?? null);
       const [row] = await db.query<{ inserted: number; stage_exists: boolean }>(
@@ -648,8 +649,7 @@ interface Key {
 
 /** The (job, stage, index) key of a ref; an id that is not a core task id matches no row. */
 function keyOf(ref: TaskRef): Key {
-  const parsed = parseTaskId(ref.taskId);
-  return parsed ?? { jobId: ref.jobId, stage: ref.stage, index: -1 };
+  return { jobId: ref.jobId, stage: ref.stage, index: ref.index };
 }
 
 /** The attempt columns shared by completions and retries: number, start (epoch ms). */

@@ -5,7 +5,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { memoryStore, type Store } from '@switchyard/core';
+import { memoryStore } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import pg from 'pg';
 import { postgresStore } from './store.js';
 

@@ -1,14 +1,14 @@
+import type { QueueKind } from '@switchyard/core';
+import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   DeadLetter,
   OutgoingMessage,
-  QueueKind,
   ReceivedMessage,
   ReceiveOptions,
   Settlement,
   Transport,
   TransportLimits,
-} from '@switchyard/core';
-import { SwitchyardError, ValidationError } from '@switchyard/core';
+} from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';

@@ -1,4 +1,4 @@
-import { type TaskOutcome, taskId } from '@switchyard/core';
+import { type TaskOutcome, taskId } from '@switchyard/core/driver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { type Engine, pgliteEngine, serverAvailable, serverEngine } from './helpers.js';

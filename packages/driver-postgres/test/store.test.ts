@@ -1,4 +1,5 @@
-import { isSwitchyardError, SerializationError, taskId, ValidationError } from '@switchyard/core';
+import { isSwitchyardError, SerializationError, ValidationError } from '@switchyard/core';
+import { taskId } from '@switchyard/core/driver';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   loadMigrations,

@@ -5,6 +5,17 @@
  */
 
 export {
+  SERVICE_BUS_LIST_PRICES,
+  type ServiceBusCostInput,
+  type ServiceBusPrices,
+  serviceBusCost,
+} from './prices.js';
+export {
+  type ServiceBusTierDefaults,
+  type ServiceBusTierName,
+  serviceBusTierDefaults,
+} from './tiers.js';
+export {
   MessageTooLargeError,
   type ServiceBusTransport,
   type ServiceBusTransportOptions,

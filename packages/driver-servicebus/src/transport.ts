@@ -15,32 +15,39 @@ import {
   type ServiceBusSender,
   type TokenCredential,
 } from '@azure/service-bus';
-import { azureCredential } from '@switchyard/azure';
+import { azureCredential, type ConnectionSource, resolveConnectionSource } from '@switchyard/azure';
+import {
+  type FieldIssue,
+  type QueueKind,
+  type SecretInput,
+  type SecretSource,
+  SwitchyardError,
+  ValidationError,
+} from '@switchyard/core';
 import {
   type CachedSecret,
+  type CostEstimate,
   cachedSecret,
   type DeadLetter,
   type DeadLetterCapability,
-  isSecretRef,
   type OutgoingMessage,
-  type QueueKind,
   type ReceivedMessage,
   type ReceiveOptions,
   redactSecrets,
-  type SecretInput,
-  type SecretSource,
   type Settlement,
-  SwitchyardError,
   type Transport,
   type TransportLimits,
-  ValidationError,
+  type TransportUsage,
+  UsageCounter,
   withSecretRotation,
-} from '@switchyard/core';
+} from '@switchyard/core/driver';
 import Long from 'long';
 import pLimit from 'p-limit';
 import { OutcomeLanes } from './outcome-lanes.js';
+import { SERVICE_BUS_LIST_PRICES, type ServiceBusPrices, serviceBusCost } from './prices.js';
 import { ReceivePump } from './pump.js';
 import { CreditBucket } from './rate-limit.js';
+import { type ServiceBusTierName, serviceBusTierDefaults } from './tiers.js';
 
 /** Options of {@link serviceBusTransport}. Give exactly one of `connectionString`, `secret`, `fullyQualifiedNamespace`. */
 export interface ServiceBusTransportOptions {
@@ -60,8 +67,24 @@ export interface ServiceBusTransportOptions {
   maxBatchMessages?: number;
   /** How many batches of one fan-out are sent at once. @defaultValue 8 */
   sendConcurrency?: number;
-  /** Optional credit budget: each message sent, received or settled costs one (Standard: 1,000/s per namespace). */
-  rateLimit?: { creditsPerSecond: number };
+  /**
+   * The namespace's tier: applies that tier's pacing, prefetch and recommended pack size
+   * (`serviceBusTierDefaults`), and prices `estimateCost` by it. Without it: no pacing, prefetch
+   * 100, one task per message, Standard prices.
+   */
+  tier?: ServiceBusTierName;
+  /** Premium: the namespace's messaging units (for `estimateCost`). @defaultValue 1 */
+  messagingUnits?: number;
+  /**
+   * Credit budget: each message sent, received or settled costs one (Standard: 1,000/s per
+   * namespace); `burst` bounds what is spent at once after idling.
+   * @defaultValue the tier's (`standard`: 850/s, burst 100), none without a tier
+   */
+  rateLimit?: { creditsPerSecond: number; burst?: number };
+  /** Tasks per task message recommended to the engine (`limits.packTasks`). @defaultValue the tier's (100), 1 without a tier */
+  packTasks?: number;
+  /** Prices for `estimateCost`. @defaultValue {@link SERVICE_BUS_LIST_PRICES} */
+  prices?: ServiceBusPrices;
   /** The SDK's retry options (`ServerBusy` and transient errors are retried). @defaultValue exponential, 5 retries from 500 ms */
   retryOptions?: RetryOptions;
   /** Processing-path name. @defaultValue 'servicebus' */
@@ -70,7 +93,8 @@ export interface ServiceBusTransportOptions {
   maxDeliveryCount?: number;
   /**
    * Messages each queue's receiver keeps buffered ahead of `receive` calls (locked meanwhile; a
-   * message whose lock lapses in the buffer is skipped and comes back). @defaultValue 100
+   * message whose lock lapses in the buffer is skipped and comes back). @defaultValue the tier's
+   * (`standard`: 8, `premium`: 100), 100 without a tier
    */
   prefetchCount?: number;
 }
@@ -86,6 +110,10 @@ export interface ServiceBusTransport extends Transport {
   ping(): Promise<void>;
   /** The queue's `maxDeliveryCount` as configured in the options. */
   readonly maxDeliveryCount: number;
+  /** Messages sent, received and settled, lock renewals, scheduled copies and peeks; `ServerBusy` answers that reached the transport. */
+  usage(): TransportUsage;
+  /** The cost of `usage` at the tier's list prices. */
+  estimateCost(usage: TransportUsage): CostEstimate;
 }
 
 /** A message that fits no batch, even alone. The engine's claim check keeps bodies under `limits.maxMessageBytes`. */
@@ -114,6 +142,10 @@ const DEFAULT_LINK_BYTES = 256 * 1024;
 const DLQ_RECEIVE_WAIT_MS = 250;
 const MAX_RECEIVE = 1000;
 const DEFAULT_PREFETCH = 100;
+/** The wait the service's throttling answer asks for ("Please wait 2 seconds and try again"). */
+const SERVER_BUSY_WAIT_MS = 2000;
+/** Sends refused with `ServerBusy` after the SDK's own retries are tried again this many times. */
+const SERVER_BUSY_RESENDS = 3;
 
 /** What the driver keeps per received message, out of reach of callers. */
 interface Delivery {
@@ -146,21 +178,23 @@ export function serviceBusTransport(options: ServiceBusTransportOptions): Servic
   return new ServiceBusTransportImpl(options);
 }
 
-type ClientSource =
-  | { kind: 'connectionString'; value: string }
-  | { kind: 'secret'; secret: CachedSecret }
-  | { kind: 'credential'; namespace: string; credential?: TokenCredential };
-
 class ServiceBusTransportImpl implements ServiceBusTransport {
   readonly name: string;
   readonly limits: TransportLimits;
   readonly maxDeliveryCount: number;
-  private readonly source: ClientSource;
+  private readonly source: ConnectionSource;
   private readonly queueNames: Record<QueueKind, string>;
   private readonly retryOptions: RetryOptions;
   private readonly lanes = new OutcomeLanes();
   private readonly bucket: CreditBucket | undefined;
   private readonly prefetch: number;
+  private readonly counter = new UsageCounter();
+  private readonly tier: ServiceBusTierName | undefined;
+  private readonly messagingUnits: number;
+  private readonly prices: ServiceBusPrices;
+  /** First and latest operation, for Premium's unit-hour estimate. */
+  private activeSince: number | undefined;
+  private activeUntil = 0;
   private client: { value: string | undefined; client: Promise<ServiceBusClient> } | undefined;
   private senders = new Map<string, ServiceBusSender>();
   /** Idle receivers per queue name; the SDK allows one `receiveMessages` at a time per receiver. */
@@ -188,6 +222,14 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     if (options.rateLimit && !(options.rateLimit.creditsPerSecond > 0)) {
       issues.push({ path: 'rateLimit.creditsPerSecond', message: 'must be positive' });
     }
+    if (options.tier !== undefined && options.tier !== 'standard' && options.tier !== 'premium') {
+      issues.push({ path: 'tier', message: `must be 'standard' or 'premium'` });
+    }
+    const packTasks =
+      options.packTasks ?? (options.tier ? serviceBusTierDefaults(options.tier).packTasks : 1);
+    if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > 1000) {
+      issues.push({ path: 'packTasks', message: 'must be an integer from 1 to 1000' });
+    }
     if (issues.length > 0) throw new ValidationError('invalid serviceBusTransport options', issues);
     const maxMessageBytes = DEFAULT_LINK_BYTES - ENVELOPE_RESERVE_BYTES;
     this.limits = {
@@ -196,10 +238,22 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       maxBatchBytes: maxMessageBytes,
       sendConcurrency,
       maxReceiveMessages: MAX_RECEIVE,
+      ...(packTasks > 1 ? { packTasks } : {}),
     };
-    this.prefetch = Math.max(1, options.prefetchCount ?? DEFAULT_PREFETCH);
-    this.bucket = options.rateLimit
-      ? new CreditBucket(options.rateLimit.creditsPerSecond)
+    this.tier = options.tier;
+    this.messagingUnits = options.messagingUnits ?? 1;
+    this.prices = options.prices ?? SERVICE_BUS_LIST_PRICES;
+    const tierDefaults = options.tier ? serviceBusTierDefaults(options.tier) : undefined;
+    this.prefetch = Math.max(
+      1,
+      options.prefetchCount ?? tierDefaults?.prefetchCount ?? DEFAULT_PREFETCH,
+    );
+    const rateLimit = options.rateLimit ?? tierDefaults?.rateLimit;
+    this.bucket = rateLimit
+      ? new CreditBucket({
+          perSecond: rateLimit.creditsPerSecond,
+          ...(rateLimit.burst === undefined ? {} : { burst: rateLimit.burst }),
+        })
       : undefined;
     this.retryOptions = {
       mode: RetryMode.Exponential,
@@ -253,9 +307,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
 
   private async createClient(connectionString: string | undefined): Promise<ServiceBusClient> {
     const clientOptions = { retryOptions: this.retryOptions };
-    if (this.source.kind === 'credential') {
+    if (this.source.kind === 'endpoint') {
       return new ServiceBusClient(
-        this.source.namespace,
+        this.source.endpoint,
         this.source.credential ?? azureCredential(),
         clientOptions,
       );
@@ -325,18 +379,56 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   ): Promise<void> {
     if (messages.length === 0) return;
     const queueName = this.queueNames[queue];
-    await this.bucket?.take(messages.length, options.abortSignal);
-    try {
-      await this.withClient((client) =>
-        this.sendBatches(
-          this.sender(client, queueName),
-          messages.map(toServiceBusMessage),
-          options.abortSignal,
-        ),
-      );
-    } catch (err) {
-      throw backendError(`send to queue '${queueName}' failed`, err);
+    const outgoing = messages.map(toServiceBusMessage);
+    for (let resend = 0; ; resend++) {
+      await this.bucket?.take(messages.length, options.abortSignal);
+      try {
+        await this.withClient((client) =>
+          this.sendBatches(this.sender(client, queueName), outgoing, options.abortSignal),
+        );
+        this.count('send', messages.length);
+        return;
+      } catch (err) {
+        // Still throttled after the SDK's retries: wait as the service asks, slower, and resend
+        // (receivers de-duplicate a batch the service took before answering).
+        if (isServerBusy(err) && resend < SERVER_BUSY_RESENDS && !options.abortSignal?.aborted) {
+          this.noteThrottled();
+          // Unpaced, wait here; paced, the bucket's next `take` waits (it was paused).
+          if (!this.bucket) await new Promise((r) => setTimeout(r, SERVER_BUSY_WAIT_MS));
+          continue;
+        }
+        if (isServerBusy(err)) this.counter.throttled();
+        throw backendError(`send to queue '${queueName}' failed`, err);
+      }
     }
+  }
+
+  /** Counts billable operations and the span they were spent in. */
+  private count(kind: string, n = 1): void {
+    const now = Date.now();
+    this.activeSince ??= now;
+    this.activeUntil = now;
+    this.counter.add(kind, n);
+  }
+
+  /** A `ServerBusy` reached the transport: count it and pause the credit bucket as asked. */
+  private noteThrottled(): void {
+    this.counter.throttled();
+    this.bucket?.throttled(SERVER_BUSY_WAIT_MS);
+  }
+
+  usage(): TransportUsage {
+    return this.counter.usage();
+  }
+
+  estimateCost(usage: TransportUsage): CostEstimate {
+    return serviceBusCost({
+      usage,
+      tier: this.tier ?? 'standard',
+      messagingUnits: this.messagingUnits,
+      activeMs: this.activeSince === undefined ? 0 : this.activeUntil - this.activeSince,
+      prices: this.prices,
+    });
   }
 
   /** Packs messages into as few SDK batches as bytes and `maxBatchMessages` allow, and sends them concurrently. */
@@ -380,7 +472,10 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       await this.noteAuthFailure(err);
       throw backendError(`receive from queue '${queueName}' failed`, err);
     }
-    if (raw.length > 0) await this.bucket?.take(raw.length);
+    if (raw.length > 0) {
+      this.count('receive', raw.length);
+      await this.bucket?.take(raw.length);
+    }
     return raw.map((m) => this.wrap(queue, queueName, pump.receiver, m));
   }
 
@@ -418,6 +513,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     });
     if (resolved.length === 0) return;
     await this.bucket?.take(resolved.length);
+    this.count('settle', resolved.length);
     const results = await Promise.allSettled(
       resolved.map(({ s, delivery }) => this.settleOne(s, delivery)),
     );
@@ -438,6 +534,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // Real backoff: a scheduled copy (carrying the delivery count so far), then the original
         // completed. A crash in between leaves both; receivers de-duplicate.
         const copy = copyOf(raw, s.message.id, s.message.deliveryCount);
+        await this.bucket?.take(1);
+        this.count('schedule');
         await this.withClient((client) =>
           this.sender(client, queueName).scheduleMessages(copy, new Date(Date.now() + s.delayMs)),
         );
@@ -461,6 +559,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const delivery = deliveries.get(message);
     if (!delivery)
       throw new ValidationError('message was not received from this Service Bus transport');
+    await this.bucket?.take(1);
+    this.count('renewLock');
     try {
       await delivery.receiver.renewMessageLock(delivery.raw);
     } catch (err) {
@@ -477,6 +577,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
           skipParsingBodyAsJson: true,
         });
         await this.pingReceiver.peekMessages(1);
+        this.count('peek');
       });
     } catch (err) {
       throw backendError('Service Bus is not reachable', err);
@@ -623,41 +724,18 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
 
 // ------------------------------------------------------------------ helpers
 
-function clientSource(options: ServiceBusTransportOptions): ClientSource {
-  const given = [
-    options.connectionString !== undefined,
-    options.secret !== undefined,
-    options.fullyQualifiedNamespace !== undefined,
-  ].filter(Boolean).length;
-  if (given !== 1) {
-    throw new ValidationError(
-      'serviceBusTransport needs exactly one of connectionString, secret or fullyQualifiedNamespace',
-      [
-        {
-          path: 'connectionString',
-          message: given === 0 ? 'missing' : 'conflicts with another credential option',
-        },
-      ],
-    );
+function clientSource(options: ServiceBusTransportOptions): ConnectionSource {
+  const issues: FieldIssue[] = [];
+  const source = resolveConnectionSource(
+    options,
+    { name: 'fullyQualifiedNamespace', value: options.fullyQualifiedNamespace },
+    issues,
+  );
+  if (!source) {
+    const first = issues[0]!;
+    throw new ValidationError(`serviceBusTransport: ${first.path} ${first.message}`, issues);
   }
-  const defaultSource = options.secrets ? { defaultSource: options.secrets } : {};
-  if (options.secret !== undefined)
-    return { kind: 'secret', secret: cachedSecret({ secret: options.secret }, defaultSource) };
-  if (options.connectionString !== undefined) {
-    if (isSecretRef(options.connectionString))
-      return { kind: 'secret', secret: cachedSecret(options.connectionString, defaultSource) };
-    if (typeof options.connectionString !== 'string' || options.connectionString === '') {
-      throw new ValidationError(
-        'connectionString must be a non-empty string or a secret reference',
-        [{ path: 'connectionString', message: 'invalid' }],
-      );
-    }
-    return { kind: 'connectionString', value: options.connectionString };
-  }
-  const namespace = options.fullyQualifiedNamespace!;
-  return options.credential
-    ? { kind: 'credential', namespace, credential: options.credential }
-    : { kind: 'credential', namespace };
+  return source;
 }
 
 function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
@@ -720,6 +798,8 @@ function truncate(s: string, max: number): string {
 }
 
 function errorCode(err: unknown): string | undefined {
+  // The SDK's retry gives up with an AggregateError of every attempt's error: the last one counts.
+  if (err instanceof AggregateError && err.errors.length > 0) return errorCode(err.errors.at(-1));
   if (isServiceBusError(err)) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -733,6 +813,11 @@ function isLockLost(err: unknown): boolean {
     code === 'MessageLockLostError' ||
     code === 'SessionLockLostError'
   );
+}
+
+function isServerBusy(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'ServiceBusy' || code === 'ServerBusyError';
 }
 
 function isAuthError(err: unknown): boolean {

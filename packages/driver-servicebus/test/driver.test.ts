@@ -1,5 +1,6 @@
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import type { ReceivedMessage, SecretSource, Settlement, Transport } from '@switchyard/core';
+import type { SecretSource } from '@switchyard/core';
+import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MessageTooLargeError, serviceBusTransport } from '../src/index.js';
 import { emulatorTransport, freshQueues, tryStartEmulator } from './emulator.js';

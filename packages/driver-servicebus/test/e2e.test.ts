@@ -5,12 +5,10 @@ import {
   defineJob,
   defineTask,
   memoryStore,
-  type ReceivedMessage,
-  type Settlement,
   silentLogger,
   stage,
-  type Transport,
 } from '@switchyard/core';
+import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
 import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -40,10 +40,22 @@ describe('OutcomeLanes', () => {
 
 describe('CreditBucket', () => {
   it('holds a fan-out under the budget', async () => {
-    const bucket = new CreditBucket(200);
+    const bucket = new CreditBucket({ perSecond: 200 });
     const started = Date.now();
     // 200 immediately (full bucket), then 200 more at 200/s ≈ 1 s.
     for (let i = 0; i < 8; i++) await bucket.take(50);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('spends at most rate + burst in any second, and pauses and slows down when throttled', async () => {
+    const bucket = new CreditBucket({ perSecond: 100, burst: 10 });
+    const started = Date.now();
+    for (let i = 0; i < 11; i++) await bucket.take(10); // 10 at once, then 100 at 100/s ≈ 1 s
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    const t = Date.now();
+    bucket.throttled(300);
+    expect(bucket.perSecond).toBeLessThan(100);
+    await bucket.take(1);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(290);
   });
 });

@@ -1,5 +1,6 @@
 import { RestError } from '@azure/storage-queue';
-import { isSwitchyardError, redactSecrets, SwitchyardError } from '@switchyard/core';
+import { isSwitchyardError, SwitchyardError } from '@switchyard/core';
+import { redactSecrets } from '@switchyard/core/driver';
 
 /** HTTP status of a Storage REST error, if `err` is one. */
 export function statusOf(err: unknown): number | undefined {

@@ -12,12 +12,13 @@ export {
   parsePoisonMessage,
 } from './codec.js';
 export { POISON_SUFFIX, queueNameProblem } from './names.js';
+export { DEFAULT_SEND_CONCURRENCY, type StorageQueueTransportOptions } from './options.js';
 export {
-  DEFAULT_SEND_CONCURRENCY,
-  type StorageQueueTransport,
-  type StorageQueueTransportOptions,
-  storageQueueTransport,
-} from './transport.js';
+  STORAGE_QUEUE_LIST_PRICES,
+  type StorageQueuePrices,
+  storageQueueCost,
+} from './prices.js';
+export { type StorageQueueTransport, storageQueueTransport } from './transport.js';
 export {
   fromStorageQueueTrigger,
   type StorageQueueDeliveryMeta,

@@ -1,4 +1,5 @@
-import { createSwitchyard, type Store, silentLogger } from '@switchyard/core';
+import { createSwitchyard, silentLogger } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';

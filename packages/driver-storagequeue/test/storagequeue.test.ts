@@ -1,5 +1,6 @@
-import type { SecretSource, Transport } from '@switchyard/core';
+import type { SecretSource } from '@switchyard/core';
 import { isSwitchyardError, ValidationError } from '@switchyard/core';
+import type { Transport } from '@switchyard/core/driver';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   fromStorageQueueTrigger,

@@ -55,6 +55,14 @@ export interface EntitySettings {
 
 export type SettleResult = 'ok' | 'lock-lost';
 
+/** What an entity asks before each delivery when the namespace's throughput is limited. */
+export interface DeliveryGate {
+  /** Spends the delivery's credit; false when the namespace has none now. */
+  tryDeliver(now: number): boolean;
+  /** Milliseconds until deliveries may be admitted again. */
+  waitMs(now: number): number;
+}
+
 export const deliveries = new WeakMap<OutgoingDelivery, DeliveryRecord>();
 
 export class Entity {
@@ -72,6 +80,9 @@ export class Entity {
   private timerDue = Number.POSITIVE_INFINITY;
   private rr = 0;
   private closed = false;
+  private gateTimer: NodeJS.Timeout | undefined;
+  /** Admits each delivery against the namespace's throughput (tier profiles); absent: no limit. */
+  gate: DeliveryGate | undefined;
 
   constructor(
     readonly name: string,
@@ -157,10 +168,23 @@ export class Entity {
         continue;
       }
       idle = 0;
+      if (this.gate && this.ready.peek()?.state === 'active' && !this.gate.tryDeliver(now)) {
+        this.repumpAfter(this.gate.waitMs(now));
+        return;
+      }
       const m = this.ready.shift()!;
       if (m.state !== 'active') continue;
       this.deliver(c, m, now);
     }
+  }
+
+  /** Pumps again once the gate admits deliveries (one timer at a time). */
+  private repumpAfter(ms: number): void {
+    if (this.gateTimer || this.closed) return;
+    this.gateTimer = setTimeout(() => {
+      this.gateTimer = undefined;
+      this.pump();
+    }, ms);
   }
 
   private deliver(c: Consumer, m: StoredMessage, now: number): void {
@@ -384,6 +408,8 @@ export class Entity {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.gateTimer) clearTimeout(this.gateTimer);
+    this.gateTimer = undefined;
   }
 }
 

@@ -34,6 +34,9 @@ import {
   type EntitySettings,
   type SettleResult,
 } from './entity.js';
+import { NamespaceLimits } from './limits.js';
+import type { ThrottleStats } from './throttle.js';
+import { type ServiceBusTier, type TierOptions, tierProfile } from './tiers.js';
 
 /** Options of {@link startEmulator}. */
 export interface EmulatorOptions {
@@ -45,8 +48,17 @@ export interface EmulatorOptions {
   lockDurationMs?: number;
   /** Default deliveries before a message is dead-lettered (`MaxDeliveryCountExceeded`). Default 10. */
   maxDeliveryCount?: number;
-  /** `max-message-size` advertised to senders (what `createMessageBatch` fits). Default 1 MiB (Premium-like). */
+  /** `max-message-size` advertised to senders (what `createMessageBatch` fits). Default: the tier's (1 MiB for `unlimited`). */
   maxMessageSizeBytes?: number;
+  /**
+   * The limits of a real namespace to enforce (see `tiers.ts` for each figure and its source):
+   * `standard` throttles at 1,000 credits/s with `com.microsoft:server-busy`, 256 KB messages,
+   * 100 messages per batch; `premium` has 1 MB messages and a messaging-unit throughput.
+   * @defaultValue 'unlimited'
+   */
+  tier?: ServiceBusTier;
+  /** Overrides of the tier's figures (credits per second, penalty, messaging units). */
+  tierOptions?: TierOptions;
 }
 
 /** Per-queue settings; unset fields fall back to the emulator defaults. */
@@ -77,6 +89,10 @@ export interface ServiceBusEmulator {
   configureQueue(name: string, settings: QueueSettings): void;
   /** Current message counts of a queue (zeros for a queue never used). */
   queueStats(name: string): QueueStats;
+  /** The tier profile in force. */
+  readonly tier: ServiceBusTier;
+  /** Credits spent and operations throttled so far (zeros without throttling). */
+  throttleStats(): ThrottleStats;
   /** Closes all client connections and frees the port. */
   close(): Promise<void>;
 }
@@ -116,7 +132,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
     lockDurationMs: options.lockDurationMs ?? 60_000,
     maxDeliveryCount: options.maxDeliveryCount ?? 10,
   };
-  const maxMessageSize = options.maxMessageSizeBytes ?? 1_048_576;
+  const profile = tierProfile(options.tier ?? 'unlimited', options.tierOptions);
+  const limits = new NamespaceLimits(profile);
+  const maxMessageSize = options.maxMessageSizeBytes ?? profile.maxMessageSizeBytes;
   const queues = new Map<string, Entity>();
   const overrides = new Map<string, QueueSettings>();
   const connStates = new WeakMap<Connection, ConnState>();
@@ -132,6 +150,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       const settings = (): EntitySettings => ({ ...defaults, ...overrides.get(key) });
       const dlq = new Entity(`${key}/$DeadLetterQueue`, settings, nextSeq, undefined);
       q = new Entity(key, settings, nextSeq, dlq);
+      q.gate = limits.throttle;
+      dlq.gate = limits.throttle;
       queues.set(key, q);
     }
     return q;
@@ -246,6 +266,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
     const rec = deliveries.get(d);
     if (!rec) return;
     deliveries.delete(d);
+    limits.chargeDisposition(Date.now());
     const { entity, token } = rec;
     const state = d.remote_state ?? {};
     let result: SettleResult;
@@ -310,8 +331,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
           return;
         }
         const now = Date.now();
-        if (ctx.format === 0x80013700 && Buffer.isBuffer(ctx.message)) {
-          for (const part of batchParts(ctx.message)) entity.enqueue(decodeMessage(part), now);
+        const parts =
+          ctx.format === 0x80013700 && Buffer.isBuffer(ctx.message)
+            ? batchParts(ctx.message)
+            : undefined;
+        const refusal = limits.admitSend(
+          parts?.length ?? 1,
+          Buffer.isBuffer(ctx.message) ? ctx.message.length : undefined,
+          now,
+        );
+        if (refusal) {
+          delivery.reject({ condition: refusal.condition, description: refusal.description });
+          return;
+        }
+        if (parts) {
+          for (const part of parts) entity.enqueue(decodeMessage(part), now);
         } else if (Buffer.isBuffer(ctx.message)) {
           entity.enqueue(decodeMessage(ctx.message), now);
         } else {
@@ -354,7 +388,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       r = { status: 404, condition: 'amqp:not-found', description: `No entity at '${target}'.` };
     } else {
       try {
-        r = managementOperation(entity, String(operation), asRecord(request.body));
+        const body = asRecord(request.body);
+        const refusal = limits.admitManagement(String(operation), body, Date.now());
+        r = refusal ?? managementOperation(entity, String(operation), body);
       } catch (err) {
         r = { status: 500, condition: 'amqp:internal-error', description: String(err) };
       }
@@ -507,6 +543,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
       overrides.set(key, { ...overrides.get(key), ...settings });
       queue(name);
     },
+    tier: profile.tier,
+    throttleStats: () => limits.stats(),
     queueStats(name) {
       const q = queues.get(name.toLowerCase());
       if (!q) return { active: 0, scheduled: 0, locked: 0, deadLettered: 0 };

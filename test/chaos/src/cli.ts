@@ -3,11 +3,16 @@
  * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--json]` — a crash
  * campaign per path.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
- * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "paths": {…} }`.
+ * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
+ * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
+ * deadlock and one attempt per task, every run.
+ * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "deadlocks", "paths": {…} }`
+ * (contention: `{ "runs", "tasks", "deadlocks", "retriedTasks", "violations", … "perRun": […] }`).
  * Exits 1 on any invariant violation.
  * @module
  */
 import { parseArgs } from 'node:util';
+import { runContention } from './contention.js';
 import { liveWorkers } from './fleet.js';
 import { type PathReport, runCampaign } from './harness.js';
 import { PATHS, type PathName } from './paths.js';
@@ -23,6 +28,7 @@ const { values, positionals } = parseArgs({
     n: { type: 'string' },
     'kills-per-run': { type: 'string', default: '6' },
     'pack-tasks': { type: 'string', default: '1' },
+    runs: { type: 'string', default: '20' },
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -31,7 +37,33 @@ const int = (s: string | undefined, fallback: number) =>
   s === undefined ? fallback : Number.parseInt(s, 10);
 const log = (line: string) => console.error(line);
 
-if (positionals[0] === 'soak') {
+if (positionals[0] === 'contention') {
+  const report = await runContention({
+    runs: int(values.runs, 20),
+    workers: int(values.workers, 3),
+    jobs: int(values.jobs, 3),
+    n: int(values.n, 5000),
+    packTasks: int(values['pack-tasks'], 1),
+    log,
+  });
+  const bad = report.perRun.filter((r) => r.violations.length > 0);
+  console.log(
+    [
+      `contention (postgres, engine defaults): ${report.runs} runs × ${report.workers} workers × ${report.jobsPerRun} jobs, ${report.tasks} tasks in ${(report.durationMs / 1000).toFixed(1)} s`,
+      `  deadlocks: ${report.deadlocks}, worker lines naming one: ${report.conflictLogs}, tasks with attempts > 1: ${report.retriedTasks}, attempts above handler runs: ${report.attemptsBeyondRuns}`,
+      `  invariant violations: ${report.violations}, lost: ${report.lost}`,
+      ...bad.flatMap((r) => r.violations.slice(0, 3).map((v) => `    run ${r.run}: ${v}`)),
+    ].join('\n'),
+  );
+  if (values.json)
+    console.log(
+      JSON.stringify({
+        ...report,
+        perRun: report.perRun.map((r) => ({ ...r, violations: r.violations.slice(0, 5) })),
+      }),
+    );
+  process.exitCode = report.violations > 0 ? 1 : 0;
+} else if (positionals[0] === 'soak') {
   const report = await runSoak({ jobs: int(values.jobs, 3), n: int(values.n, 10_000), log });
   console.log(
     [
@@ -71,9 +103,10 @@ if (positionals[0] === 'soak') {
     kills: sum(ran, (r) => r.kills),
     violations: sum(ran, (r) => r.violations.length),
     lost: sum(ran, (r) => r.lost),
+    deadlocks: sum(ran, (r) => r.deadlocks),
   };
   console.log(
-    `total: ${total.runs} runs, ${total.kills} kills, ${total.violations} invariant violations, ${total.lost} lost; workers left running: ${liveWorkers()}`,
+    `total: ${total.runs} runs, ${total.kills} kills, ${total.violations} invariant violations, ${total.lost} lost, ${total.deadlocks} deadlocks; workers left running: ${liveWorkers()}`,
   );
   if (values.json)
     console.log(
@@ -94,6 +127,10 @@ if (positionals[0] === 'soak') {
                   tasks: r.tasks,
                   finalizeCalls: r.finalizeCalls,
                   unrecorded: r.unrecorded,
+                  deadlocks: r.deadlocks,
+                  conflictLogs: r.conflictLogs,
+                  retriedTasks: r.retriedTasks,
+                  attemptsBeyondRuns: r.attemptsBeyondRuns,
                   seed: r.seed,
                   durationMs: r.durationMs,
                   firstViolations: r.violations.slice(0, 5),
@@ -113,6 +150,7 @@ function summary(r: PathReport): string {
   return [
     `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
     `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
+    `  deadlocks (server count, own database): ${r.deadlocks}, worker lines naming one: ${r.conflictLogs}; tasks with attempts > 1: ${r.retriedTasks}, attempts above handler runs in runs with kills: ${r.attemptsBeyondRuns}`,
     ...r.violations.slice(0, 10).map((v) => `    ${v}`),
   ].join('\n');
 }

@@ -31,6 +31,8 @@ export interface WorkerProcess {
   readonly rss: number[];
   /** Last lines of stderr, for a failure report. */
   readonly stderr: string[];
+  /** Lines of stderr naming a deadlock or serialization failure (`40P01`, `40001`). */
+  conflictLines: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -91,6 +93,7 @@ export function spawnWorker(
     exited,
     rss: [],
     stderr: [],
+    conflictLines: 0,
   };
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let line: WorkerLine;
@@ -104,6 +107,7 @@ export function spawnWorker(
     onLine(worker, line);
   });
   createInterface({ input: child.stderr! }).on('line', (text) => {
+    if (/\b(40P01|40001)\b/.test(text)) worker.conflictLines++;
     worker.stderr.push(text);
     if (worker.stderr.length > 50) worker.stderr.shift();
   });

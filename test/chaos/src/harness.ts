@@ -66,6 +66,17 @@ export interface PathReport {
   lost: number;
   finalizeCalls: number;
   unrecorded: number;
+  /**
+   * Deadlocks the server counted in the campaign's own database (`pg_stat_database.deadlocks`,
+   * after minus before); any is also a violation.
+   */
+  deadlocks: number;
+  /** Tasks with more recorded attempts than handler runs, in runs with kills (which explain them). */
+  attemptsBeyondRuns: number;
+  /** Tasks recorded with more than one attempt (injected failures, kills). */
+  retriedTasks: number;
+  /** Worker error lines naming a deadlock or serialization failure (`40P01`, `40001`). */
+  conflictLogs: number;
   seed: number;
   durationMs: number;
 }
@@ -100,16 +111,24 @@ export async function prepare(service: PathService, admin: pg.Pool): Promise<Swi
 export interface FleetOptions {
   service: PathService;
   workers: number;
-  visibilityMs: number;
+  /** Visibility timeout, ms (ignored with `engineDefaults`). */
+  visibilityMs?: number;
   packTasks?: number;
   lingerMs: number;
   concurrency?: number;
+  /**
+   * Workers with the engine's defaults (concurrency, visibility timeout, fan-out chunk, reconciler)
+   * instead of the crash campaign's short timeouts and small chunks.
+   */
+  engineDefaults?: boolean;
   onLine?: (worker: WorkerProcess, line: WorkerLine) => void;
 }
 
 /** N worker slots, each restartable after a kill. */
 export class Fleet {
   readonly slots: WorkerProcess[] = [];
+  /** Every worker started, killed ones included. */
+  private readonly started: WorkerProcess[] = [];
   private generation = 0;
   private stopped = false;
   readonly restarts: Promise<void>[] = [];
@@ -119,19 +138,35 @@ export class Fleet {
 
   private start(slot: number): WorkerProcess {
     const o = this.options;
-    const config: WorkerConfig = {
-      env: o.service.env,
-      worker: `w${slot}.${this.generation++}`,
-      concurrency: o.concurrency ?? 32,
-      visibilityMs: o.visibilityMs,
-      reconcileIntervalMs: 1000,
-      reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
-      chunkSize: 100,
-      packTasks: o.packTasks ?? 1,
-      lingerMs: o.lingerMs,
-      rssEveryMs: 1000,
-    };
-    return spawnWorker(config, (w, line) => o.onLine?.(w, line));
+    const worker = `w${slot}.${this.generation++}`;
+    const config: WorkerConfig = o.engineDefaults
+      ? {
+          env: o.service.env,
+          worker,
+          ...(o.packTasks === undefined ? {} : { packTasks: o.packTasks }),
+          lingerMs: o.lingerMs,
+          rssEveryMs: 1000,
+        }
+      : {
+          env: o.service.env,
+          worker,
+          concurrency: o.concurrency ?? 32,
+          visibilityMs: o.visibilityMs ?? 1500,
+          reconcileIntervalMs: 1000,
+          reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
+          chunkSize: 100,
+          packTasks: o.packTasks ?? 1,
+          lingerMs: o.lingerMs,
+          rssEveryMs: 1000,
+        };
+    const process = spawnWorker(config, (w, line) => o.onLine?.(w, line));
+    this.started.push(process);
+    return process;
+  }
+
+  /** Error lines naming a deadlock or serialization failure, over every worker started. */
+  conflictLogs(): number {
+    return this.started.reduce((n, w) => n + w.conflictLines, 0);
   }
 
   /** SIGKILLs the worker in `slot` and restarts it after `restartAfterMs`. */
@@ -213,6 +248,10 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     lost: 0,
     finalizeCalls: 0,
     unrecorded: 0,
+    deadlocks: 0,
+    attemptsBeyondRuns: 0,
+    retriedTasks: 0,
+    conflictLogs: 0,
     seed,
     durationMs: 0,
   };
@@ -220,10 +259,14 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
   const service = await tryStartPath(options.path);
   if ('skipped' in service) return { ...report, skipped: service.skipped };
   const admin = new pg.Pool({ connectionString: service.env.databaseUrl, max: 2 });
+  // An ended pool's sessions close after end() resolves; a late server-side end is no error.
+  admin.on('error', () => {});
   let submitter: Switchyard | undefined;
   let fleet: Fleet | undefined;
+  let deadlocksBefore: number | undefined;
   try {
     submitter = await prepare(service, admin);
+    deadlocksBefore = await service.deadlocks();
     const killsPerRun = options.killsPerRun ?? 6;
     let budget = 0;
     let killing = false;
@@ -256,6 +299,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     let run = 0;
     while (report.kills < options.kills && run < (options.maxRuns ?? Number.POSITIVE_INFINITY)) {
       run++;
+      const killsBefore = report.kills;
       budget = Math.min(killsPerRun, options.kills - report.kills);
       const jobs: SubmittedJob[] = [];
       for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
@@ -290,7 +334,14 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       budget = 0;
       await randomKills;
       const depth = await waitDrained(service, done ? 30_000 : 1000);
-      const verdict = await verify(admin, service.env.schema, jobs, depth);
+      // A kill between a claim and the handler's start leaves an attempt no handler made; in a
+      // run without kills every recorded attempt must be a recorded handler run.
+      const killed = report.kills > killsBefore;
+      const verdict = await verify(admin, service.env.schema, jobs, depth, {
+        strictAttempts: !killed,
+      });
+      if (killed) report.attemptsBeyondRuns += verdict.attemptsBeyondRuns;
+      report.retriedTasks += verdict.retriedTasks;
       report.runs++;
       report.jobs += verdict.jobs;
       report.tasks += verdict.tasks;
@@ -311,6 +362,19 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     await fleet?.stop();
     await submitter?.close();
     await admin.end();
+    if (fleet) report.conflictLogs = fleet.conflictLogs();
+    // Every session has ended: the server's count for the campaign's database is final.
+    if (deadlocksBefore !== undefined) {
+      report.deadlocks = (await service.deadlocks({ settled: true })) - deadlocksBefore;
+      if (report.deadlocks > 0)
+        report.violations.push(
+          `${report.deadlocks} deadlock(s) counted by the server (pg_stat_database.deadlocks)`,
+        );
+    }
+    if (report.conflictLogs > 0)
+      report.violations.push(
+        `${report.conflictLogs} worker error line(s) name a deadlock or serialization failure`,
+      );
     await service.close();
     report.durationMs = Date.now() - started;
   }

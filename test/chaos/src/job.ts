@@ -26,6 +26,11 @@ export type ChaosParams = z.output<typeof chaosParams>;
 /** The finalize's side effect, outside the engine (a row keyed by job id, plus a call counter). */
 export interface FinalizeEffect {
   finalized(jobId: string, result: ChaosResult): Promise<void>;
+  /**
+   * Records that a handler started an attempt, before it does any work; the handler waits for it,
+   * so a recorded attempt count above the recorded runs is an attempt no handler ever made.
+   */
+  ran?(run: { jobId: string; taskId: string; attempt: number }): Promise<void>;
 }
 
 export interface ChaosResult {
@@ -64,41 +69,49 @@ const fail = (stageIndex: number, index: number, attempt: number, failEvery: num
 // campaign must never poison a task.
 const retry = { maxAttempts: 20, initialDelayMs: 20, factor: 2, maxDelayMs: 200, jitter: 0.5 };
 
-const split = defineTask({
-  name: 'split',
-  input: z.object({ i: z.number().int(), seed: z.number().int(), w: z.number(), f: z.number() }),
-  retry,
-  handler: async ({ i, seed, w, f }, ctx) => {
-    await work(w);
-    fail(0, ctx.index, ctx.attempt, f);
-    return splitValue(i, seed);
-  },
-});
-
-const square = defineTask({
-  name: 'square',
-  input: z.object({ v: z.number().int(), w: z.number(), f: z.number() }),
-  retry,
-  handler: async ({ v, w, f }, ctx) => {
-    await work(w);
-    fail(1, ctx.index, ctx.attempt, f);
-    return squareValue(v);
-  },
-});
-
-const sum = defineTask({
-  name: 'sum',
-  input: z.object({ values: z.array(z.number().int()), w: z.number(), f: z.number() }),
-  retry,
-  handler: async ({ values, w, f }, ctx) => {
-    await work(w);
-    fail(2, ctx.index, ctx.attempt, f);
-    return values.reduce((a, b) => a + b, 0);
-  },
-});
+/** The three stages' tasks; each records its run through `effect.ran` first. */
+function chaosTasks(effect: FinalizeEffect) {
+  const ran = (ctx: { jobId: string; taskId: string; attempt: number }) =>
+    effect.ran?.({ jobId: ctx.jobId, taskId: ctx.taskId, attempt: ctx.attempt });
+  const split = defineTask({
+    name: 'split',
+    input: z.object({ i: z.number().int(), seed: z.number().int(), w: z.number(), f: z.number() }),
+    retry,
+    handler: async ({ i, seed, w, f }, ctx) => {
+      await ran(ctx);
+      await work(w);
+      fail(0, ctx.index, ctx.attempt, f);
+      return splitValue(i, seed);
+    },
+  });
+  const square = defineTask({
+    name: 'square',
+    input: z.object({ v: z.number().int(), w: z.number(), f: z.number() }),
+    retry,
+    handler: async ({ v, w, f }, ctx) => {
+      await ran(ctx);
+      await work(w);
+      fail(1, ctx.index, ctx.attempt, f);
+      return squareValue(v);
+    },
+  });
+  const sum = defineTask({
+    name: 'sum',
+    input: z.object({ values: z.array(z.number().int()), w: z.number(), f: z.number() }),
+    retry,
+    handler: async ({ values, w, f }, ctx) => {
+      await ran(ctx);
+      await work(w);
+      fail(2, ctx.index, ctx.attempt, f);
+      return values.reduce((a, b) => a + b, 0);
+    },
+  });
+  return { split, square, sum };
+}
 
 /** The chaos job; `effect` records what finalize did. */
 export function chaosJob(effect: FinalizeEffect) {
+  const { split, square, sum } = chaosTasks(effect);
   return defineJob({
     name: CHAOS_JOB,
     params: chaosParams,

@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
-import type { Transport } from '@switchyard/core';
+import type { Transport } from '@switchyard/core/driver';
 import { postgresTransport } from '@switchyard/driver-postgres';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { POISON_SUFFIX, storageQueueTransport } from '@switchyard/driver-storagequeue';
 import pg from 'pg';
+import { createOwnDatabase } from './database.js';
 
 export const PATHS = ['postgres', 'storagequeue', 'servicebus'] as const;
 export type PathName = (typeof PATHS)[number];
@@ -78,6 +79,11 @@ export interface QueueDepth {
 export interface PathService {
   env: PathEnv;
   depth(): Promise<QueueDepth>;
+  /**
+   * Deadlocks the server counted in the path's own database (see database.ts); `settled` waits
+   * until every session has reported (read it after the workers stopped).
+   */
+  deadlocks(options?: { settled?: boolean }): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -101,18 +107,25 @@ async function dbReachable(url: string): Promise<void> {
 }
 
 /**
- * Starts what `path` needs on loopback with a fresh schema and fresh queue names. Missing services
- * reject with {@link ServiceUnavailable}.
+ * Starts what `path` needs on loopback with a database of its own on the server of `serverUrl`
+ * (dropped by `close`), a fresh schema in it and fresh queue names. Missing services reject with
+ * {@link ServiceUnavailable}.
  */
-export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Promise<PathService> {
-  await dbReachable(databaseUrl);
+export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promise<PathService> {
+  await dbReachable(serverUrl);
   const suffix = uniqueSuffix();
   const schema = `chaos_${path.slice(0, 2)}_${suffix}`;
+  const database = await createOwnDatabase(serverUrl, 'switchyard_chaos');
+  const databaseUrl = database.url;
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  const dropSchema = async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+  // An ended pool's sessions close after end() resolves; a late server-side end is no error.
+  admin.on('error', () => {});
+  const dropDatabase = async () => {
     await admin.end().catch(() => {});
+    await database.drop();
   };
+  const deadlocks = (options: { settled?: boolean } = {}) =>
+    options.settled ? database.settledDeadlocks() : database.deadlocks();
   const count = async (sql: string): Promise<number> => {
     try {
       const { rows } = await admin.query<{ n: string }>(sql);
@@ -128,11 +141,12 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
     case 'postgres':
       return {
         env: { path, databaseUrl, schema },
+        deadlocks,
         depth: async () => ({
           pending: await count(`SELECT count(*) AS n FROM "${schema}".queue_messages`),
           deadLettered: await count(`SELECT count(*) AS n FROM "${schema}".queue_dead_letters`),
         }),
-        close: dropSchema,
+        close: dropDatabase,
       };
     case 'storagequeue': {
       const { startAzurite } = await import(
@@ -142,7 +156,7 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
       try {
         azurite = await startAzurite();
       } catch (err) {
-        await admin.end();
+        await dropDatabase();
         throw new ServiceUnavailable(`Azurite could not start: ${(err as Error).message}`);
       }
       const service = QueueServiceClient.fromConnectionString(azurite.connectionString);
@@ -157,6 +171,7 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
       };
       return {
         env: { path, databaseUrl, schema, connectionString: azurite.connectionString, queues },
+        deadlocks,
         depth: async () => ({
           pending: (await approx(queues.stage)) + (await approx(queues.task)),
           deadLettered:
@@ -165,7 +180,7 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
         }),
         close: async () => {
           await azurite.stop();
-          await dropSchema();
+          await dropDatabase();
         },
       };
     }
@@ -178,7 +193,7 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
         // In this process: its queues are in memory and queueStats reads them directly.
         emulator = await startEmulator({ port: 0, lockDurationMs: 1000 });
       } catch (err) {
-        await admin.end();
+        await dropDatabase();
         throw new ServiceUnavailable(
           `Service Bus emulator could not start: ${(err as Error).message}`,
         );
@@ -188,13 +203,14 @@ export async function startPath(path: PathName, databaseUrl = DATABASE_URL): Pro
       const stats = () => Object.values(queues).map((q) => emulator.queueStats(q));
       return {
         env: { path, databaseUrl, schema, connectionString: emulator.connectionString, queues },
+        deadlocks,
         depth: async () => ({
           pending: stats().reduce((a, s) => a + s.active + s.scheduled + s.locked, 0),
           deadLettered: stats().reduce((a, s) => a + s.deadLettered, 0),
         }),
         close: async () => {
           await emulator.close();
-          await dropSchema();
+          await dropDatabase();
         },
       };
     }

@@ -5,7 +5,7 @@
  * announce these moments (for the harness to kill the worker right there) and linger a little.
  * @module
  */
-import type { Store } from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
 import type pg from 'pg';
 import type { ChaosResult, FinalizeEffect } from './job.js';
 
@@ -19,6 +19,8 @@ export function chaosTablesSql(schema: string): string {
     CREATE TABLE IF NOT EXISTS ${s}.chaos_advances (job_id text NOT NULL, stage int NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_applied (task_id text NOT NULL, job_id text NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_completions (job_id text NOT NULL, stage int NOT NULL, via text NOT NULL, worker text);
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_runs (task_id text NOT NULL, job_id text NOT NULL, attempt int NOT NULL, worker text);
+    CREATE INDEX IF NOT EXISTS chaos_runs_job ON ${s}.chaos_runs (job_id);
   `;
 }
 
@@ -47,7 +49,55 @@ export function finalizeEffect(pool: pg.Pool, schema: string, worker: string): F
         [jobId, JSON.stringify(result), worker],
       );
     },
+    ran: runRecorder(pool, schema, worker),
   };
+}
+
+type Run = { jobId: string; taskId: string; attempt: number };
+
+/**
+ * Handler runs into `chaos_runs`, written in groups (one insert carries every run that arrived
+ * while the previous one was in flight); each run's promise settles with the insert that carries
+ * it, so a handler never works on an unrecorded run. A failed insert is tried again: a run lost
+ * here would look like an attempt no handler made.
+ */
+function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) => Promise<void> {
+  let pending: { run: Run; done: (err?: unknown) => void }[] = [];
+  let flushing = false;
+  const insert = async (runs: Run[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await pool.query(
+          `INSERT INTO "${schema}".chaos_runs (task_id, job_id, attempt, worker)
+           SELECT t, j, a, $4 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(t, j, a)`,
+          [runs.map((r) => r.taskId), runs.map((r) => r.jobId), runs.map((r) => r.attempt), worker],
+        );
+        return;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  };
+  const flush = async () => {
+    flushing = true;
+    while (pending.length > 0) {
+      const group = pending;
+      pending = [];
+      try {
+        await insert(group.map((g) => g.run));
+        for (const g of group) g.done();
+      } catch (err) {
+        for (const g of group) g.done(err);
+      }
+    }
+    flushing = false;
+  };
+  return (run) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ run, done: (err) => (err ? reject(err) : resolve()) });
+      if (!flushing) void flush();
+    });
 }
 
 export function recordingStore(inner: Store, options: RecordingOptions): Store {

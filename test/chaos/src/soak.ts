@@ -42,7 +42,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   url.searchParams.set('application_name', appName);
   const started = Date.now();
   const service = await startPath('postgres', url.toString());
-  const admin = new pg.Pool({ connectionString: url.toString(), max: 1 });
+  // The path's own database, under the soak's application_name.
+  const admin = new pg.Pool({ connectionString: service.env.databaseUrl, max: 1 });
   const connections = async () =>
     Number(
       (

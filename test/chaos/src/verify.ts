@@ -26,6 +26,14 @@ export interface Verdict {
    * store call and the record (not violations; with `strict` they are).
    */
   unrecorded: number;
+  /**
+   * Tasks whose recorded `attempts` exceed the handler runs recorded for them: an attempt counted
+   * that no handler made (a violation with `strictAttempts`; a kill between a claim and the
+   * handler's start explains it otherwise).
+   */
+  attemptsBeyondRuns: number;
+  /** Tasks with more than one recorded attempt. */
+  retriedTasks: number;
   depth: QueueDepth;
 }
 
@@ -41,7 +49,14 @@ export async function verify(
   schema: string,
   jobs: readonly SubmittedJob[],
   depth: QueueDepth,
-  options: { strict?: boolean; expectedDeadLetters?: number } = {},
+  options: {
+    strict?: boolean;
+    expectedDeadLetters?: number;
+    /** Attempts above the recorded handler runs are violations (no kill can explain them). */
+    strictAttempts?: boolean;
+    /** Every task must have exactly one attempt (no failures were injected, nothing killed). */
+    singleAttempt?: boolean;
+  } = {},
 ): Promise<Verdict> {
   const t = (name: string) => `"${schema}".${name}`;
   const violations: string[] = [];
@@ -49,7 +64,30 @@ export async function verify(
   let tasks = 0;
   let unrecorded = 0;
   let finalizeCalls = 0;
+  let attemptsBeyondRuns = 0;
+  let retriedTasks = 0;
   for (const { jobId, params } of jobs) {
+    const counted = (
+      await pool.query<{ stage: number; idx: number; attempts: number; runs: number }>(
+        `SELECT t.stage, t.idx, t.attempts, coalesce(r.n, 0)::int AS runs
+           FROM ${t('tasks')} t
+           LEFT JOIN (SELECT task_id, count(*) AS n FROM ${t('chaos_runs')} WHERE job_id = $1 GROUP BY task_id) r
+             ON r.task_id = t.job_id || '.' || t.stage || '.' || t.idx
+          WHERE t.job_id = $1 AND (t.attempts > coalesce(r.n, 0) OR t.attempts > 1)`,
+        [jobId],
+      )
+    ).rows;
+    for (const c of counted) {
+      const id = `${jobId}.${c.stage}.${c.idx}`;
+      if (c.attempts > 1) retriedTasks++;
+      if (c.attempts > c.runs) {
+        attemptsBeyondRuns++;
+        if (options.strictAttempts)
+          violations.push(`${id}: ${c.attempts} attempts recorded, ${c.runs} handler run(s)`);
+      }
+      if (options.singleAttempt && c.attempts > 1)
+        violations.push(`${id}: ${c.attempts} attempts, want 1 (no failure injected)`);
+    }
     const expected = expectedResults(params);
     const job = (
       await pool.query<{ status: string; result: unknown; error: unknown }>(
@@ -169,5 +207,15 @@ export async function verify(
     violations.push(
       `${unrecorded} apply/advance/completion(s) never recorded (no crash to explain it)`,
     );
-  return { jobs: jobs.length, tasks, violations, lost, finalizeCalls, unrecorded, depth };
+  return {
+    jobs: jobs.length,
+    tasks,
+    violations,
+    lost,
+    finalizeCalls,
+    unrecorded,
+    attemptsBeyondRuns,
+    retriedTasks,
+    depth,
+  };
 }

@@ -16,13 +16,16 @@ export interface WorkerConfig {
   env: PathEnv;
   /** Name in the chaos tables and the harness's messages. */
   worker: string;
-  concurrency: number;
-  visibilityMs: number;
-  reconcileIntervalMs: number;
-  reconcileOlderThanMs: number;
+  /** Handlers at once (`work({ concurrency })`); absent: the engine's default. */
+  concurrency?: number;
+  /** Visibility timeout / lock duration, ms; absent: the engine's default. */
+  visibilityMs?: number;
+  /** Reconciler interval and age threshold, ms; absent: the engine's defaults. */
+  reconcileIntervalMs?: number;
+  reconcileOlderThanMs?: number;
   /** Tasks per fan-out chunk (small: a fan-out takes several chunks, so a kill can land inside). */
-  chunkSize: number;
-  packTasks: number;
+  chunkSize?: number;
+  packTasks?: number;
   /** Pause after each kill-worthy event so the harness's SIGKILL lands right there. */
   lingerMs: number;
   /** How often to print `{ ev: 'rss' }`. */
@@ -56,11 +59,16 @@ const yard = createSwitchyard({
   jobs: [chaosJob(finalizeEffect(pool, env.schema, config.worker))],
   store,
   transports: { [env.path]: makeTransport(env) },
-  batching: { chunkSize: config.chunkSize, packTasks: config.packTasks },
+  batching: {
+    ...(config.chunkSize === undefined ? {} : { chunkSize: config.chunkSize }),
+    ...(config.packTasks === undefined ? {} : { packTasks: config.packTasks }),
+  },
   logger,
   reconcile: {
-    intervalMs: config.reconcileIntervalMs,
-    olderThanMs: config.reconcileOlderThanMs,
+    ...(config.reconcileIntervalMs === undefined ? {} : { intervalMs: config.reconcileIntervalMs }),
+    ...(config.reconcileOlderThanMs === undefined
+      ? {}
+      : { olderThanMs: config.reconcileOlderThanMs }),
   },
 });
 
@@ -70,9 +78,9 @@ process.once('SIGINT', () => controller.abort());
 const rss = () => out({ ev: 'rss', rss: process.memoryUsage().rss, at: Date.now() });
 const sampler = setInterval(rss, config.rssEveryMs);
 const working = yard.work({
-  concurrency: config.concurrency,
+  ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
+  ...(config.visibilityMs === undefined ? {} : { visibilityTimeoutMs: config.visibilityMs }),
   signal: controller.signal,
-  visibilityTimeoutMs: config.visibilityMs,
   waitMs: 250,
 });
 out({ ev: 'ready', pid: process.pid });

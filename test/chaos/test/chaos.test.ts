@@ -32,6 +32,7 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
       );
       expect(report.violations).toEqual([]);
       expect(report.lost).toBe(0);
+      expect(report.deadlocks).toBe(0);
       expect(report.kills).toBeGreaterThan(0);
       expect(liveWorkers()).toBe(0);
       expect(orphans()).toBe('');

@@ -4,7 +4,7 @@
  * into an abandon (`retry`, delay 0) after the processing happened, so it is delivered and
  * processed again. Results must equal a crash-free run and every count must be exact.
  */
-import type { Settlement, Transport } from '@switchyard/core';
+import type { Settlement, Transport } from '@switchyard/core/driver';
 import { type FaultyTransport, faultyTransport } from '@switchyard/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitDrained } from '../src/harness.js';

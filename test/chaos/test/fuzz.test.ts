@@ -2,7 +2,8 @@
  * The envelope decoder under 10,000+ random inputs: it returns a well-formed envelope or throws a
  * MalformedMessageError, never anything else.
  */
-import { decodeEnvelope, type Envelope, MalformedMessageError } from '@switchyard/core';
+import { MalformedMessageError } from '@switchyard/core';
+import { decodeEnvelope, type Envelope } from '@switchyard/core/driver';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

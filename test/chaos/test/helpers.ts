@@ -7,11 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
   type RetryPolicy,
-  type Store,
   type Switchyard,
   silentLogger,
-  type Transport,
 } from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { makeTransport, type PathName, type PathService, tryStartPath } from '../src/paths.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { keyVaultSecrets } from '@switchyard/azure';
-import type { Transport } from '@switchyard/core';
+import type { Transport } from '@switchyard/core/driver';
 import { postgresStore } from '@switchyard/driver-postgres';
 import { serviceBusTransport } from '@switchyard/driver-servicebus';
 import { storageQueueTransport } from '@switchyard/driver-storagequeue';

@@ -1,5 +1,12 @@
 /** The `Switchyard` interface: what an application calls on a configured Switchyard. */
-import type { JobDefinition, JobParams, TaskResult } from '../define.js';
+import type {
+  JobDefinition,
+  JobInput,
+  JobOutputs,
+  JobParams,
+  JobResult,
+  TaskResult,
+} from '../define.js';
 import type { Store } from '../store.js';
 import type {
   HandleMeta,
@@ -18,12 +25,24 @@ import type {
 
 export type AnyJob = JobDefinition<string, unknown, unknown>;
 export type NamedJob = { readonly name: string };
+/**
+ * A job id as `submit` returns it: a string that also carries, in types only, the name of its
+ * job, so `waitFor`, `getJob` and `results` know its result and stage output types.
+ */
+export type JobId<N extends string = string> = string & { readonly '~job'?: N };
+/** A job id not known to belong to a given job (any string): views and results are `unknown`. */
+export type UntypedJobId = string & { readonly '~job'?: undefined };
+/** The names of the jobs in a list of job definitions. */
+export type JobName<Jobs extends readonly NamedJob[]> = Jobs[number]['name'];
 /** The job definition registered under name N (any job when the names are not literal types). */
 export type JobNamed<Jobs extends readonly NamedJob[], N> = [
   Extract<Jobs[number], { name: N }>,
 ] extends [never]
   ? Jobs[number]
   : Extract<Jobs[number], { name: N }>;
+
+/** The view of a job of definition J: its `result` and `params` typed. */
+export type JobViewOf<J> = JobView<JobResult<J>, JobParams<J>>;
 
 /** A configured Switchyard: submit jobs, run workers, handle serverless deliveries, report. */
 export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob[]> {
@@ -32,19 +51,41 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
    * `idempotencyKey` — return the existing job), then starts its first stage.
    * @throws {SwitchyardError} `UNKNOWN_JOB`, `UNKNOWN_TRANSPORT`, `INVALID_INPUT`, `NOT_SERIALIZABLE`
    */
-  submit<N extends Jobs[number]['name']>(
+  submit<N extends JobName<Jobs>>(
     jobName: N,
-    params: JobParams<JobNamed<Jobs, N>>,
+    params: JobInput<JobNamed<Jobs, N>>,
     options?: SubmitOptions,
-  ): Promise<SubmitResult>;
-  /** The job's status, current stage, per-stage counts and timings; undefined if unknown. */
-  getJob(jobId: string): Promise<JobView | undefined>;
-  /** Streams succeeded task results of a job (one stage by name or index, or all), in task order. */
-  results<O = unknown>(jobId: string, stage?: string | number): AsyncIterable<TaskResult<O>>;
+  ): Promise<SubmitResult<N>>;
+  /**
+   * The job's status, current stage, per-stage counts and timings; undefined if unknown. With a
+   * {@link JobId} from `submit` the view's `result` and `params` have the job's types.
+   */
+  getJob(jobId: UntypedJobId): Promise<JobView | undefined>;
+  getJob<N extends JobName<Jobs>>(
+    jobId: JobId<N>,
+  ): Promise<JobViewOf<JobNamed<Jobs, N>> | undefined>;
+  /**
+   * Streams succeeded task results of a job (one stage by name or index, or all), in task order.
+   * With a {@link JobId} from `submit`, `stage` must be one of the job's stage names and the
+   * results have that stage's task output type.
+   */
+  results<O = unknown>(jobId: UntypedJobId, stage?: string | number): AsyncIterable<TaskResult<O>>;
+  results<O = unknown>(jobId: string, stage?: number): AsyncIterable<TaskResult<O>>;
+  results<N extends JobName<Jobs>, K extends keyof JobOutputs<JobNamed<Jobs, N>> & string>(
+    jobId: JobId<N>,
+    stage: K,
+  ): AsyncIterable<TaskResult<JobOutputs<JobNamed<Jobs, N>>[K]>>;
   /** Cancels the job: no new task starts; true if it was cancelled by this call. */
   cancel(jobId: string): Promise<boolean>;
-  /** Resolves with the job once it is terminal (succeeded, failed or cancelled). */
-  waitFor(jobId: string, options?: WaitForOptions): Promise<JobView>;
+  /**
+   * Resolves with the job once it is terminal (succeeded, failed or cancelled). With a
+   * {@link JobId} from `submit` the view's `result` and `params` have the job's types.
+   */
+  waitFor(jobId: UntypedJobId, options?: WaitForOptions): Promise<JobView>;
+  waitFor<N extends JobName<Jobs>>(
+    jobId: JobId<N>,
+    options?: WaitForOptions,
+  ): Promise<JobViewOf<JobNamed<Jobs, N>>>;
   /** Runs workers on every configured transport until `signal` aborts; resolves once drained. */
   work(options?: WorkOptions): Promise<void>;
   /** Processes one message delivered by a serverless trigger and says how to settle it. */

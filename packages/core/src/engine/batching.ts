@@ -48,7 +48,7 @@ export function resolvePolicy(
     maxBytes: Math.max(1, Math.min(options.maxBytes ?? limits.maxBatchBytes, limits.maxBatchBytes)),
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
     chunkSize: Math.max(1, options.chunkSize ?? DEFAULTS.batching.chunkSize),
-    packTasks: packTasksOf(options.packTasks),
+    packTasks: packTasksOf(options.packTasks ?? limits.packTasks),
   };
 }
 

@@ -45,9 +45,8 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
   const jobs = new Map<string, AnyJob>();
   for (const job of options.jobs as readonly AnyJob[]) {
     if (jobs.has(job.name)) invalid('jobs', `duplicate job name "${job.name}"`);
-    job.stages.forEach((stage, i) =>
-      checkRetry(stage.task.retry, `jobs.${job.name}.stages[${i}].task.retry`),
-    );
+    for (const [i, stage] of job.stages.entries())
+      checkRetry(stage.task.retry, `jobs.${job.name}.stages[${i}].task.retry`);
     jobs.set(job.name, job);
   }
   const entries = Array.isArray(options.transports)

@@ -1,5 +1,6 @@
 /** What an application asks of its jobs: their views, results, completion, metrics, readiness. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withCost } from '../cost.js';
 import type { TaskResult } from '../define.js';
 import { SwitchyardError, toErrorInfo } from '../errors.js';
 import type { EngineContext } from './context.js';
@@ -51,7 +52,8 @@ export async function waitFor(
 }
 
 export async function metrics(ctx: EngineContext): Promise<MetricsReport> {
-  return { transports: await ctx.store.metrics(), generatedAt: new Date() };
+  const transports = new Map([...ctx.settings.transports].map(([name, t]) => [name, t.transport]));
+  return { transports: withCost(await ctx.store.metrics(), transports), generatedAt: new Date() };
 }
 
 export interface Readiness {

@@ -4,11 +4,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { TaskResult } from '../define.js';
+import type { JobInput, JobOutputs, TaskResult } from '../define.js';
 import { SwitchyardError } from '../errors.js';
 import type { Store } from '../store.js';
 import type { SettlementAction } from '../transport.js';
-import type { AnyJob, NamedJob, Switchyard } from './api.js';
+import type {
+  AnyJob,
+  JobId,
+  JobName,
+  JobNamed,
+  JobViewOf,
+  NamedJob,
+  Switchyard,
+  UntypedJobId,
+} from './api.js';
 import { Barrier } from './barrier.js';
 import { createContext, type EngineContext } from './context.js';
 import { Dispatcher } from './dispatch.js';
@@ -125,23 +134,43 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     return this.scheduler.trigger(name);
   }
 
+  submit<N extends JobName<Jobs>>(
+    jobName: N,
+    params: JobInput<JobNamed<Jobs, N>>,
+    options?: SubmitOptions,
+  ): Promise<SubmitResult<N>>;
   submit(jobName: string, params: unknown, options?: SubmitOptions): Promise<SubmitResult> {
     this.assertOpen();
     return submit(this.ctx, jobName, params, options);
   }
 
+  getJob(jobId: UntypedJobId): Promise<JobView | undefined>;
+  getJob<N extends JobName<Jobs>>(
+    jobId: JobId<N>,
+  ): Promise<JobViewOf<JobNamed<Jobs, N>> | undefined>;
   getJob(jobId: string): Promise<JobView | undefined> {
     return queries.getJob(this.ctx, jobId);
   }
 
-  results<O = unknown>(jobId: string, stage?: string | number): AsyncIterable<TaskResult<O>> {
-    return queries.results(this.ctx, jobId, stage) as AsyncIterable<TaskResult<O>>;
+  results<O = unknown>(jobId: UntypedJobId, stage?: string | number): AsyncIterable<TaskResult<O>>;
+  results<O = unknown>(jobId: string, stage?: number): AsyncIterable<TaskResult<O>>;
+  results<N extends JobName<Jobs>, K extends keyof JobOutputs<JobNamed<Jobs, N>> & string>(
+    jobId: JobId<N>,
+    stage: K,
+  ): AsyncIterable<TaskResult<JobOutputs<JobNamed<Jobs, N>>[K]>>;
+  results(jobId: string, stage?: string | number): AsyncIterable<TaskResult> {
+    return queries.results(this.ctx, jobId, stage);
   }
 
   cancel(jobId: string): Promise<boolean> {
     return this.store.cancelJob(jobId);
   }
 
+  waitFor(jobId: UntypedJobId, options?: WaitForOptions): Promise<JobView>;
+  waitFor<N extends JobName<Jobs>>(
+    jobId: JobId<N>,
+    options?: WaitForOptions,
+  ): Promise<JobViewOf<JobNamed<Jobs, N>>>;
   waitFor(jobId: string, options?: WaitForOptions): Promise<JobView> {
     return queries.waitFor(this.ctx, jobId, options);
   }

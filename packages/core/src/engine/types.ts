@@ -3,6 +3,7 @@ import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { JobStatus, StageStatus, Store, TransportMetrics } from '../store.js';
 import type { SettlementAction, Transport } from '../transport.js';
+import type { JobId } from './api.js';
 import type { BatchingOptions } from './batching.js';
 import type { ScheduleDefinition, SchedulerOptions } from './schedules/types.js';
 
@@ -55,8 +56,9 @@ export interface SubmitOptions {
   deadlineMs?: number;
 }
 
-export interface SubmitResult {
-  jobId: string;
+export interface SubmitResult<N extends string = string> {
+  /** Carries the job's name in its type: `waitFor(jobId)` then knows the result type. */
+  jobId: JobId<N>;
   /** False when an identical job existed already (idempotent resubmit). */
   created: boolean;
   status: JobStatus;
@@ -80,14 +82,14 @@ export interface StageView {
   durationMs?: number;
 }
 
-/** A job as `getJob` and `waitFor` report it. */
-export interface JobView<R = unknown> {
+/** A job as `getJob` and `waitFor` report it: `R` its result type, `P` its params type. */
+export interface JobView<R = unknown, P = unknown> {
   id: string;
   name: string;
   status: JobStatus;
   /** Processing path. */
   transport: string;
-  params: unknown;
+  params: P;
   /** The stage the job is in (absent before it starts). */
   currentStage?: { index: number; name: string };
   stages: StageView[];

@@ -8,7 +8,9 @@ import type {
   Settlement,
   Transport,
   TransportLimits,
+  TransportUsage,
 } from '../transport.js';
+import { UsageCounter } from '../usage.js';
 import { Deque, MinHeap } from '../util/heap.js';
 
 export interface MemoryTransportOptions {
@@ -118,6 +120,7 @@ class MemoryTransport implements Transport {
   private seq = 0;
   private tokens = 0;
   private closed = false;
+  private readonly counter = new UsageCounter();
 
   constructor(options: MemoryTransportOptions) {
     this.name = options.name ?? 'memory';
@@ -147,6 +150,7 @@ class MemoryTransport implements Transport {
     }
     const q = this.queues[queue];
     const now = Date.now();
+    this.counter.add('send', messages.length);
     for (const m of messages) {
       const stored: StoredMessage = {
         seq: ++this.seq,
@@ -202,7 +206,13 @@ class MemoryTransport implements Transport {
         ),
       );
     }
+    this.counter.add('receive', out.length);
     return out;
+  }
+
+  /** Messages sent, received and settled and locks extended, as a queue service would bill them. */
+  usage(): TransportUsage {
+    return this.counter.usage();
   }
 
   async settle(settlements: readonly Settlement[]): Promise<void> {
@@ -213,6 +223,7 @@ class MemoryTransport implements Transport {
       if (!(received instanceof MemoryReceivedMessage))
         throw new SwitchyardError('INVALID_INPUT', 'message was not received from this transport');
       const stored = received.stored;
+      this.counter.add('settle');
       if (stored.lockToken !== received.lockToken) continue; // lock lost: the message is back already
       const q = this.queues[received.queue];
       if (s.action === 'complete') {
@@ -242,6 +253,7 @@ class MemoryTransport implements Transport {
 
   async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
     if (!(message instanceof MemoryReceivedMessage)) return;
+    this.counter.add('extendLock');
     const stored = message.stored;
     if (stored.lockToken !== message.lockToken) return;
     stored.visibleAt = Date.now() + ms;

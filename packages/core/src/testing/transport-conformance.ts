@@ -71,6 +71,33 @@ export function transportConformance(
       expect(l.maxReceiveMessages).toBeGreaterThanOrEqual(1);
     });
 
+    it('counts billable operations (usage) and prices them (estimateCost), where offered', {
+      timeout,
+    }, async () => {
+      if (!transport.usage) return; // optional capability
+      const before = transport.usage();
+      await transport.send('task', [{ body: 'u-1' }, { body: 'u-2' }, { body: 'u-3' }]);
+      const got = await receiveN('task', 3);
+      expect(got).toHaveLength(3);
+      await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+      const after = transport.usage();
+      // At least one operation per message sent and settled, and one for the receive(s).
+      expect(after.billable - before.billable).toBeGreaterThanOrEqual(7);
+      const sum = Object.values(after.operations).reduce((a, b) => a + b, 0);
+      expect(sum).toBeGreaterThanOrEqual(after.billable - before.billable);
+      expect(after.throttled).toBeGreaterThanOrEqual(0);
+      // A snapshot: what was returned does not move afterwards.
+      expect(before.billable).toBeLessThan(after.billable);
+      if (transport.estimateCost) {
+        const small = transport.estimateCost(before);
+        const large = transport.estimateCost(after);
+        expect(large.currency).toMatch(/^[A-Z]{3}$/);
+        expect(large.amount).toBeGreaterThanOrEqual(small.amount);
+        expect(large.amount).toBeGreaterThanOrEqual(0);
+        expect(large.basis.length).toBeGreaterThan(0);
+      }
+    });
+
     it('round-trips a body on each queue, separately, with delivery count 1', {
       timeout,
     }, async () => {

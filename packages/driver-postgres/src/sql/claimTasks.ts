@@ -6,7 +6,8 @@
  * every task it runs, so every column returned here is read and parsed once per task.
  * Job ids go once each ($1), refs name theirs by position (job_no): a batch is mostly one job.
  * Every ref that may start adds one to its stage's best-effort running count (claimed refs only
- * when the task was not running already).
+ * when the task was not running already). Rows are locked in the driver's lock order (README,
+ * "Lock order"): task rows in key order, then stage rows in key order.
  */
 export const claimTasks = (s: string) => `
 WITH input AS (
@@ -20,6 +21,15 @@ WITH input AS (
     FROM input i
     LEFT JOIN ${s}.tasks t ON (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
     LEFT JOIN ${s}.jobs j ON j.id = i.job_id
+), task_locks AS (
+  -- Lock order (README): task rows in key order, before any stage row.
+  SELECT t.job_id, t.stage, t.idx
+    FROM ${s}.tasks t
+    JOIN (SELECT DISTINCT job_id, stage, idx FROM looked WHERE runnable AND NOT admit_only) l
+      ON (t.job_id, t.stage, t.idx) = (l.job_id, l.stage, l.idx)
+   WHERE t.status IN ('pending', 'running')
+   ORDER BY t.job_id, t.stage, t.idx
+     FOR NO KEY UPDATE OF t
 ), claimed AS (
   UPDATE ${s}.tasks t
      SET status = 'running',
@@ -28,6 +38,7 @@ WITH input AS (
          updated_at = now()
     FROM (SELECT job_id, stage, idx, max(min_attempt) AS min_attempt, min(task_status) AS old_status
             FROM looked WHERE runnable AND NOT admit_only GROUP BY job_id, stage, idx) l
+    JOIN task_locks k ON (k.job_id, k.stage, k.idx) = (l.job_id, l.stage, l.idx)
    WHERE (t.job_id, t.stage, t.idx) = (l.job_id, l.stage, l.idx)
      AND t.status IN ('pending', 'running')
   RETURNING t.job_id, t.stage, t.idx, t.attempts, l.old_status
@@ -35,11 +46,19 @@ WITH input AS (
   SELECT job_id, stage FROM claimed WHERE old_status <> 'running'
   UNION ALL
   SELECT job_id, stage FROM looked WHERE runnable AND admit_only
+), stage_locks AS (
+  -- Lock order (README): stage rows in key order, after every task row (the count needs all of them).
+  SELECT st.job_id, st.idx, c.n
+    FROM ${s}.stages st
+    JOIN (SELECT job_id, stage, count(*)::int AS n FROM started GROUP BY job_id, stage) c
+      ON (st.job_id, st.idx) = (c.job_id, c.stage)
+   ORDER BY st.job_id, st.idx
+     FOR NO KEY UPDATE OF st
 ), running AS (
   UPDATE ${s}.stages st
-     SET running = st.running + c.n
-    FROM (SELECT job_id, stage, count(*)::int AS n FROM started GROUP BY job_id, stage) c
-   WHERE st.job_id = c.job_id AND st.idx = c.stage
+     SET running = st.running + k.n
+    FROM stage_locks k
+   WHERE (st.job_id, st.idx) = (k.job_id, k.idx)
 )
 SELECT l.ord,
        CASE WHEN c.idx IS NOT NULL OR (l.runnable AND l.admit_only) THEN 'run'

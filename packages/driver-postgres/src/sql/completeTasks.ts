@@ -8,6 +8,8 @@
  *    (and sealStage), each re-evaluating against the latest row, so the flip happens once, and
  *    `completed_now` (complete now, short of the total before our own increment) is true for
  *    exactly the statement that flipped it.
+ * Rows are locked in the driver's lock order (README, "Lock order"): the task rows in key order
+ * first, then the stage rows in key order, so concurrent barrier batches never wait in a cycle.
  * Job ids go once each ($1), outcomes name theirs by position (job_no).
  * Rows: one `applied` row with the input positions (`ords`) this statement moved to terminal (one
  * array, not a row per task: parsing rows was a measurable share of a worker's CPU), then one
@@ -21,6 +23,14 @@ WITH input AS (
                     unnest($8::boolean[]), unnest($9::int[]), unnest($10::float8[]))
          WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, started_ms, ord)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
+), task_locks AS (
+  -- Lock order (README): task rows in key order, before any stage row.
+  SELECT t.job_id, t.stage, t.idx
+    FROM ${s}.tasks t
+    JOIN input i ON (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
+   WHERE t.status IN ('pending', 'running')
+   ORDER BY t.job_id, t.stage, t.idx
+     FOR NO KEY UPDATE OF t
 ), done AS (
   UPDATE ${s}.tasks t
      SET status = i.status,
@@ -32,6 +42,7 @@ WITH input AS (
          finished_at = now(),
          updated_at = now()
     FROM input i
+    JOIN task_locks k ON (k.job_id, k.stage, k.idx) = (i.job_id, i.stage, i.idx)
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
   RETURNING t.job_id, t.stage, t.status, i.ord
@@ -41,6 +52,13 @@ WITH input AS (
          count(*) FILTER (WHERE status <> 'succeeded')::int AS failed
     FROM done
    GROUP BY job_id, stage
+), stage_locks AS (
+  -- Lock order (README): stage rows in key order, after every task row (the tally needs all of them).
+  SELECT st.job_id, st.idx, c.succeeded, c.failed
+    FROM ${s}.stages st
+    JOIN tally c ON (st.job_id, st.idx) = (c.job_id, c.stage)
+   ORDER BY st.job_id, st.idx
+     FOR NO KEY UPDATE OF st
 ), stage AS (
   UPDATE ${s}.stages st
      SET succeeded = st.succeeded + c.succeeded,
@@ -55,8 +73,8 @@ WITH input AS (
          completed_at = CASE WHEN st.status = 'sealed'
                               AND st.succeeded + st.failed + c.succeeded + c.failed >= st.total
                              THEN now() ELSE st.completed_at END
-    FROM tally c
-   WHERE st.job_id = c.job_id AND st.idx = c.stage
+    FROM stage_locks c
+   WHERE (st.job_id, st.idx) = (c.job_id, c.idx)
   RETURNING st.job_id, st.idx, st.succeeded, st.failed, st.total,
             st.status = 'complete' AND st.succeeded + st.failed - c.succeeded - c.failed < st.total AS completed_now
 )

@@ -1,0 +1,31 @@
+import type { TransportMetrics } from '@switchyard/core';
+import { describe, expect, it } from 'vitest';
+import { metricsTable } from '../src/render.js';
+
+const base: TransportMetrics = {
+  transport: 'servicebus',
+  jobs: { total: 1, queued: 0, running: 0, succeeded: 1, failed: 0, cancelled: 0 },
+  jobLatencyMs: { mean: 10, p95: 10 },
+  queueWaitMs: { mean: 1, p95: 2 },
+  tasksPerSecond: 100,
+  tasks: { total: 1000, succeeded: 1000, failed: 0 },
+  retries: 0,
+  timeouts: 0,
+  poisoned: 0,
+  redrives: {},
+};
+
+describe('metricsTable', () => {
+  it('shows billable operations per task, throttling and cost per million tasks when known', () => {
+    const priced: TransportMetrics = {
+      ...base,
+      usage: { operations: { send: 10 }, billableOperations: 33, throttled: 4, perTask: 0.033 },
+      cost: { currency: 'USD', amount: 0.0000264, perMillionTasks: 0.0264, basis: 'list prices' },
+    };
+    const unpriced: TransportMetrics = { ...base, transport: 'postgres' };
+    const lines = metricsTable([priced, unpriced]).split('\n');
+    expect(lines.find((l) => l.startsWith('billable ops/task'))).toMatch(/0\.033\s+-$/);
+    expect(lines.find((l) => l.startsWith('throttled'))).toMatch(/4\s+-$/);
+    expect(lines.find((l) => l.startsWith('cost per 1M tasks'))).toMatch(/\$0\.0264\s+-$/);
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * `@switchyard/core/driver`: what a driver author implements and the helpers drivers share — the
+ * `Store` and `Transport` contracts with their records, the message envelope, task ids, and the
+ * secret helpers for rotating credentials. Applications import `@switchyard/core` instead.
+ * @module
+ */
+
+export { withCost } from './cost.js';
+export {
+  type DeadLetterNote,
+  decodeEnvelope,
+  ENVELOPE_VERSION,
+  type Envelope,
+  encodeEnvelope,
+  MAX_PACKED_TASKS,
+  type PackedTask,
+  type StageEnvelope,
+  type TaskEnvelope,
+  type TasksEnvelope,
+} from './envelope.js';
+export { type ErrorInfo, toErrorInfo } from './errors.js';
+export { deriveJobId, parseTaskId, taskId } from './ids.js';
+export {
+  type CachedSecret,
+  type CachedSecretOptions,
+  cachedSecret,
+  toCachedSecret,
+  withSecretRotation,
+} from './secrets/cached.js';
+export { knownSecretValues, redactSecrets, rememberSecretValue } from './secrets/redact.js';
+export {
+  defaultEnvVariable,
+  firstOf,
+  isSecretRef,
+  type SecretInput,
+} from './secrets/sources.js';
+export type { SecretRef, SecretSource } from './secrets/types.js';
+export type {
+  ClaimRef,
+  CompleteTasksResult,
+  JobRecord,
+  JobStatus,
+  ListTasksOptions,
+  NewJob,
+  NewTask,
+  PackAdmission,
+  ReleasedJob,
+  ScheduleAdvance,
+  ScheduleState,
+  StageCompletion,
+  StageRecord,
+  StageStatus,
+  Store,
+  StoredResult,
+  StuckWork,
+  TaskClaim,
+  TaskOutcome,
+  TaskPage,
+  TaskRecord,
+  TaskRef,
+  TaskRetry,
+  TaskStatus,
+  TerminalTaskStatus,
+  TransportMetrics,
+} from './store.js';
+export { MAX_REDRIVE_DOUBLINGS } from './store.js';
+export type * from './transport.js';
+export { UsageCounter } from './usage.js';

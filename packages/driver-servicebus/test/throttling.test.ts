@@ -1,0 +1,121 @@
+import { isServiceBusError, ServiceBusClient } from '@azure/service-bus';
+import type { ReceivedMessage } from '@switchyard/core/driver';
+
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { serviceBusTransport } from '../src/index.js';
+
+type Emulator = Awaited<
+  ReturnType<typeof import('@switchyard/servicebus-emulator')['startEmulator']>
+>;
+
+/** An emulator in the standard profile, scaled down (200 credits/s, 500 ms penalty) to keep the test short. */
+async function standardEmulator(): Promise<Emulator | undefined> {
+  try {
+    const { startEmulator } = await import('@switchyard/servicebus-emulator');
+    return await startEmulator({
+      port: 0,
+      tier: 'standard',
+      tierOptions: { creditsPerSecond: 200, throttlePenaltyMs: 500 },
+    });
+  } catch (err) {
+    if (process.env.REQUIRE_SERVICES === '1') throw err;
+    return undefined;
+  }
+}
+
+const emulator = await standardEmulator();
+afterAll(async () => {
+  await emulator?.close();
+});
+
+let queueNo = 0;
+const queues = () => ({ stage: `thr-s-${++queueNo}`, task: `thr-t-${queueNo}` });
+const bodies = (n: number) => Array.from({ length: n }, (_, i) => ({ body: `m-${i}` }));
+
+async function drain(
+  transport: ReturnType<typeof serviceBusTransport>,
+  n: number,
+): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const deadline = Date.now() + 30_000;
+  while (seen.size < n && Date.now() < deadline) {
+    const got: ReceivedMessage[] = await transport.receive('task', {
+      maxMessages: 50,
+      waitMs: 500,
+    });
+    for (const m of got) seen.add(m.body);
+    await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+  }
+  return seen;
+}
+
+describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
+  // Each test starts on a namespace whose penalty and period have run out.
+  beforeEach(() => new Promise((r) => setTimeout(r, 1100)));
+
+  it('the real client gets ServiceBusy (com.microsoft:server-busy) past the credits', async () => {
+    const client = new ServiceBusClient(emulator!.connectionString, {
+      retryOptions: { maxRetries: 0 },
+    });
+    const sender = client.createSender(queues().task);
+    try {
+      let error: unknown;
+      for (let i = 0; i < 10 && !error; i++) {
+        await sender.sendMessages(bodies(100)).catch((err: unknown) => {
+          error = err;
+        });
+      }
+      expect(isServiceBusError(error) && error.code).toBe('ServiceBusy');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('unpaced, the driver keeps going through throttling: every message arrives once', {
+    timeout: 60_000,
+  }, async () => {
+    const before = emulator!.throttleStats().throttled;
+    const transport = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues: queues(),
+      retryOptions: { maxRetries: 2, retryDelayInMs: 100 },
+    });
+    try {
+      const n = 500;
+      // Five batches at once: 500 credits asked of a namespace that gives 200 a second.
+      const all = bodies(n);
+      await Promise.all(
+        [0, 100, 200, 300, 400].map((i) => transport.send('task', all.slice(i, i + 100))),
+      );
+      expect(emulator!.throttleStats().throttled).toBeGreaterThan(before);
+      const seen = await drain(transport, n);
+      expect(seen.size).toBe(n);
+      expect(transport.usage().operations.send).toBe(n);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('paced under the credits (rateLimit), it is never throttled', {
+    timeout: 60_000,
+  }, async () => {
+    const before = emulator!.throttleStats().throttled;
+    const transport = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues: queues(),
+      rateLimit: { creditsPerSecond: 160, burst: 20 },
+      prefetchCount: 5,
+    });
+    try {
+      const n = 150;
+      for (let i = 0; i < n; i += 50) await transport.send('task', bodies(n).slice(i, i + 50));
+      const seen = await drain(transport, n);
+      expect(seen.size).toBe(n);
+      expect(emulator!.throttleStats().throttled).toBe(before);
+      expect(transport.usage().throttled).toBe(0);
+      expect(transport.usage().billable).toBeGreaterThanOrEqual(3 * n);
+    } finally {
+      await transport.close();
+    }
+  });
+});

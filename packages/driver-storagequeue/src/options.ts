@@ -1,0 +1,184 @@
+/**
+ * The options of `storageQueueTransport`, their defaults, and their validation into one
+ * resolved configuration (queue layout, limits, connection).
+ * @module
+ */
+
+import type { TokenCredential } from '@azure/core-auth';
+import type { StorageRetryOptions } from '@azure/storage-queue';
+import { type ConnectionSource, resolveConnectionSource } from '@switchyard/azure/connection';
+import type { FieldIssue, QueueKind, SecretInput, SecretSource } from '@switchyard/core';
+import type { TransportLimits } from '@switchyard/core/driver';
+import { type MessageEncoding, maxBodyBytes } from './codec.js';
+import { layoutFor, POISON_SUFFIX, throwIfIssues } from './names.js';
+import type { StorageQueuePrices } from './prices.js';
+
+/** Options of `storageQueueTransport`. Give exactly one of `connectionString`, `secret`, `accountUrl`. */
+export interface StorageQueueTransportOptions {
+  /** A Storage connection string, or a reference to a secret holding one (rotated on 403). */
+  connectionString?: SecretInput;
+  /** `https://<account>.queue.core.windows.net`, used with `credential` (Entra ID). */
+  accountUrl?: string;
+  /** Token credential for `accountUrl`. @defaultValue `azureCredential()` from `@switchyard/azure` (`DefaultAzureCredential`) */
+  credential?: TokenCredential;
+  /** Name of a secret holding the connection string; shorthand for `connectionString: { secret }`. */
+  secret?: string;
+  /** Where `secret` / secret references without a source are resolved. @defaultValue `envSecrets()` */
+  secrets?: SecretSource;
+  /** Queue names. @defaultValue `{ stage: 'sq-jobs', task: 'sq-tasks' }` */
+  queues?: { stage?: string; task?: string };
+  /** Create missing queues (and their poison queues) on first use. @defaultValue true */
+  createQueues?: boolean;
+  /** Message text encoding; `base64` matches the Functions storage-queue trigger's default. @defaultValue 'base64' */
+  encoding?: MessageEncoding;
+  /**
+   * Spread task messages over `<task>-0` … `<task>-N-1` (each queue takes ~2,000 msg/s); every
+   * receiver polls all of them. 1 (the default) means the single queue `<task>`.
+   */
+  shards?: number;
+  /**
+   * Most Storage calls in flight at once across this transport. The transport halves it on
+   * `503 ServerBusy` and grows it back one call at a time. @defaultValue 64
+   */
+  sendConcurrency?: number;
+  /** A message received more often than this is moved to `<queue>-poison`. @defaultValue 5 */
+  maxDequeueCount?: number;
+  /** Visibility timeout of received messages when `receive` names none. @defaultValue 30000 */
+  visibilityTimeoutMs?: number;
+  /**
+   * The SDK's own retry policy. The transport retries throttling (503) and server errors itself,
+   * with a short back-off and a smaller concurrency, so the SDK's default (first retry after 4 s)
+   * is replaced by a single try unless given here.
+   * @defaultValue `{ maxTries: 1 }`
+   */
+  retryOptions?: StorageRetryOptions;
+  /** Tasks per task message recommended to the engine (`batching.packTasks`). @defaultValue 1 */
+  packTasks?: number;
+  /** Prices for `estimateCost`. @defaultValue {@link STORAGE_QUEUE_LIST_PRICES} */
+  prices?: StorageQueuePrices;
+  /** Processing path name. @defaultValue 'storagequeue' */
+  name?: string;
+}
+
+/** Default of {@link StorageQueueTransportOptions.sendConcurrency}, chosen from `npm run bench -- storagequeue`. */
+export const DEFAULT_SEND_CONCURRENCY = 64;
+export const MAX_RECEIVE = 32;
+const BATCH_MESSAGES = 32;
+export const MAX_VISIBILITY_S = 7 * 24 * 3600;
+
+/** Validated options with every default applied. */
+export interface ResolvedOptions {
+  name: string;
+  encoding: MessageEncoding;
+  sendConcurrency: number;
+  maxDequeueCount: number;
+  defaultVisibilityMs: number;
+  createQueues: boolean;
+  retryOptions: StorageRetryOptions;
+  layout: Record<QueueKind, string[]>;
+  /** Every queue with its poison queue. */
+  allQueues: string[];
+  limits: TransportLimits;
+  connection: ConnectionSource;
+}
+
+function isPositiveInt(value: unknown, min = 1): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min;
+}
+
+/**
+ * Validates `options` and applies the defaults.
+ * @throws ValidationError (code `INVALID_INPUT`) with one issue per bad field.
+ */
+export function resolveOptions(options: StorageQueueTransportOptions): ResolvedOptions {
+  const issues: FieldIssue[] = [];
+  const encoding = options.encoding ?? 'base64';
+  if (encoding !== 'base64' && encoding !== 'text') {
+    issues.push({ path: 'encoding', message: `must be 'base64' or 'text'` });
+  }
+  const shards = options.shards ?? 1;
+  if (!isPositiveInt(shards) || shards > 1000) {
+    issues.push({ path: 'shards', message: 'must be an integer from 1 to 1000' });
+  }
+  const sendConcurrency = options.sendConcurrency ?? DEFAULT_SEND_CONCURRENCY;
+  if (!isPositiveInt(sendConcurrency)) {
+    issues.push({ path: 'sendConcurrency', message: 'must be a positive integer' });
+  }
+  const maxDequeueCount = options.maxDequeueCount ?? 5;
+  if (!isPositiveInt(maxDequeueCount)) {
+    issues.push({ path: 'maxDequeueCount', message: 'must be a positive integer' });
+  }
+  const defaultVisibilityMs = options.visibilityTimeoutMs ?? 30_000;
+  if (!isPositiveInt(defaultVisibilityMs, 1000) || defaultVisibilityMs > MAX_VISIBILITY_S * 1000) {
+    issues.push({
+      path: 'visibilityTimeoutMs',
+      message: 'must be an integer from 1000 to 604800000 (7 days)',
+    });
+  }
+  const packTasks = options.packTasks ?? 1;
+  if (!isPositiveInt(packTasks) || packTasks > 1000) {
+    issues.push({ path: 'packTasks', message: 'must be an integer from 1 to 1000' });
+  }
+  const name = options.name ?? 'storagequeue';
+  if (typeof name !== 'string' || name === '')
+    issues.push({ path: 'name', message: 'must be a non-empty string' });
+
+  const layout: Record<QueueKind, string[]> = {
+    stage: layoutFor('queues.stage', options.queues?.stage ?? 'sq-jobs', 1, issues),
+    task: layoutFor(
+      'queues.task',
+      options.queues?.task ?? 'sq-tasks',
+      isPositiveInt(shards) ? shards : 1,
+      issues,
+    ),
+  };
+  const all = [...layout.stage, ...layout.task];
+  const allQueues = [...all, ...all.map((q) => `${q}${POISON_SUFFIX}`)];
+  if (new Set(allQueues).size !== allQueues.length) {
+    issues.push({
+      path: 'queues',
+      message: 'stage and task queues (with their shard and poison suffixes) must not overlap',
+    });
+  }
+  const connection =
+    issues.length === 0
+      ? resolveConnectionSource(
+          options,
+          {
+            name: 'accountUrl',
+            value: options.accountUrl,
+            check: (url) =>
+              /^https?:\/\//.test(url)
+                ? undefined
+                : 'must be an http(s) URL such as https://<account>.queue.core.windows.net',
+          },
+          issues,
+        )
+      : undefined;
+  throwIfIssues(issues);
+
+  const bodyBytes = maxBodyBytes(encoding);
+  return {
+    name,
+    encoding,
+    sendConcurrency,
+    maxDequeueCount,
+    defaultVisibilityMs,
+    createQueues: options.createQueues !== false,
+    retryOptions: options.retryOptions ?? { maxTries: 1 },
+    layout,
+    allQueues,
+    connection: connection!,
+    limits: {
+      maxMessageBytes: bodyBytes,
+      // Each message is its own HTTP call; a "batch" only groups calls for the concurrency bound.
+      // Small batches, several times the bound in flight: the engine waits for a whole batch, so
+      // one slow call must stall a small slice of the work, not drain the pool at every boundary.
+      maxBatchMessages: BATCH_MESSAGES,
+      maxBatchBytes: BATCH_MESSAGES * bodyBytes,
+      sendConcurrency: Math.max(2, Math.ceil((sendConcurrency * 4) / BATCH_MESSAGES)),
+      maxReceiveMessages: MAX_RECEIVE,
+      ...(packTasks > 1 ? { packTasks } : {}),
+    },
+  };
+}
