@@ -87,6 +87,8 @@ for (const engine of engineList) {
         '000002_queue.sql',
         '000003_task_redrives.sql',
         '000004_task_fillfactor.sql',
+        '000005_drop_payloads.sql',
+        '000008_time.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
@@ -109,6 +111,7 @@ for (const engine of engineList) {
           'migrations',
           'queue_dead_letters',
           'queue_messages',
+          'schedules',
           'stages',
           'tasks',
         ].sort(),
