@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { resolveSchedules, Scheduler } from '../../src/engine/schedules/scheduler.js';
 import type { ScheduleDefinition } from '../../src/engine/schedules/types.js';
 import { submit } from '../../src/engine/submit.js';
+import { createSwitchyard } from '../../src/engine/switchyard.js';
 import type { SubmitOptions } from '../../src/engine/types.js';
+import { silentLogger } from '../../src/logger.js';
+import { memoryStore } from '../../src/memory/memory-store.js';
+import { memoryTransport } from '../../src/memory/memory-transport.js';
 import { fakeEngine, testJob } from './fake-context.js';
 
 const job = testJob({ name: 'report', stages: [{}] });
@@ -187,5 +191,43 @@ describe('submit timing', () => {
     );
     const past = await submit(fake.ctx, 'report', params, { runAt: new Date(Date.now() - 1000) });
     expect(past.status).toBe('queued');
+  });
+});
+
+describe('time through work()', () => {
+  it('runs a delayed job once due, and cancels a job past its deadline with DEADLINE_EXCEEDED', async () => {
+    let release: () => void = () => {};
+    const slow = testJob({
+      name: 'slow',
+      stages: [{ handler: () => new Promise<number>((r) => (release = () => r(1))) }],
+    });
+    const yard = createSwitchyard({
+      jobs: [job, slow],
+      store: memoryStore(),
+      transports: [memoryTransport({ name: 'memory', visibilityTimeoutMs: 500 })],
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+      scheduler: { intervalMs: 50 },
+    });
+    const controller = new AbortController();
+    const working = yard.work({ signal: controller.signal, waitMs: 20 });
+    try {
+      const delayed = await yard.submit('report', { inputs: [3] }, { delayMs: 300 });
+      expect((await yard.getJob(delayed.jobId))?.status).toBe('scheduled');
+      const done = await yard.waitFor(delayed.jobId, { pollIntervalMs: 20 });
+      expect(done.status).toBe('succeeded');
+      expect(done.startedAt!.getTime()).toBeGreaterThanOrEqual(done.runAt!.getTime());
+      const late = await yard.submit('slow', { inputs: [1] }, { deadlineMs: 200 });
+      const cancelled = await yard.waitFor(late.jobId, { pollIntervalMs: 20 });
+      expect(cancelled).toMatchObject({
+        status: 'cancelled',
+        error: { code: 'DEADLINE_EXCEEDED' },
+      });
+    } finally {
+      release();
+      controller.abort();
+      await working;
+      await yard.close();
+    }
   });
 });
