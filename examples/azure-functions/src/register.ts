@@ -22,6 +22,8 @@ export function registerFunctions(app: FunctionsApp, handlers: FunctionHandlers)
   api('metrics', 'api/metrics/comparison', ['GET']);
   api('tasks', 'api/jobs/{jobId}/tasks', ['GET']);
   api('cancel', 'api/jobs/{jobId}/cancel', ['POST']);
+  api('schedules', 'api/schedules', ['GET']);
+  api('scheduleAction', 'api/schedules/{name}/{action}', ['POST']);
   // Probes stay anonymous: they reveal no error text without auth.
   app.http('healthz', {
     route: 'healthz',

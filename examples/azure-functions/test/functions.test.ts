@@ -346,6 +346,8 @@ describe('registrations', () => {
       ['http', 'metrics', 'api/metrics/comparison', 'function'],
       ['http', 'tasks', 'api/jobs/{jobId}/tasks', 'function'],
       ['http', 'cancel', 'api/jobs/{jobId}/cancel', 'function'],
+      ['http', 'schedules', 'api/schedules', 'function'],
+      ['http', 'scheduleAction', 'api/schedules/{name}/{action}', 'function'],
       ['http', 'healthz', 'healthz', 'anonymous'],
       ['http', 'readyz', 'readyz', 'anonymous'],
       ['serviceBusQueue', 'sbJobs', 'sb-jobs', 'SERVICE_BUS_CONNECTION_STRING'],
