@@ -5,7 +5,7 @@
  * between submitting and recording, or two instances overlapping as the lease changes hands,
  * create the fire's job once; the cursor then moves past it.
  */
-import { SwitchyardError, toErrorInfo } from '../../errors.js';
+import { SwitchyardError, toErrorInfo, ValidationError } from '../../errors.js';
 import type { ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
@@ -48,7 +48,9 @@ export function resolveSchedules(
   (schedules ?? []).forEach((def, i) => {
     const path = `schedules[${i}]`;
     const fail = (field: string, message: string): never => {
-      throw new SwitchyardError('INVALID_INPUT', `${path}.${field} ${message}`);
+      throw new ValidationError(`${path}.${field} ${message}`, [
+        { path: `${path}.${field}`, message },
+      ]);
     };
     if (typeof def.name !== 'string' || def.name.length === 0)
       fail('name', 'must be a non-empty string');
@@ -73,7 +75,9 @@ export function resolveSchedules(
   const settings = { ...DEFAULTS.schedules.pass, ...options };
   for (const key of ['intervalMs', 'leaseMs', 'graceMs'] as const)
     if (!Number.isFinite(settings[key]) || settings[key] < 0)
-      throw new SwitchyardError('INVALID_INPUT', `scheduler.${key} must be a number >= 0`);
+      throw new ValidationError(`scheduler.${key} must be a number >= 0`, [
+        { path: `scheduler.${key}`, message: 'must be a number >= 0' },
+      ]);
   return { entries, settings };
 }
 
