@@ -1,4 +1,9 @@
-import { type BatchingOptions, createSwitchyard, silentLogger } from '@switchyard/core';
+import {
+  type BatchingOptions,
+  createSwitchyard,
+  silentLogger,
+  type TelemetryOptions,
+} from '@switchyard/core';
 import type { Store, Transport } from '@switchyard/core/driver';
 import { helloWorld } from '@switchyard/example-jobs';
 
@@ -24,6 +29,7 @@ export async function runHello(
      * so connection set-up is not counted against the job.
      */
     warm?: boolean;
+    telemetry?: TelemetryOptions;
   } = {},
 ): Promise<HelloRun> {
   const workers = Math.max(1, options.workers ?? 1);
@@ -35,6 +41,7 @@ export async function runHello(
       logger: silentLogger,
       reconcile: { intervalMs: 0 },
       ...(options.batching ? { batching: options.batching } : {}),
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     }),
   );
   const stop = new AbortController();

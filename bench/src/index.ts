@@ -8,11 +8,13 @@
  *   servicebus    single vs batched sends through the emulator behind a latency proxy
  *   azure-limits  hello_world on Service Bus (standard profile) and Storage Queues (throttled
  *                 Azurite) at the services' real limits, with operations and estimated cost
+ *   otel          hello_world at n = 100,000 without an OpenTelemetry SDK, 1 % sampled, always on
+ *   purge         a running job's tasks/s on PostgreSQL while 1,000,000 finished task rows are purged
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits [--n N[,N…]] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -21,6 +23,8 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string' },
       path: { type: 'string' },
       'skip-baseline': { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      rows: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -85,6 +89,27 @@ async function main(): Promise<void> {
         ...(sizes ? { n: sizes } : {}),
         ...(path ? { paths: [path] } : {}),
         baseline: !values['skip-baseline'],
+      });
+      break;
+    }
+    case 'otel': {
+      const { runOtelBench } = await import('./otel.js');
+      const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+      if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
+        throw new Error('--rounds takes a positive integer');
+      result = await runOtelBench({
+        log,
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(rounds ? { rounds } : {}),
+      });
+      break;
+    }
+    case 'purge': {
+      const { runPurgeBench } = await import('./purge.js');
+      result = await runPurgeBench({
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(values.rows ? { rows: Number(values.rows.replace(/_/g, '')) } : {}),
+        log,
       });
       break;
     }

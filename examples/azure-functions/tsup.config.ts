@@ -15,9 +15,11 @@ export default defineConfig({
   // Every other bare import (node:*, @azure/*, pg, zod, PGlite …) is loaded from node_modules.
   external: [/^(?!@switchyard\/|\.|\/)/],
   // driver-postgres reads its migrations from `../sql/` next to the running module: ship them.
+  // The dashboard serves its bundle from `app/` next to the running module: ship it too.
   async onSuccess() {
     await rm('sql', { recursive: true, force: true });
     await cp('../../packages/driver-postgres/sql', 'sql', { recursive: true });
+    await cp('../../packages/dashboard/dist/app', 'dist/app', { recursive: true });
   },
   esbuildOptions(options) {
     options.conditions = ['@switchyard/source'];

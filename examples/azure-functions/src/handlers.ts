@@ -17,6 +17,7 @@ import { createHttpHandler } from '@switchyard/core/http';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
 import { fromStorageQueueTrigger } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';
+import { startTelemetry } from './telemetry.js';
 
 /** A queue-trigger handler: resolves to let the host complete the message, throws to retry it. */
 export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<void>;
@@ -25,13 +26,13 @@ export type QueueHandler = (message: unknown, context: InvocationContext) => Pro
 export interface FunctionHandlers {
   /** All API routes (`createHttpHandler` with `auth: { none: true }`: the host checks the function key). */
   httpApi(request: HttpRequest, context?: InvocationContext): Promise<HttpResponseInit>;
-  /** `sb-jobs` (stage messages) on Service Bus. */
+  /** `SERVICE_BUS_JOB_QUEUE` (default `sb-jobs`: stage messages) on Service Bus. */
   serviceBusJobs: QueueHandler;
-  /** `sb-tasks` (task messages) on Service Bus. */
+  /** `SERVICE_BUS_TASK_QUEUE` (default `sb-tasks`: task messages) on Service Bus. */
   serviceBusTasks: QueueHandler;
-  /** `sq-jobs` on Storage Queues. */
+  /** `STORAGE_JOB_QUEUE` (default `sq-jobs`) on Storage Queues. */
   storageJobs: QueueHandler;
-  /** `sq-tasks` on Storage Queues. */
+  /** `STORAGE_TASK_QUEUE` (default `sq-tasks`) on Storage Queues. */
   storageTasks: QueueHandler;
   /** Timer: one reconciler pass (re-drives stuck work; a lease keeps it to one instance at a time). */
   reconcileTimer(timer: Timer, context: InvocationContext): Promise<void>;
@@ -60,7 +61,9 @@ export class RetryLater extends Error {
 /**
  * Builds the handlers over one lazily created Switchyard configured from `env` — the same
  * `createYardFromEnv()` as the CLI and the container: `ENABLE_SERVICE_BUS` / `SERVICE_BUS_*`,
- * `ENABLE_STORAGE_QUEUE` / `STORAGE_*` or `AzureWebJobsStorage`, `DATABASE_URL`, `KEY_VAULT_URL`.
+ * `ENABLE_STORAGE_QUEUE` / `STORAGE_*` or `AzureWebJobsStorage`, `DATABASE_URL`, `KEY_VAULT_URL`;
+ * the triggers' last delivery from `SERVICE_BUS_MAX_DELIVERY_COUNT` / `STORAGE_MAX_DEQUEUE_COUNT`
+ * (`configFromEnv`: empty means the default, malformed is a `CONFIG_ERROR`).
  * The `postgres` queue path is left out (nothing in Functions consumes it) unless no Azure queue
  * is enabled.
  */
@@ -70,11 +73,11 @@ export function createFunctionHandlers(
 ): FunctionHandlers {
   let hostPromise: Promise<YardFromEnv> | undefined;
   let http: ((request: Request) => Promise<Response>) | undefined;
-  const sbMaxDeliveries = Number(env.SERVICE_BUS_MAX_DELIVERY_COUNT ?? 10);
-  const sqMaxDequeue = Number(env.STORAGE_MAX_DEQUEUE_COUNT ?? 5);
 
   const host = () => {
     hostPromise ??= (async () => {
+      // Before the Switchyard exists: its metric instruments bind to the provider registered now.
+      await startTelemetry(env);
       // Jobs are bundled (static import); SWITCHYARD_JOBS names a module to load instead.
       const module = env.SWITCHYARD_JOBS?.trim();
       return createYardFromEnv({
@@ -112,10 +115,10 @@ export function createFunctionHandlers(
   const serviceBus =
     (queue: QueueKind): QueueHandler =>
     async (message, context) => {
-      const { yard } = await host();
+      const { yard, config } = await host();
       const { body, meta } = fromServiceBusTrigger(message, context, {
         queue,
-        maxDeliveryCount: sbMaxDeliveries,
+        maxDeliveryCount: config.serviceBus.maxDeliveryCount,
       });
       settle(await yard.handle(body, meta), context);
     };
@@ -123,10 +126,10 @@ export function createFunctionHandlers(
   const storage =
     (queue: QueueKind): QueueHandler =>
     async (message, context) => {
-      const { yard } = await host();
+      const { yard, config } = await host();
       const { body, meta } = fromStorageQueueTrigger(message, context, {
         queue,
-        maxDequeueCount: sqMaxDequeue,
+        maxDequeueCount: config.storageQueue.maxDequeueCount,
       });
       settle(await yard.handle(body, meta), context);
     };
@@ -139,9 +142,7 @@ export function createFunctionHandlers(
         const built = await host();
         h = http = createHttpHandler(built.yard, {
           auth: { none: true },
-          ...(built.nonServiceBusTransport
-            ? { defaultNonServiceBusTransport: built.nonServiceBusTransport }
-            : {}),
+          transportFlags: built.transportFlags,
         });
       }
       const method = request.method.toUpperCase();

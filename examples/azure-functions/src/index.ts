@@ -4,8 +4,10 @@
  */
 // @azure/functions is CommonJS: a default import works under Node's ESM loader, named ones may not.
 import functions from '@azure/functions';
+import { createDashboardFunction, registerDashboard } from './dashboard.js';
 import { createFunctionHandlers } from './handlers.js';
 import { registerFunctions } from './register.js';
 
 export const handlers = createFunctionHandlers();
 registerFunctions(functions.app, handlers);
+registerDashboard(functions.app, createDashboardFunction(handlers.host));

@@ -1,4 +1,5 @@
 import type { app as functionsApp, HttpMethod } from '@azure/functions';
+import { configFromEnv } from '@switchyard/azure';
 import type { FunctionHandlers } from './handlers.js';
 
 /** The part of `@azure/functions`' `app` the registrations use (so a test can record them). */
@@ -7,14 +8,31 @@ export type FunctionsApp = Pick<
   'http' | 'serviceBusQueue' | 'storageQueue' | 'timer'
 >;
 
+/** The Service Bus connection app setting (identity-based: `…__fullyQualifiedNamespace`). */
+export const SERVICE_BUS_CONNECTION_SETTING = 'SERVICE_BUS_CONNECTION_STRING';
+
 /**
  * Registers every function on `app` — the one place the app is wired. Routes are the HTTP API's own
  * paths (host.json sets `routePrefix` to `""`), so the handler sees the URLs it expects.
  *
- * Connections name app settings: `SERVICE_BUS_CONNECTION_STRING` (or, identity-based,
- * `SERVICE_BUS_CONNECTION_STRING__fullyQualifiedNamespace`) and `AzureWebJobsStorage`.
+ * The queue triggers follow the same settings the handlers send with (`configFromEnv(env)`, read
+ * from the app settings the worker runs with): each path's triggers are registered only when the
+ * path is enabled (`ENABLE_SERVICE_BUS`, `ENABLE_STORAGE_QUEUE`), on the queues named by
+ * `SERVICE_BUS_JOB_QUEUE` / `SERVICE_BUS_TASK_QUEUE` and `STORAGE_JOB_QUEUE` /
+ * `STORAGE_TASK_QUEUE` (defaults `sb-*`, `sq-*`). Connections name app settings:
+ * `SERVICE_BUS_CONNECTION_STRING` (or `SERVICE_BUS_CONNECTION_STRING__fullyQualifiedNamespace`),
+ * and the storage variable the driver reads — `STORAGE_CONNECTION_STRING` when set, else
+ * `AzureWebJobsStorage` (or its identity-based `__queueServiceUri` / `__accountName` forms).
+ *
+ * @throws SwitchyardError `CONFIG_ERROR` naming every malformed setting (the host reports it when
+ *   indexing the functions, instead of listening on queues nothing sends to).
  */
-export function registerFunctions(app: FunctionsApp, handlers: FunctionHandlers): void {
+export function registerFunctions(
+  app: FunctionsApp,
+  handlers: FunctionHandlers,
+  env: Record<string, string | undefined> = process.env,
+): void {
+  const config = configFromEnv(env);
   const api = (name: string, route: string, methods: HttpMethod[]) =>
     app.http(name, { route, methods, authLevel: 'function', handler: handlers.httpApi });
   api('submit', 'api/jobs/submit/{jobName}', ['POST']);
@@ -38,28 +56,32 @@ export function registerFunctions(app: FunctionsApp, handlers: FunctionHandlers)
     handler: handlers.httpApi,
   });
 
-  const sb = 'SERVICE_BUS_CONNECTION_STRING';
-  app.serviceBusQueue('sbJobs', {
-    queueName: 'sb-jobs',
-    connection: sb,
-    handler: handlers.serviceBusJobs,
-  });
-  app.serviceBusQueue('sbTasks', {
-    queueName: 'sb-tasks',
-    connection: sb,
-    handler: handlers.serviceBusTasks,
-  });
-  const sq = 'AzureWebJobsStorage';
-  app.storageQueue('sqJobs', {
-    queueName: 'sq-jobs',
-    connection: sq,
-    handler: handlers.storageJobs,
-  });
-  app.storageQueue('sqTasks', {
-    queueName: 'sq-tasks',
-    connection: sq,
-    handler: handlers.storageTasks,
-  });
+  const sb = config.serviceBus;
+  if (sb.enabled) {
+    app.serviceBusQueue('sbJobs', {
+      queueName: sb.jobQueue,
+      connection: SERVICE_BUS_CONNECTION_SETTING,
+      handler: handlers.serviceBusJobs,
+    });
+    app.serviceBusQueue('sbTasks', {
+      queueName: sb.taskQueue,
+      connection: SERVICE_BUS_CONNECTION_SETTING,
+      handler: handlers.serviceBusTasks,
+    });
+  }
+  const sq = config.storageQueue;
+  if (sq.enabled) {
+    app.storageQueue('sqJobs', {
+      queueName: sq.jobQueue,
+      connection: sq.connectionSetting,
+      handler: handlers.storageJobs,
+    });
+    app.storageQueue('sqTasks', {
+      queueName: sq.taskQueue,
+      connection: sq.connectionSetting,
+      handler: handlers.storageTasks,
+    });
+  }
 
   app.timer('reconcile', { schedule: '0 */1 * * * *', handler: handlers.reconcileTimer });
   // Every 10 s: schedule fires and delayed jobs are at most this late.

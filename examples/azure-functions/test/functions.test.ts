@@ -7,7 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HttpRequest, InvocationContext, type Timer } from '@azure/functions';
+import { defineJob, defineTask, stage } from '@switchyard/core';
 import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
+import { serviceBusTransport } from '@switchyard/driver-servicebus';
+import { storageQueueTransport } from '@switchyard/driver-storagequeue';
+import { helloWorld } from '@switchyard/example-jobs';
 import { type ServiceBusEmulator, startEmulator } from '@switchyard/servicebus-emulator';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +20,7 @@ import {
   createFunctionHandlers,
   type FunctionHandlers,
   type QueueHandler,
+  RetryLater,
 } from '../src/handlers.js';
 import { type FunctionsApp, registerFunctions } from '../src/register.js';
 
@@ -26,7 +31,49 @@ let azurite: Azurite | undefined;
 let emulator: ServiceBusEmulator | undefined;
 let db: pg.Client | undefined;
 let handlers: FunctionHandlers;
+let env: Record<string, string>;
 let missing: string | undefined;
+const receivers: Transport[] = [];
+
+/** A task that always fails, with attempts to spare: its first failure must be retried. */
+const alwaysFails = defineTask({
+  name: 'always_fails',
+  retry: { maxAttempts: 3 },
+  handler: async () => {
+    throw new Error('boom');
+  },
+});
+const flaky = defineJob({
+  name: 'flaky',
+  stages: [stage({ name: 'fail', task: alwaysFails, fanOut: () => [{}] })],
+});
+
+interface Registration {
+  kind: string;
+  name: string;
+  options: Record<string, unknown>;
+}
+
+/** Runs `registerFunctions` against a recording `app`, as the Functions host would index it. */
+function registrations(
+  h: FunctionHandlers,
+  settings: Record<string, string | undefined>,
+): Registration[] {
+  const calls: Registration[] = [];
+  const record =
+    (kind: string) =>
+    (name: string, options: unknown): void => {
+      calls.push({ kind, name, options: options as Record<string, unknown> });
+    };
+  const fake = {
+    http: record('http'),
+    serviceBusQueue: record('serviceBusQueue'),
+    storageQueue: record('storageQueue'),
+    timer: record('timer'),
+  } as unknown as FunctionsApp;
+  registerFunctions(fake, h, settings);
+  return calls;
+}
 
 async function service<T>(name: string, start: () => Promise<T>): Promise<T | undefined> {
   try {
@@ -63,17 +110,27 @@ beforeAll(async () => {
     );
     return;
   }
-  handlers = createFunctionHandlers({
+  // Non-default queue names and the storage connection in STORAGE_CONNECTION_STRING (not
+  // AzureWebJobsStorage): the triggers must listen where the handlers send. Empty counts are unset.
+  env = {
     ENABLE_SERVICE_BUS: 'true',
     SERVICE_BUS_CONNECTION_STRING: emulator!.connectionString,
+    SERVICE_BUS_JOB_QUEUE: 'orders-jobs',
+    SERVICE_BUS_TASK_QUEUE: 'orders-tasks',
+    SERVICE_BUS_MAX_DELIVERY_COUNT: '',
     ENABLE_STORAGE_QUEUE: 'true',
     STORAGE_CONNECTION_STRING: azurite!.connectionString,
+    STORAGE_JOB_QUEUE: 'orders-jobs',
+    STORAGE_TASK_QUEUE: 'orders-tasks',
+    STORAGE_MAX_DEQUEUE_COUNT: '',
     DATABASE_URL,
     DATABASE_SCHEMA: schema,
-  });
+  };
+  handlers = createFunctionHandlers(env, [helloWorld, flaky]);
 }, 120_000);
 
 afterAll(async () => {
+  await Promise.allSettled(receivers.map((r) => r.close()));
   await handlers?.close();
   await db?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
   await db?.end();
@@ -113,6 +170,61 @@ function asHostDelivers(body: string): unknown {
 
 type Lane = { transport: Transport; queue: 'stage' | 'task'; handler: QueueHandler; name: string };
 
+/**
+ * The "host's" listeners, built only from what `registerFunctions` registered: each trigger's
+ * queue name, and the connection string in the app setting its `connection` names.
+ */
+function lanesFromRegistrations(calls: Registration[]): Lane[] {
+  const by = (name: string) => {
+    const call = calls.find((c) => c.name === name);
+    if (!call) throw new Error(`${name} is not registered`);
+    const connection = env[call.options.connection as string];
+    expect(connection, `app setting ${String(call.options.connection)} of ${name}`).toBeDefined();
+    return {
+      queueName: call.options.queueName as string,
+      connection: connection!,
+      handler: call.options.handler as QueueHandler,
+    };
+  };
+  const [sbJobs, sbTasks, sqJobs, sqTasks] = ['sbJobs', 'sbTasks', 'sqJobs', 'sqTasks'].map(by);
+  const sb = serviceBusTransport({
+    connectionString: sbJobs!.connection,
+    queues: { stage: sbJobs!.queueName, task: sbTasks!.queueName },
+  });
+  const sq = storageQueueTransport({
+    connectionString: sqJobs!.connection,
+    queues: { stage: sqJobs!.queueName, task: sqTasks!.queueName },
+  });
+  receivers.push(sb, sq);
+  return [
+    { transport: sb, queue: 'stage', handler: sbJobs!.handler, name: 'sbJobs' },
+    { transport: sb, queue: 'task', handler: sbTasks!.handler, name: 'sbTasks' },
+    { transport: sq, queue: 'stage', handler: sqJobs!.handler, name: 'sqJobs' },
+    { transport: sq, queue: 'task', handler: sqTasks!.handler, name: 'sqTasks' },
+  ];
+}
+
+let builtLanes: Lane[] | undefined;
+const hostLanes = () => (builtLanes ??= lanesFromRegistrations(registrations(handlers, env)));
+
+/** What the Functions host hands a trigger with a message: the metadata of its delivery. */
+function triggerContext(lane: Lane, m: ReceivedMessage): InvocationContext {
+  const triggerMetadata =
+    lane.transport.name === 'servicebus'
+      ? {
+          deliveryCount: m.deliveryCount,
+          messageId: m.id,
+          enqueuedTimeUtc: m.enqueuedAt?.toISOString(),
+        }
+      : {
+          dequeueCount: m.deliveryCount,
+          id: m.id,
+          insertionTime: m.enqueuedAt?.toISOString(),
+          popReceipt: 'p',
+        };
+  return new InvocationContext({ functionName: lane.name, triggerMetadata, ...quiet });
+}
+
 /** One pass of the "host": receive from each queue, invoke the trigger handler, settle. */
 async function pump(lanes: Lane[]): Promise<number> {
   let handled = 0;
@@ -125,24 +237,7 @@ async function pump(lanes: Lane[]): Promise<number> {
       });
       const settlements: Settlement[] = await Promise.all(
         messages.map(async (m: ReceivedMessage): Promise<Settlement> => {
-          const triggerMetadata =
-            lane.transport.name === 'servicebus'
-              ? {
-                  deliveryCount: m.deliveryCount,
-                  messageId: m.id,
-                  enqueuedTimeUtc: m.enqueuedAt?.toISOString(),
-                }
-              : {
-                  dequeueCount: m.deliveryCount,
-                  id: m.id,
-                  insertionTime: m.enqueuedAt?.toISOString(),
-                  popReceipt: 'p',
-                };
-          const context = new InvocationContext({
-            functionName: lane.name,
-            triggerMetadata,
-            ...quiet,
-          });
+          const context = triggerContext(lane, m);
           try {
             await lane.handler(asHostDelivers(m.body), context);
             return { message: m, action: 'complete' };
@@ -190,14 +285,7 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
     expect(again.json.jobId).toBe(sb.json.jobId);
 
     const host = await handlers.host();
-    const sbT = host.transports.get('servicebus')!;
-    const sqT = host.transports.get('storagequeue')!;
-    const lanes: Lane[] = [
-      { transport: sbT, queue: 'stage', handler: handlers.serviceBusJobs, name: 'sbJobs' },
-      { transport: sbT, queue: 'task', handler: handlers.serviceBusTasks, name: 'sbTasks' },
-      { transport: sqT, queue: 'stage', handler: handlers.storageJobs, name: 'sqJobs' },
-      { transport: sqT, queue: 'task', handler: handlers.storageTasks, name: 'sqTasks' },
-    ];
+    const lanes = hostLanes();
     const ids = [sb.json.jobId as string, sq.json.jobId as string];
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -250,6 +338,84 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
     expect(typeof tasks.json.nextCursor).toBe('string');
   }, 180_000);
 
+  it('an empty SERVICE_BUS_MAX_DELIVERY_COUNT / STORAGE_MAX_DEQUEUE_COUNT leaves a failing task its retries', async (ctx) => {
+    if (missing) return ctx.skip();
+    const host = await handlers.host();
+    expect(host.config.serviceBus.maxDeliveryCount).toBe(10);
+    expect(host.config.storageQueue.maxDequeueCount).toBe(5);
+    const lanes = hostLanes();
+    for (const [useSb, stageLane, taskLane] of [
+      [true, lanes[0]!, lanes[1]!],
+      [false, lanes[2]!, lanes[3]!],
+    ] as const) {
+      const sub = await http('POST', '/api/jobs/submit/flaky', {
+        params: {},
+        use_service_bus: useSb,
+        idempotencyKey: `flaky-${useSb}-${schema}`,
+      });
+      expect(sub.status).toBe(202);
+      const jobId = sub.json.jobId as string;
+      // The stage message fans the one task out.
+      const deadline = Date.now() + 60_000;
+      while ((await host.yard.getJob(jobId))?.stages[0]?.total !== 1) {
+        await pump([stageLane]);
+        if (Date.now() > deadline) throw new Error('stage never fanned out');
+      }
+      // Its first delivery fails: the trigger must ask for a retry, not a dead-letter.
+      let outcome: unknown;
+      while (outcome === undefined) {
+        const [m] = await taskLane.transport.receive('task', {
+          maxMessages: 1,
+          waitMs: 200,
+          visibilityTimeoutMs: 30_000,
+        });
+        if (!m) {
+          if (Date.now() > deadline) throw new Error('task message never arrived');
+          continue;
+        }
+        expect(m.deliveryCount).toBe(1);
+        outcome = await taskLane.handler(asHostDelivers(m.body), triggerContext(taskLane, m)).then(
+          () => 'completed',
+          (err: unknown) => err,
+        );
+        await taskLane.transport.settle([{ message: m, action: 'complete' }]);
+      }
+      expect(outcome, taskLane.name).toBeInstanceOf(RetryLater);
+      expect((outcome as RetryLater).settlement.action, taskLane.name).toBe('retry');
+      const job = await host.yard.getJob(jobId);
+      expect(job?.stages[0]?.failed, taskLane.name).toBe(0);
+    }
+  }, 120_000);
+
+  it('bad input is a 4xx on PostgreSQL too: U+0000 in ids and keys, unknown keys next to params', async (ctx) => {
+    if (missing) return ctx.skip();
+    const status = await http('GET', '/api/jobs/status/a%00b');
+    expect(status.status).toBe(400);
+    expect(status.json.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      details: [{ path: 'jobId' }],
+    });
+    expect((await http('GET', '/api/jobs/a%00b/tasks')).status).toBe(400);
+    const key = await http('POST', '/api/jobs/submit/hello_world', {
+      params: { n: 1 },
+      idempotencyKey: 'k\u0000',
+    });
+    expect(key.status).toBe(400);
+    expect(key.json.error).toMatchObject({ details: [{ path: 'idempotencyKey' }] });
+    const misspelt = await http('POST', '/api/jobs/submit/hello_world', {
+      params: { n: 3 },
+      idempotency_key: 'k',
+    });
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.json.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      details: [{ path: 'idempotency_key' }],
+    });
+    // The store itself treats text it cannot hold as bad input, not as an outage.
+    const { yard } = await handlers.host();
+    await expect(yard.getJob('a\u0000b')).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
   it('HTTP errors come back as JSON with a code; probes answer', async (ctx) => {
     if (missing) return ctx.skip();
     const invalid = await http('POST', '/api/jobs/submit/hello_world', { n: -3 });
@@ -293,7 +459,7 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
       ...quiet,
     });
     await expect(handlers.storageTasks({ hello: 'world' }, sqContext)).rejects.toThrow(
-      /MalformedMessage/,
+      /MalformedMessage: not a Switchyard envelope/,
     );
   });
 
@@ -319,21 +485,19 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
 });
 
 describe('registrations', () => {
-  it('registers every function once, in one place, with the right triggers', () => {
-    const calls: { kind: string; name: string; options: Record<string, unknown> }[] = [];
-    const record =
-      (kind: string) =>
-      (name: string, options: unknown): void => {
-        calls.push({ kind, name, options: options as Record<string, unknown> });
-      };
-    const fake = {
-      http: record('http'),
-      serviceBusQueue: record('serviceBusQueue'),
-      storageQueue: record('storageQueue'),
-      timer: record('timer'),
-    } as unknown as FunctionsApp;
-    const h = createFunctionHandlers({});
-    registerFunctions(fake, h);
+  it('registers every function once, in one place, with triggers that follow the settings', () => {
+    const settings = {
+      ENABLE_SERVICE_BUS: 'true',
+      SERVICE_BUS_CONNECTION_STRING:
+        'Endpoint=sb://ns.example;SharedAccessKeyName=k;SharedAccessKey=v',
+      SERVICE_BUS_JOB_QUEUE: 'orders-jobs',
+      SERVICE_BUS_TASK_QUEUE: 'orders-tasks',
+      ENABLE_STORAGE_QUEUE: 'true',
+      STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true',
+      STORAGE_JOB_QUEUE: 'orders-sq-jobs',
+      STORAGE_TASK_QUEUE: '',
+    };
+    const calls = registrations(createFunctionHandlers(settings), settings);
     const summary = calls.map((c) => [
       c.kind,
       c.name,
@@ -350,14 +514,45 @@ describe('registrations', () => {
       ['http', 'scheduleAction', 'api/schedules/{name}/{action}', 'function'],
       ['http', 'healthz', 'healthz', 'anonymous'],
       ['http', 'readyz', 'readyz', 'anonymous'],
-      ['serviceBusQueue', 'sbJobs', 'sb-jobs', 'SERVICE_BUS_CONNECTION_STRING'],
-      ['serviceBusQueue', 'sbTasks', 'sb-tasks', 'SERVICE_BUS_CONNECTION_STRING'],
-      ['storageQueue', 'sqJobs', 'sq-jobs', 'AzureWebJobsStorage'],
-      ['storageQueue', 'sqTasks', 'sq-tasks', 'AzureWebJobsStorage'],
+      ['serviceBusQueue', 'sbJobs', 'orders-jobs', 'SERVICE_BUS_CONNECTION_STRING'],
+      ['serviceBusQueue', 'sbTasks', 'orders-tasks', 'SERVICE_BUS_CONNECTION_STRING'],
+      ['storageQueue', 'sqJobs', 'orders-sq-jobs', 'STORAGE_CONNECTION_STRING'],
+      ['storageQueue', 'sqTasks', 'sq-tasks', 'STORAGE_CONNECTION_STRING'],
       ['timer', 'reconcile', '0 */1 * * * *', null],
       ['timer', 'schedules', '*/10 * * * * *', null],
     ]);
     for (const c of calls) expect(typeof c.options.handler).toBe('function');
+  });
+
+  it("registers a path's triggers only when it is enabled, on the Functions storage by default", () => {
+    const names = (settings: Record<string, string>) =>
+      registrations(createFunctionHandlers(settings), settings)
+        .filter((c) => c.kind !== 'http')
+        .map(
+          (c) =>
+            `${c.name}:${String(c.options.queueName ?? '')}:${String(c.options.connection ?? '')}`,
+        );
+    expect(names({})).toEqual(['reconcile::']);
+    expect(
+      names({ ENABLE_STORAGE_QUEUE: 'true', AzureWebJobsStorage: 'UseDevelopmentStorage=true' }),
+    ).toEqual([
+      'sqJobs:sq-jobs:AzureWebJobsStorage',
+      'sqTasks:sq-tasks:AzureWebJobsStorage',
+      'reconcile::',
+    ]);
+  });
+
+  it('a malformed setting fails registration naming it (not a trigger on the wrong queue)', () => {
+    const settings = { SERVICE_BUS_MAX_DELIVERY_COUNT: 'abc', STORAGE_TASK_QUEUE: 'Bad_Name' };
+    expect(() => registrations(createFunctionHandlers(settings), settings)).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_ERROR',
+        issues: [
+          expect.objectContaining({ path: 'SERVICE_BUS_MAX_DELIVERY_COUNT' }),
+          expect.objectContaining({ path: 'STORAGE_TASK_QUEUE' }),
+        ],
+      }),
+    );
   });
 
   it('importing the entry point outside the host registers nothing and does not connect', async () => {

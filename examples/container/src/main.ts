@@ -1,8 +1,12 @@
 /** Entry point of the container: `node --conditions=@switchyard/source --import tsx src/main.ts`. */
 import { isSwitchyardError } from '@switchyard/core';
 import { type ContainerHost, log, start } from './server.js';
+import { startTelemetry } from './telemetry.js';
 
 async function main(): Promise<void> {
+  // Before the Switchyard exists: its metric instruments bind to the provider registered now.
+  const telemetry = await startTelemetry();
+  log('info', 'telemetry', { exporter: telemetry.exporter });
   let host: ContainerHost;
   try {
     host = await start();
@@ -17,10 +21,19 @@ async function main(): Promise<void> {
     return;
   }
   const onSignal = (signal: NodeJS.Signals) => {
-    host.shutdown(signal).then((ok) => {
-      // Exit explicitly: a stray timer in a dependency must not keep a drained container alive.
-      process.exit(ok ? 0 : 1);
-    });
+    host
+      .shutdown(signal)
+      // Flush the last spans and metrics after the drain, whatever it reports.
+      .then((ok) =>
+        telemetry.shutdown().then(
+          () => ok,
+          () => ok,
+        ),
+      )
+      .then((ok) => {
+        // Exit explicitly: a stray timer in a dependency must not keep a drained container alive.
+        process.exit(ok ? 0 : 1);
+      });
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);

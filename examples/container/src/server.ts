@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createYardFromEnv, DEFAULT_JOBS_MODULE, loadJobs, loadSchedules } from '@switchyard/cli';
 import { type Logger, SwitchyardError } from '@switchyard/core';
 import { createHttpHandler, type HttpAuth } from '@switchyard/core/http';
+import { createDashboardHandler } from '@switchyard/dashboard';
 import { sendWebResponse, toWebRequest } from './node-adapter.js';
 
 /** Container settings (besides `configFromEnv()`'s). */
@@ -139,10 +140,21 @@ export async function start(
     const handler = createHttpHandler(yard, {
       auth,
       logger,
-      ...(host.nonServiceBusTransport
-        ? { defaultNonServiceBusTransport: host.nonServiceBusTransport }
-        : {}),
+      transportFlags: host.transportFlags,
     });
+
+    // The dashboard at /dashboard: same credentials as the API (a browser signs in once).
+    const dashboard = createDashboardHandler(yard, {
+      auth,
+      basePath: '/dashboard',
+      transports: host.transports,
+      logger,
+      ...(env.SWITCHYARD_SESSION_SECRET ? { sessionSecret: env.SWITCHYARD_SESSION_SECRET } : {}),
+    });
+    const route = (request: Request) =>
+      /^\/dashboard(\/|$)/.test(new URL(request.url).pathname)
+        ? dashboard(request)
+        : handler(request);
 
     const server = createServer((req, res) => {
       const origin = `http://${req.headers.host && /^[\w.:[\]-]+$/.test(req.headers.host) ? req.headers.host : 'localhost'}`;
@@ -154,7 +166,7 @@ export async function start(
         res.end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'unsupported request' } }));
         return;
       }
-      handler(request)
+      route(request)
         .then((response) => sendWebResponse(res, response))
         .catch((err: unknown) => {
           logger.error('response failed', {
@@ -179,6 +191,7 @@ export async function start(
     working.catch((err: unknown) => logger.error('worker failed', { error: String(err) }));
     logger.info('listening', {
       port,
+      pid: process.pid,
       transports: yard.transportNames,
       store: host.storeLocation.startsWith('pglite:') ? 'pglite' : 'postgres',
       auth: Object.keys(auth)[0],

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSettings } from '../src/server.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 const entry = join(root, 'examples/container/src/main.ts');
@@ -58,16 +59,22 @@ interface Proc {
 
 const children = new Set<ChildProcess>();
 
-function startContainer(env: Record<string, string>): Proc {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@switchyard/source', '--import', tsx, entry],
-    {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/** Server processes seen in logs (their pids), killed after the file whatever happened. */
+const servers = new Set<number>();
+
+/**
+ * Starts the container host: `node … src/main.ts` as the Dockerfile does, or with `viaNpm` the
+ * README's `npm start -w @switchyard/example-container` from the repository root.
+ */
+function startContainer(env: Record<string, string>, viaNpm = false): Proc {
+  const [command, args] = viaNpm
+    ? ['npm', ['start', '-w', '@switchyard/example-container']]
+    : [process.execPath, ['--conditions=@switchyard/source', '--import', tsx, entry]];
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let out = '';
   let resolvePort: (port: number) => void;
@@ -79,8 +86,11 @@ function startContainer(env: Record<string, string>): Proc {
     for (const line of out.split('\n')) {
       if (!line.startsWith('{')) continue;
       try {
-        const entry = JSON.parse(line) as { message?: string; port?: number };
-        if (entry.message === 'listening' && entry.port) resolvePort(entry.port);
+        const entry = JSON.parse(line) as { message?: string; port?: number; pid?: number };
+        if (entry.message === 'listening' && entry.port) {
+          if (entry.pid) servers.add(entry.pid);
+          resolvePort(entry.port);
+        }
       } catch {
         // partial line
       }
@@ -112,6 +122,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
+  for (const pid of servers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   await db?.cleanup();
 });
 
@@ -200,6 +217,46 @@ describe('container host (real process)', () => {
       signal: null,
     });
   }, 240_000);
+
+  it('started as the README says (npm start -w …), SIGTERM to that pid stops the server', async () => {
+    const proc = startContainer(
+      { ...db.env, PORT: '0', HOST: '127.0.0.1', SWITCHYARD_API_KEY: KEY },
+      true,
+    );
+    const port = await within(proc.port, 60_000, `npm start (${proc.output()})`);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    proc.child.kill('SIGTERM');
+    await within(proc.exit, 20_000, 'npm exit');
+    // The server itself must be gone: its port refuses connections.
+    const deadline = Date.now() + 15_000;
+    let answering = true;
+    while (answering && Date.now() < deadline) {
+      answering = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        () => true,
+        () => false,
+      );
+      if (answering) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(answering, `the server still answers on ${port} after npm exited`).toBe(false);
+    expect(proc.output()).toContain('"message":"stopped"');
+  }, 100_000);
+
+  it('numeric settings: empty is the default, anything but a plain integer is named', () => {
+    const blank = readSettings({ WORKER_CONCURRENCY: '', SHUTDOWN_TIMEOUT_MS: ' ', PORT: '' });
+    expect([blank.concurrency, blank.shutdownTimeoutMs, blank.port]).toEqual([64, 25_000, 8080]);
+    for (const bad of ['abc', '-1', '1.5']) {
+      let issues: { path: string }[] = [];
+      try {
+        readSettings({ WORKER_CONCURRENCY: bad, VISIBILITY_TIMEOUT_MS: bad });
+      } catch (err) {
+        issues = (err as { issues: { path: string }[] }).issues;
+      }
+      expect(
+        issues.map((i) => i.path),
+        bad,
+      ).toEqual(['WORKER_CONCURRENCY', 'VISIBILITY_TIMEOUT_MS']);
+    }
+  });
 
   it('refuses to start without API credentials (exit 3, variable named)', async () => {
     const proc = startContainer({ ...db.env, PORT: '0', WORKER_CONCURRENCY: 'lots' });

@@ -23,6 +23,8 @@ const USAGE = `Usage: npm run demo -- [options]
   --memory             use the in-memory drivers instead of PGlite (nothing kept)
   --reset              delete the data folder first
   --json               print the summary as JSON on stdout
+  --dashboard          serve the dashboard on http://127.0.0.1:<port> while the job runs
+  --port <n>           the dashboard's port (default 4000)
   -h, --help           this help`;
 
 async function main(): Promise<number> {
@@ -44,6 +46,7 @@ async function main(): Promise<number> {
     ['--n', n],
     ['--work-ms', workMs],
     ['--concurrency', concurrency],
+    ['--port', Number(args.port)],
   ] as const) {
     if (!Number.isInteger(value) || value < 0) {
       process.stderr.write(`${name} must be a non-negative integer\n\n${USAGE}\n`);
@@ -75,6 +78,14 @@ async function main(): Promise<number> {
     transports: [transport],
     logger: silentLogger,
   });
+  const served = args.dashboard
+    ? await (await import('./dashboard.js')).startDashboard({
+        yard,
+        transports: [transport],
+        port: Number(args.port),
+      })
+    : undefined;
+  if (served) log(`dashboard: ${served.url}`);
   const submitted = await yard.submit('hello_world', { n, workMs });
   const before = await yard.getJob(submitted.jobId);
   const doneBefore = before?.stages.reduce((sum, s) => sum + s.succeeded + s.failed, 0) ?? 0;
@@ -118,6 +129,11 @@ async function main(): Promise<number> {
   await working;
   const seconds = (performance.now() - startedAt) / 1000;
   job = (await yard.getJob(submitted.jobId)) ?? job;
+  if (served && !interrupted) {
+    log(`job ${job.status}; the dashboard stays at ${served.url} until Ctrl-C`);
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
+  await served?.close();
   await yard.close();
 
   const tasks = job.stages.reduce((sum, s) => sum + s.succeeded + s.failed, 0);
@@ -175,6 +191,8 @@ function parse() {
       memory: { type: 'boolean', default: false },
       reset: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      dashboard: { type: 'boolean', default: false },
+      port: { type: 'string', default: '4000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,

@@ -29,6 +29,12 @@ export interface ServiceBusEnvConfig {
   jobQueue: string;
   /** `SERVICE_BUS_TASK_QUEUE` (default `sb-tasks`). */
   taskQueue: string;
+  /**
+   * `SERVICE_BUS_MAX_DELIVERY_COUNT`: the queues' max delivery count, for hosts whose trigger
+   * settles messages itself (Azure Functions) and must know the last delivery (default 10, the
+   * Service Bus default).
+   */
+  maxDeliveryCount: number;
 }
 
 /** Azure Storage Queue settings (`STORAGE_*`, `AzureWebJobsStorage`, `ENABLE_STORAGE_QUEUE`). */
@@ -46,10 +52,20 @@ export interface StorageQueueEnvConfig {
    * (Functions identity-based connections), for credential mode.
    */
   accountUrl?: string;
+  /**
+   * The variable the connection string was read from: `STORAGE_CONNECTION_STRING` when it is set,
+   * else `AzureWebJobsStorage` — what an Azure Functions queue trigger names as its `connection`.
+   */
+  connectionSetting: 'STORAGE_CONNECTION_STRING' | 'AzureWebJobsStorage';
   /** `STORAGE_JOB_QUEUE` (default `sq-jobs`). */
   jobQueue: string;
   /** `STORAGE_TASK_QUEUE` (default `sq-tasks`). */
   taskQueue: string;
+  /**
+   * `STORAGE_MAX_DEQUEUE_COUNT`: deliveries before a host moves a message to `<queue>-poison`, for
+   * hosts that settle messages themselves (Azure Functions' `queues.maxDequeueCount`; default 5).
+   */
+  maxDequeueCount: number;
 }
 
 /** PostgreSQL settings. */
@@ -113,16 +129,20 @@ const MIN_API_KEY_LENGTH = 16;
  * | `ENABLE_SERVICE_BUS` | `true`/`false` (default false); when true, needs a namespace or connection string |
  * | `SERVICE_BUS_NAMESPACE` / `SERVICE_BUS_CONNECTION_STRING` / `SERVICE_BUS_CONNECTION_SECRET` | credential mode / connection string / Key Vault secret name |
  * | `SERVICE_BUS_JOB_QUEUE`, `SERVICE_BUS_TASK_QUEUE` | default `sb-jobs`, `sb-tasks` |
+ * | `SERVICE_BUS_MAX_DELIVERY_COUNT` | integer 1-2000, default 10 |
  * | `ENABLE_STORAGE_QUEUE` | `true`/`false` (default false); when true, needs an account URL or connection string |
  * | `STORAGE_CONNECTION_STRING` or `AzureWebJobsStorage` / `STORAGE_ACCOUNT_URL` / `STORAGE_CONNECTION_SECRET` | connection string / credential mode / Key Vault secret name |
  * | `STORAGE_JOB_QUEUE`, `STORAGE_TASK_QUEUE` | default `sq-jobs`, `sq-tasks` |
+ * | `STORAGE_MAX_DEQUEUE_COUNT` | integer 1-1000, default 5 |
  * | `DATABASE_URL` / `DATABASE_SECRET` | `postgres://…` / Key Vault secret name |
  * | `DATABASE_SCHEMA` | default `switchyard` |
  * | `KEY_VAULT_URL` | vault that `*_SECRET` variables refer to |
  * | `SWITCHYARD_DEFAULT_TRANSPORT` | `servicebus`, `storagequeue`, `postgres` or `memory` |
  * | `SWITCHYARD_API_KEY` / `SWITCHYARD_API_KEY_SECRET` | HTTP API key (at least 16 characters) |
  *
- * Unset and empty variables count as absent.
+ * Unset and empty (or blank) variables count as absent, numeric ones too: an empty
+ * `SERVICE_BUS_MAX_DELIVERY_COUNT` is the default 10, never 0. A number must be a plain decimal
+ * integer in its range (`abc`, `-1`, `1.5`, `1e3` are errors naming the variable).
  *
  * @throws SwitchyardError `CONFIG_ERROR` listing every missing or malformed variable at once in
  *   `issues` (`path` is the variable name); messages never contain a variable's value.
@@ -207,6 +227,13 @@ export function configFromEnv(
       SB_QUEUE,
       issue,
     ),
+    maxDeliveryCount: integer(get('SERVICE_BUS_MAX_DELIVERY_COUNT'), {
+      name: 'SERVICE_BUS_MAX_DELIVERY_COUNT',
+      fallback: 10,
+      min: 1,
+      max: 2000,
+      issue,
+    }),
   };
   if (sbNamespace) serviceBus.fullyQualifiedNamespace = sbNamespace;
   if (sbConnection !== undefined) serviceBus.connectionString = sbConnection;
@@ -254,6 +281,7 @@ export function configFromEnv(
   }
   const storageQueue: StorageQueueEnvConfig = {
     enabled: sqEnabled,
+    connectionSetting: storageVar,
     jobQueue: queueName(get('STORAGE_JOB_QUEUE'), 'sq-jobs', 'STORAGE_JOB_QUEUE', SQ_QUEUE, issue),
     taskQueue: queueName(
       get('STORAGE_TASK_QUEUE'),
@@ -262,6 +290,13 @@ export function configFromEnv(
       SQ_QUEUE,
       issue,
     ),
+    maxDequeueCount: integer(get('STORAGE_MAX_DEQUEUE_COUNT'), {
+      name: 'STORAGE_MAX_DEQUEUE_COUNT',
+      fallback: 5,
+      min: 1,
+      max: 1000,
+      issue,
+    }),
   };
   if (sqConnection !== undefined) storageQueue.connectionString = sqConnection;
   if (sqAccountUrl) storageQueue.accountUrl = sqAccountUrl;
@@ -403,6 +438,24 @@ function parseBool(
   if (['false', '0', 'no'].includes(v)) return false;
   issue(key, 'must be true or false');
   return false;
+}
+
+/** A decimal integer variable in `[min, max]`; absent → `fallback`; anything else is an issue. */
+function integer(
+  value: string | undefined,
+  rule: {
+    name: string;
+    fallback: number;
+    min: number;
+    max: number;
+    issue: (path: string, message: string) => void;
+  },
+): number {
+  if (value === undefined) return rule.fallback;
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
+  if (n >= rule.min && n <= rule.max) return n;
+  rule.issue(rule.name, `must be an integer from ${rule.min} to ${rule.max}`);
+  return rule.fallback;
 }
 
 function parseUrl(

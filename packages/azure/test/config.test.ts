@@ -30,11 +30,14 @@ describe('configFromEnv', () => {
       enabled: false,
       jobQueue: 'sb-jobs',
       taskQueue: 'sb-tasks',
+      maxDeliveryCount: 10,
     });
     expect(config.storageQueue).toEqual({
       enabled: false,
+      connectionSetting: 'AzureWebJobsStorage',
       jobQueue: 'sq-jobs',
       taskQueue: 'sq-tasks',
+      maxDequeueCount: 5,
     });
     expect(config.database).toEqual({ schema: 'switchyard' });
     expect(config.secrets.name).toBe('env');
@@ -59,6 +62,7 @@ describe('configFromEnv', () => {
       connectionString: SB,
       jobQueue: 'jobs',
       taskQueue: 'sb-tasks',
+      maxDeliveryCount: 10,
     });
     expect(config.storageQueue).toMatchObject({
       enabled: true,
@@ -118,6 +122,33 @@ describe('configFromEnv', () => {
       expect(text).not.toContain(value);
     }
     expect(err.message).toContain('SERVICE_BUS_CONNECTION_STRING');
+  });
+
+  it('numeric variables: empty or blank is unset (the default), never 0; garbage is named', () => {
+    for (const blank of ['', '  ']) {
+      const config = configFromEnv({
+        SERVICE_BUS_MAX_DELIVERY_COUNT: blank,
+        STORAGE_MAX_DEQUEUE_COUNT: blank,
+      });
+      expect(config.serviceBus.maxDeliveryCount).toBe(10);
+      expect(config.storageQueue.maxDequeueCount).toBe(5);
+    }
+    const set = configFromEnv({
+      SERVICE_BUS_MAX_DELIVERY_COUNT: ' 3 ',
+      STORAGE_MAX_DEQUEUE_COUNT: '7',
+    });
+    expect([set.serviceBus.maxDeliveryCount, set.storageQueue.maxDequeueCount]).toEqual([3, 7]);
+    for (const bad of ['abc', '-1', '1.5', '0', '1e3', '0x10', '99999']) {
+      const err = configError({
+        SERVICE_BUS_MAX_DELIVERY_COUNT: bad,
+        STORAGE_MAX_DEQUEUE_COUNT: bad,
+      });
+      expect(err.issues, bad).toEqual([
+        { path: 'SERVICE_BUS_MAX_DELIVERY_COUNT', message: 'must be an integer from 1 to 2000' },
+        { path: 'STORAGE_MAX_DEQUEUE_COUNT', message: 'must be an integer from 1 to 1000' },
+      ]);
+      expect(err.message).toContain('SERVICE_BUS_MAX_DELIVERY_COUNT must be an integer');
+    }
   });
 
   it('requires a namespace or connection string when a transport is enabled', () => {

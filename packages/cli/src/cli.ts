@@ -9,6 +9,7 @@ import {
   silentLogger,
 } from '@switchyard/core';
 import type { TaskRecord, TaskStatus, Transport } from '@switchyard/core/driver';
+import { planDashboard } from './dashboard.js';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';
@@ -62,13 +63,15 @@ Commands:
                       run a worker until SIGINT/SIGTERM (drains in-flight tasks; evaluates schedules)
   schedules [list | pause <name> | resume <name> | trigger <name>]
                       the jobs module's cron schedules (its \`schedules\` export), last and next fire
+  dashboard [--port N] [--work]
+                      serve the web dashboard on http://127.0.0.1:4000 until SIGINT/SIGTERM
 
 Options:
   --json              machine-readable output on stdout (errors too: {"error":{code,message,details}})
   --jobs MODULE       module exporting the job definitions (env SWITCHYARD_JOBS; default ${DEFAULT_JOBS_MODULE})
   --data-dir DIR      embedded PGlite folder when DATABASE_URL is unset (env SWITCHYARD_DATA_DIR; default .switchyard/data)
   --work              also run a worker in this process while watching (automatic on the embedded store)
-  -h, --help          this help
+  -h, --help          this help; "switchyard <command> --help" for one command's options
 
 Parameters: --param n=100 --param label=hi (values are JSON when they parse, else strings;
 dotted keys nest: --param a.b=1).
@@ -79,6 +82,59 @@ SWITCHYARD_DEFAULT_TRANSPORT …). With none set, everything runs on an embedded
 
 Exit codes: 0 ok · 1 job failed, cancelled or not found · 2 usage error · 3 configuration error ·
 4 backend unreachable · 5 internal error · 130 interrupted`;
+
+/** `switchyard <command> --help`: the command's own usage and options. */
+const COMMAND_USAGE: Record<string, string> = {
+  submit: `Usage: switchyard submit <job> [--param k=v …] [--params-json JSON] [--transport NAME]
+                         [--idempotency-key KEY] [--watch] [--work] [--json]
+
+Submits a job (idempotent: the same params, or the same key, return the same job).
+
+  -p, --param k=v          a parameter; values are JSON when they parse, else strings; a.b=1 nests
+  --params-json JSON       all parameters as one JSON object (--param values override it)
+  --transport NAME         the path to run on (default: SWITCHYARD_DEFAULT_TRANSPORT, else the first configured)
+  --idempotency-key KEY    identity of the job instead of its params
+  -w, --watch              show progress per stage and wait for the end (exit 1 if it fails)
+  --work                   also run a worker in this process while watching`,
+  status: `Usage: switchyard status <jobId> [--watch] [--work] [--json]
+
+Status, path, current stage, per-stage counts, duration, result or error (exit 1: failed,
+cancelled or not found).
+
+  -w, --watch              wait for the end, showing progress
+  --work                   also run a worker in this process while watching`,
+  metrics: `Usage: switchyard metrics [--json]
+
+The per-path comparison: jobs, job latency mean/p95, queue wait, tasks/s, timeouts, retries, poison.`,
+  tasks: `Usage: switchyard tasks <jobId> [--status S] [--stage S] [--limit N] [--json]
+
+A job's tasks.
+
+  --status S               pending, running, succeeded, failed or cancelled
+  --stage S                a stage name or index
+  --limit N                at most N tasks (default 100)`,
+  'dead-letters': `Usage: switchyard dead-letters list <transport> [--queue stage|task] [--limit N] [--json]
+       switchyard dead-letters replay <transport> [--queue stage|task] [--limit N] [--json]
+
+Lists a path's poison messages (queue, id, reason, description, when dead-lettered), or moves
+them back to their queue.
+
+  --queue stage|task       one queue (default both)
+  --limit N                at most N messages per queue (default 100)`,
+  work: `Usage: switchyard work [--concurrency N] [--transport NAME …] [--json]
+
+Runs a worker until SIGINT/SIGTERM, then drains (in-flight tasks finish or are released).
+
+  --concurrency N          task handlers at once (default 64)
+  --transport NAME         only these paths (repeatable; default all configured)`,
+};
+
+const COMMON_OPTIONS = `
+Options of every command:
+  --json                   machine-readable output on stdout
+  --jobs MODULE            module exporting the job definitions (env SWITCHYARD_JOBS; default ${DEFAULT_JOBS_MODULE})
+  --data-dir DIR           embedded PGlite folder when DATABASE_URL is unset (env SWITCHYARD_DATA_DIR)
+  -h, --help               this help; "switchyard --help" lists the commands`;
 
 class UsageError extends Error {}
 
@@ -98,6 +154,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   queue: { type: 'string' },
   concurrency: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -110,6 +167,7 @@ const COMMANDS: Record<string, OptionName[]> = {
   'dead-letters': ['queue', 'limit'],
   work: ['concurrency', 'transport'],
   schedules: [],
+  dashboard: ['port', 'work'],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -173,7 +231,12 @@ export async function runCli(
       err(USAGE);
       return EXIT.USAGE;
     }
-    out(USAGE);
+    // `switchyard submit --help` and `switchyard help submit`: that command's usage.
+    const topic = command === 'help' ? args[0] : command;
+    const usage = topic === undefined ? undefined : COMMAND_USAGE[topic];
+    if (topic !== undefined && usage === undefined)
+      return fail(EXIT.USAGE, 'USAGE', `unknown command "${topic}"`);
+    out(usage === undefined ? USAGE : `${usage}\n${COMMON_OPTIONS}`);
     return EXIT.OK;
   }
   const allowed = COMMANDS[command];
@@ -191,7 +254,8 @@ export async function runCli(
   let host: YardFromEnv | undefined;
   try {
     const plan = planCommand(command, args, values);
-    const jobsModule = values.jobs ?? io.env.SWITCHYARD_JOBS ?? DEFAULT_JOBS_MODULE;
+    // An empty --jobs or SWITCHYARD_JOBS counts as unset, as every variable does.
+    const jobsModule = values.jobs?.trim() || io.env.SWITCHYARD_JOBS?.trim() || DEFAULT_JOBS_MODULE;
     const jobs = await loadJobs(jobsModule);
     host = await createYardFromEnv({
       jobs,
@@ -405,6 +469,16 @@ function planCommand(command: string, args: string[], values: Values): Plan {
         ctx.out(await runSchedules(host.yard, parsed, ctx.json));
         return EXIT.OK;
       };
+    }
+    case 'dashboard': {
+      arity(0, '');
+      let run: ReturnType<typeof planDashboard>;
+      try {
+        run = planDashboard({ port: values.port, work: values.work === true });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      return (host, ctx) => run(host, { ...ctx, env: ctx.io.env, signal: ctx.io.signal });
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

@@ -11,6 +11,7 @@ import {
   type Switchyard,
 } from '@switchyard/core';
 import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
+import type { TransportFlag } from '@switchyard/core/http';
 import {
   type PGliteLike,
   type PostgresStoreOptions,
@@ -54,8 +55,12 @@ export interface YardFromEnv {
   transports: ReadonlyMap<string, Transport>;
   /** Where state lives: `postgres` (a server) or `pglite:<folder>` (embedded). */
   storeLocation: string;
-  /** The path `use_service_bus: false` selects: the first configured path that is not Service Bus. */
-  nonServiceBusTransport: string | undefined;
+  /**
+   * The HTTP API's transport flags for this configuration (pass them as `createHttpHandler`'s
+   * `transportFlags`): `use_service_bus: true` selects `servicebus`, `false` the first configured
+   * path that is not Service Bus.
+   */
+  transportFlags: Readonly<Record<string, TransportFlag>>;
   /** The HTTP API key (`SWITCHYARD_API_KEY`), resolved, if configured. */
   apiKey(): Promise<string | undefined>;
   /** Closes the Switchyard (store, transports) and the embedded database. */
@@ -163,7 +168,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     config,
     transports: new Map(transports.map((t) => [t.name, t])),
     storeLocation,
-    nonServiceBusTransport: names.find((n) => n !== 'servicebus'),
+    transportFlags: serviceBusFlag(names),
     async apiKey() {
       if (config.apiKey === undefined) return undefined;
       return toCachedSecret(config.apiKey, {
@@ -174,6 +179,17 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     async close() {
       await yard.close();
       await pglite?.close();
+    },
+  };
+}
+
+/** `use_service_bus`: `true` → `servicebus`, `false` → the first other configured path. */
+function serviceBusFlag(names: readonly string[]): Record<string, TransportFlag> {
+  const other = names.find((n) => n !== 'servicebus');
+  return {
+    use_service_bus: {
+      whenTrue: 'servicebus',
+      ...(other === undefined ? {} : { whenFalse: other }),
     },
   };
 }

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -96,6 +96,24 @@ describe('switchyard CLI (subprocess)', () => {
       expect(r.stdout).toContain(cmd);
     expect(r.stdout).toMatch(/Exit codes: 0 ok/);
   });
+
+  it("<command> --help prints that command's usage, not the command list", async () => {
+    for (const [args, heading] of [
+      [['submit', '--help'], 'Usage: switchyard submit <job>'],
+      [['dead-letters', '-h'], 'Usage: switchyard dead-letters list <transport>'],
+      [['help', 'work'], 'Usage: switchyard work'],
+    ] as const) {
+      const r = await cli([...args]);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout.startsWith(heading), r.stdout).toBe(true);
+      expect(r.stdout).toContain('--json');
+      expect(r.stdout).not.toContain('Commands:');
+    }
+    expect((await cli(['submit', '--help'])).stdout).toContain('--idempotency-key KEY');
+    const unknown = await cli(['help', 'bogus']);
+    expect(unknown.code).toBe(2);
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+  }, 120_000);
 
   it('usage errors exit 2 before opening anything', async () => {
     for (const args of [
@@ -247,6 +265,18 @@ describe('switchyard CLI (subprocess)', () => {
     expect(noJobs.stderr).toContain('SWITCHYARD_JOBS');
   }, 120_000);
 
+  it('an empty SWITCHYARD_JOBS or --jobs counts as unset: the default jobs load', async () => {
+    for (const [args, env] of [
+      [['metrics', '--json'], { SWITCHYARD_JOBS: '' }],
+      [['metrics', '--json'], { SWITCHYARD_JOBS: '  ' }],
+      [['metrics', '--json', '--jobs', ''], {}],
+    ] as const) {
+      const r = await cli([...args], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toHaveProperty('paths');
+    }
+  }, 120_000);
+
   it('configuration errors exit 3 with every bad variable named', async () => {
     const r = await cli(['metrics', '--json'], {
       ENABLE_SERVICE_BUS: 'maybe',
@@ -279,4 +309,69 @@ describe('switchyard CLI (subprocess)', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(lastJson(r.stdout)).toMatchObject({ error: { code: expect.stringMatching(/BACKEND/) } });
   }, 60_000);
+});
+
+describe('the installed executables', () => {
+  const packages = ['packages/cli', 'packages/servicebus-emulator'];
+
+  it('every bin is a committed file, linked by npm at install time (not a path into dist/)', () => {
+    for (const pkg of packages) {
+      const manifest = JSON.parse(readFileSync(join(root, pkg, 'package.json'), 'utf8')) as {
+        bin: Record<string, string>;
+        files: string[];
+      };
+      for (const [name, target] of Object.entries(manifest.bin)) {
+        expect(target, name).not.toMatch(/(^|\/)dist\//);
+        const file = join(root, pkg, target);
+        expect(existsSync(file), file).toBe(true);
+        expect(manifest.files, `${pkg} publishes its bin`).toContain(target.split('/')[1]);
+        // `npx <name>` in this repository resolves here, never to a registry package.
+        const link = join(root, 'node_modules/.bin', name);
+        expect(existsSync(link), `${link} (run npm ci)`).toBe(true);
+        expect(realpathSync(link)).toBe(realpathSync(file));
+      }
+    }
+  });
+
+  it('the switchyard bin runs the built CLI, or says to build it', async () => {
+    const built = existsSync(join(root, 'packages/cli/dist/bin.js'));
+    const r = await new Promise<Run>((done, fail) => {
+      const child = spawn(join(root, 'node_modules/.bin/switchyard'), ['--help'], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: dir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('error', fail);
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+    if (built) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('Usage: switchyard <command>');
+    } else {
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain('npm run build');
+    }
+  }, 60_000);
+
+  it('the default jobs module resolves to JavaScript without the source condition', () => {
+    // What the compiled CLI imports when neither --jobs nor SWITCHYARD_JOBS is given.
+    const resolved = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "process.stdout.write(import.meta.resolve('@switchyard/example-jobs'))",
+      ],
+      { cwd: join(root, 'packages/cli'), env: { PATH: process.env.PATH ?? '' } },
+    ).toString();
+    expect(resolved).toMatch(/jobs\/dist\/index\.js$/);
+  });
 });

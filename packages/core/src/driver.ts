@@ -38,13 +38,21 @@ export type { SecretRef, SecretSource } from './secrets/types.js';
 export type {
   ClaimRef,
   CompleteTasksResult,
+  JobPage,
   JobRecord,
   JobStatus,
+  JobSummary,
+  ListJobsFilter,
   ListTasksOptions,
   NewJob,
   NewTask,
   PackAdmission,
+  PurgeBatch,
+  PurgeFilter,
+  PurgeResult,
   ReleasedJob,
+  ReopenedTasks,
+  ReopenTasksRequest,
   ScheduleAdvance,
   ScheduleState,
   StageCompletion,
@@ -63,6 +71,6 @@ export type {
   TerminalTaskStatus,
   TransportMetrics,
 } from './store.js';
-export { MAX_REDRIVE_DOUBLINGS } from './store.js';
+export { jobPageSize, MAX_REDRIVE_DOUBLINGS } from './store.js';
 export type * from './transport.js';
 export { UsageCounter } from './usage.js';

@@ -4,11 +4,18 @@
  * @module
  */
 import { MalformedMessageError } from './errors.js';
+import { isTraceparent, isTracestate, type TraceFields } from './telemetry/trace-context.js';
 
 export const ENVELOPE_VERSION = 1;
 
+/**
+ * The trace context of the span that sent a message (W3C Trace Context), so that a job is one
+ * trace across workers and transports. Optional on every kind; a pack carries one for the pack.
+ */
+export type EnvelopeTrace = Partial<TraceFields>;
+
 /** "Fan out stage `stage` of job `jobId`" — or, with `stage` equal to the stage count, "finish the job". */
-export interface StageEnvelope {
+export interface StageEnvelope extends EnvelopeTrace {
   v: 1;
   kind: 'stage';
   jobId: string;
@@ -25,7 +32,7 @@ export interface DeadLetterNote {
  * "Run task `taskId`". `input` inline when it fits the transport's message size; absent, the
  * input is read from the task row (a claim check).
  */
-export interface TaskEnvelope {
+export interface TaskEnvelope extends EnvelopeTrace {
   v: 1;
   kind: 'task';
   jobId: string;
@@ -52,7 +59,7 @@ export interface PackedTask {
 }
 
 /** "Run these tasks of one stage": a pack (`batching.packTasks`), settled once all of them are. */
-export interface TasksEnvelope {
+export interface TasksEnvelope extends EnvelopeTrace {
   v: 1;
   kind: 'tasks';
   jobId: string;
@@ -91,6 +98,11 @@ export function decodeEnvelope(body: unknown): Envelope {
     throw new MalformedMessageError('message body is not a JSON object');
   }
   const obj = value as Record<string, unknown>;
+  if (!Object.hasOwn(obj, 'v')) {
+    throw new MalformedMessageError(
+      'not a Switchyard envelope: a JSON object without the version field "v"',
+    );
+  }
   if (obj.v !== ENVELOPE_VERSION) {
     throw new MalformedMessageError(
       `unknown envelope version ${JSON.stringify(obj.v) ?? 'undefined'} (expected ${ENVELOPE_VERSION})`,
@@ -101,7 +113,7 @@ export function decodeEnvelope(body: unknown): Envelope {
   if (typeof stage !== 'number' || !Number.isInteger(stage) || stage < 0 || stage > 10_000) {
     throw new MalformedMessageError('envelope field "stage" must be a non-negative integer');
   }
-  if (obj.kind === 'stage') return { v: 1, kind: 'stage', jobId, stage };
+  if (obj.kind === 'stage') return withTrace(obj, { v: 1, kind: 'stage', jobId, stage });
   if (obj.kind === 'task') {
     const envelope: TaskEnvelope = {
       v: 1,
@@ -113,7 +125,7 @@ export function decodeEnvelope(body: unknown): Envelope {
     if ('input' in obj) envelope.input = obj.input;
     if (obj.attempts !== undefined) envelope.attempts = requireCount(obj, 'attempts');
     if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);
-    return envelope;
+    return withTrace(obj, envelope);
   }
   if (obj.kind === 'tasks') {
     const tasks = obj.tasks;
@@ -140,11 +152,22 @@ export function decodeEnvelope(body: unknown): Envelope {
       }
       envelope.resumed = true;
     }
-    return envelope;
+    return withTrace(obj, envelope);
   }
   throw new MalformedMessageError(
     `unknown envelope kind ${JSON.stringify(obj.kind) ?? 'undefined'}`,
   );
+}
+
+/**
+ * Copies the trace fields that are well formed; a malformed one is dropped, never a reason to
+ * fail the message (a `tracestate` without its `traceparent` means nothing and is dropped too).
+ */
+function withTrace<E extends Envelope>(obj: Record<string, unknown>, envelope: E): E {
+  if (obj.traceparent === undefined || !isTraceparent(obj.traceparent)) return envelope;
+  envelope.traceparent = obj.traceparent;
+  if (isTracestate(obj.tracestate)) envelope.tracestate = obj.tracestate;
+  return envelope;
 }
 
 function packedTask(obj: Record<string, unknown>, path: string): PackedTask {

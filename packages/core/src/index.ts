@@ -60,8 +60,27 @@ export {
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
+export type { RetryOptions, RetryResult } from './operations/retry.js';
 export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
 export type { SecretRef, SecretSource } from './secrets/types.js';
-export type { StageStatus, TransportMetrics } from './store.js';
+export type {
+  JobPage,
+  JobSummary,
+  ListJobsFilter,
+  ListTasksOptions,
+  PurgeFilter,
+  StageStatus,
+  TaskPage,
+  TaskRecord,
+  TaskStatus,
+  TransportMetrics,
+} from './store.js';
+export { DEFAULT_JOB_PAGE, MAX_JOB_PAGE } from './store.js';
+export {
+  ATTR as TELEMETRY_ATTRIBUTES,
+  INSTRUMENTATION_SCOPE,
+  SPAN as SPAN_NAMES,
+} from './telemetry/attributes.js';
+export type { TelemetryOptions } from './telemetry/telemetry.js';
 export type { QueueKind, SettlementAction } from './transport.js';

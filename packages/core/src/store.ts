@@ -224,6 +224,8 @@ export interface CompleteTasksResult {
 export interface ListTasksOptions {
   stage?: number;
   status?: TaskStatus;
+  /** Only tasks sent in this send batch (the `batchId` given to {@link Store.insertTasks}). */
+  batchId?: string;
   /** With `stage`: only tasks whose index is greater than this (resuming a fan-out). */
   afterIndex?: number;
   /** Opaque cursor from a previous page. */
@@ -292,6 +294,105 @@ export interface TransportMetrics {
     perMillionTasks: number | null;
     basis: string;
   };
+}
+
+/** Which jobs {@link Store.listJobs} returns; every field narrows the list. */
+export interface ListJobsFilter {
+  /** One status or any of several. */
+  status?: JobStatus | readonly JobStatus[];
+  /** Exact job (definition) name. */
+  name?: string;
+  /** Processing path the job was submitted on. */
+  transport?: string;
+  /** Created at or after this instant. */
+  createdAfter?: Date;
+  /** Created strictly before this instant. */
+  createdBefore?: Date;
+  /** Opaque cursor from {@link JobPage.nextCursor}: the page after it. */
+  cursor?: string;
+  /** Page size. @defaultValue 50 (at most {@link MAX_JOB_PAGE}) */
+  limit?: number;
+}
+
+/** Default page size of {@link Store.listJobs}. */
+export const DEFAULT_JOB_PAGE = 50;
+/** Largest page {@link Store.listJobs} returns. */
+export const MAX_JOB_PAGE = 500;
+
+/** A job as {@link Store.listJobs} lists it: its record without params and result. */
+export interface JobSummary {
+  id: string;
+  name: string;
+  status: JobStatus;
+  transport: string;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  /** Index of the stage the job is in; absent before the first stage starts. */
+  currentStage?: number;
+  error?: ErrorInfo;
+}
+
+/** One page of jobs, newest first (created at descending, then id descending). */
+export interface JobPage {
+  jobs: JobSummary[];
+  /** Cursor of the next page, absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Which failed tasks {@link Store.reopenTasks} puts back to pending. */
+export interface ReopenTasksRequest {
+  jobId: string;
+  /**
+   * The stage whose failed tasks re-open. @defaultValue the stage of `taskIds`, else the latest
+   * stage that has failed tasks
+   */
+  stage?: number;
+  /** Only these tasks (each must be failed and in one stage). @defaultValue every failed task of the stage */
+  taskIds?: readonly string[];
+}
+
+/** What {@link Store.reopenTasks} did. */
+export interface ReopenedTasks {
+  /** The job after the call (status `running` when tasks re-opened). */
+  job: JobRecord;
+  /** The re-opened stage; absent when nothing re-opened. */
+  stage?: number;
+  /** Ids of the tasks this call put back to pending, in index order: send one message for each. */
+  taskIds: string[];
+}
+
+/** Which finished jobs {@link Store.purgeJobs} deletes. */
+export interface PurgeFilter {
+  /** Terminal statuses to purge. @defaultValue every terminal status */
+  status?: JobStatus | readonly JobStatus[];
+  /** Only jobs that finished strictly before this instant. */
+  finishedBefore: Date;
+  /** Only jobs of this name. */
+  name?: string;
+  /**
+   * At most this many jobs in total: `purge` applies it across batches; a store batch takes
+   * {@link PurgeBatch.jobs} instead.
+   */
+  limit?: number;
+}
+
+/** Bounds of one {@link Store.purgeJobs} batch, so no statement holds locks for long. */
+export interface PurgeBatch {
+  /** Most jobs this batch considers. @defaultValue 100 */
+  jobs?: number;
+  /** Most task rows this batch deletes. @defaultValue 5000 */
+  tasks?: number;
+}
+
+/** What one {@link Store.purgeJobs} batch deleted. */
+export interface PurgeResult {
+  /** Jobs deleted (with their stages). */
+  jobs: number;
+  /** Task rows deleted. */
+  tasks: number;
+  /** True when matching jobs (or their tasks) remain: call again. */
+  more: boolean;
 }
 
 /** Most doublings of a re-sent task's lost-message wait; see {@link Store.touchTasks}. */
@@ -399,6 +500,52 @@ export interface Store {
   /** Cancels a non-terminal job; its non-terminal tasks become `cancelled`. True if it was cancelled now. */
   cancelJob(jobId: string): Promise<boolean>;
 
+  /**
+   * Pages through jobs newest first (created at descending, then id descending) with a keyset
+   * cursor, so a page costs the same at any depth.
+   * @throws ValidationError when `cursor` is not one this store returned.
+   */
+  listJobs(filter?: ListJobsFilter): Promise<JobPage>;
+
+  /**
+   * Of these job ids, the ones that are cancelled (or no longer exist): how a worker learns, in one
+   * round trip per tick, which of the jobs it is running handlers for were cancelled.
+   */
+  cancelledJobs(jobIds: readonly string[]): Promise<string[]>;
+
+  /**
+   * Re-opens failed tasks for another run, atomically: each named (or every) failed task of one
+   * stage goes back to `pending` with attempts, timeouts, error and times reset; the stage
+   * becomes `sealed` again with its failed count lowered by as many (so the barrier completes it
+   * exactly once more, when the re-run tasks end); stages after it are deleted with their tasks,
+   * so they fan out afresh; the job returns to `running` at that stage, its result, error and
+   * finish time cleared. The tasks' `updatedAt` is now: if the caller dies before re-sending
+   * their messages, the reconciler finds them as lost messages and re-sends them.
+   *
+   * Allowed on a `failed` or `succeeded` job, and on a `running` job for failed tasks of its
+   * current stage while that stage is not complete (a dead letter replayed while the job goes
+   * on). A job that is cancelled, queued, or has no matching failed task is returned unchanged
+   * with no task ids.
+   * @throws ValidationError when `taskIds` name tasks of more than one stage or another job.
+   * @throws SwitchyardError `JOB_NOT_FOUND` for an unknown job.
+   */
+  reopenTasks(request: ReopenTasksRequest): Promise<ReopenedTasks>;
+
+  /**
+   * Deletes one small batch of terminal jobs that match the filter, with their stages and tasks:
+   * at most `batch.tasks` task rows, then the jobs left without tasks. The per-path metrics keep
+   * the deleted records' counts and sums (means stay exact; p95 covers the records kept). Short
+   * statements on rows no running job touches: call it in a loop, pausing between calls.
+   */
+  purgeJobs(filter: PurgeFilter, batch?: PurgeBatch): Promise<PurgeResult>;
+
+  /**
+   * Optional: calls `listener` with the id of each job cancelled anywhere, at once (Postgres:
+   * `LISTEN/NOTIFY`). Best effort — a missed call is caught by {@link Store.cancelledJobs}.
+   * Resolves to a function that stops listening.
+   */
+  onCancel?(listener: (jobId: string) => void): Promise<() => Promise<void>>;
+
   getTask(taskId: string): Promise<TaskRecord | undefined>;
   /** Pages through a job's tasks ordered by (stage, index). */
   listTasks(jobId: string, options?: ListTasksOptions): Promise<TaskPage>;
@@ -460,4 +607,10 @@ export interface Store {
   ping?(): Promise<void>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
+}
+
+/** The page size `listJobs` uses for a requested `limit`: the default, clamped to 1…{@link MAX_JOB_PAGE}. */
+export function jobPageSize(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_JOB_PAGE;
+  return Math.max(1, Math.min(Math.floor(limit), MAX_JOB_PAGE));
 }

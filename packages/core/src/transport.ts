@@ -42,6 +42,11 @@ export interface OutgoingMessage {
   messageId?: string;
   /** Deliver no earlier than this many milliseconds from now. */
   delayMs?: number;
+  /**
+   * The W3C `traceparent` the envelope carries, for a transport that also has a tracing header of
+   * its own (Service Bus sets its `Diagnostic-Id` application property from it).
+   */
+  traceparent?: string;
 }
 
 /** A delivered message, valid until settled or until its lock / visibility expires. */
@@ -91,15 +96,32 @@ export interface DeadLetter {
   deadLetteredAt?: Date;
 }
 
+/** Options of {@link DeadLetterCapability.replayDeadLetters}. */
+export interface ReplayOptions {
+  /** Move at most this many. @defaultValue every dead letter there when the pass starts */
+  limit?: number;
+  /** Move only dead letters with these ids (as listed). */
+  ids?: readonly string[];
+  /**
+   * Decides, batch by batch and before any of the batch moves, which dead letters go back: `true`
+   * at a letter's position moves it, `false` keeps it dead-lettered. The engine passes one that
+   * re-opens each replayed task first (so the replay re-runs it) and refuses what it cannot
+   * re-open. @defaultValue every letter moves
+   */
+  accept?: (letters: readonly DeadLetter[]) => Promise<readonly boolean[]>;
+}
+
 /** Optional capability: inspect and replay the poison place. */
 export interface DeadLetterCapability {
   /** Lists dead-lettered messages without removing them. */
   listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
-  /** Moves dead-lettered messages back to their queue; returns how many were replayed. */
-  replayDeadLetters(
-    queue: QueueKind,
-    options?: { limit?: number; ids?: string[] },
-  ): Promise<number>;
+  /**
+   * Moves dead-lettered messages back to their queue, in one pass that terminates: each dead
+   * letter that existed when the pass started moves at most once, and messages dead-lettered
+   * while it runs (a running worker failing the replayed copies again) stay dead-lettered. Bodies
+   * are copied byte for byte, whatever bytes the message carried. Returns how many moved.
+   */
+  replayDeadLetters(queue: QueueKind, options?: ReplayOptions): Promise<number>;
 }
 
 /**

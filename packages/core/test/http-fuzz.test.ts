@@ -68,6 +68,19 @@ const jsonText = fc.oneof(
       .map((len) => `{"n":1,"label":"${'x'.repeat(len)}"}`),
   },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
+  {
+    // Well-formed submits, inline and as the envelope, so creation (202) is reached too.
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+      )
+      .map(([n, idempotencyKey, envelope]) =>
+        JSON.stringify(envelope ? { params: { n }, idempotencyKey } : { n, idempotencyKey }),
+      ),
+  },
 );
 
 const body = fc.oneof(

@@ -53,7 +53,13 @@ export function spyStore(inner: Store = memoryStore()): { store: Store; calls: s
   return { store, calls };
 }
 
-/** A Switchyard on memory drivers with two paths (`servicebus`, `memory`) and its HTTP handler. */
+/** The seed's flag: `use_service_bus: true` → the `servicebus` path, `false` → `memory`. */
+export const USE_SERVICE_BUS = { use_service_bus: { whenTrue: 'servicebus', whenFalse: 'memory' } };
+
+/**
+ * A Switchyard on memory drivers with two paths (`servicebus`, `memory`) and its HTTP handler,
+ * with the `use_service_bus` transport flag configured as the hosts configure it.
+ */
 export function makeApi(options: Partial<HttpHandlerOptions> = {}, store: Store = memoryStore()) {
   const yard = createSwitchyard({
     jobs: [squares],
@@ -68,6 +74,7 @@ export function makeApi(options: Partial<HttpHandlerOptions> = {}, store: Store 
   const handler = createHttpHandler(yard, {
     auth: { bearerTokens: [TOKEN] },
     logger: silentLogger,
+    transportFlags: USE_SERVICE_BUS,
     ...options,
   });
   const call = (

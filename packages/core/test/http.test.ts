@@ -1,5 +1,5 @@
 import { memoryStore, SwitchyardError, silentLogger } from '@switchyard/core';
-import { createHttpHandler, signRequest } from '@switchyard/core/http';
+import { createHttpHandler, signRequest, type TransportFlag } from '@switchyard/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, makeApi, spyStore, TOKEN } from './http-helpers.js';
 
@@ -98,6 +98,106 @@ describe('POST /api/jobs/submit/{jobName}', () => {
       'INVALID_INPUT',
     );
     expect(err.details).toEqual([{ path: 'use_service_bus', message: 'must be true or false' }]);
+  });
+
+  it("transport flags are the host's: any name, each value mapped or refused", async () => {
+    const a = api({
+      transportFlags: { fast: { whenTrue: 'servicebus' }, cheap: { whenTrue: 'memory' } },
+    });
+    const fast = await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":2,"fast":true}' });
+    expect(fast.status).toBe(202);
+    expect((await bodyOf(fast)).transport).toBe('servicebus');
+    // Allowed next to params, like every option key.
+    const cheap = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"params":{"n":3},"cheap":true}',
+    });
+    expect((await bodyOf(cheap)).transport).toBe('memory');
+    // A value the flag has no transport for, two flags that disagree, a non-boolean.
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":4,"fast":false}' }),
+      400,
+      'UNKNOWN_TRANSPORT',
+    );
+    const clash = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: '{"n":4,"fast":true,"cheap":true}',
+      }),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(clash.details).toEqual([{ path: 'cheap', message: 'conflicts with fast' }]);
+    // `transport` wins over a flag.
+    const named = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"n":5,"fast":true,"transport":"memory"}',
+    });
+    expect((await bodyOf(named)).transport).toBe('memory');
+    // Without the flag configured, `use_service_bus` is a param like any other (squares ignores it).
+    const plain = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"n":6,"use_service_bus":true}',
+    });
+    expect((await bodyOf(plain)).transport).toBe('memory');
+  });
+
+  it('refuses transport flags that are not identifiers or name no transport', () => {
+    const { yard } = api();
+    const bad: Record<string, TransportFlag>[] = [
+      { transport: { whenTrue: 'memory' } },
+      { 'bad name': { whenTrue: 'memory' } },
+      { empty: {} },
+      { wrong: { whenTrue: 7 as unknown as string } },
+    ];
+    for (const transportFlags of bad)
+      expect(() =>
+        createHttpHandler(yard, { auth: { none: true }, transportFlags, logger: silentLogger }),
+      ).toThrow(expect.objectContaining({ code: 'CONFIG_ERROR' }));
+  });
+
+  it('400 naming the key for anything next to "params" that is not an option', async () => {
+    const a = api();
+    const err = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: '{"params":{"n":3},"idempotency_key":"k"}',
+      }),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(err.message).toContain('idempotency_key');
+    expect((err.details as { path: string }[]).map((d) => d.path)).toEqual(['idempotency_key']);
+    // Params mixed with an envelope are refused too, not half-read.
+    await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"params":{"n":3},"n":4}' }),
+      400,
+      'INVALID_INPUT',
+    );
+    // The options themselves are fine.
+    const ok = await a.call('POST', '/api/jobs/submit/squares', {
+      body: '{"params":{"n":3},"idempotencyKey":"k","use_service_bus":false,"transport":"memory"}',
+    });
+    expect(ok.status).toBe(202);
+  });
+
+  it('400 naming the field for a U+0000 in a job id or an idempotency key', async () => {
+    const a = api();
+    const key = await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', {
+        body: JSON.stringify({ params: { n: 1 }, idempotencyKey: 'a\u0000b' }),
+      }),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(key.details).toEqual([
+      { path: 'idempotencyKey', message: 'must not contain the character U+0000' },
+    ]);
+    for (const [method, path] of [
+      ['GET', '/api/jobs/status/a%00b'],
+      ['GET', '/api/jobs/a%00b/tasks'],
+      ['POST', '/api/jobs/a%00b/cancel'],
+    ] as const) {
+      const err = await expectError(await a.call(method, path), 400, 'INVALID_INPUT');
+      expect(err.details, path).toEqual([
+        { path: 'jobId', message: 'must not contain the character U+0000' },
+      ]);
+    }
   });
 
   it('takes the Idempotency-Key header and an empty body as {}', async () => {

@@ -74,12 +74,27 @@ export function isAuthError(err: unknown): boolean {
 }
 
 /**
+ * SQLSTATEs of a value PostgreSQL cannot hold in text: `22021` (a byte sequence invalid in the
+ * encoding, e.g. 0x00 in a text parameter) and `22P05` (`\u0000` converted to text). The input is
+ * at fault, not the database.
+ */
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
+/**
  * Wraps anything the database threw into a `BACKEND_ERROR` (or `AUTH_FAILED`), keeping the SQLSTATE
- * and the cause but never the connection string.
+ * and the cause but never the connection string. Text the database cannot store (a U+0000 in an
+ * id, a key or a value) is bad input: an `INVALID_INPUT` {@link ValidationError}, never a backend
+ * error.
  */
 export function backendError(err: unknown, operation: string): SwitchyardError {
   if (isSwitchyardError(err)) return err;
   const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNSTORABLE_TEXT.has(code))
+    return new ValidationError(
+      `${operation}: a value contains text PostgreSQL cannot store (the character U+0000)`,
+      [{ path: '', message: 'must not contain the character U+0000' }],
+      { cause: err },
+    );
   // Every secret value resolved in this process (connection strings, passwords) is redacted.
   const message = redactSecrets(err instanceof Error ? err.message : String(err));
   const detail = typeof code === 'string' ? `${code} ${message}` : message;

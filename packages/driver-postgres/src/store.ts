@@ -3,12 +3,20 @@ import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
   CompleteTasksResult,
+  JobPage,
   JobRecord,
+  JobStatus,
+  ListJobsFilter,
   ListTasksOptions,
   NewJob,
   NewTask,
   PackAdmission,
+  PurgeBatch,
+  PurgeFilter,
+  PurgeResult,
   ReleasedJob,
+  ReopenedTasks,
+  ReopenTasksRequest,
   ScheduleAdvance,
   ScheduleState,
   StageCompletion,
@@ -24,15 +32,17 @@ import type {
   TaskRetry,
   TransportMetrics,
 } from '@switchyard/core/driver';
-import { MAX_REDRIVE_DOUBLINGS, parseTaskId, taskId } from '@switchyard/core/driver';
+import { jobPageSize, MAX_REDRIVE_DOUBLINGS, parseTaskId, taskId } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { jsonArray, jsonText, quoteSchema } from './errors.js';
+import { decodeJobCursor, encodeJobCursor, type JobSummaryRow, toJobSummary } from './job-page.js';
 import { migrate } from './migrate.js';
 import { type JobRow, type StageRow, type TaskRow, toJob, toStage, toTask } from './rows.js';
 import { acquireLease } from './sql/acquireLease.js';
 import { admitPacks } from './sql/admitPacks.js';
 import { advanceSchedule } from './sql/advanceSchedule.js';
 import { cancelJob } from './sql/cancelJob.js';
+import { cancelledJobs } from './sql/cancelledJobs.js';
 import { claimTasks } from './sql/claimTasks.js';
 import { completeTasks } from './sql/completeTasks.js';
 import { createDelayedJob } from './sql/createDelayedJob.js';
@@ -46,10 +56,22 @@ import { getStages } from './sql/getStages.js';
 import { getTask } from './sql/getTask.js';
 import { incrementCounter } from './sql/incrementCounter.js';
 import { insertTasks } from './sql/insertTasks.js';
+import { type ListJobsShape, listJobs } from './sql/listJobs.js';
 import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
+import { purgeEmptyJobs, purgeRemaining, purgeTasks } from './sql/purgeJobs.js';
 import { releaseDueJobs } from './sql/releaseDueJobs.js';
+import {
+  reopenDropLaterStages,
+  reopenDropLaterTasks,
+  reopenFailedTasks,
+  reopenJob,
+  reopenLatestFailedStage,
+  reopenLockJob,
+  reopenLockStage,
+  reopenStage,
+} from './sql/reopenTasks.js';
 import { retryTasks } from './sql/retryTasks.js';
 import { sealStage } from './sql/sealStage.js';
 import { setSchedulePaused } from './sql/setSchedulePaused.js';
@@ -78,12 +100,20 @@ export interface PostgresStore extends Store {
   touchTasks(taskIds: readonly string[]): Promise<void>;
   /** Applies missing migrations now; returns the ids this call applied (empty when up to date). */
   migrate(): Promise<number[]>;
+  /**
+   * Calls `listener` with each job id cancelled through any store on this schema, at once
+   * (`LISTEN/NOTIFY`; PGlite within its process). See `Store.onCancel`.
+   */
+  onCancel(listener: (jobId: string) => void): Promise<() => Promise<void>>;
 }
+
+const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 const ALL_QUERIES = {
   acquireLease,
   admitPacks,
   cancelJob,
+  cancelledJobs,
   claimTasks,
   completeTasks,
   createJob,
@@ -98,6 +128,17 @@ const ALL_QUERIES = {
   listResults,
   listTasks,
   metrics,
+  purgeEmptyJobs,
+  purgeRemaining,
+  purgeTasks,
+  reopenDropLaterStages,
+  reopenDropLaterTasks,
+  reopenFailedTasks,
+  reopenJob,
+  reopenLatestFailedStage,
+  reopenLockJob,
+  reopenLockStage,
+  reopenStage,
   retryTasks,
   sealStage,
   startStage,
@@ -129,6 +170,9 @@ class PostgresStoreImpl implements PostgresStore {
   private readonly quoted: string;
   private readonly q: Queries;
   private readonly chunkSize: number;
+  /** NOTIFY channel of cancellations on this schema. */
+  private readonly cancelChannel: string;
+  private readonly listJobsTexts = new Map<string, string>();
   private adapterPromise: Promise<SqlAdapter> | undefined;
   private initPromise: Promise<number[]> | undefined;
   private closed = false;
@@ -141,6 +185,7 @@ class PostgresStoreImpl implements PostgresStore {
       Object.entries(ALL_QUERIES).map(([k, build]) => [k, build(this.quoted)]),
     ) as Queries;
     this.chunkSize = Math.max(1, options.insertChunkSize ?? 5000);
+    this.cancelChannel = `${this.schema.slice(0, 50)}_cancel`;
   }
 
   private db(): Promise<SqlAdapter> {
@@ -425,7 +470,162 @@ class PostgresStoreImpl implements PostgresStore {
 
   async cancelJob(jobId: string): Promise<boolean> {
     const [row] = await this.rows<{ cancelled: number }>(this.q.cancelJob, [jobId]);
-    return row?.cancelled === 1;
+    if (row?.cancelled !== 1) return false;
+    // Best effort: a worker that misses it learns through cancelledJobs at its next tick.
+    await this.rows('SELECT pg_notify($1, $2)', [this.cancelChannel, jobId]).catch(() => {});
+    return true;
+  }
+
+  async onCancel(listener: (jobId: string) => void): Promise<() => Promise<void>> {
+    return (await this.db()).listen(this.cancelChannel, listener);
+  }
+
+  async cancelledJobs(jobIds: readonly string[]): Promise<string[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.rows<{ id: string }>(this.q.cancelledJobs, [[...new Set(jobIds)]]);
+    return rows.map((r) => r.id);
+  }
+
+  async listJobs(filter: ListJobsFilter = {}): Promise<JobPage> {
+    const limit = jobPageSize(filter.limit);
+    const after = filter.cursor === undefined ? undefined : decodeJobCursor(filter.cursor);
+    const statuses =
+      filter.status === undefined
+        ? null
+        : typeof filter.status === 'string'
+          ? [filter.status]
+          : [...filter.status];
+    const shape: ListJobsShape = {};
+    const params: unknown[] = [];
+    if (statuses?.length === 1) {
+      shape.status = 'one';
+      params.push(statuses[0]);
+    } else if (statuses) {
+      shape.status = 'many';
+      params.push(statuses);
+    }
+    if (filter.name !== undefined) {
+      shape.name = true;
+      params.push(filter.name);
+    }
+    if (filter.transport !== undefined) {
+      shape.transport = true;
+      params.push(filter.transport);
+    }
+    if (filter.createdAfter) {
+      shape.createdAfter = true;
+      params.push(filter.createdAfter);
+    }
+    if (filter.createdBefore) {
+      shape.createdBefore = true;
+      params.push(filter.createdBefore);
+    }
+    if (after) {
+      shape.cursor = true;
+      params.push(after.createdUs, after.id);
+    }
+    // One extra row tells whether another page exists.
+    params.push(limit + 1);
+    const rows = await this.rows<JobSummaryRow>(this.listJobsText(shape), params);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    const jobs = page.map(toJobSummary);
+    return rows.length > limit && last ? { jobs, nextCursor: encodeJobCursor(last) } : { jobs };
+  }
+
+  /** The statement for one combination of filters, built once per store. */
+  private listJobsText(shape: ListJobsShape): string {
+    const key = JSON.stringify(shape);
+    let text = this.listJobsTexts.get(key);
+    if (!text) {
+      text = listJobs(this.quoted, shape);
+      this.listJobsTexts.set(key, text);
+    }
+    return text;
+  }
+
+  async reopenTasks(request: ReopenTasksRequest): Promise<ReopenedTasks> {
+    const named = request.taskIds?.map((id) => {
+      const key = parseTaskId(id);
+      if (key?.jobId !== request.jobId)
+        throw new ValidationError(
+          `[switchyard] [postgres] task ${id} is not a task of job ${request.jobId}`,
+          [{ path: 'taskIds', message: `unknown task ${id}` }],
+        );
+      return key;
+    });
+    const stages = new Set(named?.map((k) => k.stage));
+    if (request.stage !== undefined) stages.add(request.stage);
+    if (named && stages.size > 1)
+      throw new ValidationError('[switchyard] [postgres] taskIds must name tasks of one stage', [
+        { path: 'taskIds', message: `tasks of stages ${[...stages].join(', ')}` },
+      ]);
+    const db = await this.db();
+    return db.transaction(async (tx) => {
+      const [jobRow] = await tx.query<JobRow>(this.q.reopenLockJob, [request.jobId]);
+      if (!jobRow)
+        throw new SwitchyardError(
+          'JOB_NOT_FOUND',
+          `[switchyard] [postgres] job ${request.jobId} not found`,
+        );
+      const job = toJob(jobRow);
+      const unchanged: ReopenedTasks = { job, taskIds: [] };
+      if (job.status === 'cancelled' || job.status === 'queued') return unchanged;
+      let stage = request.stage ?? named?.[0]?.stage;
+      if (stage === undefined) {
+        const [latest] = await tx.query<{ idx: number | null }>(this.q.reopenLatestFailedStage, [
+          job.id,
+        ]);
+        if (latest?.idx === null || latest?.idx === undefined) return unchanged;
+        stage = latest.idx;
+      }
+      if (named?.length === 0) return unchanged;
+      const [st] = await tx.query<{ status: string; created: number; rows: number }>(
+        this.q.reopenLockStage,
+        [job.id, stage],
+      );
+      // Rows missing: a purge is deleting this job.
+      if (!st || st.rows < st.created) return unchanged;
+      if (job.status === 'running' && (stage !== job.currentStage || st.status === 'complete'))
+        return unchanged;
+      const indexes = named ? named.map((k) => k.index) : null;
+      const reopened = await tx.query<{ idx: number }>(this.q.reopenFailedTasks, [
+        job.id,
+        stage,
+        indexes,
+      ]);
+      if (reopened.length === 0) return unchanged;
+      await tx.query(this.q.reopenDropLaterStages, [job.id, stage]);
+      await tx.query(this.q.reopenDropLaterTasks, [job.id, stage]);
+      await tx.query(this.q.reopenStage, [job.id, stage, reopened.length]);
+      const [running] = await tx.query<JobRow>(this.q.reopenJob, [job.id, stage]);
+      return {
+        job: toJob(running!),
+        stage,
+        taskIds: reopened
+          .map((r) => r.idx)
+          .sort((a, b) => a - b)
+          .map((idx) => taskId(job.id, stage, idx)),
+      };
+    });
+  }
+
+  async purgeJobs(filter: PurgeFilter, batch: PurgeBatch = {}): Promise<PurgeResult> {
+    const requested =
+      filter.status === undefined
+        ? TERMINAL_JOB_STATUSES
+        : typeof filter.status === 'string'
+          ? [filter.status]
+          : filter.status;
+    const statuses = requested.filter((s) => TERMINAL_JOB_STATUSES.includes(s));
+    if (statuses.length === 0) return { jobs: 0, tasks: 0, more: false };
+    const maxJobs = Math.max(1, Math.floor(batch.jobs ?? 100));
+    const maxTasks = Math.max(1, Math.floor(batch.tasks ?? 5000));
+    const match = [statuses, filter.finishedBefore, filter.name ?? null, maxJobs];
+    const [tasks] = await this.rows<{ tasks: number }>(this.q.purgeTasks, [...match, maxTasks]);
+    const [jobs] = await this.rows<{ jobs: number }>(this.q.purgeEmptyJobs, match);
+    const [left] = await this.rows<{ more: boolean }>(this.q.purgeRemaining, match.slice(0, 3));
+    return { jobs: jobs?.jobs ?? 0, tasks: tasks?.tasks ?? 0, more: left?.more === true };
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
@@ -450,6 +650,7 @@ class PostgresStoreImpl implements PostgresStore {
       afterStage,
       afterIndex,
       limit + 1,
+      options.batchId ?? null,
     ]);
     const tasks = rows.slice(0, limit).map(toTask);
     const last = tasks[tasks.length - 1];
@@ -575,6 +776,9 @@ class PostgresStoreImpl implements PostgresStore {
       message: 'the job did not finish by its deadline',
     };
     const rows = await this.rows<{ id: string }>(this.q.expireJobs, [limit, JSON.stringify(error)]);
+    // As cancelJob: running handlers of these jobs are aborted (best effort, as there).
+    for (const { id } of rows)
+      await this.rows('SELECT pg_notify($1, $2)', [this.cancelChannel, id]).catch(() => {});
     return rows.map((r) => r.id);
   }
 
@@ -685,8 +889,8 @@ function encodeCursor(stage: number, index: number): string {
 function decodeCursor(cursor: string): [number, number] {
   const match = /^(\d{1,9}):(-?\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!match)
-    throw new ValidationError('[switchyard] [postgres] cursor is malformed', [
-      { path: 'cursor', message: 'not a cursor from listTasks' },
+    throw new ValidationError('cursor is not one a previous page returned', [
+      { path: 'cursor', message: 'not a cursor from a previous page' },
     ]);
   return [Number(match[1]), Number(match[2])];
 }

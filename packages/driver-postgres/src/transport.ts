@@ -5,6 +5,7 @@ import type {
   OutgoingMessage,
   ReceivedMessage,
   ReceiveOptions,
+  ReplayOptions,
   Settlement,
   Transport,
   TransportLimits,
@@ -31,13 +32,31 @@ export interface PostgresTransportOptions extends ConnectionOptions {
 /** The Postgres transport: a {@link Transport} with dead-letter inspection and replay. */
 export interface PostgresTransport extends Transport {
   listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
-  replayDeadLetters(
-    queue: QueueKind,
-    options?: { limit?: number; ids?: string[] },
-  ): Promise<number>;
+  replayDeadLetters(queue: QueueKind, options?: ReplayOptions): Promise<number>;
 }
 
 const MiB = 1024 * 1024;
+/** Dead letters a replay pass reads (and offers to `accept`) at a time. */
+const REPLAY_BATCH = 500;
+
+interface DeadLetterRow {
+  id: string;
+  body: string;
+  reason: string;
+  description: string | null;
+  dead_lettered_at: Date;
+}
+
+function toDeadLetter(queue: QueueKind, r: DeadLetterRow): DeadLetter {
+  return {
+    queue,
+    id: r.id,
+    body: r.body,
+    reason: r.reason,
+    deadLetteredAt: r.dead_lettered_at,
+    ...(r.description === null ? {} : { description: r.description }),
+  };
+}
 
 /**
  * A queue {@link Transport} on PostgreSQL (or PGlite) tables: batched `FOR UPDATE SKIP LOCKED`
@@ -252,36 +271,46 @@ class PostgresTransportImpl implements PostgresTransport {
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const db = await this.db();
-    const rows = await db.query<{
-      id: string;
-      body: string;
-      reason: string;
-      description: string | null;
-      dead_lettered_at: Date;
-    }>(this.q.listDeadLetters, [this.key(queue), Math.max(1, options.limit ?? 100)]);
-    return rows.map((r) => ({
-      queue,
-      id: r.id,
-      body: r.body,
-      reason: r.reason,
-      deadLetteredAt: r.dead_lettered_at,
-      ...(r.description === null ? {} : { description: r.description }),
-    }));
+    const rows = await db.query<DeadLetterRow>(this.q.listDeadLetters, [
+      this.key(queue),
+      Math.max(1, options.limit ?? 100),
+    ]);
+    return rows.map((r) => toDeadLetter(queue, r));
   }
 
-  async replayDeadLetters(
-    queue: QueueKind,
-    options: { limit?: number; ids?: string[] } = {},
-  ): Promise<number> {
+  async replayDeadLetters(queue: QueueKind, options: ReplayOptions = {}): Promise<number> {
     const db = await this.db();
+    const key = this.key(queue);
     const ids = options.ids?.filter((id) => /^\d{1,18}$/.test(id)) ?? null;
-    const [row] = await db.query<{ replayed: number }>(this.q.replayDeadLetters, [
-      this.key(queue),
-      Math.max(1, options.limit ?? 1000),
-      ids,
-      this.channel,
-    ]);
-    return row?.replayed ?? 0;
+    if (ids?.length === 0) return 0;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const [start] = await db.query<{ max_id: string; started_at: Date }>(this.q.replayStart, [key]);
+    if (!start) return 0;
+    let after = '0';
+    let replayed = 0;
+    while (replayed < limit) {
+      const rows = await db.query<DeadLetterRow>(this.q.replayBatch, [
+        key,
+        start.max_id,
+        start.started_at,
+        after,
+        ids,
+        Math.min(REPLAY_BATCH, limit - replayed),
+      ]);
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.id;
+      const letters = rows.map((r) => toDeadLetter(queue, r));
+      const verdicts = options.accept ? await options.accept(letters) : letters.map(() => true);
+      const chosen = letters.filter((_, i) => verdicts[i] === true).map((l) => l.id);
+      if (chosen.length === 0) continue;
+      const [row] = await db.query<{ replayed: number }>(this.q.replayDeadLetters, [
+        key,
+        chosen,
+        this.channel,
+      ]);
+      replayed += row?.replayed ?? 0;
+    }
+    return replayed;
   }
 
   async ping(): Promise<void> {

@@ -16,6 +16,7 @@ export {
   serviceBusTierDefaults,
 } from './tiers.js';
 export {
+  DIAGNOSTIC_ID,
   MessageTooLargeError,
   type ServiceBusTransport,
   type ServiceBusTransportOptions,

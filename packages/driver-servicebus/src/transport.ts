@@ -33,6 +33,7 @@ import {
   type OutgoingMessage,
   type ReceivedMessage,
   type ReceiveOptions,
+  type ReplayOptions,
   redactSecrets,
   type Settlement,
   type Transport,
@@ -133,6 +134,11 @@ export class MessageTooLargeError extends SwitchyardError {
 /** Application properties the driver sets on copies it sends (retries, replays). */
 const PROP_ID = 'sy-id';
 const PROP_DELIVERIES = 'sy-delivery-count';
+/** Application property holding when the transport dead-lettered a message (ISO 8601). */
+const DEAD_LETTERED_AT = 'sy-dead-lettered-at';
+
+/** The application property the Azure SDK reads and writes a W3C `traceparent` in. */
+export const DIAGNOSTIC_ID = 'Diagnostic-Id';
 
 /** Room kept for the AMQP envelope (annotations, properties, batch framing) under the link limit. */
 const ENVELOPE_RESERVE_BYTES = 8 * 1024;
@@ -546,7 +552,12 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // Dead-letters with different reasons are different outcomes on the wire too.
         await this.lanes.submit(
           `deadLetter\u0000${deadLetterReason}\u0000${deadLetterErrorDescription}`,
-          () => receiver.deadLetterMessage(raw, { deadLetterReason, deadLetterErrorDescription }),
+          () =>
+            receiver.deadLetterMessage(raw, {
+              deadLetterReason,
+              deadLetterErrorDescription,
+              [DEAD_LETTERED_AT]: new Date().toISOString(),
+            }),
         );
       }
     } catch (err) {
@@ -585,6 +596,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   }
 
   // ---------------------------------------------------------------- dead letters
+  // Service Bus records no dead-letter time: the transport stamps one (application property
+  // DEAD_LETTERED_AT) when it dead-letters, and lists it. Messages the broker dead-lettered itself
+  // (MaxDeliveryCountExceeded) carry none.
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? 100;
@@ -609,15 +623,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
             if (page.length === 0) break;
             for (const m of page) {
               if (m.sequenceNumber?.gte(from)) from = m.sequenceNumber.add(1);
-              out.push({
-                queue,
-                id: messageIdOf(m),
-                body: decodeBody(m.body),
-                reason: m.deadLetterReason ?? '',
-                ...(m.deadLetterErrorDescription
-                  ? { description: m.deadLetterErrorDescription }
-                  : {}),
-              });
+              out.push(deadLetterOf(queue, m));
             }
           }
           return out;
@@ -630,10 +636,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     }
   }
 
-  async replayDeadLetters(
-    queue: QueueKind,
-    options: { limit?: number; ids?: string[] } = {},
-  ): Promise<number> {
+  async replayDeadLetters(queue: QueueKind, options: ReplayOptions = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const wanted = options.ids ? new Set(options.ids) : undefined;
     const queueName = this.queueNames[queue];
@@ -644,59 +647,64 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
           skipParsingBodyAsJson: true,
           maxAutoLockRenewalDurationInMs: 0,
         });
-        const seen = new Set<string>();
-        let replayed = 0;
+        // Received but not moved (dead-lettered during the pass, or refused): held locked so the
+        // next receive reaches further, released at the end.
+        const held: ServiceBusReceivedMessage[] = [];
         try {
-          while (replayed < limit) {
+          // The pass moves the dead letters there now, named by sequence number (a dead letter
+          // keeps its own; a copy that fails again comes back under a new one).
+          const pending = await snapshotDeadLetters(dlq, limit, wanted);
+          const seen = new Set<string>();
+          let replayed = 0;
+          while (pending.size > 0) {
             // Short waits: the dead letters stay locked only for the queue's lock duration.
-            const batch = await dlq.receiveMessages(Math.min(100, limit - replayed), {
-              maxWaitTimeInMs: DLQ_RECEIVE_WAIT_MS,
-            });
+            const batch = await dlq.receiveMessages(100, { maxWaitTimeInMs: DLQ_RECEIVE_WAIT_MS });
             if (batch.length === 0) break;
             const take: ServiceBusReceivedMessage[] = [];
-            const skip: ServiceBusReceivedMessage[] = [];
-            for (const m of batch) (wanted && !wanted.has(messageIdOf(m)) ? skip : take).push(m);
-            // Send copies first, then remove the dead letters: a crash in between duplicates, never loses.
-            if (take.length > 0) {
-              await this.sendBatches(
-                this.sender(client, queueName),
-                take.map((m) => ({
-                  ...copyOf(m, messageIdOf(m), 0),
-                  messageId: `${messageIdOf(m)}:replay:${Date.now()}`,
-                })),
-              );
-              await Promise.all(
-                take.map((m) =>
-                  this.lanes
-                    .submit('complete', () => dlq.completeMessage(m))
-                    // Lock lost: the copy is out; the dead letter stays and a later replay duplicates it.
-                    .catch((err: unknown) => {
-                      if (!isLockLost(err)) throw err;
-                    }),
-                ),
-              );
-              replayed += take.length;
-            }
             let fresh = false;
-            for (const m of skip) {
+            for (const m of batch) {
               const key = String(m.sequenceNumber);
-              if (!seen.has(key)) fresh = true;
-              seen.add(key);
+              if (pending.delete(key)) take.push(m);
+              else {
+                if (!seen.has(key)) fresh = true;
+                seen.add(key);
+                held.push(m);
+              }
             }
+            // Only messages seen before: the rest of the snapshot is out of reach (moved by another pass).
+            if (take.length === 0 && !fresh) break;
+            if (take.length === 0) continue;
+            const verdicts = options.accept
+              ? await options.accept(take.map((m) => deadLetterOf(queue, m)))
+              : take.map(() => true);
+            const move = take.filter((_, i) => verdicts[i] === true);
+            held.push(...take.filter((_, i) => verdicts[i] !== true));
+            if (move.length === 0) continue;
+            // Send copies first, then remove the dead letters: a crash in between duplicates, never loses.
+            await this.sendBatches(
+              this.sender(client, queueName),
+              move.map((m) => ({
+                ...copyOf(m, messageIdOf(m), 0),
+                messageId: `${messageIdOf(m)}:replay:${Date.now()}`,
+              })),
+            );
             await Promise.all(
-              skip.map((m) =>
+              move.map((m) =>
                 this.lanes
-                  .submit('abandon', () => dlq.abandonMessage(m))
+                  .submit('complete', () => dlq.completeMessage(m))
+                  // Lock lost: the copy is out; the dead letter stays and a later replay duplicates it.
                   .catch((err: unknown) => {
                     if (!isLockLost(err)) throw err;
                   }),
               ),
             );
-            // Only skipped messages we saw before: nothing more to replay.
-            if (take.length === 0 && !fresh) break;
+            replayed += move.length;
           }
           return replayed;
         } finally {
+          await Promise.allSettled(
+            held.map((m) => this.lanes.submit('abandon', () => dlq.abandonMessage(m))),
+          );
           await closeQuietly([dlq]);
         }
       });
@@ -745,6 +753,10 @@ function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   message.messageId = m.messageId ?? randomUUID();
   if (m.delayMs !== undefined && m.delayMs > 0)
     message.scheduledEnqueueTimeUtc = new Date(Date.now() + m.delayMs);
+  // The Azure SDK's own trace header: Application Insights and other Service Bus tooling link
+  // the message to the trace the envelope's `traceparent` names.
+  if (m.traceparent !== undefined)
+    message.applicationProperties = { [DIAGNOSTIC_ID]: m.traceparent };
   return message;
 }
 
@@ -754,14 +766,22 @@ function copyOf(
   id: string,
   deliveryCount: number,
 ): ServiceBusMessage {
-  const { [PROP_ID]: _id, [PROP_DELIVERIES]: _count, ...props } = raw.applicationProperties ?? {};
+  // A replayed message is not dead-lettered any more: its old dead-letter time is dropped.
+  const {
+    [PROP_ID]: _id,
+    [PROP_DELIVERIES]: _count,
+    [DEAD_LETTERED_AT]: _deadLetteredAt,
+    ...props
+  } = raw.applicationProperties ?? {};
   const applicationProperties: Record<string, number | boolean | string | Date | null> = {
     ...props,
     [PROP_ID]: id,
   };
   if (deliveryCount > 0) applicationProperties[PROP_DELIVERIES] = deliveryCount;
   const copy: ServiceBusMessage = {
-    body: Buffer.from(decodeBody(raw.body), 'utf8'),
+    // The bytes as received, whatever they are: decoding them as UTF-8 would replace invalid
+    // sequences by U+FFFD and change the body.
+    body: raw.body instanceof Uint8Array ? Buffer.from(raw.body) : raw.body,
     // Distinct per attempt so duplicate detection (if enabled) does not drop the copy.
     messageId: deliveryCount > 0 ? `${id}:${deliveryCount}` : id,
     applicationProperties,
@@ -769,6 +789,42 @@ function copyOf(
   if (raw.contentType !== undefined) copy.contentType = raw.contentType;
   if (raw.subject !== undefined) copy.subject = raw.subject;
   return copy;
+}
+
+/** A dead-lettered message as the transport lists it. */
+function deadLetterOf(queue: QueueKind, m: ServiceBusReceivedMessage): DeadLetter {
+  return {
+    queue,
+    id: messageIdOf(m),
+    body: decodeBody(m.body),
+    reason: m.deadLetterReason ?? '',
+    ...(m.deadLetterErrorDescription ? { description: m.deadLetterErrorDescription } : {}),
+    ...deadLetteredAt(m.applicationProperties?.[DEAD_LETTERED_AT]),
+  };
+}
+
+/**
+ * Sequence numbers of the dead letters a replay pass moves: those there now (up to `limit`, and
+ * only `wanted` ids if given), peeked without locking them.
+ */
+async function snapshotDeadLetters(
+  dlq: ServiceBusReceiver,
+  limit: number,
+  wanted: ReadonlySet<string> | undefined,
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  // From sequence number 0 explicitly: the SDK keeps a peek cursor per entity (see listDeadLetters).
+  let from = Long.ZERO;
+  while (found.size < limit) {
+    const page = await dlq.peekMessages(100, { fromSequenceNumber: from });
+    if (page.length === 0) break;
+    for (const m of page) {
+      if (m.sequenceNumber?.gte(from)) from = m.sequenceNumber.add(1);
+      if (found.size < limit && (!wanted || wanted.has(messageIdOf(m))))
+        found.add(String(m.sequenceNumber));
+    }
+  }
+  return found;
 }
 
 function messageIdOf(raw: ServiceBusReceivedMessage): string {
@@ -839,4 +895,10 @@ function backendError(what: string, err: unknown): SwitchyardError {
 
 async function closeQuietly(things: readonly { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(things.map((t) => t.close().catch(() => undefined)));
+}
+
+function deadLetteredAt(value: unknown): { deadLetteredAt?: Date } {
+  const at =
+    value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? { deadLetteredAt: at } : {};
 }

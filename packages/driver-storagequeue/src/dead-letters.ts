@@ -5,15 +5,15 @@
  */
 
 import type { QueueKind } from '@switchyard/core';
-import type { DeadLetter } from '@switchyard/core/driver';
+import type { DeadLetter, ReplayOptions } from '@switchyard/core/driver';
 import type { QueueClients } from './clients.js';
 import { decodeText, encodeBody, type MessageEncoding, parsePoisonMessage } from './codec.js';
 import type { QueueMessages } from './messages.js';
 import { POISON_SUFFIX } from './names.js';
 import { MAX_RECEIVE } from './options.js';
 
-/** How long a message received only to page past it stays hidden (it is made visible again at once). */
-const PAGE_VISIBILITY_S = 60;
+/** Seconds a replay pass hides the poison messages it pages past (made visible again at its end). */
+const REPLAY_HIDE_S = 300;
 
 export class DeadLetters {
   constructor(
@@ -39,56 +39,103 @@ export class DeadLetters {
     return out;
   }
 
-  /** Moves dead letters (all, or those with `ids`) back to their queue; returns how many. */
+  /** Moves dead letters back to their queues in one terminating pass; returns how many. */
   async replay(
+    kind: QueueKind,
     queues: readonly string[],
-    options: { limit?: number; ids?: string[] },
+    options: ReplayOptions,
   ): Promise<number> {
-    const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    const wanted = options.ids ? new Set(options.ids) : undefined;
+    let left = options.limit ?? Number.POSITIVE_INFINITY;
     let replayed = 0;
     for (const queue of queues) {
-      const poisonQueue = `${queue}${POISON_SUFFIX}`;
-      const skipped: { id: string; popReceipt: string }[] = [];
-      try {
-        while (replayed < limit) {
-          const asked = Number.isFinite(limit) ? limit - replayed : MAX_RECEIVE;
-          const response = await this.clients.run('getMessages', poisonQueue, (c) =>
-            c.receiveMessages({
-              numberOfMessages: Math.min(MAX_RECEIVE, asked),
-              visibilityTimeout: PAGE_VISIBILITY_S,
-            }),
-          );
-          const items = response.receivedMessageItems;
-          if (items.length === 0) break;
-          for (const item of items) {
-            if ((wanted && !wanted.has(item.messageId)) || replayed >= limit) {
-              skipped.push({ id: item.messageId, popReceipt: item.popReceipt });
-              continue;
-            }
-            const { body, raw } = decodeText(item.messageText, this.encoding);
-            const parsed = raw ? { body: item.messageText } : parsePoisonMessage(body);
-            // A message kept verbatim because it was undecodable goes back verbatim.
-            const text = parsed.header?.raw
-              ? parsed.body
-              : raw
-                ? item.messageText
-                : encodeBody(parsed.body, this.encoding);
-            await this.messages.sendText(queue, text, 0);
-            await this.messages.deleteQuietly(poisonQueue, item.messageId, item.popReceipt);
-            replayed++;
-          }
-        }
-      } finally {
-        // Make skipped messages visible again at once (they were hidden only to page past them).
-        await Promise.allSettled(
-          skipped.map((s) =>
-            this.clients.run('updateMessage', poisonQueue, (c) =>
-              c.updateMessage(s.id, s.popReceipt, undefined, 0),
-            ),
-          ),
+      if (left <= 0) break;
+      const moved = await this.replayQueue(kind, queue, left, options);
+      replayed += moved;
+      left -= moved;
+    }
+    return replayed;
+  }
+
+  /**
+   * One replay pass over `<queue>-poison`. The pass moves the poison messages there when it
+   * starts: one inserted later (by the server's clock, to the second), or the poison copy of a
+   * message this pass sent, is dead-lettered during the pass and stays. Messages not moved are
+   * hidden while the pass pages past them, and made visible again at its end.
+   */
+  private async replayQueue(
+    kind: QueueKind,
+    queue: string,
+    limit: number,
+    options: ReplayOptions,
+  ): Promise<number> {
+    const poisonQueue = `${queue}${POISON_SUFFIX}`;
+    const wanted = options.ids ? new Set(options.ids) : undefined;
+    const hidden = new Map<string, string>();
+    const decided = new Set<string>();
+    const sent = new Set<string>();
+    let startedAt: Date | undefined;
+    let replayed = 0;
+    try {
+      while (replayed < limit) {
+        const response = await this.clients.run('getMessages', poisonQueue, (c) =>
+          c.receiveMessages({ numberOfMessages: MAX_RECEIVE, visibilityTimeout: REPLAY_HIDE_S }),
         );
+        startedAt ??= response.date ?? new Date();
+        const items = response.receivedMessageItems;
+        if (items.length === 0) break;
+        const offered: { item: (typeof items)[number]; letter: DeadLetter; text: string }[] = [];
+        for (const item of items) {
+          const { body, raw } = decodeText(item.messageText, this.encoding);
+          const parsed = raw ? { body: item.messageText } : parsePoisonMessage(body);
+          const newer =
+            item.insertedOn > startedAt ||
+            (parsed.header !== undefined && sent.has(parsed.header.messageId));
+          if (
+            newer ||
+            decided.has(item.messageId) ||
+            (wanted && !wanted.has(item.messageId)) ||
+            offered.length >= limit - replayed
+          ) {
+            hidden.set(item.messageId, item.popReceipt);
+            continue;
+          }
+          decided.add(item.messageId);
+          // A message kept verbatim because it was undecodable goes back verbatim.
+          const text = parsed.header?.raw
+            ? parsed.body
+            : raw
+              ? item.messageText
+              : encodeBody(parsed.body, this.encoding);
+          offered.push({
+            item,
+            letter: this.toDeadLetter(kind, item.messageId, item.messageText, item.insertedOn),
+            text,
+          });
+        }
+        if (offered.length === 0) continue;
+        const verdicts = options.accept
+          ? await options.accept(offered.map((o) => o.letter))
+          : offered.map(() => true);
+        for (const [i, { item, text }] of offered.entries()) {
+          if (verdicts[i] !== true) {
+            hidden.set(item.messageId, item.popReceipt);
+            continue;
+          }
+          sent.add(await this.messages.sendText(queue, text, 0));
+          await this.messages.deleteQuietly(poisonQueue, item.messageId, item.popReceipt);
+          hidden.delete(item.messageId);
+          replayed++;
+        }
       }
+    } finally {
+      // Make the messages not moved visible again at once.
+      await Promise.allSettled(
+        [...hidden].map(([id, popReceipt]) =>
+          this.clients.run('updateMessage', poisonQueue, (c) =>
+            c.updateMessage(id, popReceipt, undefined, 0),
+          ),
+        ),
+      );
     }
     return replayed;
   }

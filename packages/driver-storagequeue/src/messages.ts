@@ -72,13 +72,14 @@ export class QueueMessages {
     private readonly maxDequeueCount: number,
   ) {}
 
+  /** Sends one message; resolves with the id the service gave it. */
   async sendText(
     queue: string,
     text: string,
     delayMs: number,
     abortSignal?: AbortSignal,
-  ): Promise<void> {
-    await this.clients.run('putMessage', queue, (c) =>
+  ): Promise<string> {
+    const response = await this.clients.run('putMessage', queue, (c) =>
       c.sendMessage(text, {
         visibilityTimeout: seconds(delayMs),
         // Never expire (the default is 7 days): a task message may wait behind a long stage, and a
@@ -88,6 +89,7 @@ export class QueueMessages {
         abortSignal,
       }),
     );
+    return response.messageId;
   }
 
   /** Deletes a message; a lost pop receipt (received again, or gone) is not an error. */

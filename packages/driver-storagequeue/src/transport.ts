@@ -17,6 +17,7 @@ import {
   type OutgoingMessage,
   type ReceivedMessage,
   type ReceiveOptions,
+  type ReplayOptions,
   type Settlement,
   type Transport,
   type TransportLimits,
@@ -284,13 +285,10 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     return this.deadLetters.list(kind, this.config.layout[kind], options.limit ?? MAX_RECEIVE);
   }
 
-  async replayDeadLetters(
-    kind: QueueKind,
-    options: { limit?: number; ids?: string[] } = {},
-  ): Promise<number> {
+  async replayDeadLetters(kind: QueueKind, options: ReplayOptions = {}): Promise<number> {
     this.assertOpen();
     await this.ensureQueues();
-    return this.deadLetters.replay(this.config.layout[kind], options);
+    return this.deadLetters.replay(kind, this.config.layout[kind], options);
   }
 
   /** Storage transactions by REST operation since creation, and the `503 ServerBusy` answers met. */

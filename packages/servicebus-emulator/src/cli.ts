@@ -3,15 +3,43 @@
 import { parseArgs } from 'node:util';
 import { startEmulator } from './server.js';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '5672' },
-    host: { type: 'string', default: '127.0.0.1' },
-    'lock-duration-ms': { type: 'string' },
-    'max-delivery-count': { type: 'string' },
-    'max-message-size-bytes': { type: 'string' },
-  },
-});
+const USAGE = `Usage: switchyard-servicebus-emulator [options]
+
+A local AMQP 1.0 Service Bus emulator. Prints its connection string (UseDevelopmentEmulator=true)
+and runs until SIGINT/SIGTERM.
+
+Options:
+  --port N                    TCP port (default 5672; 0 picks a free one)
+  --host H                    address to listen on (default 127.0.0.1)
+  --lock-duration-ms N        peek-lock duration of every queue (default 60000)
+  --max-delivery-count N      deliveries before a message is dead-lettered (default 10)
+  --max-message-size-bytes N  largest message accepted (default 1048576)
+  -h, --help                  this help`;
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        port: { type: 'string', default: '5672' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'lock-duration-ms': { type: 'string' },
+        'max-delivery-count': { type: 'string' },
+        'max-message-size-bytes': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    // A usage mistake gets a message and the usage, never a stack trace.
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+const values = parse();
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -7,6 +7,17 @@ import { decodeEnvelope, type Envelope } from '@switchyard/core/driver';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
+/** A well-formed W3C traceparent (version 00). */
+function traceparent() {
+  return fc
+    .tuple(
+      fc.stringMatching(/^[0-9a-f]{32}$/),
+      fc.stringMatching(/^[0-9a-f]{16}$/),
+      fc.constantFrom('00', '01'),
+    )
+    .map(([t, s, f]) => `00-${t}-${s}-${f}`);
+}
+
 const nearEnvelope = fc.record(
   {
     v: fc.oneof(fc.constant(1), fc.constant(2), fc.constant('1'), fc.constant(null), fc.double()),
@@ -37,6 +48,8 @@ const nearEnvelope = fc.record(
       fc.record({ reason: fc.anything(), description: fc.anything() }, { requiredKeys: [] }),
       fc.anything(),
     ),
+    traceparent: fc.oneof(traceparent(), fc.string({ maxLength: 80 }), fc.anything()),
+    tracestate: fc.oneof(fc.string({ maxLength: 600 }), fc.anything()),
     __proto__: fc.anything(),
   },
   { requiredKeys: [] },
@@ -44,7 +57,17 @@ const nearEnvelope = fc.record(
 
 const id = fc.string({ minLength: 1, maxLength: 80 });
 const validEnvelope = fc.oneof(
-  fc.record({ v: fc.constant(1), kind: fc.constant('stage'), jobId: id, stage: fc.nat(10_000) }),
+  fc.record(
+    {
+      v: fc.constant(1),
+      kind: fc.constant('stage'),
+      jobId: id,
+      stage: fc.nat(10_000),
+      traceparent: traceparent(),
+      tracestate: fc.constant('vendor=abc'),
+    },
+    { requiredKeys: ['v', 'kind', 'jobId', 'stage'] },
+  ),
   fc.record(
     {
       v: fc.constant(1),
@@ -55,6 +78,7 @@ const validEnvelope = fc.oneof(
       input: fc.jsonValue(),
       ref: id,
       attempts: fc.nat(100),
+      traceparent: traceparent(),
     },
     { requiredKeys: ['v', 'kind', 'jobId', 'stage', 'taskId'] },
   ),
@@ -89,7 +113,16 @@ const inputs = fc.oneof(
 function wellFormed(e: Envelope): boolean {
   const id = (s: unknown) => typeof s === 'string' && s.length > 0 && s.length <= 512;
   if (e.v !== 1 || !id(e.jobId) || !Number.isInteger(e.stage) || e.stage < 0) return false;
-  if (e.kind === 'stage') return Object.keys(e).length === 4;
+  // A trace field is kept only well formed (a malformed one is dropped, the message kept).
+  if (
+    e.traceparent !== undefined &&
+    !/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(e.traceparent)
+  )
+    return false;
+  if (e.tracestate !== undefined && (e.traceparent === undefined || e.tracestate.length > 512))
+    return false;
+  if (e.kind === 'stage')
+    return Object.keys(e).length === 4 + (e.traceparent ? 1 : 0) + (e.tracestate ? 1 : 0);
   if (e.kind === 'tasks') {
     return (
       e.tasks.length > 0 &&

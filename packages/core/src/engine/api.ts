@@ -7,7 +7,16 @@ import type {
   JobResult,
   TaskResult,
 } from '../define.js';
-import type { Store } from '../store.js';
+import type { RetryOptions, RetryResult } from '../operations/retry.js';
+import type {
+  JobPage,
+  ListJobsFilter,
+  ListTasksOptions,
+  PurgeFilter,
+  Store,
+  TaskPage,
+} from '../store.js';
+import type { QueueKind } from '../transport.js';
 import type {
   HandleMeta,
   HandleSettlement,
@@ -86,6 +95,43 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
     jobId: JobId<N>,
     options?: WaitForOptions,
   ): Promise<JobViewOf<JobNamed<Jobs, N>>>;
+  /**
+   * Pages through jobs newest first (keyset cursor: follow `nextCursor`), filtered by status,
+   * name, path and creation time.
+   * @throws {SwitchyardError} `INVALID_INPUT` for a cursor this store did not return
+   */
+  listJobs(filter?: ListJobsFilter): Promise<JobPage>;
+  /** Pages through a job's tasks by (stage, index), filtered by status, stage or send batch. */
+  listTasks(jobId: string, options?: ListTasksOptions): Promise<TaskPage>;
+  /**
+   * Re-runs a job's failed tasks — all, one stage's, or named ones — with their attempts reset:
+   * the stage re-opens and the job runs on from it to its end (also for a job that succeeded
+   * with tolerated failures). A cancelled job is not retried (`retried: 0`).
+   * @throws {SwitchyardError} `JOB_NOT_FOUND`, `INVALID_INPUT` (a stage the job does not have,
+   * task ids of several stages)
+   */
+  retry(jobId: string, options?: RetryOptions): Promise<RetryResult>;
+  /** Retries every job a filter matches (by default the failed ones). */
+  retryJobs(filter: ListJobsFilter): Promise<{ jobs: number; retried: number }>;
+  /** Cancels every queued or running job a filter matches. */
+  cancelJobs(filter: ListJobsFilter): Promise<{ cancelled: number }>;
+  /**
+   * Deletes finished jobs matching the filter with their stages and tasks, in small batches;
+   * metrics keep their totals.
+   * @throws {SwitchyardError} `INVALID_INPUT` when `finishedBefore` is not a date
+   */
+  purge(filter: PurgeFilter): Promise<{ jobs: number; tasks: number }>;
+  /**
+   * Moves a path's dead letters back to their queue in one terminating pass, re-opening each
+   * replayed task first so it runs again; a letter that cannot re-run (its task succeeded, its
+   * job was cancelled, it is malformed) stays dead-lettered. Returns how many moved.
+   * @throws {SwitchyardError} `UNKNOWN_TRANSPORT`, `INVALID_INPUT` for a path without dead letters
+   */
+  replayDeadLetters(
+    transport: string,
+    queue: QueueKind,
+    options?: { limit?: number; ids?: readonly string[] },
+  ): Promise<number>;
   /** Runs workers on every configured transport until `signal` aborts; resolves once drained. */
   work(options?: WorkOptions): Promise<void>;
   /** Processes one message delivered by a serverless trigger and says how to settle it. */

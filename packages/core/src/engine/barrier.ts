@@ -4,6 +4,7 @@
  * fan-in barrier: the stage completions it reports are acted on before any task's message is
  * settled, so a crash between the two redelivers a message that finds the advance to redo.
  */
+import type { Span } from '@opentelemetry/api';
 import type {
   ClaimRef,
   PackAdmission,
@@ -13,6 +14,9 @@ import type {
   TaskOutcome,
   TaskRetry,
 } from '../store.js';
+import { ATTR } from '../telemetry/attributes.js';
+import { barrierSpan } from '../telemetry/steps.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { Batcher } from '../util/batcher.js';
 import { DEFAULTS } from './defaults.js';
 
@@ -20,6 +24,8 @@ export interface BarrierOptions {
   store: Store;
   /** Called for each stage an outcome batch completed, before the batch's callers resume. */
   onStageComplete: (completion: StageCompletion) => Promise<void>;
+  /** Traces each outcome batch (no-op without an OpenTelemetry SDK). */
+  telemetry?: Telemetry;
 }
 
 export class Barrier {
@@ -29,7 +35,7 @@ export class Barrier {
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
 
-  constructor({ store, onStageComplete }: BarrierOptions) {
+  constructor({ store, onStageComplete, telemetry }: BarrierOptions) {
     const sizes = DEFAULTS.batchers;
     this.claims = new Batcher(
       (refs) => store.claimTasks(refs),
@@ -42,10 +48,20 @@ export class Barrier {
       : undefined;
     this.completions = new Batcher(
       async (outcomes) => {
-        const { applied, completedStages } = await store.completeTasks(outcomes);
-        for (const completion of completedStages) await onStageComplete(completion);
-        const set = new Set(applied);
-        return outcomes.map((o) => set.has(o.taskId));
+        const record = async (span?: Span) => {
+          const { applied, completedStages } = await store.completeTasks(outcomes);
+          span?.setAttribute(ATTR.stagesCompleted, completedStages.length);
+          for (const completion of completedStages) await onStageComplete(completion);
+          const set = new Set(applied);
+          return outcomes.map((o) => set.has(o.taskId));
+        };
+        if (!telemetry) return record();
+        const batch = {
+          jobId: outcomes[0]!.jobId,
+          size: outcomes.length,
+          operation: 'complete' as const,
+        };
+        return telemetry.inSpan(barrierSpan(telemetry, batch), record);
       },
       sizes.completions.maxBatch,
       sizes.completions.inFlight,

@@ -1,6 +1,7 @@
 import { SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { DEFAULTS } from './defaults.js';
 import { JobDirectory } from './job-directory.js';
 import type { EngineSettings, TransportState } from './options.js';
@@ -11,6 +12,8 @@ export interface EngineContext {
   readonly store: Store;
   readonly logger: Logger;
   readonly directory: JobDirectory;
+  /** Spans and metrics (no-ops until the application registers an OpenTelemetry SDK). */
+  readonly telemetry: Telemetry;
   /** Resolves once the store is initialised; every call after the first shares it. */
   init(): Promise<void>;
   /**
@@ -22,11 +25,16 @@ export interface EngineContext {
 
 export function createContext(settings: EngineSettings, store: Store): EngineContext {
   let initialised: Promise<void> | undefined;
+  const telemetry = new Telemetry(
+    settings.telemetry,
+    (name) => settings.transports.get(name)?.transport.name ?? name,
+  );
   return {
     settings,
     store,
     logger: settings.logger,
-    directory: new JobDirectory(store, settings.jobs, DEFAULTS.jobCacheSize),
+    directory: new JobDirectory(store, settings.jobs, DEFAULTS.jobCacheSize, telemetry),
+    telemetry,
     init: () => {
       initialised ??= Promise.resolve(store.init?.());
       return initialised;

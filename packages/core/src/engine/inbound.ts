@@ -8,6 +8,8 @@ export interface InboundMessage {
   deliveryCount: number;
   /** The host poisons the message after this many deliveries. */
   maxDeliveries?: number;
+  /** When the transport enqueued it, if it says (a task's queue wait is measured from it). */
+  enqueuedAt?: Date | undefined;
   /** The message's hold on its worker loop's task slots (`work()` only). */
   held?: HeldMessage;
 }

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { JobRecord, Store } from '../store.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { AnyJob } from './api.js';
 
 /** A job's immutable facts, which never change once it is created. */
@@ -25,6 +26,7 @@ export class JobDirectory {
     private readonly store: Store,
     readonly definitions: ReadonlyMap<string, AnyJob>,
     private readonly maxCached: number,
+    private readonly telemetry?: Telemetry,
   ) {}
 
   /**
@@ -56,10 +58,15 @@ export class JobDirectory {
     return entry.loading;
   }
 
-  /** Records how the job ended and forgets it: a finished job's messages no longer need it. */
-  async finish(jobId: string, ending: JobEnding): Promise<void> {
-    await this.store.finishJob(jobId, ending);
+  /**
+   * Records how the job ended and forgets it: a finished job's messages no longer need it.
+   * `transport` (the job's) labels the jobs-finished metric.
+   */
+  async finish(jobId: string, ending: JobEnding, transport?: string): Promise<void> {
+    const finished = await this.store.finishJob(jobId, ending);
+    const known = transport ?? this.cache.get(jobId)?.info?.transport;
     this.cache.delete(jobId);
+    if (finished) this.telemetry?.jobFinished(jobId, ending.status, known);
   }
 
   /** The definition a job was submitted under (undefined when this worker does not define it). */

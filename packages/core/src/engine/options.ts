@@ -7,6 +7,7 @@ import type { RetryPolicy } from '../define.js';
 import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
 import { type BatchingOptions, type BatchingPolicy, resolvePolicy } from './batching.js';
@@ -29,6 +30,7 @@ export interface EngineSettings {
   retry: ResolvedRetryPolicy;
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
   logger: Logger;
+  telemetry: TelemetryOptions;
 }
 
 /** `work()`'s options, checked, with every default applied. */
@@ -90,6 +92,7 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
       ),
     },
     logger: options.logger ?? consoleLogger,
+    telemetry: options.telemetry ?? {},
   };
 }
 

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { encodeEnvelope, type PackedTask, type TaskEnvelope } from '../envelope.js';
 import { taskId as makeTaskId } from '../ids.js';
+import type { TraceFields } from '../telemetry/trace-context.js';
 import type { OutgoingMessage } from '../transport.js';
 import type { TransportState } from './options.js';
 
@@ -20,11 +21,14 @@ export async function sendStageMessage(
   target: TransportState,
   jobId: string,
   stage: number,
+  /** The sending span's context: the stage's processing joins its trace. */
+  trace?: TraceFields,
 ): Promise<void> {
   await target.transport.send('stage', [
     {
-      body: encodeEnvelope({ v: 1, kind: 'stage', jobId, stage }),
+      body: encodeEnvelope({ v: 1, kind: 'stage', jobId, stage, ...trace }),
       messageId: `${jobId}.stage.${stage}`,
+      ...(trace ? { traceparent: trace.traceparent } : {}),
     },
   ]);
 }
@@ -36,6 +40,8 @@ export interface TaskMessagesOptions {
   stage: number;
   /** Sent by a resumed fan-out: the tasks may have run already, so each is checked on its own. */
   resumed: boolean;
+  /** The fan-out's span context, carried by every message (one per pack). */
+  trace?: TraceFields | undefined;
 }
 
 /**
@@ -46,10 +52,12 @@ export function taskMessages(
   options: TaskMessagesOptions,
   tasks: readonly OutgoingTask[],
 ): OutgoingMessage[] {
-  const { target, jobId, stage, resumed } = options;
+  const { target, jobId, stage, resumed, trace } = options;
   const packSize = target.policy.packTasks;
   if (packSize <= 1)
-    return tasks.map((t) => taskMessage(target, { jobId, stage, index: t.index, input: t.input }));
+    return tasks.map((t) =>
+      taskMessage(target, { jobId, stage, index: t.index, input: t.input, trace }),
+    );
   const limit = target.transport.limits.maxMessageBytes;
   // Each task is serialised once: the pack's body is the empty envelope with the entries spliced
   // into its `tasks` list, so the size counted is the size sent.
@@ -59,6 +67,7 @@ export function taskMessages(
     jobId,
     stage,
     ...(resumed ? { resumed: true } : {}),
+    ...trace,
     tasks: [], // last: the entries are spliced into it
   });
   const head = empty.slice(0, -2); // up to and including the list's `[`
@@ -72,6 +81,7 @@ export function taskMessages(
     messages.push({
       body: `${head}${entries.join(',')}]}`,
       messageId: packId(jobId, stage, indexes),
+      ...(trace ? { traceparent: trace.traceparent } : {}),
     });
     indexes = [];
     entries = [];
@@ -114,6 +124,8 @@ export interface TaskMessageSpec {
    * message's first delivery as one to claim, not admit.
    */
   attempts?: number;
+  /** The sending span's context. */
+  trace?: TraceFields | undefined;
 }
 
 /** One task's message, its input inline when it fits the transport's message size. */
@@ -121,9 +133,17 @@ export function taskMessage(target: TransportState, spec: TaskMessageSpec): Outg
   const taskId = makeTaskId(spec.jobId, spec.stage, spec.index);
   const base: TaskEnvelope = { v: 1, kind: 'task', jobId: spec.jobId, stage: spec.stage, taskId };
   if (spec.attempts !== undefined) base.attempts = spec.attempts;
+  const trace = spec.trace;
+  if (trace) {
+    base.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) base.tracestate = trace.tracestate;
+  }
   const inline = encodeEnvelope({ ...base, input: spec.input });
   const max = target.transport.limits.maxMessageBytes;
   // UTF-16 length × 3 bounds the UTF-8 size: measure exactly only when it could matter.
   const fits = inline.length * 3 <= max || Buffer.byteLength(inline) <= max;
-  return { body: fits ? inline : encodeEnvelope(base), messageId: taskId };
+  const body = fits ? inline : encodeEnvelope(base);
+  return trace
+    ? { body, messageId: taskId, traceparent: trace.traceparent }
+    : { body, messageId: taskId };
 }

@@ -50,6 +50,7 @@ export class Reconciler {
         const n = await this.redrive(item);
         if (n === 0) continue;
         redriven[item.kind] = (redriven[item.kind] ?? 0) + n;
+        this.ctx.telemetry.redriven(item.transport, item.kind, n);
         await store.incrementCounter(item.transport, item.kind, n);
       } catch (err) {
         this.ctx.logger.error('reconciler could not re-drive', {

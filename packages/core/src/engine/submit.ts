@@ -4,6 +4,8 @@
  */
 import { SwitchyardError, ValidationError } from '../errors.js';
 import { deriveJobId } from '../ids.js';
+import { submitSpan } from '../telemetry/steps.js';
+import { traceFieldsOf } from '../telemetry/trace-context.js';
 import { canonicalJson } from '../util/json.js';
 import type { EngineContext } from './context.js';
 import { DEFAULTS } from './defaults.js';
@@ -41,19 +43,25 @@ export async function submit(
   const canonical = canonicalJson(validated, 'params');
   const stored = validated === undefined ? null : JSON.parse(canonical);
   await ctx.init();
-  const { job, created } = await store.createJob({
-    id: deriveJobId(def.name, canonical, key),
-    name: def.name,
-    params: stored,
-    transport,
-    stageCount: def.stages.length,
-    ...(key === undefined ? {} : { idempotencyKey: key }),
-    ...timing,
+  const id = deriveJobId(def.name, canonical, key);
+  const traced = submitSpan(ctx.telemetry, { jobId: id, jobName: def.name, transport });
+  return ctx.telemetry.inSpan(traced, async (span) => {
+    const { job, created } = await store.createJob({
+      id,
+      name: def.name,
+      params: stored,
+      transport,
+      stageCount: def.stages.length,
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+      ...timing,
+    });
+    if (created) ctx.telemetry.jobsStarted.add(1, ctx.telemetry.transport(transport).base);
+    // A resubmitted job that never started re-sends its first stage message: cheap, idempotent,
+    // and it heals a submit that crashed between the commit and the send.
+    if (job.status === 'queued')
+      await sendStageMessage(ctx.transportOf(job.transport), job.id, 0, traceFieldsOf(span));
+    return { jobId: job.id, created, status: job.status, transport: job.transport };
   });
-  // A resubmitted job that never started re-sends its first stage message: cheap, idempotent,
-  // and it heals a submit that crashed between the commit and the send.
-  if (job.status === 'queued') await sendStageMessage(ctx.transportOf(job.transport), job.id, 0);
-  return { jobId: job.id, created, status: job.status, transport: job.transport };
 }
 
 /**

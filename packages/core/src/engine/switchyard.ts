@@ -6,8 +6,16 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { JobInput, JobOutputs, TaskResult } from '../define.js';
 import { SwitchyardError } from '../errors.js';
-import type { Store } from '../store.js';
-import type { SettlementAction } from '../transport.js';
+import type { RetryOptions, RetryResult } from '../operations/retry.js';
+import type {
+  JobPage,
+  ListJobsFilter,
+  ListTasksOptions,
+  PurgeFilter,
+  Store,
+  TaskPage,
+} from '../store.js';
+import type { QueueKind, SettlementAction } from '../transport.js';
 import type {
   AnyJob,
   JobId,
@@ -22,6 +30,7 @@ import { Barrier } from './barrier.js';
 import { createContext, type EngineContext } from './context.js';
 import { Dispatcher } from './dispatch.js';
 import type { InboundMessage } from './inbound.js';
+import * as operations from './operations.js';
 import { resolveOptions, resolveWorkOptions } from './options.js';
 import * as queries from './queries.js';
 import { Reconciler } from './reconciler.js';
@@ -89,6 +98,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     const barrier = new Barrier({
       store: this.store,
       onStageComplete: (c) => advance.onStageComplete(c),
+      telemetry: this.ctx.telemetry,
     });
     const tasks = new TaskRunner(this.ctx, barrier, advance);
     this.dispatcher = new Dispatcher({
@@ -164,6 +174,40 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
 
   cancel(jobId: string): Promise<boolean> {
     return this.store.cancelJob(jobId);
+  }
+
+  listJobs(filter?: ListJobsFilter): Promise<JobPage> {
+    return operations.listJobs(this.ctx, filter);
+  }
+
+  listTasks(jobId: string, options?: ListTasksOptions): Promise<TaskPage> {
+    return operations.listTasks(this.ctx, jobId, options);
+  }
+
+  retry(jobId: string, options?: RetryOptions): Promise<RetryResult> {
+    this.assertOpen();
+    return operations.retry(this.ctx, jobId, options);
+  }
+
+  retryJobs(filter: ListJobsFilter): Promise<{ jobs: number; retried: number }> {
+    this.assertOpen();
+    return operations.retryJobs(this.ctx, filter);
+  }
+
+  cancelJobs(filter: ListJobsFilter): Promise<{ cancelled: number }> {
+    return operations.cancelJobs(this.ctx, filter);
+  }
+
+  purge(filter: PurgeFilter): Promise<{ jobs: number; tasks: number }> {
+    return operations.purge(this.ctx, filter);
+  }
+
+  replayDeadLetters(
+    transport: string,
+    queue: QueueKind,
+    options?: { limit?: number; ids?: readonly string[] },
+  ): Promise<number> {
+    return operations.replayDeadLetters(this.ctx, transport, queue, options);
   }
 
   waitFor(jobId: UntypedJobId, options?: WaitForOptions): Promise<JobView>;

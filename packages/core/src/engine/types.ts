@@ -2,6 +2,7 @@ import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { JobStatus, StageStatus, Store, TransportMetrics } from '../store.js';
+import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
 import type { JobId } from './api.js';
 import type { BatchingOptions } from './batching.js';
@@ -29,6 +30,12 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
   schedules?: readonly ScheduleDefinition[];
   /** How schedules are evaluated, delayed jobs released and deadlines enforced (see `runSchedules()`). */
   scheduler?: SchedulerOptions;
+  /**
+   * Where spans and metrics go. Switchyard instruments itself with `@opentelemetry/api`: without
+   * an OpenTelemetry SDK registered, every call is a no-op.
+   * @defaultValue the global tracer and meter providers
+   */
+  telemetry?: TelemetryOptions;
 }
 
 export interface ReconcileOptions {

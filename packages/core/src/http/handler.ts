@@ -15,16 +15,29 @@ export interface HttpHandlerOptions {
   maxJsonDepth?: number;
   /** Prefix in front of every route, e.g. `/switchyard`. @defaultValue `''` */
   basePath?: string;
-  /** Transport that `use_service_bus: true` selects. @defaultValue `'servicebus'` */
-  serviceBusTransport?: string;
   /**
-   * Transport that `use_service_bus: false` selects.
-   * @defaultValue the first configured transport that is not {@link serviceBusTransport}
+   * Boolean body fields that pick a transport, by field name: with
+   * `{ fast: { whenTrue: 'servicebus', whenFalse: 'storagequeue' } }` a submit body
+   * `{ "n": 1, "fast": true }` runs on `servicebus`. A flag is an option key like `transport` (it
+   * is removed from inline params and allowed next to `params`); `transport` wins over a flag; two
+   * flags that pick different transports are a 400. A flag set to a value it has no transport for
+   * is a 400 `UNKNOWN_TRANSPORT`. Flag names must be plain identifiers other than the built-in
+   * option keys (`params`, `transport`, `idempotencyKey`).
+   * @defaultValue `{}` (no flags)
+   * @throws SwitchyardError `CONFIG_ERROR` from {@link createHttpHandler} for a bad flag name or value
    */
-  defaultNonServiceBusTransport?: string;
+  transportFlags?: Readonly<Record<string, TransportFlag>>;
   /** `/healthz` and `/readyz` answer without authentication (probes carry no credentials). @defaultValue true */
   publicProbes?: boolean;
   logger?: Logger;
+}
+
+/** What one of {@link HttpHandlerOptions.transportFlags} selects for each value. */
+export interface TransportFlag {
+  /** Transport name that `true` selects. */
+  whenTrue?: string;
+  /** Transport name that `false` selects. */
+  whenFalse?: string;
 }
 
 /** Body of every error response. */
@@ -32,18 +45,18 @@ export interface HttpErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
-/** Keys of a submit body that are options, not job params. */
-const SUBMIT_KEYS = new Set([
+const SCHEDULE_ACTIONS = new Set(['pause', 'resume', 'trigger'] as const);
+type ScheduleAction = typeof SCHEDULE_ACTIONS extends Set<infer A> ? A : never;
+/** Keys of a submit body that are options, not job params (transport flags join them). */
+const OPTION_KEYS = [
   'params',
   'transport',
-  'use_service_bus',
   'idempotencyKey',
   'runAt',
   'delayMs',
   'deadlineMs',
-]);
-const SCHEDULE_ACTIONS = new Set(['pause', 'resume', 'trigger'] as const);
-type ScheduleAction = typeof SCHEDULE_ACTIONS extends Set<infer A> ? A : never;
+] as const;
+const FLAG_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const TASK_STATUSES = new Set<TaskStatus>([
   'pending',
   'running',
@@ -87,12 +100,15 @@ interface Matched {
  *
  * Routes:
  * - `POST /api/jobs/submit/{jobName}` — body `application/json`. Either the params themselves,
- *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `use_service_bus`,
- *   `idempotencyKey`, `runAt` (ISO 8601), `delayMs`, `deadlineMs` (removed before validation); or
- *   the envelope `{ "params": {…}, …option keys }` — a body is an envelope when it has a `params`
- *   key and no key outside the option keys. A delayed job answers `status: "scheduled"`. An empty body means `{}`. `use_service_bus: true` selects
- *   `serviceBusTransport`, `false` the first other transport; `transport` wins when both are given.
- *   The `Idempotency-Key` header works like `idempotencyKey`. 202 `{ jobId, status, statusUrl,
+ *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `idempotencyKey`, `runAt` (ISO 8601),
+ *   `delayMs`, `deadlineMs` (a delayed job answers `status: "scheduled"`) and
+ *   the configured {@link HttpHandlerOptions.transportFlags} (removed before validation); or the
+ *   envelope `{ "params": {…}, "transport"?, "idempotencyKey"?, <flag>? }`. A body with a top-level
+ *   `params` key is always the envelope: any other key next to it that is not an option key is a
+ *   400 `INVALID_INPUT` naming it (a misspelt option never silently drops the params; a job whose
+ *   params have a `params` field uses the envelope). An empty body means `{}`. `transport` names
+ *   the path; a transport flag picks one by its boolean value; `transport` wins when both are
+ *   given. The `Idempotency-Key` header works like `idempotencyKey`. 202 `{ jobId, status, statusUrl,
  *   transport, created }` on create, 200 with the same body when the job existed. Job identity is
  *   name + params (or the key), not the path: resubmitting an existing job while naming another
  *   path is 409 `JOB_EXISTS_ON_OTHER_PATH` (give an `idempotencyKey` to run the workload again).
@@ -106,6 +122,9 @@ interface Matched {
  *   `POST /api/schedules/{name}/pause|resume` — `{ schedule, paused }`;
  *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`).
  * - `GET /healthz` (liveness, no I/O), `GET /readyz` (store and transports; 503 when one fails).
+ *
+ * Ids and keys are text: a job id or idempotency key containing U+0000 (which no store can hold)
+ * is a 400 `INVALID_INPUT` naming the field, never a backend error.
  *
  * Every error is `{ error: { code, message, details? } }` with no stack trace: 400
  * `MALFORMED_JSON` / `INVALID_INPUT` (details: the field issues) / `UNKNOWN_TRANSPORT`, 401
@@ -124,7 +143,8 @@ export function createHttpHandler(
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   const logger = options.logger ?? consoleLogger;
   const publicProbes = options.publicProbes ?? true;
-  const sbName = options.serviceBusTransport ?? 'servicebus';
+  const flags = validateFlags(options.transportFlags ?? {});
+  const optionKeys = new Set<string>([...OPTION_KEYS, ...Object.keys(flags)]);
 
   const authenticate = async (
     request: Request,
@@ -148,24 +168,34 @@ export function createHttpHandler(
   };
 
   const resolveTransport = (body: Record<string, unknown>): string | undefined => {
-    const { transport, use_service_bus: useSb } = body;
+    const { transport } = body;
     if (transport !== undefined) {
       if (typeof transport !== 'string' || transport.length === 0 || transport.length > 100)
         throw invalid('transport', 'must be a transport name');
       return transport;
     }
-    if (useSb === undefined) return undefined;
-    if (typeof useSb !== 'boolean') throw invalid('use_service_bus', 'must be true or false');
-    if (useSb) return sbName;
-    const other =
-      options.defaultNonServiceBusTransport ?? yard.transportNames.find((n) => n !== sbName);
-    if (!other)
-      throw new HttpError(
-        400,
-        'UNKNOWN_TRANSPORT',
-        'use_service_bus: false, but only the Service Bus path is configured',
-      );
-    return other;
+    let picked: { flag: string; transport: string } | undefined;
+    for (const [flag, choice] of Object.entries(flags)) {
+      const value = Object.hasOwn(body, flag) ? body[flag] : undefined;
+      if (value === undefined) continue;
+      if (typeof value !== 'boolean') throw invalid(flag, 'must be true or false');
+      const name = value ? choice.whenTrue : choice.whenFalse;
+      if (name === undefined)
+        throw new HttpError(
+          400,
+          'UNKNOWN_TRANSPORT',
+          `${flag}: ${value} selects no transport configured here`,
+        );
+      if (picked && picked.transport !== name)
+        throw new HttpError(
+          400,
+          'INVALID_INPUT',
+          `${picked.flag} and ${flag} pick different transports`,
+          [{ path: flag, message: `conflicts with ${picked.flag}` }],
+        );
+      picked = { flag, transport: name };
+    }
+    return picked?.transport;
   };
 
   const handle = async (request: Request): Promise<Response> => {
@@ -212,12 +242,14 @@ export function createHttpHandler(
       case 'metrics':
         return json(200, await yard.metrics());
       case 'status': {
+        checkText('jobId', route.jobId);
         const job = await yard.getJob(route.jobId);
         if (!job) throw jobNotFound(route.jobId);
         return json(200, job);
       }
       case 'cancel': {
         await readBody(); // drained (and size-capped) but unused
+        checkText('jobId', route.jobId);
         const job = await yard.getJob(route.jobId);
         if (!job) throw jobNotFound(route.jobId);
         const cancelled = await yard.cancel(route.jobId);
@@ -225,6 +257,7 @@ export function createHttpHandler(
         return json(200, { jobId: route.jobId, cancelled, status: after?.status ?? job.status });
       }
       case 'tasks':
+        checkText('jobId', route.jobId);
         return json(200, await listTasks(yard, route.jobId, url.searchParams));
       case 'schedules':
         return json(200, { schedules: await yard.listSchedules() });
@@ -257,16 +290,30 @@ export function createHttpHandler(
           throw new HttpError(400, 'INVALID_INPUT', 'the request body must be a JSON object', [
             { path: '', message: 'expected an object' },
           ]);
-        const envelope = 'params' in body && Object.keys(body).every((k) => SUBMIT_KEYS.has(k));
+        const envelope = Object.hasOwn(body, 'params');
+        if (envelope) {
+          const unknown = Object.keys(body).filter((k) => !optionKeys.has(k));
+          if (unknown.length > 0)
+            throw new HttpError(
+              400,
+              'INVALID_INPUT',
+              `unknown option ${unknown.map((k) => `"${k}"`).join(', ')} next to "params"`,
+              unknown.map((k) => ({
+                path: k,
+                message: `is not an option; options are ${[...optionKeys].filter((o) => o !== 'params').join(', ')}`,
+              })),
+            );
+        }
         const params = envelope
           ? body.params
-          : Object.fromEntries(Object.entries(body).filter(([k]) => !SUBMIT_KEYS.has(k)));
+          : Object.fromEntries(Object.entries(body).filter(([k]) => !optionKeys.has(k)));
         const submitOptions: SubmitOptions = {};
         const transport = resolveTransport(body);
         if (transport !== undefined) submitOptions.transport = transport;
         const key = body.idempotencyKey ?? request.headers.get('idempotency-key') ?? undefined;
         if (key !== undefined) {
           if (typeof key !== 'string') throw invalid('idempotencyKey', 'must be a string');
+          checkText('idempotencyKey', key);
           submitOptions.idempotencyKey = key;
         }
         Object.assign(submitOptions, submitTiming(body));
@@ -328,6 +375,35 @@ function validateAuth(auth: HttpAuth | undefined): HttpAuth {
       fail('createHttpHandler: auth.hmacKey must be at least 16 characters');
   } else fail('createHttpHandler: auth must be { bearerTokens }, { hmacKey } or { none: true }');
   return auth as HttpAuth;
+}
+
+function validateFlags(
+  flags: Readonly<Record<string, TransportFlag>>,
+): Readonly<Record<string, TransportFlag>> {
+  const issues: FieldIssue[] = [];
+  for (const [name, flag] of Object.entries(flags)) {
+    const path = `transportFlags.${name}`;
+    if (!FLAG_NAME.test(name) || (OPTION_KEYS as readonly string[]).includes(name))
+      issues.push({
+        path,
+        message: 'must be an identifier other than params, transport, idempotencyKey',
+      });
+    const values = [flag?.whenTrue, flag?.whenFalse];
+    if (typeof flag !== 'object' || flag === null || values.every((v) => v === undefined))
+      issues.push({ path, message: 'must name a transport for true, false or both' });
+    else if (values.some((v) => v !== undefined && (typeof v !== 'string' || v.length === 0)))
+      issues.push({ path, message: 'whenTrue / whenFalse must be transport names' });
+  }
+  if (issues.length > 0)
+    throw new SwitchyardError('CONFIG_ERROR', 'createHttpHandler: invalid transportFlags', {
+      issues,
+    });
+  return flags;
+}
+
+/** Text no store can hold (U+0000) is bad input, rejected here rather than by the database. */
+function checkText(path: string, value: string): void {
+  if (value.includes('\u0000')) throw invalid(path, 'must not contain the character U+0000');
 }
 
 function match(pathname: string, basePath: string): Matched | undefined {

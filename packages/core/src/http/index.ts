@@ -3,9 +3,17 @@
  * @module
  */
 export {
+  checkBearer,
+  checkHmac,
   HMAC_SIGNATURE_HEADER,
   HMAC_TIMESTAMP_HEADER,
   type HttpAuth,
+  safeEqual,
   signRequest,
 } from './auth.js';
-export { createHttpHandler, type HttpErrorBody, type HttpHandlerOptions } from './handler.js';
+export {
+  createHttpHandler,
+  type HttpErrorBody,
+  type HttpHandlerOptions,
+  type TransportFlag,
+} from './handler.js';

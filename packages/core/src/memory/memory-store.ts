@@ -1,14 +1,21 @@
-import { SwitchyardError } from '../errors.js';
+import { SwitchyardError, ValidationError } from '../errors.js';
 import { taskId as makeTaskId } from '../ids.js';
 import type {
   ClaimRef,
   CompleteTasksResult,
+  JobPage,
   JobRecord,
+  ListJobsFilter,
   ListTasksOptions,
   NewJob,
   NewTask,
   PackAdmission,
+  PurgeBatch,
+  PurgeFilter,
+  PurgeResult,
   ReleasedJob,
+  ReopenedTasks,
+  ReopenTasksRequest,
   ScheduleAdvance,
   ScheduleState,
   StageCompletion,
@@ -23,8 +30,52 @@ import type {
   TaskRetry,
   TransportMetrics,
 } from '../store.js';
-import { MAX_REDRIVE_DOUBLINGS } from '../store.js';
+import { jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
+import {
+  decodeJobCursor,
+  encodeJobCursor,
+  isAfterCursor,
+  matchesListFilter,
+  matchesPurgeFilter,
+  newestFirst,
+  toSummary,
+} from './job-listing.js';
+
+/** What purged records contributed to a path's metrics: counts and sums, so means stay exact. */
+interface PurgedTotals {
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  latencySumMs: number;
+  latencyCount: number;
+  runningMs: number;
+  finishedTasks: number;
+  tasks: number;
+  tasksSucceeded: number;
+  tasksFailed: number;
+  retries: number;
+  timeouts: number;
+  waitSumMs: number;
+  waitCount: number;
+}
+
+const noPurgedTotals = (): PurgedTotals => ({
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  latencySumMs: 0,
+  latencyCount: 0,
+  runningMs: 0,
+  finishedTasks: 0,
+  tasks: 0,
+  tasksSucceeded: 0,
+  tasksFailed: 0,
+  retries: 0,
+  timeouts: 0,
+  waitSumMs: 0,
+  waitCount: 0,
+});
 
 interface JobState {
   job: JobRecord;
@@ -54,6 +105,8 @@ class MemoryStore implements Store {
   private readonly counters = new Map<string, Map<string, number>>();
   private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
   private readonly schedules = new Map<string, ScheduleState>();
+  private readonly purged = new Map<string, PurgedTotals>();
+  private readonly cancelListeners = new Set<(jobId: string) => void>();
   private closed = false;
 
   async createJob(input: NewJob): Promise<{ job: JobRecord; created: boolean }> {
@@ -311,6 +364,182 @@ class MemoryStore implements Store {
         }
       }
     }
+    for (const listener of this.cancelListeners) listener(state.job.id);
+  }
+
+  async onCancel(listener: (jobId: string) => void): Promise<() => Promise<void>> {
+    this.cancelListeners.add(listener);
+    return async () => {
+      this.cancelListeners.delete(listener);
+    };
+  }
+
+  async listJobs(filter: ListJobsFilter = {}): Promise<JobPage> {
+    const limit = jobPageSize(filter.limit);
+    const after = filter.cursor === undefined ? undefined : decodeJobCursor(filter.cursor);
+    const matching = [...this.jobs.values()]
+      .map((state) => state.job)
+      .filter((job) => matchesListFilter(job, filter) && (!after || isAfterCursor(job, after)))
+      .sort(newestFirst);
+    const page = matching.slice(0, limit);
+    const last = page[page.length - 1];
+    return matching.length > limit && last
+      ? { jobs: page.map(toSummary), nextCursor: encodeJobCursor(last) }
+      : { jobs: page.map(toSummary) };
+  }
+
+  async cancelledJobs(jobIds: readonly string[]): Promise<string[]> {
+    return jobIds.filter((id) => {
+      const job = this.jobs.get(id)?.job;
+      return !job || job.status === 'cancelled';
+    });
+  }
+
+  async reopenTasks(request: ReopenTasksRequest): Promise<ReopenedTasks> {
+    this.assertOpen();
+    const state = this.requireJob(request.jobId);
+    const { job } = state;
+    const unchanged = (): ReopenedTasks => ({ job: copyJob(job), taskIds: [] });
+    let stage = request.stage;
+    let failed: TaskRecord[];
+    if (request.taskIds) {
+      const named = request.taskIds.map((id) => {
+        const task = this.tasks.get(id);
+        if (task?.jobId !== job.id)
+          throw new ValidationError(`task ${id} is not a task of job ${job.id}`, [
+            { path: 'taskIds', message: `unknown task ${id}` },
+          ]);
+        return task;
+      });
+      const stages = new Set(named.map((t) => t.stage));
+      if (stage !== undefined) stages.add(stage);
+      if (stages.size > 1)
+        throw new ValidationError('taskIds must name tasks of one stage', [
+          { path: 'taskIds', message: `tasks of stages ${[...stages].join(', ')}` },
+        ]);
+      stage ??= named[0]?.stage;
+      failed = named.filter((t) => t.status === 'failed').sort((a, b) => a.index - b.index);
+    } else {
+      stage ??= this.latestFailedStage(state);
+      failed =
+        stage === undefined
+          ? []
+          : this.orderedIds(state, stage)
+              .map((id) => this.tasks.get(id)!)
+              .filter((t) => t.status === 'failed');
+    }
+    const stageRecord = stage === undefined ? undefined : state.stages[stage];
+    if (stage === undefined || !stageRecord || failed.length === 0) return unchanged();
+    // Rows missing: a purge is deleting this job.
+    if ((state.taskIds[stage]?.length ?? 0) < stageRecord.created) return unchanged();
+    if (job.status === 'cancelled' || job.status === 'queued') return unchanged();
+    if (
+      job.status === 'running' &&
+      (stage !== job.currentStage || stageRecord.status === 'complete')
+    )
+      return unchanged();
+    const now = new Date();
+    for (let later = stage + 1; later < state.stages.length; later++) {
+      for (const id of state.taskIds[later] ?? []) {
+        this.tasks.delete(id);
+        this.redrives.delete(id);
+      }
+      state.unsorted.delete(later);
+    }
+    state.stages.length = stage + 1;
+    state.taskIds.length = stage + 1;
+    for (const task of failed) {
+      task.status = 'pending';
+      task.attempts = 0;
+      task.timeouts = 0;
+      task.updatedAt = now;
+      delete task.error;
+      delete task.result;
+      delete task.startedAt;
+      delete task.finishedAt;
+      this.redrives.delete(task.id);
+    }
+    stageRecord.failed -= failed.length;
+    if (stageRecord.status === 'complete') stageRecord.status = 'sealed';
+    delete stageRecord.completedAt;
+    job.status = 'running';
+    job.currentStage = stage;
+    job.updatedAt = now;
+    delete job.finishedAt;
+    delete job.result;
+    delete job.error;
+    return { job: copyJob(job), stage, taskIds: failed.map((t) => t.id) };
+  }
+
+  private latestFailedStage(state: JobState): number | undefined {
+    for (let stage = state.taskIds.length - 1; stage >= 0; stage--) {
+      if (state.stages[stage]?.failed) return stage;
+    }
+    return undefined;
+  }
+
+  async purgeJobs(filter: PurgeFilter, batch: PurgeBatch = {}): Promise<PurgeResult> {
+    this.assertOpen();
+    const maxJobs = Math.max(1, batch.jobs ?? 100);
+    let taskBudget = Math.max(1, batch.tasks ?? 5000);
+    const candidates = [...this.jobs.values()]
+      .filter((state) => matchesPurgeFilter(state.job, filter))
+      .sort((a, b) => a.job.finishedAt!.getTime() - b.job.finishedAt!.getTime());
+    const result: PurgeResult = { jobs: 0, tasks: 0, more: candidates.length > maxJobs };
+    for (const state of candidates.slice(0, maxJobs)) {
+      const totals = this.purgedTotals(state.job.transport);
+      for (const ids of state.taskIds) {
+        while (ids && ids.length > 0 && taskBudget > 0) {
+          const id = ids.pop()!;
+          const task = this.tasks.get(id)!;
+          this.rollUpTask(totals, task, state.job);
+          this.tasks.delete(id);
+          this.redrives.delete(id);
+          taskBudget--;
+          result.tasks++;
+        }
+      }
+      if (state.taskIds.some((ids) => ids && ids.length > 0)) {
+        result.more = true;
+        break;
+      }
+      this.rollUpJob(totals, state.job);
+      this.jobs.delete(state.job.id);
+      result.jobs++;
+    }
+    return result;
+  }
+
+  private purgedTotals(transport: string): PurgedTotals {
+    let totals = this.purged.get(transport);
+    if (!totals) {
+      totals = noPurgedTotals();
+      this.purged.set(transport, totals);
+    }
+    return totals;
+  }
+
+  private rollUpTask(totals: PurgedTotals, task: TaskRecord, job: JobRecord): void {
+    totals.tasks++;
+    if (task.status === 'succeeded') totals.tasksSucceeded++;
+    if (task.status === 'failed') totals.tasksFailed++;
+    totals.retries += Math.max(0, task.attempts - 1);
+    totals.timeouts += task.timeouts;
+    if (task.startedAt) {
+      totals.waitSumMs += task.startedAt.getTime() - task.createdAt.getTime();
+      totals.waitCount++;
+    }
+    if (job.finishedAt && job.status !== 'cancelled') totals.finishedTasks++;
+  }
+
+  private rollUpJob(totals: PurgedTotals, job: JobRecord): void {
+    if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled')
+      totals[job.status]++;
+    if (job.finishedAt && job.status !== 'cancelled') {
+      totals.latencySumMs += job.finishedAt.getTime() - job.createdAt.getTime();
+      totals.latencyCount++;
+      totals.runningMs += job.finishedAt.getTime() - (job.startedAt ?? job.createdAt).getTime();
+    }
   }
 
   async getTask(taskId: string): Promise<TaskRecord | undefined> {
@@ -333,6 +562,7 @@ class MemoryStore implements Store {
       for (let i = this.firstAfter(ids, index); i < ids.length; i++) {
         const task = this.tasks.get(ids[i]!)!;
         if (options.status && task.status !== options.status) continue;
+        if (options.batchId !== undefined && task.batchId !== options.batchId) continue;
         if (tasks.length === limit) {
           const last = tasks[tasks.length - 1]!;
           return { tasks, nextCursor: encodeCursor(last.stage, last.index) };
@@ -395,24 +625,29 @@ class MemoryStore implements Store {
       list.push(state);
       byPath.set(state.job.transport, list);
     }
-    for (const transport of this.counters.keys())
+    for (const transport of [...this.counters.keys(), ...this.purged.keys()])
       if (!byPath.has(transport)) byPath.set(transport, []);
     return [...byPath.entries()].map(([transport, states]) => {
+      const gone = this.purged.get(transport) ?? noPurgedTotals();
       const jobs = {
-        total: states.length,
+        total: states.length + gone.succeeded + gone.failed + gone.cancelled,
         queued: 0,
         running: 0,
-        succeeded: 0,
-        failed: 0,
-        cancelled: 0,
+        succeeded: gone.succeeded,
+        failed: gone.failed,
+        cancelled: gone.cancelled,
       };
       const latencies: number[] = [];
       const waits: number[] = [];
-      const tasks = { total: 0, succeeded: 0, failed: 0 };
-      let retries = 0;
-      let timeouts = 0;
-      let finishedTasks = 0;
-      let runningMs = 0;
+      const tasks = {
+        total: gone.tasks,
+        succeeded: gone.tasksSucceeded,
+        failed: gone.tasksFailed,
+      };
+      let retries = gone.retries;
+      let timeouts = gone.timeouts;
+      let finishedTasks = gone.finishedTasks;
+      let runningMs = gone.runningMs;
       for (const { job, taskIds } of states) {
         if (job.status !== 'scheduled') jobs[job.status]++;
         let jobTasks = 0;
@@ -437,8 +672,8 @@ class MemoryStore implements Store {
       return {
         transport,
         jobs,
-        jobLatencyMs: meanAndP95(latencies),
-        queueWaitMs: meanAndP95(waits),
+        jobLatencyMs: withPurged(latencies, gone.latencySumMs, gone.latencyCount),
+        queueWaitMs: withPurged(waits, gone.waitSumMs, gone.waitCount),
         tasksPerSecond: runningMs > 0 ? (finishedTasks * 1000) / runningMs : null,
         tasks,
         retries,
@@ -600,6 +835,19 @@ class MemoryStore implements Store {
   private assertOpen(): void {
     if (this.closed) throw new SwitchyardError('CLOSED', 'memory store is closed');
   }
+}
+
+/** Mean over kept values and purged sums (exact); p95 over the kept values alone. */
+function withPurged(
+  values: number[],
+  purgedSum: number,
+  purgedCount: number,
+): { mean: number | null; p95: number | null } {
+  const kept = meanAndP95(values);
+  const count = values.length + purgedCount;
+  if (count === 0) return kept;
+  const keptSum = (kept.mean ?? 0) * values.length;
+  return { mean: (keptSum + purgedSum) / count, p95: kept.p95 };
 }
 
 function copyJob(job: JobRecord): JobRecord {

@@ -5,6 +5,7 @@ import type {
   QueueKind,
   ReceivedMessage,
   ReceiveOptions,
+  ReplayOptions,
   Settlement,
   Transport,
   TransportLimits,
@@ -21,6 +22,9 @@ export interface MemoryTransportOptions {
   /** Limits reported to the batching policy. */
   limits?: Partial<TransportLimits>;
 }
+
+/** Dead letters handed to a replay's `accept` at a time. */
+const REPLAY_BATCH = 100;
 
 interface StoredMessage {
   seq: number;
@@ -269,27 +273,30 @@ class MemoryTransport implements Transport {
       .map(({ stored: _stored, ...dl }) => dl);
   }
 
-  async replayDeadLetters(
-    queue: QueueKind,
-    options: { limit?: number; ids?: string[] } = {},
-  ): Promise<number> {
+  async replayDeadLetters(queue: QueueKind, options: ReplayOptions = {}): Promise<number> {
     const q = this.queues[queue];
     const wanted = options.ids ? new Set(options.ids) : undefined;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    // The pass works on the dead letters there now; letters dead-lettered meanwhile stay.
+    const snapshot = q.deadLetters.filter((dl) => !wanted || wanted.has(dl.id));
     let replayed = 0;
-    for (let i = 0; i < q.deadLetters.length && replayed < limit; ) {
-      const dl = q.deadLetters[i]!;
-      if (wanted && !wanted.has(dl.id)) {
-        i++;
-        continue;
+    for (let i = 0; i < snapshot.length && replayed < limit; i += REPLAY_BATCH) {
+      const batch = snapshot.slice(i, i + Math.min(REPLAY_BATCH, limit - replayed));
+      const verdicts = options.accept
+        ? await options.accept(batch.map(({ stored: _stored, ...dl }) => dl))
+        : batch.map(() => true);
+      for (const [n, dl] of batch.entries()) {
+        const at = q.deadLetters.indexOf(dl);
+        // Gone already: another pass moved it.
+        if (!verdicts[n] || at < 0) continue;
+        q.deadLetters.splice(at, 1);
+        dl.stored.deliveryCount = 0;
+        dl.stored.visibleAt = Date.now();
+        q.ready.push(dl.stored);
+        replayed++;
       }
-      q.deadLetters.splice(i, 1);
-      dl.stored.deliveryCount = 0;
-      dl.stored.visibleAt = Date.now();
-      q.ready.push(dl.stored);
-      replayed++;
+      q.wake();
     }
-    q.wake();
     return replayed;
   }
 

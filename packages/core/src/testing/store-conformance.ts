@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { taskId } from '../ids.js';
 import type { Store, TaskOutcome } from '../store.js';
+import { storeOperationsConformance } from './store-operations-conformance.js';
 
 /**
  * The suite every store driver passes against its real backend. `factory` is called before each
@@ -673,5 +674,6 @@ export function storeConformance(
       // A paused schedule's cursor still moves (its fires are skipped, not queued up).
       expect(await store.advanceSchedule({ name: 'hourly', cursor: t1 })).toBe(true);
     });
+    storeOperationsConformance(() => store, timeout);
   });
 }

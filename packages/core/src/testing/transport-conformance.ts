@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueKind, ReceivedMessage, Transport } from '../transport.js';
+import { replayConformance } from './replay-conformance.js';
 
 export interface TransportConformanceOptions {
   /**
@@ -255,6 +256,14 @@ export function transportConformance(
       const result = await pending.catch(() => []);
       expect(result).toEqual([]);
       expect(Date.now() - t0).toBeLessThan(5000);
+    });
+
+    replayConformance({
+      transport: () => transport,
+      receiveN,
+      visibilityMs,
+      slackMs,
+      timeout,
     });
   });
 }

@@ -70,20 +70,36 @@ SELECT id::text AS id, body, reason, description, dead_lettered_at
  ORDER BY id
  LIMIT $2::int`;
 
-/** Moves dead letters (all, or the ids in $3) back to their queue as fresh messages. */
+/** Where a replay pass starts: the newest dead letter now, and the time (the pass's snapshot). */
+export const replayStart = (s: string) => `
+SELECT coalesce(max(id), 0)::text AS max_id, now() AS started_at
+  FROM ${s}.queue_dead_letters
+ WHERE queue = $1`;
+
+/**
+ * The next batch of a replay pass: dead letters of the snapshot ($2 newest id, $3 start time)
+ * after id $4, all or the ids in $5, at most $6.
+ */
+export const replayBatch = (s: string) => `
+SELECT id::text AS id, body, reason, description, dead_lettered_at
+  FROM ${s}.queue_dead_letters
+ WHERE queue = $1 AND id <= $2::bigint AND dead_lettered_at <= $3::timestamptz
+   AND id > $4::bigint AND ($5::bigint[] IS NULL OR id = ANY ($5::bigint[]))
+ ORDER BY id
+ LIMIT $6::int`;
+
+/**
+ * Moves the dead letters $2 back to their queue as fresh messages, body as stored; one a
+ * concurrent pass moved already is not moved again.
+ */
 export const replayDeadLetters = (s: string) => `
 WITH moved AS (
   DELETE FROM ${s}.queue_dead_letters
-   WHERE id IN (
-     SELECT id FROM ${s}.queue_dead_letters
-      WHERE queue = $1 AND ($3::bigint[] IS NULL OR id = ANY ($3::bigint[]))
-      ORDER BY id
-      LIMIT $2::int
-   )
+   WHERE queue = $1 AND id = ANY ($2::bigint[])
   RETURNING queue, body, message_id
 ), requeued AS (
   INSERT INTO ${s}.queue_messages (queue, body, message_id)
   SELECT queue, body, message_id FROM moved
   RETURNING 1
 )
-SELECT count(*)::int AS replayed, pg_notify($4, $1) FROM requeued`;
+SELECT count(*)::int AS replayed, pg_notify($3, $1) FROM requeued`;

@@ -4,9 +4,13 @@
  * on a completion twice is harmless: the stage message is idempotent and the advance is a
  * compare-and-set on the job's current stage.
  */
+
+import type { Span } from '@opentelemetry/api';
 import type { StageDefinition } from '../../define.js';
 import { JobFailedError, toErrorInfo } from '../../errors.js';
-import type { StageCompletion, StageRecord } from '../../store.js';
+import type { JobRecord, StageCompletion, StageRecord } from '../../store.js';
+import { advanceSpan } from '../../telemetry/steps.js';
+import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import type { EngineContext } from '../context.js';
 import { TERMINAL_JOB } from '../job-directory.js';
 import { sendStageMessage } from '../outbox.js';
@@ -21,13 +25,19 @@ export class StageAdvance {
 
   /** A stage completed: fail the job if it had more failures than it tolerates, else advance. */
   async onStageComplete(c: StageCompletion): Promise<void> {
-    const { store, directory } = this.ctx;
-    const job = await store.getJob(c.jobId);
+    const job = await this.ctx.store.getJob(c.jobId);
     if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== c.stage) return;
+    const spec = advanceSpan(this.ctx.telemetry, c, job);
+    await this.ctx.telemetry.inSpan(spec, (span) => this.advanceOrFail(c, job, span));
+  }
+
+  private async advanceOrFail(c: StageCompletion, job: JobRecord, span: Span): Promise<void> {
+    const { store, directory } = this.ctx;
     const stageDef = directory.definition(job.name)?.stages[c.stage];
     const tolerated = tolerance(stageDef?.tolerateFailures, c.total);
     if (c.failed <= tolerated) {
-      await sendStageMessage(this.ctx.transportOf(job.transport), job.id, c.stage + 1);
+      const target = this.ctx.transportOf(job.transport);
+      await sendStageMessage(target, job.id, c.stage + 1, traceFieldsOf(span));
       return;
     }
     const failed = await store.listTasks(c.jobId, {
@@ -43,13 +53,17 @@ export class StageAdvance {
       `stage "${stageDef?.name ?? c.stage}" failed: ${c.failed} of ${c.total} task(s) failed (tolerated ${tolerated}): ${ids.join(', ')}${more}${first ? ` — first error: ${first}` : ''}`,
       ids,
     );
-    await directory.finish(c.jobId, {
-      status: 'failed',
-      error: {
-        ...toErrorInfo(error),
-        details: { stage: c.stage, failed: c.failed, total: c.total, failedTasks: ids },
+    await directory.finish(
+      c.jobId,
+      {
+        status: 'failed',
+        error: {
+          ...toErrorInfo(error),
+          details: { stage: c.stage, failed: c.failed, total: c.total, failedTasks: ids },
+        },
       },
-    });
+      job.transport,
+    );
   }
 
   /**

@@ -4,10 +4,14 @@
  * after a crash it resumes: existing tasks are not re-inserted and terminal ones are not re-sent.
  */
 import { randomUUID } from 'node:crypto';
+import { type Context, ROOT_CONTEXT, type Span } from '@opentelemetry/api';
 import pLimit from 'p-limit';
 import type { FanOutContext, FanOutSource, StageDefinition, TaskResult } from '../../define.js';
 import { toErrorInfo } from '../../errors.js';
 import type { JobRecord } from '../../store.js';
+import { ATTR } from '../../telemetry/attributes.js';
+import { fanOutSpan } from '../../telemetry/steps.js';
+import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import { asJson } from '../../util/json.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
@@ -31,11 +35,27 @@ export interface FanOutOptions {
   stage: number;
   definition: StageDefinition;
   advance: StageAdvance;
+  /** The stage message's span context: the fan-out's span is its child. */
+  trace?: Context;
 }
 
-export async function fanOut(ctx: EngineContext, options: FanOutOptions): Promise<void> {
+export function fanOut(ctx: EngineContext, options: FanOutOptions): Promise<void> {
+  const { job, stage, definition } = options;
+  const step = { jobId: job.id, jobName: job.name, transport: job.transport, stage };
+  const spec = fanOutSpan(
+    ctx.telemetry,
+    { ...step, stageName: definition.name },
+    options.trace ?? ROOT_CONTEXT,
+  );
+  return ctx.telemetry.inSpan(spec, (span) => fanOutIn(ctx, options, span));
+}
+
+async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span): Promise<void> {
   const { job, stage, definition, advance } = options;
   const target = ctx.transportOf(job.transport);
+  const trace = traceFieldsOf(span);
+  const fanned = ctx.telemetry.transport(job.transport).base;
+  let messagesSent = 0;
   const chunkSize = target.policy.chunkSize;
   const chunks = userChunks(
     () => definition.fanOut(job.params, fanOutContext(ctx, job, stage)),
@@ -60,7 +80,9 @@ export async function fanOut(ctx: EngineContext, options: FanOutOptions): Promis
     const inserted = await ctx.store.insertTasks(job.id, stage, tasks);
     const resumed = inserted < tasks.length;
     const open = resumed ? await openTasks(ctx, job.id, stage, tasks) : tasks;
-    const messages = taskMessages({ target, jobId: job.id, stage, resumed }, open);
+    const messages = taskMessages({ target, jobId: job.id, stage, resumed, trace }, open);
+    ctx.telemetry.fanOutTasks.add(open.length, fanned);
+    messagesSent += messages.length;
     // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
     await inFlight;
     inFlight = sendBatched(target.transport, 'task', messages, target.policy, limit);
@@ -80,6 +102,12 @@ export async function fanOut(ctx: EngineContext, options: FanOutOptions): Promis
   }
   await flush();
   await inFlight;
+  if (span.isRecording())
+    span.setAttributes({
+      [ATTR.tasks]: index,
+      [ATTR.chunks]: chunksSent,
+      [ATTR.batchCount]: messagesSent,
+    });
   const completion = await ctx.store.sealStage(job.id, stage, index);
   if (completion) await advance.onStageComplete(completion);
 }

@@ -52,19 +52,27 @@ export async function finalize(
       : undefined;
     const stored =
       result === undefined ? undefined : JSON.parse(canonicalJson(result, 'finalize result'));
-    await ctx.directory.finish(job.id, {
-      status: 'succeeded',
-      ...(stored === undefined ? {} : { result: stored }),
-    });
+    await ctx.directory.finish(
+      job.id,
+      {
+        status: 'succeeded',
+        ...(stored === undefined ? {} : { result: stored }),
+      },
+      job.transport,
+    );
     return { action: 'complete' };
   } catch (err) {
     const info = toErrorInfo(err);
     // A Switchyard error (a result JSON cannot carry, an unknown stage) fails the same way again.
     if (message.deliveryCount >= DEFAULTS.maxStageDeliveries || isSwitchyardError(err)) {
-      await ctx.directory.finish(job.id, {
-        status: 'failed',
-        error: { ...info, message: `finalize failed: ${info.message}` },
-      });
+      await ctx.directory.finish(
+        job.id,
+        {
+          status: 'failed',
+          error: { ...info, message: `finalize failed: ${info.message}` },
+        },
+        job.transport,
+      );
       return { action: 'complete' };
     }
     return {

@@ -3,8 +3,11 @@
  * fan-out that cannot succeed fails the job; a store or transport failure is left to redelivery.
  */
 
+import { ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import type { StageEnvelope } from '../../envelope.js';
 import { isSwitchyardError, toErrorInfo } from '../../errors.js';
+import { SPAN } from '../../telemetry/attributes.js';
+import { stageSpan } from '../../telemetry/steps.js';
 import type { SettlementAction } from '../../transport.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
@@ -20,7 +23,17 @@ export class StageRunner {
     private readonly advance: StageAdvance,
   ) {}
 
-  async run(envelope: StageEnvelope, message: InboundMessage): Promise<SettlementAction> {
+  run(envelope: StageEnvelope, message: InboundMessage): Promise<SettlementAction> {
+    return this.ctx.telemetry.inSpan(stageSpan(envelope), (span) =>
+      this.process(envelope, message, span),
+    );
+  }
+
+  private async process(
+    envelope: StageEnvelope,
+    message: InboundMessage,
+    span: Span,
+  ): Promise<SettlementAction> {
     const { store, directory } = this.ctx;
     const job = await store.getJob(envelope.jobId);
     if (!job)
@@ -37,7 +50,12 @@ export class StageRunner {
         reason: 'UnknownJob',
         description: `job "${job.name}" is not defined in this worker`,
       };
-    if (envelope.stage >= job.stageCount) return finalize(this.ctx, { job, definition, message });
+    const traced = trace.setSpan(ROOT_CONTEXT, span);
+    this.ctx.telemetry.rememberJob(job.id, envelope.stage, traced);
+    if (envelope.stage >= job.stageCount) {
+      span.updateName(SPAN.finalize);
+      return finalize(this.ctx, { job, definition, message });
+    }
 
     const stageDef = definition.stages[envelope.stage]!;
     const started = await store.startStage(job.id, envelope.stage, stageDef.name);
@@ -59,6 +77,7 @@ export class StageRunner {
           stage: stage.index,
           definition: stageDef,
           advance: this.advance,
+          trace: traced,
         });
       } catch (err) {
         // A fan-out that cannot succeed (an input JSON cannot carry, or user code that keeps
@@ -69,13 +88,17 @@ export class StageRunner {
           err instanceof UserCodeError && message.deliveryCount >= DEFAULTS.maxStageDeliveries;
         if (!permanent && !userFailure) throw err;
         const info = toErrorInfo(err instanceof UserCodeError ? err.cause : err);
-        await directory.finish(job.id, {
-          status: 'failed',
-          error: {
-            ...info,
-            message: `fan-out of stage "${stageDef.name}" failed: ${info.message}`,
+        await directory.finish(
+          job.id,
+          {
+            status: 'failed',
+            error: {
+              ...info,
+              message: `fan-out of stage "${stageDef.name}" failed: ${info.message}`,
+            },
           },
-        });
+          job.transport,
+        );
       }
     }
     // A sealed stage was sealed by a worker that had sent every open task's message first, so a

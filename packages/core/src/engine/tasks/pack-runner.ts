@@ -5,9 +5,15 @@
  * message's delay and counts the attempts so far; a dead-letter is noted in the envelope and
  * settled without running again.
  */
-import { encodeEnvelope, type TaskEnvelope, type TasksEnvelope } from '../../envelope.js';
+import {
+  type EnvelopeTrace,
+  encodeEnvelope,
+  type TaskEnvelope,
+  type TasksEnvelope,
+} from '../../envelope.js';
 import { taskId as makeTaskId } from '../../ids.js';
 import type { TaskClaim } from '../../store.js';
+import { contextFrom } from '../../telemetry/trace-context.js';
 import type { OutgoingMessage, SettlementAction } from '../../transport.js';
 import type { Barrier } from '../barrier.js';
 import { sendBatched } from '../batching.js';
@@ -79,6 +85,9 @@ export class PackRunner {
         singles.map((t, i) => claimRef(t, envelope.tasks[i]!.index, message)),
       );
     }
+    // One context for the pack: its tasks' spans are children of the span that sent it.
+    const trace = contextFrom(envelope);
+    if (envelope.traceparent !== undefined) this.ctx.telemetry.rememberJob(jobId, stage, trace);
     // allSettled: a store failure in one task must not settle the pack while others still run.
     const outcomes = await Promise.allSettled(
       singles.map((t, i) =>
@@ -89,6 +98,7 @@ export class PackRunner {
           group,
           claim: claims[i]!,
           packAdmitted: asPack,
+          trace,
         }),
       ),
     );
@@ -98,7 +108,7 @@ export class PackRunner {
     outcomes.forEach((o, i) => {
       const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
       if (settlement.action !== 'complete')
-        split.push(splitOut(singles[i]!, settlement, message.deliveryCount));
+        split.push(splitOut(singles[i]!, settlement, message.deliveryCount, envelope));
     });
     if (split.length > 0) {
       const target = this.ctx.transportOf(job.transport);
@@ -113,6 +123,8 @@ function splitOut(
   task: TaskEnvelope,
   settlement: Exclude<TaskSettlement, { action: 'complete' }>,
   deliveryCount: number,
+  /** The pack's trace context, carried on. */
+  trace: EnvelopeTrace,
 ): OutgoingMessage {
   const body: TaskEnvelope =
     settlement.action === 'retry'
@@ -121,9 +133,14 @@ function splitOut(
           ...task,
           deadLetter: { reason: settlement.reason, description: settlement.description ?? '' },
         };
+  if (trace.traceparent !== undefined) {
+    body.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) body.tracestate = trace.tracestate;
+  }
   return {
     body: encodeEnvelope(body),
     messageId: `${body.taskId}#${deliveryCount}`,
+    ...(body.traceparent === undefined ? {} : { traceparent: body.traceparent }),
     ...(settlement.action === 'retry' && settlement.delayMs > 0
       ? { delayMs: settlement.delayMs }
       : {}),

@@ -3,10 +3,12 @@
  * definition and validate its input, wait for a slot and run the handler, then record the
  * outcome — succeeded, retried with backoff, or poisoned — through the barrier.
  */
+import type { Context } from '@opentelemetry/api';
 import type { TaskDefinition } from '../../define.js';
 import type { TaskEnvelope } from '../../envelope.js';
 import { type ErrorInfo, toErrorInfo } from '../../errors.js';
 import type { ClaimRef, TaskClaim, TaskRef } from '../../store.js';
+import { observeTask, type TaskObservation } from '../../telemetry/task-observation.js';
 import type { Barrier } from '../barrier.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
@@ -28,6 +30,8 @@ export interface TaskRun {
   claim?: TaskClaim;
   /** Admitted with its pack, unchecked: an outcome that does not apply asks why afterwards. */
   packAdmitted?: boolean;
+  /** The trace context its message carried, when the caller extracted it (a pack's, once). */
+  trace?: Context;
 }
 
 /** An attempt as the store records it with the outcome or the retry. */
@@ -72,9 +76,28 @@ export class TaskRunner {
       attempt: claim.attempt ?? 1,
       startedAt: new Date(),
     };
+    const observed = observeTask(this.ctx.telemetry, run, attempt);
+    try {
+      const settlement = await this.attempt(run, claim, attempt, observed);
+      observed.end(settlement);
+      return settlement;
+    } catch (err) {
+      observed.fail(err);
+      throw err;
+    }
+  }
+
+  /** Prepares and runs a claimed attempt and records its outcome. */
+  private async attempt(
+    run: TaskRun,
+    claim: TaskClaim,
+    attempt: Attempt,
+    observed: TaskObservation,
+  ): Promise<TaskSettlement> {
+    const { envelope } = run;
     // Synchronous when the job is known and its schema validates synchronously: this runs per
     // task, and an await costs a promise and a microtask turn even when the value is there.
-    const preparing = this.prepare(run, claim, attempt);
+    const preparing = this.prepare(run, claim, attempt, observed);
     const prepared = preparing instanceof Promise ? await preparing : preparing;
     if ('settlement' in prepared) return prepared.settlement;
     const held = run.message.held;
@@ -88,16 +111,19 @@ export class TaskRunner {
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
     }
-    const outcome = await runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
-      jobId: envelope.jobId,
-      taskId: envelope.taskId,
-      stage: envelope.stage,
-      index: run.index,
-      attempt: attempt.attempt,
-      logger: this.ctx.logger,
-      timeoutMs: prepared.task.timeoutMs,
-      shutdown: run.group,
-    });
+    const outcome = await observed.runHandler(() =>
+      runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
+        jobId: envelope.jobId,
+        taskId: envelope.taskId,
+        stage: envelope.stage,
+        index: run.index,
+        attempt: attempt.attempt,
+        logger: this.ctx.logger,
+        timeoutMs: prepared.task.timeoutMs,
+        shutdown: run.group,
+      }),
+    );
+    observed.handlerEnded(outcome);
     held?.handlerEnded();
     if (!outcome.ok) return this.recordFailure(run, attempt, prepared.task, outcome);
     const applied = await this.barrier.complete({
@@ -109,11 +135,16 @@ export class TaskRunner {
   }
 
   /** The task's definition and validated input, or the settlement when it has none. */
-  private prepare(run: TaskRun, claim: TaskClaim, attempt: Attempt): Prepared | Promise<Prepared> {
+  private prepare(
+    run: TaskRun,
+    claim: TaskClaim,
+    attempt: Attempt,
+    observed: TaskObservation,
+  ): Prepared | Promise<Prepared> {
     const known = this.ctx.directory.info(run.envelope.jobId);
     return known instanceof Promise
-      ? known.then((job) => this.prepareFor(job, run, claim, attempt))
-      : this.prepareFor(known, run, claim, attempt);
+      ? known.then((job) => this.prepareFor(job, run, claim, attempt, observed))
+      : this.prepareFor(known, run, claim, attempt, observed);
   }
 
   private prepareFor(
@@ -121,8 +152,10 @@ export class TaskRunner {
     run: TaskRun,
     claim: TaskClaim,
     attempt: Attempt,
+    observed: TaskObservation,
   ): Prepared | Promise<Prepared> {
     const { envelope } = run;
+    if (job) observed.job(job, run.message.enqueuedAt);
     const task = job
       ? this.ctx.directory.definition(job.name)?.stages[envelope.stage]?.task
       : undefined;
@@ -132,12 +165,16 @@ export class TaskRunner {
         code: 'UNKNOWN_JOB',
         message: `no task definition for stage ${envelope.stage} of job "${job?.name}"`,
       };
+      observed.failed(error);
       return this.poisoned(run, attempt, { error, reason: 'UnknownTask' });
     }
     const input: unknown = 'input' in envelope ? envelope.input : claim.input;
     if (!task.input) return { task, input };
-    const invalid = (err: unknown) =>
-      this.poisoned(run, attempt, { error: toErrorInfo(err), reason: 'InvalidInput' });
+    const invalid = (err: unknown) => {
+      const error = toErrorInfo(err);
+      observed.failed(error);
+      return this.poisoned(run, attempt, { error, reason: 'InvalidInput' });
+    };
     try {
       const checked = validate(task.input, input, 'input');
       return checked instanceof Promise

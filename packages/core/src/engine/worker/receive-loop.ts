@@ -57,7 +57,15 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
     locks.hold(message);
     const held = slots.received();
     options
-      .process({ body: message.body, deliveryCount: message.deliveryCount, held }, group)
+      .process(
+        {
+          body: message.body,
+          deliveryCount: message.deliveryCount,
+          held,
+          enqueuedAt: message.enqueuedAt,
+        },
+        group,
+      )
       .then((action) => settler.settle(message, action))
       .catch((err: unknown) =>
         logger.error('unexpected processing failure', { error: toErrorInfo(err).message }),

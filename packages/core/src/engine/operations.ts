@@ -1,0 +1,122 @@
+/**
+ * Operating jobs through the Switchyard: listing, re-running what failed, cancelling and purging
+ * by filter, and dead-letter replay that re-opens what it replays. Built on the store's operating
+ * methods and `../operations`; the engine's own part is re-sending re-opened tasks, the way the
+ * reconciler re-sends a lost task's message.
+ */
+
+import { SwitchyardError } from '../errors.js';
+import { cancelJobs as cancelByFilter } from '../operations/cancel.js';
+import { purgeJobs } from '../operations/purge.js';
+import { replayDeadLetters as replayReopening } from '../operations/replay.js';
+import {
+  type RetryDeps,
+  type RetryOptions,
+  type RetryResult,
+  retryJobs as retryByFilter,
+  retryJob,
+} from '../operations/retry.js';
+import type {
+  JobPage,
+  JobRecord,
+  ListJobsFilter,
+  ListTasksOptions,
+  PurgeFilter,
+  TaskPage,
+} from '../store.js';
+import type { QueueKind } from '../transport.js';
+import { sendBatched } from './batching.js';
+import type { EngineContext } from './context.js';
+import { taskMessage } from './outbox.js';
+
+export function listJobs(ctx: EngineContext, filter: ListJobsFilter = {}): Promise<JobPage> {
+  return ctx.store.listJobs(filter);
+}
+
+export function listTasks(
+  ctx: EngineContext,
+  jobId: string,
+  options: ListTasksOptions = {},
+): Promise<TaskPage> {
+  return ctx.store.listTasks(jobId, options);
+}
+
+/** Sends one claimed task message per re-opened task on the job's path (attempts from the store). */
+function retryDeps(ctx: EngineContext): RetryDeps {
+  return {
+    store: ctx.store,
+    resendTasks: async (job: JobRecord, taskIds: readonly string[]) => {
+      const target = ctx.transportOf(job.transport);
+      const tasks = (await Promise.all(taskIds.map((id) => ctx.store.getTask(id)))).filter(
+        (t) => t !== undefined,
+      );
+      const messages = tasks.map((t) =>
+        taskMessage(target, {
+          jobId: t.jobId,
+          stage: t.stage,
+          index: t.index,
+          input: t.input,
+          attempts: t.attempts,
+        }),
+      );
+      await sendBatched(target.transport, 'task', messages, target.policy);
+    },
+  };
+}
+
+export function retry(
+  ctx: EngineContext,
+  jobId: string,
+  options?: RetryOptions,
+): Promise<RetryResult> {
+  return retryJob(retryDeps(ctx), jobId, options);
+}
+
+export function retryJobs(
+  ctx: EngineContext,
+  filter: ListJobsFilter,
+): Promise<{ jobs: number; retried: number }> {
+  return retryByFilter(retryDeps(ctx), filter);
+}
+
+export function cancelJobs(
+  ctx: EngineContext,
+  filter: ListJobsFilter,
+): Promise<{ cancelled: number }> {
+  return cancelByFilter(ctx.store, filter);
+}
+
+export async function purge(
+  ctx: EngineContext,
+  filter: PurgeFilter,
+): Promise<{ jobs: number; tasks: number }> {
+  const { jobs, tasks } = await purgeJobs(ctx.store, filter);
+  return { jobs, tasks };
+}
+
+/**
+ * Replays a path's dead letters, re-opening each replayed task first; letters that cannot re-run
+ * stay dead-lettered.
+ * @throws SwitchyardError `UNKNOWN_TRANSPORT`, or `INVALID_INPUT` when the transport has no dead letters.
+ */
+export function replayDeadLetters(
+  ctx: EngineContext,
+  transport: string,
+  queue: QueueKind,
+  options: { limit?: number; ids?: readonly string[] } = {},
+): Promise<number> {
+  const target = ctx.transportOf(transport).transport;
+  if (!target.replayDeadLetters || !target.listDeadLetters)
+    throw new SwitchyardError('INVALID_INPUT', `transport ${transport} keeps no dead letters`);
+  return replayReopening(
+    {
+      store: ctx.store,
+      transport: {
+        listDeadLetters: target.listDeadLetters.bind(target),
+        replayDeadLetters: target.replayDeadLetters.bind(target),
+      },
+    },
+    queue,
+    options,
+  );
+}

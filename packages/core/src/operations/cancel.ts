@@ -1,0 +1,29 @@
+/**
+ * Cancelling many jobs at once by filter.
+ * @module
+ */
+import type { ListJobsFilter, Store } from '../store.js';
+import { eachJob } from './each-job.js';
+
+/**
+ * Cancels every queued or running job matching `filter` (its status narrowed to those two).
+ * Handlers already running see `ctx.signal` abort through the workers' cancel watch.
+ */
+export async function cancelJobs(
+  store: Pick<Store, 'listJobs' | 'cancelJob'>,
+  filter: ListJobsFilter,
+): Promise<{ cancelled: number }> {
+  const open = ['queued', 'running'] as const;
+  const wanted =
+    filter.status === undefined
+      ? [...open]
+      : (typeof filter.status === 'string' ? [filter.status] : [...filter.status]).filter((s) =>
+          (open as readonly string[]).includes(s),
+        );
+  if (wanted.length === 0) return { cancelled: 0 };
+  let cancelled = 0;
+  for await (const job of eachJob(store, { ...filter, status: wanted })) {
+    if (await store.cancelJob(job.id)) cancelled++;
+  }
+  return { cancelled };
+}

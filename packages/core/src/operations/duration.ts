@@ -1,0 +1,30 @@
+/**
+ * Durations written the way operators write them: `'7d'`, `'12h'`, `'30m'`, `'45s'`, `'500ms'`,
+ * `'2w'`, or a number of milliseconds.
+ * @module
+ */
+import { ValidationError } from '../errors.js';
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** A duration: milliseconds, or a string of digits and a unit (`ms`, `s`, `m`, `h`, `d`, `w`). */
+export type Duration = number | `${number}${keyof typeof UNIT_MS}`;
+
+/**
+ * Milliseconds of a {@link Duration}.
+ * @throws ValidationError naming `field` when the value is not a non-negative duration.
+ */
+export function parseDuration(value: Duration | string, field: string): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return value;
+  } else {
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(value.trim());
+    if (match) return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+  }
+  throw new ValidationError(`${field} is not a duration`, [
+    {
+      path: field,
+      message: `expected a number of milliseconds or e.g. '7d', '12h', '30m' (got ${JSON.stringify(value)})`,
+    },
+  ]);
+}

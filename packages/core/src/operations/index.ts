@@ -1,0 +1,32 @@
+/**
+ * Operating jobs: re-running failed ones, cancelling and purging by filter, retention, replay that
+ * re-opens tasks, and the watch that carries a cancel to running handlers. The engine's
+ * `retry`, `retryJobs`, `cancelJobs`, `purge` and dead-letter replay are built on these.
+ * @module
+ */
+
+export { cancelJobs } from './cancel.js';
+export {
+  CancelWatch,
+  type CancelWatchOptions,
+  DEFAULT_CANCEL_CHECK_MS,
+  jobCancelledError,
+} from './cancel-watch.js';
+export { type Duration, parseDuration } from './duration.js';
+export { eachJob } from './each-job.js';
+export {
+  type PurgePacing,
+  type PurgeTotals,
+  purgeJobs,
+  type RetentionOptions,
+  resolveRetention,
+  retentionPass,
+} from './purge.js';
+export { acceptForReplay, replayDeadLetters } from './replay.js';
+export {
+  type RetryDeps,
+  type RetryOptions,
+  type RetryResult,
+  retryJob,
+  retryJobs,
+} from './retry.js';

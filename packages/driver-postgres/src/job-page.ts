@@ -1,0 +1,49 @@
+/**
+ * Rows and keyset cursors of `listJobs`.
+ * @module
+ */
+import type { ErrorInfo, JobStatus, JobSummary } from '@switchyard/core';
+import { ValidationError } from '@switchyard/core';
+
+/** A `listJobs` row: the summary columns and the creation time in microseconds (as text). */
+export interface JobSummaryRow {
+  id: string;
+  name: string;
+  status: JobStatus;
+  transport: string;
+  current_stage: number;
+  error: ErrorInfo | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  created_us: string;
+}
+
+export function toJobSummary(r: JobSummaryRow): JobSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    transport: r.transport,
+    createdAt: r.created_at,
+    ...(r.started_at ? { startedAt: r.started_at } : {}),
+    ...(r.finished_at ? { finishedAt: r.finished_at } : {}),
+    ...(r.current_stage >= 0 ? { currentStage: r.current_stage } : {}),
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
+/** The cursor after `row`: its creation time to the microsecond and its id. */
+export function encodeJobCursor(row: JobSummaryRow): string {
+  return Buffer.from(`${row.created_us}:${row.id}`).toString('base64url');
+}
+
+/** @throws ValidationError naming `cursor` when it is not one `listJobs` returned. */
+export function decodeJobCursor(cursor: string): { createdUs: string; id: string } {
+  const match = /^(-?\d{1,19}):(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match)
+    throw new ValidationError('[switchyard] [postgres] cursor is malformed', [
+      { path: 'cursor', message: 'not a cursor from listJobs' },
+    ]);
+  return { createdUs: match[1]!, id: match[2]! };
+}
