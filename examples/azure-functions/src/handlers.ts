@@ -5,7 +5,13 @@
  * @module
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
-import { createYardFromEnv, loadJobs, type NamedJob, type YardFromEnv } from '@switchyard/cli';
+import {
+  createYardFromEnv,
+  loadJobs,
+  loadSchedules,
+  type NamedJob,
+  type YardFromEnv,
+} from '@switchyard/cli';
 import type { HandleSettlement, QueueKind } from '@switchyard/core';
 import { createHttpHandler } from '@switchyard/core/http';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
@@ -30,6 +36,11 @@ export interface FunctionHandlers {
   storageTasks: QueueHandler;
   /** Timer: one reconciler pass (re-drives stuck work; a lease keeps it to one instance at a time). */
   reconcileTimer(timer: Timer, context: InvocationContext): Promise<void>;
+  /**
+   * Timer: one scheduler pass (cron schedules' due fires, delayed jobs coming due, deadlines); a
+   * store lease keeps it to one instance at a time, and each fire is submitted once.
+   */
+  schedulesTimer(timer: Timer, context: InvocationContext): Promise<void>;
   /** The Switchyard, built on first use from the environment. */
   host(): Promise<YardFromEnv>;
   /** Closes the Switchyard (tests; the Functions host just stops the process). */
@@ -71,6 +82,7 @@ export function createFunctionHandlers(
       const module = env.SWITCHYARD_JOBS?.trim();
       return createYardFromEnv({
         jobs: module ? await loadJobs(module) : jobs,
+        ...(module ? { schedules: await loadSchedules(module) } : {}),
         env,
         postgresTransport: false,
       });
@@ -161,6 +173,18 @@ export function createFunctionHandlers(
       const { yard } = await host();
       const result = await yard.reconcile();
       context.info('reconciler pass', { ...result, pastDue: timer.isPastDue });
+    },
+    async schedulesTimer(timer, context) {
+      const { yard } = await host();
+      const result = await yard.runSchedules();
+      context.info('scheduler pass', {
+        ran: result.ran,
+        fired: result.fired.length,
+        skipped: result.skipped,
+        released: result.released,
+        expired: result.expired,
+        pastDue: timer.isPastDue,
+      });
     },
     async close() {
       const h = hostPromise;

@@ -40,6 +40,8 @@ export function registerFunctions(
   api('metrics', 'api/metrics/comparison', ['GET']);
   api('tasks', 'api/jobs/{jobId}/tasks', ['GET']);
   api('cancel', 'api/jobs/{jobId}/cancel', ['POST']);
+  api('schedules', 'api/schedules', ['GET']);
+  api('scheduleAction', 'api/schedules/{name}/{action}', ['POST']);
   // Probes stay anonymous: they reveal no error text without auth.
   app.http('healthz', {
     route: 'healthz',
@@ -82,4 +84,6 @@ export function registerFunctions(
   }
 
   app.timer('reconcile', { schedule: '0 */1 * * * *', handler: handlers.reconcileTimer });
+  // Every 10 s: schedule fires and delayed jobs are at most this late.
+  app.timer('schedules', { schedule: '*/10 * * * * *', handler: handlers.schedulesTimer });
 }

@@ -479,6 +479,8 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
     });
     await handlers.reconcileTimer(timer, context);
     expect(JSON.stringify(infos)).toContain('reconciler pass');
+    await handlers.schedulesTimer(timer, context);
+    expect(JSON.stringify(infos)).toContain('scheduler pass');
   });
 });
 
@@ -508,6 +510,8 @@ describe('registrations', () => {
       ['http', 'metrics', 'api/metrics/comparison', 'function'],
       ['http', 'tasks', 'api/jobs/{jobId}/tasks', 'function'],
       ['http', 'cancel', 'api/jobs/{jobId}/cancel', 'function'],
+      ['http', 'schedules', 'api/schedules', 'function'],
+      ['http', 'scheduleAction', 'api/schedules/{name}/{action}', 'function'],
       ['http', 'healthz', 'healthz', 'anonymous'],
       ['http', 'readyz', 'readyz', 'anonymous'],
       ['serviceBusQueue', 'sbJobs', 'orders-jobs', 'SERVICE_BUS_CONNECTION_STRING'],
@@ -515,6 +519,7 @@ describe('registrations', () => {
       ['storageQueue', 'sqJobs', 'orders-sq-jobs', 'STORAGE_CONNECTION_STRING'],
       ['storageQueue', 'sqTasks', 'sq-tasks', 'STORAGE_CONNECTION_STRING'],
       ['timer', 'reconcile', '0 */1 * * * *', null],
+      ['timer', 'schedules', '*/10 * * * * *', null],
     ]);
     for (const c of calls) expect(typeof c.options.handler).toBe('function');
   });

@@ -9,7 +9,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYardFromEnv, DEFAULT_JOBS_MODULE, loadJobs } from '@switchyard/cli';
+import { createYardFromEnv, DEFAULT_JOBS_MODULE, loadJobs, loadSchedules } from '@switchyard/cli';
 import { type Logger, SwitchyardError } from '@switchyard/core';
 import { createHttpHandler, type HttpAuth } from '@switchyard/core/http';
 import { createDashboardHandler } from '@switchyard/dashboard';
@@ -109,6 +109,8 @@ export async function start(
   const jobs = await loadJobs(settings.jobsModule);
   const host = await createYardFromEnv({
     jobs,
+    // The jobs module's cron schedules: work() evaluates them (one instance at a time, a lease).
+    schedules: await loadSchedules(settings.jobsModule),
     env,
     logger,
     visibilityTimeoutMs: settings.visibilityTimeoutMs,

@@ -13,6 +13,7 @@ import { planDashboard } from './dashboard.js';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';
+import { loadSchedules, parseSchedulesArgs, runSchedules } from './schedules.js';
 
 /**
  * Exit codes of the `switchyard` command:
@@ -59,7 +60,9 @@ Commands:
   dead-letters replay <transport> [--queue stage|task] [--limit N]
                       inspect or re-queue a path's poison messages
   work [--concurrency N] [--transport NAME …]
-                      run a worker until SIGINT/SIGTERM (drains in-flight tasks)
+                      run a worker until SIGINT/SIGTERM (drains in-flight tasks; evaluates schedules)
+  schedules [list | pause <name> | resume <name> | trigger <name>]
+                      the jobs module's cron schedules (its \`schedules\` export), last and next fire
   dashboard [--port N] [--work]
                       serve the web dashboard on http://127.0.0.1:4000 until SIGINT/SIGTERM
 
@@ -163,6 +166,7 @@ const COMMANDS: Record<string, OptionName[]> = {
   tasks: ['status', 'stage', 'limit'],
   'dead-letters': ['queue', 'limit'],
   work: ['concurrency', 'transport'],
+  schedules: [],
   dashboard: ['port', 'work'],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -251,11 +255,11 @@ export async function runCli(
   try {
     const plan = planCommand(command, args, values);
     // An empty --jobs or SWITCHYARD_JOBS counts as unset, as every variable does.
-    const jobs = await loadJobs(
-      values.jobs?.trim() || io.env.SWITCHYARD_JOBS?.trim() || DEFAULT_JOBS_MODULE,
-    );
+    const jobsModule = values.jobs?.trim() || io.env.SWITCHYARD_JOBS?.trim() || DEFAULT_JOBS_MODULE;
+    const jobs = await loadJobs(jobsModule);
     host = await createYardFromEnv({
       jobs,
+      schedules: await loadSchedules(jobsModule),
       env: io.env,
       ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       logger: silentLogger,
@@ -279,6 +283,7 @@ export async function runCli(
         case 'INVALID_INPUT':
         case 'UNKNOWN_JOB':
         case 'UNKNOWN_TRANSPORT':
+        case 'UNKNOWN_SCHEDULE':
         case 'NOT_SERIALIZABLE':
           return fail(EXIT.USAGE, e.code, e.message, e.issues);
         case 'JOB_NOT_FOUND':
@@ -454,6 +459,14 @@ function planCommand(command: string, args: string[], values: Values): Plan {
           process.off('SIGTERM', onSignal);
         }
         if (ctx.json) ctx.out(JSON.stringify({ stopped: true }));
+        return EXIT.OK;
+      };
+    }
+    case 'schedules': {
+      const parsed = parseSchedulesArgs(args);
+      if (typeof parsed === 'string') throw new UsageError(parsed);
+      return async (host, ctx) => {
+        ctx.out(await runSchedules(host.yard, parsed, ctx.json));
         return EXIT.OK;
       };
     }

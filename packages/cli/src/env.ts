@@ -6,6 +6,7 @@ import {
   type Logger,
   memoryTransport,
   type ReconcileOptions,
+  type ScheduleDefinition,
   type SecretInput,
   type Switchyard,
 } from '@switchyard/core';
@@ -42,6 +43,8 @@ export interface YardFromEnvOptions {
   visibilityTimeoutMs?: number;
   /** Reconciler settings passed to `createSwitchyard`. */
   reconcile?: ReconcileOptions;
+  /** Cron schedules passed to `createSwitchyard`. */
+  schedules?: readonly ScheduleDefinition[];
 }
 
 /** What {@link createYardFromEnv} built. */
@@ -158,6 +161,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     defaultTransport,
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.reconcile ? { reconcile: options.reconcile } : {}),
+    ...(options.schedules ? { schedules: options.schedules } : {}),
   });
   return {
     yard: yard as unknown as Switchyard,

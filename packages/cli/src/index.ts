@@ -6,3 +6,4 @@
 export { type CliIo, EXIT, runCli, USAGE } from './cli.js';
 export { createYardFromEnv, type YardFromEnv, type YardFromEnvOptions } from './env.js';
 export { DEFAULT_JOBS_MODULE, loadJobs, type NamedJob } from './jobs.js';
+export { loadSchedules } from './schedules.js';

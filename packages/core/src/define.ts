@@ -215,6 +215,8 @@ export interface JobDefinition<
   readonly params?: StandardSchemaV1<unknown, P>;
   readonly stages: readonly StageDefinition<P>[];
   finalize?(ctx: FinalizeContext<P, Outputs>): R | Promise<R>;
+  /** A job not finished this many milliseconds after it is due is cancelled with `DEADLINE_EXCEEDED`. */
+  readonly deadlineMs?: number;
   /**
    * Types only (never set): the job's params as `submit` takes them (`input`, the schema's input)
    * and as stages see them (`params`, validated), its result and its stages' outputs.
@@ -262,6 +264,7 @@ export function defineJob<
     job: JobStages<StandardSchemaV1.InferOutput<S>, NoStages>,
   ) => JobStages<StandardSchemaV1.InferOutput<S>, Outputs>;
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>, Outputs>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<
   N,
   StandardSchemaV1.InferOutput<S>,
@@ -277,6 +280,7 @@ export function defineJob<
   name: N;
   stages: (job: JobStages<undefined, NoStages>) => JobStages<undefined, Outputs>;
   finalize?: (ctx: FinalizeContext<undefined, Outputs>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<N, undefined, Awaited<R>, Outputs>;
 export function defineJob<
   const N extends string,
@@ -287,6 +291,7 @@ export function defineJob<
   params: S;
   stages: readonly StageDefinition<StandardSchemaV1.InferOutput<S>>[];
   finalize?: (ctx: FinalizeContext<StandardSchemaV1.InferOutput<S>>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<
   N,
   StandardSchemaV1.InferOutput<S>,
@@ -298,6 +303,7 @@ export function defineJob<const N extends string, P = undefined, R = undefined>(
   name: N;
   stages: readonly StageDefinition<P>[];
   finalize?: (ctx: FinalizeContext<P>) => R | Promise<R>;
+  deadlineMs?: number;
 }): JobDefinition<N, P, Awaited<R>>;
 export function defineJob(
   definition: Omit<JobDefinition, 'stages'> & {

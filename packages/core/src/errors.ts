@@ -21,6 +21,10 @@ export type SwitchyardErrorCode =
   | 'JOB_FAILED'
   /** The job was cancelled. */
   | 'JOB_CANCELLED'
+  /** A schedule name that no configured schedule has. */
+  | 'UNKNOWN_SCHEDULE'
+  /** The job did not finish by its deadline (`deadlineMs`) and was cancelled. */
+  | 'DEADLINE_EXCEEDED'
   /** An operation was aborted through its `AbortSignal`. */
   | 'ABORTED'
   /** A secret could not be resolved. */

@@ -10,7 +10,8 @@
  */
 import type { ErrorInfo } from './errors.js';
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** `scheduled`: a delayed job waiting in the store for its `runAt`. */
+export type JobStatus = 'scheduled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type StageStatus = 'fanning_out' | 'sealed' | 'complete';
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -29,6 +30,10 @@ export interface JobRecord {
   /** Number of stages the job definition had at submit. */
   stageCount: number;
   idempotencyKey?: string;
+  /** A delayed job's due time: it stays `scheduled` until then. */
+  runAt?: Date;
+  /** The job is cancelled with `DEADLINE_EXCEEDED` if it is not finished by then. */
+  deadlineAt?: Date;
   result?: unknown;
   error?: ErrorInfo;
   createdAt: Date;
@@ -88,6 +93,35 @@ export interface NewJob {
   transport: string;
   stageCount: number;
   idempotencyKey?: string;
+  /** Delays the job: created `scheduled`, released by {@link Store.releaseDueJobs} once due. */
+  runAt?: Date;
+  /** See {@link JobRecord.deadlineAt}. */
+  deadlineAt?: Date;
+}
+
+/** A schedule's durable state (see {@link Store.getScheduleStates}). */
+export interface ScheduleState {
+  name: string;
+  paused: boolean;
+  /** Every fire at or before this is accounted for (fired or skipped); absent before the first pass. */
+  cursor?: Date;
+  /** The last fire submitted, and its job. */
+  lastFireAt?: Date;
+  lastJobId?: string;
+}
+
+/** Moves a schedule's cursor forward, recording the fire it submitted if any. */
+export interface ScheduleAdvance {
+  name: string;
+  cursor: Date;
+  lastFireAt?: Date;
+  lastJobId?: string;
+}
+
+/** A delayed job released to run: its first stage message is due. */
+export interface ReleasedJob {
+  jobId: string;
+  transport: string;
 }
 
 export interface NewTask {
@@ -543,6 +577,31 @@ export interface Store {
    * (acquired or renewed). Used so one reconciler pass runs at a time across workers.
    */
   acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+
+  /**
+   * Moves up to `limit` `scheduled` jobs whose `runAt` has passed to `queued` and returns them;
+   * the caller then sends their first stage message. A crash in between leaves a queued job that
+   * never started, which the reconciler re-drives (`job-not-started`).
+   */
+  releaseDueJobs(limit: number): Promise<ReleasedJob[]>;
+
+  /**
+   * Cancels up to `limit` non-terminal jobs whose `deadlineAt` has passed, as {@link Store.cancelJob}
+   * does, recording the error `DEADLINE_EXCEEDED`; returns their ids (each reported once).
+   */
+  expireJobs(limit: number): Promise<string[]>;
+
+  /** Every schedule's stored state (schedules never evaluated nor paused have none). */
+  getScheduleStates(): Promise<ScheduleState[]>;
+
+  /**
+   * Compare-and-set: moves the schedule's cursor to `cursor` (creating its state) only if it is
+   * later than the stored one, then records `lastFireAt` / `lastJobId` when given. True if applied.
+   */
+  advanceSchedule(advance: ScheduleAdvance): Promise<boolean>;
+
+  /** Pauses or resumes a schedule (creating its state). */
+  setSchedulePaused(name: string, paused: boolean): Promise<void>;
 
   /** Resolves when the backend is reachable (used by `/readyz`). */
   ping?(): Promise<void>;

@@ -18,6 +18,8 @@ export interface JobRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  run_at: Date | null;
+  deadline_at: Date | null;
 }
 
 export interface StageRow {
@@ -74,6 +76,8 @@ export const JOB_COLUMNS = columnList<JobRow>({
   started_at: true,
   finished_at: true,
   updated_at: true,
+  run_at: true,
+  deadline_at: true,
 });
 
 export const STAGE_COLUMNS = columnList<StageRow>({
@@ -128,6 +132,8 @@ export function toJob(r: JobRow): JobRecord {
     ...present('error', r.error),
     ...present('startedAt', r.started_at),
     ...present('finishedAt', r.finished_at),
+    ...present('runAt', r.run_at),
+    ...present('deadlineAt', r.deadline_at),
   };
 }
 

@@ -14,8 +14,11 @@ import type {
   PurgeBatch,
   PurgeFilter,
   PurgeResult,
+  ReleasedJob,
   ReopenedTasks,
   ReopenTasksRequest,
+  ScheduleAdvance,
+  ScheduleState,
   StageCompletion,
   StageRecord,
   Store,
@@ -37,14 +40,18 @@ import { migrate } from './migrate.js';
 import { type JobRow, type StageRow, type TaskRow, toJob, toStage, toTask } from './rows.js';
 import { acquireLease } from './sql/acquireLease.js';
 import { admitPacks } from './sql/admitPacks.js';
+import { advanceSchedule } from './sql/advanceSchedule.js';
 import { cancelJob } from './sql/cancelJob.js';
 import { cancelledJobs } from './sql/cancelledJobs.js';
 import { claimTasks } from './sql/claimTasks.js';
 import { completeTasks } from './sql/completeTasks.js';
+import { createDelayedJob } from './sql/createDelayedJob.js';
 import { createJob } from './sql/createJob.js';
+import { expireJobs } from './sql/expireJobs.js';
 import { findLostTasks, findStuckStages } from './sql/findStuck.js';
 import { finishJob } from './sql/finishJob.js';
 import { getJob } from './sql/getJob.js';
+import { getScheduleStates } from './sql/getScheduleStates.js';
 import { getStages } from './sql/getStages.js';
 import { getTask } from './sql/getTask.js';
 import { incrementCounter } from './sql/incrementCounter.js';
@@ -54,6 +61,7 @@ import { listResults } from './sql/listResults.js';
 import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
 import { purgeEmptyJobs, purgeRemaining, purgeTasks } from './sql/purgeJobs.js';
+import { releaseDueJobs } from './sql/releaseDueJobs.js';
 import {
   reopenDropLaterStages,
   reopenDropLaterTasks,
@@ -66,6 +74,7 @@ import {
 } from './sql/reopenTasks.js';
 import { retryTasks } from './sql/retryTasks.js';
 import { sealStage } from './sql/sealStage.js';
+import { setSchedulePaused } from './sql/setSchedulePaused.js';
 import { startStage } from './sql/startStage.js';
 import { touchTasks } from './sql/touchTasks.js';
 
@@ -134,6 +143,12 @@ const ALL_QUERIES = {
   sealStage,
   startStage,
   touchTasks,
+  advanceSchedule,
+  createDelayedJob,
+  expireJobs,
+  getScheduleStates,
+  releaseDueJobs,
+  setSchedulePaused,
 };
 type Queries = { [K in keyof typeof ALL_QUERIES]: string };
 
@@ -208,7 +223,14 @@ class PostgresStoreImpl implements PostgresStore {
       job.stageCount,
       job.idempotencyKey ?? null,
     ];
-    const [row] = await this.rows<JobRow>(this.q.createJob, params);
+    const timed = job.runAt !== undefined || job.deadlineAt !== undefined;
+    const [row] = timed
+      ? await this.rows<JobRow>(this.q.createDelayedJob, [
+          ...params,
+          job.runAt ?? null,
+          job.deadlineAt ?? null,
+        ])
+      : await this.rows<JobRow>(this.q.createJob, params);
     if (row) return { job: toJob(row), created: true };
     const existing = await this.getJob(job.id);
     if (!existing)
@@ -740,6 +762,55 @@ class PostgresStoreImpl implements PostgresStore {
 
   async ping(): Promise<void> {
     await this.rows('SELECT 1');
+  }
+
+  async releaseDueJobs(limit: number): Promise<ReleasedJob[]> {
+    const rows = await this.rows<{ id: string; transport: string }>(this.q.releaseDueJobs, [limit]);
+    return rows.map((r) => ({ jobId: r.id, transport: r.transport }));
+  }
+
+  async expireJobs(limit: number): Promise<string[]> {
+    const error: ErrorInfo = {
+      name: 'SwitchyardError',
+      code: 'DEADLINE_EXCEEDED',
+      message: 'the job did not finish by its deadline',
+    };
+    const rows = await this.rows<{ id: string }>(this.q.expireJobs, [limit, JSON.stringify(error)]);
+    // As cancelJob: running handlers of these jobs are aborted (best effort, as there).
+    for (const { id } of rows)
+      await this.rows('SELECT pg_notify($1, $2)', [this.cancelChannel, id]).catch(() => {});
+    return rows.map((r) => r.id);
+  }
+
+  async getScheduleStates(): Promise<ScheduleState[]> {
+    const rows = await this.rows<{
+      name: string;
+      paused: boolean;
+      cursor_at: Date | null;
+      last_fire_at: Date | null;
+      last_job_id: string | null;
+    }>(this.q.getScheduleStates);
+    return rows.map((r) => ({
+      name: r.name,
+      paused: r.paused,
+      ...(r.cursor_at ? { cursor: r.cursor_at } : {}),
+      ...(r.last_fire_at ? { lastFireAt: r.last_fire_at } : {}),
+      ...(r.last_job_id ? { lastJobId: r.last_job_id } : {}),
+    }));
+  }
+
+  async advanceSchedule(advance: ScheduleAdvance): Promise<boolean> {
+    const rows = await this.rows(this.q.advanceSchedule, [
+      advance.name,
+      advance.cursor,
+      advance.lastFireAt ?? null,
+      advance.lastJobId ?? null,
+    ]);
+    return rows.length > 0;
+  }
+
+  async setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    await this.rows(this.q.setSchedulePaused, [name, paused]);
   }
 
   async close(): Promise<void> {

@@ -87,6 +87,9 @@ for (const engine of engineList) {
         '000002_queue.sql',
         '000003_task_redrives.sql',
         '000004_task_fillfactor.sql',
+        '000005_drop_payloads.sql',
+        '000006_operations.sql',
+        '000008_time.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
@@ -108,7 +111,9 @@ for (const engine of engineList) {
           'leases',
           'migrations',
           'queue_dead_letters',
+          'purged_metrics',
           'queue_messages',
+          'schedules',
           'stages',
           'tasks',
         ].sort(),

@@ -24,6 +24,8 @@ import type {
   MetricsReport,
   ReconcileOptions,
   ReconcileResult,
+  SchedulePassResult,
+  ScheduleView,
   SubmitOptions,
   SubmitResult,
   WaitForOptions,
@@ -139,6 +141,20 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
    * this instance runs a pass joins that pass.
    */
   reconcile(options?: Omit<ReconcileOptions, 'intervalMs'>): Promise<ReconcileResult>;
+  /**
+   * One scheduler pass (one instance at a time, under a store lease): releases delayed jobs that
+   * are due, cancels jobs past their deadline, submits the schedules' due fires. `work()` runs it
+   * on `scheduler.intervalMs`; a serverless host calls it from a timer trigger.
+   */
+  runSchedules(): Promise<SchedulePassResult>;
+  /** Every configured schedule with its last and next fire. */
+  listSchedules(): Promise<ScheduleView[]>;
+  /** Pauses a schedule: its fires are skipped until resumed. @throws {SwitchyardError} `UNKNOWN_SCHEDULE` */
+  pauseSchedule(name: string): Promise<void>;
+  /** Resumes a paused schedule (fires missed while paused are not run). @throws {SwitchyardError} `UNKNOWN_SCHEDULE` */
+  resumeSchedule(name: string): Promise<void>;
+  /** Submits the schedule's job now, outside its cron. @throws {SwitchyardError} `UNKNOWN_SCHEDULE` */
+  triggerSchedule(name: string): Promise<SubmitResult>;
   /** Per-path comparison: jobs, latency, queue wait, tasks/s, retries, timeouts, poisoned. */
   metrics(): Promise<MetricsReport>;
   /** Checks the store and every transport; resolves with their state. */

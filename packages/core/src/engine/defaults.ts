@@ -64,6 +64,19 @@ export const DEFAULTS = {
   resultsPageSize: 5000,
   /** Stage-message deliveries after which a failing fan-out or finalize fails the job. */
   maxStageDeliveries: 5,
+  schedules: {
+    catchUp: 'latest',
+    /** Most fires per schedule, delayed jobs released and deadlines expired per pass. */
+    limit: 100,
+    pass: {
+      /** How often `work()` runs a scheduler pass; 0 disables it. */
+      intervalMs: 5000,
+      /** The evaluating instance's lease: another takes over this long after it dies. */
+      leaseMs: 30_000,
+      /** A fire older than this when evaluated counts as missed. */
+      graceMs: 60_000,
+    },
+  },
   /** Most characters of an idempotency key. */
   maxIdempotencyKeyLength: 200,
   batching: {

@@ -38,6 +38,7 @@ export async function submit(
     const message = `must be a string of 1-${maxKey} characters`;
     throw new ValidationError(`idempotencyKey ${message}`, [{ path: 'idempotencyKey', message }]);
   }
+  const timing = submitTiming(options, def.deadlineMs);
   const validated = def.params ? await validate(def.params, params, 'params') : params;
   const canonical = canonicalJson(validated, 'params');
   const stored = validated === undefined ? null : JSON.parse(canonical);
@@ -52,6 +53,7 @@ export async function submit(
       transport,
       stageCount: def.stages.length,
       ...(key === undefined ? {} : { idempotencyKey: key }),
+      ...timing,
     });
     if (created) ctx.telemetry.jobsStarted.add(1, ctx.telemetry.transport(transport).base);
     // A resubmitted job that never started re-sends its first stage message: cheap, idempotent,
@@ -60,4 +62,33 @@ export async function submit(
       await sendStageMessage(ctx.transportOf(job.transport), job.id, 0, traceFieldsOf(span));
     return { jobId: job.id, created, status: job.status, transport: job.transport };
   });
+}
+
+/**
+ * A delayed job's `runAt` (only when in the future: a due one runs now) and its `deadlineAt`,
+ * counted from when it is due.
+ * @throws {ValidationError} naming `runAt`, `delayMs` or `deadlineMs`
+ */
+function submitTiming(
+  options: SubmitOptions,
+  defaultDeadlineMs: number | undefined,
+): { runAt?: Date; deadlineAt?: Date } {
+  const fail = (path: string, message: string): never => {
+    throw new ValidationError(`${path} ${message}`, [{ path, message }]);
+  };
+  const { runAt, delayMs } = options;
+  const deadlineMs = options.deadlineMs ?? defaultDeadlineMs;
+  if (runAt !== undefined && delayMs !== undefined) fail('delayMs', 'cannot be given with runAt');
+  if (runAt !== undefined && (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())))
+    fail('runAt', 'must be a valid Date');
+  if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0))
+    fail('delayMs', 'must be a number of milliseconds >= 0');
+  if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0))
+    fail('deadlineMs', 'must be a number of milliseconds > 0');
+  const now = Date.now();
+  const due = runAt ? runAt.getTime() : now + (delayMs ?? 0);
+  return {
+    ...(due > now ? { runAt: new Date(due) } : {}),
+    ...(deadlineMs === undefined ? {} : { deadlineAt: new Date(Math.max(due, now) + deadlineMs) }),
+  };
 }

@@ -34,6 +34,8 @@ import * as operations from './operations.js';
 import { resolveOptions, resolveWorkOptions } from './options.js';
 import * as queries from './queries.js';
 import { Reconciler } from './reconciler.js';
+import { resolveSchedules, Scheduler } from './schedules/scheduler.js';
+import type { SchedulePassResult, ScheduleView } from './schedules/types.js';
 import { StageAdvance } from './stages/advance.js';
 import { StageRunner } from './stages/stage-runner.js';
 import { submit } from './submit.js';
@@ -77,6 +79,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
   private readonly ctx: EngineContext;
   private readonly dispatcher: Dispatcher;
   private readonly reconciler: Reconciler;
+  private readonly scheduler: Scheduler;
   private readonly shutdown = new AbortController();
   /** Aborts the handlers `handle()` runs when the Switchyard closes. */
   private readonly hostGroup: AbortGroup;
@@ -105,6 +108,40 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       packs: new PackRunner({ ctx: this.ctx, barrier, advance, tasks }),
     });
     this.reconciler = new Reconciler(this.ctx, advance, randomUUID());
+    const schedules = resolveSchedules(
+      options.schedules,
+      options.scheduler,
+      new Set(this.jobs.keys()),
+    );
+    this.scheduler = new Scheduler(
+      this.ctx,
+      schedules.entries,
+      schedules.settings,
+      (job, params, opts) => submit(this.ctx, job, params, opts),
+      randomUUID(),
+    );
+  }
+
+  runSchedules(): Promise<SchedulePassResult> {
+    this.assertOpen();
+    return this.scheduler.pass();
+  }
+
+  listSchedules(): Promise<ScheduleView[]> {
+    return this.scheduler.list();
+  }
+
+  pauseSchedule(name: string): Promise<void> {
+    return this.scheduler.setPaused(name, true);
+  }
+
+  resumeSchedule(name: string): Promise<void> {
+    return this.scheduler.setPaused(name, false);
+  }
+
+  triggerSchedule(name: string): Promise<SubmitResult> {
+    this.assertOpen();
+    return this.scheduler.trigger(name);
   }
 
   submit<N extends JobName<Jobs>>(
@@ -211,6 +248,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       shutdown: this.shutdown.signal,
       process: (message, group) => this.dispatcher.process(message, group),
       reconcile: () => this.reconcile(),
+      schedules: { intervalMs: this.scheduler.intervalMs, pass: () => this.scheduler.pass() },
     });
     this.workers.add(running);
     try {

@@ -6,6 +6,9 @@ import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
 import type { JobId } from './api.js';
 import type { BatchingOptions } from './batching.js';
+import type { ScheduleDefinition, SchedulerOptions } from './schedules/types.js';
+
+export type * from './schedules/types.js';
 
 /** Options of {@link createSwitchyard}. */
 export interface SwitchyardOptions<Jobs extends readonly { readonly name: string }[]> {
@@ -23,6 +26,10 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
   logger?: Logger;
   /** Reconciler settings (see `reconcile()`). */
   reconcile?: ReconcileOptions;
+  /** Cron schedules: each fire submits its job once across every instance. */
+  schedules?: readonly ScheduleDefinition[];
+  /** How schedules are evaluated, delayed jobs released and deadlines enforced (see `runSchedules()`). */
+  scheduler?: SchedulerOptions;
   /**
    * Where spans and metrics go. Switchyard instruments itself with `@opentelemetry/api`: without
    * an OpenTelemetry SDK registered, every call is a no-op.
@@ -45,6 +52,15 @@ export interface SubmitOptions {
   transport?: string;
   /** Job identity: the same key returns the same job whatever the params. Default: the canonical params. */
   idempotencyKey?: string;
+  /** Runs the job at this time: it waits in the store as `scheduled` until then. */
+  runAt?: Date;
+  /** Runs the job this many milliseconds from now (instead of `runAt`). */
+  delayMs?: number;
+  /**
+   * Cancels the job with `DEADLINE_EXCEEDED` if it has not finished this many milliseconds after
+   * it is due (submitted, or its `runAt`). @defaultValue the job definition's `deadlineMs`
+   */
+  deadlineMs?: number;
 }
 
 export interface SubmitResult<N extends string = string> {
@@ -85,6 +101,10 @@ export interface JobView<R = unknown, P = unknown> {
   currentStage?: { index: number; name: string };
   stages: StageView[];
   createdAt: Date;
+  /** A delayed job's due time. */
+  runAt?: Date;
+  /** When the job is cancelled with `DEADLINE_EXCEEDED` if it has not finished. */
+  deadlineAt?: Date;
   startedAt?: Date;
   finishedAt?: Date;
   durationMs?: number;

@@ -53,6 +53,8 @@ export function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | u
     ...(current ? { currentStage: { index: current.index, name: current.name } } : {}),
     stages: views,
     createdAt: job.createdAt,
+    ...(job.runAt ? { runAt: job.runAt } : {}),
+    ...(job.deadlineAt ? { deadlineAt: job.deadlineAt } : {}),
     ...(job.startedAt ? { startedAt: job.startedAt } : {}),
     ...(job.finishedAt
       ? {

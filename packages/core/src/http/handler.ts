@@ -45,8 +45,17 @@ export interface HttpErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
+const SCHEDULE_ACTIONS = new Set(['pause', 'resume', 'trigger'] as const);
+type ScheduleAction = typeof SCHEDULE_ACTIONS extends Set<infer A> ? A : never;
 /** Keys of a submit body that are options, not job params (transport flags join them). */
-const OPTION_KEYS = ['params', 'transport', 'idempotencyKey'] as const;
+const OPTION_KEYS = [
+  'params',
+  'transport',
+  'idempotencyKey',
+  'runAt',
+  'delayMs',
+  'deadlineMs',
+] as const;
 const FLAG_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const TASK_STATUSES = new Set<TaskStatus>([
   'pending',
@@ -75,6 +84,8 @@ type Route =
   | { name: 'metrics' }
   | { name: 'tasks'; jobId: string }
   | { name: 'cancel'; jobId: string }
+  | { name: 'schedules' }
+  | { name: 'schedule'; schedule: string; action: ScheduleAction }
   | { name: 'healthz' }
   | { name: 'readyz' };
 
@@ -89,7 +100,8 @@ interface Matched {
  *
  * Routes:
  * - `POST /api/jobs/submit/{jobName}` — body `application/json`. Either the params themselves,
- *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `idempotencyKey` and
+ *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `idempotencyKey`, `runAt` (ISO 8601),
+ *   `delayMs`, `deadlineMs` (a delayed job answers `status: "scheduled"`) and
  *   the configured {@link HttpHandlerOptions.transportFlags} (removed before validation); or the
  *   envelope `{ "params": {…}, "transport"?, "idempotencyKey"?, <flag>? }`. A body with a top-level
  *   `params` key is always the envelope: any other key next to it that is not an option key is a
@@ -106,6 +118,9 @@ interface Matched {
  * - `GET /api/jobs/{jobId}/tasks?stage=&status=&cursor=&limit=` — a page of tasks; `stage` is an
  *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`.
  * - `POST /api/jobs/{jobId}/cancel` — `{ jobId, cancelled, status }`.
+ * - `GET /api/schedules` — `{ schedules }`, each with its last and next fire;
+ *   `POST /api/schedules/{name}/pause|resume` — `{ schedule, paused }`;
+ *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`).
  * - `GET /healthz` (liveness, no I/O), `GET /readyz` (store and transports; 503 when one fails).
  *
  * Ids and keys are text: a job id or idempotency key containing U+0000 (which no store can hold)
@@ -244,6 +259,17 @@ export function createHttpHandler(
       case 'tasks':
         checkText('jobId', route.jobId);
         return json(200, await listTasks(yard, route.jobId, url.searchParams));
+      case 'schedules':
+        return json(200, { schedules: await yard.listSchedules() });
+      case 'schedule': {
+        if (route.action === 'trigger')
+          return json(202, await yard.triggerSchedule(route.schedule));
+        await (route.action === 'pause' ? yard.pauseSchedule : yard.resumeSchedule).call(
+          yard,
+          route.schedule,
+        );
+        return json(200, { schedule: route.schedule, paused: route.action === 'pause' });
+      }
       case 'submit': {
         if (!yard.jobs.has(route.jobName))
           throw new HttpError(404, 'UNKNOWN_JOB', `unknown job "${route.jobName}"`, {
@@ -290,6 +316,7 @@ export function createHttpHandler(
           checkText('idempotencyKey', key);
           submitOptions.idempotencyKey = key;
         }
+        Object.assign(submitOptions, submitTiming(body));
         const result = await yard.submit(route.jobName, params as never, submitOptions);
         // Identity is job name + params (or the key), not the path: the same workload asked for
         // on another path is a conflict, not a silent answer from the first path.
@@ -401,6 +428,11 @@ function match(pathname: string, basePath: string): Matched | undefined {
   if (a !== 'api') return undefined;
   if (parts.length === 3 && b === 'metrics' && c === 'comparison')
     return { route: { name: 'metrics' }, method: 'GET' };
+  if (b === 'schedules' && parts.length === 2)
+    return { route: { name: 'schedules' }, method: 'GET' };
+  const action = d as ScheduleAction;
+  if (b === 'schedules' && parts.length === 4 && SCHEDULE_ACTIONS.has(action))
+    return { route: { name: 'schedule', schedule: c!, action }, method: 'POST' };
   if (b !== 'jobs' || parts.length !== 4) return undefined;
   if (c === 'submit') return { route: { name: 'submit', jobName: d! }, method: 'POST' };
   if (c === 'status') return { route: { name: 'status', jobId: d! }, method: 'GET' };
@@ -516,6 +548,27 @@ function invalid(path: string, message: string): HttpError {
   return new HttpError(400, 'INVALID_INPUT', `${path} ${message}`, [{ path, message }]);
 }
 
+/** `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` of a submit body; the engine checks ranges. */
+function submitTiming(body: Record<string, unknown>): SubmitOptions {
+  const options: SubmitOptions = {};
+  const { runAt, delayMs, deadlineMs } = body;
+  if (runAt !== undefined) {
+    const date = typeof runAt === 'string' ? new Date(runAt) : undefined;
+    if (!date || Number.isNaN(date.getTime()))
+      throw invalid('runAt', 'must be an ISO 8601 date-time string');
+    options.runAt = date;
+  }
+  for (const [field, value] of [
+    ['delayMs', delayMs],
+    ['deadlineMs', deadlineMs],
+  ] as const) {
+    if (value === undefined) continue;
+    if (typeof value !== 'number') throw invalid(field, 'must be a number of milliseconds');
+    options[field] = value;
+  }
+  return options;
+}
+
 function jobNotFound(jobId: string): HttpError {
   return new HttpError(404, 'JOB_NOT_FOUND', `job ${jobId} not found`);
 }
@@ -537,6 +590,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   UNKNOWN_TRANSPORT: 400,
   UNKNOWN_JOB: 404,
   JOB_NOT_FOUND: 404,
+  UNKNOWN_SCHEDULE: 404,
   CLOSED: 503,
   BACKEND_ERROR: 503,
   AUTH_FAILED: 503,

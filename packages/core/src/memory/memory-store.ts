@@ -13,8 +13,11 @@ import type {
   PurgeBatch,
   PurgeFilter,
   PurgeResult,
+  ReleasedJob,
   ReopenedTasks,
   ReopenTasksRequest,
+  ScheduleAdvance,
+  ScheduleState,
   StageCompletion,
   StageRecord,
   Store,
@@ -101,6 +104,7 @@ class MemoryStore implements Store {
   private readonly redrives = new Map<string, number>();
   private readonly counters = new Map<string, Map<string, number>>();
   private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  private readonly schedules = new Map<string, ScheduleState>();
   private readonly purged = new Map<string, PurgedTotals>();
   private readonly cancelListeners = new Set<(jobId: string) => void>();
   private closed = false;
@@ -115,12 +119,14 @@ class MemoryStore implements Store {
       name: input.name,
       params: cloneJson(input.params),
       transport: input.transport,
-      status: 'queued',
+      status: input.runAt ? 'scheduled' : 'queued',
       currentStage: -1,
       stageCount: input.stageCount,
       createdAt: now,
       updatedAt: now,
       ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+      ...(input.runAt ? { runAt: new Date(input.runAt) } : {}),
+      ...(input.deadlineAt ? { deadlineAt: new Date(input.deadlineAt) } : {}),
     };
     this.jobs.set(job.id, { job, stages: [], taskIds: [], unsorted: new Set() });
     return { job: copyJob(job), created: true };
@@ -338,8 +344,14 @@ class MemoryStore implements Store {
     this.assertOpen();
     const state = this.jobs.get(jobId);
     if (!state || TERMINAL.has(state.job.status)) return false;
+    this.cancelState(state);
+    return true;
+  }
+
+  private cancelState(state: JobState, error?: JobRecord['error']): void {
     const now = new Date();
     state.job.status = 'cancelled';
+    if (error) state.job.error = error;
     state.job.finishedAt = now;
     state.job.updatedAt = now;
     for (const ids of state.taskIds) {
@@ -352,8 +364,7 @@ class MemoryStore implements Store {
         }
       }
     }
-    for (const listener of this.cancelListeners) listener(jobId);
-    return true;
+    for (const listener of this.cancelListeners) listener(state.job.id);
   }
 
   async onCancel(listener: (jobId: string) => void): Promise<() => Promise<void>> {
@@ -638,7 +649,7 @@ class MemoryStore implements Store {
       let finishedTasks = gone.finishedTasks;
       let runningMs = gone.runningMs;
       for (const { job, taskIds } of states) {
-        jobs[job.status]++;
+        if (job.status !== 'scheduled') jobs[job.status]++;
         let jobTasks = 0;
         for (const ids of taskIds) {
           for (const id of ids ?? []) {
@@ -685,7 +696,7 @@ class MemoryStore implements Store {
     let budget = limit;
     for (const { job, stages, taskIds } of this.jobs.values()) {
       if (budget <= 0) break;
-      if (TERMINAL.has(job.status)) continue;
+      if (TERMINAL.has(job.status) || job.status === 'scheduled') continue;
       const base = { jobId: job.id, transport: job.transport };
       if (job.currentStage < 0) {
         if (job.updatedAt.getTime() < cutoff) {
@@ -735,6 +746,61 @@ class MemoryStore implements Store {
     if (lease && lease.owner !== owner && lease.expiresAt > now) return false;
     this.leases.set(name, { owner, expiresAt: now + ttlMs });
     return true;
+  }
+
+  async releaseDueJobs(limit: number): Promise<ReleasedJob[]> {
+    this.assertOpen();
+    const now = Date.now();
+    const released: ReleasedJob[] = [];
+    for (const { job } of this.jobs.values()) {
+      if (released.length >= limit) break;
+      if (job.status !== 'scheduled' || (job.runAt?.getTime() ?? 0) > now) continue;
+      job.status = 'queued';
+      job.updatedAt = new Date(now);
+      released.push({ jobId: job.id, transport: job.transport });
+    }
+    return released;
+  }
+
+  async expireJobs(limit: number): Promise<string[]> {
+    this.assertOpen();
+    const now = Date.now();
+    const expired: string[] = [];
+    for (const state of this.jobs.values()) {
+      if (expired.length >= limit) break;
+      const { job } = state;
+      if (TERMINAL.has(job.status) || !job.deadlineAt || job.deadlineAt.getTime() > now) continue;
+      this.cancelState(state, {
+        name: 'SwitchyardError',
+        code: 'DEADLINE_EXCEEDED',
+        message: `the job did not finish by its deadline ${job.deadlineAt.toISOString()}`,
+      });
+      expired.push(job.id);
+    }
+    return expired;
+  }
+
+  async getScheduleStates(): Promise<ScheduleState[]> {
+    this.assertOpen();
+    return [...this.schedules.values()].map((s) => ({ ...s }));
+  }
+
+  async advanceSchedule(advance: ScheduleAdvance): Promise<boolean> {
+    this.assertOpen();
+    const state = this.schedules.get(advance.name) ?? { name: advance.name, paused: false };
+    if (state.cursor && state.cursor >= advance.cursor) return false;
+    state.cursor = new Date(advance.cursor);
+    if (advance.lastFireAt) state.lastFireAt = new Date(advance.lastFireAt);
+    if (advance.lastJobId !== undefined) state.lastJobId = advance.lastJobId;
+    this.schedules.set(advance.name, state);
+    return true;
+  }
+
+  async setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    this.assertOpen();
+    const state = this.schedules.get(name) ?? { name, paused };
+    state.paused = paused;
+    this.schedules.set(name, state);
   }
 
   async ping(): Promise<void> {

@@ -604,6 +604,76 @@ export function storeConformance(
       expect(racers.filter(Boolean)).toHaveLength(1);
     });
 
+    const timedJob = (id: string, timing: { runAt?: Date; deadlineAt?: Date }) =>
+      store.createJob({
+        id,
+        name: 'hello_world',
+        params: {},
+        transport: 'memory',
+        stageCount: 1,
+        ...timing,
+      });
+
+    it('holds a delayed job as scheduled until due, then releases it once', {
+      timeout,
+    }, async () => {
+      const soon = await timedJob('soon', { runAt: new Date(Date.now() + 300) });
+      await timedJob('later', { runAt: new Date(Date.now() + 60_000) });
+      expect(soon.job.status).toBe('scheduled');
+      expect(soon.job.runAt).toBeInstanceOf(Date);
+      expect(await store.releaseDueJobs(10)).toEqual([]);
+      // A scheduled job is not stuck work: it waits on purpose.
+      expect(await store.findStuck({ olderThanMs: 0, limit: 10 })).toEqual([]);
+      await sleep(400);
+      const released = await Promise.all([store.releaseDueJobs(10), store.releaseDueJobs(10)]);
+      expect(released.flat()).toEqual([{ jobId: 'soon', transport: 'memory' }]);
+      expect((await store.getJob('soon'))?.status).toBe('queued');
+      expect((await store.getJob('later'))?.status).toBe('scheduled');
+      expect(await store.cancelJob('later')).toBe(true);
+      expect((await store.getJob('later'))?.status).toBe('cancelled');
+    });
+
+    it('cancels jobs past their deadline with DEADLINE_EXCEEDED, once', { timeout }, async () => {
+      await timedJob('late', { deadlineAt: new Date(Date.now() + 200) });
+      await timedJob('fine', { deadlineAt: new Date(Date.now() + 60_000) });
+      expect((await store.getJob('late'))?.status).toBe('queued');
+      expect((await store.getJob('late'))?.deadlineAt).toBeInstanceOf(Date);
+      await stageWithTasks('late', 0, 2);
+      expect(await store.expireJobs(10)).toEqual([]);
+      await sleep(300);
+      const expired = await Promise.all([store.expireJobs(10), store.expireJobs(10)]);
+      expect(expired.flat()).toEqual(['late']);
+      const job = await store.getJob('late');
+      expect(job).toMatchObject({ status: 'cancelled', error: { code: 'DEADLINE_EXCEEDED' } });
+      const { tasks } = await store.listTasks('late');
+      expect(tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled']);
+      expect((await store.getJob('fine'))?.status).toBe('queued');
+    });
+
+    it('advances a schedule cursor forward only, and keeps pause state', { timeout }, async () => {
+      expect(await store.getScheduleStates()).toEqual([]);
+      const t1 = new Date('2026-01-01T00:00:00Z');
+      const t2 = new Date('2026-01-01T00:01:00Z');
+      expect(await store.advanceSchedule({ name: 'nightly', cursor: t1 })).toBe(true);
+      const racers = await Promise.all([
+        store.advanceSchedule({ name: 'nightly', cursor: t2, lastFireAt: t2, lastJobId: 'j2' }),
+        store.advanceSchedule({ name: 'nightly', cursor: t2, lastFireAt: t2, lastJobId: 'j2' }),
+      ]);
+      expect(racers.filter(Boolean)).toHaveLength(1);
+      expect(await store.advanceSchedule({ name: 'nightly', cursor: t1, lastJobId: 'old' })).toBe(
+        false,
+      );
+      await store.setSchedulePaused('nightly', true);
+      await store.setSchedulePaused('hourly', true);
+      await store.setSchedulePaused('hourly', false);
+      const states = (await store.getScheduleStates()).sort((a, b) => a.name.localeCompare(b.name));
+      expect(states).toEqual([
+        { name: 'hourly', paused: false },
+        { name: 'nightly', paused: true, cursor: t2, lastFireAt: t2, lastJobId: 'j2' },
+      ]);
+      // A paused schedule's cursor still moves (its fires are skipped, not queued up).
+      expect(await store.advanceSchedule({ name: 'hourly', cursor: t1 })).toBe(true);
+    });
     storeOperationsConformance(() => store, timeout);
   });
 }

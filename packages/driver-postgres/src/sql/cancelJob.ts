@@ -6,7 +6,7 @@ export const cancelJob = (s: string) => `
 WITH job AS (
   UPDATE ${s}.jobs
      SET status = 'cancelled', finished_at = now(), updated_at = now()
-   WHERE id = $1 AND status IN ('queued', 'running')
+   WHERE id = $1 AND status IN ('scheduled', 'queued', 'running')
   RETURNING id
 ), task_locks AS (
   SELECT t.job_id, t.stage, t.idx

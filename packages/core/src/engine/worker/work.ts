@@ -19,6 +19,8 @@ export interface WorkerOptions {
   shutdown: AbortSignal;
   process: (message: InboundMessage, group: AbortGroup) => Promise<SettlementAction>;
   reconcile: () => Promise<unknown>;
+  /** The scheduler pass and its interval (0: never). */
+  schedules: { intervalMs: number; pass: () => Promise<unknown> };
 }
 
 export async function runWorkers(options: WorkerOptions): Promise<void> {
@@ -67,10 +69,23 @@ export async function runWorkers(options: WorkerOptions): Promise<void> {
         }, every)
       : undefined;
   timer?.unref();
+  const { schedules } = options;
+  const scheduleTimer =
+    schedules.intervalMs > 0
+      ? setInterval(() => {
+          schedules
+            .pass()
+            .catch((err: unknown) =>
+              ctx.logger.error('scheduler pass failed', { error: toErrorInfo(err).message }),
+            );
+        }, schedules.intervalMs)
+      : undefined;
+  scheduleTimer?.unref();
   try {
     await Promise.all(loops);
   } finally {
     if (timer) clearInterval(timer);
+    if (scheduleTimer) clearInterval(scheduleTimer);
   }
 }
 
