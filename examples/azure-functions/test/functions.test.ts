@@ -532,13 +532,14 @@ describe('registrations', () => {
           (c) =>
             `${c.name}:${String(c.options.queueName ?? '')}:${String(c.options.connection ?? '')}`,
         );
-    expect(names({})).toEqual(['reconcile::']);
+    expect(names({})).toEqual(['reconcile::', 'schedules::']);
     expect(
       names({ ENABLE_STORAGE_QUEUE: 'true', AzureWebJobsStorage: 'UseDevelopmentStorage=true' }),
     ).toEqual([
       'sqJobs:sq-jobs:AzureWebJobsStorage',
       'sqTasks:sq-tasks:AzureWebJobsStorage',
       'reconcile::',
+      'schedules::',
     ]);
   });
 
