@@ -63,31 +63,6 @@ const lastJson = (text: string) =>
   JSON.parse(text.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
 describe('switchyard CLI (subprocess)', () => {
-  it('schedules: lists with the next fire, pauses, triggers (exit 2 for a bad action)', {
-    timeout: 120_000,
-  }, async () => {
-    const listed = await cli(['schedules', '--json', '--jobs', fixtures]);
-    expect(listed.code).toBe(0);
-    const [schedule] = lastJson(listed.stdout).schedules as Record<string, unknown>[];
-    expect(schedule).toMatchObject({ name: 'hourly-fine', job: 'fine', paused: false });
-    expect(Date.parse(schedule!.nextFireAt as string)).toBeGreaterThan(Date.now());
-    expect((await cli(['schedules', 'pause', 'hourly-fine', '--jobs', fixtures])).stdout).toContain(
-      'paused hourly-fine',
-    );
-    const table = await cli(['schedules', '--jobs', fixtures]);
-    expect(table.stdout).toMatch(/hourly-fine\s+fine\s+0 \* \* \* \*\s+UTC\s+paused/);
-    const triggered = await cli([
-      'schedules',
-      'trigger',
-      'hourly-fine',
-      '--json',
-      '--jobs',
-      fixtures,
-    ]);
-    expect(lastJson(triggered.stdout)).toMatchObject({ created: true, status: 'queued' });
-    expect((await cli(['schedules', 'explode', '--jobs', fixtures])).code).toBe(2);
-  });
-
   it('--help prints usage and the exit codes (0)', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
@@ -273,7 +248,7 @@ describe('switchyard CLI (subprocess)', () => {
     ] as const) {
       const r = await cli([...args], env);
       expect(r.code, r.stderr).toBe(0);
-      expect(lastJson(r.stdout)).toHaveProperty('paths');
+      expect(lastJson(r.stdout)).toHaveProperty('transports');
     }
   }, 120_000);
 
@@ -309,6 +284,31 @@ describe('switchyard CLI (subprocess)', () => {
     expect(r.code, r.stderr).toBe(4);
     expect(lastJson(r.stdout)).toMatchObject({ error: { code: expect.stringMatching(/BACKEND/) } });
   }, 60_000);
+  // Last in this block: it creates the embedded store, which the tests above expect absent.
+  it('schedules: lists with the next fire, pauses, triggers (exit 2 for a bad action)', {
+    timeout: 120_000,
+  }, async () => {
+    const listed = await cli(['schedules', '--json', '--jobs', fixtures]);
+    expect(listed.code).toBe(0);
+    const [schedule] = lastJson(listed.stdout).schedules as Record<string, unknown>[];
+    expect(schedule).toMatchObject({ name: 'hourly-fine', job: 'fine', paused: false });
+    expect(Date.parse(schedule!.nextFireAt as string)).toBeGreaterThan(Date.now());
+    expect((await cli(['schedules', 'pause', 'hourly-fine', '--jobs', fixtures])).stdout).toContain(
+      'paused hourly-fine',
+    );
+    const table = await cli(['schedules', '--jobs', fixtures]);
+    expect(table.stdout).toMatch(/hourly-fine\s+fine\s+0 \* \* \* \*\s+UTC\s+paused/);
+    const triggered = await cli([
+      'schedules',
+      'trigger',
+      'hourly-fine',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect(lastJson(triggered.stdout)).toMatchObject({ created: true, status: 'queued' });
+    expect((await cli(['schedules', 'explode', '--jobs', fixtures])).code).toBe(2);
+  });
 });
 
 describe('the installed executables', () => {
