@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isServiceBusError, ServiceBusClient } from '@azure/service-bus';
 import type { ReceivedMessage } from '@switchyard/core/driver';
 
@@ -74,6 +75,8 @@ describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
   it('unpaced, the driver keeps going through throttling: every message arrives once', {
     timeout: 60_000,
   }, async () => {
+    // The test before left the namespace refusing for the service's 2 s penalty: start after it.
+    await sleep(2500);
     const before = emulator!.throttleStats().throttled;
     const transport = serviceBusTransport({
       connectionString: emulator!.connectionString,
@@ -99,6 +102,8 @@ describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
   it('paced under the credits (rateLimit), it is never throttled', {
     timeout: 60_000,
   }, async () => {
+    // The test before left the namespace refusing for the service's 2 s penalty: start after it.
+    await sleep(2500);
     const before = emulator!.throttleStats().throttled;
     const transport = serviceBusTransport({
       connectionString: emulator!.connectionString,
