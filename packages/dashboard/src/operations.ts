@@ -1,7 +1,9 @@
 import type {
-  ErrorInfo,
+  JobPage,
   JobStatus,
+  JobSummary,
   JobView,
+  ListJobsFilter,
   MetricsReport,
   TaskPage,
   TaskResult,
@@ -9,38 +11,7 @@ import type {
 } from '@switchyard/core';
 import type { Store } from '@switchyard/core/driver';
 
-/** Which jobs `listJobs`, `retryJobs` and `cancelJobs` select. */
-export interface ListJobsFilter {
-  status?: JobStatus | readonly JobStatus[];
-  name?: string;
-  transport?: string;
-  createdAfter?: Date;
-  createdBefore?: Date;
-  /** Opaque, from {@link JobPage.nextCursor}. */
-  cursor?: string;
-  /** @defaultValue 50 (at most 500) */
-  limit?: number;
-}
-
-/** One job in a {@link JobPage}: what a list shows, without stages, params or result. */
-export interface JobSummary {
-  id: string;
-  name: string;
-  status: JobStatus;
-  transport: string;
-  createdAt: Date;
-  startedAt?: Date;
-  finishedAt?: Date;
-  /** Index of the stage the job is in. */
-  currentStage?: number;
-  error?: ErrorInfo;
-}
-
-/** A page of jobs, newest first (createdAt desc, id desc). */
-export interface JobPage {
-  jobs: JobSummary[];
-  nextCursor?: string;
-}
+export type { JobPage, JobSummary, ListJobsFilter };
 
 /**
  * What the dashboard calls on a Switchyard: the reads and the operations of the `Switchyard`
