@@ -58,8 +58,6 @@ const emulator = await startEmulator({
   maxDeliveryCount: int('max-delivery-count', values['max-delivery-count']),
   maxMessageSizeBytes: int('max-message-size-bytes', values['max-message-size-bytes']),
 });
-process.stdout.write(`${emulator.connectionString}\n`);
-
 let stopping = false;
 const stop = (): void => {
   if (stopping) return;
@@ -74,3 +72,5 @@ const stop = (): void => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+// Printed only once the handlers are installed: a caller may signal as soon as it reads the line.
+process.stdout.write(`${emulator.connectionString}\n`);
