@@ -335,11 +335,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Serv
           ctx.format === 0x80013700 && Buffer.isBuffer(ctx.message)
             ? batchParts(ctx.message)
             : undefined;
-        const refusal = limits.admitSend(
-          parts?.length ?? 1,
-          Buffer.isBuffer(ctx.message) ? ctx.message.length : undefined,
-          now,
-        );
+        // A single message arrives decoded: its size is re-encoded only under a tier profile, so
+        // the unlimited emulator's hot path pays nothing for a check it never fails.
+        const bytes = Buffer.isBuffer(ctx.message)
+          ? ctx.message.length
+          : profile.tier === 'unlimited'
+            ? undefined
+            : encodeMessage(ctx.message as AmqpMessage).length;
+        const refusal = limits.admitSend(parts?.length ?? 1, bytes, now);
         if (refusal) {
           delivery.reject({ condition: refusal.condition, description: refusal.description });
           return;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ServiceBusClient } from '@azure/service-bus';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -55,6 +56,14 @@ describe('switchyard-servicebus-emulator CLI', () => {
     const bad = await run(['--port', 'x']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--port');
+    const tier = await run(['--tier', 'basic']);
+    expect(tier.code).toBe(2);
+    expect(tier.stderr).toContain(
+      "--tier must be one of unlimited, standard, premium, got 'basic'",
+    );
+    const credits = await run(['--tier', 'standard', '--credits-per-second', '0']);
+    expect(credits.code).toBe(2);
+    expect(credits.stderr).toContain('--credits-per-second must be a positive integer');
   });
 
   it('prints its connection string and stops on SIGTERM', async () => {
@@ -63,5 +72,28 @@ describe('switchyard-servicebus-emulator CLI', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Endpoint=sb:\/\/127\.0\.0\.1:\d+;.*UseDevelopmentEmulator=true/);
+  });
+
+  it("--tier standard advertises the standard tier's 256 KB batches", async () => {
+    let connectionString = '';
+    let outcome: unknown;
+    const r = await run(['--port', '0', '--tier', 'standard'], (text, stop) => {
+      if (connectionString || !text.includes('\n')) return;
+      connectionString = text.trim();
+      void (async () => {
+        const client = new ServiceBusClient(connectionString);
+        try {
+          const batch = await client.createSender('q').createMessageBatch();
+          outcome = batch.maxSizeInBytes;
+        } catch (err) {
+          outcome = err;
+        } finally {
+          await client.close();
+          stop();
+        }
+      })();
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(outcome).toBe(256 * 1024);
   });
 });

@@ -88,6 +88,15 @@ describe('standard tier', () => {
     for (let i = 0; i < 101; i++) expect(big.tryAddMessage({ body: `m${i}` })).toBe(true);
     await expect(sender.sendMessages(big)).rejects.toMatchObject({ code: 'QuotaExceeded' });
   });
+
+  it('refuses a single message over 256 KB, as the service does', async () => {
+    const sb = await open({ tier: 'standard' });
+    const sender = sb.createSender('q');
+    await expect(sender.sendMessages({ body: Buffer.alloc(300 * 1024) })).rejects.toMatchObject({
+      code: 'MessageSizeExceeded',
+    });
+    await sender.sendMessages({ body: Buffer.alloc(200 * 1024) });
+  });
 });
 
 describe('premium tier', () => {
