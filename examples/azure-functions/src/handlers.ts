@@ -17,7 +17,7 @@ import { createHttpHandler } from '@switchyard/core/http';
 import { fromServiceBusTrigger } from '@switchyard/driver-servicebus';
 import { fromStorageQueueTrigger } from '@switchyard/driver-storagequeue';
 import { helloWorld } from '@switchyard/example-jobs';
-import { startTelemetry } from './telemetry.js';
+import { startTelemetry } from '@switchyard/example-telemetry';
 
 /** A queue-trigger handler: resolves to let the host complete the message, throws to retry it. */
 export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<void>;

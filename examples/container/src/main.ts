@@ -1,7 +1,7 @@
 /** Entry point of the container: `node --conditions=@switchyard/source --import tsx src/main.ts`. */
 import { isSwitchyardError } from '@switchyard/core';
+import { startTelemetry } from '@switchyard/example-telemetry';
 import { type ContainerHost, log, start } from './server.js';
-import { startTelemetry } from './telemetry.js';
 
 async function main(): Promise<void> {
   // Before the Switchyard exists: its metric instruments bind to the provider registered now.

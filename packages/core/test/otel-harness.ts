@@ -29,6 +29,8 @@ export interface MetricPoint {
   name: string;
   attributes: Attributes;
   value: number;
+  /** Histograms: the sum of the recorded values. */
+  sum?: number;
 }
 
 export function otelHarness(): OtelHarness {
@@ -54,14 +56,20 @@ export function otelHarness(): OtelHarness {
         for (const scope of resource.scopeMetrics)
           for (const metric of scope.metrics)
             for (const point of metric.dataPoints as { attributes: Attributes; value: unknown }[])
-              points.push({
-                name: metric.descriptor.name,
-                attributes: point.attributes,
-                value:
-                  typeof point.value === 'number'
-                    ? point.value
-                    : ((point.value as { count: number }).count ?? 0),
-              });
+              points.push(
+                typeof point.value === 'number'
+                  ? {
+                      name: metric.descriptor.name,
+                      attributes: point.attributes,
+                      value: point.value,
+                    }
+                  : {
+                      name: metric.descriptor.name,
+                      attributes: point.attributes,
+                      value: (point.value as { count?: number }).count ?? 0,
+                      sum: (point.value as { sum?: number }).sum ?? 0,
+                    },
+              );
       return points;
     },
     async shutdown() {

@@ -304,6 +304,40 @@ describe('telemetry: metrics', () => {
     expect(total(points, 'switchyard.tasks.poisoned', on)).toBe(0);
   });
 
+  it('handle(): a task’s queue wait is measured from the enqueue time the host reports', async () => {
+    otel = otelHarness();
+    const transport = memoryTransport();
+    const yard = createSwitchyard({
+      jobs: [threeStages(2)],
+      store: memoryStore(),
+      transports: { host: transport },
+      logger: silentLogger,
+      reconcile: { intervalMs: 0 },
+      telemetry: { tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider },
+    });
+    cleanup = () => yard.close();
+    await yard.submit('three', { token: 't' });
+    const [stageMsg] = await transport.receive('stage', { maxMessages: 1 });
+    expect(await yard.handle(stageMsg!.body)).toEqual({ action: 'complete' });
+    const [first, second] = await transport.receive('task', { maxMessages: 2 });
+    // Enqueued a minute ago by the host's clock: the wait recorded is at least that.
+    const enqueuedAt = new Date(Date.now() - 60_000);
+    expect(await yard.handle(first!.body, { deliveryCount: 1, enqueuedAt })).toEqual({
+      action: 'complete',
+    });
+    // An old host (no enqueue time) or an unparseable one: no wait is recorded, the task runs.
+    expect(await yard.handle(second!.body, { enqueuedAt: new Date(Number.NaN) })).toEqual({
+      action: 'complete',
+    });
+    const [wait, ...more] = (await otel.metrics()).filter(
+      (p) => p.name === 'switchyard.task.queue_wait',
+    );
+    expect(more).toEqual([]);
+    expect(wait).toMatchObject({ value: 1, attributes: { 'switchyard.transport': 'host' } });
+    expect(wait!.sum).toBeGreaterThanOrEqual(60);
+    expect(total(await otel.metrics(), 'switchyard.tasks.completed')).toBe(2);
+  });
+
   it('no span or metric carries a task input, a job param or a secret', async () => {
     otel = otelHarness();
     const h = startYards([threeStages(5)], {

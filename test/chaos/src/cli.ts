@@ -1,7 +1,8 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--json]` — a crash
- * campaign per path.
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--otel] [--json]` — a
+ * crash campaign per path; `--otel` registers an OpenTelemetry SDK in every worker and checks
+ * their exported spans afterwards (`otel.ts`).
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
  * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
@@ -31,6 +32,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '20' },
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
+    otel: { type: 'boolean', default: false },
   },
 });
 const int = (s: string | undefined, fallback: number) =>
@@ -92,6 +94,7 @@ if (positionals[0] === 'contention') {
       killsPerRun: int(values['kills-per-run'], 6),
       packTasks: int(values['pack-tasks'], 1),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
+      ...(values.otel ? { otel: true } : {}),
       log,
     });
     reports.push(report);
@@ -134,6 +137,7 @@ if (positionals[0] === 'contention') {
                   seed: r.seed,
                   durationMs: r.durationMs,
                   firstViolations: r.violations.slice(0, 5),
+                  ...(r.otel ? { otel: { ...r.otel, violations: r.otel.violations.length } } : {}),
                 },
           ]),
         ),
@@ -151,6 +155,11 @@ function summary(r: PathReport): string {
     `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
     `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
     `  deadlocks (server count, own database): ${r.deadlocks}, worker lines naming one: ${r.conflictLogs}; tasks with attempts > 1: ${r.retriedTasks}, attempts above handler runs in runs with kills: ${r.attemptsBeyondRuns}`,
+    ...(r.otel
+      ? [
+          `  otel: ${r.otel.spans} spans exported, ${r.otel.taskSpans} task spans: ${r.otel.inJobTrace} in their job's trace, ${r.otel.inWorkerTrace} in a trace a worker began, ${r.otel.withoutParent} without context; span violations: ${r.otel.violations.length}`,
+        ]
+      : []),
     ...r.violations.slice(0, 10).map((v) => `    ${v}`),
   ].join('\n');
 }

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RootLine, SpanLine } from './otel.js';
 import type { ChaosEvent } from './recording.js';
 import type { WorkerConfig } from './worker.js';
 
@@ -17,7 +18,9 @@ export type WorkerLine =
   | ChaosEvent
   | { ev: 'ready'; pid: number }
   | { ev: 'rss'; rss: number; at: number }
-  | { ev: 'exit' };
+  | { ev: 'exit' }
+  | SpanLine
+  | RootLine;
 
 export interface WorkerProcess {
   readonly name: string;

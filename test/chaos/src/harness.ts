@@ -6,7 +6,12 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSwitchyard, type Switchyard, silentLogger } from '@switchyard/core';
+import {
+  createSwitchyard,
+  type Switchyard,
+  silentLogger,
+  type TelemetryOptions,
+} from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import {
@@ -17,6 +22,7 @@ import {
   type WorkerProcess,
 } from './fleet.js';
 import { CHAOS_JOB, chaosJob } from './job.js';
+import { submitterTelemetry, TraceCheck, type TraceReport } from './otel.js';
 import {
   makeTransport,
   type PathName,
@@ -50,6 +56,8 @@ export interface CampaignOptions {
   packTasks?: number;
   /** Seed of the job params and kill decisions. */
   seed?: number;
+  /** Workers register an OpenTelemetry SDK; their spans are checked afterwards (`otel.ts`). */
+  otel?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -79,6 +87,8 @@ export interface PathReport {
   conflictLogs: number;
   seed: number;
   durationMs: number;
+  /** With `otel`: what the workers' spans showed (its violations are in `violations` too). */
+  otel?: TraceReport;
 }
 
 /** A seeded PRNG (mulberry32): a campaign's params and kill choices replay from its seed. */
@@ -94,9 +104,14 @@ export function prng(seed: number): () => number {
 }
 
 /** Creates the store tables and the chaos tables; returns a submitter (never runs work itself). */
-export async function prepare(service: PathService, admin: pg.Pool): Promise<Switchyard> {
+export async function prepare(
+  service: PathService,
+  admin: pg.Pool,
+  telemetry?: TelemetryOptions,
+): Promise<Switchyard> {
   const { env } = service;
   const submitter = createSwitchyard({
+    ...(telemetry ? { telemetry } : {}),
     jobs: [chaosJob({ finalized: async () => {} })],
     store: postgresStore({ connectionString: env.databaseUrl, schema: env.schema, poolSize: 2 }),
     transports: { [env.path]: makeTransport(env) },
@@ -116,6 +131,8 @@ export interface FleetOptions {
   packTasks?: number;
   lingerMs: number;
   concurrency?: number;
+  /** Workers register an OpenTelemetry SDK and print their spans. */
+  otel?: boolean;
   /**
    * Workers with the engine's defaults (concurrency, visibility timeout, fan-out chunk, reconciler)
    * instead of the crash campaign's short timeouts and small chunks.
@@ -146,6 +163,7 @@ export class Fleet {
           ...(o.packTasks === undefined ? {} : { packTasks: o.packTasks }),
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
+          ...(o.otel ? { otel: true } : {}),
         }
       : {
           env: o.service.env,
@@ -158,6 +176,7 @@ export class Fleet {
           packTasks: o.packTasks ?? 1,
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
+          ...(o.otel ? { otel: true } : {}),
         };
     const process = spawnWorker(config, (w, line) => o.onLine?.(w, line));
     this.started.push(process);
@@ -264,8 +283,14 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
   let submitter: Switchyard | undefined;
   let fleet: Fleet | undefined;
   let deadlocksBefore: number | undefined;
+  const telemetry = options.otel ? submitterTelemetry() : undefined;
+  const traces = options.otel ? new TraceCheck() : undefined;
   try {
-    submitter = await prepare(service, admin);
+    submitter = await prepare(
+      service,
+      admin,
+      telemetry && { tracerProvider: telemetry.tracerProvider },
+    );
     deadlocksBefore = await service.deadlocks();
     const killsPerRun = options.killsPerRun ?? 6;
     let budget = 0;
@@ -288,7 +313,9 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       visibilityMs: options.visibilityMs ?? 1500,
       ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
       lingerMs: 30,
+      ...(options.otel ? { otel: true } : {}),
       onLine: (worker, line) => {
+        traces?.line(line);
         if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
         // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
         const chance = line.ev === 'fanout' ? 0.2 : 0.6;
@@ -319,6 +346,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
           }
         }
         jobs.push({ jobId, params });
+        traces?.submitted(jobId, telemetry!.tracesOf(jobId));
       }
       // Random kills on a timer, on top of the event-driven ones.
       let running = true;
@@ -360,6 +388,11 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     }
   } finally {
     await fleet?.stop();
+    if (traces) {
+      await sleep(200); // the last lines of the stopped workers' pipes
+      report.otel = traces.report();
+      report.violations.push(...report.otel.violations);
+    }
     await submitter?.close();
     await admin.end();
     if (fleet) report.conflictLogs = fleet.conflictLogs();

@@ -1,7 +1,8 @@
 /**
  * A chaos worker process: `yard.work()` on one path with the real PostgreSQL store (wrapped by the
  * recorder). Configured by the JSON in env `CHAOS_WORKER` (see {@link WorkerConfig}). Talks to the
- * harness in JSON lines on stdout: `ready`, the recorder's kill-worthy events, `rss` samples.
+ * harness in JSON lines on stdout: `ready`, the recorder's kill-worthy events, `rss` samples (and
+ * with `otel`, every span).
  * SIGTERM drains and exits; the harness SIGKILLs it at random moments.
  * @module
  */
@@ -9,6 +10,7 @@ import { createSwitchyard, type Logger } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { chaosJob } from './job.js';
+import { registerWorkerTelemetry } from './otel.js';
 import { makeTransport, type PathEnv } from './paths.js';
 import { finalizeEffect, recordingStore } from './recording.js';
 
@@ -30,10 +32,12 @@ export interface WorkerConfig {
   lingerMs: number;
   /** How often to print `{ ev: 'rss' }`. */
   rssEveryMs: number;
+  /** Register an OpenTelemetry SDK and print every span (`--otel`; see `otel.ts`). */
+  otel?: boolean;
 }
 
 const config = JSON.parse(process.env.CHAOS_WORKER ?? process.argv[2] ?? '') as WorkerConfig;
-const out = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
+const out = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const log =
   (level: string) =>
   (message: string, fields?: Record<string, unknown>): void => {
@@ -41,6 +45,8 @@ const log =
   };
 const logger: Logger = { debug: () => {}, info: () => {}, warn: log('warn'), error: log('error') };
 
+// Before the Switchyard: its metric instruments bind to the meter provider registered now.
+if (config.otel) registerWorkerTelemetry(out);
 const { env } = config;
 const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 3 });
 const store = recordingStore(

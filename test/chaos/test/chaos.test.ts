@@ -2,6 +2,7 @@
  * Bounded crash campaign per path: real worker processes SIGKILLed at random moments, inside
  * fan-outs and around stage advances; every invariant checked from the store and the queues.
  * A path whose service is missing is skipped with a message (REQUIRE_SERVICES=1: fails).
+ * On Postgres the workers also run an OpenTelemetry SDK and their exported spans are checked.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
         workers: 3,
         jobsPerRun: 2,
         n: 100,
+        otel: path === 'postgres',
         log: (line) => console.info(line),
       });
       if (report.skipped) {
@@ -34,6 +36,7 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
       expect(report.lost).toBe(0);
       expect(report.deadlocks).toBe(0);
       expect(report.kills).toBeGreaterThan(0);
+      if (path === 'postgres') expect(report.otel?.inJobTrace).toBeGreaterThan(0);
       expect(liveWorkers()).toBe(0);
       expect(orphans()).toBe('');
     });

@@ -231,6 +231,9 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     this.assertOpen();
     const inbound: InboundMessage = { body: message, deliveryCount: meta.deliveryCount ?? 1 };
     if (meta.maxDeliveries !== undefined) inbound.maxDeliveries = meta.maxDeliveries;
+    // Telemetry only: a bad enqueue time is ignored, never a reason to fail the delivery.
+    if (meta.enqueuedAt instanceof Date && !Number.isNaN(meta.enqueuedAt.getTime()))
+      inbound.enqueuedAt = meta.enqueuedAt;
     return this.dispatcher.process(inbound, this.hostGroup);
   }
 

@@ -144,6 +144,12 @@ export interface HandleMeta {
    * `maxDequeueCount`): the last delivery of a failing task is poisoned rather than retried.
    */
   maxDeliveries?: number;
+  /**
+   * When the queue accepted the message (Service Bus `enqueuedTimeUtc`, Storage Queues
+   * `insertionTime`; the trigger helpers of both drivers set it): a task's queue wait is measured
+   * from it. Absent or not a valid date: no queue wait is recorded for the message.
+   */
+  enqueuedAt?: Date;
 }
 
 /** What the host should do with the message it handed to `handle`. */

@@ -1,12 +1,15 @@
 /**
- * OpenTelemetry for the container, started before the Switchyard is created (its metric
- * instruments bind to the meter provider registered at that moment):
+ * OpenTelemetry for the example hosts (the container and the Function App), started before the
+ * Switchyard is created (its metric instruments bind to the meter provider registered at that
+ * moment):
  * - `APPLICATIONINSIGHTS_CONNECTION_STRING` set: Azure Monitor (Application Insights), traces and
  *   metrics, through `@azure/monitor-opentelemetry`;
  * - else `OTEL_EXPORTER_OTLP_ENDPOINT` set: OTLP over HTTP, traces and metrics, through the
  *   OpenTelemetry Node SDK (the standard `OTEL_*` variables apply: `OTEL_SERVICE_NAME`,
  *   `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP_HEADERS` …);
  * - neither: nothing is registered and Switchyard's instrumentation stays a no-op.
+ * The SDKs are imported only when chosen: a host without either variable loads none of them.
+ * @module
  */
 
 /** What was started, and how to flush and stop it on shutdown. */
