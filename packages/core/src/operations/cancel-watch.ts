@@ -175,10 +175,13 @@ export class CancelWatch {
         ? deadlineExceededError(jobId, job.deadlineAt)
         : jobCancelledError(jobId);
     } catch (err) {
-      this.options.logger?.warn('could not read a cancelled job; aborting its handlers as cancelled', {
-        jobId,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.options.logger?.warn(
+        'could not read a cancelled job; aborting its handlers as cancelled',
+        {
+          jobId,
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
       return jobCancelledError(jobId);
     }
   }
