@@ -25,7 +25,13 @@ export interface TaskContext {
   index: number;
   /** 1 for the first attempt. */
   attempt: number;
-  /** Fires when the attempt times out or the worker shuts down. */
+  /**
+   * Fires when the attempt times out (`TASK_TIMEOUT`), the worker shuts down, or the job is
+   * cancelled (`JOB_CANCELLED`, or `DEADLINE_EXCEEDED` past its deadline): its `reason` says
+   * which. A cancel reaches it at once where the store notifies cancels, otherwise within the
+   * Switchyard's `cancelCheckIntervalMs`. Read it only if the handler can stop early: a handler
+   * that never reads it costs nothing to watch.
+   */
   signal: AbortSignal;
   logger: Logger;
 }

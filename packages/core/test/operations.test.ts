@@ -176,6 +176,8 @@ describe('CancelWatch', () => {
     watch.track('k', other);
     release();
     await store.cancelJob('j');
+    // The notice arrives at once; the reason is read from the job's record first.
+    for (let i = 0; i < 40 && !a.signal.aborted; i++) await sleep(5);
     expect(a.signal.aborted).toBe(true);
     expect(code(a.signal.reason)).toBe('JOB_CANCELLED');
     expect(b.signal.aborted).toBe(false);
@@ -196,6 +198,57 @@ describe('CancelWatch', () => {
     for (let i = 0; i < 40 && !controller.signal.aborted; i++) await sleep(25);
     expect(controller.signal.aborted).toBe(true);
     expect(code(controller.signal.reason)).toBe('JOB_CANCELLED');
+    await watch.close();
+  });
+});
+
+describe('CancelWatch reasons', () => {
+  it('aborts the handlers of a job its deadline cancelled with DEADLINE_EXCEEDED', async () => {
+    const store = memoryStore();
+    const deadlineAt = new Date(Date.now() - 1000);
+    await store.createJob({
+      id: 'late',
+      name: 'x',
+      params: {},
+      transport: 'memory',
+      stageCount: 1,
+      deadlineAt,
+    });
+    const watch = new CancelWatch({ store, intervalMs: 60_000 });
+    await watch.start();
+    const controller = new AbortController();
+    watch.track('late', controller);
+    expect(await store.expireJobs(10)).toEqual(['late']);
+    for (let i = 0; i < 40 && !controller.signal.aborted; i++) await sleep(5);
+    expect(code(controller.signal.reason)).toBe('DEADLINE_EXCEEDED');
+    expect((controller.signal.reason as Error).message).toBe(
+      `job late did not finish by its deadline ${deadlineAt.toISOString()} and was cancelled`,
+    );
+    await watch.close();
+  });
+
+  it('checks a cancelled job once, and aborts at once a handler of it that registers late', async () => {
+    const inner = memoryStore();
+    let checked: string[][] = [];
+    const store = {
+      cancelledJobs: (ids: readonly string[]) => {
+        checked.push([...ids]);
+        return inner.cancelledJobs(ids);
+      },
+    };
+    await inner.createJob({ id: 'j', name: 'x', params: {}, transport: 'memory', stageCount: 1 });
+    const watch = new CancelWatch({ store, intervalMs: 10 });
+    const first = new AbortController();
+    watch.track('j', first);
+    await inner.cancelJob('j');
+    await watch.check();
+    expect(code(first.signal.reason)).toBe('JOB_CANCELLED');
+    checked = [];
+    await watch.check();
+    expect(checked).toEqual([]);
+    const late = new AbortController();
+    watch.track('j', late);
+    expect(code(late.signal.reason)).toBe('JOB_CANCELLED');
     await watch.close();
   });
 });

@@ -191,6 +191,64 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
       else await deadTransport.transport.close();
     }
   });
+
+  it('cancel: a running handler’s signal aborts with JOB_CANCELLED; queued task messages settle unrun', {
+    timeout: 60_000,
+  }, async () => {
+    let started = 0;
+    let reason: unknown;
+    const job = defineJob({
+      name: 'cancel_probe',
+      stages: [
+        stage({
+          name: 'only',
+          task: defineTask({
+            name: 'cancel_probe_task',
+            retry: { maxAttempts: 1 },
+            // The first handler waits for its signal; none after it should start.
+            handler: (_: unknown, ctx) => {
+              if (started++ > 0) return 'should not run';
+              return new Promise((_, reject) =>
+                ctx.signal.addEventListener('abort', () => {
+                  reason = ctx.signal.reason;
+                  reject(ctx.signal.reason);
+                }),
+              );
+            },
+          }),
+          fanOut: () => Array.from({ length: 8 }, (_, i) => i),
+        }),
+      ],
+    });
+    const queues = freshQueues(emulator!, { lockDurationMs: 30_000 });
+    const transport = serviceBusTransport({ connectionString: emulator!.connectionString, queues });
+    const yard = createSwitchyard({
+      jobs: [job],
+      store: stores.create(),
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const stop = new AbortController();
+    const working = yard.work({ concurrency: 1, signal: stop.signal, waitMs: 200 });
+    try {
+      const { jobId } = await yard.submit('cancel_probe', undefined);
+      while (started === 0) await sleep(5);
+      expect(await yard.cancel(jobId)).toBe(true);
+      expect((await yard.waitFor(jobId, { pollIntervalMs: 20 })).status).toBe('cancelled');
+      const open = () => {
+        const stats = emulator!.queueStats(queues.task);
+        return stats.active + stats.locked;
+      };
+      while (open() > 0) await sleep(20);
+      expect(reason).toMatchObject({ code: 'JOB_CANCELLED' });
+      expect(started).toBe(1);
+      expect(emulator!.queueStats(queues.task)).toMatchObject({ active: 0, deadLettered: 0 });
+    } finally {
+      stop.abort();
+      await working;
+      await yard.close();
+    }
+  });
 });
 
 /** Wraps a transport so that after `kill()` it behaves like a dead process: no receives, renewals or settlements. */

@@ -1,4 +1,11 @@
-import { createSwitchyard, silentLogger } from '@switchyard/core';
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  silentLogger,
+  stage,
+  type TaskContext,
+} from '@switchyard/core';
 import type { Store } from '@switchyard/core/driver';
 import { scratchStores } from '@switchyard/driver-postgres/testing';
 import { helloWorld } from '@switchyard/example-jobs';
@@ -107,5 +114,86 @@ describe.skipIf(!connectionString)('engine on storage queues (Azurite)', () => {
     await expect(
       transport.settle([{ message: orphan!, action: 'complete' }]),
     ).resolves.toBeUndefined();
+  });
+
+  it('a serverless host’s handler sees a cancel made elsewhere within the check interval; the other tasks settle unrun', {
+    timeout: 60_000,
+  }, async () => {
+    let started = 0;
+    let reason: unknown;
+    let abortedAt = 0;
+    const job = defineJob({
+      name: 'cancel-probe',
+      stages: [
+        stage({
+          name: 'only',
+          task: defineTask({
+            name: 'cancel-probe-task',
+            retry: { maxAttempts: 1 },
+            handler: (_: unknown, ctx: TaskContext) => {
+              started++;
+              return new Promise((_, reject) =>
+                ctx.signal.addEventListener('abort', () => {
+                  abortedAt = performance.now();
+                  reason = ctx.signal.reason;
+                  reject(ctx.signal.reason);
+                }),
+              );
+            },
+          }),
+          fanOut: () => [0, 1, 2, 3, 4],
+        }),
+      ],
+    });
+    const store = stores.create();
+    const base = uniqueName(prefix);
+    const transport = storageQueueTransport({
+      connectionString,
+      queues: { stage: `${base}-s`, task: `${base}-t` },
+    });
+    // A Functions host: it only handle()s what its triggers deliver. With no work() loop it holds
+    // no subscription to the store's cancel notices: its check, every 200 ms, finds the cancel.
+    const host = createSwitchyard({
+      jobs: [job],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+      cancelCheckIntervalMs: 200,
+    });
+    cleanups.push(() => host.close());
+    const { jobId } = await host.submit('cancel-probe', undefined);
+    const [stageMsg] = await transport.receive('stage', { maxMessages: 1, waitMs: 5000 });
+    expect(await host.handle(stageMsg!.body)).toEqual({ action: 'complete' });
+    await transport.settle([{ message: stageMsg!, action: 'complete' }]);
+
+    const [first] = await transport.receive('task', {
+      maxMessages: 1,
+      visibilityTimeoutMs: 30_000,
+      waitMs: 5000,
+    });
+    const handling = host.handle(first!.body, { deliveryCount: first!.deliveryCount });
+    while (started === 0) await new Promise((r) => setTimeout(r, 5));
+    // Another instance cancels (its cancel is this store call).
+    const cancelledAt = performance.now();
+    expect(await store.cancelJob(jobId)).toBe(true);
+    expect(await handling).toEqual({ action: 'complete' });
+    expect(reason).toMatchObject({ code: 'JOB_CANCELLED' });
+    // Reported by the test run; asserting a time would fail on a loaded machine.
+    expect(abortedAt - cancelledAt).toBeGreaterThanOrEqual(0);
+    await transport.settle([{ message: first!, action: 'complete' }]);
+
+    // The job's queued task messages settle without running their handlers.
+    const rest: Awaited<ReturnType<typeof transport.receive>> = [];
+    while (rest.length < 4)
+      rest.push(...(await transport.receive('task', { maxMessages: 4, waitMs: 2000 })));
+    for (const message of rest) {
+      expect(await host.handle(message.body, { deliveryCount: message.deliveryCount })).toEqual({
+        action: 'complete',
+      });
+    }
+    await transport.settle(rest.map((message) => ({ message, action: 'complete' as const })));
+    expect(started).toBe(1);
+    expect(await transport.receive('task', { maxMessages: 10, waitMs: 0 })).toEqual([]);
+    expect((await host.getJob(jobId))?.status).toBe('cancelled');
   });
 });

@@ -84,7 +84,11 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
     jobId: JobId<N>,
     stage: K,
   ): AsyncIterable<TaskResult<JobOutputs<JobNamed<Jobs, N>>[K]>>;
-  /** Cancels the job: no new task starts; true if it was cancelled by this call. */
+  /**
+   * Cancels the job: no new task starts, and its running handlers' `ctx.signal` aborts with
+   * `JOB_CANCELLED` — at once on this instance and where the store notifies cancels, otherwise
+   * within `cancelCheckIntervalMs`. True if it was cancelled by this call.
+   */
   cancel(jobId: string): Promise<boolean>;
   /**
    * Resolves with the job once it is terminal (succeeded, failed or cancelled). With a
@@ -113,7 +117,7 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
   retry(jobId: string, options?: RetryOptions): Promise<RetryResult>;
   /** Retries every job a filter matches (by default the failed ones). */
   retryJobs(filter: ListJobsFilter): Promise<{ jobs: number; retried: number }>;
-  /** Cancels every queued or running job a filter matches. */
+  /** Cancels every queued or running job a filter matches, as {@link Switchyard.cancel} does. */
   cancelJobs(filter: ListJobsFilter): Promise<{ cancelled: number }>;
   /**
    * Deletes finished jobs matching the filter with their stages and tasks, in small batches;

@@ -1,12 +1,16 @@
 import { SwitchyardError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { CancelWatch } from '../operations/cancel-watch.js';
 import type { Store } from '../store.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { DEFAULTS } from './defaults.js';
 import { JobDirectory } from './job-directory.js';
 import type { EngineSettings, TransportState } from './options.js';
 
-/** What the engine's modules share: the settings, the store, the jobs and the transports. */
+/**
+ * What the engine's modules share: the settings, the store, the jobs, the transports and the
+ * cancel watch.
+ */
 export interface EngineContext {
   readonly settings: EngineSettings;
   readonly store: Store;
@@ -14,6 +18,12 @@ export interface EngineContext {
   readonly directory: JobDirectory;
   /** Spans and metrics (no-ops until the application registers an OpenTelemetry SDK). */
   readonly telemetry: Telemetry;
+  /**
+   * Aborts the signals of a cancelled job's running handlers, whichever loop runs them (`work()`
+   * or `handle()`). `work()` subscribes it to the store's cancel notifications; the Switchyard's
+   * `close()` closes it.
+   */
+  readonly cancels: CancelWatch;
   /** Resolves once the store is initialised; every call after the first shares it. */
   init(): Promise<void>;
   /**
@@ -35,6 +45,11 @@ export function createContext(settings: EngineSettings, store: Store): EngineCon
     logger: settings.logger,
     directory: new JobDirectory(store, settings.jobs, DEFAULTS.jobCacheSize, telemetry),
     telemetry,
+    cancels: new CancelWatch({
+      store,
+      intervalMs: settings.cancelCheckIntervalMs,
+      logger: settings.logger,
+    }),
     init: () => {
       initialised ??= Promise.resolve(store.init?.());
       return initialised;

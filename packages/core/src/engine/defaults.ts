@@ -3,6 +3,7 @@
  * `resolveOptions` / `resolveWorkOptions` (options.ts); no other module holds a default.
  */
 import type { RetryPolicy } from '../define.js';
+import { DEFAULT_CANCEL_CHECK_MS } from '../operations/cancel-watch.js';
 
 /** A group-commit batcher's shape: items per round trip and round trips in flight at once. */
 export interface BatcherSize {
@@ -46,6 +47,11 @@ export const DEFAULTS = {
     maxReceiveBackoffMs: 10_000,
   },
   waitFor: { pollIntervalMs: 200 },
+  /**
+   * How often a Switchyard checks whether the jobs of its running handlers (those that read
+   * `ctx.signal`) were cancelled, when the store does not tell of cancels at once.
+   */
+  cancelCheckIntervalMs: DEFAULT_CANCEL_CHECK_MS,
   /**
    * The group-commit batchers. Barrier batches keep three statements in flight: each waits for
    * its commit to be durable, and a store that flushes concurrent commits together does so in one

@@ -79,11 +79,24 @@ export function retryJobs(
   return retryByFilter(retryDeps(ctx), filter);
 }
 
+/**
+ * Cancels a job. The running handlers of this Switchyard see their signal abort at once, whatever
+ * the store; other instances' through their cancel watch.
+ */
+export async function cancel(ctx: EngineContext, jobId: string): Promise<boolean> {
+  const cancelled = await ctx.store.cancelJob(jobId);
+  if (cancelled) void ctx.cancels.abort(jobId);
+  return cancelled;
+}
+
 export function cancelJobs(
   ctx: EngineContext,
   filter: ListJobsFilter,
 ): Promise<{ cancelled: number }> {
-  return cancelByFilter(ctx.store, filter);
+  return cancelByFilter(
+    { listJobs: (f) => ctx.store.listJobs(f), cancelJob: (id) => cancel(ctx, id) },
+    filter,
+  );
 }
 
 export async function purge(

@@ -7,6 +7,7 @@ import type { RetryPolicy } from '../define.js';
 import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import { MIN_CANCEL_CHECK_MS } from '../operations/cancel-watch.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
@@ -29,6 +30,7 @@ export interface EngineSettings {
   defaultTransport: string;
   retry: ResolvedRetryPolicy;
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
+  cancelCheckIntervalMs: number;
   logger: Logger;
   telemetry: TelemetryOptions;
 }
@@ -91,6 +93,12 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
         DEFAULTS.reconcile.intervalMs,
       ),
     },
+    cancelCheckIntervalMs: atLeast(
+      'cancelCheckIntervalMs',
+      options.cancelCheckIntervalMs,
+      MIN_CANCEL_CHECK_MS,
+      DEFAULTS.cancelCheckIntervalMs,
+    ),
     logger: options.logger ?? consoleLogger,
     telemetry: options.telemetry ?? {},
   };
@@ -167,6 +175,12 @@ function positiveInteger(field: string, value: number | undefined, fallback: num
 function positive(field: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) invalid(field, 'must be a positive number');
+  return value;
+}
+
+function atLeast(field: string, value: number | undefined, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < min) invalid(field, `must be a number ≥ ${min}`);
   return value;
 }
 

@@ -173,7 +173,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
   }
 
   cancel(jobId: string): Promise<boolean> {
-    return this.store.cancelJob(jobId);
+    return operations.cancel(this.ctx, jobId);
   }
 
   listJobs(filter?: ListJobsFilter): Promise<JobPage> {
@@ -266,6 +266,8 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     this.shutdown.abort(new SwitchyardError('CLOSED', 'switchyard closed'));
     await Promise.all([...this.workers]);
     this.closed = true;
+    // Before the store: the watch's subscription may hold one of its connections.
+    await this.ctx.cancels.close();
     const transports = new Set([...this.ctx.settings.transports.values()].map((t) => t.transport));
     await Promise.all([this.store.close(), ...[...transports].map((t) => t.close())]);
   }

@@ -31,6 +31,17 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
   /** How schedules are evaluated, delayed jobs released and deadlines enforced (see `runSchedules()`). */
   scheduler?: SchedulerOptions;
   /**
+   * How often, in ms, the jobs of running handlers are checked for a cancel (`cancel`,
+   * `cancelJobs`, an expired deadline) when the store cannot tell at once. It bounds how long a
+   * handler that reads `ctx.signal` runs on before the signal aborts: at once where the store
+   * notifies cancels (`Store.onCancel`: PostgreSQL `LISTEN/NOTIFY` once `work()` runs, the memory
+   * store in process) or the cancel was made through this Switchyard, otherwise within this
+   * interval plus a store round trip — always so for the handlers `handle()` runs. One
+   * `cancelledJobs` round trip per interval, only while such handlers run. At least 10.
+   * @defaultValue 1000
+   */
+  cancelCheckIntervalMs?: number;
+  /**
    * Where spans and metrics go. Switchyard instruments itself with `@opentelemetry/api`: without
    * an OpenTelemetry SDK registered, every call is a no-op.
    * @defaultValue the global tracer and meter providers

@@ -7,10 +7,13 @@
 
 export { cancelJobs } from './cancel.js';
 export {
+  type Abortable,
   CancelWatch,
   type CancelWatchOptions,
   DEFAULT_CANCEL_CHECK_MS,
+  deadlineExceededError,
   jobCancelledError,
+  MIN_CANCEL_CHECK_MS,
 } from './cancel-watch.js';
 export { type Duration, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';

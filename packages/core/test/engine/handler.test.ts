@@ -2,6 +2,26 @@ import { describe, expect, it } from 'vitest';
 import type { TaskContext } from '../../src/define.js';
 import { AbortGroup, type HandlerRun, runHandler } from '../../src/engine/tasks/handler.js';
 import { silentLogger } from '../../src/logger.js';
+import { CancelWatch } from '../../src/operations/cancel-watch.js';
+import type { Store } from '../../src/store.js';
+
+/** A watch over a store that never reports a cancel by itself, counting its checks. */
+function quietWatch(): { watch: CancelWatch; checks: () => number } {
+  let checks = 0;
+  const store: Pick<Store, 'cancelledJobs'> = {
+    cancelledJobs: async () => {
+      checks++;
+      return [];
+    },
+  };
+  return { watch: new CancelWatch({ store, intervalMs: 10 }), checks: () => checks };
+}
+
+/** A handler that waits for its signal and throws its reason. */
+const awaitAbort = (_: unknown, ctx: TaskContext) =>
+  new Promise((_, reject) =>
+    ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }),
+  );
 
 function attempt(overrides: Partial<HandlerRun> = {}): HandlerRun {
   return {
@@ -52,6 +72,7 @@ describe('runHandler', () => {
       timedOut: false,
       shutdown: false,
       permanent: false,
+      cancelled: false,
     });
   });
 
@@ -118,5 +139,103 @@ describe('runHandler', () => {
       attempt({ shutdown: new AbortGroup(worker.signal) }),
     );
     expect(aborted).toBe(true);
+  });
+
+  it('aborts a handler reading its signal when its job is cancelled: JOB_CANCELLED, not a failure to retry', async () => {
+    const { watch } = quietWatch();
+    const outcome = runHandler(awaitAbort, 0, attempt({ cancels: watch }));
+    await new Promise((r) => setTimeout(r, 5));
+    await watch.abort('other-job');
+    await watch.abort('job');
+    expect(await outcome).toMatchObject({
+      ok: false,
+      cancelled: true,
+      shutdown: false,
+      timedOut: false,
+      error: { code: 'JOB_CANCELLED', message: 'job job was cancelled' },
+    });
+    await watch.close();
+  });
+
+  it('registers with the cancel watch only a handler that reads its signal, until it ends', async () => {
+    const quiet = quietWatch();
+    await runHandler(
+      () => new Promise((r) => setTimeout(r, 60)),
+      0,
+      attempt({ cancels: quiet.watch }),
+    );
+    // Never registered: the watch never armed its check.
+    expect(quiet.checks()).toBe(0);
+
+    const reading = quietWatch();
+    let kept: TaskContext | undefined;
+    await runHandler(
+      async (_, ctx) => {
+        kept = ctx;
+        void ctx.signal;
+        while (reading.checks() === 0) await new Promise((r) => setTimeout(r, 5));
+      },
+      0,
+      attempt({ cancels: reading.watch }),
+    );
+    // Ended: the watch let it go, and a signal read afterwards joins nothing.
+    const after = reading.checks();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(reading.checks()).toBe(after);
+    await reading.watch.abort('job');
+    expect(kept!.signal.aborted).toBe(false);
+    await quiet.watch.close();
+    await reading.watch.close();
+  });
+
+  it('keeps the first reason: a timeout before the cancel stays a timeout', async () => {
+    const { watch } = quietWatch();
+    let signal: AbortSignal | undefined;
+    const outcome = await runHandler(
+      async (_, ctx) => {
+        signal = ctx.signal;
+        await new Promise((r) => setTimeout(r, 40));
+        await watch.abort('job');
+        return 'late';
+      },
+      0,
+      attempt({ cancels: watch, timeoutMs: 10 }),
+    );
+    expect(outcome).toMatchObject({ ok: false, timedOut: true, cancelled: false });
+    expect(signal!.reason).toMatchObject({ code: 'TASK_TIMEOUT' });
+    await watch.close();
+  });
+
+  it('aborts at once a handler of a job the watch knows cancelled', async () => {
+    const { watch } = quietWatch();
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => {
+      finish = r;
+    });
+    // The first handler holds the job's entry: it ends only when told.
+    const first = runHandler(
+      async (_, ctx) => {
+        void ctx.signal;
+        await finished;
+        throw ctx.signal.reason;
+      },
+      0,
+      attempt({ cancels: watch }),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    await watch.abort('job');
+    // A second handler of the job reads its signal while the first still runs.
+    const second = await runHandler(
+      (_, ctx) => {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        return 'ran';
+      },
+      0,
+      attempt({ cancels: watch, taskId: 'job.1.3' }),
+    );
+    expect(second).toMatchObject({ ok: false, cancelled: true, error: { code: 'JOB_CANCELLED' } });
+    finish();
+    expect(await first).toMatchObject({ cancelled: true });
+    await watch.close();
   });
 });

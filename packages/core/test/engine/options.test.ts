@@ -42,6 +42,7 @@ describe('resolveOptions', () => {
       limit: DEFAULTS.reconcile.limit,
       intervalMs: DEFAULTS.reconcile.intervalMs,
     });
+    expect(settings.cancelCheckIntervalMs).toBe(DEFAULTS.cancelCheckIntervalMs);
     expect(settings.defaultTransport).toBe('memory');
     const policy = settings.transports.get('memory')!.policy;
     expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
@@ -94,8 +95,14 @@ describe('resolveOptions', () => {
       { reconcile: { olderThanMs: Number.NaN } },
       'reconcile.olderThanMs',
     ],
+    ['a cancel check every 5 ms', { cancelCheckIntervalMs: 5 }, 'cancelCheckIntervalMs'],
+    ['a cancel check interval NaN', { cancelCheckIntervalMs: Number.NaN }, 'cancelCheckIntervalMs'],
   ] as [string, Partial<Options>, string][])('rejects %s, naming the field', (_, bad, field) => {
     expect(invalidField(() => resolveOptions(options(bad)))).toBe(field);
+  });
+
+  it('keeps a cancel check interval of 10 ms or more', () => {
+    expect(resolveOptions(options({ cancelCheckIntervalMs: 10 })).cancelCheckIntervalMs).toBe(10);
   });
 
   it('accepts a reconcile interval of 0 (disabled)', () => {

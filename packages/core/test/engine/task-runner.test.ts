@@ -4,6 +4,7 @@ import { TaskSlots } from '../../src/engine/worker/slots.js';
 import type { TaskEnvelope } from '../../src/envelope.js';
 import {
   createJob,
+  deferred,
   type FakeEngine,
   fakeEngine,
   inbound,
@@ -261,6 +262,65 @@ describe('TaskRunner', () => {
     await fake.store.cancelJob(jobId);
     expect(await run(fake, envelope)).toEqual({ action: 'complete' });
     expect(calls).toBe(0);
+  });
+
+  it('settles an attempt its job’s cancel aborted as done: neither retried nor dead-lettered', async () => {
+    let reason: unknown;
+    const started = deferred();
+    const job = testJob({
+      name: 'aborted',
+      stages: [
+        {
+          retry: { maxAttempts: 1 },
+          handler: (_, ctx) =>
+            new Promise((_, reject) => {
+              started.resolve();
+              ctx.signal.addEventListener('abort', () => {
+                reason = ctx.signal.reason;
+                reject(ctx.signal.reason);
+              });
+            }),
+        },
+      ],
+    });
+    const fake = fakeEngine({ jobs: [job] });
+    const { jobId, envelope } = await oneTask(fake, job);
+    const settled = run(fake, envelope);
+    await started.promise;
+    await fake.store.cancelJob(jobId);
+    // What a worker's watch does on the store's notice (or its next check).
+    await fake.ctx.cancels.abort(jobId);
+    expect(await settled).toEqual({ action: 'complete' });
+    expect(reason).toMatchObject({ code: 'JOB_CANCELLED' });
+    expect(await fake.store.getTask(`${jobId}.0.0`)).toMatchObject({ status: 'cancelled' });
+    expect(await fake.store.getTask(`${jobId}.0.0`)).not.toHaveProperty('error');
+    await fake.ctx.cancels.close();
+  });
+
+  it('settles as done a last attempt that failed after its job was cancelled, unread signal or not', async () => {
+    const gate = deferred();
+    const started = deferred();
+    const job = testJob({
+      name: 'late-fail',
+      stages: [
+        {
+          retry: { maxAttempts: 1 },
+          handler: async () => {
+            started.resolve();
+            await gate.promise;
+            throw new Error('broke after the cancel');
+          },
+        },
+      ],
+    });
+    const fake = fakeEngine({ jobs: [job] });
+    const { jobId, envelope } = await oneTask(fake, job);
+    const settled = run(fake, envelope, 2);
+    await started.promise;
+    await fake.store.cancelJob(jobId);
+    gate.resolve();
+    expect(await settled).toEqual({ action: 'complete' });
+    expect(await fake.store.getTask(`${jobId}.0.0`)).toMatchObject({ status: 'cancelled' });
   });
 
   it('settles a task split out of a pack to be dead-lettered as noted, without running it', async () => {

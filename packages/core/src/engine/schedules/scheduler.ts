@@ -173,7 +173,10 @@ export class Scheduler {
       await sendStageMessage(this.ctx.transportOf(job.transport), job.jobId, 0);
       result.released++;
     }
-    result.expired = (await store.expireJobs(limit)).length;
+    const expired = await store.expireJobs(limit);
+    // This instance's running handlers of those jobs see DEADLINE_EXCEEDED at once.
+    for (const jobId of expired) void this.ctx.cancels.abort(jobId);
+    result.expired = expired.length;
     if (this.entries.size === 0) return result;
     const states = await this.states();
     for (const entry of this.entries.values()) {

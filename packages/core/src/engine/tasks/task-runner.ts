@@ -109,12 +109,21 @@ export class TaskRunner {
     const held = run.message.held;
     const turn = held?.handlerStarting();
     if (held && turn) {
+      // A pack's task waiting for a slot: its job's cancel meanwhile must keep it from starting.
+      const waiting = new CancelledWhileWaiting();
+      const untrack = this.ctx.cancels.track(envelope.jobId, waiting);
       await turn;
+      untrack();
       // Stopped while waiting for a slot: release the task unstarted (its attempt not counted).
       if (run.group.signal.aborted) {
         held.handlerEnded();
         const reason = 'worker shutting down';
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
+      }
+      // Its job was cancelled meanwhile: the cancel made the task `cancelled`; nothing to run.
+      if (waiting.cancelled) {
+        held.handlerEnded();
+        return { action: 'complete' };
       }
     }
     const outcome = await observed.runHandler(() =>
@@ -127,6 +136,7 @@ export class TaskRunner {
         logger: this.ctx.logger,
         timeoutMs: prepared.task.timeoutMs,
         shutdown: run.group,
+        cancels: this.ctx.cancels,
       }),
     );
     observed.handlerEnded(outcome);
@@ -195,13 +205,18 @@ export class TaskRunner {
     return { settlement: await this.poison(run, attempt, failure) };
   }
 
-  /** Records a failed attempt: retried with backoff, or poisoned after its last attempt. */
+  /**
+   * Records a failed attempt: retried with backoff, or poisoned after its last attempt. An attempt
+   * its job's cancel aborted is neither: the cancel made the task `cancelled` already, so its
+   * message is settled as done.
+   */
   private async recordFailure(
     run: TaskRun,
     attempt: Attempt,
     task: TaskDefinition,
     outcome: Extract<HandlerOutcome, { ok: false }>,
   ): Promise<TaskSettlement> {
+    if (outcome.cancelled) return { action: 'complete' };
     if (outcome.shutdown)
       return {
         action: 'retry',
@@ -237,7 +252,11 @@ export class TaskRunner {
     };
   }
 
-  /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
+  /**
+   * Poisons a task: records the failure (the barrier counts it) and dead-letters its message —
+   * unless the task had ended already (its job cancelled meanwhile, a duplicate that finished it):
+   * then the message settles as that task's does.
+   */
   private async poison(run: TaskRun, attempt: Attempt, failure: Failure): Promise<TaskSettlement> {
     const applied = await this.barrier.complete({
       ...attempt,
@@ -245,7 +264,7 @@ export class TaskRunner {
       error: failure.error,
       ...(failure.timedOut ? { timedOut: true } : {}),
     });
-    if (!applied && run.packAdmitted) return this.whyUnapplied(run);
+    if (!applied) return this.whyUnapplied(run);
     const description = `task ${attempt.taskId} failed after ${attempt.attempt} attempt(s): ${failure.error.message}`;
     return {
       action: 'deadLetter',
@@ -288,14 +307,23 @@ export class TaskRunner {
   }
 
   /**
-   * A pack-admitted task ran but its outcome did not apply: it was finished already (a
-   * duplicate) or never existed (a foreign pack). The check a claim would have made, made now.
+   * A task ran but its outcome did not apply: it was finished already (a duplicate, its job
+   * cancelled) or, pack-admitted, never existed (a foreign pack). The check a claim would have
+   * made, made now.
    */
   private async whyUnapplied(run: TaskRun): Promise<TaskSettlement> {
     const claim = await this.barrier.claim(claimRef(run.envelope, run.index, run.message));
     return claim.outcome === 'run'
       ? { action: 'complete' }
       : this.notRun(run.envelope, claim.outcome);
+  }
+}
+
+/** A task waiting for a slot, as the cancel watch sees it: it notes its job's cancel. */
+class CancelledWhileWaiting {
+  cancelled = false;
+  abort(): void {
+    this.cancelled = true;
   }
 }
 

@@ -25,6 +25,8 @@ export interface WorkerOptions {
 
 export async function runWorkers(options: WorkerOptions): Promise<void> {
   const { ctx, settings } = options;
+  // Cancels reach this worker's running handlers at once where the store notifies of them.
+  await ctx.cancels.start();
   const stop = anySignal([settings.signal, options.shutdown]);
   const group = new AbortGroup(stop);
   const loops: Promise<void>[] = [];
