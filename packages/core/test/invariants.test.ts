@@ -194,8 +194,10 @@ async function runCase(c: Case): Promise<string[]> {
         `task results recorded ${JSON.stringify([...applied.entries()].filter(([, k]) => k !== 1))}; ${recorded.length} tasks`,
       );
     }
-    // Nothing left behind: duplicates and delayed copies drain and are acknowledged.
-    const drainBy = Date.now() + 3000;
+    // Nothing left behind: duplicates and delayed copies drain and are acknowledged. The bound is
+    // generous (the loop ends as soon as the queues are empty): 50 cases run at once, and on a
+    // loaded machine their redeliveries take seconds to come round.
+    const drainBy = Date.now() + 15_000;
     const depth = () => baseTransport as unknown as { depth(q: string): number };
     while ((depth().depth('task') > 0 || depth().depth('stage') > 0) && Date.now() < drainBy)
       await new Promise((r) => setTimeout(r, 20));
