@@ -25,9 +25,7 @@ import {
   ValidationError,
 } from '@switchyard/core';
 import {
-  type CachedSecret,
   type CostEstimate,
-  cachedSecret,
   type DeadLetter,
   type DeadLetterCapability,
   type OutgoingMessage,
