@@ -488,7 +488,8 @@ describe('routing', () => {
     for (const path of [
       '/',
       '/api',
-      '/api/jobs',
+      '/api/jobs/',
+      '/api/jobs/list',
       '/api/jobs//tasks',
       '/nope',
       '/api/jobs/x/y',
