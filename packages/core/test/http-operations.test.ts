@@ -226,6 +226,9 @@ describe('POST /api/jobs/{jobId}/retry', () => {
     expect(
       paths(await expectIssues(await a.call('POST', `/api/jobs/${jobId}/retry`, '[1]'))),
     ).toEqual(['']);
+    expect(
+      paths(await expectIssues(await a.call('POST', `/api/jobs/${jobId}/retry`, 'null'))),
+    ).toEqual(['']);
     expect((await a.call('POST', `/api/jobs/${jobId}/retry`, '{"stage":')).status).toBe(400);
 
     const held = api(); // no worker: the job stays queued until cancelled

@@ -343,7 +343,8 @@ export function createHttpHandler(
           throw new HttpError(404, 'UNKNOWN_JOB', `unknown job "${route.jobName}"`, {
             known: [...yard.jobs.keys()],
           });
-        const body = (await readJson()) ?? {};
+        const parsed = await readJson();
+        const body = parsed === undefined ? {} : parsed; // `null` is not an empty body
         if (!isPlainObject(body))
           throw new HttpError(400, 'INVALID_INPUT', 'the request body must be a JSON object', [
             { path: '', message: 'expected an object' },

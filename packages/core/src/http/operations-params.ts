@@ -162,8 +162,8 @@ export function parseListJobsQuery(query: URLSearchParams): ListJobsFilter {
 }
 
 function objectBody(body: unknown, what: string): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body))
+  if (body === undefined) return {}; // an empty body; JSON `null` is not an object
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new ValidationError(`invalid ${what}`, [{ path: '', message: 'must be a JSON object' }]);
   return body as Record<string, unknown>;
 }
