@@ -40,6 +40,11 @@ export function registerFunctions(
   api('metrics', 'api/metrics/comparison', ['GET']);
   api('tasks', 'api/jobs/{jobId}/tasks', ['GET']);
   api('cancel', 'api/jobs/{jobId}/cancel', ['POST']);
+  api('listJobs', 'api/jobs', ['GET']);
+  api('retry', 'api/jobs/{jobId}/retry', ['POST']);
+  api('retryJobs', 'api/jobs/retry', ['POST']);
+  api('cancelJobs', 'api/jobs/cancel', ['POST']);
+  api('purgeJobs', 'api/jobs/purge', ['POST']);
   api('schedules', 'api/schedules', ['GET']);
   api('scheduleAction', 'api/schedules/{name}/{action}', ['POST']);
   // Probes stay anonymous: they reveal no error text without auth.

@@ -12,13 +12,20 @@ import type { TaskRecord, TaskStatus, Transport } from '@switchyard/core/driver'
 import { planDashboard } from './dashboard.js';
 import { createYardFromEnv, type YardFromEnv } from './env.js';
 import { DEFAULT_JOBS_MODULE, loadJobs } from './jobs.js';
+import {
+  OPERATIONS_USAGE,
+  type OperationCommand,
+  parseOperation,
+  runOperation,
+} from './operations.js';
 import { jobSummary, metricsTable, Progress, table, tasksTable } from './render.js';
 import { loadSchedules, parseSchedulesArgs, runSchedules } from './schedules.js';
 
 /**
  * Exit codes of the `switchyard` command:
  * - 0 `OK` — done (for `submit --watch` / `status`: the job succeeded or is still running);
- * - 1 `JOB_FAILED` — the job failed or was cancelled, or the job id is unknown;
+ * - 1 `JOB_FAILED` — the job failed or was cancelled, or the job id is unknown, or a `retry` /
+ *   `cancel` of one job changed nothing;
  * - 2 `USAGE` — bad command line: unknown command or option, missing argument, invalid params;
  * - 3 `CONFIG` — bad configuration: environment variables (each one named), jobs module, secrets;
  * - 4 `BACKEND` — the database or a queue service is unreachable or refused access;
@@ -56,6 +63,14 @@ Commands:
   metrics             the per-path comparison (jobs, latency, queue wait, tasks/s, retries, poison)
   tasks <jobId> [--status S] [--stage S] [--limit N]
                       a job's tasks (status: pending|running|succeeded|failed|cancelled)
+  jobs [--status S] [--name N] [--transport T] [--since ISO|DURATION] [--limit N] [--cursor C]
+                      jobs newest first, a page at a time, with each one's progress
+  retry <jobId> [--stage S] [--task ID …]  |  retry --status S [--name N] [--transport T] [--since …]
+                      re-run a job's failed tasks, or those of every job a filter matches
+  cancel <jobId>  |  cancel --status S [--name N] [--transport T] [--since …]
+                      cancel a job, or every unfinished job a filter matches
+  purge --status S [--older-than DURATION] [--name N]
+                      delete finished jobs (a status or --older-than is required)
   dead-letters list <transport> [--queue stage|task] [--limit N]
   dead-letters replay <transport> [--queue stage|task] [--limit N]
                       inspect or re-queue a path's poison messages
@@ -80,8 +95,9 @@ Configuration: the same environment variables as the container host (configFromE
 SERVICE_BUS_*, ENABLE_STORAGE_QUEUE, STORAGE_*, AzureWebJobsStorage, DATABASE_URL, KEY_VAULT_URL,
 SWITCHYARD_DEFAULT_TRANSPORT …). With none set, everything runs on an embedded PGlite folder.
 
-Exit codes: 0 ok · 1 job failed, cancelled or not found · 2 usage error · 3 configuration error ·
-4 backend unreachable · 5 internal error · 130 interrupted`;
+Exit codes: 0 ok · 1 job failed, cancelled or not found, or a retry/cancel of one job changed
+nothing · 2 usage error · 3 configuration error · 4 backend unreachable · 5 internal error ·
+130 interrupted`;
 
 /** `switchyard <command> --help`: the command's own usage and options. */
 const COMMAND_USAGE: Record<string, string> = {
@@ -121,6 +137,7 @@ them back to their queue.
 
   --queue stage|task       one queue (default both)
   --limit N                at most N messages per queue (default 100)`,
+  ...OPERATIONS_USAGE,
   work: `Usage: switchyard work [--concurrency N] [--transport NAME …] [--json]
 
 Runs a worker until SIGINT/SIGTERM, then drains (in-flight tasks finish or are released).
@@ -155,6 +172,11 @@ const OPTIONS = {
   queue: { type: 'string' },
   concurrency: { type: 'string' },
   port: { type: 'string' },
+  name: { type: 'string' },
+  since: { type: 'string' },
+  cursor: { type: 'string' },
+  task: { type: 'string', multiple: true },
+  'older-than': { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -168,6 +190,10 @@ const COMMANDS: Record<string, OptionName[]> = {
   work: ['concurrency', 'transport'],
   schedules: [],
   dashboard: ['port', 'work'],
+  jobs: ['status', 'name', 'transport', 'since', 'limit', 'cursor'],
+  retry: ['stage', 'task', 'status', 'name', 'transport', 'since'],
+  cancel: ['status', 'name', 'transport', 'since'],
+  purge: ['status', 'older-than', 'name'],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -468,6 +494,18 @@ function planCommand(command: string, args: string[], values: Values): Plan {
       return async (host, ctx) => {
         ctx.out(await runSchedules(host.yard, parsed, ctx.json));
         return EXIT.OK;
+      };
+    }
+    case 'jobs':
+    case 'retry':
+    case 'cancel':
+    case 'purge': {
+      const op = parseOperation(command as OperationCommand, args, values);
+      if (typeof op === 'string') throw new UsageError(op);
+      return async (host, ctx) => {
+        const { output, ok } = await runOperation(host.yard, op, ctx.json);
+        ctx.out(output);
+        return ok ? EXIT.OK : EXIT.JOB_FAILED;
       };
     }
     case 'dashboard': {

@@ -67,7 +67,18 @@ describe('switchyard CLI (subprocess)', () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: switchyard <command>');
-    for (const cmd of ['submit', 'status', 'metrics', 'tasks', 'dead-letters', 'work'])
+    for (const cmd of [
+      'submit',
+      'status',
+      'metrics',
+      'tasks',
+      'dead-letters',
+      'work',
+      'jobs',
+      'retry',
+      'cancel',
+      'purge',
+    ])
       expect(r.stdout).toContain(cmd);
     expect(r.stdout).toMatch(/Exit codes: 0 ok/);
   });
@@ -103,6 +114,8 @@ describe('switchyard CLI (subprocess)', () => {
       ['tasks', 'x', '--status', 'weird'],
       ['dead-letters', 'purge', 'postgres'],
       ['work', '--concurrency', '0'],
+      ['purge'],
+      ['cancel', '--status', 'failed'],
     ]) {
       const r = await cli([...args, '--json']);
       expect(r.code, args.join(' ')).toBe(2);

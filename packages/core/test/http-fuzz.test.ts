@@ -8,6 +8,12 @@ const ROUTES = [
   (s: string) => `/api/jobs/status/${s}`,
   (s: string) => `/api/jobs/${s}/tasks`,
   (s: string) => `/api/jobs/${s}/cancel`,
+  // The operations routes: from OPERATION_ROUTES on.
+  () => '/api/jobs',
+  (s: string) => `/api/jobs/${s}/retry`,
+  () => '/api/jobs/retry',
+  () => '/api/jobs/cancel',
+  () => '/api/jobs/purge',
   () => '/api/metrics/comparison',
   () => '/api/schedules',
   (s: string) => `/api/schedules/${s}/trigger`,
@@ -16,7 +22,16 @@ const ROUTES = [
   (s: string) => `/${s}`,
   (s: string) => `/api/${s}/${s}`,
 ];
+const OPERATION_ROUTES = [4, 5, 6, 7, 8];
 const KNOWN_STATUSES = new Set([200, 202, 400, 401, 404, 405, 409, 413, 415, 503]);
+
+const isoOrJunk = fc.oneof(
+  fc
+    .date({ min: new Date(0), max: new Date('2100-01-01'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
+  fc.constantFrom('2026-01-01', 'yesterday', '1', '2026-13-45T99:99Z', ''),
+  fc.integer(),
+);
 
 /** A JSON text: values with `__proto__` / `constructor` keys, deep nesting, huge strings. */
 const jsonText = fc.oneof(
@@ -69,6 +84,48 @@ const jsonText = fc.oneof(
   },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
   {
+    // The operations routes' fields (filters, retry, purge), each of a right or a wrong type.
+    weight: 4,
+    arbitrary: fc
+      .record(
+        {
+          status: fc.oneof(
+            fc.constantFrom('failed', 'queued', 'running', 'succeeded', 'cancelled', 'scheduled'),
+            fc.array(fc.constantFrom('failed', 'cancelled', 'x'), { maxLength: 3 }),
+            fc.string({ maxLength: 10 }),
+            fc.integer(),
+          ),
+          name: fc.oneof(
+            fc.constantFrom('squares', 'a\u0000b', 'x'.repeat(300)),
+            fc.string({ maxLength: 20 }),
+          ),
+          transport: fc.constantFrom('memory', 'servicebus', '', 7),
+          createdAfter: isoOrJunk,
+          createdBefore: isoOrJunk,
+          created_after: isoOrJunk,
+          finishedBefore: isoOrJunk,
+          olderThan: fc.oneof(
+            fc.constantFrom('7d', '0s', '1.5h', 'a week', '-1d'),
+            fc.double(),
+            fc.constant({}),
+          ),
+          limit: fc.oneof(fc.integer({ min: -2, max: 2000 }), fc.string({ maxLength: 5 })),
+          stage: fc.oneof(
+            fc.integer({ min: -2, max: 3 }),
+            fc.constantFrom('square', ''),
+            fc.double(),
+          ),
+          taskIds: fc.oneof(
+            fc.array(fc.string({ maxLength: 40 }), { maxLength: 3 }),
+            fc.string(),
+            fc.constant([]),
+          ),
+        },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
+  },
+  {
     // Well-formed submits, inline and as the envelope, so creation (202) is reached too.
     weight: 2,
     arbitrary: fc
@@ -107,18 +164,31 @@ const request = fc.record({
         .filter((m) => !['CONNECT', 'TRACE', 'TRACK'].includes(m)),
     },
   ),
-  // The submit route (0) is where the parsing is: weight it.
+  // The submit route (0) and the operations routes are where the parsing is: weight them.
   route: fc.oneof(
-    { weight: 6, arbitrary: fc.constant(0) },
-    { weight: 6, arbitrary: fc.nat(ROUTES.length - 1) },
+    { weight: 5, arbitrary: fc.constant(0) },
+    { weight: 4, arbitrary: fc.constantFrom(...OPERATION_ROUTES) },
+    { weight: 5, arbitrary: fc.nat(ROUTES.length - 1) },
   ),
   segment,
   query: fc.dictionary(
-    fc.constantFrom('stage', 'status', 'cursor', 'limit', 'x'),
+    fc.constantFrom(
+      'stage',
+      'status',
+      'cursor',
+      'limit',
+      'x',
+      'name',
+      'transport',
+      'createdAfter',
+      'createdBefore',
+      'created_after',
+    ),
     fc.oneof(
       fc.string({ maxLength: 20 }),
       fc.integer().map(String),
-      fc.constantFrom('failed', 'square', '0'),
+      fc.constantFrom('failed', 'square', '0', 'queued,failed', 'squares', 'a\u0000b'),
+      isoOrJunk.map(String),
     ),
   ),
   contentType: fc.constantFrom(

@@ -257,6 +257,11 @@ describe('POST /api/jobs/submit/{jobName}', () => {
       'INVALID_INPUT',
     );
     await expectError(
+      await a.call('POST', '/api/jobs/submit/squares', { body: 'null' }),
+      400,
+      'INVALID_INPUT',
+    );
+    await expectError(
       await a.call('POST', '/api/jobs/submit/squares', {
         body: `{"n":1,"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
       }),
@@ -488,7 +493,8 @@ describe('routing', () => {
     for (const path of [
       '/',
       '/api',
-      '/api/jobs',
+      '/api/jobs/',
+      '/api/jobs/list',
       '/api/jobs//tasks',
       '/nope',
       '/api/jobs/x/y',

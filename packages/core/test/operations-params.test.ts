@@ -21,7 +21,7 @@ const issuesOf = (fn: () => unknown) => {
 describe('HTTP operations input', () => {
   it('parses a job list query, several statuses included', () => {
     const q = new URLSearchParams(
-      'status=failed,cancelled&name=etl&transport=postgres&created_after=2026-01-01T00:00:00Z&limit=20&cursor=abc',
+      'status=failed,cancelled&name=etl&transport=postgres&createdAfter=2026-01-01T00:00:00Z&limit=20&cursor=abc',
     );
     expect(parseListJobsQuery(q)).toEqual({
       status: ['failed', 'cancelled'],
@@ -41,44 +41,62 @@ describe('HTTP operations input', () => {
   it('names every bad query parameter', () => {
     expect(
       issuesOf(() =>
-        parseListJobsQuery(new URLSearchParams('status=done&limit=501&created_before=yesterday')),
+        parseListJobsQuery(
+          new URLSearchParams('status=done&limit=501&createdBefore=yesterday&created_after=x'),
+        ),
       ),
-    ).toEqual(['created_before', 'limit', 'status']);
+    ).toEqual(['createdBefore', 'created_after', 'limit', 'status']);
+    // Only ISO 8601, not whatever Date.parse guesses at.
+    expect(issuesOf(() => parseListJobsQuery(new URLSearchParams('createdAfter=1')))).toEqual([
+      'createdAfter',
+    ]);
+    expect(parseListJobsQuery(new URLSearchParams('status=scheduled')).status).toEqual([
+      'scheduled',
+    ]);
     expect(issuesOf(() => parseListJobsQuery(new URLSearchParams('limit=0')))).toEqual(['limit']);
   });
 
   it('parses retry and bulk filter bodies, refusing unknown fields', () => {
-    expect(parseRetryBody({ stage: 'work', task_ids: ['j.0.1'] })).toEqual({
+    expect(parseRetryBody({ stage: 'work', taskIds: ['j.0.1'] })).toEqual({
       stage: 'work',
       taskIds: ['j.0.1'],
     });
     expect(parseRetryBody(undefined)).toEqual({});
-    expect(issuesOf(() => parseRetryBody({ stage: -1, task_ids: 'j.0.1', x: 1 }))).toEqual([
-      'stage',
-      'task_ids',
-      'x',
-    ]);
+    expect(
+      issuesOf(() => parseRetryBody({ stage: -1, taskIds: 'j.0.1', task_ids: [], x: 1 })),
+    ).toEqual(['stage', 'taskIds', 'task_ids', 'x']);
+    expect(issuesOf(() => parseRetryBody({ taskIds: [] }))).toEqual(['taskIds']);
     expect(parseJobFilterBody({ status: 'failed', name: 'etl' })).toEqual({
       status: ['failed'],
       name: 'etl',
     });
     expect(issuesOf(() => parseJobFilterBody([]))).toEqual(['']);
+    // An empty filter would act on every job.
+    expect(issuesOf(() => parseJobFilterBody({}))).toEqual(['']);
+    expect(
+      issuesOf(() => parseJobFilterBody({ status: 'failed' }, { statuses: ['queued'] })),
+    ).toEqual(['status']);
   });
 
   it('parses a purge body from a retention-style age or a date', () => {
     const now = new Date('2026-06-10T00:00:00Z');
-    expect(parsePurgeBody({ status: 'succeeded', older_than: '7d' }, now)).toEqual({
+    expect(parsePurgeBody({ status: 'succeeded', olderThan: '7d' }, now)).toEqual({
       status: ['succeeded'],
       finishedBefore: new Date('2026-06-03T00:00:00Z'),
     });
-    expect(parsePurgeBody({ finished_before: '2026-01-01T00:00:00Z', limit: 10 }, now)).toEqual({
+    expect(parsePurgeBody({ finishedBefore: '2026-01-01T00:00:00Z', limit: 10 }, now)).toEqual({
       finishedBefore: new Date('2026-01-01T00:00:00Z'),
       limit: 10,
     });
-    expect(issuesOf(() => parsePurgeBody({ status: 'running' }, now))).toEqual([
-      'older_than',
-      'status',
-    ]);
-    expect(issuesOf(() => parsePurgeBody({ older_than: 'a week' }, now))).toEqual(['older_than']);
+    // A status alone purges what finished before now.
+    expect(parsePurgeBody({ status: 'cancelled' }, now)).toEqual({
+      status: ['cancelled'],
+      finishedBefore: now,
+    });
+    expect(issuesOf(() => parsePurgeBody({ status: 'running' }, now))).toEqual(['status']);
+    expect(issuesOf(() => parsePurgeBody({ name: 'etl' }, now))).toEqual(['']);
+    expect(issuesOf(() => parsePurgeBody({ olderThan: 'a week' }, now))).toEqual(['olderThan']);
+    expect(issuesOf(() => parsePurgeBody({ olderThan: ['7d'] }, now))).toEqual(['olderThan']);
+    expect(issuesOf(() => parsePurgeBody({ olderThan: 1e300 }, now))).toEqual(['olderThan']);
   });
 });

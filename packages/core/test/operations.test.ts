@@ -96,15 +96,18 @@ describe('cancelJobs', () => {
   it('cancels the open jobs a filter matches, and only those', async () => {
     const store = memoryStore();
     await ranJob(store, 'done', 1, []);
-    for (const id of ['q1', 'q2', 'other'])
+    for (const id of ['q1', 'q2', 'other', 'later'])
       await store.createJob({
         id,
         name: id === 'other' ? 'other' : 'etl',
         params: {},
         transport: 'memory',
         stageCount: 1,
+        ...(id === 'later' ? { runAt: new Date(Date.now() + 3_600_000) } : {}),
       });
-    expect(await cancelJobs(store, { name: 'etl' })).toEqual({ cancelled: 2 });
+    expect((await store.getJob('later'))?.status).toBe('scheduled');
+    expect(await cancelJobs(store, { name: 'etl' })).toEqual({ cancelled: 3 });
+    expect((await store.getJob('later'))?.status).toBe('cancelled');
     expect((await store.getJob('other'))?.status).toBe('queued');
     expect((await store.getJob('done'))?.status).toBe('succeeded');
     expect(await cancelJobs(store, { status: 'succeeded' })).toEqual({ cancelled: 0 });

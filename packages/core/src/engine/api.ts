@@ -117,7 +117,10 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
   retry(jobId: string, options?: RetryOptions): Promise<RetryResult>;
   /** Retries every job a filter matches (by default the failed ones). */
   retryJobs(filter: ListJobsFilter): Promise<{ jobs: number; retried: number }>;
-  /** Cancels every queued or running job a filter matches, as {@link Switchyard.cancel} does. */
+  /**
+   * Cancels every delayed (`scheduled`), queued or running job a filter matches, as
+   * {@link Switchyard.cancel} does.
+   */
   cancelJobs(filter: ListJobsFilter): Promise<{ cancelled: number }>;
   /**
    * Deletes finished jobs matching the filter with their stages and tasks, in small batches;

@@ -2,8 +2,17 @@ import type { Switchyard } from '../engine/api.js';
 import type { SubmitOptions } from '../engine/types.js';
 import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import type { RetryResult } from '../operations/retry.js';
 import type { ListTasksOptions, TaskStatus } from '../store.js';
 import { checkBearer, checkHmac, type HttpAuth } from './auth.js';
+import {
+  CANCELLABLE_STATUSES,
+  parseJobFilterBody,
+  parseListJobsQuery,
+  parsePurgeBody,
+  parseRetryBody,
+  RETRYABLE_STATUSES,
+} from './operations-params.js';
 
 /** Options of {@link createHttpHandler}. */
 export interface HttpHandlerOptions {
@@ -47,6 +56,8 @@ export interface HttpErrorBody {
 
 const SCHEDULE_ACTIONS = new Set(['pause', 'resume', 'trigger'] as const);
 type ScheduleAction = typeof SCHEDULE_ACTIONS extends Set<infer A> ? A : never;
+const BULK_ACTIONS = new Set(['retry', 'cancel', 'purge'] as const);
+type BulkAction = typeof BULK_ACTIONS extends Set<infer A> ? A : never;
 /** Keys of a submit body that are options, not job params (transport flags join them). */
 const OPTION_KEYS = [
   'params',
@@ -84,6 +95,9 @@ type Route =
   | { name: 'metrics' }
   | { name: 'tasks'; jobId: string }
   | { name: 'cancel'; jobId: string }
+  | { name: 'jobs' }
+  | { name: 'retry'; jobId: string }
+  | { name: 'bulk'; action: BulkAction }
   | { name: 'schedules' }
   | { name: 'schedule'; schedule: string; action: ScheduleAction }
   | { name: 'healthz' }
@@ -118,6 +132,22 @@ interface Matched {
  * - `GET /api/jobs/{jobId}/tasks?stage=&status=&cursor=&limit=` — a page of tasks; `stage` is an
  *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`.
  * - `POST /api/jobs/{jobId}/cancel` — `{ jobId, cancelled, status }`.
+ * - `GET /api/jobs?status=&name=&transport=&createdAfter=&createdBefore=&cursor=&limit=` — a page
+ *   of jobs `{ jobs, nextCursor? }`, newest first (keyset cursor: follow `nextCursor`); `status`
+ *   may list several (comma-separated or repeated), `limit` 1–500 (default 50), the dates
+ *   ISO 8601; any other parameter is a 400 naming it.
+ * - `POST /api/jobs/{jobId}/retry` — body `{ "stage"?: name | index, "taskIds"?: [id, …] }` (or
+ *   empty): re-runs the job's failed tasks (of that stage, or those tasks; by default the latest
+ *   stage with failed tasks) and the job runs on from there: `{ jobId, retried, status }`. 409
+ *   `NOTHING_TO_RETRY` (details: `{ jobId, status }`) when nothing re-opened: the job is
+ *   cancelled, has not started, or has no failed task there.
+ * - `POST /api/jobs/retry`, `POST /api/jobs/cancel` — body: the filter `{ status?, name?,
+ *   transport?, createdAfter?, createdBefore? }`, at least one field (an empty filter would act on
+ *   every job): retry answers `{ jobs, retried }` (default status `failed`; `failed`, `succeeded`,
+ *   `running` allowed), cancel `{ cancelled }` (`scheduled`, `queued`, `running` allowed).
+ * - `POST /api/jobs/purge` — body `{ status?, olderThan? | finishedBefore?, name?, limit? }` with a
+ *   status or an age bound (`olderThan` a duration such as `"7d"`, `finishedBefore` a date):
+ *   deletes matching finished jobs in small batches, `{ jobs, tasks }`.
  * - `GET /api/schedules` — `{ schedules }`, each with its last and next fire;
  *   `POST /api/schedules/{name}/pause|resume` — `{ schedule, paused }`;
  *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`).
@@ -129,7 +159,7 @@ interface Matched {
  * Every error is `{ error: { code, message, details? } }` with no stack trace: 400
  * `MALFORMED_JSON` / `INVALID_INPUT` (details: the field issues) / `UNKNOWN_TRANSPORT`, 401
  * `UNAUTHORIZED`, 404 `NOT_FOUND` / `UNKNOWN_JOB` / `JOB_NOT_FOUND`, 405 `METHOD_NOT_ALLOWED`, 409
- * `JOB_EXISTS_ON_OTHER_PATH`, 413
+ * `JOB_EXISTS_ON_OTHER_PATH` / `NOTHING_TO_RETRY`, 413
  * `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, 500 `INTERNAL`, 503 `UNAVAILABLE`.
  * The returned function never throws or rejects.
  */
@@ -206,6 +236,18 @@ export function createHttpHandler(
       bodyText ??= readText(request, maxBodyBytes);
       return bodyText;
     };
+    /** The JSON body, undefined when empty; any other media type is a 415. */
+    const readJson = async (): Promise<unknown> => {
+      const text = await readBody();
+      if (text.trim().length === 0) return undefined;
+      if (!isJsonContentType(request.headers.get('content-type')))
+        throw new HttpError(
+          415,
+          'UNSUPPORTED_MEDIA_TYPE',
+          'the request body must be application/json',
+        );
+      return parseJson(text, maxDepth);
+    };
     const isProbe = matched?.route.name === 'healthz' || matched?.route.name === 'readyz';
     // Authenticate before routing answers anything, so an anonymous caller learns nothing and
     // reaches nothing; only the probes are public (when enabled).
@@ -259,6 +301,32 @@ export function createHttpHandler(
       case 'tasks':
         checkText('jobId', route.jobId);
         return json(200, await listTasks(yard, route.jobId, url.searchParams));
+      case 'jobs':
+        return json(200, await yard.listJobs(parseListJobsQuery(url.searchParams)));
+      case 'retry': {
+        const options = parseRetryBody(await readJson());
+        checkText('jobId', route.jobId);
+        const job = await yard.store.getJob(route.jobId);
+        if (!job) throw jobNotFound(route.jobId);
+        if (typeof options.stage === 'number' && options.stage >= job.stageCount)
+          throw invalid('stage', `job ${job.id} has ${job.stageCount} stage(s)`);
+        const result = await yard.retry(route.jobId, options);
+        if (result.retried === 0) throw nothingToRetry(result);
+        return json(200, result);
+      }
+      case 'bulk': {
+        const body = await readJson();
+        if (route.action === 'purge') return json(200, await yard.purge(parsePurgeBody(body)));
+        if (route.action === 'retry')
+          return json(
+            200,
+            await yard.retryJobs(parseJobFilterBody(body, { statuses: RETRYABLE_STATUSES })),
+          );
+        return json(
+          200,
+          await yard.cancelJobs(parseJobFilterBody(body, { statuses: CANCELLABLE_STATUSES })),
+        );
+      }
       case 'schedules':
         return json(200, { schedules: await yard.listSchedules() });
       case 'schedule': {
@@ -275,17 +343,8 @@ export function createHttpHandler(
           throw new HttpError(404, 'UNKNOWN_JOB', `unknown job "${route.jobName}"`, {
             known: [...yard.jobs.keys()],
           });
-        const text = await readBody();
-        let body: unknown = {};
-        if (text.trim().length > 0) {
-          if (!isJsonContentType(request.headers.get('content-type')))
-            throw new HttpError(
-              415,
-              'UNSUPPORTED_MEDIA_TYPE',
-              'the request body must be application/json',
-            );
-          body = parseJson(text, maxDepth);
-        }
+        const parsed = await readJson();
+        const body = parsed === undefined ? {} : parsed; // `null` is not an empty body
         if (!isPlainObject(body))
           throw new HttpError(400, 'INVALID_INPUT', 'the request body must be a JSON object', [
             { path: '', message: 'expected an object' },
@@ -433,11 +492,17 @@ function match(pathname: string, basePath: string): Matched | undefined {
   const action = d as ScheduleAction;
   if (b === 'schedules' && parts.length === 4 && SCHEDULE_ACTIONS.has(action))
     return { route: { name: 'schedule', schedule: c!, action }, method: 'POST' };
-  if (b !== 'jobs' || parts.length !== 4) return undefined;
+  if (b !== 'jobs') return undefined;
+  if (parts.length === 2) return { route: { name: 'jobs' }, method: 'GET' };
+  const bulk = c as BulkAction;
+  if (parts.length === 3 && BULK_ACTIONS.has(bulk))
+    return { route: { name: 'bulk', action: bulk }, method: 'POST' };
+  if (parts.length !== 4) return undefined;
   if (c === 'submit') return { route: { name: 'submit', jobName: d! }, method: 'POST' };
   if (c === 'status') return { route: { name: 'status', jobId: d! }, method: 'GET' };
   if (d === 'tasks') return { route: { name: 'tasks', jobId: c! }, method: 'GET' };
   if (d === 'cancel') return { route: { name: 'cancel', jobId: c! }, method: 'POST' };
+  if (d === 'retry') return { route: { name: 'retry', jobId: c! }, method: 'POST' };
   return undefined;
 }
 
@@ -571,6 +636,19 @@ function submitTiming(body: Record<string, unknown>): SubmitOptions {
 
 function jobNotFound(jobId: string): HttpError {
   return new HttpError(404, 'JOB_NOT_FOUND', `job ${jobId} not found`);
+}
+
+/** Why a retry re-opened nothing, from the job's status after the call. */
+function nothingToRetry({ jobId, status }: RetryResult): HttpError {
+  const reason =
+    status === 'cancelled'
+      ? 'is cancelled; a cancelled job is not retried'
+      : status === 'scheduled' || status === 'queued'
+        ? 'has not started'
+        : status === 'running'
+          ? 'is running: until it finishes, only failed tasks of its current stage can be retried, and it has none'
+          : 'has no failed task there to retry';
+  return new HttpError(409, 'NOTHING_TO_RETRY', `job ${jobId} ${reason}`, { jobId, status });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

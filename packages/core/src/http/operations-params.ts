@@ -1,14 +1,16 @@
 /**
  * Input of the HTTP operations routes, validated into the store's filters: every problem is a
- * field issue naming the query parameter or body field (a 400 `INVALID_INPUT`).
+ * field issue naming the query parameter or body field (a 400 `INVALID_INPUT`). Field names are
+ * camelCase like every other field of the HTTP API (`idempotencyKey`, `runAt`, `nextCursor`); a
+ * snake_case spelling is refused with the right name suggested.
  *
- * - `GET /api/jobs?status=&name=&transport=&created_after=&created_before=&cursor=&limit=`
- *   ({@link parseListJobsQuery}; `status` may list several, comma-separated);
- * - `POST /api/jobs/{jobId}/retry` body `{ stage?, task_ids? }` ({@link parseRetryBody});
+ * - `GET /api/jobs?status=&name=&transport=&createdAfter=&createdBefore=&cursor=&limit=`
+ *   ({@link parseListJobsQuery}; `status` may list several, comma-separated or repeated);
+ * - `POST /api/jobs/{jobId}/retry` body `{ stage?, taskIds? }` ({@link parseRetryBody});
  * - `POST /api/jobs/retry` and `POST /api/jobs/cancel` body `{ status?, name?, transport?,
- *   created_after?, created_before? }` ({@link parseJobFilterBody});
- * - `POST /api/jobs/purge` body `{ status?, older_than | finished_before, name?, limit? }`
- *   ({@link parsePurgeBody}).
+ *   createdAfter?, createdBefore? }` with at least one field ({@link parseJobFilterBody});
+ * - `POST /api/jobs/purge` body `{ status?, olderThan? | finishedBefore?, name?, limit? }` with a
+ *   status or an age bound ({@link parsePurgeBody}).
  * @module
  */
 import { type FieldIssue, ValidationError } from '../errors.js';
@@ -18,6 +20,7 @@ import type { JobStatus, ListJobsFilter, PurgeFilter } from '../store.js';
 import { MAX_JOB_PAGE } from '../store.js';
 
 const JOB_STATUSES: readonly JobStatus[] = [
+  'scheduled',
   'queued',
   'running',
   'succeeded',
@@ -25,7 +28,20 @@ const JOB_STATUSES: readonly JobStatus[] = [
   'cancelled',
 ];
 const FINISHED: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+/**
+ * Statuses a bulk retry can act on: a finished job's failed tasks re-open, and a running job's
+ * in its current stage (see `Store.reopenTasks`); any other status could never match.
+ */
+export const RETRYABLE_STATUSES: readonly JobStatus[] = ['failed', 'succeeded', 'running'];
+/** Statuses a bulk cancel can act on: the jobs not finished yet. */
+export const CANCELLABLE_STATUSES: readonly JobStatus[] = ['scheduled', 'queued', 'running'];
+const FILTER_FIELDS = ['status', 'name', 'transport', 'createdAfter', 'createdBefore'] as const;
 const MAX_TEXT = 256;
+/** Cursors and task ids embed job ids, which may be longer than a name. */
+const MAX_ID = 1024;
+/** ISO 8601: a date, or a date-time with optional seconds, fraction and offset. */
+const ISO_DATE =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 class Issues {
   readonly list: FieldIssue[] = [];
@@ -34,9 +50,15 @@ class Issues {
     return undefined;
   }
   throwIfAny(what: string): void {
-    if (this.list.length > 0) throw new ValidationError(`invalid ${what}`, this.list);
+    if (this.list.length > 0)
+      throw new ValidationError(
+        `invalid ${what}: ${this.list.map((i) => i.path || '(body)').join(', ')}`,
+        this.list,
+      );
   }
 }
+
+const absent = (value: unknown) => value === undefined || value === null || value === '';
 
 function statuses(
   value: unknown,
@@ -44,7 +66,7 @@ function statuses(
   issues: Issues,
   allowed: readonly JobStatus[] = JOB_STATUSES,
 ): JobStatus[] | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
+  if (absent(value)) return undefined;
   const list =
     typeof value === 'string'
       ? value.split(',').map((s) => s.trim())
@@ -54,38 +76,43 @@ function statuses(
   const bad = list.filter((s) => !allowed.includes(s as JobStatus));
   if (bad.length > 0 || list.length === 0)
     return issues.add(field, `must be one or more of ${allowed.join(', ')}`);
-  return list as JobStatus[];
+  return [...new Set(list as JobStatus[])];
 }
 
-function text(value: unknown, field: string, issues: Issues): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || value.length > MAX_TEXT)
-    return issues.add(field, `must be a string of at most ${MAX_TEXT} characters`);
+/** Text a store can hold: a string, not too long, without U+0000 (which no database stores). */
+function text(value: unknown, field: string, issues: Issues, max = MAX_TEXT): string | undefined {
+  if (absent(value)) return undefined;
+  if (typeof value !== 'string' || value.length > max || value.includes('\u0000'))
+    return issues.add(field, `must be a string of at most ${max} characters without U+0000`);
   return value;
 }
 
 function date(value: unknown, field: string, issues: Issues): Date | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const parsed = typeof value === 'string' ? new Date(value) : undefined;
+  if (absent(value)) return undefined;
+  const parsed = typeof value === 'string' && ISO_DATE.test(value) ? new Date(value) : undefined;
   if (!parsed || Number.isNaN(parsed.getTime()))
-    return issues.add(field, 'must be an ISO 8601 date-time');
+    return issues.add(field, 'must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z');
   return parsed;
 }
 
 function count(value: unknown, field: string, issues: Issues, max: number): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (absent(value)) return undefined;
+  const n = typeof value === 'string' && /^\d{1,12}$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max)
     return issues.add(field, `must be an integer from 1 to ${max}`);
   return n;
 }
 
-function filterFields(get: (key: string) => unknown, issues: Issues): ListJobsFilter {
-  const status = statuses(get('status'), 'status', issues);
+function filterFields(
+  get: (key: string) => unknown,
+  issues: Issues,
+  allowed: readonly JobStatus[] = JOB_STATUSES,
+): ListJobsFilter {
+  const status = statuses(get('status'), 'status', issues, allowed);
   const name = text(get('name'), 'name', issues);
   const transport = text(get('transport'), 'transport', issues);
-  const createdAfter = date(get('created_after'), 'created_after', issues);
-  const createdBefore = date(get('created_before'), 'created_before', issues);
+  const createdAfter = date(get('createdAfter'), 'createdAfter', issues);
+  const createdBefore = date(get('createdBefore'), 'createdBefore', issues);
   return {
     ...(status ? { status } : {}),
     ...(name !== undefined ? { name } : {}),
@@ -95,15 +122,36 @@ function filterFields(get: (key: string) => unknown, issues: Issues): ListJobsFi
   };
 }
 
-/** @throws ValidationError naming each bad query parameter. */
+const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Every key outside `known` is an issue, a snake_case spelling of a known one with a hint. */
+function unknownKeys(keys: Iterable<string>, known: readonly string[], issues: Issues) {
+  for (const key of keys) {
+    if (known.includes(key)) continue;
+    const hint = camel(key);
+    issues.add(
+      key,
+      hint !== key && known.includes(hint)
+        ? `is not a field of this request; did you mean ${hint}?`
+        : `is not a field of this request; fields are ${known.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * The job list's query: every parameter of {@link ListJobsFilter}; any other is refused, so a
+ * misspelt filter never silently lists everything.
+ * @throws ValidationError naming each bad query parameter.
+ */
 export function parseListJobsQuery(query: URLSearchParams): ListJobsFilter {
   const issues = new Issues();
+  unknownKeys(new Set(query.keys()), [...FILTER_FIELDS, 'cursor', 'limit'], issues);
   const get = (key: string) => {
     const all = query.getAll(key);
     return all.length > 1 ? all.join(',') : (all[0] ?? undefined);
   };
   const filter = filterFields(get, issues);
-  const cursor = text(get('cursor'), 'cursor', issues);
+  const cursor = text(get('cursor'), 'cursor', issues, MAX_ID);
   const limit = count(get('limit'), 'limit', issues, MAX_JOB_PAGE);
   issues.throwIfAny('job list query');
   return {
@@ -114,23 +162,36 @@ export function parseListJobsQuery(query: URLSearchParams): ListJobsFilter {
 }
 
 function objectBody(body: unknown, what: string): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body))
+  if (body === undefined) return {}; // an empty body; JSON `null` is not an object
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new ValidationError(`invalid ${what}`, [{ path: '', message: 'must be a JSON object' }]);
   return body as Record<string, unknown>;
 }
 
-function unknownKeys(body: Record<string, unknown>, known: readonly string[], issues: Issues) {
-  for (const key of Object.keys(body))
-    if (!known.includes(key)) issues.add(key, 'is not a field of this request');
+/** Options of {@link parseJobFilterBody}. */
+export interface JobFilterBodyOptions {
+  /** The statuses the operation can act on (others are refused). @defaultValue every status */
+  statuses?: readonly JobStatus[];
 }
 
-/** @throws ValidationError naming each bad field. */
-export function parseJobFilterBody(body: unknown): ListJobsFilter {
+/**
+ * A bulk operation's filter. At least one field is required: an empty body must not act on every
+ * job (send the statuses explicitly to mean "all").
+ * @throws ValidationError naming each bad field.
+ */
+export function parseJobFilterBody(
+  body: unknown,
+  options: JobFilterBodyOptions = {},
+): ListJobsFilter {
   const fields = objectBody(body, 'job filter');
   const issues = new Issues();
-  unknownKeys(fields, ['status', 'name', 'transport', 'created_after', 'created_before'], issues);
-  const filter = filterFields((key) => fields[key], issues);
+  unknownKeys(Object.keys(fields), FILTER_FIELDS, issues);
+  const filter = filterFields((key) => fields[key], issues, options.statuses);
+  if (issues.list.length === 0 && Object.keys(filter).length === 0)
+    issues.add(
+      '',
+      `give at least one of ${FILTER_FIELDS.join(', ')}: an empty filter matches every job`,
+    );
   issues.throwIfAny('job filter');
   return filter;
 }
@@ -139,11 +200,16 @@ export function parseJobFilterBody(body: unknown): ListJobsFilter {
 export function parseRetryBody(body: unknown): RetryOptions {
   const fields = objectBody(body, 'retry request');
   const issues = new Issues();
-  unknownKeys(fields, ['stage', 'task_ids'], issues);
-  const { stage, task_ids: taskIds } = fields;
+  unknownKeys(Object.keys(fields), ['stage', 'taskIds'], issues);
+  const { stage, taskIds } = fields;
   if (
     stage !== undefined &&
-    !(typeof stage === 'string' && stage.length > 0 && stage.length <= MAX_TEXT) &&
+    !(
+      typeof stage === 'string' &&
+      stage.length > 0 &&
+      stage.length <= MAX_TEXT &&
+      !stage.includes('\u0000')
+    ) &&
     !(typeof stage === 'number' && Number.isInteger(stage) && stage >= 0)
   )
     issues.add('stage', 'must be a stage name or a non-negative index');
@@ -151,11 +217,15 @@ export function parseRetryBody(body: unknown): RetryOptions {
     taskIds !== undefined &&
     !(
       Array.isArray(taskIds) &&
+      taskIds.length > 0 &&
       taskIds.length <= 10_000 &&
-      taskIds.every((id) => typeof id === 'string' && id.length > 0 && id.length <= MAX_TEXT)
+      taskIds.every(
+        (id) =>
+          typeof id === 'string' && id.length > 0 && id.length <= MAX_ID && !id.includes('\u0000'),
+      )
     )
   )
-    issues.add('task_ids', 'must be an array of task ids');
+    issues.add('taskIds', 'must be a non-empty array of task ids (at most 10000)');
   issues.throwIfAny('retry request');
   return {
     ...(stage !== undefined ? { stage: stage as string | number } : {}),
@@ -163,30 +233,48 @@ export function parseRetryBody(body: unknown): RetryOptions {
   };
 }
 
-/** @throws ValidationError naming each bad field; one of `older_than` / `finished_before` is required. */
+/**
+ * A purge's filter. A status or an age bound (`olderThan`, a duration such as `"7d"`, or
+ * `finishedBefore`, a date) is required, so an empty body cannot delete every finished job;
+ * without an age bound the jobs finished before now match.
+ * @throws ValidationError naming each bad field.
+ */
 export function parsePurgeBody(body: unknown, now = new Date()): PurgeFilter {
   const fields = objectBody(body, 'purge request');
   const issues = new Issues();
-  unknownKeys(fields, ['status', 'older_than', 'finished_before', 'name', 'limit'], issues);
+  unknownKeys(
+    Object.keys(fields),
+    ['status', 'olderThan', 'finishedBefore', 'name', 'limit'],
+    issues,
+  );
   const status = statuses(fields.status, 'status', issues, FINISHED);
   const name = text(fields.name, 'name', issues);
   const limit = count(fields.limit, 'limit', issues, 1_000_000_000);
-  let finishedBefore = date(fields.finished_before, 'finished_before', issues);
-  if (fields.older_than !== undefined) {
-    try {
-      finishedBefore = new Date(
-        now.getTime() - parseDuration(fields.older_than as string, 'older_than'),
-      );
-    } catch (err) {
-      for (const issue of (err as ValidationError).issues ?? [])
-        issues.add(issue.path, issue.message);
-    }
+  let finishedBefore = date(fields.finishedBefore, 'finishedBefore', issues);
+  const { olderThan } = fields;
+  if (!absent(olderThan)) {
+    if (!absent(fields.finishedBefore))
+      issues.add('olderThan', 'give olderThan or finishedBefore, not both');
+    else if (typeof olderThan !== 'string' && typeof olderThan !== 'number')
+      issues.add('olderThan', "must be a duration such as '7d', '12h', '30m' or milliseconds");
+    else
+      try {
+        finishedBefore = new Date(now.getTime() - parseDuration(olderThan, 'olderThan'));
+        if (Number.isNaN(finishedBefore.getTime()))
+          issues.add('olderThan', 'is longer than the calendar reaches');
+      } catch (err) {
+        for (const issue of (err as ValidationError).issues ?? [])
+          issues.add(issue.path, issue.message);
+      }
   }
-  if (fields.older_than === undefined && fields.finished_before === undefined)
-    issues.add('older_than', 'older_than (e.g. "7d") or finished_before is required');
+  if (absent(fields.status) && absent(olderThan) && absent(fields.finishedBefore))
+    issues.add(
+      '',
+      'give status, olderThan or finishedBefore: a purge without one would delete every finished job',
+    );
   issues.throwIfAny('purge request');
   return {
-    finishedBefore: finishedBefore!,
+    finishedBefore: finishedBefore ?? now,
     ...(status ? { status } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(limit !== undefined ? { limit } : {}),

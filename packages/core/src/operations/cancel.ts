@@ -6,14 +6,16 @@ import type { ListJobsFilter, Store } from '../store.js';
 import { eachJob } from './each-job.js';
 
 /**
- * Cancels every queued or running job matching `filter` (its status narrowed to those two).
- * Handlers already running see `ctx.signal` abort through the workers' cancel watch.
+ * Cancels every job matching `filter` that is not finished yet — delayed (`scheduled`), queued or
+ * running — its status narrowed to those three: a delayed job is as cancellable one by one, so a
+ * bulk cancel must not leave it to start later. Handlers already running see `ctx.signal` abort
+ * through the workers' cancel watch.
  */
 export async function cancelJobs(
   store: Pick<Store, 'listJobs' | 'cancelJob'>,
   filter: ListJobsFilter,
 ): Promise<{ cancelled: number }> {
-  const open = ['queued', 'running'] as const;
+  const open = ['scheduled', 'queued', 'running'] as const;
   const wanted =
     filter.status === undefined
       ? [...open]
