@@ -45,7 +45,7 @@ export function registerFunctions(
   api('retryJobs', 'api/jobs/retry', ['POST']);
   api('cancelJobs', 'api/jobs/cancel', ['POST']);
   api('purgeJobs', 'api/jobs/purge', ['POST']);
-  api('schedules', 'api/schedules', ['GET']);
+  api('listSchedules', 'api/schedules', ['GET']);
   api('scheduleAction', 'api/schedules/{name}/{action}', ['POST']);
   // Probes stay anonymous: they reveal no error text without auth.
   app.http('healthz', {

@@ -515,7 +515,7 @@ describe('registrations', () => {
       ['http', 'retryJobs', 'api/jobs/retry', 'function'],
       ['http', 'cancelJobs', 'api/jobs/cancel', 'function'],
       ['http', 'purgeJobs', 'api/jobs/purge', 'function'],
-      ['http', 'schedules', 'api/schedules', 'function'],
+      ['http', 'listSchedules', 'api/schedules', 'function'],
       ['http', 'scheduleAction', 'api/schedules/{name}/{action}', 'function'],
       ['http', 'healthz', 'healthz', 'anonymous'],
       ['http', 'readyz', 'readyz', 'anonymous'],
@@ -527,6 +527,9 @@ describe('registrations', () => {
       ['timer', 'schedules', '*/10 * * * * *', null],
     ]);
     for (const c of calls) expect(typeof c.options.handler).toBe('function');
+    // The Functions host refuses an app with two functions of one name.
+    const all = calls.map((c) => c.name);
+    expect(new Set(all).size).toBe(all.length);
   });
 
   it("registers a path's triggers only when it is enabled, on the Functions storage by default", () => {

@@ -444,7 +444,10 @@ function planCommand(command: string, args: string[], values: Values): Plan {
           throw new UsageError(`transport "${name}" cannot list or replay dead letters`);
         if (action === 'replay') {
           const replayed: Record<string, number> = {};
-          for (const q of queues) replayed[q] = await transport.replayDeadLetters(q, { limit });
+          // The Switchyard's replay, not the transport's alone: it re-opens each replayed task so
+          // the replay re-runs it (a terminal task's message would be dropped by the worker).
+          for (const q of queues)
+            replayed[q] = await host.yard.replayDeadLetters(name!, q, { limit });
           ctx.out(
             ctx.json
               ? JSON.stringify({ transport: name, replayed })

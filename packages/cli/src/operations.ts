@@ -12,7 +12,7 @@ import type {
   RetryOptions,
   Switchyard,
 } from '@switchyard/core';
-import { SwitchyardError } from '@switchyard/core';
+import { parseDuration, parseInstant, SwitchyardError } from '@switchyard/core';
 import { table } from './render.js';
 
 export type OperationCommand = 'jobs' | 'retry' | 'cancel' | 'purge';
@@ -54,9 +54,6 @@ const STATUSES: Record<OperationCommand, readonly JobStatus[]> = {
   purge: ['succeeded', 'failed', 'cancelled'],
 };
 const MAX_PAGE = 500;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const ISO_DATE =
-  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** `switchyard <command> --help` of the operations. */
 export const OPERATIONS_USAGE: Record<OperationCommand, string> = {
@@ -110,8 +107,11 @@ A status or an age is required, so no purge deletes every job by accident.
 
 /** Milliseconds of `7d`, `12h`, `30m`, `45s`, `500ms`, `2w`; undefined if `text` is not one. */
 function duration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text.trim());
-  return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
+  try {
+    return parseDuration(text, 'duration');
+  } catch {
+    return undefined;
+  }
 }
 
 function statusList(command: OperationCommand, value: string): JobStatus[] | string {
@@ -143,13 +143,8 @@ function jobFilter(
   if (transports[0] !== undefined) filter.transport = transports[0];
   if (flags.since !== undefined) {
     const ago = duration(flags.since);
-    const at =
-      ago !== undefined
-        ? new Date(now.getTime() - ago)
-        : ISO_DATE.test(flags.since)
-          ? new Date(flags.since)
-          : undefined;
-    if (!at || Number.isNaN(at.getTime()))
+    const at = ago !== undefined ? new Date(now.getTime() - ago) : parseInstant(flags.since);
+    if (!at)
       return '--since must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration (24h, 7d)';
     filter.createdAfter = at;
   }

@@ -246,6 +246,17 @@ describe('switchyard CLI (subprocess)', () => {
     ]);
     expect(replayed.code, replayed.stderr).toBe(0);
     expect(lastJson(replayed.stdout)).toEqual({ transport: 'postgres', replayed: { task: 2 } });
+    // A replay re-opens what it replays: the two tasks are no longer failed (they run again).
+    const reopened = await cli([
+      'tasks',
+      lastJson(r.stdout).id as string,
+      '--status',
+      'failed',
+      '--json',
+      '--jobs',
+      fixtures,
+    ]);
+    expect((lastJson(reopened.stdout).tasks as unknown[]).length).toBe(0);
     const table = await cli(['dead-letters', 'list', 'postgres', '--jobs', fixtures]);
     expect(table.stdout).toContain('no dead letters on postgres');
     const noJobs = await cli(['metrics', '--jobs', './does-not-exist.js']);

@@ -1,4 +1,4 @@
-import { isSwitchyardError } from '@switchyard/core';
+import { isSwitchyardError, parseInstant } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import {
   parseJobFilterBody,
@@ -98,5 +98,37 @@ describe('HTTP operations input', () => {
     expect(issuesOf(() => parsePurgeBody({ olderThan: 'a week' }, now))).toEqual(['olderThan']);
     expect(issuesOf(() => parsePurgeBody({ olderThan: ['7d'] }, now))).toEqual(['olderThan']);
     expect(issuesOf(() => parsePurgeBody({ olderThan: 1e300 }, now))).toEqual(['olderThan']);
+  });
+});
+
+describe('instants', () => {
+  it('reads ISO 8601 dates and date-times, an offset-less time as UTC', () => {
+    expect(parseInstant('2026-01-31')).toEqual(new Date('2026-01-31T00:00:00Z'));
+    expect(parseInstant('2026-01-31T12:00')).toEqual(new Date('2026-01-31T12:00:00Z'));
+    expect(parseInstant('2026-01-31T12:00:00.5+01:00')).toEqual(
+      new Date('2026-01-31T11:00:00.500Z'),
+    );
+  });
+
+  it('refuses what names no real calendar moment instead of rolling it over', () => {
+    for (const text of [
+      '2026-02-30',
+      '2025-02-29',
+      '2026-13-01',
+      '2026-00-10',
+      '2026-01-31T24:00',
+      'yesterday',
+    ])
+      expect(parseInstant(text), text).toBeUndefined();
+    expect(parseInstant('2024-02-29')).toEqual(new Date('2024-02-29T00:00:00Z'));
+  });
+
+  it('a list filter with an impossible date is a 400-style error naming the field', () => {
+    expect(() => parseListJobsQuery(new URLSearchParams('createdAfter=2026-02-30'))).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_INPUT',
+        issues: [expect.objectContaining({ path: 'createdAfter' })],
+      }),
+    );
   });
 });

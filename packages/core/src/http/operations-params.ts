@@ -15,6 +15,7 @@
  */
 import { type FieldIssue, ValidationError } from '../errors.js';
 import { parseDuration } from '../operations/duration.js';
+import { parseInstant } from '../operations/instant.js';
 import type { RetryOptions } from '../operations/retry.js';
 import type { JobStatus, ListJobsFilter, PurgeFilter } from '../store.js';
 import { MAX_JOB_PAGE } from '../store.js';
@@ -39,9 +40,6 @@ const FILTER_FIELDS = ['status', 'name', 'transport', 'createdAfter', 'createdBe
 const MAX_TEXT = 256;
 /** Cursors and task ids embed job ids, which may be longer than a name. */
 const MAX_ID = 1024;
-/** ISO 8601: a date, or a date-time with optional seconds, fraction and offset. */
-const ISO_DATE =
-  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 class Issues {
   readonly list: FieldIssue[] = [];
@@ -89,8 +87,8 @@ function text(value: unknown, field: string, issues: Issues, max = MAX_TEXT): st
 
 function date(value: unknown, field: string, issues: Issues): Date | undefined {
   if (absent(value)) return undefined;
-  const parsed = typeof value === 'string' && ISO_DATE.test(value) ? new Date(value) : undefined;
-  if (!parsed || Number.isNaN(parsed.getTime()))
+  const parsed = typeof value === 'string' ? parseInstant(value) : undefined;
+  if (!parsed)
     return issues.add(field, 'must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z');
   return parsed;
 }

@@ -17,6 +17,7 @@ export {
 } from './cancel-watch.js';
 export { type Duration, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';
+export { parseInstant } from './instant.js';
 export {
   type PurgePacing,
   type PurgeTotals,
