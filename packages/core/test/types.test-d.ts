@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   createSwitchyard,
   defineJob,
+  defineSchedule,
   defineTask,
   type JobId,
   type JobResult,
@@ -285,6 +286,35 @@ describe('schedules', () => {
           },
         },
       ],
+    });
+  });
+});
+
+describe('defineSchedule', () => {
+  test('types a schedule written apart from the Switchyard by its job', () => {
+    const nightly = defineSchedule(squares, {
+      name: 'nightly',
+      cron: '0 2 * * *',
+      params: (fireAt) => {
+        expectTypeOf(fireAt).toEqualTypeOf<Date>();
+        return { n: fireAt.getUTCDate(), tag: 'nightly' };
+      },
+    });
+    expectTypeOf(nightly.job).toEqualTypeOf<'squares'>();
+    createSwitchyard({
+      jobs: [squares, noParams],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      schedules: [nightly, defineSchedule(noParams, { name: 'minutely', cron: '* * * * *' })],
+    });
+    // @ts-expect-error: `tag` is missing
+    defineSchedule(squares, { name: 'bad', cron: '0 * * * *', params: () => ({ n: 1 }) });
+    createSwitchyard({
+      jobs: [noParams],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      // @ts-expect-error: a schedule of a job this Switchyard does not have
+      schedules: [nightly],
     });
   });
 });
