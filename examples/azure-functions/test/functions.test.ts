@@ -6,6 +6,7 @@
  * PostgreSQL (own schema).
  */
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { HttpRequest, InvocationContext, type Timer } from '@azure/functions';
 import { defineJob, defineTask, stage } from '@switchyard/core';
 import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
@@ -481,6 +482,53 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
     expect(JSON.stringify(infos)).toContain('reconciler pass');
     await handlers.schedulesTimer(timer, context);
     expect(JSON.stringify(infos)).toContain('scheduler pass');
+  });
+});
+
+describe('schedules', () => {
+  it("the timer evaluates the jobs module's schedules (SWITCHYARD_JOBS): a fire submits its job", async (ctx) => {
+    if (missing) return ctx.skip();
+    // A schema of its own: the other timer test's scheduler lease is not in the way.
+    const own = `${schema}_sched`;
+    const fn = createFunctionHandlers({
+      DATABASE_URL,
+      DATABASE_SCHEMA: own,
+      SWITCHYARD_JOBS: fileURLToPath(
+        new URL('../../../packages/cli/test/fixtures/every-second.ts', import.meta.url),
+      ),
+    });
+    const timer: Timer = {
+      isPastDue: false,
+      schedule: { adjustForDST: false },
+      scheduleStatus: { last: '', next: '', lastUpdated: '' },
+    };
+    const passes: { fired: number }[] = [];
+    const context = new InvocationContext({
+      functionName: 'schedules',
+      logHandler: (level, message, fields) => {
+        if (level === 'information' && message === 'scheduler pass')
+          passes.push(fields as { fired: number });
+      },
+    });
+    try {
+      // The first pass starts the schedule; a later one (a second on) fires.
+      const deadline = Date.now() + 30_000;
+      do {
+        await fn.schedulesTimer(timer, context);
+        await new Promise((r) => setTimeout(r, 300));
+      } while (!passes.some((p) => p.fired > 0) && Date.now() < deadline);
+      expect(passes.some((p) => p.fired > 0)).toBe(true);
+      const { yard } = await fn.host();
+      const [schedule] = await yard.listSchedules();
+      expect(schedule).toMatchObject({ name: 'every-second', job: 'marked' });
+      expect(await yard.getJob(schedule!.lastJobId!)).toMatchObject({
+        name: 'marked',
+        params: { fireAt: schedule!.lastFireAt!.toISOString() },
+      });
+    } finally {
+      await fn.close();
+      await db?.query(`DROP SCHEMA IF EXISTS ${own} CASCADE`).catch(() => {});
+    }
   });
 });
 

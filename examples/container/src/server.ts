@@ -29,6 +29,11 @@ export interface Settings {
   reconcileIntervalMs: number;
   /** `RECONCILE_OLDER_THAN_MS`: work untouched this long is re-driven (default 300000). */
   reconcileOlderThanMs: number;
+  /**
+   * `SCHEDULER_INTERVAL_MS`: how often the worker runs a scheduler pass — cron fires, delayed
+   * jobs coming due, deadlines (default 5000; 0 disables it in this instance).
+   */
+  schedulerIntervalMs: number;
   /** `SHUTDOWN_TIMEOUT_MS`: longest drain before giving up with exit 1 (default 25000). */
   shutdownTimeoutMs: number;
   /** `SWITCHYARD_API_AUTH=none` disables API auth (only behind something that authenticates). */
@@ -64,6 +69,7 @@ export function readSettings(env: Record<string, string | undefined>): Settings 
     visibilityTimeoutMs: int('VISIBILITY_TIMEOUT_MS', 30_000, 1000),
     reconcileIntervalMs: int('RECONCILE_INTERVAL_MS', 60_000),
     reconcileOlderThanMs: int('RECONCILE_OLDER_THAN_MS', 300_000, 1000),
+    schedulerIntervalMs: int('SCHEDULER_INTERVAL_MS', 5000),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25_000, 1000),
     authNone: auth === 'none',
     ...(hmacKey ? { hmacKey } : {}),
@@ -118,6 +124,7 @@ export async function start(
       intervalMs: settings.reconcileIntervalMs,
       olderThanMs: settings.reconcileOlderThanMs,
     },
+    scheduler: { intervalMs: settings.schedulerIntervalMs },
   });
   const yard = host.yard;
   try {

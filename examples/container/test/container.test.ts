@@ -28,7 +28,9 @@ async function pickDatabase(): Promise<{
       kind: 'postgres',
       env: { DATABASE_URL, DATABASE_SCHEMA: schema },
       cleanup: async () => {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        // `<schema>_sched`: the schedules test's own.
+        for (const name of [schema, `${schema}_sched`])
+          await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
         await client.end();
       },
     };
@@ -217,6 +219,43 @@ describe('container host (real process)', () => {
       signal: null,
     });
   }, 240_000);
+
+  it("work() evaluates the jobs module's schedules: a fire is listed as the last fire, its job runs", async () => {
+    const proc = startContainer({
+      ...db.env,
+      // A database of its own: no other test's scheduler lease is in the way.
+      ...(db.env.DATABASE_SCHEMA
+        ? { DATABASE_SCHEMA: `${db.env.DATABASE_SCHEMA}_sched` }
+        : { SWITCHYARD_DATA_DIR: join(db.env.SWITCHYARD_DATA_DIR!, 'sched') }),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      SWITCHYARD_API_KEY: KEY,
+      SWITCHYARD_JOBS: join(root, 'packages/cli/test/fixtures/every-second.ts'),
+      SCHEDULER_INTERVAL_MS: '200',
+    });
+    const port = await within(proc.port, 45_000, `start (${proc.output()})`);
+    const api = async <T>(path: string) =>
+      (await (
+        await fetch(`http://127.0.0.1:${port}${path}`, {
+          headers: { authorization: `Bearer ${KEY}` },
+        })
+      ).json()) as T;
+    let view: { status: string; params?: { fireAt: string } } | undefined;
+    let schedule: { name: string; lastFireAt?: string; lastJobId?: string } | undefined;
+    const deadline = Date.now() + 60_000;
+    while (view?.status !== 'succeeded' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      [schedule] = (await api<{ schedules: (typeof schedule & {})[] }>('/api/schedules')).schedules;
+      if (schedule?.lastJobId) view = await api(`/api/jobs/status/${schedule.lastJobId}`);
+    }
+    expect(schedule?.name).toBe('every-second');
+    expect(view, proc.output()).toMatchObject({
+      status: 'succeeded',
+      params: { fireAt: schedule?.lastFireAt },
+    });
+    proc.child.kill('SIGTERM');
+    expect(await within(proc.exit, 15_000, 'graceful exit')).toEqual({ code: 0, signal: null });
+  }, 120_000);
 
   it('started as the README says (npm start -w …), SIGTERM to that pid stops the server', async () => {
     const proc = startContainer(

@@ -56,8 +56,9 @@ export const USAGE = `switchyard — submit and watch Switchyard jobs, compare p
 Usage: switchyard <command> [arguments] [options]
 
 Commands:
-  submit <job> [--param k=v …] [--params-json JSON] [--transport NAME] [--idempotency-key KEY] [--watch] [--work]
-                      submit a job; --watch shows progress per stage and waits for the end
+  submit <job> [--param k=v …] [--params-json JSON] [--transport NAME] [--idempotency-key KEY]
+         [--delay MS | --run-at TIME] [--watch] [--work]
+                      submit a job (delayed: 'scheduled' until due); --watch shows progress per stage
   status <jobId> [--watch] [--work]
                       status, current stage, per-stage counts, result or error
   metrics             the per-path comparison (jobs, latency, queue wait, tasks/s, retries, poison)
@@ -102,7 +103,7 @@ nothing · 2 usage error · 3 configuration error · 4 backend unreachable · 5 
 /** `switchyard <command> --help`: the command's own usage and options. */
 const COMMAND_USAGE: Record<string, string> = {
   submit: `Usage: switchyard submit <job> [--param k=v …] [--params-json JSON] [--transport NAME]
-                         [--idempotency-key KEY] [--watch] [--work] [--json]
+                         [--idempotency-key KEY] [--delay MS | --run-at TIME] [--watch] [--work] [--json]
 
 Submits a job (idempotent: the same params, or the same key, return the same job).
 
@@ -110,6 +111,8 @@ Submits a job (idempotent: the same params, or the same key, return the same job
   --params-json JSON       all parameters as one JSON object (--param values override it)
   --transport NAME         the path to run on (default: SWITCHYARD_DEFAULT_TRANSPORT, else the first configured)
   --idempotency-key KEY    identity of the job instead of its params
+  --delay MS               run it this many milliseconds from now (status 'scheduled' until then)
+  --run-at TIME            run it at this ISO 8601 time, e.g. 2027-01-01T09:00:00Z (same)
   -w, --watch              show progress per stage and wait for the end (exit 1 if it fails)
   --work                   also run a worker in this process while watching`,
   status: `Usage: switchyard status <jobId> [--watch] [--work] [--json]
@@ -164,6 +167,8 @@ const OPTIONS = {
   'params-json': { type: 'string' },
   transport: { type: 'string', multiple: true },
   'idempotency-key': { type: 'string' },
+  delay: { type: 'string' },
+  'run-at': { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
   work: { type: 'boolean' },
   status: { type: 'string' },
@@ -182,7 +187,16 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 const GLOBAL: OptionName[] = ['json', 'help', 'jobs', 'data-dir'];
 const COMMANDS: Record<string, OptionName[]> = {
-  submit: ['param', 'params-json', 'transport', 'idempotency-key', 'watch', 'work'],
+  submit: [
+    'param',
+    'params-json',
+    'transport',
+    'idempotency-key',
+    'delay',
+    'run-at',
+    'watch',
+    'work',
+  ],
   status: ['watch', 'work'],
   metrics: [],
   tasks: ['status', 'stage', 'limit'],
@@ -210,6 +224,30 @@ const BACKEND_CODES = new Set([
 ]);
 
 type Values = ReturnType<typeof parse>['values'];
+
+/**
+ * `--delay MS` / `--run-at TIME` as submit options (one at most).
+ * @throws {UsageError} naming the option when its value is not a time
+ */
+function submitTime(delay: string | undefined, runAt: string | undefined): SubmitOptions {
+  if (delay !== undefined && runAt !== undefined)
+    throw new UsageError('--delay and --run-at cannot be given together');
+  if (delay !== undefined) {
+    const delayMs = Number(delay);
+    if (delay.trim() === '' || !Number.isFinite(delayMs) || delayMs < 0)
+      throw new UsageError(`--delay must be a number of milliseconds >= 0 (got "${delay}")`);
+    return { delayMs };
+  }
+  if (runAt !== undefined) {
+    const at = new Date(runAt);
+    if (Number.isNaN(at.getTime()))
+      throw new UsageError(
+        `--run-at must be an ISO 8601 time such as 2027-01-01T09:00:00Z (got "${runAt}")`,
+      );
+    return { runAt: at };
+  }
+  return {};
+}
 
 function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -356,6 +394,7 @@ function planCommand(command: string, args: string[], values: Values): Plan {
       const options: SubmitOptions = {};
       if (transports[0]) options.transport = transports[0];
       if (values['idempotency-key']) options.idempotencyKey = values['idempotency-key'];
+      Object.assign(options, submitTime(values.delay, values['run-at']));
       return async (host, ctx) => {
         const result = await host.yard.submit(args[0]!, params as never, options);
         if (!values.watch) {

@@ -7,6 +7,7 @@ import {
   memoryTransport,
   type ReconcileOptions,
   type ScheduleDefinition,
+  type SchedulerOptions,
   type SecretInput,
   type Switchyard,
 } from '@switchyard/core';
@@ -45,6 +46,8 @@ export interface YardFromEnvOptions {
   reconcile?: ReconcileOptions;
   /** Cron schedules passed to `createSwitchyard`. */
   schedules?: readonly ScheduleDefinition[];
+  /** Scheduler settings passed to `createSwitchyard` (how often `work()` runs a pass …). */
+  scheduler?: SchedulerOptions;
 }
 
 /** What {@link createYardFromEnv} built. */
@@ -162,6 +165,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.reconcile ? { reconcile: options.reconcile } : {}),
     ...(options.schedules ? { schedules: options.schedules } : {}),
+    ...(options.scheduler ? { scheduler: options.scheduler } : {}),
   });
   return {
     yard: yard as unknown as Switchyard,

@@ -109,6 +109,9 @@ describe('switchyard CLI (subprocess)', () => {
       ['submit', 'hello_world', '--nope'],
       ['submit', 'hello_world', '--param', 'oops'],
       ['submit', 'hello_world', '--param', '__proto__.x=1'],
+      ['submit', 'hello_world', '--delay', 'soon'],
+      ['submit', 'hello_world', '--run-at', 'tomorrow'],
+      ['submit', 'hello_world', '--delay', '5', '--run-at', '2099-01-01T00:00:00Z'],
       ['status', 'a', 'b'],
       ['metrics', '--status', 'failed'],
       ['tasks', 'x', '--status', 'weird'],
@@ -322,6 +325,8 @@ describe('switchyard CLI (subprocess)', () => {
     );
     const table = await cli(['schedules', '--jobs', fixtures]);
     expect(table.stdout).toMatch(/hourly-fine\s+fine\s+0 \* \* \* \*\s+UTC\s+paused/);
+    const resumed = await cli(['schedules', 'resume', 'hourly-fine', '--json', '--jobs', fixtures]);
+    expect(lastJson(resumed.stdout)).toEqual({ schedule: 'hourly-fine', paused: false });
     const triggered = await cli([
       'schedules',
       'trigger',
@@ -333,6 +338,70 @@ describe('switchyard CLI (subprocess)', () => {
     expect(lastJson(triggered.stdout)).toMatchObject({ created: true, status: 'queued' });
     expect((await cli(['schedules', 'explode', '--jobs', fixtures])).code).toBe(2);
   });
+});
+
+describe('time on the command line', () => {
+  const everySecond = join(root, 'packages/cli/test/fixtures/every-second.ts');
+
+  it('submit --delay / --run-at: the job waits as scheduled', async () => {
+    const env = { SWITCHYARD_DATA_DIR: join(dir, 'delayed-data') };
+    const delayed = await cli(
+      ['submit', 'fine', '--param', 'n=1', '--delay', '600000', '--json', '--jobs', fixtures],
+      env,
+    );
+    expect(delayed.code, delayed.stderr).toBe(0);
+    expect(lastJson(delayed.stdout)).toMatchObject({ created: true, status: 'scheduled' });
+    const at = '2099-01-01T09:00:00.000Z';
+    const later = await cli(
+      ['submit', 'fine', '--param', 'n=2', '--run-at', at, '--json', '--jobs', fixtures],
+      env,
+    );
+    const status = await cli(['status', lastJson(later.stdout).jobId as string, '--json'], env);
+    expect(lastJson(status.stdout)).toMatchObject({ status: 'scheduled', runAt: at });
+  }, 120_000);
+
+  it("work evaluates the jobs module's schedules: a fire's job runs with its fire time", async () => {
+    const dataDir = join(dir, 'work-data');
+    const marks = join(dir, 'marks.txt');
+    const worker = spawn(
+      process.execPath,
+      ['--conditions=@switchyard/source', '--import', tsx, bin, 'work', '--jobs', everySecond],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: dir,
+          SWITCHYARD_DATA_DIR: dataDir,
+          MARK_FILE: marks,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    worker.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => worker.on('close', r));
+    try {
+      // The first pass (after the scheduler interval, 5 s) starts the schedule; the next fires.
+      const deadline = Date.now() + 90_000;
+      while (!existsSync(marks) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(existsSync(marks), stderr).toBe(true);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited, stderr).toBe(0);
+    const [first] = readFileSync(marks, 'utf8').trim().split('\n');
+    // A fire time: a whole second.
+    expect(first).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    const listed = await cli(['schedules', '--json', '--jobs', everySecond], {
+      SWITCHYARD_DATA_DIR: dataDir,
+    });
+    const [schedule] = lastJson(listed.stdout).schedules as Record<string, string>[];
+    expect(schedule).toMatchObject({ name: 'every-second', paused: false });
+    expect(Date.parse(schedule!.lastFireAt!)).toBeGreaterThanOrEqual(Date.parse(first!));
+  }, 150_000);
 });
 
 describe('the installed executables', () => {

@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { ScheduleDefinition } from './engine/schedules/types.js';
 import type { Logger } from './logger.js';
 
 /** Retry policy of a task: attempts and exponential backoff with jitter. */
@@ -378,3 +379,23 @@ export type JobOutputs<J> = J extends { readonly '~types'?: { readonly outputs: 
     ? O
     : StageOutputs
   : StageOutputs;
+
+/**
+ * A cron schedule of one job, typed by it: `params` — or what a `params` function returns, given
+ * the fire time — are checked against the job's params. `createSwitchyard({ schedules })` types
+ * schedules written in place; this is for schedules written elsewhere, such as a jobs module's
+ * `schedules` export (loaded by the CLI, the container and the Functions app).
+ *
+ * @example
+ * ```ts
+ * export const schedules = [
+ *   defineSchedule(report, { name: 'nightly', cron: '0 2 * * *', params: (fireAt) => ({ day: fireAt.toISOString() }) }),
+ * ];
+ * ```
+ */
+export function defineSchedule<const J extends { readonly name: string }>(
+  job: J,
+  schedule: Omit<ScheduleDefinition<J['name'], JobInput<J>>, 'job'>,
+): ScheduleDefinition<J['name'], JobInput<J>> {
+  return { ...schedule, job: job.name };
+}

@@ -7,6 +7,7 @@
  */
 export {
   defineJob,
+  defineSchedule,
   defineTask,
   type FailureTolerance,
   type FanOutContext,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   createSwitchyard,
   defineJob,
+  defineSchedule,
   defineTask,
   type JobId,
   type JobResult,
@@ -212,5 +213,108 @@ describe('a Switchyard built from typed jobs', () => {
     expectTypeOf(yard.results<number>(jobId, 'anything')).toEqualTypeOf<
       AsyncIterable<TaskResult<number>>
     >();
+  });
+});
+
+describe('schedules', () => {
+  const options = { store: memoryStore(), transports: [memoryTransport()] };
+
+  test("a params function gets the fire time as a Date and returns the job's params", () => {
+    createSwitchyard({
+      ...options,
+      jobs: [squares, noParams],
+      schedules: [
+        {
+          name: 'nightly',
+          job: 'squares',
+          cron: '0 2 * * *',
+          params: (fireAt) => {
+            expectTypeOf(fireAt).toEqualTypeOf<Date>();
+            return { n: fireAt.getUTCDate(), tag: 'nightly' };
+          },
+        },
+        { name: 'hourly', job: 'squares', cron: '0 * * * *', params: { n: 1, tag: 'hourly' } },
+        { name: 'minutely', job: 'no-params', cron: '* * * * *' },
+      ],
+    });
+  });
+
+  test("params of the wrong type, or a job that is not one of the Switchyard's, do not compile", () => {
+    createSwitchyard({
+      ...options,
+      jobs: [squares, noParams],
+      schedules: [
+        {
+          name: 'nightly',
+          job: 'squares',
+          cron: '0 2 * * *',
+          // @ts-expect-error: `n` must be a number
+          params: (fireAt) => ({ n: fireAt.toISOString(), tag: 'nightly' }),
+        },
+      ],
+    });
+    createSwitchyard({
+      ...options,
+      jobs: [squares, noParams],
+      schedules: [
+        // @ts-expect-error: `tag` is missing
+        { name: 'hourly', job: 'squares', cron: '0 * * * *', params: { n: 1 } },
+      ],
+    });
+    createSwitchyard({
+      ...options,
+      jobs: [squares, noParams],
+      // @ts-expect-error: unknown job
+      schedules: [{ name: 'typo', job: 'squarez', cron: '0 * * * *' }],
+    });
+  });
+
+  test('a job whose params are unknown takes any params, and fireAt is still a Date', () => {
+    // As a host loads a jobs module at run time: names only, params unknown.
+    const untyped: readonly { readonly name: string }[] = [squares];
+    createSwitchyard({
+      ...options,
+      jobs: untyped,
+      schedules: [
+        {
+          name: 'nightly',
+          job: 'squares',
+          cron: '0 2 * * *',
+          params: (fireAt) => {
+            expectTypeOf(fireAt).toEqualTypeOf<Date>();
+            return { day: fireAt.getUTCDate() };
+          },
+        },
+      ],
+    });
+  });
+});
+
+describe('defineSchedule', () => {
+  test('types a schedule written apart from the Switchyard by its job', () => {
+    const nightly = defineSchedule(squares, {
+      name: 'nightly',
+      cron: '0 2 * * *',
+      params: (fireAt) => {
+        expectTypeOf(fireAt).toEqualTypeOf<Date>();
+        return { n: fireAt.getUTCDate(), tag: 'nightly' };
+      },
+    });
+    expectTypeOf(nightly.job).toEqualTypeOf<'squares'>();
+    createSwitchyard({
+      jobs: [squares, noParams],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      schedules: [nightly, defineSchedule(noParams, { name: 'minutely', cron: '* * * * *' })],
+    });
+    // @ts-expect-error: `tag` is missing
+    defineSchedule(squares, { name: 'bad', cron: '0 * * * *', params: () => ({ n: 1 }) });
+    createSwitchyard({
+      jobs: [noParams],
+      store: memoryStore(),
+      transports: [memoryTransport()],
+      // @ts-expect-error: a schedule of a job this Switchyard does not have
+      schedules: [nightly],
+    });
   });
 });

@@ -7,6 +7,8 @@
  * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
  * deadlock and one attempt per task, every run.
+ * `npm run chaos -- schedules [--kills 30] [--workers 3] [--json]` — cron schedules evaluated by a
+ * fleet on PostgreSQL, the evaluator SIGKILLed inside its pass: every fire submitted once.
  * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "deadlocks", "paths": {…} }`
  * (contention: `{ "runs", "tasks", "deadlocks", "retriedTasks", "violations", … "perRun": […] }`).
  * Exits 1 on any invariant violation.
@@ -17,12 +19,13 @@ import { runContention } from './contention.js';
 import { liveWorkers } from './fleet.js';
 import { type PathReport, runCampaign } from './harness.js';
 import { PATHS, type PathName } from './paths.js';
+import { runScheduleChaos } from './schedules.js';
 import { runSoak } from './soak.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    kills: { type: 'string', default: '200' },
+    kills: { type: 'string' },
     paths: { type: 'string', default: PATHS.join(',') },
     workers: { type: 'string', default: '3' },
     jobs: { type: 'string' },
@@ -65,6 +68,30 @@ if (positionals[0] === 'contention') {
       }),
     );
   process.exitCode = report.violations > 0 ? 1 : 0;
+} else if (positionals[0] === 'schedules') {
+  const report = await runScheduleChaos({
+    databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    kills: int(values.kills, 30),
+    workers: int(values.workers, 3),
+    log,
+  });
+  const by = Object.entries(report.killsBy)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  console.log(
+    [
+      `schedules (postgres): ${report.kills} evaluator kills (${by}; ${report.missedPoints} points not reached) in ${(report.durationMs / 1000).toFixed(1)} s`,
+      ...Object.entries(report.schedules).map(
+        ([name, s]) =>
+          `  ${name}: ${s.fires} fires, ${s.created} jobs created, ${s.resubmitted} re-submissions (job existed)`,
+      ),
+      `  lost: ${report.lost}, doubled: ${report.doubled}, jobs not succeeded: ${report.notRun}, killed fires re-submitted by the next evaluator: ${report.resumedAfterKill}`,
+      `  invariant violations: ${report.violations.length}`,
+      ...report.violations.slice(0, 10).map((v) => `    ${v}`),
+    ].join('\n'),
+  );
+  if (values.json) console.log(JSON.stringify(report));
+  process.exitCode = report.violations.length > 0 ? 1 : 0;
 } else if (positionals[0] === 'soak') {
   const report = await runSoak({ jobs: int(values.jobs, 3), n: int(values.n, 10_000), log });
   console.log(

@@ -6,7 +6,7 @@ import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
 import type { JobId } from './api.js';
 import type { BatchingOptions } from './batching.js';
-import type { ScheduleDefinition, SchedulerOptions } from './schedules/types.js';
+import type { ScheduleFor, SchedulerOptions } from './schedules/types.js';
 
 export type * from './schedules/types.js';
 
@@ -26,8 +26,12 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
   logger?: Logger;
   /** Reconciler settings (see `reconcile()`). */
   reconcile?: ReconcileOptions;
-  /** Cron schedules: each fire submits its job once across every instance. */
-  schedules?: readonly ScheduleDefinition[];
+  /**
+   * Cron schedules: each fire submits its job once across every instance. Each names one of
+   * `jobs`, and its `params` are checked against that job's (a `params` function gets the fire
+   * time, a `Date`).
+   */
+  schedules?: readonly ScheduleFor<NoInfer<Jobs>>[];
   /** How schedules are evaluated, delayed jobs released and deadlines enforced (see `runSchedules()`). */
   scheduler?: SchedulerOptions;
   /**

@@ -71,8 +71,9 @@ const taskIndexOf = (m: OutgoingMessage) => {
 };
 
 /**
- * The four hand-off windows between store and transport (DESIGN invariant 6), each crashed or
- * dropped exactly once; a worker plus the reconciler must finish the job with exact counts.
+ * The hand-off windows between store and transport (DESIGN invariant 6), each crashed or dropped
+ * exactly once — submit, fan-out, advance, finalize, a task message, the release of a delayed
+ * job — a worker plus the reconciler must finish the job with exact counts.
  * Run it with each store and transport pair.
  */
 export function crashWindowSuite(name: string, options: CrashWindowOptions): void {
@@ -139,6 +140,8 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         logger: silentLogger,
         batching: { chunkSize: 4, maxMessages: 2 },
         reconcile: { intervalMs: 0 },
+        // Scheduler passes are the tests' own (runSchedules).
+        scheduler: { intervalMs: 0 },
       }) as unknown as Switchyard;
       const controller = new AbortController();
       const working = yard.work({
@@ -279,6 +282,29 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
       expect(redriven['task-message-lost']).toBe(1);
+    });
+
+    it('5. a delayed job waits as scheduled; its release committed, then crashed before sending the first stage message: the reconciler starts it', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      const ctx = await setup({ failSend: (q) => once(q === 'stage') });
+      // Passes are the test's own: the job stays scheduled until one runs after its runAt.
+      const submitted = await ctx.yard.submit('windows', undefined, { delayMs: 500 });
+      expect(submitted.status).toBe('scheduled');
+      const waiting = await ctx.yard.getJob(submitted.jobId);
+      expect(waiting?.status).toBe('scheduled');
+      const runAt = waiting!.runAt!;
+      while (Date.now() <= runAt.getTime()) await new Promise((r) => setTimeout(r, 50));
+      // The pass moves the job to queued, then its send fails: the pass fails with it.
+      await expect(ctx.yard.runSchedules()).rejects.toThrow(/injected/);
+      expect((await ctx.yard.getJob(submitted.jobId))?.status).toBe('queued');
+      const { view, redriven } = await finish(ctx.yard, submitted.jobId);
+      expectExact(ctx, view);
+      expect(redriven['job-not-started']).toBe(1);
+      expect((await ctx.yard.getJob(submitted.jobId))!.startedAt!.getTime()).toBeGreaterThanOrEqual(
+        runAt.getTime(),
+      );
     });
   });
 }

@@ -107,6 +107,15 @@ describe('schedule evaluator: time zones and daylight saving', () => {
     expect(
       fires('0 3 * * *', '2026-10-31T00:00:00Z', '2026-11-02T00:00:00Z', 'America/New_York'),
     ).toEqual(['2026-10-31T07:00:00.000Z', '2026-11-01T08:00:00.000Z']);
+    // Every 30 minutes: the repeated hour's wall times have passed already, so nothing fires
+    // between 01:30 EDT and 02:00 EST (90 minutes).
+    expect(
+      fires('*/30 * * * *', '2026-11-01T05:00:00Z', '2026-11-01T07:30:00Z', 'America/New_York'),
+    ).toEqual([
+      '2026-11-01T05:30:00.000Z', // 01:30 EDT
+      '2026-11-01T07:00:00.000Z', // 02:00 EST
+      '2026-11-01T07:30:00.000Z', // 02:30 EST
+    ]);
   });
 });
 

@@ -100,6 +100,49 @@ describe('Scheduler', () => {
     expect(metrics[0]?.jobs.total).toBe(1);
   });
 
+  it("overlap 'skip': a fire submitted by a pass that died before moving the cursor is re-submitted, not skipped", async () => {
+    const { sched, fake } = scheduler([{ ...hourly, overlap: 'skip' }]);
+    await sched.pass(at('2026-01-01T00:30:00Z'));
+    const first = await sched.pass(at('2026-01-01T01:00:01Z'));
+    expect(first.fired).toHaveLength(1);
+    // A pass found 01:00's job finished, submitted the 02:00 fire and died before moving the
+    // cursor; 01:00's job was then retried (running again). The 02:00 fire was decided already.
+    const advance = fake.store.advanceSchedule.bind(fake.store);
+    fake.store.advanceSchedule = async (a) => {
+      if (a.lastJobId) throw new Error('crash before the cursor moved');
+      return advance(a);
+    };
+    const fireJob = await submit(
+      fake.ctx,
+      'report',
+      { inputs: [2] },
+      {
+        idempotencyKey: 'schedule:hourly:2026-01-01T02:00:00.000Z',
+      },
+    );
+    fake.store.advanceSchedule = advance;
+    const again = await sched.pass(at('2026-01-01T02:00:02Z'));
+    expect(again.skipped).toBe(0);
+    expect(again.fired).toEqual([
+      expect.objectContaining({ jobId: fireJob.jobId, created: false }),
+    ]);
+    expect((await sched.list(at('2026-01-01T02:00:02Z')))[0]?.lastJobId).toBe(fireJob.jobId);
+  });
+
+  it('skipped fires still move the cursor when a pass reaches its fire limit', async () => {
+    const minutely: ScheduleDefinition = { ...hourly, cron: '* * * * *', catchUp: 'all' };
+    const { sched } = scheduler([minutely]);
+    await sched.pass(at('2026-01-01T00:00:00Z'));
+    await sched.setPaused('hourly', true);
+    // 180 fires due while paused: more than one pass takes (100).
+    let skipped = 0;
+    for (let i = 0; i < 3; i++) skipped += (await sched.pass(at('2026-01-01T03:00:00Z'))).skipped;
+    expect(skipped).toBe(180);
+    await sched.setPaused('hourly', false);
+    const resumed = await sched.pass(at('2026-01-01T03:01:00Z'));
+    expect(resumed.fired.map((f) => f.fireAt)).toEqual([at('2026-01-01T03:01:00Z')]);
+  });
+
   it('catch-up after downtime follows the policy', async () => {
     for (const [catchUp, expected] of [
       ['none', 0],
@@ -172,6 +215,40 @@ describe('Scheduler', () => {
       /schedules\[0\]\.catchUp/,
     );
     expect(() => resolveSchedules([], { graceMs: -1 }, jobs)).toThrow(/scheduler\.graceMs/);
+  });
+});
+
+describe('schedules through the Switchyard', () => {
+  it('lists, pauses, resumes and triggers by name; an unknown name is UNKNOWN_SCHEDULE', async () => {
+    const yard = createSwitchyard({
+      jobs: [job],
+      store: memoryStore(),
+      transports: [memoryTransport({ name: 'memory' })],
+      logger: silentLogger,
+      schedules: [{ name: 'hourly', job: 'report', cron: '0 * * * *', params: { inputs: [1] } }],
+    });
+    try {
+      const [listed] = await yard.listSchedules();
+      expect(listed).toMatchObject({ name: 'hourly', job: 'report', paused: false });
+      expect(listed!.nextFireAt!.getTime()).toBeGreaterThan(Date.now());
+      expect(listed!.lastFireAt).toBeUndefined();
+      await yard.pauseSchedule('hourly');
+      expect((await yard.listSchedules())[0]).toMatchObject({ paused: true });
+      expect((await yard.listSchedules())[0]?.nextFireAt).toBeUndefined();
+      await yard.resumeSchedule('hourly');
+      expect((await yard.listSchedules())[0]).toMatchObject({ paused: false });
+      const triggered = await yard.triggerSchedule('hourly');
+      expect(triggered).toMatchObject({ created: true, status: 'queued' });
+      expect(await yard.getJob(triggered.jobId)).toMatchObject({ params: { inputs: [1] } });
+      for (const call of [
+        () => yard.pauseSchedule('nope'),
+        () => yard.resumeSchedule('nope'),
+        () => yard.triggerSchedule('nope'),
+      ])
+        await expect(call()).rejects.toMatchObject({ code: 'UNKNOWN_SCHEDULE' });
+    } finally {
+      await yard.close();
+    }
   });
 });
 

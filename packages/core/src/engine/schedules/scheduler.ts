@@ -6,6 +6,7 @@
  * create the fire's job once; the cursor then moves past it.
  */
 import { SwitchyardError, toErrorInfo, ValidationError } from '../../errors.js';
+import { deriveJobId } from '../../ids.js';
 import type { ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
@@ -213,13 +214,16 @@ export class Scheduler {
     });
     result.skipped += due.skipped;
     let lastJobId = state.lastJobId;
+    // The cursor as stored: skipped fires do not move it one by one, the end of the pass does.
+    let stored = state.cursor;
     for (const fireAt of due.fires) {
-      if (state.paused || (def.overlap === 'skip' && (await this.isRunning(lastJobId)))) {
+      const idempotencyKey = `schedule:${def.name}:${fireAt.toISOString()}`;
+      if (state.paused || (await this.overlaps(def, lastJobId, idempotencyKey))) {
         result.skipped++;
         continue;
       }
       const submitted = await this.submit(def.job, paramsAt(def, fireAt), {
-        idempotencyKey: `schedule:${def.name}:${fireAt.toISOString()}`,
+        idempotencyKey,
         ...(def.transport ? { transport: def.transport } : {}),
       });
       lastJobId = submitted.jobId;
@@ -229,6 +233,7 @@ export class Scheduler {
         lastFireAt: fireAt,
         lastJobId,
       });
+      stored = fireAt;
       result.fired.push({
         schedule: def.name,
         fireAt,
@@ -236,8 +241,22 @@ export class Scheduler {
         created: submitted.created,
       });
     }
-    if (due.cursor > (due.fires.at(-1) ?? state.cursor))
-      await store.advanceSchedule({ name: def.name, cursor: due.cursor });
+    // Also when the last fires were skipped (paused, overlapping), even at the pass's fire limit.
+    if (due.cursor > stored) await store.advanceSchedule({ name: def.name, cursor: due.cursor });
+  }
+
+  /**
+   * Under `overlap: 'skip'`: true while the previous fire's job is not finished — unless this
+   * fire's job exists already (a pass submitted it, then died before moving the cursor): that
+   * fire was decided, and is re-submitted (idempotent) rather than skipped.
+   */
+  private async overlaps(
+    def: ScheduleDefinition,
+    previousJobId: string | undefined,
+    idempotencyKey: string,
+  ): Promise<boolean> {
+    if (def.overlap !== 'skip' || !(await this.isRunning(previousJobId))) return false;
+    return !(await this.ctx.store.getJob(deriveJobId(def.job, '', idempotencyKey)));
   }
 
   private async isRunning(jobId: string | undefined): Promise<boolean> {
