@@ -101,11 +101,12 @@ export class TaskObservation {
    * (an HTTP call, a database query) are its children. A span that does not record is not made
    * active: the handler keeps the context it would have had.
    */
-  runHandler<T>(fn: () => Promise<T>): Promise<T> {
+  runHandler<A, B, C, T>(fn: (a: A, b: B, c: C) => Promise<T>, a: A, b: B, c: C): Promise<T> {
+    // The arguments are passed through, not captured in a closure: this runs once per task.
     this.handlerStartedAt = performance.now();
     if (this.attrs) this.telemetry.inFlight.add(1, this.attrs.base);
-    if (!this.recording) return fn();
-    return context.with(trace.setSpan(context.active(), this.span), fn);
+    if (!this.recording) return fn(a, b, c);
+    return context.with(trace.setSpan(context.active(), this.span), fn, undefined, a, b, c);
   }
 
   /** The attempt failed before its handler could run (no definition, an invalid input). */

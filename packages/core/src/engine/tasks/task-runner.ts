@@ -47,6 +47,9 @@ interface Failure {
   timedOut?: boolean;
 }
 
+/** The settlement of most tasks, shared: settlements are read, never changed. */
+const COMPLETE: TaskSettlement = Object.freeze({ action: 'complete' });
+
 /** Most characters of a dead-letter's description. */
 const DESCRIPTION_MAX = 1000;
 
@@ -83,71 +86,91 @@ export class TaskRunner {
       startedAt: new Date(),
     };
     const observed = observeTask(this.ctx.telemetry, run, attempt);
+    // One async function for the whole attempt (not one per step): this runs per task, and each
+    // async call costs a promise and a frame on the heap.
+    let settlement: TaskSettlement;
     try {
-      const settlement = await this.attempt(run, claim, attempt, observed);
-      observed.end(settlement);
-      return settlement;
+      // Synchronous when the job is known and its schema validates synchronously.
+      const preparing = this.prepare(run, claim, attempt, observed);
+      const prepared = preparing instanceof Promise ? await preparing : preparing;
+      if ('settlement' in prepared) settlement = prepared.settlement;
+      else {
+        const waiting = this.waitForSlot(run, attempt);
+        const waited = waiting instanceof Promise ? await waiting : waiting;
+        settlement = waited ?? (await this.execute(run, attempt, prepared, observed));
+      }
     } catch (err) {
       observed.fail(err);
       throw err;
     }
+    observed.end(settlement);
+    return settlement;
   }
 
-  /** Prepares and runs a claimed attempt and records its outcome. */
-  private async attempt(
+  /**
+   * Waits for a handler slot when the message's tasks outnumber the free ones; the settlement
+   * when the task must not start after all (the worker stopping, its job cancelled meanwhile).
+   */
+  private waitForSlot(
     run: TaskRun,
-    claim: TaskClaim,
     attempt: Attempt,
-    observed: TaskObservation,
-  ): Promise<TaskSettlement> {
-    const { envelope } = run;
-    // Synchronous when the job is known and its schema validates synchronously: this runs per
-    // task, and an await costs a promise and a microtask turn even when the value is there.
-    const preparing = this.prepare(run, claim, attempt, observed);
-    const prepared = preparing instanceof Promise ? await preparing : preparing;
-    if ('settlement' in prepared) return prepared.settlement;
+  ): TaskSettlement | undefined | Promise<TaskSettlement | undefined> {
     const held = run.message.held;
     const turn = held?.handlerStarting();
-    if (held && turn) {
-      // A pack's task waiting for a slot: its job's cancel meanwhile must keep it from starting.
-      const waiting = new CancelledWhileWaiting();
-      const untrack = this.ctx.cancels.track(envelope.jobId, waiting);
-      await turn;
+    if (!held || !turn) return undefined;
+    // A pack's task waiting for a slot must not start once its job is cancelled.
+    const waiting = new CancelledWhileWaiting();
+    const untrack = this.ctx.cancels.track(run.envelope.jobId, waiting);
+    return turn.then(() => {
       untrack();
-      // Stopped while waiting for a slot: release the task unstarted (its attempt not counted).
       if (run.group.signal.aborted) {
+        // Stopped while waiting: release the task unstarted (its attempt not counted).
         held.handlerEnded();
         const reason = 'worker shutting down';
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
-      // Its job was cancelled meanwhile: the cancel made the task `cancelled`; nothing to run.
       if (waiting.cancelled) {
         held.handlerEnded();
-        return { action: 'complete' };
+        return COMPLETE;
       }
-    }
-    const outcome = await observed.runHandler(() =>
-      runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
-        jobId: envelope.jobId,
-        taskId: envelope.taskId,
-        stage: envelope.stage,
-        index: run.index,
-        attempt: attempt.attempt,
-        logger: this.ctx.logger,
-        timeoutMs: prepared.task.timeoutMs,
-        shutdown: run.group,
-        cancels: this.ctx.cancels,
-      }),
-    );
+      return undefined;
+    });
+  }
+
+  /** Runs the handler of a prepared attempt and records its outcome. */
+  private async execute(
+    run: TaskRun,
+    attempt: Attempt,
+    prepared: { task: TaskDefinition; input: unknown },
+    observed: TaskObservation,
+  ): Promise<TaskSettlement> {
+    const { envelope } = run;
+    const { task } = prepared;
+    const outcome = await observed.runHandler(runHandler, task.handler.bind(task), prepared.input, {
+      jobId: envelope.jobId,
+      taskId: envelope.taskId,
+      stage: envelope.stage,
+      index: run.index,
+      attempt: attempt.attempt,
+      logger: this.ctx.logger,
+      timeoutMs: task.timeoutMs,
+      shutdown: run.group,
+      cancels: this.ctx.cancels,
+    });
     observed.handlerEnded(outcome);
-    held?.handlerEnded();
-    if (!outcome.ok) return this.recordFailure(run, attempt, prepared.task, outcome);
+    run.message.held?.handlerEnded();
+    if (!outcome.ok) return this.recordFailure(run, attempt, task, outcome);
     const applied = await this.barrier.complete({
-      ...attempt,
+      jobId: attempt.jobId,
+      stage: attempt.stage,
+      index: attempt.index,
+      taskId: attempt.taskId,
+      attempt: attempt.attempt,
+      startedAt: attempt.startedAt,
       status: 'succeeded',
       result: outcome.result,
     });
-    return applied || !run.packAdmitted ? { action: 'complete' } : this.whyUnapplied(run);
+    return applied || !run.packAdmitted ? COMPLETE : this.whyUnapplied(run);
   }
 
   /** The task's definition and validated input, or the settlement when it has none. */
