@@ -16,6 +16,7 @@ import type { JobInfo } from '../job-directory.js';
 import { backoffDelay, resolveRetry } from '../retry.js';
 import type { StageAdvance } from '../stages/advance.js';
 import { validate } from '../validate.js';
+import type { FlowGate, FlowPass, Gate } from './flow-gate.js';
 import { type AbortGroup, type HandlerOutcome, runHandler } from './handler.js';
 
 /** One task to run, as the dispatcher or a pack hands it over. */
@@ -30,6 +31,8 @@ export interface TaskRun {
   claim?: TaskClaim;
   /** Admitted with its pack, unchecked: an outcome that does not apply asks why afterwards. */
   packAdmitted?: boolean;
+  /** One task of a pack: a deferral is returned for the pack to split out, not sent here. */
+  inPack?: boolean;
   /** The trace context its message carried, when the caller extracted it (a pack's, once). */
   trace?: Context;
 }
@@ -55,6 +58,8 @@ export class TaskRunner {
     private readonly ctx: EngineContext,
     private readonly barrier: Barrier,
     private readonly advance: StageAdvance,
+    /** Present when some task declares a flow limit (`concurrency`, `rateLimit`). */
+    private readonly gate?: FlowGate,
   ) {}
 
   /** Runs one task; a settlement other than `complete` notes the attempt it ended. */
@@ -70,10 +75,29 @@ export class TaskRunner {
       }
       run = { ...run, envelope };
     }
+    // Flow control comes before the claim: a task that must wait has nothing recorded.
+    const gate: Gate = run.claim || !this.gate ? { kind: 'open' } : await this.gate.enter(run);
+    if (gate.kind === 'deferred') return gate.settlement;
+    const pass = gate.kind === 'admitted' ? gate.pass : undefined;
+    try {
+      return await this.claimed(run, gate);
+    } finally {
+      pass?.release();
+    }
+  }
+
+  /** Claims the task (or takes the claim its pack made) and runs the attempt. */
+  private async claimed(run: TaskRun, gate: Gate): Promise<TaskSettlement> {
     const { envelope } = run;
     const claim =
       run.claim ?? (await this.barrier.claim(claimRef(envelope, run.index, run.message)));
     if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
+    if (gate.kind === 'not-runnable' && this.gate) {
+      // Re-opened between the gate's look and the claim: it must not run unadmitted.
+      const job = await this.ctx.directory.info(envelope.jobId);
+      if (job)
+        return this.gate.defer(run, job, { outcome: 'concurrency' }, 0, (claim.attempt ?? 1) - 1);
+    }
     const attempt: Attempt = {
       jobId: envelope.jobId,
       stage: envelope.stage,
@@ -84,7 +108,7 @@ export class TaskRunner {
     };
     const observed = observeTask(this.ctx.telemetry, run, attempt);
     try {
-      const settlement = await this.attempt(run, claim, attempt, observed);
+      const settlement = await this.attempt(run, claim, attempt, observed, gate);
       observed.end(settlement);
       return settlement;
     } catch (err) {
@@ -99,6 +123,7 @@ export class TaskRunner {
     claim: TaskClaim,
     attempt: Attempt,
     observed: TaskObservation,
+    gate: Gate,
   ): Promise<TaskSettlement> {
     const { envelope } = run;
     // Synchronous when the job is known and its schema validates synchronously: this runs per
@@ -106,7 +131,13 @@ export class TaskRunner {
     const preparing = this.prepare(run, claim, attempt, observed);
     const prepared = preparing instanceof Promise ? await preparing : preparing;
     if ('settlement' in prepared) return prepared.settlement;
-    const held = run.message.held;
+    if (gate.kind === 'invalid') {
+      observed.failed(gate.error);
+      return this.poison(run, attempt, { error: gate.error, reason: 'InvalidFlowKey' });
+    }
+    const pass: FlowPass | undefined = gate.kind === 'admitted' ? gate.pass : undefined;
+    // An admitted task took its worker slot before asking for its key slot.
+    const held = pass?.holdsWorkerSlot ? undefined : run.message.held;
     const turn = held?.handlerStarting();
     if (held && turn) {
       await turn;
@@ -131,6 +162,7 @@ export class TaskRunner {
     );
     observed.handlerEnded(outcome);
     held?.handlerEnded();
+    pass?.release();
     if (!outcome.ok) return this.recordFailure(run, attempt, prepared.task, outcome);
     const applied = await this.barrier.complete({
       ...attempt,
