@@ -17,6 +17,11 @@ export interface FlowControlSuiteOptions {
   transport: () => Transport | Promise<Transport>;
   /** Per-test timeout, ms. @defaultValue 60000 */
   testTimeoutMs?: number;
+  /**
+   * Longest wait of a refused task (`flowControl.maxWaitMs`): short, so tasks are refused many
+   * times; a slow backend (PGlite) wants it longer. @defaultValue 200
+   */
+  maxWaitMs?: number;
 }
 
 /** One handler run, in this process's clock (`performance.now()`). */
@@ -29,7 +34,7 @@ interface Span {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Most spans of one key open at once. */
-export function maxOverlap(spans: readonly Span[]): Map<string, number> {
+function maxOverlap(spans: readonly Span[]): Map<string, number> {
   const byKey = new Map<string, number>();
   const keys = new Set(spans.map((s) => s.key));
   for (const key of keys) {
@@ -92,7 +97,10 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
           logger: silentLogger,
           batching: { packTasks: extra.packTasks ?? 1, chunkSize: 8 },
           reconcile: { intervalMs: 0 },
-          flowControl: { maxWaitMs: extra.maxWaitMs ?? 200, slotLeaseMs: 5000 },
+          flowControl: {
+            maxWaitMs: extra.maxWaitMs ?? options.maxWaitMs ?? 200,
+            slotLeaseMs: 5000,
+          },
         });
       const yards: Switchyard[] = [make(), make()];
       const stop = new AbortController();
@@ -258,7 +266,9 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
         ],
       });
       // Short waits: the last tasks are refused many times before their turn.
-      const { yard, refusals, transport } = await fleet(job, { maxWaitMs: 30 });
+      const { yard, refusals, transport } = await fleet(job, {
+        maxWaitMs: Math.min(30, options.maxWaitMs ?? 30),
+      });
       const { jobId } = await yard.submit('serial', undefined);
       const { view } = await watch(yard, jobId, timeout - 5000);
       expect(view?.status).toBe('succeeded');

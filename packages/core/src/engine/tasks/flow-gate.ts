@@ -50,6 +50,14 @@ export class FlowPass {
     return this.held !== undefined;
   }
 
+  /**
+   * True when the key slot is surely held long enough to start the handler (renewed first if
+   * its lease ran low while the task was being claimed); false when it was lost.
+   */
+  secure(): Promise<boolean> | true {
+    return this.slot ? this.leases.secure(this.slot) : true;
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;
@@ -132,6 +140,7 @@ export class FlowGate {
       leaseMs: this.leases.leaseMs,
     };
     let decision: FlowDecision;
+    const askedAt = performance.now();
     try {
       decision = await this.store.admitTask({
         jobId: envelope.jobId,
@@ -156,7 +165,7 @@ export class FlowGate {
       throw err;
     }
     if (decision.outcome === 'admitted') {
-      if (slot) this.leases.hold(slot);
+      if (slot) this.leases.hold(slot, askedAt);
       return { kind: 'admitted', pass: new FlowPass(held, slot, this.leases) };
     }
     held?.handlerEnded();
@@ -200,6 +209,18 @@ export class FlowGate {
       },
     ]);
     return { action: 'complete' };
+  }
+
+  /**
+   * Sends a claimed task back to wait: it lost its key slot before its handler started (the store
+   * was slower than the lease), or the gate found it not runnable and the claim found it runnable.
+   * Its claimed attempt counts only if the claim recorded it (not on a first delivery).
+   */
+  async deferClaimed(run: TaskRun, attempt: number): Promise<TaskSettlement> {
+    const job = await this.ctx.directory.info(run.envelope.jobId);
+    if (!job) return { action: 'retry', delayMs: 0, reason: 'job unknown', attempt };
+    const waitMs = this.waitMs(run.envelope.deferrals ?? 0);
+    return this.defer(run, job, { outcome: 'concurrency' }, waitMs, attempt - 1);
   }
 
   /** The wait before a refused task asks again: doubling per refusal, half of it at random. */

@@ -2,6 +2,11 @@
  * The key slots this Switchyard holds (a task's `concurrency`): renewed together, one store round
  * trip per tick, every third of the lease, and given back in group commits when handlers end. A
  * slot whose release fails is no longer renewed, so its lease frees it.
+ *
+ * Each slot is known to be held until the time its last grant or renewal was *asked for* plus the
+ * lease (the store counts the lease from when it answers, later): a handler starts only while that
+ * is comfortably ahead, so a store slower than the lease (a grant, then a claim stuck in a queue)
+ * can not start a handler on a slot another worker was already given.
  */
 import { toErrorInfo } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -9,8 +14,14 @@ import type { FlowControlCapability, SlotRef } from '../../store.js';
 import { Batcher } from '../../util/batcher.js';
 import { DEFAULTS } from '../defaults.js';
 
+/** A held slot and until when it is surely held (`performance.now()` time). */
+interface Held {
+  slot: SlotRef;
+  safeUntil: number;
+}
+
 export class SlotLeases {
-  private readonly held = new Map<string, SlotRef>();
+  private readonly held = new Map<string, Held>();
   private readonly releases: Batcher<SlotRef, undefined>;
   private timer: NodeJS.Timeout | undefined;
   private renewing = false;
@@ -45,9 +56,9 @@ export class SlotLeases {
     return this.held.size;
   }
 
-  /** A slot the store granted: renewed until released. */
-  hold(slot: SlotRef): void {
-    this.held.set(slot.holder, slot);
+  /** A slot the store granted to a request sent at `askedAt` (`performance.now()`): renewed until released. */
+  hold(slot: SlotRef, askedAt: number): void {
+    this.held.set(slot.holder, { slot, safeUntil: askedAt + this.leaseMs });
     if (!this.timer) {
       this.timer = setInterval(() => this.renew(), Math.max(50, Math.floor(this.leaseMs / 3)));
       this.timer.unref();
@@ -61,6 +72,24 @@ export class SlotLeases {
     const releasing = this.releases.add(slot);
     this.releasing.add(releasing);
     void releasing.finally(() => this.releasing.delete(releasing));
+  }
+
+  /**
+   * True when the slot is surely held for at least another third of its lease, renewing it first
+   * if need be; false when it was lost (expired and freed), and then it is no longer renewed.
+   */
+  async secure(slot: SlotRef): Promise<boolean> {
+    const held = this.held.get(slot.holder);
+    if (!held) return false;
+    if (performance.now() + this.leaseMs / 3 < held.safeUntil) return true;
+    const askedAt = performance.now();
+    const renewed = await this.store.renewSlots([slot], this.leaseMs);
+    if (renewed.includes(slot.holder)) {
+      held.safeUntil = Math.max(held.safeUntil, askedAt + this.leaseMs);
+      return true;
+    }
+    this.held.delete(slot.holder);
+    return false;
   }
 
   /** Stops renewing and waits for the releases under way (the Switchyard closes). */
@@ -77,14 +106,20 @@ export class SlotLeases {
   private renew(): void {
     if (this.renewing || this.held.size === 0) return;
     this.renewing = true;
-    const slots = [...this.held.values()];
+    const slots = [...this.held.values()].map((h) => h.slot);
+    const askedAt = performance.now();
     this.store
       .renewSlots(slots, this.leaseMs)
       .then((renewed) => {
         const kept = new Set(renewed);
         for (const slot of slots) {
-          // Released meanwhile, or lost: a worker stalled past its lease lets another take it.
-          if (kept.has(slot.holder) || !this.held.has(slot.holder)) continue;
+          const held = this.held.get(slot.holder);
+          if (!held) continue; // released meanwhile
+          if (kept.has(slot.holder)) {
+            held.safeUntil = Math.max(held.safeUntil, askedAt + this.leaseMs);
+            continue;
+          }
+          // Lost: a worker stalled past its lease lets another take it.
           this.held.delete(slot.holder);
           this.logger.warn(
             'a key slot expired before its handler ended (the worker stalled past its lease)',

@@ -92,12 +92,9 @@ export class TaskRunner {
     const claim =
       run.claim ?? (await this.barrier.claim(claimRef(envelope, run.index, run.message)));
     if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
-    if (gate.kind === 'not-runnable' && this.gate) {
-      // Re-opened between the gate's look and the claim: it must not run unadmitted.
-      const job = await this.ctx.directory.info(envelope.jobId);
-      if (job)
-        return this.gate.defer(run, job, { outcome: 'concurrency' }, 0, (claim.attempt ?? 1) - 1);
-    }
+    // Re-opened between the gate's look and the claim: it must not run unadmitted.
+    if (gate.kind === 'not-runnable' && this.gate)
+      return this.gate.deferClaimed(run, claim.attempt ?? 1);
     const attempt: Attempt = {
       jobId: envelope.jobId,
       stage: envelope.stage,
@@ -148,6 +145,10 @@ export class TaskRunner {
         return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
       }
     }
+    // The key slot must still be ours when the handler starts.
+    const secured = pass?.secure();
+    if (secured !== undefined && secured !== true && !(await secured))
+      return this.gate!.deferClaimed(run, attempt.attempt);
     const outcome = await observed.runHandler(() =>
       runHandler(prepared.task.handler.bind(prepared.task), prepared.input, {
         jobId: envelope.jobId,
