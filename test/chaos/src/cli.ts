@@ -1,7 +1,9 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--json]` — a crash
- * campaign per path.
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--key-limit L]
+ * [--rate-limit N/ms] [--lease-ms 2000] [--work-ms W] [--json]` — a crash campaign per path; with
+ * `--key-limit` (and `--rate-limit`) the first two stages' tasks are flow-limited per key, every
+ * handler run is checked against the limits and no key slot may outlive its lease.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
  * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
@@ -30,6 +32,10 @@ const { values, positionals } = parseArgs({
     'pack-tasks': { type: 'string', default: '1' },
     runs: { type: 'string', default: '20' },
     seed: { type: 'string' },
+    'key-limit': { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'lease-ms': { type: 'string' },
+    'work-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -82,6 +88,15 @@ if (positionals[0] === 'contention') {
     if (!PATHS.includes(p)) throw new Error(`unknown path "${p}" (${PATHS.join(', ')})`);
   const kills = int(values.kills, 200);
   const reports: PathReport[] = [];
+  const rate = values['rate-limit']?.split('/').map((v) => Number.parseInt(v, 10));
+  const flow =
+    values['key-limit'] === undefined && rate === undefined
+      ? undefined
+      : {
+          ...(values['key-limit'] === undefined ? {} : { keyLimit: int(values['key-limit'], 3) }),
+          ...(rate ? { rate: { limit: rate[0]!, periodMs: rate[1]! } } : {}),
+          slotLeaseMs: int(values['lease-ms'], 2000),
+        };
   for (const path of paths) {
     const report = await runCampaign({
       path,
@@ -92,6 +107,8 @@ if (positionals[0] === 'contention') {
       killsPerRun: int(values['kills-per-run'], 6),
       packTasks: int(values['pack-tasks'], 1),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
+      ...(flow ? { flow } : {}),
+      ...(values['work-ms'] ? { maxWorkMs: int(values['work-ms'], 4) } : {}),
       log,
     });
     reports.push(report);
@@ -133,6 +150,7 @@ if (positionals[0] === 'contention') {
                   attemptsBeyondRuns: r.attemptsBeyondRuns,
                   seed: r.seed,
                   durationMs: r.durationMs,
+                  ...(r.flow ? { flow: r.flow } : {}),
                   firstViolations: r.violations.slice(0, 5),
                 },
           ]),
@@ -151,6 +169,11 @@ function summary(r: PathReport): string {
     `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
     `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
     `  deadlocks (server count, own database): ${r.deadlocks}, worker lines naming one: ${r.conflictLogs}; tasks with attempts > 1: ${r.retriedTasks}, attempts above handler runs in runs with kills: ${r.attemptsBeyondRuns}`,
+    ...(r.flow
+      ? [
+          `  flow: ${r.flow.runs} limited handler runs (${r.flow.cutByKill} cut by a kill), most of one key at once ${r.flow.maxConcurrent}, ${r.flow.admissions} rate-limited admissions, smallest start gap ${r.flow.minStartGapMs ?? '-'} ms`,
+        ]
+      : []),
     ...r.violations.slice(0, 10).map((v) => `    ${v}`),
   ].join('\n');
 }
