@@ -427,7 +427,9 @@ export type StuckWork =
 
 /** How many tasks wait for a key slot and how many for a rate limit. */
 export interface TasksWaiting {
+  /** Tasks refused a key slot (`concurrency`), waiting to ask again. */
   concurrency: number;
+  /** Tasks refused a rate-limit start (`rateLimit`), waiting to ask again. */
   rateLimit: number;
 }
 
