@@ -399,13 +399,14 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
             leaseMs: options.flow.slotLeaseMs ?? 2000,
           })),
         );
-        const f = (report.flow ??= {
+        report.flow ??= {
           runs: 0,
           cutByKill: 0,
           maxConcurrent: 0,
           admissions: 0,
           minStartGapMs: null,
-        });
+        };
+        const f = report.flow;
         f.runs += flowVerdict.runs;
         f.cutByKill += flowVerdict.cutByKill;
         f.maxConcurrent = Math.max(f.maxConcurrent, flowVerdict.maxConcurrent);
