@@ -108,6 +108,9 @@ for (const engine of engineList) {
       expect(tables.map((t) => t.table_name)).toEqual(
         [
           'counters',
+          'flow_keys',
+          'flow_rates',
+          'flow_slots',
           'jobs',
           'leases',
           'migrations',
