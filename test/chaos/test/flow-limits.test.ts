@@ -35,7 +35,7 @@ describe('flow control across worker processes (postgres)', () => {
     expect(liveWorkers()).toBe(0);
   });
 
-  it('workers killed at random (often mid-handler): limits kept, nothing lost, no slot outlives its lease', async () => {
+  it('workers killed at random during a key-limited job: limits kept, nothing lost, no slot outlives its lease', async () => {
     const report = await runCampaign({
       path: 'postgres',
       kills: 3,
