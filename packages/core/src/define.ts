@@ -37,6 +37,36 @@ export interface TaskContext {
   logger: Logger;
 }
 
+/**
+ * Per-key concurrency of a task, enforced across every worker through the store: at most `limit`
+ * of the task's handlers with one key run at once, anywhere. A task over the limit waits without
+ * holding a worker slot (its message comes back later) and without using up an attempt. A worker
+ * that dies holding a key slot loses it when the slot's lease runs out (`flowControl.slotLeaseMs`).
+ */
+export interface ConcurrencyLimit<I = unknown> {
+  /** Handlers of one key running at once, across all workers: a positive integer. */
+  readonly limit: number;
+  /**
+   * The key of a task, from its validated input (e.g. its tenant): a string of at most 200
+   * characters. @defaultValue one key for every task of this task definition
+   */
+  key?(input: I): string;
+}
+
+/**
+ * A rate limit of a task, enforced across every worker through the store: in any window of
+ * `periodMs` milliseconds at most `limit` of its handlers with one key start (by the store's
+ * clock). A task over the limit waits, as for {@link ConcurrencyLimit}, until a start is free.
+ */
+export interface RateLimit<I = unknown> {
+  /** Starts per window, per key: a positive integer (at most 10,000; use a shorter period for more). */
+  readonly limit: number;
+  /** The window, ms: a positive integer (at most one day). */
+  readonly periodMs: number;
+  /** The key of a task, as for {@link ConcurrencyLimit.key}. @defaultValue one key for the task */
+  key?(input: I): string;
+}
+
 /** A task: one unit of work a stage fans out to. Create with {@link defineTask}. */
 export interface TaskDefinition<I = unknown, O = unknown> {
   readonly name: string;
@@ -45,21 +75,42 @@ export interface TaskDefinition<I = unknown, O = unknown> {
   readonly retry?: RetryPolicy;
   /** Abort the attempt (and count it failed) after this long. */
   readonly timeoutMs?: number;
+  /**
+   * Per-key concurrency across all workers (limits are shared by every task definition of this
+   * `name`). Needs a store with flow control (memory, PostgreSQL).
+   */
+  readonly concurrency?: ConcurrencyLimit<I>;
+  /** A rate limit across all workers, optionally per key (shared by this `name`, as `concurrency`). */
+  readonly rateLimit?: RateLimit<I>;
 }
+
+/** Largest `concurrency.limit`. */
+export const MAX_CONCURRENCY_LIMIT = 100_000;
+/** Largest `rateLimit.limit`: the store keeps one start time per start in the window. */
+export const MAX_RATE_LIMIT = 10_000;
+/** Longest `rateLimit.periodMs`: one day. */
+export const MAX_RATE_PERIOD_MS = 86_400_000;
+/** Longest key a `key` function may return. */
+export const MAX_FLOW_KEY_LENGTH = 200;
 
 /**
  * Declares a task. With an `input` schema (zod, valibot, arktype … any Standard Schema) the
  * handler's input type is the schema's output type and every input is validated before it runs;
- * the output type is inferred from the handler.
+ * the output type is inferred from the handler. `concurrency` and `rateLimit` bound how many of
+ * its handlers run at once and start per period, per key, across every worker.
  *
  * @example
  * ```ts
  * const greet = defineTask({
  *   name: 'greet',
- *   input: z.object({ who: z.string() }),
+ *   input: z.object({ who: z.string(), tenant: z.string() }),
+ *   concurrency: { limit: 5, key: (input) => input.tenant },
+ *   rateLimit: { limit: 100, periodMs: 1000 },
  *   handler: ({ who }) => `hello ${who}`,
  * });
  * ```
+ * @throws {TypeError} the name is invalid, or `concurrency` / `rateLimit` is malformed (the
+ * message names the field)
  */
 export function defineTask<S extends StandardSchemaV1, O>(definition: {
   name: string;
@@ -67,16 +118,58 @@ export function defineTask<S extends StandardSchemaV1, O>(definition: {
   handler: (input: StandardSchemaV1.InferOutput<S>, ctx: TaskContext) => O | Promise<O>;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  concurrency?: ConcurrencyLimit<StandardSchemaV1.InferOutput<S>>;
+  rateLimit?: RateLimit<StandardSchemaV1.InferOutput<S>>;
 }): TaskDefinition<StandardSchemaV1.InferOutput<S>, Awaited<O>>;
 export function defineTask<I, O>(definition: {
   name: string;
   handler: (input: I, ctx: TaskContext) => O | Promise<O>;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  concurrency?: ConcurrencyLimit<NoInfer<I>>;
+  rateLimit?: RateLimit<NoInfer<I>>;
 }): TaskDefinition<I, Awaited<O>>;
 export function defineTask(definition: TaskDefinition): TaskDefinition {
   assertName(definition.name, 'task');
-  return Object.freeze({ ...definition });
+  checkFlowLimits(definition);
+  const frozen: TaskDefinition = { ...definition };
+  if (definition.concurrency)
+    Object.assign(frozen, { concurrency: Object.freeze({ ...definition.concurrency }) });
+  if (definition.rateLimit)
+    Object.assign(frozen, { rateLimit: Object.freeze({ ...definition.rateLimit }) });
+  return Object.freeze(frozen);
+}
+
+/** Checks a task's `concurrency` and `rateLimit`, naming the field at fault. */
+function checkFlowLimits(definition: TaskDefinition): void {
+  const fail = (field: string, rule: string, got: unknown): never => {
+    const shown = typeof got === 'function' ? 'a function' : JSON.stringify(got);
+    throw new TypeError(`task "${definition.name}": "${field}" ${rule} (got ${shown})`);
+  };
+  const integer = (value: unknown, field: string, max: number) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)
+      fail(field, `must be an integer from 1 to ${max}`, value);
+  };
+  const key = (value: unknown, field: string) => {
+    if (value !== undefined && typeof value !== 'function')
+      fail(field, 'must be a function from the input to a string', value);
+  };
+  const object = (value: unknown, field: string, shape: string) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      fail(field, `must be an object ${shape}`, value);
+  };
+  const { concurrency, rateLimit } = definition;
+  if (concurrency !== undefined) {
+    object(concurrency, 'concurrency', '{ limit, key? }');
+    integer(concurrency.limit, 'concurrency.limit', MAX_CONCURRENCY_LIMIT);
+    key(concurrency.key, 'concurrency.key');
+  }
+  if (rateLimit !== undefined) {
+    object(rateLimit, 'rateLimit', '{ limit, periodMs, key? }');
+    integer(rateLimit.limit, 'rateLimit.limit', MAX_RATE_LIMIT);
+    integer(rateLimit.periodMs, 'rateLimit.periodMs', MAX_RATE_PERIOD_MS);
+    key(rateLimit.key, 'rateLimit.key');
+  }
 }
 
 /** One succeeded task's result, as streamed by `results(...)`. */

@@ -44,6 +44,11 @@ export interface TaskEnvelope extends EnvelopeTrace {
    * re-drive). Absent on a fan-out's own message, whose first delivery is admitted, not claimed.
    */
   attempts?: number;
+  /**
+   * Times the task was refused a key slot or a rate-limit start and sent again to wait (its wait
+   * grows with them). Absent before the first refusal.
+   */
+  deferrals?: number;
   /** Set on a task split out of a pack to be dead-lettered: settle it so, without running it. */
   deadLetter?: DeadLetterNote;
 }
@@ -124,6 +129,7 @@ export function decodeEnvelope(body: unknown): Envelope {
     };
     if ('input' in obj) envelope.input = obj.input;
     if (obj.attempts !== undefined) envelope.attempts = requireCount(obj, 'attempts');
+    if (obj.deferrals !== undefined) envelope.deferrals = requireCount(obj, 'deferrals');
     if (obj.deadLetter !== undefined) envelope.deadLetter = deadLetterNote(obj.deadLetter);
     return withTrace(obj, envelope);
   }

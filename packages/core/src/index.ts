@@ -6,6 +6,7 @@
  * @module
  */
 export {
+  type ConcurrencyLimit,
   defineJob,
   defineSchedule,
   defineTask,
@@ -22,6 +23,7 @@ export {
   type JobStages,
   type NewStageName,
   type NoStages,
+  type RateLimit,
   type RetryPolicy,
   type StageDefinition,
   type StageOutputs,
@@ -77,6 +79,7 @@ export type {
   TaskPage,
   TaskRecord,
   TaskStatus,
+  TasksWaiting,
   TransportMetrics,
 } from './store.js';
 export { DEFAULT_JOB_PAGE, MAX_JOB_PAGE } from './store.js';

@@ -80,7 +80,10 @@ export interface TaskRecord {
   /** Send batch this task's message went out in (diagnostics). */
   batchId?: string;
   createdAt: Date;
-  /** Last time the task was (re)sent or settled: the reconciler's clock for a lost message. */
+  /**
+   * Last time the task was (re)sent or settled: the reconciler's clock for a lost message. A task
+   * waiting for a key slot or a rate limit has it set to when its deferred message is due.
+   */
   updatedAt: Date;
   startedAt?: Date;
   finishedAt?: Date;
@@ -273,6 +276,11 @@ export interface TransportMetrics {
   /** Reconciler re-drives, by reason. */
   redrives: Record<string, number>;
   /**
+   * Open tasks of running jobs waiting for a key slot (`concurrency`) or a rate limit
+   * (`rateLimit`); reported by stores with flow control.
+   */
+  waiting?: TasksWaiting;
+  /**
    * Billable operations of the path's transport in this process (transports with `usage()`;
    * added by `withCost`, absent otherwise).
    */
@@ -417,7 +425,91 @@ export type StuckWork =
       taskIds: string[];
     };
 
-export interface Store {
+/** How many tasks wait for a key slot and how many for a rate limit. */
+export interface TasksWaiting {
+  /** Tasks refused a key slot (`concurrency`), waiting to ask again. */
+  concurrency: number;
+  /** Tasks refused a rate-limit start (`rateLimit`), waiting to ask again. */
+  rateLimit: number;
+}
+
+/** The open tasks of one stage that wait, as {@link FlowControlCapability.waitingTasks} counts them. */
+export interface StageWaiting extends TasksWaiting {
+  stage: number;
+}
+
+/** Names one held key slot. */
+export interface SlotRef {
+  /** The limit's scope: the task definition's name. */
+  scope: string;
+  /** The key within the scope (empty for a limit over the whole task). */
+  key: string;
+  /** Unique per acquisition. */
+  holder: string;
+}
+
+/** A key slot to take: at most `limit` unexpired holders of one (scope, key) at once. */
+export interface SlotRequest extends SlotRef {
+  limit: number;
+  /** The slot is held this long from now unless renewed ({@link FlowControlCapability.renewSlots}). */
+  leaseMs: number;
+}
+
+/** A rate-limit start to take: at most `limit` starts of one (scope, key) in any `periodMs` window. */
+export interface RateRequest {
+  scope: string;
+  key: string;
+  limit: number;
+  periodMs: number;
+}
+
+/** What a task needs before its handler may start; see {@link FlowControlCapability.admitTask}. */
+export interface FlowAdmission extends TaskRef {
+  slot?: SlotRequest;
+  rate?: RateRequest;
+  /**
+   * When refused, the caller re-sends the task's message this long from now (a rate-limit refusal:
+   * plus its `retryAfterMs`): the task's lost-message clock (`updatedAt`) is set to that time.
+   */
+  waitMs: number;
+}
+
+/**
+ * The store's answer to a {@link FlowAdmission}: `admitted` (the slot is held, the start taken),
+ * `not-runnable` (the task is terminal or missing, or its job is not running: nothing taken, the
+ * claim says why), or what it waits for (nothing taken; the task is marked waiting).
+ */
+export type FlowDecision =
+  | { outcome: 'admitted' | 'not-runnable' | 'concurrency' }
+  /** With the time until the window frees a start, ms. */
+  | { outcome: 'rateLimit'; retryAfterMs: number };
+
+/**
+ * Per-key concurrency slots and rate limits, shared by every worker of the store. A store offers
+ * all of these methods or none; a task with `concurrency` or `rateLimit` needs them.
+ */
+export interface FlowControlCapability {
+  /**
+   * Atomically checks that the task may run (exists, not terminal, its job running), then takes
+   * its key slot and its rate-limit start, both or neither: a slot is free when fewer than `limit`
+   * unexpired holders hold its key; a start is free when fewer than `limit` starts of its key were
+   * taken in the last `periodMs` (by the store's clock, the same for every worker). A refusal marks
+   * the task waiting for what it lacks (counted by {@link FlowControlCapability.waitingTasks} and
+   * `metrics().waiting`, cleared by its next admission) and sets its `updatedAt` as `waitMs` says.
+   */
+  admitTask(admission: FlowAdmission): Promise<FlowDecision>;
+  /**
+   * Extends held slots to `leaseMs` from now; returns the holders renewed (a slot missing from the
+   * answer was released, or expired and taken by another).
+   */
+  renewSlots(slots: readonly SlotRef[], leaseMs: number): Promise<string[]>;
+  /** Gives slots back (a slot already gone is ignored). */
+  releaseSlots(slots: readonly SlotRef[]): Promise<void>;
+  /** Per stage of the job with any: its open tasks waiting for a key slot or a rate limit. */
+  waitingTasks(jobId: string): Promise<StageWaiting[]>;
+}
+
+export interface Store extends Partial<FlowControlCapability> {
   /** Creates tables / migrations if needed. Called once by `createSwitchyard`; idempotent. */
   init?(): Promise<void>;
 

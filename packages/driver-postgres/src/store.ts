@@ -3,6 +3,9 @@ import { SwitchyardError, ValidationError } from '@switchyard/core';
 import type {
   ClaimRef,
   CompleteTasksResult,
+  FlowAdmission,
+  FlowControlCapability,
+  FlowDecision,
   JobPage,
   JobRecord,
   JobStatus,
@@ -19,8 +22,10 @@ import type {
   ReopenTasksRequest,
   ScheduleAdvance,
   ScheduleState,
+  SlotRef,
   StageCompletion,
   StageRecord,
+  StageWaiting,
   Store,
   StoredResult,
   StuckWork,
@@ -50,6 +55,7 @@ import { createJob } from './sql/createJob.js';
 import { expireJobs } from './sql/expireJobs.js';
 import { findLostTasks, findStuckStages } from './sql/findStuck.js';
 import { finishJob } from './sql/finishJob.js';
+import { admitTask, releaseSlots, renewSlots, waitingTasks } from './sql/flowControl.js';
 import { getJob } from './sql/getJob.js';
 import { getScheduleStates } from './sql/getScheduleStates.js';
 import { getStages } from './sql/getStages.js';
@@ -98,6 +104,14 @@ export interface PostgresStore extends Store {
   admitPacks(packs: readonly PackAdmission[]): Promise<boolean[]>;
   /** Resets non-terminal tasks' lost-message clock. */
   touchTasks(taskIds: readonly string[]): Promise<void>;
+  /** Takes a task's key slot and rate-limit start, both or neither (see `Store.admitTask`). */
+  admitTask: FlowControlCapability['admitTask'];
+  /** Extends held key slots' leases (see `Store.renewSlots`). */
+  renewSlots: FlowControlCapability['renewSlots'];
+  /** Gives key slots back (see `Store.releaseSlots`). */
+  releaseSlots: FlowControlCapability['releaseSlots'];
+  /** A job's tasks waiting for a key slot or a rate limit, per stage (see `Store.waitingTasks`). */
+  waitingTasks: FlowControlCapability['waitingTasks'];
   /** Applies missing migrations now; returns the ids this call applied (empty when up to date). */
   migrate(): Promise<number[]>;
   /**
@@ -112,6 +126,7 @@ const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'can
 const ALL_QUERIES = {
   acquireLease,
   admitPacks,
+  admitTask,
   cancelJob,
   cancelledJobs,
   claimTasks,
@@ -139,10 +154,13 @@ const ALL_QUERIES = {
   reopenLockJob,
   reopenLockStage,
   reopenStage,
+  releaseSlots,
+  renewSlots,
   retryTasks,
   sealStage,
   startStage,
   touchTasks,
+  waitingTasks,
   advanceSchedule,
   createDelayedJob,
   expireJobs,
@@ -701,6 +719,63 @@ class PostgresStoreImpl implements PostgresStore {
       timeouts: Number(r.timeouts),
       poisoned: r.tasks_failed,
       redrives: r.redrives ?? {},
+      waiting: { concurrency: r.waiting_concurrency, rateLimit: r.waiting_rate_limit },
+    }));
+  }
+
+  async admitTask(admission: FlowAdmission): Promise<FlowDecision> {
+    const { slot, rate } = admission;
+    const [row] = await this.rows<{ outcome: FlowDecision['outcome']; retry_after_ms: string }>(
+      this.q.admitTask,
+      [
+        admission.jobId,
+        admission.stage,
+        admission.index,
+        slot?.scope ?? null,
+        slot?.key ?? null,
+        slot?.limit ?? null,
+        slot?.holder ?? null,
+        slot ? Math.max(1, Math.round(slot.leaseMs)) : null,
+        rate?.scope ?? null,
+        rate?.key ?? null,
+        rate?.limit ?? null,
+        rate ? Math.max(1, Math.round(rate.periodMs)) : null,
+        Math.max(0, Math.round(admission.waitMs)),
+      ],
+    );
+    if (!row)
+      throw new SwitchyardError(
+        'BACKEND_ERROR',
+        '[switchyard] [postgres] flow_admit returned no row',
+      );
+    return row.outcome === 'rateLimit'
+      ? { outcome: 'rateLimit', retryAfterMs: Number(row.retry_after_ms) }
+      : { outcome: row.outcome };
+  }
+
+  async renewSlots(slots: readonly SlotRef[], leaseMs: number): Promise<string[]> {
+    if (slots.length === 0) return [];
+    const rows = await this.rows<{ holder: string }>(this.q.renewSlots, [
+      ...slotColumns(slots),
+      Math.max(1, Math.round(leaseMs)),
+    ]);
+    return rows.map((r) => r.holder);
+  }
+
+  async releaseSlots(slots: readonly SlotRef[]): Promise<void> {
+    if (slots.length === 0) return;
+    await this.rows(this.q.releaseSlots, slotColumns(slots));
+  }
+
+  async waitingTasks(jobId: string): Promise<StageWaiting[]> {
+    const rows = await this.rows<{ stage: number; concurrency: number; rate_limit: number }>(
+      this.q.waitingTasks,
+      [jobId],
+    );
+    return rows.map((r) => ({
+      stage: r.stage,
+      concurrency: r.concurrency,
+      rateLimit: r.rate_limit,
     }));
   }
 
@@ -841,7 +916,19 @@ interface MetricsRow {
   wait_p95: number | null;
   finished_tasks: number;
   redrives: Record<string, number> | null;
+  waiting_concurrency: number;
+  waiting_rate_limit: number;
 }
+
+/** Slot refs as three parallel arrays, in key order (renewals and releases lock in one order). */
+function slotColumns(slots: readonly SlotRef[]): [string[], string[], string[]] {
+  const sorted = [...slots].sort(
+    (a, b) => compare(a.scope, b.scope) || compare(a.key, b.key) || compare(a.holder, b.holder),
+  );
+  return [sorted.map((s) => s.scope), sorted.map((s) => s.key), sorted.map((s) => s.holder)];
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
 

@@ -90,6 +90,7 @@ for (const engine of engineList) {
         '000005_drop_payloads.sql',
         '000006_operations.sql',
         '000008_time.sql',
+        '000010_flow_control.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
@@ -107,6 +108,9 @@ for (const engine of engineList) {
       expect(tables.map((t) => t.table_name)).toEqual(
         [
           'counters',
+          'flow_keys',
+          'flow_rates',
+          'flow_slots',
           'jobs',
           'leases',
           'migrations',

@@ -1,8 +1,10 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--otel] [--json]` — a
- * crash campaign per path; `--otel` registers an OpenTelemetry SDK in every worker and checks
- * their exported spans afterwards (`otel.ts`).
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--otel] [--key-limit L]
+ * [--rate-limit N/ms] [--lease-ms 2000] [--work-ms W] [--json]` — a crash campaign per path;
+ * `--otel` registers an OpenTelemetry SDK in every worker and checks their exported spans afterwards
+ * (`otel.ts`); with `--key-limit` (and `--rate-limit`) the first two stages' tasks are flow-limited
+ * per key, every handler run is checked against the limits and no key slot may outlive its lease.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
  * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
@@ -34,6 +36,10 @@ const { values, positionals } = parseArgs({
     'pack-tasks': { type: 'string', default: '1' },
     runs: { type: 'string', default: '20' },
     seed: { type: 'string' },
+    'key-limit': { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'lease-ms': { type: 'string' },
+    'work-ms': { type: 'string' },
     json: { type: 'boolean', default: false },
     otel: { type: 'boolean', default: false },
   },
@@ -111,6 +117,15 @@ if (positionals[0] === 'contention') {
     if (!PATHS.includes(p)) throw new Error(`unknown path "${p}" (${PATHS.join(', ')})`);
   const kills = int(values.kills, 200);
   const reports: PathReport[] = [];
+  const rate = values['rate-limit']?.split('/').map((v) => Number.parseInt(v, 10));
+  const flow =
+    values['key-limit'] === undefined && rate === undefined
+      ? undefined
+      : {
+          ...(values['key-limit'] === undefined ? {} : { keyLimit: int(values['key-limit'], 3) }),
+          ...(rate ? { rate: { limit: rate[0]!, periodMs: rate[1]! } } : {}),
+          slotLeaseMs: int(values['lease-ms'], 2000),
+        };
   for (const path of paths) {
     const report = await runCampaign({
       path,
@@ -122,6 +137,8 @@ if (positionals[0] === 'contention') {
       packTasks: int(values['pack-tasks'], 1),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
       ...(values.otel ? { otel: true } : {}),
+      ...(flow ? { flow } : {}),
+      ...(values['work-ms'] ? { maxWorkMs: int(values['work-ms'], 4) } : {}),
       log,
     });
     reports.push(report);
@@ -163,6 +180,7 @@ if (positionals[0] === 'contention') {
                   attemptsBeyondRuns: r.attemptsBeyondRuns,
                   seed: r.seed,
                   durationMs: r.durationMs,
+                  ...(r.flow ? { flow: r.flow } : {}),
                   firstViolations: r.violations.slice(0, 5),
                   ...(r.otel ? { otel: { ...r.otel, violations: r.otel.violations.length } } : {}),
                 },
@@ -185,6 +203,11 @@ function summary(r: PathReport): string {
     ...(r.otel
       ? [
           `  otel: ${r.otel.spans} spans exported, ${r.otel.taskSpans} task spans: ${r.otel.inJobTrace} in their job's trace, ${r.otel.inWorkerTrace} in a trace a worker began, ${r.otel.withoutParent} without context; span violations: ${r.otel.violations.length}`,
+        ]
+      : []),
+    ...(r.flow
+      ? [
+          `  flow: ${r.flow.runs} limited handler runs (${r.flow.cutByKill} cut by a kill), most of one key at once ${r.flow.maxConcurrent}, ${r.flow.admissions} rate-limited admissions, smallest start gap ${r.flow.minStartGapMs ?? '-'} ms`,
         ]
       : []),
     ...r.violations.slice(0, 10).map((v) => `    ${v}`),

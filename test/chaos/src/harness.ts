@@ -21,7 +21,8 @@ import {
   type WorkerLine,
   type WorkerProcess,
 } from './fleet.js';
-import { CHAOS_JOB, chaosJob } from './job.js';
+import { verifyFlow, verifyNoSlotHeld } from './flow-verify.js';
+import { CHAOS_JOB, type ChaosFlow, chaosJob } from './job.js';
 import { submitterTelemetry, TraceCheck, type TraceReport } from './otel.js';
 import {
   makeTransport,
@@ -58,8 +59,34 @@ export interface CampaignOptions {
   seed?: number;
   /** Workers register an OpenTelemetry SDK; their spans are checked afterwards (`otel.ts`). */
   otel?: boolean;
+  /**
+   * Flow limits of the first two stages (`--key-limit`): every handler run's key, start and end
+   * are recorded and checked, and after each run no key slot may be held past its lease.
+   */
+  flow?: CampaignFlow;
+  /** Upper bound of a task's random duration, ms. @defaultValue the job's (4) */
+  maxWorkMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+}
+
+/** A campaign's flow limits and its workers' key-slot lease. */
+export interface CampaignFlow extends ChaosFlow {
+  /** @defaultValue 2000 */
+  slotLeaseMs?: number;
+}
+
+/** What the flow checks saw over a campaign. */
+export interface FlowReport {
+  /** Flow-limited handler runs checked. */
+  runs: number;
+  /** Runs cut by a kill (counted until their worker was seen dead). */
+  cutByKill: number;
+  /** Most runs of one key at once. */
+  maxConcurrent: number;
+  /** Rate-limited admissions checked. */
+  admissions: number;
+  minStartGapMs: number | null;
 }
 
 export interface PathReport {
@@ -89,6 +116,8 @@ export interface PathReport {
   durationMs: number;
   /** With `otel`: what the workers' spans showed (its violations are in `violations` too). */
   otel?: TraceReport;
+  /** With `flow`: what the flow checks saw (their violations are in `violations`). */
+  flow?: FlowReport;
 }
 
 /** A seeded PRNG (mulberry32): a campaign's params and kill choices replay from its seed. */
@@ -138,6 +167,8 @@ export interface FleetOptions {
    * instead of the crash campaign's short timeouts and small chunks.
    */
   engineDefaults?: boolean;
+  /** Flow limits of the chaos job, and the workers' key-slot lease. */
+  flow?: CampaignFlow;
   onLine?: (worker: WorkerProcess, line: WorkerLine) => void;
 }
 
@@ -148,6 +179,8 @@ export class Fleet {
   private readonly started: WorkerProcess[] = [];
   private generation = 0;
   private stopped = false;
+  /** When each killed worker was seen dead, by name. */
+  readonly deaths = new Map<string, number>();
   readonly restarts: Promise<void>[] = [];
   constructor(private readonly options: FleetOptions) {
     for (let i = 0; i < options.workers; i++) this.slots.push(this.start(i));
@@ -177,6 +210,7 @@ export class Fleet {
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
           ...(o.otel ? { otel: true } : {}),
+          ...(o.flow ? { flow: { slotLeaseMs: 2000, ...o.flow } } : {}),
         };
     const process = spawnWorker(config, (w, line) => o.onLine?.(w, line));
     this.started.push(process);
@@ -193,6 +227,7 @@ export class Fleet {
     const worker = this.slots[slot];
     if (!worker || worker.killed) return;
     await killWorker(worker);
+    this.deaths.set(worker.name, Date.now());
     const restart = sleep(restartAfterMs).then(() => {
       if (!this.stopped) this.slots[slot] = this.start(slot);
     });
@@ -309,6 +344,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     };
     fleet = new Fleet({
       service,
+      ...(options.flow ? { flow: options.flow } : {}),
       workers: Math.min(4, Math.max(2, options.workers ?? 3)),
       visibilityMs: options.visibilityMs ?? 1500,
       ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
@@ -324,13 +360,22 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     });
     await fleet.ready();
     let run = 0;
-    while (report.kills < options.kills && run < (options.maxRuns ?? Number.POSITIVE_INFINITY)) {
+    // At least one run, even with no kill asked for (the multi-process flow check).
+    while (
+      (run === 0 || report.kills < options.kills) &&
+      run < (options.maxRuns ?? Number.POSITIVE_INFINITY)
+    ) {
       run++;
       const killsBefore = report.kills;
       budget = Math.min(killsPerRun, options.kills - report.kills);
       const jobs: SubmittedJob[] = [];
       for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
-        const params = { n: options.n ?? 400, seed: Math.floor(random() * 100_000), chunk: 10 };
+        const params = {
+          n: options.n ?? 400,
+          seed: Math.floor(random() * 100_000),
+          chunk: 10,
+          ...(options.maxWorkMs === undefined ? {} : { maxWorkMs: options.maxWorkMs }),
+        };
         // Submit is idempotent: retry it through transient failures (on Azurite the loopback can
         // run out of ephemeral ports for a moment: EADDRNOTAVAIL).
         let jobId = '';
@@ -369,6 +414,34 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
         strictAttempts: !killed,
       });
       if (killed) report.attemptsBeyondRuns += verdict.attemptsBeyondRuns;
+      if (options.flow) {
+        const flowVerdict = await verifyFlow(admin, service.env.schema, ids, {
+          flow: options.flow,
+          deaths: fleet.deaths,
+        });
+        const lastDeath = Math.max(0, ...fleet.deaths.values());
+        verdict.violations.push(
+          ...flowVerdict.violations,
+          ...(await verifyNoSlotHeld(admin, service.env.schema, {
+            lastDeath,
+            leaseMs: options.flow.slotLeaseMs ?? 2000,
+          })),
+        );
+        report.flow ??= {
+          runs: 0,
+          cutByKill: 0,
+          maxConcurrent: 0,
+          admissions: 0,
+          minStartGapMs: null,
+        };
+        const f = report.flow;
+        f.runs += flowVerdict.runs;
+        f.cutByKill += flowVerdict.cutByKill;
+        f.maxConcurrent = Math.max(f.maxConcurrent, flowVerdict.maxConcurrent);
+        f.admissions += flowVerdict.admissions;
+        if (flowVerdict.minStartGapMs !== null)
+          f.minStartGapMs = Math.min(f.minStartGapMs ?? Infinity, flowVerdict.minStartGapMs);
+      }
       report.retriedTasks += verdict.retriedTasks;
       report.runs++;
       report.jobs += verdict.jobs;

@@ -4,6 +4,7 @@
  * finalize with an external, counted effect.
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import { defineJob, defineTask, stage } from '@switchyard/core';
 import { z } from 'zod';
 
@@ -20,8 +21,33 @@ export const chaosParams = z.object({
   maxWorkMs: z.number().int().min(0).max(1000).default(4),
   /** Transient failures on (1 in `failEvery`) tasks; 0 disables them. */
   failEvery: z.number().int().min(0).max(1000).default(8),
+  /** Flow-control keys the first two stages' tasks spread over, by index (see {@link ChaosFlow}). */
+  keys: z.number().int().min(1).max(1000).default(4),
 });
 export type ChaosParams = z.output<typeof chaosParams>;
+
+/**
+ * Flow limits of the first two stages' tasks (`split`, `square`), keyed by `k` (index mod
+ * `keys`): the crash campaign's `--key-limit`, the multi-process flow test's rate limit.
+ */
+export interface ChaosFlow {
+  /** At most this many handlers of one key at once, across workers. */
+  keyLimit?: number;
+  /** `square` only: at most `limit` starts of one key in any `periodMs` window. */
+  rate?: { limit: number; periodMs: number };
+}
+
+/** One handler run as recorded: its start (ms since the epoch) and the flow key it ran under. */
+export interface RunRecord {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  /** Unique per handler run. */
+  runId?: string;
+  /** `<task>/<key>` of a flow-limited task. */
+  key?: string;
+  startedAt?: number;
+}
 
 /** The finalize's side effect, outside the engine (a row keyed by job id, plus a call counter). */
 export interface FinalizeEffect {
@@ -30,7 +56,12 @@ export interface FinalizeEffect {
    * Records that a handler started an attempt, before it does any work; the handler waits for it,
    * so a recorded attempt count above the recorded runs is an attempt no handler ever made.
    */
-  ran?(run: { jobId: string; taskId: string; attempt: number }): Promise<void>;
+  ran?(run: RunRecord): Promise<void>;
+  /**
+   * Records when a flow-limited handler run ended; the handler waits for it, so a run without an
+   * end had not returned (its key slot was still held) when its worker died.
+   */
+  ended?(run: { runId: string; endedAt: number }): Promise<void>;
 }
 
 export interface ChaosResult {
@@ -69,31 +100,66 @@ const fail = (stageIndex: number, index: number, attempt: number, failEvery: num
 // campaign must never poison a task.
 const retry = { maxAttempts: 20, initialDelayMs: 20, factor: 2, maxDelayMs: 200, jitter: 0.5 };
 
+type Ctx = { jobId: string; taskId: string; attempt: number };
+
 /** The three stages' tasks; each records its run through `effect.ran` first. */
-function chaosTasks(effect: FinalizeEffect) {
-  const ran = (ctx: { jobId: string; taskId: string; attempt: number }) =>
+function chaosTasks(effect: FinalizeEffect, flow: ChaosFlow = {}) {
+  const ran = (ctx: Ctx) =>
     effect.ran?.({ jobId: ctx.jobId, taskId: ctx.taskId, attempt: ctx.attempt });
+  const limited = flow.keyLimit !== undefined || flow.rate !== undefined;
+  /** A flow-limited run: its start and key recorded first, its end before it returns. */
+  const timed = async <T>(task: string, k: number, ctx: Ctx, body: () => Promise<T>) => {
+    if (!limited) {
+      await ran(ctx);
+      return body();
+    }
+    const startedAt = Date.now();
+    const runId = randomUUID();
+    await effect.ran?.({ ...pick(ctx), runId, key: `${task}/${k}`, startedAt });
+    try {
+      return await body();
+    } finally {
+      await effect.ended?.({ runId, endedAt: Date.now() });
+    }
+  };
+  const key = (input: { k: number }) => String(input.k);
+  const concurrency =
+    flow.keyLimit === undefined ? {} : { concurrency: { limit: flow.keyLimit, key } };
   const split = defineTask({
     name: 'split',
-    input: z.object({ i: z.number().int(), seed: z.number().int(), w: z.number(), f: z.number() }),
+    input: z.object({
+      i: z.number().int(),
+      seed: z.number().int(),
+      w: z.number(),
+      f: z.number(),
+      k: z.number().int().default(0),
+    }),
     retry,
-    handler: async ({ i, seed, w, f }, ctx) => {
-      await ran(ctx);
-      await work(w);
-      fail(0, ctx.index, ctx.attempt, f);
-      return splitValue(i, seed);
-    },
+    ...concurrency,
+    handler: ({ i, seed, w, f, k }, ctx) =>
+      timed('split', k, ctx, async () => {
+        await work(w);
+        fail(0, ctx.index, ctx.attempt, f);
+        return splitValue(i, seed);
+      }),
   });
   const square = defineTask({
     name: 'square',
-    input: z.object({ v: z.number().int(), w: z.number(), f: z.number() }),
+    input: z.object({
+      v: z.number().int(),
+      w: z.number(),
+      f: z.number(),
+      k: z.number().int().default(0),
+    }),
     retry,
-    handler: async ({ v, w, f }, ctx) => {
-      await ran(ctx);
-      await work(w);
-      fail(1, ctx.index, ctx.attempt, f);
-      return squareValue(v);
-    },
+    ...concurrency,
+    ...(flow.rate ? { rateLimit: { ...flow.rate, key } } : {}),
+    handler: ({ v, w, f, k }, ctx) =>
+      timed('square', k, ctx, async () => {
+        await work(w);
+        fail(1, ctx.index, ctx.attempt, f);
+        return squareValue(v);
+      }),
   });
   const sum = defineTask({
     name: 'sum',
@@ -109,9 +175,11 @@ function chaosTasks(effect: FinalizeEffect) {
   return { split, square, sum };
 }
 
-/** The chaos job; `effect` records what finalize did. */
-export function chaosJob(effect: FinalizeEffect) {
-  const { split, square, sum } = chaosTasks(effect);
+const pick = (ctx: Ctx) => ({ jobId: ctx.jobId, taskId: ctx.taskId, attempt: ctx.attempt });
+
+/** The chaos job; `effect` records what finalize did; `flow` limits its first two stages. */
+export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
+  const { split, square, sum } = chaosTasks(effect, flow);
   return defineJob({
     name: CHAOS_JOB,
     params: chaosParams,
@@ -119,16 +187,16 @@ export function chaosJob(effect: FinalizeEffect) {
       stage({
         name: 'split',
         task: split,
-        *fanOut({ n, seed, maxWorkMs, failEvery }: ChaosParams) {
-          for (let i = 0; i < n; i++) yield { i, seed, w: maxWorkMs, f: failEvery };
+        *fanOut({ n, seed, maxWorkMs, failEvery, keys }: ChaosParams) {
+          for (let i = 0; i < n; i++) yield { i, seed, w: maxWorkMs, f: failEvery, k: i % keys };
         },
       }),
       stage({
         name: 'square',
         task: square,
-        async *fanOut({ maxWorkMs, failEvery }: ChaosParams, ctx) {
-          for await (const { result } of ctx.results<number>('split'))
-            yield { v: result, w: maxWorkMs, f: failEvery };
+        async *fanOut({ maxWorkMs, failEvery, keys }: ChaosParams, ctx) {
+          for await (const { index, result } of ctx.results<number>('split'))
+            yield { v: result, w: maxWorkMs, f: failEvery, k: index % keys };
         },
       }),
       stage({

@@ -7,7 +7,7 @@
  */
 import type { Store } from '@switchyard/core/driver';
 import type pg from 'pg';
-import type { ChaosResult, FinalizeEffect } from './job.js';
+import type { ChaosResult, FinalizeEffect, RunRecord } from './job.js';
 
 /** The chaos tables, in the store's schema. */
 export function chaosTablesSql(schema: string): string {
@@ -19,8 +19,11 @@ export function chaosTablesSql(schema: string): string {
     CREATE TABLE IF NOT EXISTS ${s}.chaos_advances (job_id text NOT NULL, stage int NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_applied (task_id text NOT NULL, job_id text NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_completions (job_id text NOT NULL, stage int NOT NULL, via text NOT NULL, worker text);
-    CREATE TABLE IF NOT EXISTS ${s}.chaos_runs (task_id text NOT NULL, job_id text NOT NULL, attempt int NOT NULL, worker text);
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_runs (task_id text NOT NULL, job_id text NOT NULL, attempt int NOT NULL, worker text,
+      run_id text, key text, started_at bigint, ended_at bigint);
     CREATE INDEX IF NOT EXISTS chaos_runs_job ON ${s}.chaos_runs (job_id);
+    CREATE INDEX IF NOT EXISTS chaos_runs_run ON ${s}.chaos_runs (run_id) WHERE run_id IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_admissions (task_id text NOT NULL, job_id text NOT NULL, key text NOT NULL, asked_at bigint NOT NULL, answered_at bigint NOT NULL, worker text);
   `;
 }
 
@@ -49,33 +52,49 @@ export function finalizeEffect(pool: pg.Pool, schema: string, worker: string): F
         [jobId, JSON.stringify(result), worker],
       );
     },
-    ran: runRecorder(pool, schema, worker),
+    ran: grouped(async (runs: RunRecord[]) => {
+      await pool.query(
+        `INSERT INTO "${schema}".chaos_runs (task_id, job_id, attempt, worker, run_id, key, started_at)
+         SELECT t, j, a, $4, r, k, s
+           FROM unnest($1::text[], $2::text[], $3::int[], $5::text[], $6::text[], $7::bigint[])
+             AS x(t, j, a, r, k, s)`,
+        [
+          runs.map((r) => r.taskId),
+          runs.map((r) => r.jobId),
+          runs.map((r) => r.attempt),
+          worker,
+          runs.map((r) => r.runId ?? null),
+          runs.map((r) => r.key ?? null),
+          runs.map((r) => r.startedAt ?? null),
+        ],
+      );
+    }),
+    ended: grouped(async (ends: { runId: string; endedAt: number }[]) => {
+      await pool.query(
+        `UPDATE "${schema}".chaos_runs c SET ended_at = x.e
+           FROM unnest($1::text[], $2::bigint[]) AS x(r, e) WHERE c.run_id = x.r`,
+        [ends.map((e) => e.runId), ends.map((e) => e.endedAt)],
+      );
+    }),
   };
 }
 
-type Run = { jobId: string; taskId: string; attempt: number };
-
 /**
- * Handler runs into `chaos_runs`, written in groups (one insert carries every run that arrived
- * while the previous one was in flight); each run's promise settles with the insert that carries
- * it, so a handler never works on an unrecorded run. A failed insert is tried again: a run lost
- * here would look like an attempt no handler made.
+ * Records written in groups (one statement carries every record that arrived while the previous
+ * one was in flight); each record's promise settles with the statement that carries it, so a
+ * handler never works on an unrecorded run. A failed statement is tried again: a run lost here
+ * would look like an attempt no handler made.
  */
-function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) => Promise<void> {
-  let pending: { run: Run; done: (err?: unknown) => void }[] = [];
+function grouped<T>(write: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
+  let pending: { item: T; done: (err?: unknown) => void }[] = [];
   let flushing = false;
-  const insert = async (runs: Run[]) => {
-    for (let attempt = 1; ; attempt++) {
+  const attempt = async (items: T[]) => {
+    for (let n = 1; ; n++) {
       try {
-        await pool.query(
-          `INSERT INTO "${schema}".chaos_runs (task_id, job_id, attempt, worker)
-           SELECT t, j, a, $4 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(t, j, a)`,
-          [runs.map((r) => r.taskId), runs.map((r) => r.jobId), runs.map((r) => r.attempt), worker],
-        );
-        return;
+        return await write(items);
       } catch (err) {
-        if (attempt >= 10) throw err;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
+        if (n >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 100 * n));
       }
     }
   };
@@ -85,7 +104,7 @@ function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) 
       const group = pending;
       pending = [];
       try {
-        await insert(group.map((g) => g.run));
+        await attempt(group.map((g) => g.item));
         for (const g of group) g.done();
       } catch (err) {
         for (const g of group) g.done(err);
@@ -93,11 +112,38 @@ function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) 
     }
     flushing = false;
   };
-  return (run) =>
+  return (item) =>
     new Promise<void>((resolve, reject) => {
-      pending.push({ run, done: (err) => (err ? reject(err) : resolve()) });
+      pending.push({ item, done: (err) => (err ? reject(err) : resolve()) });
       if (!flushing) void flush();
     });
+}
+
+/**
+ * Every admission the store granted, bracketed by when it was asked and answered (this
+ * machine's clock, which the local database shares): the window check needs no handler timing.
+ * Not waited on by the task (its start must not move); a killed worker loses its last few.
+ */
+function admissionRecorder(pool: pg.Pool, schema: string, worker: string) {
+  return grouped(
+    async (
+      rows: { taskId: string; jobId: string; key: string; asked: number; answered: number }[],
+    ) => {
+      await pool.query(
+        `INSERT INTO "${schema}".chaos_admissions (task_id, job_id, key, asked_at, answered_at, worker)
+       SELECT t, j, k, a, b, $6
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS x(t, j, k, a, b)`,
+        [
+          rows.map((r) => r.taskId),
+          rows.map((r) => r.jobId),
+          rows.map((r) => r.key),
+          rows.map((r) => r.asked),
+          rows.map((r) => r.answered),
+          worker,
+        ],
+      );
+    },
+  );
 }
 
 export function recordingStore(inner: Store, options: RecordingOptions): Store {
@@ -115,7 +161,18 @@ export function recordingStore(inner: Store, options: RecordingOptions): Store {
     );
     for (const c of list) await emit({ ev: 'stage-complete', jobId: c.jobId, stage: c.stage });
   };
+  const admitted = admissionRecorder(pool, options.schema, worker);
   const wrapped: Partial<Store> = {
+    async admitTask(admission) {
+      const asked = Date.now();
+      const decision = await inner.admitTask!(admission);
+      if (decision.outcome === 'admitted' && admission.rate) {
+        const key = `${admission.rate.scope}/${admission.rate.key}`;
+        const row = { taskId: admission.taskId, jobId: admission.jobId, key, asked };
+        void admitted({ ...row, answered: Date.now() }).catch(() => {});
+      }
+      return decision;
+    },
     async startStage(jobId, stage, stageName) {
       const result = await inner.startStage(jobId, stage, stageName);
       if (result.advanced) {

@@ -9,7 +9,7 @@
 import { createSwitchyard, type Logger } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
-import { chaosJob } from './job.js';
+import { type ChaosFlow, chaosJob } from './job.js';
 import { registerWorkerTelemetry } from './otel.js';
 import { makeTransport, type PathEnv } from './paths.js';
 import { finalizeEffect, recordingStore } from './recording.js';
@@ -34,6 +34,8 @@ export interface WorkerConfig {
   rssEveryMs: number;
   /** Register an OpenTelemetry SDK and print every span (`--otel`; see `otel.ts`). */
   otel?: boolean;
+  /** Flow limits of the chaos job's first two stages, and the key slots' lease. */
+  flow?: ChaosFlow & { slotLeaseMs?: number };
 }
 
 const config = JSON.parse(process.env.CHAOS_WORKER ?? process.argv[2] ?? '') as WorkerConfig;
@@ -62,7 +64,7 @@ const store = recordingStore(
   },
 );
 const yard = createSwitchyard({
-  jobs: [chaosJob(finalizeEffect(pool, env.schema, config.worker))],
+  jobs: [chaosJob(finalizeEffect(pool, env.schema, config.worker), config.flow)],
   store,
   transports: { [env.path]: makeTransport(env) },
   batching: {
@@ -70,6 +72,9 @@ const yard = createSwitchyard({
     ...(config.packTasks === undefined ? {} : { packTasks: config.packTasks }),
   },
   logger,
+  ...(config.flow?.slotLeaseMs === undefined
+    ? {}
+    : { flowControl: { slotLeaseMs: config.flow.slotLeaseMs } }),
   reconcile: {
     ...(config.reconcileIntervalMs === undefined ? {} : { intervalMs: config.reconcileIntervalMs }),
     ...(config.reconcileOlderThanMs === undefined

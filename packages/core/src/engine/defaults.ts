@@ -47,6 +47,23 @@ export const DEFAULTS = {
     maxReceiveBackoffMs: 10_000,
   },
   waitFor: { pollIntervalMs: 200 },
+  /** Per-key concurrency and rate limits (a task's `concurrency` / `rateLimit`). */
+  flowControl: {
+    /**
+     * A key slot's lease, renewed every third of it while its handler runs: a worker that dies
+     * holding a slot loses it at most this long after its last renewal.
+     */
+    slotLeaseMs: 30_000,
+    /**
+     * A refused task's message comes back after a wait that starts here and doubles with each
+     * refusal of the task, up to `maxWaitMs` (half of it fixed, half at random, so waiting
+     * tasks do not all come back at once).
+     */
+    initialWaitMs: 250,
+    maxWaitMs: 5000,
+    /** A rate-limited task waits at most this long for its start before it asks again. */
+    maxRateWaitMs: 60_000,
+  },
   /**
    * How often a Switchyard checks whether the jobs of its running handlers (those that read
    * `ctx.signal`) were cancelled, when the store does not tell of cancels at once.
@@ -63,6 +80,7 @@ export const DEFAULTS = {
     completions: { maxBatch: 1000, inFlight: 3 },
     retries: { maxBatch: 1000, inFlight: 1 },
     settlements: { maxBatch: 500, inFlight: 2 },
+    slotReleases: { maxBatch: 500, inFlight: 1 },
   } satisfies Record<string, BatcherSize>,
   /** Jobs whose immutable facts a worker keeps in memory. */
   jobCacheSize: 10_000,

@@ -14,10 +14,13 @@ export interface InboundMessage {
   held?: HeldMessage;
 }
 
-/** A task message's settlement; a retry notes the attempt that failed (a pack re-sends it so). */
+/**
+ * A task message's settlement; a retry notes the attempt that failed (a pack re-sends it so), and
+ * a task deferred by flow control the refusals so far (`deferrals`: a pack re-sends it with them).
+ */
 export type TaskSettlement =
   | Exclude<SettlementAction, { action: 'retry' }>
-  | (Extract<SettlementAction, { action: 'retry' }> & { attempt?: number });
+  | (Extract<SettlementAction, { action: 'retry' }> & { attempt?: number; deferrals?: number });
 
 /** A settlement without the engine's own notes, as hosts and transports take it. */
 export function publicSettlement(settlement: TaskSettlement): SettlementAction {

@@ -31,6 +31,7 @@ export interface EngineSettings {
   retry: ResolvedRetryPolicy;
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
   cancelCheckIntervalMs: number;
+  flowControl: { slotLeaseMs: number; maxWaitMs: number };
   logger: Logger;
   telemetry: TelemetryOptions;
 }
@@ -47,10 +48,17 @@ export interface WorkSettings {
 
 export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>): EngineSettings {
   const jobs = new Map<string, AnyJob>();
+  const flowStore = typeof options.store.admitTask === 'function';
   for (const job of options.jobs as readonly AnyJob[]) {
     if (jobs.has(job.name)) invalid('jobs', `duplicate job name "${job.name}"`);
-    for (const [i, stage] of job.stages.entries())
+    for (const [i, stage] of job.stages.entries()) {
       checkRetry(stage.task.retry, `jobs.${job.name}.stages[${i}].task.retry`);
+      if (!flowStore && (stage.task.concurrency || stage.task.rateLimit))
+        invalid(
+          'store',
+          `task "${stage.task.name}" (job "${job.name}", stage "${stage.name}") declares ${stage.task.concurrency ? '"concurrency"' : '"rateLimit"'}, which needs a store with flow control (memory, PostgreSQL)`,
+        );
+    }
     jobs.set(job.name, job);
   }
   const entries = Array.isArray(options.transports)
@@ -99,9 +107,37 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
       MIN_CANCEL_CHECK_MS,
       DEFAULTS.cancelCheckIntervalMs,
     ),
+    flowControl: {
+      slotLeaseMs: integerAtLeast(
+        'flowControl.slotLeaseMs',
+        options.flowControl?.slotLeaseMs,
+        DEFAULTS.flowControl.slotLeaseMs,
+        MIN_SLOT_LEASE_MS,
+      ),
+      maxWaitMs: integerAtLeast(
+        'flowControl.maxWaitMs',
+        options.flowControl?.maxWaitMs,
+        DEFAULTS.flowControl.maxWaitMs,
+        1,
+      ),
+    },
     logger: options.logger ?? consoleLogger,
     telemetry: options.telemetry ?? {},
   };
+}
+
+/** Shortest key-slot lease: renewed every third of it, a shorter one would be renewed too often. */
+const MIN_SLOT_LEASE_MS = 300;
+
+function integerAtLeast(
+  field: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) invalid(field, `must be an integer ≥ ${min}`);
+  return value;
 }
 
 export function resolveWorkOptions(options: WorkOptions): WorkSettings {

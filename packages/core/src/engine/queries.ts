@@ -13,7 +13,14 @@ import { toJobView } from './views.js';
 export async function getJob(ctx: EngineContext, jobId: string): Promise<JobView | undefined> {
   const job = await ctx.store.getJob(jobId);
   if (!job) return undefined;
-  return toJobView(job, await ctx.store.getStages(jobId), ctx.directory.definition(job.name));
+  const def = ctx.directory.definition(job.name);
+  // Tasks waiting for flow control: counted for open jobs with a limited task only.
+  const limited = def?.stages.some((s) => s.task.concurrency || s.task.rateLimit) === true;
+  const [stages, waiting] = await Promise.all([
+    ctx.store.getStages(jobId),
+    limited && !TERMINAL_JOB.has(job.status) ? ctx.store.waitingTasks?.(jobId) : undefined,
+  ]);
+  return toJobView(job, stages, def, waiting);
 }
 
 export async function* results(

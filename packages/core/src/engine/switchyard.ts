@@ -39,6 +39,7 @@ import type { SchedulePassResult, ScheduleView } from './schedules/types.js';
 import { StageAdvance } from './stages/advance.js';
 import { StageRunner } from './stages/stage-runner.js';
 import { submit } from './submit.js';
+import { FlowGate } from './tasks/flow-gate.js';
 import { AbortGroup } from './tasks/handler.js';
 import { PackRunner } from './tasks/pack-runner.js';
 import { TaskRunner } from './tasks/task-runner.js';
@@ -80,6 +81,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
   private readonly dispatcher: Dispatcher;
   private readonly reconciler: Reconciler;
   private readonly scheduler: Scheduler;
+  private readonly gate: FlowGate | undefined;
   private readonly shutdown = new AbortController();
   /** Aborts the handlers `handle()` runs when the Switchyard closes. */
   private readonly hostGroup: AbortGroup;
@@ -100,12 +102,13 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       onStageComplete: (c) => advance.onStageComplete(c),
       telemetry: this.ctx.telemetry,
     });
-    const tasks = new TaskRunner(this.ctx, barrier, advance);
+    this.gate = FlowGate.for(this.ctx);
+    const tasks = new TaskRunner(this.ctx, barrier, advance, this.gate);
     this.dispatcher = new Dispatcher({
       ctx: this.ctx,
       stages: new StageRunner(this.ctx, advance),
       tasks,
-      packs: new PackRunner({ ctx: this.ctx, barrier, advance, tasks }),
+      packs: new PackRunner({ ctx: this.ctx, barrier, advance, tasks, gate: this.gate }),
     });
     this.reconciler = new Reconciler(this.ctx, advance, randomUUID());
     const schedules = resolveSchedules(
@@ -265,6 +268,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     if (this.closed) return;
     this.shutdown.abort(new SwitchyardError('CLOSED', 'switchyard closed'));
     await Promise.all([...this.workers]);
+    await this.gate?.close();
     this.closed = true;
     // Before the store: the watch's subscription may hold one of its connections.
     await this.ctx.cancels.close();

@@ -1,7 +1,7 @@
 import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { JobStatus, StageStatus, Store, TransportMetrics } from '../store.js';
+import type { JobStatus, StageStatus, Store, TasksWaiting, TransportMetrics } from '../store.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
 import type { JobId } from './api.js';
@@ -51,6 +51,23 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
    * @defaultValue the global tracer and meter providers
    */
   telemetry?: TelemetryOptions;
+  /** Leases and waits of tasks' per-key concurrency and rate limits (`defineTask`'s `concurrency`, `rateLimit`). */
+  flowControl?: FlowControlOptions;
+}
+
+/** How tasks with `concurrency` or `rateLimit` hold their key slots and wait. */
+export interface FlowControlOptions {
+  /**
+   * A key slot's lease, ms, renewed every third of it while the handler runs: a worker killed
+   * while holding a slot loses it at most this long after its last renewal. @defaultValue 30000
+   */
+  slotLeaseMs?: number;
+  /**
+   * Longest wait, ms, before a task refused a key slot asks again (the wait doubles with each
+   * refusal from 250 ms; a rate-limited task waits until a start is due, plus up to this).
+   * @defaultValue 5000
+   */
+  maxWaitMs?: number;
 }
 
 export interface ReconcileOptions {
@@ -99,6 +116,11 @@ export interface StageView {
   running: number;
   succeeded: number;
   failed: number;
+  /**
+   * Of the open tasks, those waiting for a key slot (`concurrency`) or a rate limit
+   * (`rateLimit`): present on stages whose task declares either, while the job is open.
+   */
+  waiting?: TasksWaiting;
   startedAt?: Date;
   completedAt?: Date;
   durationMs?: number;

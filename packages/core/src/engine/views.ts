@@ -1,13 +1,26 @@
-import type { JobRecord, StageRecord } from '../store.js';
+import type { JobRecord, StageRecord, StageWaiting } from '../store.js';
 import type { AnyJob } from './api.js';
 import type { JobView, StageView } from './types.js';
 
-/** A job and its stages as `getJob` reports them: counts and timings, never per-task data. */
-export function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | undefined): JobView {
+/**
+ * A job and its stages as `getJob` reports them: counts and timings, never per-task data. With
+ * `waiting` (an open job with a flow-limited task), each such stage says how many tasks wait.
+ */
+export function toJobView(
+  job: JobRecord,
+  stages: StageRecord[],
+  def: AnyJob | undefined,
+  waiting?: readonly StageWaiting[],
+): JobView {
   const views: StageView[] = [];
   for (let i = 0; i < job.stageCount; i++) {
     const s = stages[i];
     const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
+    const task = def?.stages[i]?.task;
+    const waits =
+      waiting && (task?.concurrency || task?.rateLimit)
+        ? waitingOf(waiting.find((w) => w.stage === i))
+        : undefined;
     if (!s) {
       views.push({
         index: i,
@@ -19,6 +32,7 @@ export function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | u
         running: 0,
         succeeded: 0,
         failed: 0,
+        ...(waits ? { waiting: waits } : {}),
       });
       continue;
     }
@@ -34,6 +48,7 @@ export function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | u
       running,
       succeeded: s.succeeded,
       failed: s.failed,
+      ...(waits ? { waiting: waits } : {}),
       startedAt: s.startedAt,
       ...(s.completedAt
         ? {
@@ -65,4 +80,8 @@ export function toJobView(job: JobRecord, stages: StageRecord[], def: AnyJob | u
     ...(job.result !== undefined ? { result: job.result } : {}),
     ...(job.error ? { error: job.error } : {}),
   };
+}
+
+function waitingOf(w: StageWaiting | undefined): { concurrency: number; rateLimit: number } {
+  return { concurrency: w?.concurrency ?? 0, rateLimit: w?.rateLimit ?? 0 };
 }

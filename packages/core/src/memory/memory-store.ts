@@ -3,6 +3,8 @@ import { taskId as makeTaskId } from '../ids.js';
 import type {
   ClaimRef,
   CompleteTasksResult,
+  FlowAdmission,
+  FlowDecision,
   JobPage,
   JobRecord,
   ListJobsFilter,
@@ -18,8 +20,10 @@ import type {
   ReopenTasksRequest,
   ScheduleAdvance,
   ScheduleState,
+  SlotRef,
   StageCompletion,
   StageRecord,
+  StageWaiting,
   Store,
   StoredResult,
   StuckWork,
@@ -28,10 +32,12 @@ import type {
   TaskPage,
   TaskRecord,
   TaskRetry,
+  TasksWaiting,
   TransportMetrics,
 } from '../store.js';
 import { jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
+import { MemoryFlowControl } from './flow-control.js';
 import {
   decodeJobCursor,
   encodeJobCursor,
@@ -107,6 +113,9 @@ class MemoryStore implements Store {
   private readonly schedules = new Map<string, ScheduleState>();
   private readonly purged = new Map<string, PurgedTotals>();
   private readonly cancelListeners = new Set<(jobId: string) => void>();
+  private readonly flow = new MemoryFlowControl();
+  /** Tasks marked waiting by a refused admission, and for what (see {@link Store.admitTask}). */
+  private readonly waiting = new Map<string, keyof TasksWaiting>();
   private closed = false;
 
   async createJob(input: NewJob): Promise<{ job: JobRecord; created: boolean }> {
@@ -321,6 +330,58 @@ class MemoryStore implements Store {
         task.updatedAt = now;
         this.redrives.set(id, (this.redrives.get(id) ?? 0) + 1);
       }
+    }
+  }
+
+  async admitTask(admission: FlowAdmission): Promise<FlowDecision> {
+    this.assertOpen();
+    const task = this.tasks.get(admission.taskId);
+    const job = task && this.jobs.get(task.jobId)?.job;
+    if (!task || TERMINAL.has(task.status) || job?.status !== 'running')
+      return { outcome: 'not-runnable' };
+    const now = Date.now();
+    const decision = this.flow.take(admission.slot, admission.rate, now);
+    if (decision.outcome === 'admitted') {
+      this.waiting.delete(task.id);
+    } else {
+      this.waiting.set(task.id, decision.outcome as keyof TasksWaiting);
+      const retryAfter = decision.outcome === 'rateLimit' ? decision.retryAfterMs : 0;
+      task.updatedAt = new Date(now + admission.waitMs + retryAfter);
+    }
+    return decision;
+  }
+
+  async renewSlots(slots: readonly SlotRef[], leaseMs: number): Promise<string[]> {
+    this.assertOpen();
+    return this.flow.renew(slots, leaseMs, Date.now());
+  }
+
+  async releaseSlots(slots: readonly SlotRef[]): Promise<void> {
+    this.assertOpen();
+    this.flow.release(slots);
+  }
+
+  async waitingTasks(jobId: string): Promise<StageWaiting[]> {
+    const byStage = new Map<number, StageWaiting>();
+    for (const [id, what] of this.openWaiting()) {
+      const task = this.tasks.get(id)!;
+      if (task.jobId !== jobId) continue;
+      let entry = byStage.get(task.stage);
+      if (!entry) {
+        entry = { stage: task.stage, concurrency: 0, rateLimit: 0 };
+        byStage.set(task.stage, entry);
+      }
+      entry[what]++;
+    }
+    return [...byStage.values()].sort((a, b) => a.stage - b.stage);
+  }
+
+  /** Waiting marks of open tasks (a mark outlives its task's end; those are dropped here). */
+  private *openWaiting(): Iterable<[string, keyof TasksWaiting]> {
+    for (const [id, what] of this.waiting) {
+      const task = this.tasks.get(id);
+      if (!task || TERMINAL.has(task.status)) this.waiting.delete(id);
+      else yield [id, what];
     }
   }
 
@@ -627,6 +688,17 @@ class MemoryStore implements Store {
     }
     for (const transport of [...this.counters.keys(), ...this.purged.keys()])
       if (!byPath.has(transport)) byPath.set(transport, []);
+    const waitingByPath = new Map<string, TasksWaiting>();
+    for (const [id, what] of this.openWaiting()) {
+      const job = this.jobs.get(this.tasks.get(id)!.jobId)?.job;
+      if (job?.status !== 'running') continue;
+      let entry = waitingByPath.get(job.transport);
+      if (!entry) {
+        entry = { concurrency: 0, rateLimit: 0 };
+        waitingByPath.set(job.transport, entry);
+      }
+      entry[what]++;
+    }
     return [...byPath.entries()].map(([transport, states]) => {
       const gone = this.purged.get(transport) ?? noPurgedTotals();
       const jobs = {
@@ -680,6 +752,7 @@ class MemoryStore implements Store {
         timeouts,
         poisoned: tasks.failed,
         redrives: Object.fromEntries(this.counters.get(transport) ?? []),
+        waiting: waitingByPath.get(transport) ?? { concurrency: 0, rateLimit: 0 },
       };
     });
   }

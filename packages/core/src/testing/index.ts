@@ -17,5 +17,6 @@ export {
   faultyTransport,
   type TransportFaults,
 } from './faulty-transport.js';
+export { type FlowControlSuiteOptions, flowControlSuite } from './flow-control.js';
 export { storeConformance } from './store-conformance.js';
 export { type TransportConformanceOptions, transportConformance } from './transport-conformance.js';

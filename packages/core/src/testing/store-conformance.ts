@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { taskId } from '../ids.js';
 import type { Store, TaskOutcome } from '../store.js';
+import { storeFlowConformance } from './store-flow-conformance.js';
 import { storeOperationsConformance } from './store-operations-conformance.js';
 
 /**
@@ -17,7 +18,14 @@ import { storeOperationsConformance } from './store-operations-conformance.js';
 export function storeConformance(
   name: string,
   factory: () => Store | Promise<Store>,
-  options: { testTimeoutMs?: number } = {},
+  options: {
+    testTimeoutMs?: number;
+    /**
+     * The store offers flow control (`FlowControlCapability`: key slots, rate limits), checked
+     * by its own tests. @defaultValue true
+     */
+    flowControl?: boolean;
+  } = {},
 ): void {
   const timeout = options.testTimeoutMs ?? 30_000;
 
@@ -675,5 +683,6 @@ export function storeConformance(
       expect(await store.advanceSchedule({ name: 'hourly', cursor: t1 })).toBe(true);
     });
     storeOperationsConformance(() => store, timeout);
+    if (options.flowControl !== false) storeFlowConformance(() => store, timeout);
   });
 }

@@ -43,11 +43,26 @@ describe('resolveOptions', () => {
       intervalMs: DEFAULTS.reconcile.intervalMs,
     });
     expect(settings.cancelCheckIntervalMs).toBe(DEFAULTS.cancelCheckIntervalMs);
+    expect(settings.flowControl).toEqual({
+      slotLeaseMs: DEFAULTS.flowControl.slotLeaseMs,
+      maxWaitMs: DEFAULTS.flowControl.maxWaitMs,
+    });
     expect(settings.defaultTransport).toBe('memory');
     const policy = settings.transports.get('memory')!.policy;
     expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
     expect(policy.chunkSize).toBe(DEFAULTS.batching.chunkSize);
     expect([...settings.jobs.keys()]).toEqual(['double']);
+  });
+
+  it('checks flowControl: a lease of at least 300 ms, a positive integer wait', () => {
+    const set = resolveOptions(options({ flowControl: { slotLeaseMs: 2000, maxWaitMs: 50 } }));
+    expect(set.flowControl).toEqual({ slotLeaseMs: 2000, maxWaitMs: 50 });
+    expect(invalidField(() => resolveOptions(options({ flowControl: { slotLeaseMs: 299 } })))).toBe(
+      'flowControl.slotLeaseMs',
+    );
+    expect(invalidField(() => resolveOptions(options({ flowControl: { maxWaitMs: 0.5 } })))).toBe(
+      'flowControl.maxWaitMs',
+    );
   });
 
   it('lays a retry policy over the defaults field by field', () => {

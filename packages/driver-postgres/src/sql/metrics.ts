@@ -39,6 +39,15 @@ WITH job AS (
    GROUP BY j.transport
 ), counter AS (
   SELECT transport, json_object_agg(name, value::float8) AS redrives FROM ${s}.counters GROUP BY transport
+), waiting AS (
+  -- Open tasks of running jobs marked waiting by flow control (the partial index holds only them).
+  SELECT j.transport,
+         count(*) FILTER (WHERE t.waiting = 'concurrency')::int AS concurrency,
+         count(*) FILTER (WHERE t.waiting = 'rateLimit')::int AS rate_limit
+    FROM ${s}.tasks t
+    JOIN ${s}.jobs j ON j.id = t.job_id
+   WHERE t.waiting IS NOT NULL AND t.status IN ('pending', 'running') AND j.status = 'running'
+   GROUP BY j.transport
 )
 SELECT p.transport,
        (coalesce(job.total, 0) + coalesce(g.succeeded + g.failed + g.cancelled, 0))::int AS jobs_total,
@@ -59,11 +68,14 @@ SELECT p.transport,
          / nullif(coalesce(task.wait_n, 0) + coalesce(g.wait_n, 0), 0) AS wait_mean,
        task.wait_p95,
        coalesce(task.finished_tasks, 0) + coalesce(g.finished_tasks, 0) AS finished_tasks,
-       counter.redrives
+       counter.redrives,
+       coalesce(waiting.concurrency, 0) AS waiting_concurrency,
+       coalesce(waiting.rate_limit, 0) AS waiting_rate_limit
   FROM (SELECT transport FROM job UNION SELECT transport FROM counter
         UNION SELECT transport FROM ${s}.purged_metrics) p
   LEFT JOIN job ON job.transport = p.transport
   LEFT JOIN task ON task.transport = p.transport
   LEFT JOIN counter ON counter.transport = p.transport
+  LEFT JOIN waiting ON waiting.transport = p.transport
   LEFT JOIN ${s}.purged_metrics g ON g.transport = p.transport
  ORDER BY p.transport`;

@@ -20,6 +20,7 @@ import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
 import type { StageAdvance } from '../stages/advance.js';
+import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
 import { claimRef, type TaskRunner } from './task-runner.js';
 
@@ -28,6 +29,8 @@ export interface PackRunnerOptions {
   barrier: Barrier;
   advance: StageAdvance;
   tasks: TaskRunner;
+  /** Present when some task declares a flow limit. */
+  gate?: FlowGate | undefined;
 }
 
 export class PackRunner {
@@ -35,12 +38,14 @@ export class PackRunner {
   private readonly barrier: Barrier;
   private readonly advance: StageAdvance;
   private readonly tasks: TaskRunner;
+  private readonly gate: FlowGate | undefined;
 
   constructor(options: PackRunnerOptions) {
     this.ctx = options.ctx;
     this.barrier = options.barrier;
     this.advance = options.advance;
     this.tasks = options.tasks;
+    this.gate = options.gate;
   }
 
   async run(
@@ -65,13 +70,18 @@ export class PackRunner {
     // The first delivery of a fan-out's own pack is admitted with one check for the whole pack:
     // its tasks were inserted just before it was sent. A resumed fan-out's pack, a redelivery and
     // a task whose input stayed in its row are claimed task by task.
+    // A task with a flow limit is admitted by the gate, then claimed, each on its own.
+    const gated = this.gate?.governs(job.name, stage) === true;
     const asPack =
+      !gated &&
       this.barrier.admitsPacks &&
       message.deliveryCount === 1 &&
       envelope.resumed !== true &&
       envelope.tasks.every((t) => 'input' in t);
-    let claims: TaskClaim[];
-    if (asPack) {
+    let claims: (TaskClaim | undefined)[];
+    if (gated) {
+      claims = singles.map(() => undefined);
+    } else if (asPack) {
       if (!(await this.barrier.admitPack({ jobId, stage, tasks: singles.length }))) {
         // The job is not running or the stage is complete (this pack is a late duplicate): make
         // sure a completed stage's advance was not lost, as a terminal task's duplicate does.
@@ -96,8 +106,9 @@ export class PackRunner {
           index: envelope.tasks[i]!.index,
           message,
           group,
-          claim: claims[i]!,
+          ...(claims[i] ? { claim: claims[i] } : {}),
           packAdmitted: asPack,
+          inPack: true,
           trace,
         }),
       ),
@@ -118,7 +129,10 @@ export class PackRunner {
   }
 }
 
-/** A pack's task that must be retried or dead-lettered, as a message of its own. */
+/**
+ * A pack's task that must be retried, wait for flow control (a retry with `deferrals`), or be
+ * dead-lettered, as a message of its own.
+ */
 function splitOut(
   task: TaskEnvelope,
   settlement: Exclude<TaskSettlement, { action: 'complete' }>,
@@ -126,9 +140,14 @@ function splitOut(
   /** The pack's trace context, carried on. */
   trace: EnvelopeTrace,
 ): OutgoingMessage {
+  const deferrals = settlement.action === 'retry' ? settlement.deferrals : undefined;
   const body: TaskEnvelope =
     settlement.action === 'retry'
-      ? { ...task, attempts: settlement.attempt ?? deliveryCount }
+      ? {
+          ...task,
+          attempts: settlement.attempt ?? deliveryCount,
+          ...(deferrals === undefined ? {} : { deferrals }),
+        }
       : {
           ...task,
           deadLetter: { reason: settlement.reason, description: settlement.description ?? '' },
@@ -139,7 +158,9 @@ function splitOut(
   }
   return {
     body: encodeEnvelope(body),
-    messageId: `${body.taskId}#${deliveryCount}`,
+    // A waiting task is re-sent many times from first deliveries: its ids count its deferrals.
+    messageId:
+      deferrals === undefined ? `${body.taskId}#${deliveryCount}` : `${body.taskId}~${deferrals}`,
     ...(body.traceparent === undefined ? {} : { traceparent: body.traceparent }),
     ...(settlement.action === 'retry' && settlement.delayMs > 0
       ? { delayMs: settlement.delayMs }

@@ -16,6 +16,8 @@ import type { JobInfo } from '../job-directory.js';
 import { backoffDelay, resolveRetry } from '../retry.js';
 import type { StageAdvance } from '../stages/advance.js';
 import { validate } from '../validate.js';
+import type { HeldMessage } from '../worker/slots.js';
+import { type FlowGate, type FlowPass, type Gate, OPEN } from './flow-gate.js';
 import { type AbortGroup, type HandlerOutcome, runHandler } from './handler.js';
 
 /** One task to run, as the dispatcher or a pack hands it over. */
@@ -30,6 +32,8 @@ export interface TaskRun {
   claim?: TaskClaim;
   /** Admitted with its pack, unchecked: an outcome that does not apply asks why afterwards. */
   packAdmitted?: boolean;
+  /** One task of a pack: a deferral is returned for the pack to split out, not sent here. */
+  inPack?: boolean;
   /** The trace context its message carried, when the caller extracted it (a pack's, once). */
   trace?: Context;
 }
@@ -58,6 +62,8 @@ export class TaskRunner {
     private readonly ctx: EngineContext,
     private readonly barrier: Barrier,
     private readonly advance: StageAdvance,
+    /** Present when some task declares a flow limit (`concurrency`, `rateLimit`). */
+    private readonly gate?: FlowGate,
   ) {}
 
   /** Runs one task; a settlement other than `complete` notes the attempt it ended. */
@@ -73,10 +79,28 @@ export class TaskRunner {
       }
       run = { ...run, envelope };
     }
+    // Without flow limits (most tasks) nothing wraps the attempt: no extra frame per task.
+    if (run.claim || !this.gate) return this.claimed(run, OPEN);
+    // Flow control comes before the claim: a task that must wait has nothing recorded.
+    const gate = await this.gate.enter(run);
+    if (gate.kind === 'deferred') return gate.settlement;
+    const pass = gate.kind === 'admitted' ? gate.pass : undefined;
+    try {
+      return await this.claimed(run, gate);
+    } finally {
+      pass?.release();
+    }
+  }
+
+  /** Claims the task (or takes the claim its pack made) and runs the attempt. */
+  private async claimed(run: TaskRun, gate: Gate): Promise<TaskSettlement> {
     const { envelope } = run;
     const claim =
       run.claim ?? (await this.barrier.claim(claimRef(envelope, run.index, run.message)));
     if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
+    // Re-opened between the gate's look and the claim: it must not run unadmitted.
+    if (gate.kind === 'not-runnable' && this.gate)
+      return this.gate.deferClaimed(run, claim.attempt ?? 1);
     const attempt: Attempt = {
       jobId: envelope.jobId,
       stage: envelope.stage,
@@ -94,10 +118,20 @@ export class TaskRunner {
       const preparing = this.prepare(run, claim, attempt, observed);
       const prepared = preparing instanceof Promise ? await preparing : preparing;
       if ('settlement' in prepared) settlement = prepared.settlement;
-      else {
-        const waiting = this.waitForSlot(run, attempt);
+      else if (gate.kind === 'invalid') {
+        observed.failed(gate.error);
+        settlement = await this.poison(run, attempt, {
+          error: gate.error,
+          reason: 'InvalidFlowKey',
+        });
+      } else {
+        const pass = gate.kind === 'admitted' ? gate.pass : undefined;
+        // An admitted task took its worker slot before asking for its key slot.
+        const held = pass?.holdsWorkerSlot ? undefined : run.message.held;
+        const waiting = this.waitForSlot(run, attempt, held);
         const waited = waiting instanceof Promise ? await waiting : waiting;
-        settlement = waited ?? (await this.execute(run, attempt, prepared, observed));
+        settlement =
+          waited ?? (await this.execute(run, attempt, prepared, observed, { held, pass }));
       }
     } catch (err) {
       observed.fail(err);
@@ -114,8 +148,8 @@ export class TaskRunner {
   private waitForSlot(
     run: TaskRun,
     attempt: Attempt,
+    held: HeldMessage | undefined,
   ): TaskSettlement | undefined | Promise<TaskSettlement | undefined> {
-    const held = run.message.held;
     const turn = held?.handlerStarting();
     if (!held || !turn) return undefined;
     // A pack's task waiting for a slot must not start once its job is cancelled.
@@ -143,9 +177,17 @@ export class TaskRunner {
     attempt: Attempt,
     prepared: { task: TaskDefinition; input: unknown },
     observed: TaskObservation,
+    slots: { held: HeldMessage | undefined; pass: FlowPass | undefined },
   ): Promise<TaskSettlement> {
     const { envelope } = run;
     const { task } = prepared;
+    const { held, pass } = slots;
+    // The key slot must still be ours when the handler starts.
+    const secured = pass?.secure();
+    if (secured !== undefined && secured !== true && !(await secured)) {
+      held?.handlerEnded();
+      return this.gate!.deferClaimed(run, attempt.attempt);
+    }
     const outcome = await observed.runHandler(runHandler, task.handler.bind(task), prepared.input, {
       jobId: envelope.jobId,
       taskId: envelope.taskId,
@@ -158,7 +200,8 @@ export class TaskRunner {
       cancels: this.ctx.cancels,
     });
     observed.handlerEnded(outcome);
-    run.message.held?.handlerEnded();
+    held?.handlerEnded();
+    pass?.release();
     if (!outcome.ok) return this.recordFailure(run, attempt, task, outcome);
     const applied = await this.barrier.complete({
       jobId: attempt.jobId,
