@@ -5,6 +5,7 @@
  * settled, so a crash between the two redelivers a message that finds the advance to redo.
  */
 import type { Span } from '@opentelemetry/api';
+import type { TaskEnvelope } from '../envelope.js';
 import type {
   ClaimRef,
   PackAdmission,
@@ -19,6 +20,7 @@ import { barrierSpan } from '../telemetry/steps.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { Batcher } from '../util/batcher.js';
 import { DEFAULTS } from './defaults.js';
+import type { InboundMessage } from './inbound.js';
 
 export interface BarrierOptions {
   store: Store;
@@ -106,4 +108,21 @@ export class Barrier {
   retry(retry: TaskRetry): Promise<void> {
     return this.retries.add(retry);
   }
+}
+
+/**
+ * What to claim for one task message. The first delivery of a fan-out's own message is admitted
+ * (nothing written); any other delivery is claimed, and counts attempts the earlier deliveries
+ * may not have recorded. (A plain fixed-shape object: this runs once per task.)
+ */
+export function claimRef(envelope: TaskEnvelope, index: number, message: InboundMessage): ClaimRef {
+  return {
+    jobId: envelope.jobId,
+    stage: envelope.stage,
+    index,
+    taskId: envelope.taskId,
+    minAttempt: (envelope.attempts ?? 0) + message.deliveryCount,
+    admitOnly: message.deliveryCount === 1 && envelope.attempts === undefined,
+    withInput: !('input' in envelope),
+  };
 }

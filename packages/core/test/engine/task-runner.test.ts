@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { claimRef, type TaskRun } from '../../src/engine/tasks/task-runner.js';
+import { claimRef } from '../../src/engine/barrier.js';
+import type { TaskRun } from '../../src/engine/tasks/task-runner.js';
 import { TaskSlots } from '../../src/engine/worker/slots.js';
 import type { TaskEnvelope } from '../../src/envelope.js';
 import {

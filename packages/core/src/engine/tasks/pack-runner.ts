@@ -15,14 +15,14 @@ import { taskId as makeTaskId } from '../../ids.js';
 import type { TaskClaim } from '../../store.js';
 import { contextFrom } from '../../telemetry/trace-context.js';
 import type { OutgoingMessage, SettlementAction } from '../../transport.js';
-import type { Barrier } from '../barrier.js';
+import { type Barrier, claimRef } from '../barrier.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
 import type { StageAdvance } from '../stages/advance.js';
 import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
-import { claimRef, type TaskRunner } from './task-runner.js';
+import type { TaskRunner } from './task-runner.js';
 
 export interface PackRunnerOptions {
   ctx: EngineContext;

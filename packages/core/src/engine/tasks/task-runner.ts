@@ -7,9 +7,9 @@ import type { Context } from '@opentelemetry/api';
 import type { TaskDefinition } from '../../define.js';
 import type { TaskEnvelope } from '../../envelope.js';
 import { type ErrorInfo, toErrorInfo } from '../../errors.js';
-import type { ClaimRef, TaskClaim, TaskRef } from '../../store.js';
+import type { TaskClaim, TaskRef } from '../../store.js';
 import { observeTask, type TaskObservation } from '../../telemetry/task-observation.js';
-import type { Barrier } from '../barrier.js';
+import { type Barrier, claimRef } from '../barrier.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
 import type { JobInfo } from '../job-directory.js';
@@ -391,21 +391,4 @@ class CancelledWhileWaiting {
   abort(): void {
     this.cancelled = true;
   }
-}
-
-/**
- * What to claim for one task message. The first delivery of a fan-out's own message is admitted
- * (nothing written); any other delivery is claimed, and counts attempts the earlier deliveries
- * may not have recorded. (A plain fixed-shape object: this runs once per task.)
- */
-export function claimRef(envelope: TaskEnvelope, index: number, message: InboundMessage): ClaimRef {
-  return {
-    jobId: envelope.jobId,
-    stage: envelope.stage,
-    index,
-    taskId: envelope.taskId,
-    minAttempt: (envelope.attempts ?? 0) + message.deliveryCount,
-    admitOnly: message.deliveryCount === 1 && envelope.attempts === undefined,
-    withInput: !('input' in envelope),
-  };
 }
