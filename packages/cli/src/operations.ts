@@ -144,7 +144,7 @@ function jobFilter(
   if (flags.since !== undefined) {
     const ago = duration(flags.since);
     const at = ago !== undefined ? new Date(now.getTime() - ago) : parseInstant(flags.since);
-    if (!at)
+    if (!at || Number.isNaN(at.getTime()))
       return '--since must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration (24h, 7d)';
     filter.createdAfter = at;
   }

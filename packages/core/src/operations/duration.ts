@@ -19,7 +19,8 @@ export function parseDuration(value: Duration | string, field: string): number {
     if (Number.isFinite(value) && value >= 0) return value;
   } else {
     const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(value.trim());
-    if (match) return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+    const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : Number.NaN;
+    if (Number.isFinite(ms)) return ms;
   }
   throw new ValidationError(`${field} is not a duration`, [
     {
