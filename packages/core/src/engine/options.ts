@@ -7,6 +7,7 @@ import type { RetryPolicy } from '../define.js';
 import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import { type RetentionMs, resolveRetention } from '../operations/purge.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
@@ -29,6 +30,8 @@ export interface EngineSettings {
   defaultTransport: string;
   retry: ResolvedRetryPolicy;
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
+  /** Milliseconds each final status is kept; empty: retention off. */
+  retention: RetentionMs;
   logger: Logger;
   telemetry: TelemetryOptions;
 }
@@ -91,6 +94,7 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
         DEFAULTS.reconcile.intervalMs,
       ),
     },
+    retention: options.retention === undefined ? {} : resolveRetention(options.retention),
     logger: options.logger ?? consoleLogger,
     telemetry: options.telemetry ?? {},
   };

@@ -12,12 +12,14 @@ export {
   DEFAULT_CANCEL_CHECK_MS,
   jobCancelledError,
 } from './cancel-watch.js';
-export { type Duration, parseDuration } from './duration.js';
+export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';
 export {
   type PurgePacing,
   type PurgeTotals,
   purgeJobs,
+  RETENTION_STATUSES,
+  type RetentionMs,
   type RetentionOptions,
   resolveRetention,
   retentionPass,

@@ -47,6 +47,7 @@ describe('resolveOptions', () => {
     expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
     expect(policy.chunkSize).toBe(DEFAULTS.batching.chunkSize);
     expect([...settings.jobs.keys()]).toEqual(['double']);
+    expect(settings.retention).toEqual({});
   });
 
   it('lays a retry policy over the defaults field by field', () => {
@@ -94,8 +95,26 @@ describe('resolveOptions', () => {
       { reconcile: { olderThanMs: Number.NaN } },
       'reconcile.olderThanMs',
     ],
+    ['a retention that is no duration', { retention: { failed: '3 weeks' } }, 'retention.failed'],
+    ['a negative retention', { retention: { succeeded: -1 } }, 'retention.succeeded'],
+    ['a retention of an open status', { retention: { running: '1d' } }, 'retention.running'],
+    ['a retention that is no object', { retention: '7d' }, 'retention'],
   ] as [string, Partial<Options>, string][])('rejects %s, naming the field', (_, bad, field) => {
     expect(invalidField(() => resolveOptions(options(bad)))).toBe(field);
+  });
+
+  it('reads retention per status as durations or milliseconds', () => {
+    const settings = resolveOptions(
+      options({ retention: { succeeded: '7d', failed: '12h', cancelled: 90_000 } }),
+    );
+    expect(settings.retention).toEqual({
+      succeeded: 7 * 86_400_000,
+      failed: 12 * 3_600_000,
+      cancelled: 90_000,
+    });
+    expect(() => resolveOptions(options({ retention: { failed: 'soon' as '1d' } }))).toThrow(
+      /^retention\.failed: /,
+    );
   });
 
   it('accepts a reconcile interval of 0 (disabled)', () => {
