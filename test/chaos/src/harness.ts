@@ -6,7 +6,12 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSwitchyard, type Switchyard, silentLogger } from '@switchyard/core';
+import {
+  createSwitchyard,
+  type RetentionOptions,
+  type Switchyard,
+  silentLogger,
+} from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import {
@@ -116,6 +121,8 @@ export interface FleetOptions {
   packTasks?: number;
   lingerMs: number;
   concurrency?: number;
+  /** Retention the workers apply (from their reconciler's pass). */
+  retention?: RetentionOptions;
   /**
    * Workers with the engine's defaults (concurrency, visibility timeout, fan-out chunk, reconciler)
    * instead of the crash campaign's short timeouts and small chunks.
@@ -158,6 +165,7 @@ export class Fleet {
           packTasks: o.packTasks ?? 1,
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
+          ...(o.retention ? { retention: o.retention } : {}),
         };
     const process = spawnWorker(config, (w, line) => o.onLine?.(w, line));
     this.started.push(process);
@@ -195,6 +203,54 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.restarts);
     await Promise.all(this.slots.map((w) => stopWorker(w)));
+  }
+}
+
+/**
+ * SIGKILLs a fleet's workers within a budget: at the moments the workers announce (inside a
+ * fan-out, right after an advance or a stage completion) by chance, and on a random timer. Each
+ * kill is counted in `counts` by kind; the killed slot restarts 100–600 ms later.
+ */
+export class Killer {
+  /** Kills left in the current run. */
+  budget = 0;
+  fleet: Fleet | undefined;
+  private killing = false;
+
+  constructor(
+    private readonly random: () => number,
+    private readonly counts: { kills: number; killsBy: Record<KillKind, number> },
+  ) {}
+
+  async kill(slot: number, kind: KillKind): Promise<void> {
+    if (!this.fleet || this.budget <= 0 || this.killing) return;
+    this.killing = true;
+    this.budget--;
+    this.counts.kills++;
+    this.counts.killsBy[kind]++;
+    try {
+      await this.fleet.kill(slot, 100 + Math.floor(this.random() * 500));
+    } finally {
+      this.killing = false;
+    }
+  }
+
+  /** The fleet's `onLine`: a chance of a kill at each announced moment. */
+  readonly onLine = (worker: WorkerProcess, line: WorkerLine): void => {
+    if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
+    // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
+    const chance = line.ev === 'fanout' ? 0.2 : 0.6;
+    if (this.random() < chance && !worker.killed && this.fleet)
+      void this.kill(this.fleet.slotOf(worker), line.ev);
+  };
+
+  /** Kills a random worker every 0.8–2.5 s while `running()` and the budget lasts. */
+  async randomKills(running: () => boolean): Promise<void> {
+    while (running() && this.budget > 0) {
+      await sleep(800 + Math.floor(this.random() * 1700));
+      if (running() && this.fleet)
+        await this.kill(Math.floor(this.random() * this.fleet.slots.length), 'random');
+    }
   }
 }
 
@@ -268,39 +324,22 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     submitter = await prepare(service, admin);
     deadlocksBefore = await service.deadlocks();
     const killsPerRun = options.killsPerRun ?? 6;
-    let budget = 0;
-    let killing = false;
-    const kill = async (slot: number, kind: KillKind) => {
-      if (!fleet || budget <= 0 || killing) return;
-      killing = true;
-      budget--;
-      report.kills++;
-      report.killsBy[kind]++;
-      try {
-        await fleet.kill(slot, 100 + Math.floor(random() * 500));
-      } finally {
-        killing = false;
-      }
-    };
+    const killer = new Killer(random, report);
     fleet = new Fleet({
       service,
       workers: Math.min(4, Math.max(2, options.workers ?? 3)),
       visibilityMs: options.visibilityMs ?? 1500,
       ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
       lingerMs: 30,
-      onLine: (worker, line) => {
-        if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
-        // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
-        const chance = line.ev === 'fanout' ? 0.2 : 0.6;
-        if (random() < chance && !worker.killed) void kill(fleet!.slotOf(worker), line.ev);
-      },
+      onLine: killer.onLine,
     });
+    killer.fleet = fleet;
     await fleet.ready();
     let run = 0;
     while (report.kills < options.kills && run < (options.maxRuns ?? Number.POSITIVE_INFINITY)) {
       run++;
       const killsBefore = report.kills;
-      budget = Math.min(killsPerRun, options.kills - report.kills);
+      killer.budget = Math.min(killsPerRun, options.kills - report.kills);
       const jobs: SubmittedJob[] = [];
       for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
         const params = { n: options.n ?? 400, seed: Math.floor(random() * 100_000), chunk: 10 };
@@ -322,16 +361,11 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       }
       // Random kills on a timer, on top of the event-driven ones.
       let running = true;
-      const randomKills = (async () => {
-        while (running && budget > 0) {
-          await sleep(800 + Math.floor(random() * 1700));
-          if (running) await kill(Math.floor(random() * fleet.slots.length), 'random');
-        }
-      })();
+      const randomKills = killer.randomKills(() => running);
       const ids = jobs.map((j) => j.jobId);
       const done = await waitTerminal(submitter, ids, 180_000);
       running = false;
-      budget = 0;
+      killer.budget = 0;
       await randomKills;
       const depth = await waitDrained(service, done ? 30_000 : 1000);
       // A kill between a claim and the handler's start leaves an attempt no handler made; in a

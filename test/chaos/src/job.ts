@@ -20,6 +20,11 @@ export const chaosParams = z.object({
   maxWorkMs: z.number().int().min(0).max(1000).default(4),
   /** Transient failures on (1 in `failEvery`) tasks; 0 disables them. */
   failEvery: z.number().int().min(0).max(1000).default(8),
+  /**
+   * Stage-2 tasks whose index is a multiple of `fragile` fail on every attempt until the job is
+   * healed (`FinalizeEffect.healed`): the job fails, then succeeds once healed and retried. 0: none.
+   */
+  fragile: z.number().int().min(0).max(1_000_000).default(0),
 });
 export type ChaosParams = z.output<typeof chaosParams>;
 
@@ -31,6 +36,8 @@ export interface FinalizeEffect {
    * so a recorded attempt count above the recorded runs is an attempt no handler ever made.
    */
   ran?(run: { jobId: string; taskId: string; attempt: number }): Promise<void>;
+  /** Whether a job's fragile tasks may succeed now (see `fragile`). */
+  healed?(jobId: string): Promise<boolean>;
 }
 
 export interface ChaosResult {
@@ -53,6 +60,10 @@ export function transientFailures(stageIndex: number, index: number, failEvery: 
 
 export class TransientError extends Error {
   override name = 'TransientError';
+}
+
+export class FragileError extends Error {
+  override name = 'FragileError';
 }
 
 const work = (maxMs: number) =>
@@ -86,12 +97,19 @@ function chaosTasks(effect: FinalizeEffect) {
   });
   const square = defineTask({
     name: 'square',
-    input: z.object({ v: z.number().int(), w: z.number(), f: z.number() }),
+    input: z.object({
+      v: z.number().int(),
+      w: z.number(),
+      f: z.number(),
+      g: z.number().optional(),
+    }),
     retry,
-    handler: async ({ v, w, f }, ctx) => {
+    handler: async ({ v, w, f, g }, ctx) => {
       await ran(ctx);
       await work(w);
       fail(1, ctx.index, ctx.attempt, f);
+      if (g && ctx.index % g === 0 && !(await effect.healed?.(ctx.jobId)))
+        throw new FragileError(`fragile task ${ctx.taskId} fails until its job is healed`);
       return squareValue(v);
     },
   });
@@ -126,9 +144,9 @@ export function chaosJob(effect: FinalizeEffect) {
       stage({
         name: 'square',
         task: square,
-        async *fanOut({ maxWorkMs, failEvery }: ChaosParams, ctx) {
+        async *fanOut({ maxWorkMs, failEvery, fragile }: ChaosParams, ctx) {
           for await (const { result } of ctx.results<number>('split'))
-            yield { v: result, w: maxWorkMs, f: failEvery };
+            yield { v: result, w: maxWorkMs, f: failEvery, ...(fragile ? { g: fragile } : {}) };
         },
       }),
       stage({

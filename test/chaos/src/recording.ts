@@ -19,8 +19,9 @@ export function chaosTablesSql(schema: string): string {
     CREATE TABLE IF NOT EXISTS ${s}.chaos_advances (job_id text NOT NULL, stage int NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_applied (task_id text NOT NULL, job_id text NOT NULL, worker text);
     CREATE TABLE IF NOT EXISTS ${s}.chaos_completions (job_id text NOT NULL, stage int NOT NULL, via text NOT NULL, worker text);
-    CREATE TABLE IF NOT EXISTS ${s}.chaos_runs (task_id text NOT NULL, job_id text NOT NULL, attempt int NOT NULL, worker text);
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_runs (task_id text NOT NULL, job_id text NOT NULL, attempt int NOT NULL, worker text, at bigint);
     CREATE INDEX IF NOT EXISTS chaos_runs_job ON ${s}.chaos_runs (job_id);
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_healed (job_id text PRIMARY KEY);
   `;
 }
 
@@ -50,10 +51,26 @@ export function finalizeEffect(pool: pg.Pool, schema: string, worker: string): F
       );
     },
     ran: runRecorder(pool, schema, worker),
+    healed: healedReader(pool, schema),
   };
 }
 
-type Run = { jobId: string; taskId: string; attempt: number };
+/** Reads `chaos_healed`; a job once healed stays healed, so a yes is remembered. */
+function healedReader(pool: pg.Pool, schema: string): (jobId: string) => Promise<boolean> {
+  const healed = new Set<string>();
+  return async (jobId) => {
+    if (healed.has(jobId)) return true;
+    const { rowCount } = await pool.query(
+      `SELECT 1 FROM "${schema}".chaos_healed WHERE job_id = $1`,
+      [jobId],
+    );
+    if (rowCount) healed.add(jobId);
+    return Boolean(rowCount);
+  };
+}
+
+/** A handler run: which attempt of which task, and when it started (ms since the epoch). */
+type Run = { jobId: string; taskId: string; attempt: number; at: number };
 
 /**
  * Handler runs into `chaos_runs`, written in groups (one insert carries every run that arrived
@@ -61,16 +78,26 @@ type Run = { jobId: string; taskId: string; attempt: number };
  * it, so a handler never works on an unrecorded run. A failed insert is tried again: a run lost
  * here would look like an attempt no handler made.
  */
-function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) => Promise<void> {
+function runRecorder(
+  pool: pg.Pool,
+  schema: string,
+  worker: string,
+): (run: Omit<Run, 'at'>) => Promise<void> {
   let pending: { run: Run; done: (err?: unknown) => void }[] = [];
   let flushing = false;
   const insert = async (runs: Run[]) => {
     for (let attempt = 1; ; attempt++) {
       try {
         await pool.query(
-          `INSERT INTO "${schema}".chaos_runs (task_id, job_id, attempt, worker)
-           SELECT t, j, a, $4 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(t, j, a)`,
-          [runs.map((r) => r.taskId), runs.map((r) => r.jobId), runs.map((r) => r.attempt), worker],
+          `INSERT INTO "${schema}".chaos_runs (task_id, job_id, attempt, worker, at)
+           SELECT t, j, a, $4, at FROM unnest($1::text[], $2::text[], $3::int[], $5::bigint[]) AS x(t, j, a, at)`,
+          [
+            runs.map((r) => r.taskId),
+            runs.map((r) => r.jobId),
+            runs.map((r) => r.attempt),
+            worker,
+            runs.map((r) => r.at),
+          ],
         );
         return;
       } catch (err) {
@@ -93,8 +120,9 @@ function runRecorder(pool: pg.Pool, schema: string, worker: string): (run: Run) 
     }
     flushing = false;
   };
-  return (run) =>
+  return (started) =>
     new Promise<void>((resolve, reject) => {
+      const run = { ...started, at: Date.now() };
       pending.push({ run, done: (err) => (err ? reject(err) : resolve()) });
       if (!flushing) void flush();
     });

@@ -5,7 +5,7 @@
  * SIGTERM drains and exits; the harness SIGKILLs it at random moments.
  * @module
  */
-import { createSwitchyard, type Logger } from '@switchyard/core';
+import { createSwitchyard, type Logger, type RetentionOptions } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { chaosJob } from './job.js';
@@ -26,6 +26,8 @@ export interface WorkerConfig {
   /** Tasks per fan-out chunk (small: a fan-out takes several chunks, so a kill can land inside). */
   chunkSize?: number;
   packTasks?: number;
+  /** Retention of finished jobs (applied by the reconciler's pass); absent: none. */
+  retention?: RetentionOptions;
   /** Pause after each kill-worthy event so the harness's SIGKILL lands right there. */
   lingerMs: number;
   /** How often to print `{ ev: 'rss' }`. */
@@ -64,6 +66,7 @@ const yard = createSwitchyard({
     ...(config.packTasks === undefined ? {} : { packTasks: config.packTasks }),
   },
   logger,
+  ...(config.retention ? { retention: config.retention } : {}),
   reconcile: {
     ...(config.reconcileIntervalMs === undefined ? {} : { intervalMs: config.reconcileIntervalMs }),
     ...(config.reconcileOlderThanMs === undefined
