@@ -397,16 +397,22 @@ async function failedTasks(yard: Switchyard, jobId: string) {
  * message of a deleted job dead-lettered as `JobNotFound` (a late copy: the engine cannot tell a
  * deleted job from one that never was). Any other is a violation.
  */
+let listings = 0;
 async function deadLetters(
   transport: Transport,
   deleted: ReadonlySet<string>,
   reopened: ReadonlySet<string>,
 ) {
   const out = { poisoned: 0, late: 0, unexpected: [] as string[] };
+  const listing = ++listings;
   for (const queue of ['stage', 'task'] as const) {
     for (const letter of (await transport.listDeadLetters?.(queue, { limit: 100 })) ?? []) {
       const taskId = /"taskId":"([^"]+)"/.exec(letter.body)?.[1];
       const ofDeleted = [...deleted].some((id) => letter.body.includes(id));
+      if (process.env.CHAOS_DEBUG)
+        console.error(
+          `[dead letter ${listing}] ${queue} ${letter.id} ${letter.reason} ${taskId} ${letter.description ?? ''} ${letter.body.slice(0, 300)}`,
+        );
       if (letter.reason === 'MaxAttemptsExceeded' && taskId && reopened.has(taskId)) out.poisoned++;
       else if (ofDeleted && letter.reason === 'JobNotFound') out.late++;
       else

@@ -47,6 +47,9 @@ interface Failure {
   timedOut?: boolean;
 }
 
+/** Task statuses no delivery changes any more. */
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
 /** Most characters of a dead-letter's description. */
 const DESCRIPTION_MAX = 1000;
 
@@ -237,7 +240,12 @@ export class TaskRunner {
     };
   }
 
-  /** Poisons a task: records the failure (the barrier counts it) and dead-letters its message. */
+  /**
+   * Poisons a task: records the failure (the barrier counts it) and dead-letters its message. A
+   * delivery whose failure did not apply because another delivery of the task (a duplicate, a
+   * redelivery) finished it first is acknowledged instead: the task keeps one dead letter, and a
+   * cancelled job's task none.
+   */
   private async poison(run: TaskRun, attempt: Attempt, failure: Failure): Promise<TaskSettlement> {
     const applied = await this.barrier.complete({
       ...attempt,
@@ -246,6 +254,8 @@ export class TaskRunner {
       ...(failure.timedOut ? { timedOut: true } : {}),
     });
     if (!applied && run.packAdmitted) return this.whyUnapplied(run);
+    if (!applied && FINISHED.has((await this.ctx.store.getTask(attempt.taskId))?.status ?? ''))
+      return { action: 'complete' };
     const description = `task ${attempt.taskId} failed after ${attempt.attempt} attempt(s): ${failure.error.message}`;
     return {
       action: 'deadLetter',
