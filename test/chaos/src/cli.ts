@@ -8,7 +8,7 @@
  * deadlock and one attempt per task, every run.
  * `npm run chaos -- operations [--runs 10] [--paths postgres,storagequeue,servicebus] [--workers 3]
  * [--jobs 3] [--n 200] [--kills-per-run 6] [--pack-tasks 1] [--cancel-bound-ms 1000]
- * [--cancelled-retention-ms 10000] [--seed S] [--json]` — while workers are SIGKILLed, failed jobs are retried, running jobs cancelled and
+ * [--cancelled-retention-ms 10000 (60000 on storagequeue)] [--seed S] [--json]` — while workers are SIGKILLed, failed jobs are retried, running jobs cancelled and
  * finished jobs purged (`purge`, and the workers' retention); see operations.ts.
  * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "deadlocks", "paths": {…} }`
  * (contention: `{ "runs", "tasks", "deadlocks", "retriedTasks", "violations", … "perRun": […] }`).
@@ -35,7 +35,7 @@ const { values, positionals } = parseArgs({
     'pack-tasks': { type: 'string', default: '1' },
     runs: { type: 'string' },
     'cancel-bound-ms': { type: 'string', default: '1000' },
-    'cancelled-retention-ms': { type: 'string', default: '10000' },
+    'cancelled-retention-ms': { type: 'string' },
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -82,7 +82,9 @@ if (positionals[0] === 'contention') {
       killsPerRun: int(values['kills-per-run'], 6),
       packTasks: int(values['pack-tasks'], 1),
       cancelBoundMs: int(values['cancel-bound-ms'], 1000),
-      cancelledRetentionMs: int(values['cancelled-retention-ms'], 10_000),
+      ...(values['cancelled-retention-ms']
+        ? { cancelledRetentionMs: int(values['cancelled-retention-ms'], 0) }
+        : {}),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
       log,
     });

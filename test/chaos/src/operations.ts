@@ -40,7 +40,7 @@ export interface OperationsOptions {
   /**
    * The workers' retention of cancelled jobs, ms (the harness purges the others): each cancelled
    * job must be deleted by a worker's reconciler, under kills, within this plus a minute (a
-   * killed lease holder's lease lasts 30 s). @defaultValue 10000
+   * killed lease holder's lease lasts 30 s). @defaultValue {@link CANCELLED_RETENTION_MS}
    */
   cancelledRetentionMs?: number;
   packTasks?: number;
@@ -84,6 +84,18 @@ export interface OperationsReport {
   durationMs: number;
 }
 
+/**
+ * How long the workers keep a cancelled job, per path. Past it, the job's messages still queued
+ * (its tasks' messages are acknowledged unrun, one by one) are dead-lettered as `JobNotFound`:
+ * on Azurite, whose calls slow down as a queue deepens, draining a cancelled job's few hundred
+ * messages takes longer than 10 s, and dead-lettering them instead costs more still.
+ */
+export const CANCELLED_RETENTION_MS: Record<PathName, number> = {
+  postgres: 10_000,
+  servicebus: 10_000,
+  storagequeue: 60_000,
+};
+
 type Role = 'retry' | 'cancel' | 'plain';
 const ROLES: Role[] = ['retry', 'cancel', 'plain'];
 
@@ -126,7 +138,7 @@ export async function runOperations(options: OperationsOptions): Promise<Operati
   let fleet: Fleet | undefined;
   let deadlocksBefore: number | undefined;
   const bound = options.cancelBoundMs ?? 1000;
-  const retentionMs = options.cancelledRetentionMs ?? 10_000;
+  const retentionMs = options.cancelledRetentionMs ?? CANCELLED_RETENTION_MS[options.path];
   try {
     submitter = await prepare(service, admin);
     deadlocksBefore = await service.deadlocks();
@@ -273,6 +285,13 @@ export async function runOperations(options: OperationsOptions): Promise<Operati
       log(
         `[operations ${options.path}] run ${run}: ${jobs.length} jobs (${jobs.map((j) => j.role).join(', ')}), kills so far ${report.kills}, purged so far ${report.purged.byPurge.jobs} + ${report.purged.byRetention} by retention, violations ${violations.length}${violations.length ? ` (${violations.slice(0, 3).join('; ')})` : ''}`,
       );
+      if (!done)
+        for (const j of jobs) {
+          const v = await submitter.getJob(j.jobId).catch(() => undefined);
+          log(
+            `[operations ${options.path}] ${j.jobId} (${j.role}): ${v?.status ?? 'gone'}, stage ${v?.currentStage?.index}, ${JSON.stringify(v?.stages.map((s) => [s.total, s.pending, s.running, s.succeeded, s.failed]))}`,
+          );
+        }
       if (!done || violations.length > 0)
         for (const w of fleet.slots)
           log(`[operations ${options.path}] ${w.name} stderr: ${w.stderr.slice(-5).join(' | ')}`);
