@@ -63,8 +63,9 @@ export {
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
-export { type Duration, parseDuration } from './operations/duration.js';
+export { type Duration, type DurationUnit, parseDuration } from './operations/duration.js';
 export { parseInstant } from './operations/instant.js';
+export type { RetentionOptions } from './operations/purge.js';
 export type { RetryOptions, RetryResult } from './operations/retry.js';
 export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';

@@ -154,6 +154,32 @@ describe('purge and retention', () => {
     expect(() => resolveRetention({ failed: '3 fortnights' as '3d' })).toThrow(/retention.failed/);
   });
 
+  it('bounds a retention pass by batches over every status, and stops when its signal aborts', async () => {
+    const store = memoryStore();
+    for (let i = 0; i < 4; i++) await ranJob(store, `ok${i}`, 2, []);
+    for (let i = 0; i < 4; i++) await ranJob(store, `bad${i}`, 2, [0]);
+    const retention = resolveRetention({ succeeded: 0, failed: 0 });
+    const later = new Date(Date.now() + 1000);
+    const pacing = { batchJobs: 1, pauseMs: 0, now: later };
+    // Three batches in all: the succeeded jobs take them; the failed ones wait for a later pass.
+    expect(await retentionPass(store, retention, { ...pacing, maxBatches: 3 })).toEqual({
+      jobs: 3,
+      tasks: 6,
+    });
+    expect((await store.listJobs({ status: 'failed' })).jobs).toHaveLength(4);
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(await retentionPass(store, retention, { ...pacing, signal: stopped.signal })).toEqual({
+      jobs: 0,
+      tasks: 0,
+    });
+    expect(await retentionPass(store, retention, { ...pacing, maxBatches: 100 })).toEqual({
+      jobs: 5,
+      tasks: 10,
+    });
+    expect((await store.listJobs()).jobs).toEqual([]);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('7d', 'x')).toBe(604_800_000);
     expect(parseDuration('1.5h', 'x')).toBe(5_400_000);

@@ -51,11 +51,16 @@ export class Barrier {
     this.completions = new Batcher(
       async (outcomes) => {
         const record = async (span?: Span) => {
-          const { applied, completedStages } = await store.completeTasks(outcomes);
+          // Two deliveries of one task (a duplicate) may land in one batch: only the first goes to
+          // the store, the other is answered "not applied", so exactly one caller acts on it (a
+          // store reports applied tasks by id, not which of two outcomes it took).
+          const first = new Map<string, number>();
+          const unique = outcomes.filter((o, i) => !first.has(o.taskId) && first.set(o.taskId, i));
+          const { applied, completedStages } = await store.completeTasks(unique);
           span?.setAttribute(ATTR.stagesCompleted, completedStages.length);
           for (const completion of completedStages) await onStageComplete(completion);
           const set = new Set(applied);
-          return outcomes.map((o) => set.has(o.taskId));
+          return outcomes.map((o, i) => first.get(o.taskId) === i && set.has(o.taskId));
         };
         if (!telemetry) return record();
         const batch = {

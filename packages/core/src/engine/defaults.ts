@@ -29,6 +29,25 @@ export const DEFAULTS = {
     /** The reconciler lease lasts at least this long, whatever `olderThanMs` is. */
     minLeaseMs: 30_000,
   },
+  /**
+   * Retention: deleting finished jobs from the reconciler's pass. Off unless `retention` names a
+   * status — finished jobs are kept for ever by default, because deleting them deletes what
+   * callers may still read (`getJob`, `results`) and the history an audit may need, and no age
+   * suits every application; the operator chooses it. A pass purges in the small, paced batches
+   * of `yard.purge` and stops early, so the next pass's re-drives wait little behind it.
+   */
+  retention: {
+    /** Jobs per store batch (a batch locks only these jobs' rows). */
+    batchJobs: 100,
+    /** Task rows per store batch. */
+    batchTasks: 5000,
+    /** Pause between batches, so running jobs' statements get their turn. */
+    pauseMs: 20,
+    /** Most store batches per pass, over every status: the rest waits for the next pass. */
+    maxBatchesPerPass: 10,
+    /** A pass starts no batch after this long (its last batch may end a little later). */
+    maxPassMs: 2000,
+  },
   work: {
     /** Task handlers running at once per worker. */
     concurrency: 64,

@@ -8,6 +8,7 @@ import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { MIN_CANCEL_CHECK_MS } from '../operations/cancel-watch.js';
+import { type RetentionMs, resolveRetention } from '../operations/purge.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
@@ -32,6 +33,8 @@ export interface EngineSettings {
   reconcile: { olderThanMs: number; limit: number; intervalMs: number };
   cancelCheckIntervalMs: number;
   flowControl: { slotLeaseMs: number; maxWaitMs: number };
+  /** Milliseconds each final status is kept; empty: retention off. */
+  retention: RetentionMs;
   logger: Logger;
   telemetry: TelemetryOptions;
 }
@@ -121,6 +124,7 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
         1,
       ),
     },
+    retention: options.retention === undefined ? {} : resolveRetention(options.retention),
     logger: options.logger ?? consoleLogger,
     telemetry: options.telemetry ?? {},
   };

@@ -1,9 +1,11 @@
 /**
  * The reconciler: re-drives work that a crash between the store and a transport left stuck — a
  * job never started, a fan-out never finished, a complete stage never advanced, a task whose
- * message was lost. One instance at a time holds its lease; a pass re-drives at most `limit` items.
+ * message was lost — then applies `retention`. One instance at a time holds its lease; a pass
+ * re-drives at most `limit` items and purges a bounded number of small batches.
  */
 import { toErrorInfo } from '../errors.js';
+import { retentionPass } from '../operations/purge.js';
 import type { StuckWork } from '../store.js';
 import { sendBatched } from './batching.js';
 import type { EngineContext } from './context.js';
@@ -42,7 +44,7 @@ export class Reconciler {
     const limit = options.limit ?? settings.reconcile.limit;
     const leaseMs = Math.max(DEFAULTS.reconcile.minLeaseMs, olderThanMs);
     if (!(await store.acquireLease(LEASE, this.instanceId, leaseMs)))
-      return { ran: false, redriven: {} };
+      return { ran: false, redriven: {}, purged: { jobs: 0, tasks: 0 } };
     const redriven: Record<string, number> = {};
     for (const item of await store.findStuck({ olderThanMs, limit })) {
       if (!settings.transports.has(item.transport)) continue;
@@ -60,7 +62,33 @@ export class Reconciler {
         });
       }
     }
-    return { ran: true, redriven };
+    return { ran: true, redriven, purged: await this.retain() };
+  }
+
+  /**
+   * Purges the jobs past their retention, after the re-drives (which it must not hold up): the
+   * pass's batches and time are bounded (defaults.ts), the rest waits for the next pass. A failure
+   * is logged; the next pass tries again.
+   */
+  private async retain(): Promise<{ jobs: number; tasks: number }> {
+    const { retention } = this.ctx.settings;
+    if (Object.keys(retention).length === 0) return { jobs: 0, tasks: 0 };
+    const d = DEFAULTS.retention;
+    try {
+      const purged = await retentionPass(this.ctx.store, retention, {
+        batchJobs: d.batchJobs,
+        batchTasks: d.batchTasks,
+        pauseMs: d.pauseMs,
+        maxBatches: d.maxBatchesPerPass,
+        signal: AbortSignal.timeout(d.maxPassMs),
+      });
+      if (purged.jobs > 0 || purged.tasks > 0)
+        this.ctx.logger.info('retention purged finished jobs', { ...purged });
+      return purged;
+    } catch (err) {
+      this.ctx.logger.error('retention could not purge', { error: toErrorInfo(err).message });
+      return { jobs: 0, tasks: 0 };
+    }
   }
 
   /** Re-drives one stuck item; returns how many re-drives it made (0: nothing was stuck after all). */

@@ -1,6 +1,7 @@
 import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { RetentionOptions } from '../operations/purge.js';
 import type { JobStatus, StageStatus, Store, TasksWaiting, TransportMetrics } from '../store.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
@@ -26,6 +27,15 @@ export interface SwitchyardOptions<Jobs extends readonly { readonly name: string
   logger?: Logger;
   /** Reconciler settings (see `reconcile()`). */
   reconcile?: ReconcileOptions;
+  /**
+   * How long finished jobs are kept, per final status, e.g.
+   * `{ succeeded: '7d', failed: '30d', cancelled: '7d' }` (durations, or milliseconds); a job
+   * older than that since it finished is deleted with its stages and tasks by the reconciler's
+   * pass (one instance at a time, under its lease), in small paced batches. Metrics keep the
+   * deleted jobs' totals. A status left out is kept for ever.
+   * @defaultValue `{}` — nothing is deleted unless asked
+   */
+  retention?: RetentionOptions;
   /**
    * Cron schedules: each fire submits its job once across every instance. Each names one of
    * `jobs`, and its `params` are checked against that job's (a `params` function gets the fire
@@ -192,11 +202,14 @@ export interface HandleMeta {
 /** What the host should do with the message it handed to `handle`. */
 export type HandleSettlement = SettlementAction;
 
+/** What one reconciler pass did (see `reconcile()`). */
 export interface ReconcileResult {
   /** False when another worker holds the reconciler lease. */
   ran: boolean;
   /** Re-drives by reason. */
   redriven: Record<string, number>;
+  /** Finished jobs (and their task rows) the pass deleted by `retention`. */
+  purged: { jobs: number; tasks: number };
 }
 
 export interface MetricsReport {

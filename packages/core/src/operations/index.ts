@@ -15,13 +15,15 @@ export {
   jobCancelledError,
   MIN_CANCEL_CHECK_MS,
 } from './cancel-watch.js';
-export { type Duration, parseDuration } from './duration.js';
+export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';
 export { parseInstant } from './instant.js';
 export {
   type PurgePacing,
   type PurgeTotals,
   purgeJobs,
+  RETENTION_STATUSES,
+  type RetentionMs,
   type RetentionOptions,
   resolveRetention,
   retentionPass,

@@ -1,7 +1,7 @@
 /**
  * The part of the transport conformance suite about replaying dead letters: a pass terminates
  * while a worker dead-letters the copies again, counts what it moved, keeps what `accept`
- * refuses, and copies bodies exactly. Run by {@link transportConformance} for every transport
+ * refuses, and copies bodies exactly (up to the largest the transport carries). Run by {@link transportConformance} for every transport
  * with the dead-letter capability.
  * @module
  */
@@ -117,4 +117,38 @@ export function replayConformance(ctx: ReplayConformanceContext): void {
     expect(back?.body).toBe(body);
     await t.settle([{ message: back!, action: 'complete' }]);
   });
+
+  it('replays the largest body the transport carries (up to 300 KiB) byte for byte', {
+    timeout,
+  }, async () => {
+    const t = capable();
+    if (!t) return;
+    const size = Math.min(t.limits.maxMessageBytes, 300 * 1024);
+    const body = bodyOfBytes(size);
+    expect(utf8Bytes(body)).toBe(size);
+    await deadLetter(t, [body]);
+    const [dead] = await deadLetters(t, 1);
+    expect(dead?.body).toBe(body);
+    expect(await t.replayDeadLetters('task')).toBe(1);
+    const [back] = await receiveN('task', 1);
+    expect(back?.body.length).toBe(body.length);
+    expect(back?.body === body).toBe(true);
+    await t.settle([{ message: back!, action: 'complete' }]);
+    expect(await t.listDeadLetters('task')).toEqual([]);
+  });
 }
+
+/**
+ * A JSON-looking body of exactly `bytes` UTF-8 bytes that mixes characters of one to four bytes
+ * and escapes (a re-encoding anywhere on the way changes its length or its content).
+ */
+function bodyOfBytes(bytes: number): string {
+  const unit = 'aé€🚂"\\n';
+  const open = '{"d":"';
+  const close = '"}';
+  const room = bytes - utf8Bytes(open) - utf8Bytes(close);
+  const fill = unit.repeat(Math.floor(room / utf8Bytes(unit)));
+  return `${open}${fill}${'x'.repeat(room - utf8Bytes(fill))}${close}`;
+}
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;

@@ -53,6 +53,30 @@ describe('Barrier', () => {
     expect(seen).toEqual([]);
   });
 
+  it('applies one of two outcomes of a task in one batch, and says so to that caller only', async () => {
+    const fake = fakeEngine();
+    const jobId = await runningJob(fake, doubleJob, [1, 2]);
+    const barrier = new Barrier({ store: fake.store, onStageComplete: async () => {} });
+    const both = await Promise.all([
+      barrier.complete({
+        ...outcome(jobId, 0),
+        status: 'failed',
+        error: { name: 'E', message: 'a' },
+      }),
+      barrier.complete({
+        ...outcome(jobId, 0),
+        status: 'failed',
+        error: { name: 'E', message: 'b' },
+      }),
+    ]);
+    expect(both).toEqual([true, false]);
+    expect(await fake.store.getTask(`${jobId}.0.0`)).toMatchObject({
+      status: 'failed',
+      error: { message: 'a' },
+    });
+    expect((await fake.store.getStages(jobId))[0]).toMatchObject({ failed: 1 });
+  });
+
   it('claims tasks: run with the attempt number, or why not', async () => {
     const fake = fakeEngine();
     const jobId = await runningJob(fake, doubleJob, [1, 2]);

@@ -35,6 +35,7 @@ import { decodeEnvelope, type Envelope, type TaskEnvelope } from '../../src/enve
 import type { Logger } from '../../src/logger.js';
 import { memoryStore } from '../../src/memory/memory-store.js';
 import { memoryTransport } from '../../src/memory/memory-transport.js';
+import type { RetentionOptions } from '../../src/operations/purge.js';
 import type { Store } from '../../src/store.js';
 import type {
   DeadLetter,
@@ -164,6 +165,7 @@ export interface FakeEngineOptions {
   batching?: BatchingOptions;
   retry?: RetryPolicy;
   reconcile?: ReconcileOptions;
+  retention?: RetentionOptions;
   /** Limits of the memory transport (e.g. a small `maxMessageBytes`). */
   limits?: Partial<TransportLimits>;
 }
@@ -196,6 +198,7 @@ export function fakeEngine(options: FakeEngineOptions = {}): FakeEngine {
     ...(options.batching ? { batching: options.batching } : {}),
     ...(options.retry ? { retry: options.retry } : {}),
     ...(options.reconcile ? { reconcile: options.reconcile } : {}),
+    ...(options.retention ? { retention: options.retention } : {}),
   });
   const ctx = createContext(settings, store);
   const shutdown = new AbortController();

@@ -52,6 +52,7 @@ describe('resolveOptions', () => {
     expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
     expect(policy.chunkSize).toBe(DEFAULTS.batching.chunkSize);
     expect([...settings.jobs.keys()]).toEqual(['double']);
+    expect(settings.retention).toEqual({});
   });
 
   it('checks flowControl: a lease of at least 300 ms, a positive integer wait', () => {
@@ -112,12 +113,30 @@ describe('resolveOptions', () => {
     ],
     ['a cancel check every 5 ms', { cancelCheckIntervalMs: 5 }, 'cancelCheckIntervalMs'],
     ['a cancel check interval NaN', { cancelCheckIntervalMs: Number.NaN }, 'cancelCheckIntervalMs'],
+    ['a retention that is no duration', { retention: { failed: '3 weeks' } }, 'retention.failed'],
+    ['a negative retention', { retention: { succeeded: -1 } }, 'retention.succeeded'],
+    ['a retention of an open status', { retention: { running: '1d' } }, 'retention.running'],
+    ['a retention that is no object', { retention: '7d' }, 'retention'],
   ] as [string, Partial<Options>, string][])('rejects %s, naming the field', (_, bad, field) => {
     expect(invalidField(() => resolveOptions(options(bad)))).toBe(field);
   });
 
   it('keeps a cancel check interval of 10 ms or more', () => {
     expect(resolveOptions(options({ cancelCheckIntervalMs: 10 })).cancelCheckIntervalMs).toBe(10);
+  });
+
+  it('reads retention per status as durations or milliseconds', () => {
+    const settings = resolveOptions(
+      options({ retention: { succeeded: '7d', failed: '12h', cancelled: 90_000 } }),
+    );
+    expect(settings.retention).toEqual({
+      succeeded: 7 * 86_400_000,
+      failed: 12 * 3_600_000,
+      cancelled: 90_000,
+    });
+    expect(() => resolveOptions(options({ retention: { failed: 'soon' as '1d' } }))).toThrow(
+      /^retention\.failed: /,
+    );
   });
 
   it('accepts a reconcile interval of 0 (disabled)', () => {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskEnvelope } from '../../src/envelope.js';
 import {
   createJob,
@@ -48,6 +48,7 @@ describe('Reconciler', () => {
         'finalize-not-done': 1,
         'task-message-lost': 3,
       },
+      purged: { jobs: 0, tasks: 0 },
     });
     expect(fake.transport.stageMessages(notStarted)).toEqual([0]);
     expect(fake.transport.stageMessages(fanningOut)).toEqual([0]);
@@ -81,7 +82,11 @@ describe('Reconciler', () => {
     const a = fake.modules.reconciler('a');
     const b = fake.modules.reconciler('b');
     expect((await a.reconcile(stuckAfter)).ran).toBe(true);
-    expect(await b.reconcile(stuckAfter)).toEqual({ ran: false, redriven: {} });
+    expect(await b.reconcile(stuckAfter)).toEqual({
+      ran: false,
+      redriven: {},
+      purged: { jobs: 0, tasks: 0 },
+    });
     expect((await a.reconcile(stuckAfter)).ran).toBe(true);
     expect(fake.transport.sent.stage).toHaveLength(2);
   });
@@ -129,5 +134,93 @@ describe('Reconciler', () => {
         fields: expect.objectContaining({ jobId, kind: 'job-not-started' }),
       }),
     );
+  });
+
+  describe('retention', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** A one-stage job run to `status` now (its tasks succeeded, or cancelled while open). */
+    async function finishedJob(
+      fake: ReturnType<typeof fakeEngine>,
+      status: 'succeeded' | 'failed' | 'cancelled',
+      inputs: unknown[],
+    ): Promise<string> {
+      const jobId = await runningJob(fake, twoStages, inputs);
+      if (status === 'cancelled') {
+        await fake.store.cancelJob(jobId);
+        return jobId;
+      }
+      await finishStage(fake, { jobId, stage: 0 });
+      await fake.store.finishJob(jobId, { status });
+      return jobId;
+    }
+
+    it('deletes the finished jobs past their status’s retention with their stages and tasks, and nothing else', async () => {
+      const fake = fakeEngine({
+        jobs: [twoStages],
+        retention: { succeeded: '1h', cancelled: 3_600_000 },
+      });
+      // Finished two hours ago (the store stamps the finish with the clock).
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() - 2 * 3_600_000);
+      const oldSucceeded = await finishedJob(fake, 'succeeded', ['a', 'b', 'c']);
+      const oldCancelled = await finishedJob(fake, 'cancelled', ['d']);
+      const oldFailed = await finishedJob(fake, 'failed', ['e']);
+      const oldRunning = await runningJob(fake, twoStages, ['f']);
+      vi.useRealTimers();
+      const young = await finishedJob(fake, 'succeeded', ['g']);
+      const before = await fake.store.metrics();
+
+      const result = await fake.modules.reconciler('a').reconcile();
+      // (The old running job's task is re-driven: untouched for two hours.)
+      expect(result).toEqual({
+        ran: true,
+        redriven: { 'task-message-lost': 1 },
+        purged: { jobs: 2, tasks: 4 },
+      });
+      for (const gone of [oldSucceeded, oldCancelled]) {
+        expect(await fake.store.getJob(gone)).toBeUndefined();
+        expect(await fake.store.getStages(gone)).toEqual([]);
+        expect((await fake.store.listTasks(gone)).tasks).toEqual([]);
+      }
+      // No retention for failed jobs; a running job is never purged; a young one is kept.
+      expect((await fake.store.getJob(oldFailed))?.status).toBe('failed');
+      expect((await fake.store.getJob(oldRunning))?.status).toBe('running');
+      expect((await fake.store.listTasks(oldRunning)).tasks).toHaveLength(1);
+      expect((await fake.store.getJob(young))?.status).toBe('succeeded');
+      expect((await fake.store.listTasks(young)).tasks).toHaveLength(1);
+      // The metrics keep the purged jobs' totals.
+      const [after] = await fake.store.metrics();
+      expect(after!.jobs).toEqual(before[0]!.jobs);
+      expect(after!.tasks).toEqual(before[0]!.tasks);
+      // Nothing left to purge: the next pass deletes nothing.
+      expect((await fake.modules.reconciler('a').reconcile()).purged).toEqual({
+        jobs: 0,
+        tasks: 0,
+      });
+    });
+
+    it('purges nothing without retention, nor from an instance without the lease', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() - 2 * 3_600_000);
+      const off = fakeEngine({ jobs: [twoStages] });
+      const kept = await finishedJob(off, 'succeeded', ['a']);
+      const on = fakeEngine({ jobs: [twoStages], retention: { succeeded: '1h' } });
+      const old = await finishedJob(on, 'succeeded', ['b']);
+      vi.useRealTimers();
+      expect((await off.modules.reconciler('a').reconcile()).purged).toEqual({
+        jobs: 0,
+        tasks: 0,
+      });
+      expect(await off.store.getJob(kept)).toBeDefined();
+      await on.store.acquireLease('reconciler', 'another instance', 60_000);
+      expect(await on.modules.reconciler('a').reconcile()).toMatchObject({
+        ran: false,
+        purged: { jobs: 0, tasks: 0 },
+      });
+      expect(await on.store.getJob(old)).toBeDefined();
+    });
   });
 });

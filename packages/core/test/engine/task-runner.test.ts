@@ -127,6 +127,44 @@ describe('TaskRunner', () => {
     expect(calls).toBe(3);
   });
 
+  it('dead-letters a task once when a duplicate delivery fails its last attempt too', async () => {
+    let secondStarted: () => void = () => {};
+    const bothRunning = new Promise<void>((r) => {
+      secondStarted = r;
+    });
+    let firstSettled: () => void = () => {};
+    const firstDone = new Promise<void>((r) => {
+      firstSettled = r;
+    });
+    let calls = 0;
+    const job = testJob({
+      name: 'twice',
+      stages: [
+        {
+          handler: async () => {
+            if (++calls === 1) await bothRunning;
+            else {
+              secondStarted();
+              await firstDone;
+            }
+            throw new Error('boom');
+          },
+          retry: { ...retry, maxAttempts: 1 },
+        },
+      ],
+    });
+    const fake = fakeEngine({ jobs: [job] });
+    const { jobId, envelope } = await oneTask(fake, job);
+    // A duplicate delivered while the first runs (a lock lost, a re-drive): both run and fail; the
+    // first poisons the task, the duplicate's failure finds it failed already.
+    const first = run(fake, envelope, 1).finally(firstSettled);
+    const second = run(fake, envelope, 2);
+    expect(await first).toMatchObject({ action: 'deadLetter', reason: 'MaxAttemptsExceeded' });
+    expect(await second).toEqual({ action: 'complete' });
+    expect(calls).toBe(2);
+    expect(await fake.store.getTask(`${jobId}.0.0`)).toMatchObject({ status: 'failed' });
+  });
+
   it('poisons on the host’s last delivery rather than retrying (MaxDeliveriesExceeded)', async () => {
     const job = testJob({
       name: 'last',

@@ -53,6 +53,8 @@ interface Failure {
 
 /** The settlement of most tasks, shared: settlements are read, never changed. */
 const COMPLETE: TaskSettlement = Object.freeze({ action: 'complete' });
+/** Task statuses no delivery changes any more. */
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Most characters of a dead-letter's description. */
 const DESCRIPTION_MAX = 1000;
@@ -319,9 +321,10 @@ export class TaskRunner {
   }
 
   /**
-   * Poisons a task: records the failure (the barrier counts it) and dead-letters its message —
-   * unless the task had ended already (its job cancelled meanwhile, a duplicate that finished it):
-   * then the message settles as that task's does.
+   * Poisons a task: records the failure (the barrier counts it) and dead-letters its message. A
+   * delivery whose failure did not apply because another delivery of the task (a duplicate, a
+   * redelivery) finished it first is acknowledged instead: the task keeps one dead letter, and a
+   * cancelled job's task none.
    */
   private async poison(run: TaskRun, attempt: Attempt, failure: Failure): Promise<TaskSettlement> {
     const applied = await this.barrier.complete({
@@ -330,7 +333,9 @@ export class TaskRunner {
       error: failure.error,
       ...(failure.timedOut ? { timedOut: true } : {}),
     });
-    if (!applied) return this.whyUnapplied(run);
+    if (!applied && run.packAdmitted) return this.whyUnapplied(run);
+    if (!applied && FINISHED.has((await this.ctx.store.getTask(attempt.taskId))?.status ?? ''))
+      return COMPLETE;
     const description = `task ${attempt.taskId} failed after ${attempt.attempt} attempt(s): ${failure.error.message}`;
     return {
       action: 'deadLetter',
