@@ -149,6 +149,10 @@ class PgAdapter implements SqlAdapter {
   private listener:
     | { client: pg.PoolClient; channels: Map<string, Set<(payload: string) => void>> }
     | undefined;
+  /** The listener while it is being opened: concurrent callers share it. */
+  private opening:
+    | Promise<{ client: pg.PoolClient; channels: Map<string, Set<(payload: string) => void>> }>
+    | undefined;
   private closed = false;
 
   private readonly prepare: boolean;
@@ -241,21 +245,7 @@ class PgAdapter implements SqlAdapter {
     channel: string,
     onPayload: (payload: string) => void,
   ): Promise<() => Promise<void>> {
-    if (!this.listener) {
-      // A dedicated connection: LISTEN is per session and must stay checked out.
-      const client = await this.withPool('listen', (pool) => pool.connect());
-      const channels = new Map<string, Set<(payload: string) => void>>();
-      client.on('notification', (n) => {
-        for (const cb of channels.get(n.channel) ?? []) cb(n.payload ?? '');
-      });
-      client.on('error', () => {
-        // Lost listener: callers fall back to polling; the next listen() opens a new one.
-        if (this.listener?.client === client) this.listener = undefined;
-        client.release(true);
-      });
-      this.listener = { client, channels };
-    }
-    const { client, channels } = this.listener;
+    const { client, channels } = this.listener ?? (await this.openListener());
     let set = channels.get(channel);
     if (!set) {
       set = new Set();
@@ -268,6 +258,33 @@ class PgAdapter implements SqlAdapter {
     return async () => {
       set.delete(onPayload);
     };
+  }
+
+  /**
+   * The dedicated connection LISTEN needs (it is per session and must stay checked out), opened
+   * once: callers racing here share it — two checked out, the one not kept would never be
+   * released and the pool could never end.
+   */
+  private openListener(): Promise<NonNullable<PgAdapter['listener']>> {
+    this.opening ??= (async () => {
+      try {
+        const client = await this.withPool('listen', (pool) => pool.connect());
+        const channels = new Map<string, Set<(payload: string) => void>>();
+        client.on('notification', (n) => {
+          for (const cb of channels.get(n.channel) ?? []) cb(n.payload ?? '');
+        });
+        client.on('error', () => {
+          // Lost listener: callers fall back to polling; the next listen() opens a new one.
+          if (this.listener?.client === client) this.listener = undefined;
+          client.release(true);
+        });
+        this.listener = { client, channels };
+        return this.listener;
+      } finally {
+        this.opening = undefined;
+      }
+    })();
+    return this.opening;
   }
 
   async close(): Promise<void> {
