@@ -11,6 +11,11 @@
  * deadlock and one attempt per task, every run.
  * `npm run chaos -- schedules [--kills 30] [--workers 3] [--json]` — cron schedules evaluated by a
  * fleet on PostgreSQL, the evaluator SIGKILLed inside its pass: every fire submitted once.
+ * `npm run chaos -- operations [--runs 10] [--paths postgres,storagequeue,servicebus] [--workers 3]
+ * [--jobs 3] [--n 200] [--kills-per-run 6] [--pack-tasks 1] [--cancel-bound-ms 1000]
+ * [--cancelled-retention-ms 10000 (60000 on storagequeue)] [--seed S] [--json]` — while workers
+ * are SIGKILLed, failed jobs are retried, running jobs cancelled and finished jobs purged (`purge`,
+ * and the workers' retention); see operations.ts.
  * With `--json` the last line is `{ "runs", "kills", "violations", "lost", "deadlocks", "paths": {…} }`
  * (contention: `{ "runs", "tasks", "deadlocks", "retriedTasks", "violations", … "perRun": […] }`).
  * Exits 1 on any invariant violation.
@@ -20,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { runContention } from './contention.js';
 import { liveWorkers } from './fleet.js';
 import { type PathReport, runCampaign } from './harness.js';
+import { type OperationsReport, runOperations } from './operations.js';
 import { PATHS, type PathName } from './paths.js';
 import { runScheduleChaos } from './schedules.js';
 import { runSoak } from './soak.js';
@@ -34,7 +40,9 @@ const { values, positionals } = parseArgs({
     n: { type: 'string' },
     'kills-per-run': { type: 'string', default: '6' },
     'pack-tasks': { type: 'string', default: '1' },
-    runs: { type: 'string', default: '20' },
+    runs: { type: 'string' },
+    'cancel-bound-ms': { type: 'string', default: '1000' },
+    'cancelled-retention-ms': { type: 'string' },
     seed: { type: 'string' },
     'key-limit': { type: 'string' },
     'rate-limit': { type: 'string' },
@@ -98,6 +106,56 @@ if (positionals[0] === 'contention') {
   );
   if (values.json) console.log(JSON.stringify(report));
   process.exitCode = report.violations.length > 0 ? 1 : 0;
+} else if (positionals[0] === 'operations') {
+  const reports: OperationsReport[] = [];
+  for (const path of pathList()) {
+    const report = await runOperations({
+      path,
+      runs: int(values.runs, 10),
+      workers: int(values.workers, 3),
+      jobsPerRun: int(values.jobs, 3),
+      n: int(values.n, 200),
+      killsPerRun: int(values['kills-per-run'], 6),
+      packTasks: int(values['pack-tasks'], 1),
+      cancelBoundMs: int(values['cancel-bound-ms'], 1000),
+      ...(values['cancelled-retention-ms']
+        ? { cancelledRetentionMs: int(values['cancelled-retention-ms'], 0) }
+        : {}),
+      ...(values.seed ? { seed: int(values.seed, 0) } : {}),
+      log,
+    });
+    reports.push(report);
+    console.log(operationsSummary(report));
+  }
+  const ran = reports.filter((r) => !r.skipped);
+  const total = {
+    runs: sum(ran, (r) => r.runs),
+    kills: sum(ran, (r) => r.kills),
+    violations: sum(ran, (r) => r.violations.length),
+    lost: sum(ran, (r) => r.lost),
+  };
+  console.log(
+    `total: ${total.runs} runs, ${total.kills} kills, ${total.violations} violations, ${total.lost} lost; workers left running: ${liveWorkers()}`,
+  );
+  if (values.json)
+    console.log(
+      JSON.stringify({
+        ...total,
+        paths: Object.fromEntries(
+          reports.map((r) => [
+            r.path,
+            r.skipped
+              ? { skipped: r.skipped }
+              : {
+                  ...r,
+                  violations: r.violations.length,
+                  firstViolations: r.violations.slice(0, 5),
+                },
+          ]),
+        ),
+      }),
+    );
+  process.exitCode = total.violations > 0 ? 1 : 0;
 } else if (positionals[0] === 'soak') {
   const report = await runSoak({ jobs: int(values.jobs, 3), n: int(values.n, 10_000), log });
   console.log(
@@ -112,9 +170,7 @@ if (positionals[0] === 'contention') {
   if (values.json) console.log(JSON.stringify(report));
   process.exitCode = report.violations.length > 0 || report.leaks.length > 0 ? 1 : 0;
 } else {
-  const paths = values.paths.split(',').map((p) => p.trim()) as PathName[];
-  for (const p of paths)
-    if (!PATHS.includes(p)) throw new Error(`unknown path "${p}" (${PATHS.join(', ')})`);
+  const paths = pathList();
   const kills = int(values.kills, 200);
   const reports: PathReport[] = [];
   const rate = values['rate-limit']?.split('/').map((v) => Number.parseInt(v, 10));
@@ -189,6 +245,28 @@ if (positionals[0] === 'contention') {
       }),
     );
   process.exitCode = total.violations > 0 ? 1 : 0;
+}
+
+function pathList(): PathName[] {
+  const paths = values.paths.split(',').map((p) => p.trim()) as PathName[];
+  for (const p of paths)
+    if (!PATHS.includes(p)) throw new Error(`unknown path "${p}" (${PATHS.join(', ')})`);
+  return paths;
+}
+
+function operationsSummary(r: OperationsReport): string {
+  if (r.skipped) return `${r.path}: skipped (${r.skipped})`;
+  const by = Object.entries(r.killsBy)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const latest = r.cancelled.latestStartAfterCancelMs;
+  return [
+    `${r.path} operations: ${r.runs} runs, ${r.jobs} jobs, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
+    `  retried: ${r.retried.jobs} jobs (${r.retried.tasks} tasks re-opened); cancelled: ${r.cancelled.jobs} jobs, ${r.cancelled.startsAfterCancel} handler start(s) after a cancel returned${latest === null ? '' : ` (latest ${latest} ms after)`}`,
+    `  purged: ${r.purged.byPurge.jobs} jobs / ${r.purged.byPurge.tasks} task rows by purge, ${r.purged.byRetention} cancelled jobs by retention; ${r.purged.checkedGone} checked fully gone; dead letters: ${r.poisonedDeadLetters} poisoned before a retry, ${r.lateDeadLetters} late of purged jobs`,
+    `  violations: ${r.violations.length}, lost: ${r.lost}, deadlocks: ${r.deadlocks}`,
+    ...r.violations.slice(0, 10).map((v) => `    ${v}`),
+  ].join('\n');
 }
 
 function summary(r: PathReport): string {

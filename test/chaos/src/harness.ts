@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
+  type RetentionOptions,
   type Switchyard,
   silentLogger,
   type TelemetryOptions,
@@ -169,6 +170,8 @@ export interface FleetOptions {
   engineDefaults?: boolean;
   /** Flow limits of the chaos job, and the workers' key-slot lease. */
   flow?: CampaignFlow;
+  /** Retention the workers apply (from their reconciler's pass). */
+  retention?: RetentionOptions;
   onLine?: (worker: WorkerProcess, line: WorkerLine) => void;
 }
 
@@ -211,6 +214,7 @@ export class Fleet {
           rssEveryMs: 1000,
           ...(o.otel ? { otel: true } : {}),
           ...(o.flow ? { flow: { slotLeaseMs: 2000, ...o.flow } } : {}),
+          ...(o.retention ? { retention: o.retention } : {}),
         };
     const process = spawnWorker(config, (w, line) => o.onLine?.(w, line));
     this.started.push(process);
@@ -249,6 +253,54 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.restarts);
     await Promise.all(this.slots.map((w) => stopWorker(w)));
+  }
+}
+
+/**
+ * SIGKILLs a fleet's workers within a budget: at the moments the workers announce (inside a
+ * fan-out, right after an advance or a stage completion) by chance, and on a random timer. Each
+ * kill is counted in `counts` by kind; the killed slot restarts 100–600 ms later.
+ */
+export class Killer {
+  /** Kills left in the current run. */
+  budget = 0;
+  fleet: Fleet | undefined;
+  private killing = false;
+
+  constructor(
+    private readonly random: () => number,
+    private readonly counts: { kills: number; killsBy: Record<KillKind, number> },
+  ) {}
+
+  async kill(slot: number, kind: KillKind): Promise<void> {
+    if (!this.fleet || this.budget <= 0 || this.killing) return;
+    this.killing = true;
+    this.budget--;
+    this.counts.kills++;
+    this.counts.killsBy[kind]++;
+    try {
+      await this.fleet.kill(slot, 100 + Math.floor(this.random() * 500));
+    } finally {
+      this.killing = false;
+    }
+  }
+
+  /** The fleet's `onLine`: a chance of a kill at each announced moment. */
+  readonly onLine = (worker: WorkerProcess, line: WorkerLine): void => {
+    if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
+    // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
+    const chance = line.ev === 'fanout' ? 0.2 : 0.6;
+    if (this.random() < chance && !worker.killed && this.fleet)
+      void this.kill(this.fleet.slotOf(worker), line.ev);
+  };
+
+  /** Kills a random worker every 0.8–2.5 s while `running()` and the budget lasts. */
+  async randomKills(running: () => boolean): Promise<void> {
+    while (running() && this.budget > 0) {
+      await sleep(800 + Math.floor(this.random() * 1700));
+      if (running() && this.fleet)
+        await this.kill(Math.floor(this.random() * this.fleet.slots.length), 'random');
+    }
   }
 }
 
@@ -328,20 +380,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     );
     deadlocksBefore = await service.deadlocks();
     const killsPerRun = options.killsPerRun ?? 6;
-    let budget = 0;
-    let killing = false;
-    const kill = async (slot: number, kind: KillKind) => {
-      if (!fleet || budget <= 0 || killing) return;
-      killing = true;
-      budget--;
-      report.kills++;
-      report.killsBy[kind]++;
-      try {
-        await fleet.kill(slot, 100 + Math.floor(random() * 500));
-      } finally {
-        killing = false;
-      }
-    };
+    const killer = new Killer(random, report);
     fleet = new Fleet({
       service,
       ...(options.flow ? { flow: options.flow } : {}),
@@ -352,12 +391,10 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       ...(options.otel ? { otel: true } : {}),
       onLine: (worker, line) => {
         traces?.line(line);
-        if (line.ev !== 'fanout' && line.ev !== 'advanced' && line.ev !== 'stage-complete') return;
-        // Fan-out chunks are many, advances few: weight the kill chance so all three get hit.
-        const chance = line.ev === 'fanout' ? 0.2 : 0.6;
-        if (random() < chance && !worker.killed) void kill(fleet!.slotOf(worker), line.ev);
+        killer.onLine(worker, line);
       },
     });
+    killer.fleet = fleet;
     await fleet.ready();
     let run = 0;
     // At least one run, even with no kill asked for (the multi-process flow check).
@@ -367,7 +404,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     ) {
       run++;
       const killsBefore = report.kills;
-      budget = Math.min(killsPerRun, options.kills - report.kills);
+      killer.budget = Math.min(killsPerRun, options.kills - report.kills);
       const jobs: SubmittedJob[] = [];
       for (let j = 0; j < (options.jobsPerRun ?? 2); j++) {
         const params = {
@@ -395,16 +432,11 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       }
       // Random kills on a timer, on top of the event-driven ones.
       let running = true;
-      const randomKills = (async () => {
-        while (running && budget > 0) {
-          await sleep(800 + Math.floor(random() * 1700));
-          if (running) await kill(Math.floor(random() * fleet.slots.length), 'random');
-        }
-      })();
+      const randomKills = killer.randomKills(() => running);
       const ids = jobs.map((j) => j.jobId);
       const done = await waitTerminal(submitter, ids, 180_000);
       running = false;
-      budget = 0;
+      killer.budget = 0;
       await randomKills;
       const depth = await waitDrained(service, done ? 30_000 : 1000);
       // A kill between a claim and the handler's start leaves an attempt no handler made; in a

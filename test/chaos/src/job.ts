@@ -23,6 +23,11 @@ export const chaosParams = z.object({
   failEvery: z.number().int().min(0).max(1000).default(8),
   /** Flow-control keys the first two stages' tasks spread over, by index (see {@link ChaosFlow}). */
   keys: z.number().int().min(1).max(1000).default(4),
+  /**
+   * Stage-2 tasks whose index is a multiple of `fragile` fail on every attempt until the job is
+   * healed (`FinalizeEffect.healed`): the job fails, then succeeds once healed and retried. 0: none.
+   */
+  fragile: z.number().int().min(0).max(1_000_000).default(0),
 });
 export type ChaosParams = z.output<typeof chaosParams>;
 
@@ -37,7 +42,10 @@ export interface ChaosFlow {
   rate?: { limit: number; periodMs: number };
 }
 
-/** One handler run as recorded: its start (ms since the epoch) and the flow key it ran under. */
+/**
+ * One handler run as recorded: its start (ms since the epoch; every run) and, for a flow-limited
+ * run, its id and the flow key it ran under.
+ */
 export interface RunRecord {
   jobId: string;
   taskId: string;
@@ -62,6 +70,8 @@ export interface FinalizeEffect {
    * end had not returned (its key slot was still held) when its worker died.
    */
   ended?(run: { runId: string; endedAt: number }): Promise<void>;
+  /** Whether a job's fragile tasks may succeed now (see `fragile`). */
+  healed?(jobId: string): Promise<boolean>;
 }
 
 export interface ChaosResult {
@@ -86,6 +96,10 @@ export class TransientError extends Error {
   override name = 'TransientError';
 }
 
+export class FragileError extends Error {
+  override name = 'FragileError';
+}
+
 const work = (maxMs: number) =>
   maxMs <= 0
     ? Promise.resolve()
@@ -104,8 +118,7 @@ type Ctx = { jobId: string; taskId: string; attempt: number };
 
 /** The three stages' tasks; each records its run through `effect.ran` first. */
 function chaosTasks(effect: FinalizeEffect, flow: ChaosFlow = {}) {
-  const ran = (ctx: Ctx) =>
-    effect.ran?.({ jobId: ctx.jobId, taskId: ctx.taskId, attempt: ctx.attempt });
+  const ran = (ctx: Ctx) => effect.ran?.({ ...pick(ctx), startedAt: Date.now() });
   const limited = flow.keyLimit !== undefined || flow.rate !== undefined;
   /** A flow-limited run: its start and key recorded first, its end before it returns. */
   const timed = async <T>(task: string, k: number, ctx: Ctx, body: () => Promise<T>) => {
@@ -150,14 +163,17 @@ function chaosTasks(effect: FinalizeEffect, flow: ChaosFlow = {}) {
       w: z.number(),
       f: z.number(),
       k: z.number().int().default(0),
+      g: z.number().optional(),
     }),
     retry,
     ...concurrency,
     ...(flow.rate ? { rateLimit: { ...flow.rate, key } } : {}),
-    handler: ({ v, w, f, k }, ctx) =>
+    handler: ({ v, w, f, k, g }, ctx) =>
       timed('square', k, ctx, async () => {
         await work(w);
         fail(1, ctx.index, ctx.attempt, f);
+        if (g && ctx.index % g === 0 && !(await effect.healed?.(ctx.jobId)))
+          throw new FragileError(`fragile task ${ctx.taskId} fails until its job is healed`);
         return squareValue(v);
       }),
   });
@@ -194,9 +210,15 @@ export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
       stage({
         name: 'square',
         task: square,
-        async *fanOut({ maxWorkMs, failEvery, keys }: ChaosParams, ctx) {
+        async *fanOut({ maxWorkMs, failEvery, keys, fragile }: ChaosParams, ctx) {
           for await (const { index, result } of ctx.results<number>('split'))
-            yield { v: result, w: maxWorkMs, f: failEvery, k: index % keys };
+            yield {
+              v: result,
+              w: maxWorkMs,
+              f: failEvery,
+              k: index % keys,
+              ...(fragile ? { g: fragile } : {}),
+            };
         },
       }),
       stage({

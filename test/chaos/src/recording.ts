@@ -24,6 +24,7 @@ export function chaosTablesSql(schema: string): string {
     CREATE INDEX IF NOT EXISTS chaos_runs_job ON ${s}.chaos_runs (job_id);
     CREATE INDEX IF NOT EXISTS chaos_runs_run ON ${s}.chaos_runs (run_id) WHERE run_id IS NOT NULL;
     CREATE TABLE IF NOT EXISTS ${s}.chaos_admissions (task_id text NOT NULL, job_id text NOT NULL, key text NOT NULL, asked_at bigint NOT NULL, answered_at bigint NOT NULL, worker text);
+    CREATE TABLE IF NOT EXISTS ${s}.chaos_healed (job_id text PRIMARY KEY);
   `;
 }
 
@@ -76,6 +77,21 @@ export function finalizeEffect(pool: pg.Pool, schema: string, worker: string): F
         [ends.map((e) => e.runId), ends.map((e) => e.endedAt)],
       );
     }),
+    healed: healedReader(pool, schema),
+  };
+}
+
+/** Reads `chaos_healed`; a job once healed stays healed, so a yes is remembered. */
+function healedReader(pool: pg.Pool, schema: string): (jobId: string) => Promise<boolean> {
+  const healed = new Set<string>();
+  return async (jobId) => {
+    if (healed.has(jobId)) return true;
+    const { rowCount } = await pool.query(
+      `SELECT 1 FROM "${schema}".chaos_healed WHERE job_id = $1`,
+      [jobId],
+    );
+    if (rowCount) healed.add(jobId);
+    return Boolean(rowCount);
   };
 }
 

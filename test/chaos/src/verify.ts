@@ -10,6 +10,11 @@ import type { QueueDepth } from './paths.js';
 export interface SubmittedJob {
   jobId: string;
   params: Pick<ChaosParams, 'n' | 'seed'> & { chunk?: number };
+  /**
+   * Each `retry` that re-opened tasks of the job: the stage and the tasks. A re-opened task may be
+   * applied once more, and its stage completed once more, per retry.
+   */
+  reopened?: { stage: number; taskIds: readonly string[] }[];
 }
 
 export interface Verdict {
@@ -66,7 +71,9 @@ export async function verify(
   let finalizeCalls = 0;
   let attemptsBeyondRuns = 0;
   let retriedTasks = 0;
-  for (const { jobId, params } of jobs) {
+  for (const { jobId, params, reopened = [] } of jobs) {
+    const reopenedTask = (id: string) => reopened.filter((r) => r.taskIds.includes(id)).length;
+    const reopenedStage = (s: number) => reopened.filter((r) => r.stage === s).length;
     const counted = (
       await pool.query<{ stage: number; idx: number; attempts: number; runs: number }>(
         `SELECT t.stage, t.idx, t.attempts, coalesce(r.n, 0)::int AS runs
@@ -171,14 +178,20 @@ export async function verify(
           lost++;
         }
         const n = applied.get(id) ?? 0;
-        if (n > 1) violations.push(`${id}: completion applied ${n} times`);
+        if (n > 1 + reopenedTask(id))
+          violations.push(
+            `${id}: completion applied ${n} times (re-opened ${reopenedTask(id)} times)`,
+          );
         if (n === 0) unrecorded++;
       }
       const adv = advances.get(s) ?? 0;
       if (adv > 1) violations.push(`${jobId}: stage ${s} advanced ${adv} times`);
       if (adv === 0) unrecorded++;
       const done = completions.get(s) ?? 0;
-      if (done > 1) violations.push(`${jobId}: stage ${s} reported complete ${done} times`);
+      if (done > 1 + reopenedStage(s))
+        violations.push(
+          `${jobId}: stage ${s} reported complete ${done} times (re-opened ${reopenedStage(s)} times)`,
+        );
       if (done === 0) unrecorded++;
     }
     const fin = (
@@ -218,4 +231,117 @@ export async function verify(
     retriedTasks,
     depth,
   };
+}
+
+/** A job cancelled by the harness: when its `cancel` call returned. */
+export interface CancelledJob {
+  jobId: string;
+  cancelledAt: number;
+}
+
+export interface CancelVerdict {
+  violations: string[];
+  /** Handler runs that started after the cancel returned (each within the bound, or a violation). */
+  startsAfterCancel: number;
+  /** The latest handler start after a cancel returned, ms after it (null: none started after). */
+  latestStartAfterCancelMs: number | null;
+  /** Cancelled jobs already deleted (retention), checked fully gone. */
+  gone: number;
+}
+
+/**
+ * Checks cancelled jobs: each is `cancelled` (or deleted, with nothing of it left); no handler of
+ * it started later than `boundMs` after the cancel returned; no task was applied twice, no stage
+ * advanced or completed twice, the finalize effect at most once.
+ */
+export async function verifyCancelled(
+  pool: pg.Pool,
+  schema: string,
+  jobs: readonly CancelledJob[],
+  boundMs: number,
+): Promise<CancelVerdict> {
+  const t = (name: string) => `"${schema}".${name}`;
+  const verdict: CancelVerdict = {
+    violations: [],
+    startsAfterCancel: 0,
+    latestStartAfterCancelMs: null,
+    gone: 0,
+  };
+  for (const { jobId, cancelledAt } of jobs) {
+    const job = (
+      await pool.query<{ status: string }>(`SELECT status FROM ${t('jobs')} WHERE id = $1`, [jobId])
+    ).rows[0];
+    if (!job) {
+      verdict.gone++;
+      verdict.violations.push(...(await leftovers(pool, schema, [jobId])));
+    } else if (job.status !== 'cancelled') {
+      verdict.violations.push(`${jobId}: cancelled, but ${job.status}`);
+    }
+    const late = (
+      await pool.query<{ task_id: string; started_at: string }>(
+        `SELECT task_id, started_at FROM ${t('chaos_runs')}
+          WHERE job_id = $1 AND started_at > $2 ORDER BY started_at`,
+        [jobId, cancelledAt],
+      )
+    ).rows;
+    verdict.startsAfterCancel += late.length;
+    for (const run of late) {
+      const after = Number(run.started_at) - cancelledAt;
+      verdict.latestStartAfterCancelMs = Math.max(verdict.latestStartAfterCancelMs ?? 0, after);
+      if (after > boundMs)
+        verdict.violations.push(
+          `${run.task_id}: started ${after} ms after its job's cancel returned (bound ${boundMs} ms)`,
+        );
+    }
+    const twice = async (sql: string, what: string) => {
+      for (const row of (await pool.query<{ k: string; n: string }>(sql, [jobId])).rows)
+        verdict.violations.push(`${jobId}: ${what} ${row.k} ${row.n} times`);
+    };
+    await twice(
+      `SELECT task_id AS k, count(*) AS n FROM ${t('chaos_applied')} WHERE job_id = $1 GROUP BY task_id HAVING count(*) > 1`,
+      'completion applied to',
+    );
+    await twice(
+      `SELECT stage::text AS k, count(*) AS n FROM ${t('chaos_advances')} WHERE job_id = $1 GROUP BY stage HAVING count(*) > 1`,
+      'advanced into stage',
+    );
+    await twice(
+      `SELECT stage::text AS k, count(*) AS n FROM ${t('chaos_completions')} WHERE job_id = $1 GROUP BY stage HAVING count(*) > 1`,
+      'reported complete stage',
+    );
+    await twice(
+      `SELECT job_id AS k, count(*) AS n FROM ${t('chaos_finalized')} WHERE job_id = $1 GROUP BY job_id HAVING count(*) > 1`,
+      'finalize effect',
+    );
+  }
+  return verdict;
+}
+
+/** Rows left of jobs that were deleted: any job, stage or task row is a violation. */
+export async function leftovers(
+  pool: pg.Pool,
+  schema: string,
+  jobIds: readonly string[],
+): Promise<string[]> {
+  if (jobIds.length === 0) return [];
+  const t = (name: string) => `"${schema}".${name}`;
+  const { rows } = await pool.query<{
+    job_id: string;
+    jobs: string;
+    stages: string;
+    tasks: string;
+  }>(
+    `SELECT id AS job_id,
+            (SELECT count(*) FROM ${t('jobs')} WHERE id = x.id) AS jobs,
+            (SELECT count(*) FROM ${t('stages')} WHERE job_id = x.id) AS stages,
+            (SELECT count(*) FROM ${t('tasks')} WHERE job_id = x.id) AS tasks
+       FROM unnest($1::text[]) AS x(id)`,
+    [jobIds],
+  );
+  return rows
+    .filter((r) => Number(r.jobs) + Number(r.stages) + Number(r.tasks) > 0)
+    .map(
+      (r) =>
+        `${r.job_id}: purged, but ${r.jobs} job, ${r.stages} stage and ${r.tasks} task row(s) left`,
+    );
 }

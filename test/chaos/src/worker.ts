@@ -6,7 +6,7 @@
  * SIGTERM drains and exits; the harness SIGKILLs it at random moments.
  * @module
  */
-import { createSwitchyard, type Logger } from '@switchyard/core';
+import { createSwitchyard, type Logger, type RetentionOptions } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { type ChaosFlow, chaosJob } from './job.js';
@@ -36,6 +36,8 @@ export interface WorkerConfig {
   otel?: boolean;
   /** Flow limits of the chaos job's first two stages, and the key slots' lease. */
   flow?: ChaosFlow & { slotLeaseMs?: number };
+  /** Retention of finished jobs (applied by the reconciler's pass); absent: none. */
+  retention?: RetentionOptions;
 }
 
 const config = JSON.parse(process.env.CHAOS_WORKER ?? process.argv[2] ?? '') as WorkerConfig;
@@ -72,6 +74,7 @@ const yard = createSwitchyard({
     ...(config.packTasks === undefined ? {} : { packTasks: config.packTasks }),
   },
   logger,
+  ...(config.retention ? { retention: config.retention } : {}),
   ...(config.flow?.slotLeaseMs === undefined
     ? {}
     : { flowControl: { slotLeaseMs: config.flow.slotLeaseMs } }),
