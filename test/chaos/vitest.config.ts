@@ -1,3 +1,5 @@
 import { project } from '../../vitest.shared.js';
 
-export default project('chaos', { testTimeout: 300_000 });
+// One file at a time: each campaign checks afterwards that no worker process of its own is left,
+// by name, so two campaigns running together would see each other's workers.
+export default project('chaos', { testTimeout: 300_000, fileParallelism: false });
