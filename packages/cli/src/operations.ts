@@ -12,7 +12,15 @@ import type {
   RetryOptions,
   Switchyard,
 } from '@switchyard/core';
-import { parseDuration, parseInstant, SwitchyardError } from '@switchyard/core';
+import {
+  CANCELLABLE_STATUSES,
+  FINISHED_JOB_STATUSES,
+  JOB_STATUSES,
+  parseDuration,
+  parseInstant,
+  RETRYABLE_STATUSES,
+  SwitchyardError,
+} from '@switchyard/core';
 import { table } from './render.js';
 
 export type OperationCommand = 'jobs' | 'retry' | 'cancel' | 'purge';
@@ -38,20 +46,12 @@ export type Operation =
   | { kind: 'cancelJobs'; filter: ListJobsFilter }
   | { kind: 'purge'; filter: PurgeFilter };
 
-const ALL: readonly JobStatus[] = [
-  'scheduled',
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'cancelled',
-];
 /** What each command's `--status` can name: the statuses it can act on. */
 const STATUSES: Record<OperationCommand, readonly JobStatus[]> = {
-  jobs: ALL,
-  retry: ['failed', 'succeeded', 'running'],
-  cancel: ['scheduled', 'queued', 'running'],
-  purge: ['succeeded', 'failed', 'cancelled'],
+  jobs: JOB_STATUSES,
+  retry: RETRYABLE_STATUSES,
+  cancel: CANCELLABLE_STATUSES,
+  purge: FINISHED_JOB_STATUSES,
 };
 const MAX_PAGE = 500;
 

@@ -67,6 +67,12 @@ export { type Duration, type DurationUnit, parseDuration } from './operations/du
 export { parseInstant } from './operations/instant.js';
 export type { RetentionOptions } from './operations/purge.js';
 export type { RetryOptions, RetryResult } from './operations/retry.js';
+export {
+  CANCELLABLE_STATUSES,
+  FINISHED_JOB_STATUSES,
+  JOB_STATUSES,
+  RETRYABLE_STATUSES,
+} from './operations/statuses.js';
 export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
 export type { SecretRef, SecretSource } from './secrets/types.js';

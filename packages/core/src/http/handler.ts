@@ -3,15 +3,14 @@ import type { SubmitOptions } from '../engine/types.js';
 import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type { RetryResult } from '../operations/retry.js';
+import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../operations/statuses.js';
 import type { ListTasksOptions, TaskStatus } from '../store.js';
 import { checkBearer, checkHmac, type HttpAuth } from './auth.js';
 import {
-  CANCELLABLE_STATUSES,
   parseJobFilterBody,
   parseListJobsQuery,
   parsePurgeBody,
   parseRetryBody,
-  RETRYABLE_STATUSES,
 } from './operations-params.js';
 
 /** Options of {@link createHttpHandler}. */

@@ -17,25 +17,10 @@ import { type FieldIssue, ValidationError } from '../errors.js';
 import { parseDuration } from '../operations/duration.js';
 import { parseInstant } from '../operations/instant.js';
 import type { RetryOptions } from '../operations/retry.js';
+import { FINISHED_JOB_STATUSES, JOB_STATUSES } from '../operations/statuses.js';
 import type { JobStatus, ListJobsFilter, PurgeFilter } from '../store.js';
 import { MAX_JOB_PAGE } from '../store.js';
 
-const JOB_STATUSES: readonly JobStatus[] = [
-  'scheduled',
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'cancelled',
-];
-const FINISHED: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
-/**
- * Statuses a bulk retry can act on: a finished job's failed tasks re-open, and a running job's
- * in its current stage (see `Store.reopenTasks`); any other status could never match.
- */
-export const RETRYABLE_STATUSES: readonly JobStatus[] = ['failed', 'succeeded', 'running'];
-/** Statuses a bulk cancel can act on: the jobs not finished yet. */
-export const CANCELLABLE_STATUSES: readonly JobStatus[] = ['scheduled', 'queued', 'running'];
 const FILTER_FIELDS = ['status', 'name', 'transport', 'createdAfter', 'createdBefore'] as const;
 const MAX_TEXT = 256;
 /** Cursors and task ids embed job ids, which may be longer than a name. */
@@ -245,7 +230,7 @@ export function parsePurgeBody(body: unknown, now = new Date()): PurgeFilter {
     ['status', 'olderThan', 'finishedBefore', 'name', 'limit'],
     issues,
   );
-  const status = statuses(fields.status, 'status', issues, FINISHED);
+  const status = statuses(fields.status, 'status', issues, FINISHED_JOB_STATUSES);
   const name = text(fields.name, 'name', issues);
   const limit = count(fields.limit, 'limit', issues, 1_000_000_000);
   let finishedBefore = date(fields.finishedBefore, 'finishedBefore', issues);

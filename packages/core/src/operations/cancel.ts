@@ -4,6 +4,7 @@
  */
 import type { ListJobsFilter, Store } from '../store.js';
 import { eachJob } from './each-job.js';
+import { CANCELLABLE_STATUSES } from './statuses.js';
 
 /**
  * Cancels every job matching `filter` that is not finished yet — delayed (`scheduled`), queued or
@@ -15,12 +16,11 @@ export async function cancelJobs(
   store: Pick<Store, 'listJobs' | 'cancelJob'>,
   filter: ListJobsFilter,
 ): Promise<{ cancelled: number }> {
-  const open = ['scheduled', 'queued', 'running'] as const;
   const wanted =
     filter.status === undefined
-      ? [...open]
+      ? [...CANCELLABLE_STATUSES]
       : (typeof filter.status === 'string' ? [filter.status] : [...filter.status]).filter((s) =>
-          (open as readonly string[]).includes(s),
+          CANCELLABLE_STATUSES.includes(s),
         );
   if (wanted.length === 0) return { cancelled: 0 };
   let cancelled = 0;

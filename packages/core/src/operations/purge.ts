@@ -7,6 +7,7 @@
 import { ValidationError } from '../errors.js';
 import type { PurgeFilter, Store } from '../store.js';
 import { type Duration, parseDuration } from './duration.js';
+import { FINISHED_JOB_STATUSES } from './statuses.js';
 
 /**
  * How long finished jobs are kept, per final status, counted from when the job finished; a status
@@ -22,7 +23,7 @@ export interface RetentionOptions {
 }
 
 /** The statuses retention applies to, in the order a pass purges them. */
-export const RETENTION_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+export const RETENTION_STATUSES = FINISHED_JOB_STATUSES;
 
 /** Retention in milliseconds per status (a status absent: kept for ever). */
 export type RetentionMs = Partial<Record<(typeof RETENTION_STATUSES)[number], number>>;
