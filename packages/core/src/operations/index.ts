@@ -19,12 +19,6 @@ export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';
 export { parseInstant } from './instant.js';
 export {
-  CANCELLABLE_STATUSES,
-  FINISHED_JOB_STATUSES,
-  JOB_STATUSES,
-  RETRYABLE_STATUSES,
-} from './statuses.js';
-export {
   type PurgePacing,
   type PurgeTotals,
   purgeJobs,
@@ -42,3 +36,9 @@ export {
   retryJob,
   retryJobs,
 } from './retry.js';
+export {
+  CANCELLABLE_STATUSES,
+  FINISHED_JOB_STATUSES,
+  JOB_STATUSES,
+  RETRYABLE_STATUSES,
+} from './statuses.js';
