@@ -114,14 +114,13 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
       slotLeaseMs: integerAtLeast(
         'flowControl.slotLeaseMs',
         options.flowControl?.slotLeaseMs,
-        DEFAULTS.flowControl.slotLeaseMs,
         MIN_SLOT_LEASE_MS,
+        DEFAULTS.flowControl.slotLeaseMs,
       ),
-      maxWaitMs: integerAtLeast(
+      maxWaitMs: positiveInteger(
         'flowControl.maxWaitMs',
         options.flowControl?.maxWaitMs,
         DEFAULTS.flowControl.maxWaitMs,
-        1,
       ),
     },
     retention: options.retention === undefined ? {} : resolveRetention(options.retention),
@@ -132,17 +131,6 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
 
 /** Shortest key-slot lease: renewed every third of it, a shorter one would be renewed too often. */
 const MIN_SLOT_LEASE_MS = 300;
-
-function integerAtLeast(
-  field: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) invalid(field, `must be an integer ≥ ${min}`);
-  return value;
-}
 
 export function resolveWorkOptions(options: WorkOptions): WorkSettings {
   const d = DEFAULTS.work;
@@ -221,6 +209,17 @@ function positive(field: string, value: number | undefined, fallback: number): n
 function atLeast(field: string, value: number | undefined, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < min) invalid(field, `must be a number ≥ ${min}`);
+  return value;
+}
+
+function integerAtLeast(
+  field: string,
+  value: number | undefined,
+  min: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) invalid(field, `must be an integer ≥ ${min}`);
   return value;
 }
 
