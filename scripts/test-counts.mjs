@@ -1,10 +1,29 @@
-// Reads a vitest JSON report and prints "N passed, N failed, N skipped".
+// Reads a vitest JSON report and prints "N passed, N failed, N skipped", then one line per failed
+// test (file › test name: first line of its message), so a red CI run says what failed at its end.
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 
+let report;
 try {
-  const r = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  report = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 } catch {
   console.log('0 passed, 1 failed (no test report)');
+  process.exit(0);
+}
+const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+console.log(`${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`);
+for (const file of report.testResults ?? []) {
+  const name = relative(process.cwd(), file.name ?? '');
+  const failed = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
+  // A file that failed outside any test (an import error, a hook) has no failed test to name.
+  if (failed.length === 0 && file.status === 'failed') {
+    console.log(`  ✗ ${name}: ${firstLine(file.message)}`);
+  }
+  for (const t of failed) {
+    console.log(`  ✗ ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages?.[0])}`);
+  }
+}
+
+function firstLine(text) {
+  return String(text ?? '').split('\n')[0].slice(0, 300);
 }
