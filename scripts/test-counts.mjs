@@ -1,5 +1,7 @@
 // Reads a vitest JSON report and prints "N passed, N failed, N skipped", then one line per failed
-// test (file › test name: first line of its message), so a red CI run says what failed at its end.
+// test (file › test name: first line of its message), so a red CI run says what failed at its end,
+// and one line per test that failed and then passed on its retry (CI retries once), so a flaky test
+// is reported even when the run is green.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
@@ -21,6 +23,11 @@ for (const file of report.testResults ?? []) {
   }
   for (const t of failed) {
     console.log(`  ✗ ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages?.[0])}`);
+  }
+  // A passed test keeps the errors of the attempts that failed before it.
+  for (const t of file.assertionResults ?? []) {
+    if (t.status !== 'passed' || !t.failureMessages?.length) continue;
+    console.log(`  ~ flaky (passed on retry) ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages[0])}`);
   }
 }
 
