@@ -27,10 +27,14 @@ for (const file of report.testResults ?? []) {
   // A passed test keeps the errors of the attempts that failed before it.
   for (const t of file.assertionResults ?? []) {
     if (t.status !== 'passed' || !t.failureMessages?.length) continue;
-    console.log(`  ~ flaky (passed on retry) ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages[0])}`);
+    console.log(
+      `  ~ flaky (passed on retry) ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages[0])}`,
+    );
   }
 }
 
 function firstLine(text) {
-  return String(text ?? '').split('\n')[0].slice(0, 300);
+  return String(text ?? '')
+    .split('\n')[0]
+    .slice(0, 300);
 }
