@@ -22,10 +22,12 @@ WITH input AS (
     LEFT JOIN ${s}.tasks t ON (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
     LEFT JOIN ${s}.jobs j ON j.id = i.job_id
 ), task_locks AS (
-  -- Lock order (README): task rows in key order, before any stage row.
-  SELECT t.job_id, t.stage, t.idx
+  -- Lock order (README): task rows in key order, before any stage row. The locked rows carry
+  -- what the UPDATE below needs, so it joins them to tasks by key alone.
+  SELECT l.*
     FROM ${s}.tasks t
-    JOIN (SELECT DISTINCT job_id, stage, idx FROM looked WHERE runnable AND NOT admit_only) l
+    JOIN (SELECT job_id, stage, idx, max(min_attempt) AS min_attempt, min(task_status) AS old_status
+            FROM looked WHERE runnable AND NOT admit_only GROUP BY job_id, stage, idx) l
       ON (t.job_id, t.stage, t.idx) = (l.job_id, l.stage, l.idx)
    WHERE t.status IN ('pending', 'running')
    ORDER BY t.job_id, t.stage, t.idx
@@ -36,9 +38,7 @@ WITH input AS (
          attempts = greatest(t.attempts + 1, l.min_attempt),
          started_at = coalesce(t.started_at, now()),
          updated_at = now()
-    FROM (SELECT job_id, stage, idx, max(min_attempt) AS min_attempt, min(task_status) AS old_status
-            FROM looked WHERE runnable AND NOT admit_only GROUP BY job_id, stage, idx) l
-    JOIN task_locks k ON (k.job_id, k.stage, k.idx) = (l.job_id, l.stage, l.idx)
+    FROM task_locks l
    WHERE (t.job_id, t.stage, t.idx) = (l.job_id, l.stage, l.idx)
      AND t.status IN ('pending', 'running')
   RETURNING t.job_id, t.stage, t.idx, t.attempts, l.old_status

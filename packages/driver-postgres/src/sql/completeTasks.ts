@@ -24,8 +24,9 @@ WITH input AS (
          WITH ORDINALITY AS i (job_no, stage, idx, status, result, error, timed_out, attempt, started_ms, ord)
     JOIN unnest($1::text[]) WITH ORDINALITY AS j (job_id, no) ON j.no = i.job_no
 ), task_locks AS (
-  -- Lock order (README): task rows in key order, before any stage row.
-  SELECT t.job_id, t.stage, t.idx
+  -- Lock order (README): task rows in key order, before any stage row. The locked rows carry
+  -- their input, so the UPDATE below joins them to tasks by key alone.
+  SELECT i.*
     FROM ${s}.tasks t
     JOIN input i ON (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
    WHERE t.status IN ('pending', 'running')
@@ -41,8 +42,7 @@ WITH input AS (
          started_at = coalesce(t.started_at, to_timestamp(i.started_ms / 1000), now()),
          finished_at = now(),
          updated_at = now()
-    FROM input i
-    JOIN task_locks k ON (k.job_id, k.stage, k.idx) = (i.job_id, i.stage, i.idx)
+    FROM task_locks i
    WHERE (t.job_id, t.stage, t.idx) = (i.job_id, i.stage, i.idx)
      AND t.status IN ('pending', 'running')
   RETURNING t.job_id, t.stage, t.status, i.ord
