@@ -13,15 +13,21 @@ try {
   process.exit(0);
 }
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-console.log(`${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`);
+// A file that failed outside any test (an import error, a hook) counts as one failure: its tests
+// never ran, and vitest's own count leaves it out.
+const brokenFiles = (report.testResults ?? []).filter(
+  (file) =>
+    file.status === 'failed' && !(file.assertionResults ?? []).some((t) => t.status === 'failed'),
+).length;
+const failed = report.numFailedTests + brokenFiles;
+console.log(`${report.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 for (const file of report.testResults ?? []) {
   const name = relative(process.cwd(), file.name ?? '');
-  const failed = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
-  // A file that failed outside any test (an import error, a hook) has no failed test to name.
-  if (failed.length === 0 && file.status === 'failed') {
+  const failedTests = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
+  if (failedTests.length === 0 && file.status === 'failed') {
     console.log(`  ✗ ${name}: ${firstLine(file.message)}`);
   }
-  for (const t of failed) {
+  for (const t of failedTests) {
     console.log(`  ✗ ${name} › ${t.fullName ?? t.title}: ${firstLine(t.failureMessages?.[0])}`);
   }
   // A passed test keeps the errors of the attempts that failed before it.

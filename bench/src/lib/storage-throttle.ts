@@ -116,38 +116,54 @@ export async function startStorageThrottle(
       serverBusy(res, refusal);
       return;
     }
-    const upstream = http.request(
-      {
-        host: options.target.host,
-        port: options.target.port,
-        method: req.method,
-        path: url,
-        headers: req.headers,
-        agent,
-      },
-      (answer) => {
-        const dequeue = req.method === 'GET' && /\/messages(\?|$)/.test(url) && queueBudget;
-        if (!dequeue) {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
+    // The body is read first so that a request can be sent again: see `forward`'s error handler.
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => forward(Buffer.concat(chunks), false));
+    const forward = (body: Buffer, again: boolean) => {
+      const upstream = http.request(
+        {
+          host: options.target.host,
+          port: options.target.port,
+          method: req.method,
+          path: url,
+          headers: req.headers,
+          agent,
+        },
+        (answer) => {
+          const dequeue = req.method === 'GET' && /\/messages(\?|$)/.test(url) && queueBudget;
+          if (!dequeue) {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+            return;
+          }
+          const parts: Buffer[] = [];
+          answer.on('data', (c: Buffer) => parts.push(c));
+          answer.on('end', () => {
+            const answered = Buffer.concat(parts);
+            const returned = answered.toString('utf8').split('<QueueMessage>').length - 1;
+            if (returned > 1) queueBudget.charge(returned - 1, performance.now());
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            res.end(answered);
+          });
+        },
+      );
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the target closed while this request was being written: the
+        // target never read it (Node's documented race), so it is sent once more on a new socket.
+        if (
+          !again &&
+          upstream.reusedSocket &&
+          (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+        ) {
+          forward(body, true);
           return;
         }
-        const chunks: Buffer[] = [];
-        answer.on('data', (c: Buffer) => chunks.push(c));
-        answer.on('end', () => {
-          const body = Buffer.concat(chunks);
-          const returned = body.toString('utf8').split('<QueueMessage>').length - 1;
-          if (returned > 1) queueBudget.charge(returned - 1, performance.now());
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          res.end(body);
-        });
-      },
-    );
-    upstream.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    req.pipe(upstream);
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      upstream.end(body);
+    };
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
