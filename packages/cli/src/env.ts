@@ -3,13 +3,18 @@ import { resolve } from 'node:path';
 import { type AzureEnvConfig, configFromEnv } from '@switchyard/azure';
 import {
   createSwitchyard,
+  type FieldIssue,
+  isSwitchyardError,
   type Logger,
   memoryTransport,
+  parseDuration,
   type ReconcileOptions,
+  type RetentionOptions,
   type ScheduleDefinition,
   type SchedulerOptions,
   type SecretInput,
   type Switchyard,
+  SwitchyardError,
 } from '@switchyard/core';
 import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
 import type { TransportFlag } from '@switchyard/core/http';
@@ -48,6 +53,69 @@ export interface YardFromEnvOptions {
   schedules?: readonly ScheduleDefinition[];
   /** Scheduler settings passed to `createSwitchyard` (how often `work()` runs a pass …). */
   scheduler?: SchedulerOptions;
+  /**
+   * How long finished jobs are kept (the reconciler's pass deletes older ones). Given here, it
+   * replaces the `SWITCHYARD_RETAIN_*` variables. @defaultValue from the environment, else kept
+   * for ever
+   */
+  retention?: RetentionOptions;
+}
+
+/** The variable that sets each final status's retention. */
+const RETAIN_VARIABLES = {
+  succeeded: 'SWITCHYARD_RETAIN_SUCCEEDED',
+  failed: 'SWITCHYARD_RETAIN_FAILED',
+  cancelled: 'SWITCHYARD_RETAIN_CANCELLED',
+} as const;
+
+/**
+ * Retention from `SWITCHYARD_RETAIN_SUCCEEDED` / `_FAILED` / `_CANCELLED`: how long a finished job
+ * of that status is kept, as a duration (`7d`, `12h`, `30m`) or milliseconds; unset or blank keeps
+ * it for ever. `retention` is undefined when none is set; `issues` name the malformed variables.
+ */
+export function retentionFromEnv(env: Record<string, string | undefined>): {
+  retention: RetentionOptions | undefined;
+  issues: FieldIssue[];
+} {
+  const retention: RetentionOptions = {};
+  const issues: FieldIssue[] = [];
+  for (const status of ['succeeded', 'failed', 'cancelled'] as const) {
+    const variable = RETAIN_VARIABLES[status];
+    const value = env[variable]?.trim();
+    if (!value) continue;
+    try {
+      retention[status] = parseDuration(/^\d+$/.test(value) ? Number(value) : value, variable);
+    } catch {
+      // The value is not repeated: a misplaced secret must not reach a log.
+      const message = "must be a duration such as '7d', '12h', '30m', or milliseconds";
+      issues.push({ path: variable, message });
+    }
+  }
+  return { retention: Object.keys(retention).length > 0 ? retention : undefined, issues };
+}
+
+/** The environment's configuration, with every malformed variable named in one `CONFIG_ERROR`. */
+function configurationFromEnv(env: Record<string, string | undefined>) {
+  const retained = retentionFromEnv(env);
+  let config: AzureEnvConfig | undefined;
+  const issues: FieldIssue[] = [];
+  try {
+    config = configFromEnv(env);
+  } catch (err) {
+    if (!(isSwitchyardError(err) && err.code === 'CONFIG_ERROR' && err.issues)) throw err;
+    issues.push(...err.issues);
+  }
+  issues.push(...retained.issues);
+  if (!config || issues.length > 0) {
+    const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');
+    const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
+    throw new SwitchyardError(
+      'CONFIG_ERROR',
+      `invalid environment configuration (${count}): ${list}`,
+      { issues },
+    );
+  }
+  return { config, retention: retained.retention };
 }
 
 /** What {@link createYardFromEnv} built. */
@@ -80,12 +148,16 @@ export interface YardFromEnv {
  * - the `postgres` queue transport on that same database (one database can run everything);
  * - the default path: `SWITCHYARD_DEFAULT_TRANSPORT`, else Service Bus, Storage Queues, Postgres
  *   in that order of preference among the configured ones.
+ * - retention: `SWITCHYARD_RETAIN_SUCCEEDED` / `_FAILED` / `_CANCELLED` (`7d`, `12h`, or
+ *   milliseconds), applied by the reconciler's pass; unset keeps finished jobs for ever.
  *
  * @throws SwitchyardError `CONFIG_ERROR` listing every bad variable.
  */
 export async function createYardFromEnv(options: YardFromEnvOptions): Promise<YardFromEnv> {
   const env = options.env ?? process.env;
-  const config = configFromEnv(env);
+  const fromEnv = configurationFromEnv(env);
+  const { config } = fromEnv;
+  const retention = options.retention ?? fromEnv.retention;
   let pglite: PGliteLike | undefined;
   let storeLocation = 'postgres';
   const connection = async (): Promise<
@@ -166,6 +238,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     ...(options.reconcile ? { reconcile: options.reconcile } : {}),
     ...(options.schedules ? { schedules: options.schedules } : {}),
     ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+    ...(retention ? { retention } : {}),
   });
   return {
     yard: yard as unknown as Switchyard,
