@@ -1,6 +1,6 @@
 /** JSON shapes of the dashboard API, as the page receives them (dates are ISO strings). */
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobStatus = 'scheduled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export interface ErrorInfo {
   code?: string;
   message: string;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  JOB_STATUSES as ALL_JOB_STATUSES,
   consoleLogger,
   isSwitchyardError,
   type JobStatus,
@@ -67,7 +68,8 @@ export type DashboardHandler = (request: Request) => Promise<Response>;
 
 const SESSION_COOKIE = 'switchyard_session';
 const CSRF_HEADER = 'x-csrf-token';
-const JOB_STATUSES = new Set<JobStatus>(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+/** Core's list, so a status core adds (a delayed job's `scheduled`) is filterable here too. */
+const JOB_STATUSES: ReadonlySet<JobStatus> = new Set(ALL_JOB_STATUSES);
 const TASK_STATUSES = new Set<TaskStatus>([
   'pending',
   'running',

@@ -123,6 +123,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/^window/);
     expect((await call('/api/jobs/nope', { headers: auth })).status).toBe(404);
+    expect((await call('/api/jobs?status=later', { headers: auth })).status).toBe(400);
     expect((await call('/api/dead-letters?transport=x', { headers: auth })).status).toBe(400);
     const big = await call('/api/dead-letters/replay', {
       method: 'POST',
@@ -130,6 +131,21 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
       body: JSON.stringify({ transport: 'postgres', pad: 'x'.repeat(100_000) }),
     });
     expect(big.status).toBe(413);
+  });
+
+  it("filters the job list by every job status, a delayed job's `scheduled` included", async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const { jobId } = await env.yard.submit(
+      'squares',
+      { n: 2, label: 'later' },
+      { delayMs: 3_600_000 },
+    );
+    const res = await call('/api/jobs?status=scheduled', { headers: auth });
+    expect(res.status).toBe(200);
+    const page = (await res.json()) as { jobs: { id: string; status: string }[] };
+    expect(page.jobs).toContainEqual(expect.objectContaining({ id: jobId, status: 'scheduled' }));
+    expect(page.jobs.every((j) => j.status === 'scheduled')).toBe(true);
+    await env.yard.cancel(jobId);
   });
 
   it('streams a job as Server-Sent Events: aggregates only', async () => {

@@ -9,8 +9,6 @@ export type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'
 /** How a job ended, as `Store.finishJob` records it. */
 export type JobEnding = Parameters<Store['finishJob']>[1];
 
-export const TERMINAL_JOB: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
-
 /**
  * What a worker knows about jobs: their definitions, a bounded cache of their immutable facts, and
  * the one way to finish a job (the store's record and the cache eviction go together).

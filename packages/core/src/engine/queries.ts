@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withCost } from '../cost.js';
 import type { TaskResult } from '../define.js';
 import { SwitchyardError, toErrorInfo } from '../errors.js';
+import { FINISHED_STATUSES } from '../store.js';
 import type { EngineContext } from './context.js';
 import { DEFAULTS } from './defaults.js';
-import { TERMINAL_JOB } from './job-directory.js';
 import { stageResults } from './stages/results.js';
 import type { JobView, MetricsReport, WaitForOptions } from './types.js';
 import { toJobView } from './views.js';
@@ -18,7 +18,7 @@ export async function getJob(ctx: EngineContext, jobId: string): Promise<JobView
   const limited = def?.stages.some((s) => s.task.concurrency || s.task.rateLimit) === true;
   const [stages, waiting] = await Promise.all([
     ctx.store.getStages(jobId),
-    limited && !TERMINAL_JOB.has(job.status) ? ctx.store.waitingTasks?.(jobId) : undefined,
+    limited && !FINISHED_STATUSES.has(job.status) ? ctx.store.waitingTasks?.(jobId) : undefined,
   ]);
   return toJobView(job, stages, def, waiting);
 }
@@ -51,7 +51,7 @@ export async function waitFor(
     const view = await getJob(ctx, jobId);
     if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
     options.onProgress?.(view);
-    if (TERMINAL_JOB.has(view.status)) return view;
+    if (FINISHED_STATUSES.has(view.status)) return view;
     await sleep(interval, undefined, options.signal ? { signal: options.signal } : {}).catch(
       () => {},
     );

@@ -3,9 +3,14 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-import type { JobRecord, JobStatus, JobSummary, ListJobsFilter, PurgeFilter } from '../store.js';
-
-const TERMINAL_JOB: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+import {
+  FINISHED_STATUSES,
+  type JobRecord,
+  type JobStatus,
+  type JobSummary,
+  type ListJobsFilter,
+  type PurgeFilter,
+} from '../store.js';
 
 /** Statuses a filter accepts (undefined: any). */
 export function statusSet(
@@ -28,8 +33,8 @@ export function matchesListFilter(job: JobRecord, filter: ListJobsFilter): boole
 
 /** True when `job` is terminal, finished before the cutoff and passes the filter. */
 export function matchesPurgeFilter(job: JobRecord, filter: PurgeFilter): boolean {
-  const statuses = statusSet(filter.status) ?? new Set(TERMINAL_JOB);
-  if (!TERMINAL_JOB.includes(job.status) || !statuses.has(job.status)) return false;
+  const statuses = statusSet(filter.status) ?? FINISHED_STATUSES;
+  if (!FINISHED_STATUSES.has(job.status) || !statuses.has(job.status)) return false;
   if (!job.finishedAt || job.finishedAt >= filter.finishedBefore) return false;
   return filter.name === undefined || job.name === filter.name;
 }

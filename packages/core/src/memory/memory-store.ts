@@ -35,7 +35,7 @@ import type {
   TasksWaiting,
   TransportMetrics,
 } from '../store.js';
-import { jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
+import { FINISHED_STATUSES, jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
 import { MemoryFlowControl } from './flow-control.js';
 import {
@@ -91,8 +91,6 @@ interface JobState {
   /** Stages whose `taskIds` may be out of index order after an out-of-order insert. */
   unsorted: Set<number>;
 }
-
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 /**
  * A complete in-process {@link Store}: the same semantics as the PostgreSQL store (every method
@@ -155,7 +153,11 @@ class MemoryStore implements Store {
     const state = this.requireJob(jobId);
     const { job } = state;
     let advanced = false;
-    if (!TERMINAL.has(job.status) && job.currentStage === stage - 1 && stage < job.stageCount) {
+    if (
+      !FINISHED_STATUSES.has(job.status) &&
+      job.currentStage === stage - 1 &&
+      stage < job.stageCount
+    ) {
       const now = new Date();
       job.currentStage = stage;
       job.status = 'running';
@@ -235,7 +237,7 @@ class MemoryStore implements Store {
     return refs.map((ref) => {
       const task = this.tasks.get(ref.taskId);
       if (!task) return { taskId: ref.taskId, outcome: 'missing' };
-      if (TERMINAL.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal' };
+      if (FINISHED_STATUSES.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal' };
       const job = this.jobs.get(task.jobId)?.job;
       if (job?.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive' };
       const stage = this.jobs.get(task.jobId)?.stages[task.stage];
@@ -288,7 +290,7 @@ class MemoryStore implements Store {
     const touched = new Set<StageRecord>();
     for (const outcome of outcomes) {
       const task = this.tasks.get(outcome.taskId);
-      if (!task || TERMINAL.has(task.status)) continue;
+      if (!task || FINISHED_STATUSES.has(task.status)) continue;
       const stage = this.jobs.get(task.jobId)?.stages[task.stage];
       this.endAttempt(task, outcome, now);
       task.status = outcome.status;
@@ -315,7 +317,7 @@ class MemoryStore implements Store {
     const now = new Date();
     for (const retry of retries) {
       const task = this.tasks.get(retry.taskId);
-      if (!task || TERMINAL.has(task.status)) continue;
+      if (!task || FINISHED_STATUSES.has(task.status)) continue;
       this.endAttempt(task, retry, now);
       task.status = 'pending';
       task.error = retry.error;
@@ -326,7 +328,7 @@ class MemoryStore implements Store {
     const now = new Date();
     for (const id of taskIds) {
       const task = this.tasks.get(id);
-      if (task && !TERMINAL.has(task.status)) {
+      if (task && !FINISHED_STATUSES.has(task.status)) {
         task.updatedAt = now;
         this.redrives.set(id, (this.redrives.get(id) ?? 0) + 1);
       }
@@ -337,7 +339,7 @@ class MemoryStore implements Store {
     this.assertOpen();
     const task = this.tasks.get(admission.taskId);
     const job = task && this.jobs.get(task.jobId)?.job;
-    if (!task || TERMINAL.has(task.status) || job?.status !== 'running')
+    if (!task || FINISHED_STATUSES.has(task.status) || job?.status !== 'running')
       return { outcome: 'not-runnable' };
     const now = Date.now();
     const decision = this.flow.take(admission.slot, admission.rate, now);
@@ -380,7 +382,7 @@ class MemoryStore implements Store {
   private *openWaiting(): Iterable<[string, keyof TasksWaiting]> {
     for (const [id, what] of this.waiting) {
       const task = this.tasks.get(id);
-      if (!task || TERMINAL.has(task.status)) this.waiting.delete(id);
+      if (!task || FINISHED_STATUSES.has(task.status)) this.waiting.delete(id);
       else yield [id, what];
     }
   }
@@ -391,7 +393,7 @@ class MemoryStore implements Store {
   ) {
     this.assertOpen();
     const job = this.jobs.get(jobId)?.job;
-    if (!job || TERMINAL.has(job.status)) return false;
+    if (!job || FINISHED_STATUSES.has(job.status)) return false;
     const now = new Date();
     job.status = outcome.status;
     if (outcome.result !== undefined) job.result = cloneJson(outcome.result);
@@ -404,7 +406,7 @@ class MemoryStore implements Store {
   async cancelJob(jobId: string): Promise<boolean> {
     this.assertOpen();
     const state = this.jobs.get(jobId);
-    if (!state || TERMINAL.has(state.job.status)) return false;
+    if (!state || FINISHED_STATUSES.has(state.job.status)) return false;
     this.cancelState(state);
     return true;
   }
@@ -418,7 +420,7 @@ class MemoryStore implements Store {
     for (const ids of state.taskIds) {
       for (const id of ids ?? []) {
         const task = this.tasks.get(id);
-        if (task && !TERMINAL.has(task.status)) {
+        if (task && !FINISHED_STATUSES.has(task.status)) {
           task.status = 'cancelled';
           task.finishedAt = now;
           task.updatedAt = now;
@@ -769,7 +771,7 @@ class MemoryStore implements Store {
     let budget = limit;
     for (const { job, stages, taskIds } of this.jobs.values()) {
       if (budget <= 0) break;
-      if (TERMINAL.has(job.status) || job.status === 'scheduled') continue;
+      if (FINISHED_STATUSES.has(job.status) || job.status === 'scheduled') continue;
       const base = { jobId: job.id, transport: job.transport };
       if (job.currentStage < 0) {
         if (job.updatedAt.getTime() < cutoff) {
@@ -801,7 +803,7 @@ class MemoryStore implements Store {
           const task = this.tasks.get(id)!;
           const backoff =
             olderThanMs * (2 ** Math.min(this.redrives.get(id) ?? 0, MAX_REDRIVE_DOUBLINGS) - 1);
-          if (!TERMINAL.has(task.status) && task.updatedAt.getTime() < cutoff - backoff)
+          if (!FINISHED_STATUSES.has(task.status) && task.updatedAt.getTime() < cutoff - backoff)
             lost.push(id);
         }
         if (lost.length > 0) {
@@ -842,7 +844,8 @@ class MemoryStore implements Store {
     for (const state of this.jobs.values()) {
       if (expired.length >= limit) break;
       const { job } = state;
-      if (TERMINAL.has(job.status) || !job.deadlineAt || job.deadlineAt.getTime() > now) continue;
+      if (FINISHED_STATUSES.has(job.status) || !job.deadlineAt || job.deadlineAt.getTime() > now)
+        continue;
       this.cancelState(state, {
         name: 'SwitchyardError',
         code: 'DEADLINE_EXCEEDED',

@@ -4,7 +4,7 @@ import type { Switchyard } from '../engine/api.js';
 import { createSwitchyard } from '../engine/switchyard.js';
 import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
-import type { Store } from '../store.js';
+import { FINISHED_STATUSES, type Store } from '../store.js';
 import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
 
 export interface CrashWindowOptions {
@@ -167,7 +167,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       for (;;) {
         const view = await yard.getJob(jobId);
         if (!view) throw new Error('job vanished');
-        if (['succeeded', 'failed', 'cancelled'].includes(view.status)) return { view, redriven };
+        if (FINISHED_STATUSES.has(view.status)) return { view, redriven };
         if (Date.now() > deadline) throw new Error(`job stuck: ${JSON.stringify(view.stages)}`);
         const snapshot = JSON.stringify(view.stages.map((s) => [s.status, s.succeeded, s.failed]));
         still = snapshot === last ? still + 1 : 0;

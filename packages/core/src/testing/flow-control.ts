@@ -4,7 +4,7 @@ import type { Switchyard } from '../engine/api.js';
 import { createSwitchyard } from '../engine/switchyard.js';
 import type { JobView } from '../engine/types.js';
 import { silentLogger } from '../logger.js';
-import type { Store } from '../store.js';
+import { FINISHED_STATUSES, type Store } from '../store.js';
 import type { Transport } from '../transport.js';
 
 export interface FlowControlSuiteOptions {
@@ -132,7 +132,7 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
             seen.metrics,
             (m.waiting?.concurrency ?? 0) + (m.waiting?.rateLimit ?? 0),
           );
-        if (view && ['succeeded', 'failed', 'cancelled'].includes(view.status)) break;
+        if (view && FINISHED_STATUSES.has(view.status)) break;
         if (Date.now() > until)
           throw new Error(`job ${jobId} not finished: ${JSON.stringify(view)}`);
         await sleep(20);

@@ -93,7 +93,7 @@ export function JobsPage(props: { transports: string[]; jobNames: string[] }) {
           Status
           <select value={filters.status} onChange={(e) => set({ status: e.currentTarget.value })}>
             <option value="">Any</option>
-            {['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => (
+            {['scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => (
               <option value={s}>{s}</option>
             ))}
           </select>

@@ -7,7 +7,7 @@
  */
 import { SwitchyardError, toErrorInfo, ValidationError } from '../../errors.js';
 import { deriveJobId } from '../../ids.js';
-import type { ScheduleState } from '../../store.js';
+import { FINISHED_STATUSES, type ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import { sendStageMessage } from '../outbox.js';
@@ -262,7 +262,7 @@ export class Scheduler {
   private async isRunning(jobId: string | undefined): Promise<boolean> {
     if (!jobId) return false;
     const job = await this.ctx.store.getJob(jobId);
-    return job !== undefined && !['succeeded', 'failed', 'cancelled'].includes(job.status);
+    return job !== undefined && !FINISHED_STATUSES.has(job.status);
   }
 }
 

@@ -9,10 +9,10 @@ import type { Span } from '@opentelemetry/api';
 import type { StageDefinition } from '../../define.js';
 import { JobFailedError, toErrorInfo } from '../../errors.js';
 import type { JobRecord, StageCompletion, StageRecord } from '../../store.js';
+import { FINISHED_STATUSES } from '../../store.js';
 import { advanceSpan } from '../../telemetry/steps.js';
 import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import type { EngineContext } from '../context.js';
-import { TERMINAL_JOB } from '../job-directory.js';
 import { sendStageMessage } from '../outbox.js';
 
 /** Failed task ids named in a failed job's error. */
@@ -26,7 +26,7 @@ export class StageAdvance {
   /** A stage completed: fail the job if it had more failures than it tolerates, else advance. */
   async onStageComplete(c: StageCompletion): Promise<void> {
     const job = await this.ctx.store.getJob(c.jobId);
-    if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== c.stage) return;
+    if (!job || FINISHED_STATUSES.has(job.status) || job.currentStage !== c.stage) return;
     const spec = advanceSpan(this.ctx.telemetry, c, job);
     await this.ctx.telemetry.inSpan(spec, (span) => this.advanceOrFail(c, job, span));
   }
@@ -93,7 +93,7 @@ export class StageAdvance {
 
   private async recheckNow(jobId: string, stage: number): Promise<void> {
     const job = await this.ctx.store.getJob(jobId);
-    if (!job || TERMINAL_JOB.has(job.status) || job.currentStage !== stage) return;
+    if (!job || FINISHED_STATUSES.has(job.status) || job.currentStage !== stage) return;
     const s = (await this.ctx.store.getStages(jobId))[stage];
     if (s?.status === 'complete') await this.onStageComplete(completionOf(s));
   }

@@ -9,13 +9,13 @@ import pLimit from 'p-limit';
 import type { FanOutContext, FanOutSource, StageDefinition, TaskResult } from '../../define.js';
 import { toErrorInfo } from '../../errors.js';
 import type { JobRecord } from '../../store.js';
+import { FINISHED_STATUSES } from '../../store.js';
 import { ATTR } from '../../telemetry/attributes.js';
 import { fanOutSpan } from '../../telemetry/steps.js';
 import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import { asJson } from '../../util/json.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
-import { TERMINAL_JOB } from '../job-directory.js';
 import { type OutgoingTask, taskMessages } from '../outbox.js';
 import type { StageAdvance } from './advance.js';
 import { stageResults } from './results.js';
@@ -132,7 +132,7 @@ async function openTasks(
 
 async function isInactive(ctx: EngineContext, jobId: string): Promise<boolean> {
   const job = await ctx.store.getJob(jobId);
-  return !job || TERMINAL_JOB.has(job.status);
+  return !job || FINISHED_STATUSES.has(job.status);
 }
 
 function fanOutContext(ctx: EngineContext, job: JobRecord, stage: number): FanOutContext {

@@ -6,13 +6,13 @@
 import { ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import type { StageEnvelope } from '../../envelope.js';
 import { isSwitchyardError, toErrorInfo } from '../../errors.js';
+import { FINISHED_STATUSES } from '../../store.js';
 import { SPAN } from '../../telemetry/attributes.js';
 import { stageSpan } from '../../telemetry/steps.js';
 import type { SettlementAction } from '../../transport.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import type { InboundMessage } from '../inbound.js';
-import { TERMINAL_JOB } from '../job-directory.js';
 import { completionOf, type StageAdvance } from './advance.js';
 import { fanOut, UserCodeError } from './fan-out.js';
 import { finalize } from './finalize.js';
@@ -42,7 +42,7 @@ export class StageRunner {
         reason: 'JobNotFound',
         description: `job ${envelope.jobId} does not exist`,
       };
-    if (TERMINAL_JOB.has(job.status)) return { action: 'complete' };
+    if (FINISHED_STATUSES.has(job.status)) return { action: 'complete' };
     const definition = directory.definition(job.name);
     if (!definition)
       return {
@@ -61,7 +61,7 @@ export class StageRunner {
     const started = await store.startStage(job.id, envelope.stage, stageDef.name);
     if (
       started.job.currentStage !== envelope.stage ||
-      TERMINAL_JOB.has(started.job.status) ||
+      FINISHED_STATUSES.has(started.job.status) ||
       !started.stage
     ) {
       // A stale duplicate (the job moved on) or a message that raced ahead: nothing to do.

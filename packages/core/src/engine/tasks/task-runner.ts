@@ -7,7 +7,7 @@ import type { Context } from '@opentelemetry/api';
 import type { TaskDefinition } from '../../define.js';
 import type { TaskEnvelope } from '../../envelope.js';
 import { type ErrorInfo, toErrorInfo } from '../../errors.js';
-import type { TaskClaim, TaskRef } from '../../store.js';
+import { FINISHED_STATUSES, type TaskClaim, type TaskRef } from '../../store.js';
 import { observeTask, type TaskObservation } from '../../telemetry/task-observation.js';
 import { type Barrier, claimRef } from '../barrier.js';
 import type { EngineContext } from '../context.js';
@@ -53,8 +53,6 @@ interface Failure {
 
 /** The settlement of most tasks, shared: settlements are read, never changed. */
 const COMPLETE: TaskSettlement = Object.freeze({ action: 'complete' });
-/** Task statuses no delivery changes any more. */
-const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Most characters of a dead-letter's description. */
 const DESCRIPTION_MAX = 1000;
@@ -334,8 +332,8 @@ export class TaskRunner {
       ...(failure.timedOut ? { timedOut: true } : {}),
     });
     if (!applied && run.packAdmitted) return this.whyUnapplied(run);
-    if (!applied && FINISHED.has((await this.ctx.store.getTask(attempt.taskId))?.status ?? ''))
-      return COMPLETE;
+    const now = applied ? undefined : await this.ctx.store.getTask(attempt.taskId);
+    if (now && FINISHED_STATUSES.has(now.status)) return COMPLETE;
     const description = `task ${attempt.taskId} failed after ${attempt.attempt} attempt(s): ${failure.error.message}`;
     return {
       action: 'deadLetter',
