@@ -14,7 +14,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--part packed|floor] [--json]';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
       'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
       rows: { type: 'string' },
+      part: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -53,7 +54,14 @@ async function main(): Promise<void> {
     }
     case 'postgres': {
       const { runPostgresBench } = await import('./postgres.js');
-      result = await runPostgresBench({ ...(sizes ? { n: sizes[0] } : {}), json: values.json });
+      const part = values.part;
+      if (part !== undefined && part !== 'packed' && part !== 'floor')
+        throw new Error('--part takes packed or floor');
+      result = await runPostgresBench({
+        ...(sizes ? { n: sizes[0] } : {}),
+        json: values.json,
+        ...(part ? { part } : {}),
+      });
       break;
     }
     case 'storagequeue': {

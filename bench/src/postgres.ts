@@ -362,6 +362,26 @@ async function endToEnd(
 const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
   `; CPU per ${per}: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
 
+/** One part of the benchmark alone, with its CPU per task: for comparing two checkouts. */
+async function onePart(admin: pg.Pool, part: 'packed' | 'floor'): Promise<Record<string, unknown>> {
+  if (part === 'floor') {
+    const floorTasksPerSecond = await statementFloor(admin, 100_000, 64);
+    log(`  statement floor: 100000 tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s`);
+    return { scenario: 'postgres', part, floorTasksPerSecond: Math.round(floorTasksPerSecond) };
+  }
+  const packed = await endToEnd(admin, 100_000, 64, 2000);
+  log(
+    `  hello_world n=100000, 64 tasks per message, 2 × 2000 slots: ${packed.status}, ${packed.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(packed.cpuMicrosPerTask)}`,
+  );
+  return {
+    scenario: 'postgres',
+    part,
+    tasksPerSecond: Math.round(packed.tasksPerSecond),
+    status: packed.status,
+    cpuMicrosPerTask: packed.cpuMicrosPerTask,
+  };
+}
+
 /**
  * Runs the PostgreSQL benchmark and returns `{ scenario: 'postgres', insertRowsPerSecond,
  * copyRowsPerSecond, insertToCopyRatio, tasksPerSecond, graphileWorkerJobsPerSecond,
@@ -371,11 +391,14 @@ const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
 export async function runPostgresBench(args: {
   n?: number;
   json: boolean;
+  /** Only this part: the high-throughput run or the statement floor (before/after comparisons). */
+  part?: 'packed' | 'floor';
 }): Promise<Record<string, unknown>> {
   const n = args.n ?? 100_000;
   const queueJobs = 10_000;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   try {
+    if (args.part) return await onePart(admin, args.part);
     const [{ server_version: serverVersion }] = (
       await admin.query<{ server_version: string }>('SHOW server_version')
     ).rows as [{ server_version: string }];
