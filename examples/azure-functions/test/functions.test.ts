@@ -352,7 +352,8 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
       const sub = await http('POST', '/api/jobs/submit/flaky', {
         params: {},
         use_service_bus: useSb,
-        idempotencyKey: `flaky-${useSb}-${schema}`,
+        // Unique per run of the test (a retry of the test must create its job again).
+        idempotencyKey: `flaky-${useSb}-${randomUUID()}`,
       });
       expect(sub.status).toBe(202);
       const jobId = sub.json.jobId as string;
@@ -372,6 +373,14 @@ describe('Azure Functions app (handlers on Azurite, the Service Bus emulator and
         });
         if (!m) {
           if (Date.now() > deadline) throw new Error('task message never arrived');
+          continue;
+        }
+        if (!m.body.includes(jobId)) {
+          // Left on the queue by an earlier test: handled as the host would, then looked past.
+          await taskLane
+            .handler(asHostDelivers(m.body), triggerContext(taskLane, m))
+            .catch(() => {});
+          await taskLane.transport.settle([{ message: m, action: 'complete' }]);
           continue;
         }
         expect(m.deliveryCount).toBe(1);
