@@ -18,16 +18,6 @@ export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cance
 /** A terminal task status. */
 export type TerminalTaskStatus = 'succeeded' | 'failed' | 'cancelled';
 
-/**
- * The statuses no job or task leaves (the same three for both), for every check of "finished" in
- * core: one list, so a status added later is added once.
- */
-export const FINISHED_STATUSES: ReadonlySet<string> = new Set<TerminalTaskStatus>([
-  'succeeded',
-  'failed',
-  'cancelled',
-]);
-
 export interface JobRecord {
   id: string;
   name: string;

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withCost } from '../cost.js';
 import type { TaskResult } from '../define.js';
 import { SwitchyardError, toErrorInfo } from '../errors.js';
-import { FINISHED_STATUSES } from '../store.js';
+import { FINISHED_STATUSES } from '../operations/statuses.js';
 import type { EngineContext } from './context.js';
 import { DEFAULTS } from './defaults.js';
 import { stageResults } from './stages/results.js';

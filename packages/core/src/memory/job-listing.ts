@@ -3,14 +3,8 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-import {
-  FINISHED_STATUSES,
-  type JobRecord,
-  type JobStatus,
-  type JobSummary,
-  type ListJobsFilter,
-  type PurgeFilter,
-} from '../store.js';
+import { FINISHED_STATUSES } from '../operations/statuses.js';
+import type { JobRecord, JobStatus, JobSummary, ListJobsFilter, PurgeFilter } from '../store.js';
 
 /** Statuses a filter accepts (undefined: any). */
 export function statusSet(

@@ -1,5 +1,6 @@
 import { SwitchyardError, ValidationError } from '../errors.js';
 import { taskId as makeTaskId } from '../ids.js';
+import { FINISHED_STATUSES } from '../operations/statuses.js';
 import type {
   ClaimRef,
   CompleteTasksResult,
@@ -35,7 +36,7 @@ import type {
   TasksWaiting,
   TransportMetrics,
 } from '../store.js';
-import { FINISHED_STATUSES, jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
+import { jobPageSize, MAX_REDRIVE_DOUBLINGS } from '../store.js';
 import { meanAndP95 } from '../util/stats.js';
 import { MemoryFlowControl } from './flow-control.js';
 import {

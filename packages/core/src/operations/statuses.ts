@@ -19,6 +19,12 @@ export const JOB_STATUSES: readonly JobStatus[] = [
 export const FINISHED_JOB_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 
 /**
+ * The same three as a set, for every check of "finished" in core — a task's final statuses are
+ * these too (`TerminalTaskStatus`).
+ */
+export const FINISHED_STATUSES: ReadonlySet<string> = new Set(FINISHED_JOB_STATUSES);
+
+/**
  * Statuses a bulk retry can act on: a finished job's failed tasks re-open, and a running job's
  * in its current stage (see `Store.reopenTasks`); any other status could never match.
  */

@@ -4,7 +4,8 @@ import type { Switchyard } from '../engine/api.js';
 import { createSwitchyard } from '../engine/switchyard.js';
 import type { JobView } from '../engine/types.js';
 import { silentLogger } from '../logger.js';
-import { FINISHED_STATUSES, type Store } from '../store.js';
+import { FINISHED_STATUSES } from '../operations/statuses.js';
+import type { Store } from '../store.js';
 import type { Transport } from '../transport.js';
 
 export interface FlowControlSuiteOptions {

@@ -7,7 +7,8 @@
  */
 import { SwitchyardError, toErrorInfo, ValidationError } from '../../errors.js';
 import { deriveJobId } from '../../ids.js';
-import { FINISHED_STATUSES, type ScheduleState } from '../../store.js';
+import { FINISHED_STATUSES } from '../../operations/statuses.js';
+import type { ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import { sendStageMessage } from '../outbox.js';

@@ -8,8 +8,8 @@
 import type { Span } from '@opentelemetry/api';
 import type { StageDefinition } from '../../define.js';
 import { JobFailedError, toErrorInfo } from '../../errors.js';
+import { FINISHED_STATUSES } from '../../operations/statuses.js';
 import type { JobRecord, StageCompletion, StageRecord } from '../../store.js';
-import { FINISHED_STATUSES } from '../../store.js';
 import { advanceSpan } from '../../telemetry/steps.js';
 import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import type { EngineContext } from '../context.js';

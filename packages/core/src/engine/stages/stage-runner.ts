@@ -6,7 +6,7 @@
 import { ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import type { StageEnvelope } from '../../envelope.js';
 import { isSwitchyardError, toErrorInfo } from '../../errors.js';
-import { FINISHED_STATUSES } from '../../store.js';
+import { FINISHED_STATUSES } from '../../operations/statuses.js';
 import { SPAN } from '../../telemetry/attributes.js';
 import { stageSpan } from '../../telemetry/steps.js';
 import type { SettlementAction } from '../../transport.js';
