@@ -121,6 +121,22 @@ const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const MIN_API_KEY_LENGTH = 16;
 
 /**
+ * The `CONFIG_ERROR` naming every malformed variable (`issues[].path`), as {@link configFromEnv}
+ * throws it: for a host that checks variables of its own and reports them in the same error.
+ */
+export function configError(issues: FieldIssue[]): SwitchyardError {
+  const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');
+  const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
+  return new SwitchyardError(
+    'CONFIG_ERROR',
+    `invalid environment configuration (${count}): ${list}`,
+    {
+      issues,
+    },
+  );
+}
+
+/**
  * Reads Switchyard's environment variables (the ones an Azure Functions app sets in
  * `local.settings.json` or App Settings) into a typed, validated {@link AzureEnvConfig}.
  *
@@ -358,14 +374,7 @@ export function configFromEnv(
       : undefined,
   );
 
-  if (issues.length > 0) {
-    const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');
-    throw new SwitchyardError(
-      'CONFIG_ERROR',
-      `invalid environment configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}): ${list}`,
-      { issues },
-    );
-  }
+  if (issues.length > 0) throw configError(issues);
 
   const config: AzureEnvConfig = {
     serviceBus: redactable(serviceBus, ['connectionString']),

@@ -7,6 +7,7 @@
 export {
   type AzureEnvConfig,
   type ConfigFromEnvOptions,
+  configError,
   configFromEnv,
   type DatabaseEnvConfig,
   type ServiceBusEnvConfig,

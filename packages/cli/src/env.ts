@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type AzureEnvConfig, configFromEnv } from '@switchyard/azure';
+import { type AzureEnvConfig, configError, configFromEnv } from '@switchyard/azure';
 import {
   createSwitchyard,
+  FINISHED_JOB_STATUSES,
   type FieldIssue,
   isSwitchyardError,
   type Logger,
@@ -14,7 +15,6 @@ import {
   type SchedulerOptions,
   type SecretInput,
   type Switchyard,
-  SwitchyardError,
 } from '@switchyard/core';
 import { type Store, type Transport, toCachedSecret } from '@switchyard/core/driver';
 import type { TransportFlag } from '@switchyard/core/http';
@@ -61,13 +61,6 @@ export interface YardFromEnvOptions {
   retention?: RetentionOptions;
 }
 
-/** The variable that sets each final status's retention. */
-const RETAIN_VARIABLES = {
-  succeeded: 'SWITCHYARD_RETAIN_SUCCEEDED',
-  failed: 'SWITCHYARD_RETAIN_FAILED',
-  cancelled: 'SWITCHYARD_RETAIN_CANCELLED',
-} as const;
-
 /**
  * Retention from `SWITCHYARD_RETAIN_SUCCEEDED` / `_FAILED` / `_CANCELLED`: how long a finished job
  * of that status is kept, as a duration (`7d`, `12h`, `30m`) or milliseconds; unset or blank keeps
@@ -79,8 +72,8 @@ export function retentionFromEnv(env: Record<string, string | undefined>): {
 } {
   const retention: RetentionOptions = {};
   const issues: FieldIssue[] = [];
-  for (const status of ['succeeded', 'failed', 'cancelled'] as const) {
-    const variable = RETAIN_VARIABLES[status];
+  for (const status of FINISHED_JOB_STATUSES) {
+    const variable = `SWITCHYARD_RETAIN_${status.toUpperCase()}`;
     const value = env[variable]?.trim();
     if (!value) continue;
     try {
@@ -106,15 +99,7 @@ function configurationFromEnv(env: Record<string, string | undefined>) {
     issues.push(...err.issues);
   }
   issues.push(...retained.issues);
-  if (!config || issues.length > 0) {
-    const list = issues.map((i) => `${i.path} ${i.message}`).join('; ');
-    const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
-    throw new SwitchyardError(
-      'CONFIG_ERROR',
-      `invalid environment configuration (${count}): ${list}`,
-      { issues },
-    );
-  }
+  if (!config || issues.length > 0) throw configError(issues);
   return { config, retention: retained.retention };
 }
 
