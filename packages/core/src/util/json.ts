@@ -69,12 +69,17 @@ function normalize(value: unknown, path: string, seen: Set<object>): unknown {
 
 /**
  * `value` as JSON will carry it: unchanged when it is plain JSON already (the common case, checked
- * without copying), otherwise normalised through {@link canonicalJson}.
+ * without copying), otherwise normalised through {@link canonicalJson}. `field` names the value in
+ * an error; on a per-task path pass a function of `arg`, so that the name is built only when an
+ * error needs it.
  * @throws {SerializationError} when it cannot be carried as JSON
  */
-export function asJson(value: unknown, field: string): unknown {
+export function asJson(value: unknown, field: string): unknown;
+export function asJson<A>(value: unknown, field: (arg: A) => string, arg: A): unknown;
+export function asJson<A>(value: unknown, field: string | ((arg: A) => string), arg?: A): unknown {
   if (isPlainJson(value, 0)) return value;
-  return JSON.parse(canonicalJson(value, field) ?? 'null');
+  const name = typeof field === 'string' ? field : field(arg as A);
+  return JSON.parse(canonicalJson(value, name) ?? 'null');
 }
 
 /** True for values JSON round-trips unchanged; false sends the value through the full normaliser. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskContext } from '../../src/define.js';
-import { AbortGroup, type HandlerRun, runHandler } from '../../src/engine/tasks/handler.js';
+import {
+  AbortGroup,
+  type HandlerOutcome,
+  type HandlerRun,
+  runHandler,
+} from '../../src/engine/tasks/handler.js';
 import { silentLogger } from '../../src/logger.js';
 import { CancelWatch } from '../../src/operations/cancel-watch.js';
 import type { Store } from '../../src/store.js';
@@ -37,11 +42,20 @@ function attempt(overrides: Partial<HandlerRun> = {}): HandlerRun {
   };
 }
 
+/** Runs `handler` as a task definition's. */
+function runWith(
+  handler: (input: unknown, ctx: TaskContext) => unknown,
+  input: unknown,
+  run: HandlerRun,
+): Promise<HandlerOutcome> {
+  return runHandler({ handler }, input, run);
+}
+
 describe('runHandler', () => {
   it('returns the handler’s result, undefined stored as null, and gives it the attempt’s ctx', async () => {
     let ctx: TaskContext | undefined;
     expect(
-      await runHandler(
+      await runWith(
         (input, c) => {
           ctx = c;
           return { got: input };
@@ -52,14 +66,14 @@ describe('runHandler', () => {
     ).toEqual({ ok: true, result: { got: 5 } });
     expect(ctx).toMatchObject({ jobId: 'job', taskId: 'job.1.2', stage: 1, index: 2, attempt: 3 });
     expect(ctx!.signal.aborted).toBe(false);
-    expect(await runHandler(async () => undefined, 0, attempt())).toEqual({
+    expect(await runWith(async () => undefined, 0, attempt())).toEqual({
       ok: true,
       result: null,
     });
   });
 
   it('reports a throwing handler’s error as a failure to retry', async () => {
-    const outcome = await runHandler(
+    const outcome = await runWith(
       () => {
         throw new TypeError('bad thing');
       },
@@ -77,7 +91,7 @@ describe('runHandler', () => {
   });
 
   it('reports a result JSON cannot carry as a permanent failure', async () => {
-    const outcome = await runHandler(() => ({ n: 1n }), 0, attempt());
+    const outcome = await runWith(() => ({ n: 1n }), 0, attempt());
     expect(outcome).toMatchObject({
       ok: false,
       permanent: true,
@@ -87,7 +101,7 @@ describe('runHandler', () => {
 
   it('ends the attempt at its timeout, aborting ctx.signal with TASK_TIMEOUT', async () => {
     let signal: AbortSignal | undefined;
-    const outcome = await runHandler(
+    const outcome = await runWith(
       (_, ctx) => {
         signal = ctx.signal;
         return new Promise(() => {});
@@ -109,7 +123,7 @@ describe('runHandler', () => {
   it('aborts a running handler when its worker shuts down, reporting it as a shutdown', async () => {
     const worker = new AbortController();
     const shutdown = new AbortGroup(worker.signal);
-    const outcome = runHandler(
+    const outcome = runWith(
       (_, ctx) =>
         new Promise((_, reject) =>
           ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
@@ -131,7 +145,7 @@ describe('runHandler', () => {
     const worker = new AbortController();
     worker.abort(new Error('stopped'));
     let aborted: boolean | undefined;
-    await runHandler(
+    await runWith(
       (_, ctx) => {
         aborted = ctx.signal.aborted;
       },
@@ -143,7 +157,7 @@ describe('runHandler', () => {
 
   it('aborts a handler reading its signal when its job is cancelled: JOB_CANCELLED, not a failure to retry', async () => {
     const { watch } = quietWatch();
-    const outcome = runHandler(awaitAbort, 0, attempt({ cancels: watch }));
+    const outcome = runWith(awaitAbort, 0, attempt({ cancels: watch }));
     await new Promise((r) => setTimeout(r, 5));
     await watch.abort('other-job');
     await watch.abort('job');
@@ -159,7 +173,7 @@ describe('runHandler', () => {
 
   it('registers with the cancel watch only a handler that reads its signal, until it ends', async () => {
     const quiet = quietWatch();
-    await runHandler(
+    await runWith(
       () => new Promise((r) => setTimeout(r, 60)),
       0,
       attempt({ cancels: quiet.watch }),
@@ -169,7 +183,7 @@ describe('runHandler', () => {
 
     const reading = quietWatch();
     let kept: TaskContext | undefined;
-    await runHandler(
+    await runWith(
       async (_, ctx) => {
         kept = ctx;
         void ctx.signal;
@@ -191,7 +205,7 @@ describe('runHandler', () => {
   it('keeps the first reason: a timeout before the cancel stays a timeout', async () => {
     const { watch } = quietWatch();
     let signal: AbortSignal | undefined;
-    const outcome = await runHandler(
+    const outcome = await runWith(
       async (_, ctx) => {
         signal = ctx.signal;
         await new Promise((r) => setTimeout(r, 40));
@@ -213,7 +227,7 @@ describe('runHandler', () => {
       finish = r;
     });
     // The first handler holds the job's entry: it ends only when told.
-    const first = runHandler(
+    const first = runWith(
       async (_, ctx) => {
         void ctx.signal;
         await finished;
@@ -225,7 +239,7 @@ describe('runHandler', () => {
     await new Promise((r) => setTimeout(r, 5));
     await watch.abort('job');
     // A second handler of the job reads its signal while the first still runs.
-    const second = await runHandler(
+    const second = await runWith(
       (_, ctx) => {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         return 'ran';

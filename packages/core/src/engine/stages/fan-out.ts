@@ -63,6 +63,7 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
   );
   const limit = pLimit(target.policy.concurrency);
   const batchPrefix = randomUUID().slice(0, 8);
+  const itemField = (i: number) => `stages[${stage}] (${definition.name}) fanOut item ${i}`;
   let index = 0;
   let chunk: unknown[] = [];
   let chunksSent = 0;
@@ -73,7 +74,7 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     const batchId = `${batchPrefix}-${start}`;
     const tasks = chunk.map((input, i) => ({
       index: start + i,
-      input: asJson(input, `stages[${stage}] (${definition.name}) fanOut item ${start + i}`),
+      input: asJson(input, itemField, start + i),
       batchId,
     }));
     chunk = [];

@@ -14,6 +14,8 @@ import type { Logger } from '../../logger.js';
 import type { CancelWatch } from '../../operations/cancel-watch.js';
 import { asJson } from '../../util/json.js';
 
+const resultField = (taskId: string) => `result of task ${taskId}`;
+
 /** What a handler's `ctx` says of its attempt, and how it can be stopped. */
 export interface HandlerRun {
   jobId: string;
@@ -49,7 +51,7 @@ export type HandlerOutcome =
  * returns: it keeps its slot until then), and its result is checked to be JSON.
  */
 export async function runHandler(
-  handler: (input: unknown, ctx: TaskContext) => unknown,
+  task: { handler: (input: unknown, ctx: TaskContext) => unknown },
   input: unknown,
   run: HandlerRun,
 ): Promise<HandlerOutcome> {
@@ -59,10 +61,10 @@ export async function runHandler(
   try {
     let result: unknown;
     if (run.timeoutMs === undefined) {
-      result = await handler(input, ctx);
+      result = await task.handler(input, ctx);
     } else {
       result = await Promise.race([
-        Promise.resolve().then(() => handler(input, ctx)),
+        Promise.resolve().then(() => task.handler(input, ctx)),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
             timedOut = true;
@@ -76,7 +78,7 @@ export async function runHandler(
     try {
       return {
         ok: true,
-        result: asJson(result === undefined ? null : result, `result of task ${run.taskId}`),
+        result: asJson(result === undefined ? null : result, resultField, run.taskId),
       };
     } catch (err) {
       return {

@@ -24,6 +24,12 @@ import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
 import type { TaskRunner } from './task-runner.js';
 
+/**
+ * The claim of every task of an admitted pack, shared: a claim is read, never changed, and the
+ * runner takes a task's id from its envelope.
+ */
+const PACK_ADMITTED: TaskClaim = Object.freeze({ taskId: '', outcome: 'run', attempt: 1 });
+
 export interface PackRunnerOptions {
   ctx: EngineContext;
   barrier: Barrier;
@@ -88,7 +94,7 @@ export class PackRunner {
         await this.advance.recheck(jobId, stage);
         return { action: 'complete' };
       }
-      claims = singles.map((t) => ({ taskId: t.taskId, outcome: 'run', attempt: 1 }));
+      claims = singles.map(() => PACK_ADMITTED);
     } else {
       // One claim batch entry for the pack, not a promise per task.
       claims = await this.barrier.claimAll(
@@ -106,7 +112,7 @@ export class PackRunner {
           index: envelope.tasks[i]!.index,
           message,
           group,
-          ...(claims[i] ? { claim: claims[i] } : {}),
+          claim: claims[i],
           packAdmitted: asPack,
           inPack: true,
           trace,

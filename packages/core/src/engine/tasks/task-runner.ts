@@ -20,6 +20,7 @@ import { validate } from '../validate.js';
 import type { HeldMessage } from '../worker/slots.js';
 import { type FlowGate, type FlowPass, type Gate, OPEN } from './flow-gate.js';
 import { type AbortGroup, type HandlerOutcome, runHandler } from './handler.js';
+import { waitForTurn } from './slot-turn.js';
 
 /** One task to run, as the dispatcher or a pack hands it over. */
 export interface TaskRun {
@@ -41,6 +42,16 @@ export interface TaskRun {
 
 /** An attempt as the store records it with the outcome or the retry. */
 type Attempt = TaskRef & { attempt: number; startedAt: Date };
+
+/** A prepared attempt about to run, with the slots it holds. */
+interface Execution {
+  run: TaskRun;
+  attempt: Attempt;
+  prepared: { task: TaskDefinition; input: unknown };
+  observed: TaskObservation;
+  held: HeldMessage | undefined;
+  pass: FlowPass | undefined;
+}
 
 /** A task ready to run: its definition and its validated input. */
 type Prepared = { task: TaskDefinition; input: unknown } | { settlement: TaskSettlement };
@@ -67,23 +78,34 @@ export class TaskRunner {
     private readonly gate?: FlowGate,
   ) {}
 
-  /** Runs one task; a settlement other than `complete` notes the attempt it ended. */
-  async run(run: TaskRun): Promise<TaskSettlement> {
-    if (run.envelope.deadLetter) {
-      // Split out of a pack to be dead-lettered: the failure is recorded already — unless the
-      // task was re-opened since (a replay of this very message), which runs it again.
-      const { deadLetter, ...envelope } = run.envelope;
-      const task = await this.ctx.store.getTask(envelope.taskId);
-      if (task?.status !== 'pending') {
-        const { reason, description = '' } = deadLetter;
-        return { action: 'deadLetter', reason, description };
-      }
-      run = { ...run, envelope };
-    }
-    // Without flow limits (most tasks) nothing wraps the attempt: no extra frame per task.
+  /**
+   * Runs one task; a settlement other than `complete` notes the attempt it ended. Not itself
+   * async: most tasks (no dead-letter note, no flow limit) go straight to {@link claimed}, without
+   * a frame and a promise of their own.
+   */
+  run(run: TaskRun): Promise<TaskSettlement> {
+    if (run.envelope.deadLetter) return this.noted(run);
     if (run.claim || !this.gate) return this.claimed(run, OPEN);
-    // Flow control comes before the claim: a task that must wait has nothing recorded.
-    const gate = await this.gate.enter(run);
+    return this.gated(run, this.gate);
+  }
+
+  /**
+   * A task split out of a pack to be dead-lettered: its failure is recorded already — unless the
+   * task was re-opened since (a replay of this very message), which runs it again.
+   */
+  private async noted(run: TaskRun): Promise<TaskSettlement> {
+    const { deadLetter, ...envelope } = run.envelope;
+    const task = await this.ctx.store.getTask(envelope.taskId);
+    if (task?.status !== 'pending') {
+      const { reason, description = '' } = deadLetter!;
+      return { action: 'deadLetter', reason, description };
+    }
+    return this.run({ ...run, envelope });
+  }
+
+  /** A task with a flow limit: the gate comes before the claim, so one that must wait has nothing recorded. */
+  private async gated(run: TaskRun, flow: FlowGate): Promise<TaskSettlement> {
+    const gate = await flow.enter(run);
     if (gate.kind === 'deferred') return gate.settlement;
     const pass = gate.kind === 'admitted' ? gate.pass : undefined;
     try {
@@ -111,28 +133,86 @@ export class TaskRunner {
       startedAt: new Date(),
     };
     const observed = observeTask(this.ctx.telemetry, run, attempt);
-    // One async function for the whole attempt (not one per step): this runs per task, and each
-    // async call costs a promise and a frame on the heap.
-    let settlement: TaskSettlement;
+    const pass = gate.kind === 'admitted' ? gate.pass : undefined;
+    // An admitted task took its worker slot before asking for its key slot.
+    const held = pass?.holdsWorkerSlot ? undefined : run.message.held;
+    let prepared: Prepared;
     try {
       // Synchronous when the job is known and its schema validates synchronously.
       const preparing = this.prepare(run, claim, attempt, observed);
-      const prepared = preparing instanceof Promise ? await preparing : preparing;
-      if ('settlement' in prepared) settlement = prepared.settlement;
-      else if (gate.kind === 'invalid') {
+      prepared = preparing instanceof Promise ? await preparing : preparing;
+      if (!('settlement' in prepared) && gate.kind === 'invalid') {
         observed.failed(gate.error);
-        settlement = await this.poison(run, attempt, {
-          error: gate.error,
-          reason: 'InvalidFlowKey',
+        const failure = { error: gate.error, reason: 'InvalidFlowKey' };
+        prepared = { settlement: await this.poison(run, attempt, failure) };
+      }
+      // Waits when the message's tasks outnumber the free slots.
+      const turn = 'settlement' in prepared ? undefined : held?.handlerStarting();
+      if (turn) {
+        const { jobId, attempt: n } = attempt;
+        const cancels = this.ctx.cancels;
+        const waited = await waitForTurn(turn, {
+          held: held!,
+          jobId,
+          attempt: n,
+          group: run.group,
+          cancels,
         });
+        if (waited) prepared = { settlement: waited };
+      }
+    } catch (err) {
+      observed.fail(err);
+      throw err;
+    }
+    if ('settlement' in prepared) {
+      observed.end(prepared.settlement);
+      return prepared.settlement;
+    }
+    // Returned, not awaited: this frame ends here, and the attempt's only frame held across the
+    // barrier's group commit is execute's — every in-flight task keeps its frames on the heap.
+    return this.execute({ run, attempt, prepared, observed, held, pass });
+  }
+
+  /** Runs the handler of a prepared attempt and records its outcome, in one frame. */
+  private async execute(execution: Execution): Promise<TaskSettlement> {
+    const { run, attempt, prepared, observed, held, pass } = execution;
+    const { task } = prepared;
+    let settlement: TaskSettlement;
+    try {
+      // The key slot must still be ours when the handler starts.
+      const secured = pass?.secure();
+      if (secured !== undefined && secured !== true && !(await secured)) {
+        held?.handlerEnded();
+        settlement = await this.gate!.deferClaimed(run, attempt.attempt);
       } else {
-        const pass = gate.kind === 'admitted' ? gate.pass : undefined;
-        // An admitted task took its worker slot before asking for its key slot.
-        const held = pass?.holdsWorkerSlot ? undefined : run.message.held;
-        const waiting = this.waitForSlot(run, attempt, held);
-        const waited = waiting instanceof Promise ? await waiting : waiting;
-        settlement =
-          waited ?? (await this.execute(run, attempt, prepared, observed, { held, pass }));
+        const outcome = await observed.runHandler(runHandler, task, prepared.input, {
+          jobId: attempt.jobId,
+          taskId: attempt.taskId,
+          stage: attempt.stage,
+          index: attempt.index,
+          attempt: attempt.attempt,
+          logger: this.ctx.logger,
+          timeoutMs: task.timeoutMs,
+          shutdown: run.group,
+          cancels: this.ctx.cancels,
+        });
+        observed.handlerEnded(outcome);
+        held?.handlerEnded();
+        pass?.release();
+        if (!outcome.ok) settlement = await this.recordFailure(run, attempt, task, outcome);
+        else {
+          const applied = await this.barrier.complete({
+            jobId: attempt.jobId,
+            stage: attempt.stage,
+            index: attempt.index,
+            taskId: attempt.taskId,
+            attempt: attempt.attempt,
+            startedAt: attempt.startedAt,
+            status: 'succeeded',
+            result: outcome.result,
+          });
+          settlement = applied || !run.packAdmitted ? COMPLETE : await this.whyUnapplied(run);
+        }
       }
     } catch (err) {
       observed.fail(err);
@@ -140,81 +220,6 @@ export class TaskRunner {
     }
     observed.end(settlement);
     return settlement;
-  }
-
-  /**
-   * Waits for a handler slot when the message's tasks outnumber the free ones; the settlement
-   * when the task must not start after all (the worker stopping, its job cancelled meanwhile).
-   */
-  private waitForSlot(
-    run: TaskRun,
-    attempt: Attempt,
-    held: HeldMessage | undefined,
-  ): TaskSettlement | undefined | Promise<TaskSettlement | undefined> {
-    const turn = held?.handlerStarting();
-    if (!held || !turn) return undefined;
-    // A pack's task waiting for a slot must not start once its job is cancelled.
-    const waiting = new CancelledWhileWaiting();
-    const untrack = this.ctx.cancels.track(run.envelope.jobId, waiting);
-    return turn.then(() => {
-      untrack();
-      if (run.group.signal.aborted) {
-        // Stopped while waiting: release the task unstarted (its attempt not counted).
-        held.handlerEnded();
-        const reason = 'worker shutting down';
-        return { action: 'retry', delayMs: 0, reason, attempt: attempt.attempt - 1 };
-      }
-      if (waiting.cancelled) {
-        held.handlerEnded();
-        return COMPLETE;
-      }
-      return undefined;
-    });
-  }
-
-  /** Runs the handler of a prepared attempt and records its outcome. */
-  private async execute(
-    run: TaskRun,
-    attempt: Attempt,
-    prepared: { task: TaskDefinition; input: unknown },
-    observed: TaskObservation,
-    slots: { held: HeldMessage | undefined; pass: FlowPass | undefined },
-  ): Promise<TaskSettlement> {
-    const { envelope } = run;
-    const { task } = prepared;
-    const { held, pass } = slots;
-    // The key slot must still be ours when the handler starts.
-    const secured = pass?.secure();
-    if (secured !== undefined && secured !== true && !(await secured)) {
-      held?.handlerEnded();
-      return this.gate!.deferClaimed(run, attempt.attempt);
-    }
-    const outcome = await observed.runHandler(runHandler, task.handler.bind(task), prepared.input, {
-      jobId: envelope.jobId,
-      taskId: envelope.taskId,
-      stage: envelope.stage,
-      index: run.index,
-      attempt: attempt.attempt,
-      logger: this.ctx.logger,
-      timeoutMs: task.timeoutMs,
-      shutdown: run.group,
-      cancels: this.ctx.cancels,
-    });
-    observed.handlerEnded(outcome);
-    held?.handlerEnded();
-    pass?.release();
-    if (!outcome.ok) return this.recordFailure(run, attempt, task, outcome);
-    const applied = await this.barrier.complete({
-      jobId: attempt.jobId,
-      stage: attempt.stage,
-      index: attempt.index,
-      taskId: attempt.taskId,
-      attempt: attempt.attempt,
-      startedAt: attempt.startedAt,
-      status: 'succeeded',
-      result: outcome.result,
-    });
-    return applied || !run.packAdmitted ? COMPLETE : this.whyUnapplied(run);
   }
 
   /** The task's definition and validated input, or the settlement when it has none. */
@@ -386,13 +391,5 @@ export class TaskRunner {
     return claim.outcome === 'run'
       ? { action: 'complete' }
       : this.notRun(run.envelope, claim.outcome);
-  }
-}
-
-/** A task waiting for a slot, as the cancel watch sees it: it notes its job's cancel. */
-class CancelledWhileWaiting {
-  cancelled = false;
-  abort(): void {
-    this.cancelled = true;
   }
 }
