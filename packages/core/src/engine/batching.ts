@@ -26,6 +26,17 @@ export interface BatchingOptions {
    * @defaultValue 1 (one message per task)
    */
   packTasks?: number;
+  /**
+   * Fairness between jobs: most tasks of one stage released into the transport and not finished
+   * yet. Every task row is inserted by the fan-out, but a task's message is sent only once it
+   * fits in its stage's window; each finished task releases the next. Jobs sharing a transport
+   * therefore interleave in its queue, and a small job submitted behind a 100,000-task job waits
+   * for at most a window of that job's tasks, not for all of them. Set it to at least twice the
+   * total `concurrency` of the workers sharing the transport, so they never run out of released
+   * tasks; `false` sends every task as its chunk is inserted.
+   * @defaultValue 2048
+   */
+  window?: number | false;
 }
 
 export interface BatchingPolicy {
@@ -34,6 +45,8 @@ export interface BatchingPolicy {
   concurrency: number;
   chunkSize: number;
   packTasks: number;
+  /** Tasks of one stage released at once; `undefined`: every task as it is inserted. */
+  window: number | undefined;
 }
 
 export function resolvePolicy(
@@ -49,7 +62,20 @@ export function resolvePolicy(
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
     chunkSize: Math.max(1, options.chunkSize ?? DEFAULTS.batching.chunkSize),
     packTasks: packTasksOf(options.packTasks ?? limits.packTasks),
+    window: windowOf(options.window),
   };
+}
+
+function windowOf(value: number | false | undefined): number | undefined {
+  if (value === false) return undefined;
+  if (value === undefined) return DEFAULTS.batching.window;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    const message = 'must be a positive integer or false';
+    throw new ValidationError(`batching.window ${message}`, [
+      { path: 'batching.window', message },
+    ]);
+  }
+  return value;
 }
 
 function packTasksOf(value: number | undefined): number {

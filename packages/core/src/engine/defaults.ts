@@ -127,5 +127,11 @@ export const DEFAULTS = {
     chunkSize: 2000,
     /** Tasks per task message. */
     packTasks: 1,
+    /**
+     * Tasks of one stage released into the transport and not finished (fairness between jobs):
+     * twice the task slots of a few workers at the default concurrency, so they never wait for a
+     * release, while a job behind waits for at most this many of another job's tasks.
+     */
+    window: 2048,
   },
 } as const;
