@@ -58,6 +58,11 @@ export interface StageRecord {
    * run). A complete stage has none: completing it sets this to 0.
    */
   running: number;
+  /**
+   * With a fairness window (`batching.window`), the tasks released into the transport: indexes
+   * below this one. `null`: every task was sent as it was inserted.
+   */
+  released: number | null;
   startedAt: Date;
   sealedAt?: Date;
   completedAt?: Date;
@@ -206,6 +211,27 @@ export interface TaskRetry extends TaskRef {
   attempt?: number;
   /** When the attempt started (the task's `startedAt`, if it had none). */
   startedAt?: Date;
+}
+
+/** A stage whose tasks are released into the transport a window at a time (`batching.window`). */
+export interface StageWindow {
+  jobId: string;
+  stage: number;
+  /** Most of the stage's tasks released and not finished (succeeded or failed). */
+  window: number;
+  /**
+   * The caller is the stage's fan-out: a stage not windowed yet becomes windowed. Any other
+   * caller leaves such a stage alone: its fan-out sent every task as it was inserted.
+   */
+  fanOut?: boolean;
+}
+
+/** What one release let into the transport: these tasks' messages are the caller's to send. */
+export interface ReleasedTasks {
+  jobId: string;
+  stage: number;
+  /** The pending tasks among the indexes the release gained, in index order. */
+  tasks: { index: number; input: unknown }[];
 }
 
 /** What `completeTasks` / `sealStage` found: a stage this very call completed. */
@@ -574,6 +600,17 @@ export interface Store extends Partial<FlowControlCapability> {
    * at least `attempt`, `startedAt` if unset, the stage's running count down as in `completeTasks`.
    */
   retryTasks(retries: readonly TaskRetry[]): Promise<void>;
+
+  /**
+   * Releases tasks into the transport a window at a time (fairness between jobs). For each stage
+   * of a running job that is windowed (or becomes so, with `fanOut`) and not complete, the
+   * released indexes grow to `min(created, succeeded + failed + window)`, and the pending tasks
+   * among the indexes gained are returned: each index goes to one caller only, however many
+   * release at once. Stages that gained no pending task are left out of the answer. `findStuck`
+   * never reports an unreleased task lost, and counts a released task's silence from the stage's
+   * latest release at the earliest. One round trip for the batch.
+   */
+  releaseTasks(windows: readonly StageWindow[]): Promise<ReleasedTasks[]>;
 
   /**
    * Marks non-terminal tasks as re-sent now, for the reconciler's lost-message clock. Each re-send

@@ -71,9 +71,7 @@ function windowOf(value: number | false | undefined): number | undefined {
   if (value === undefined) return DEFAULTS.batching.window;
   if (!Number.isSafeInteger(value) || value < 1) {
     const message = 'must be a positive integer or false';
-    throw new ValidationError(`batching.window ${message}`, [
-      { path: 'batching.window', message },
-    ]);
+    throw new ValidationError(`batching.window ${message}`, [{ path: 'batching.window', message }]);
   }
   return value;
 }

@@ -17,6 +17,7 @@ import type {
   PurgeFilter,
   PurgeResult,
   ReleasedJob,
+  ReleasedTasks,
   ReopenedTasks,
   ReopenTasksRequest,
   ScheduleAdvance,
@@ -25,6 +26,7 @@ import type {
   StageCompletion,
   StageRecord,
   StageWaiting,
+  StageWindow,
   Store,
   StoredResult,
   StuckWork,
@@ -91,6 +93,8 @@ interface JobState {
   taskIds: string[][];
   /** Stages whose `taskIds` may be out of index order after an out-of-order insert. */
   unsorted: Set<number>;
+  /** Per windowed stage, when its released range last grew (ms since the epoch). */
+  releasedAt: number[];
 }
 
 /**
@@ -136,7 +140,7 @@ class MemoryStore implements Store {
       ...(input.runAt ? { runAt: new Date(input.runAt) } : {}),
       ...(input.deadlineAt ? { deadlineAt: new Date(input.deadlineAt) } : {}),
     };
-    this.jobs.set(job.id, { job, stages: [], taskIds: [], unsorted: new Set() });
+    this.jobs.set(job.id, { job, stages: [], taskIds: [], unsorted: new Set(), releasedAt: [] });
     return { job: copyJob(job), created: true };
   }
 
@@ -174,6 +178,7 @@ class MemoryStore implements Store {
         succeeded: 0,
         failed: 0,
         running: 0,
+        released: null,
         startedAt: now,
       };
       state.taskIds[stage] = [];
@@ -323,6 +328,29 @@ class MemoryStore implements Store {
       task.status = 'pending';
       task.error = retry.error;
     }
+  }
+
+  async releaseTasks(windows: readonly StageWindow[]): Promise<ReleasedTasks[]> {
+    this.assertOpen();
+    const released: ReleasedTasks[] = [];
+    for (const { jobId, stage, window, fanOut } of windows) {
+      const state = this.jobs.get(jobId);
+      const record = state?.stages[stage];
+      if (state?.job.status !== 'running' || !record || record.status === 'complete') continue;
+      if (record.released === null && !fanOut) continue;
+      const from = record.released ?? 0;
+      const to = Math.min(record.created, record.succeeded + record.failed + window);
+      if (to <= from) continue;
+      record.released = to;
+      state.releasedAt[stage] = Date.now();
+      const tasks: ReleasedTasks['tasks'] = [];
+      for (let index = from; index < to; index++) {
+        const task = this.tasks.get(makeTaskId(jobId, stage, index));
+        if (task?.status === 'pending') tasks.push({ index, input: task.input });
+      }
+      if (tasks.length > 0) released.push({ jobId, stage, tasks });
+    }
+    return released;
   }
 
   async touchTasks(taskIds: readonly string[]): Promise<void> {
@@ -770,7 +798,7 @@ class MemoryStore implements Store {
     const cutoff = Date.now() - olderThanMs;
     const found: StuckWork[] = [];
     let budget = limit;
-    for (const { job, stages, taskIds } of this.jobs.values()) {
+    for (const { job, stages, taskIds, releasedAt: releasedAtOf } of this.jobs.values()) {
       if (budget <= 0) break;
       if (FINISHED_STATUSES.has(job.status) || job.status === 'scheduled') continue;
       const base = { jobId: job.id, transport: job.transport };
@@ -799,13 +827,17 @@ class MemoryStore implements Store {
         }
       } else {
         const lost: string[] = [];
+        // A windowed stage's unreleased tasks have no message yet; a released task's silence
+        // counts from the stage's latest release at the earliest.
+        const releasedAt = releasedAtOf[stage.index] ?? 0;
         for (const id of taskIds[stage.index] ?? []) {
           if (lost.length >= budget) break;
           const task = this.tasks.get(id)!;
+          if (stage.released !== null && task.index >= stage.released) continue;
           const backoff =
             olderThanMs * (2 ** Math.min(this.redrives.get(id) ?? 0, MAX_REDRIVE_DOUBLINGS) - 1);
-          if (!FINISHED_STATUSES.has(task.status) && task.updatedAt.getTime() < cutoff - backoff)
-            lost.push(id);
+          const since = Math.max(task.updatedAt.getTime(), releasedAt);
+          if (!FINISHED_STATUSES.has(task.status) && since < cutoff - backoff) lost.push(id);
         }
         if (lost.length > 0) {
           found.push({ kind: 'task-message-lost', ...base, stage: stage.index, taskIds: lost });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { taskId } from '../ids.js';
-import type { Store, TaskOutcome } from '../store.js';
+import type { ReleasedTasks, Store, TaskOutcome } from '../store.js';
 import { storeFlowConformance } from './store-flow-conformance.js';
 import { storeOperationsConformance } from './store-operations-conformance.js';
 
@@ -342,6 +342,116 @@ export function storeConformance(
       const failed = await store.getTask(taskId('job-1', 0, 2));
       expect(failed).toMatchObject({ status: 'failed', error: { message: 'boom' } });
       expect(failed?.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it('releases a windowed stage a window at a time, each index to one caller (releaseTasks)', {
+      timeout,
+    }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 6, false);
+      const window = (fanOut?: boolean) => ({
+        jobId: 'job-1',
+        stage: 0,
+        window: 2,
+        ...(fanOut ? { fanOut } : {}),
+      });
+      const indexes = (released: ReleasedTasks[]) =>
+        released.flatMap((r) => r.tasks.map((t) => t.index));
+      // A stage its fan-out did not window is left alone: its tasks were all sent.
+      expect(await store.releaseTasks([window()])).toEqual([]);
+      expect((await store.getStages('job-1'))[0]?.released).toBeNull();
+      // The fan-out's release windows the stage: the first two tasks, with their inputs.
+      expect(await store.releaseTasks([window(true)])).toEqual([
+        {
+          jobId: 'job-1',
+          stage: 0,
+          tasks: [
+            { index: 0, input: { index: 0 } },
+            { index: 1, input: { index: 1 } },
+          ],
+        },
+      ]);
+      expect((await store.getStages('job-1'))[0]?.released).toBe(2);
+      // Nothing finished: nothing more to release, however often asked.
+      expect(await store.releaseTasks([window(true), window()])).toEqual([]);
+      // Each finished task releases the next one; a failure counts as finished.
+      await store.completeTasks([ok('job-1', 0, 0)]);
+      expect(indexes(await store.releaseTasks([window()]))).toEqual([2]);
+      await store.completeTasks([
+        { ...ref('job-1', 0, 1), status: 'failed', error: { name: 'Error', message: 'x' } },
+        ok('job-1', 0, 2),
+      ]);
+      // Concurrent releases share the gained indexes: each index goes to exactly one of them.
+      const racing = await Promise.all([1, 2, 3].map(() => store.releaseTasks([window()])));
+      expect(racing.flatMap(indexes).sort()).toEqual([3, 4]);
+      // The range never passes the inserted tasks: 6 created, 3 finished, window 2 → 5.
+      expect((await store.getStages('job-1'))[0]?.released).toBe(5);
+      await Promise.all([3, 4].map((i) => store.completeTasks([ok('job-1', 0, i)])));
+      expect(indexes(await store.releaseTasks([window()]))).toEqual([5]);
+      await store.insertTasks(
+        'job-1',
+        0,
+        [6, 7, 8].map((index) => ({ index, input: { index } })),
+      );
+      expect(indexes(await store.releaseTasks([window()]))).toEqual([6]);
+    });
+
+    it('releases only pending tasks, and nothing of a stopped job or a complete stage', {
+      timeout,
+    }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 4);
+      const window = { jobId: 'job-1', stage: 0, window: 2, fanOut: true };
+      expect((await store.releaseTasks([window]))[0]?.tasks.map((t) => t.index)).toEqual([0, 1]);
+      // Task 2 already runs (a re-sent message): only task 3 needs one.
+      await store.claimTasks([ref('job-1', 0, 2)]);
+      await store.completeTasks([ok('job-1', 0, 0), ok('job-1', 0, 1)]);
+      expect(await store.releaseTasks([window])).toEqual([
+        { jobId: 'job-1', stage: 0, tasks: [{ index: 3, input: { index: 3 } }] },
+      ]);
+      // A complete stage releases nothing.
+      await store.completeTasks([ok('job-1', 0, 2), ok('job-1', 0, 3)]);
+      expect(await store.releaseTasks([{ ...window, window: 100 }])).toEqual([]);
+      // A cancelled job releases nothing; the other stages of the batch are still answered.
+      await newJob('job-2');
+      await stageWithTasks('job-2', 0, 3);
+      await newJob('job-3');
+      await stageWithTasks('job-3', 0, 3);
+      await store.cancelJob('job-2');
+      const both = await store.releaseTasks([
+        { jobId: 'job-2', stage: 0, window: 5, fanOut: true },
+        { jobId: 'job-3', stage: 0, window: 1, fanOut: true },
+        { jobId: 'missing', stage: 0, window: 1, fanOut: true },
+      ]);
+      expect(both).toEqual([
+        { jobId: 'job-3', stage: 0, tasks: [{ index: 0, input: { index: 0 } }] },
+      ]);
+      expect((await store.getStages('job-2'))[0]?.released).toBeNull();
+    });
+
+    it('never reports an unreleased task lost; a released one counts from its release', {
+      timeout,
+    }, async () => {
+      await newJob('windowed', 'memory', 1);
+      await stageWithTasks('windowed', 0, 4);
+      await store.releaseTasks([{ jobId: 'windowed', stage: 0, window: 1, fanOut: true }]);
+      await sleep(300);
+      const lostIn = async (olderThanMs: number) =>
+        (
+          (await store.findStuck({ olderThanMs, limit: 100 })).find(
+            (s) => s.jobId === 'windowed',
+          ) as { taskIds: string[] } | undefined
+        )?.taskIds ?? [];
+      // Only task 0 was released (its message may be lost); 1–3 have no message yet.
+      expect(await lostIn(50)).toEqual([taskId('windowed', 0, 0)]);
+      await store.completeTasks([ok('windowed', 0, 0)]);
+      await store.releaseTasks([{ jobId: 'windowed', stage: 0, window: 1 }]);
+      const released = Date.now();
+      // Task 1 was inserted long ago but released just now: not lost until it has been silent.
+      expect(await lostIn(250)).toEqual([]);
+      await sleep(100);
+      const elapsed = Date.now() - released;
+      expect(await lostIn(Math.floor(elapsed / 2))).toEqual([taskId('windowed', 0, 1)]);
     });
 
     it('does not complete an unsealed stage; sealing after the last completion completes it once', {

@@ -33,6 +33,7 @@ const stage = (overrides: Partial<StageRecord>): StageRecord => ({
   created: 10,
   succeeded: 0,
   failed: 0,
+  released: null,
   running: 0,
   startedAt: at(10),
   ...overrides,
