@@ -370,7 +370,12 @@ describe('engine: batching and the claim check', () => {
       input: z.object({ i: z.number() }),
       handler: ({ i }) => i,
     });
-    const h = startYards([simpleJob('wide', noop, 5000)], { transports: [spy], concurrency: 256 });
+    // Unwindowed: the fan-out sends all 5,000 tasks itself, through its bounded sends.
+    const h = startYards([simpleJob('wide', noop, 5000)], {
+      transports: [spy],
+      concurrency: 256,
+      batching: { window: false },
+    });
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('wide', undefined);
     expect((await h.yard.waitFor(jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
@@ -709,7 +714,7 @@ describe('engine: packed task messages (batching.packTasks)', () => {
     const h = startYards([simpleJob('packed', task, 20)], {
       store: crashing,
       transports: [spy],
-      batching: { packTasks: 10 },
+      batching: { packTasks: 10, window: false },
     });
     cleanup = h.stop;
     const { jobId } = await h.yard.submit('packed', undefined);

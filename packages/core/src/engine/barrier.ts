@@ -21,11 +21,17 @@ import type { Telemetry } from '../telemetry/telemetry.js';
 import { Batcher } from '../util/batcher.js';
 import { DEFAULTS } from './defaults.js';
 import type { InboundMessage } from './inbound.js';
+import type { StageKey } from './stages/task-window.js';
 
 export interface BarrierOptions {
   store: Store;
   /** Called for each stage an outcome batch completed, before the batch's callers resume. */
   onStageComplete: (completion: StageCompletion) => Promise<void>;
+  /**
+   * Told of the stages an outcome batch finished tasks of (and did not complete), once the batch
+   * is recorded: their fairness windows release the next tasks. Must not throw or block.
+   */
+  onTasksFinished?: (stages: StageKey[]) => void;
   /** Traces each outcome batch (no-op without an OpenTelemetry SDK). */
   telemetry?: Telemetry;
 }
@@ -37,7 +43,7 @@ export class Barrier {
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
 
-  constructor({ store, onStageComplete, telemetry }: BarrierOptions) {
+  constructor({ store, onStageComplete, onTasksFinished, telemetry }: BarrierOptions) {
     const sizes = DEFAULTS.batchers;
     this.claims = new Batcher(
       (refs) => store.claimTasks(refs),
@@ -59,6 +65,8 @@ export class Barrier {
           const { applied, completedStages } = await store.completeTasks(unique);
           span?.setAttribute(ATTR.stagesCompleted, completedStages.length);
           for (const completion of completedStages) await onStageComplete(completion);
+          if (onTasksFinished && applied.length > 0)
+            onTasksFinished(openStages(unique, completedStages));
           const set = new Set(applied);
           return outcomes.map((o, i) => first.get(o.taskId) === i && set.has(o.taskId));
         };
@@ -130,4 +138,21 @@ export function claimRef(envelope: TaskEnvelope, index: number, message: Inbound
     admitOnly: message.deliveryCount === 1 && envelope.attempts === undefined,
     withInput: !('input' in envelope),
   };
+}
+
+/** The stages of a batch's outcomes, less those the batch completed. */
+function openStages(
+  outcomes: readonly TaskOutcome[],
+  completed: readonly StageCompletion[],
+): StageKey[] {
+  const stages = new Map<string, StageKey>();
+  let last: StageKey | undefined;
+  for (const { jobId, stage } of outcomes) {
+    // A batch's outcomes come in runs of one stage: a key is built once per run.
+    if (last?.jobId === jobId && last.stage === stage) continue;
+    last = { jobId, stage };
+    stages.set(`${jobId}:${stage}`, last);
+  }
+  for (const { jobId, stage } of completed) stages.delete(`${jobId}:${stage}`);
+  return [...stages.values()];
 }

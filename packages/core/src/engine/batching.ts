@@ -39,6 +39,16 @@ export interface BatchingOptions {
   window?: number | false;
 }
 
+/** Every batching option's name: an object with one of them is a shared `batching` setting. */
+export const BATCHING_KEYS = [
+  'maxMessages',
+  'maxBytes',
+  'concurrency',
+  'chunkSize',
+  'packTasks',
+  'window',
+] as const satisfies readonly (keyof BatchingOptions)[];
+
 export interface BatchingPolicy {
   maxMessages: number;
   maxBytes: number;
@@ -66,14 +76,10 @@ export function resolvePolicy(
   };
 }
 
+/** The window a policy applies (its value is checked with the other options, in options.ts). */
 function windowOf(value: number | false | undefined): number | undefined {
   if (value === false) return undefined;
-  if (value === undefined) return DEFAULTS.batching.window;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    const message = 'must be a positive integer or false';
-    throw new ValidationError(`batching.window ${message}`, [{ path: 'batching.window', message }]);
-  }
-  return value;
+  return value ?? DEFAULTS.batching.window;
 }
 
 function packTasksOf(value: number | undefined): number {

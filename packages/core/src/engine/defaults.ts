@@ -101,6 +101,13 @@ export const DEFAULTS = {
     settlements: { maxBatch: 500, inFlight: 2 },
     slotReleases: { maxBatch: 500, inFlight: 1 },
   } satisfies Record<string, BatcherSize>,
+  /** The fairness window's releases (`batching.window`). */
+  window: {
+    /** A release the store refused is asked again after this pause. */
+    retryMs: 1000,
+    /** Running jobs read per page by the reconciler's sweep of stalled windows. */
+    sweepPageSize: 100,
+  },
   /** Jobs whose immutable facts a worker keeps in memory. */
   jobCacheSize: 10_000,
   /** Results per page when a fan-out or `results()` reads a stage's results. */

@@ -12,7 +12,12 @@ import { type RetentionMs, resolveRetention } from '../operations/purge.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { Transport } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
-import { type BatchingOptions, type BatchingPolicy, resolvePolicy } from './batching.js';
+import {
+  BATCHING_KEYS,
+  type BatchingOptions,
+  type BatchingPolicy,
+  resolvePolicy,
+} from './batching.js';
 import { DEFAULTS } from './defaults.js';
 import { type ResolvedRetryPolicy, resolveRetry } from './retry.js';
 import type { SwitchyardOptions, WorkOptions } from './types.js';
@@ -157,7 +162,7 @@ function batchingFor(
   const own = (batching as Record<string, unknown>)[name];
   if (own && typeof own === 'object')
     return { options: own as BatchingOptions, field: `batching.${name}` };
-  const shared = ['maxMessages', 'maxBytes', 'concurrency', 'chunkSize', 'packTasks'];
+  const shared: readonly string[] = BATCHING_KEYS;
   return Object.keys(batching).some((k) => shared.includes(k))
     ? { options: batching as BatchingOptions, field: 'batching' }
     : undefined;
@@ -169,6 +174,9 @@ function checkBatching(options: BatchingOptions, field: string): void {
   const pack = options.packTasks;
   if (pack !== undefined && (!Number.isInteger(pack) || pack < 1 || pack > MAX_PACKED_TASKS))
     invalid(`${field}.packTasks`, `must be an integer from 1 to ${MAX_PACKED_TASKS}`);
+  const window = options.window;
+  if (window !== undefined && window !== false && !(Number.isSafeInteger(window) && window >= 1))
+    invalid(`${field}.window`, 'must be a positive integer or false');
 }
 
 /**

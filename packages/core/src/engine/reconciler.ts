@@ -12,6 +12,7 @@ import type { EngineContext } from './context.js';
 import { DEFAULTS } from './defaults.js';
 import { sendStageMessage, taskMessage } from './outbox.js';
 import type { StageAdvance } from './stages/advance.js';
+import type { TaskWindow } from './stages/task-window.js';
 import type { ReconcileOptions, ReconcileResult } from './types.js';
 
 /** The store lease that admits one reconciler at a time. */
@@ -24,6 +25,7 @@ export class Reconciler {
     private readonly ctx: EngineContext,
     private readonly advance: StageAdvance,
     private readonly instanceId: string,
+    private readonly window: TaskWindow,
   ) {}
 
   /**
@@ -62,7 +64,23 @@ export class Reconciler {
         });
       }
     }
+    await this.releaseStalled(redriven);
     return { ran: true, redriven, purged: await this.retain() };
+  }
+
+  /**
+   * Releases what windowed stages may release but did not (their finished tasks' release was lost
+   * with a crash): counted as `window-released`. A failure is logged; the next pass tries again.
+   */
+  private async releaseStalled(redriven: Record<string, number>): Promise<void> {
+    try {
+      const released = await this.window.sweep();
+      if (released > 0) redriven['window-released'] = released;
+    } catch (err) {
+      this.ctx.logger.error('reconciler could not release windowed tasks', {
+        error: toErrorInfo(err).message,
+      });
+    }
   }
 
   /**

@@ -38,6 +38,7 @@ import { resolveSchedules, Scheduler } from './schedules/scheduler.js';
 import type { SchedulePassResult, ScheduleView } from './schedules/types.js';
 import { StageAdvance } from './stages/advance.js';
 import { StageRunner } from './stages/stage-runner.js';
+import { TaskWindow } from './stages/task-window.js';
 import { submit } from './submit.js';
 import { FlowGate } from './tasks/flow-gate.js';
 import { AbortGroup } from './tasks/handler.js';
@@ -82,6 +83,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
   private readonly reconciler: Reconciler;
   private readonly scheduler: Scheduler;
   private readonly gate: FlowGate | undefined;
+  private readonly window: TaskWindow;
   private readonly shutdown = new AbortController();
   /** Aborts the handlers `handle()` runs when the Switchyard closes. */
   private readonly hostGroup: AbortGroup;
@@ -97,20 +99,22 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     setMaxListeners(0, this.shutdown.signal);
     this.hostGroup = new AbortGroup(this.shutdown.signal);
     const advance = new StageAdvance(this.ctx);
+    this.window = new TaskWindow(this.ctx);
     const barrier = new Barrier({
       store: this.store,
       onStageComplete: (c) => advance.onStageComplete(c),
+      onTasksFinished: (stages) => this.window.finished(stages),
       telemetry: this.ctx.telemetry,
     });
     this.gate = FlowGate.for(this.ctx);
     const tasks = new TaskRunner(this.ctx, barrier, advance, this.gate);
     this.dispatcher = new Dispatcher({
       ctx: this.ctx,
-      stages: new StageRunner(this.ctx, advance),
+      stages: new StageRunner(this.ctx, advance, this.window),
       tasks,
       packs: new PackRunner({ ctx: this.ctx, barrier, advance, tasks, gate: this.gate }),
     });
-    this.reconciler = new Reconciler(this.ctx, advance, randomUUID());
+    this.reconciler = new Reconciler(this.ctx, advance, randomUUID(), this.window);
     const schedules = resolveSchedules(
       options.schedules,
       options.scheduler,
@@ -269,6 +273,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     this.shutdown.abort(new SwitchyardError('CLOSED', 'switchyard closed'));
     await Promise.all([...this.workers]);
     await this.gate?.close();
+    await this.window.close();
     this.closed = true;
     // Before the store: the watch's subscription may hold one of its connections.
     await this.ctx.cancels.close();

@@ -124,7 +124,7 @@ export class Telemetry {
       unit: '{job}',
     });
     this.fanOutTasks = meter.createCounter('switchyard.fanout.tasks', {
-      description: 'Task messages sent by fan-outs',
+      description: 'Tasks sent into the transport by fan-outs and their windows’ releases',
       unit: '{task}',
     });
     this.redrives = meter.createCounter('switchyard.reconciler.redrives', {

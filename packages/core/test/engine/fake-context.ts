@@ -27,6 +27,7 @@ import { taskMessage } from '../../src/engine/outbox.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { StageAdvance } from '../../src/engine/stages/advance.js';
 import { StageRunner } from '../../src/engine/stages/stage-runner.js';
+import { TaskWindow } from '../../src/engine/stages/task-window.js';
 import { AbortGroup } from '../../src/engine/tasks/handler.js';
 import { PackRunner } from '../../src/engine/tasks/pack-runner.js';
 import { TaskRunner } from '../../src/engine/tasks/task-runner.js';
@@ -137,17 +138,20 @@ export interface EngineModules {
   packs: PackRunner;
   stages: StageRunner;
   dispatcher: Dispatcher;
+  window: TaskWindow;
   reconciler(instanceId?: string): Reconciler;
 }
 
 export function engineModules(ctx: EngineContext): EngineModules {
   const advance = new StageAdvance(ctx);
+  const window = new TaskWindow(ctx);
   const barrier = new Barrier({
     store: ctx.store,
     onStageComplete: (c) => advance.onStageComplete(c),
+    onTasksFinished: (stages) => window.finished(stages),
   });
   const tasks = new TaskRunner(ctx, barrier, advance);
-  const stages = new StageRunner(ctx, advance);
+  const stages = new StageRunner(ctx, advance, window);
   const packs = new PackRunner({ ctx, barrier, advance, tasks });
   return {
     advance,
@@ -156,7 +160,8 @@ export function engineModules(ctx: EngineContext): EngineModules {
     packs,
     stages,
     dispatcher: new Dispatcher({ ctx, stages, tasks, packs }),
-    reconciler: (instanceId = randomUUID()) => new Reconciler(ctx, advance, instanceId),
+    window,
+    reconciler: (instanceId = randomUUID()) => new Reconciler(ctx, advance, instanceId, window),
   };
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fanOut, UserCodeError, userChunks } from '../../src/engine/stages/fan-out.js';
 import type { TaskEnvelope, TasksEnvelope } from '../../src/envelope.js';
 import { isSwitchyardError } from '../../src/errors.js';
@@ -30,6 +30,7 @@ async function started(fake: FakeEngine, inputs: unknown[]) {
         stage: 0,
         definition: job.stages[0]!,
         advance: fake.modules.advance,
+        window: fake.modules.window,
       }),
   };
 }
@@ -60,7 +61,7 @@ describe('fanOut', () => {
   });
 
   it('resumed, inserts only what is missing and sends only open tasks, marked resumed', async () => {
-    const fake = fakeEngine({ jobs: [fanJob()], batching: { packTasks: 10 } });
+    const fake = fakeEngine({ jobs: [fanJob()], batching: { packTasks: 10, window: false } });
     const { jobId, run } = await started(fake, range(5));
     await fake.store.insertTasks(
       jobId,
@@ -75,6 +76,66 @@ describe('fanOut', () => {
     expect(packs.flatMap((p) => p.tasks.map((t) => t.index))).toEqual([0, 2, 3, 4]);
     expect(packs.every((p) => p.resumed === true)).toBe(true);
     expect((await fake.store.getStages(jobId))[0]).toMatchObject({ total: 5, created: 5 });
+  });
+
+  it('with a window, inserts every task but sends only the window; finished tasks release the next', async () => {
+    const fake = fakeEngine({ jobs: [fanJob()], batching: { chunkSize: 3, window: 4 } });
+    const { jobId, run } = await started(fake, range(10));
+    await run();
+    const sent = () => (fake.transport.envelopes('task') as TaskEnvelope[]).map((e) => e.taskId);
+    expect(sent()).toEqual(range(4).map((i) => `${jobId}.0.${i}`));
+    expect((await fake.store.getStages(jobId))[0]).toMatchObject({
+      status: 'sealed',
+      total: 10,
+      created: 10,
+      released: 4,
+    });
+    await fake.modules.barrier.complete({
+      jobId,
+      stage: 0,
+      index: 0,
+      taskId: `${jobId}.0.0`,
+      status: 'succeeded',
+      result: 0,
+    });
+    await vi.waitFor(() => expect(sent()).toHaveLength(5));
+    expect(sent()[4]).toBe(`${jobId}.0.4`);
+  });
+
+  it('with a window, a resumed fan-out re-sends the open tasks released before, once', async () => {
+    const fake = fakeEngine({
+      jobs: [fanJob()],
+      batching: { chunkSize: 10, window: 3, packTasks: 10 },
+    });
+    const { jobId, run } = await started(fake, range(6));
+    // The first try inserted the chunk and released tasks 0–2, then crashed before sending.
+    await fake.store.insertTasks(
+      jobId,
+      0,
+      range(6).map((index) => ({ index, input: index })),
+    );
+    await fake.store.releaseTasks([{ jobId, stage: 0, window: 3, fanOut: true }]);
+    await run();
+    const packs = fake.transport.envelopes('task') as TasksEnvelope[];
+    expect(packs.flatMap((p) => p.tasks.map((t) => t.index))).toEqual([0, 1, 2]);
+    expect(packs.every((p) => p.resumed === true)).toBe(true);
+  });
+
+  it('with a window, a fan-out resumed before its first release sends the window as new', async () => {
+    const fake = fakeEngine({
+      jobs: [fanJob()],
+      batching: { chunkSize: 10, window: 3, packTasks: 10 },
+    });
+    const { jobId, run } = await started(fake, range(6));
+    await fake.store.insertTasks(
+      jobId,
+      0,
+      range(6).map((index) => ({ index, input: index })),
+    );
+    await run();
+    const packs = fake.transport.envelopes('task') as TasksEnvelope[];
+    expect(packs.flatMap((p) => p.tasks.map((t) => t.index))).toEqual([0, 1, 2]);
+    expect(packs.some((p) => p.resumed === true)).toBe(false);
   });
 
   it('advances at once when a stage fans out to nothing', async () => {

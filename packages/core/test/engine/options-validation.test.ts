@@ -47,6 +47,10 @@ describe('options that are refused, naming the field', () => {
     [{ maxBytes: Number.NaN }, 'batching.maxBytes'],
     [{ concurrency: Number.NaN }, 'batching.concurrency'],
     [{ chunkSize: 1.5 }, 'batching.chunkSize'],
+    [{ window: 0 }, 'batching.window'],
+    [{ window: Number.POSITIVE_INFINITY }, 'batching.window'],
+    [{ window: true }, 'batching.window'],
+    [{ memory: { window: -1 } }, 'batching.memory.window'],
   ] as [Options['batching'], string][])('batching %o is refused naming %s', (batching, field) => {
     expect(invalidField(() => resolveOptions(options({ batching })))).toBe(field);
   });

@@ -68,10 +68,12 @@ describe('Reconciler', () => {
   it('does not re-send a re-driven task at the next pass (its wait doubles)', async () => {
     const fake = fakeEngine({ jobs: [twoStages] });
     await runningJob(fake, twoStages, ['a']);
-    await sleep(5);
+    // Long enough that the next pass, however slow the machine, comes before twice this.
+    const stuck = { olderThanMs: 200 };
+    await sleep(250);
     const reconciler = fake.modules.reconciler('a');
-    expect((await reconciler.reconcile(stuckAfter)).redriven).toEqual({ 'task-message-lost': 1 });
-    expect((await reconciler.reconcile(stuckAfter)).redriven).toEqual({});
+    expect((await reconciler.reconcile(stuck)).redriven).toEqual({ 'task-message-lost': 1 });
+    expect((await reconciler.reconcile(stuck)).redriven).toEqual({});
     expect(fake.transport.sent.task).toHaveLength(1);
   });
 

@@ -19,6 +19,7 @@ import type { EngineContext } from '../context.js';
 import { type OutgoingTask, taskMessages } from '../outbox.js';
 import type { StageAdvance } from './advance.js';
 import { stageResults } from './results.js';
+import type { TaskWindow } from './task-window.js';
 
 /** Chunks between checks that the job is still running (a cancelled job stops its fan-out). */
 const CHUNKS_PER_ACTIVITY_CHECK = 10;
@@ -35,6 +36,8 @@ export interface FanOutOptions {
   stage: number;
   definition: StageDefinition;
   advance: StageAdvance;
+  /** Releases the stage's tasks when its transport has a fairness window. */
+  window: TaskWindow;
   /** The stage message's span context: the fan-out's span is its child. */
   trace?: Context;
 }
@@ -51,8 +54,9 @@ export function fanOut(ctx: EngineContext, options: FanOutOptions): Promise<void
 }
 
 async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span): Promise<void> {
-  const { job, stage, definition, advance } = options;
+  const { job, stage, definition, advance, window } = options;
   const target = ctx.transportOf(job.transport);
+  const windowSize = target.policy.window;
   const trace = traceFieldsOf(span);
   const fanned = ctx.telemetry.transport(job.transport).base;
   let messagesSent = 0;
@@ -80,13 +84,24 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     chunk = [];
     const inserted = await ctx.store.insertTasks(job.id, stage, tasks);
     const resumed = inserted < tasks.length;
-    const open = resumed ? await openTasks(ctx, job.id, stage, tasks) : tasks;
+    let open = resumed ? await openTasks(ctx, job.id, stage, tasks) : tasks;
+    // With a window, a chunk's messages are those the store releases; a resumed chunk re-sends
+    // only its open tasks released before (their messages may have been lost with the crash).
+    if (windowSize !== undefined) open = resumed ? await releasedOf(ctx, job.id, stage, open) : [];
     const messages = taskMessages({ target, jobId: job.id, stage, resumed, trace }, open);
     ctx.telemetry.fanOutTasks.add(open.length, fanned);
     messagesSent += messages.length;
     // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
     await inFlight;
     inFlight = sendBatched(target.transport, 'task', messages, target.policy, limit);
+    if (windowSize !== undefined) {
+      const release = { jobId: job.id, stage, window: windowSize, fanOut: true };
+      const sending = inFlight;
+      inFlight = window.release([release], trace).then(async (sent) => {
+        messagesSent += sent.messages;
+        await sending;
+      });
+    }
     // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
     inFlight.catch(() => {});
     chunksSent++;
@@ -129,6 +144,20 @@ async function openTasks(
     page.tasks.filter((t) => t.status === 'pending' || t.status === 'running').map((t) => t.index),
   );
   return tasks.filter((t) => open.has(t.index));
+}
+
+/**
+ * Of a resumed chunk's open tasks, those the stage's window released before the crash. None when
+ * the stage has no window yet: this fan-out's first release makes one and sends them.
+ */
+async function releasedOf(
+  ctx: EngineContext,
+  jobId: string,
+  stage: number,
+  tasks: readonly OutgoingTask[],
+): Promise<OutgoingTask[]> {
+  const released = (await ctx.store.getStages(jobId))[stage]?.released ?? null;
+  return released === null ? [] : tasks.filter((t) => t.index < released);
 }
 
 async function isInactive(ctx: EngineContext, jobId: string): Promise<boolean> {

@@ -16,11 +16,13 @@ import type { InboundMessage } from '../inbound.js';
 import { completionOf, type StageAdvance } from './advance.js';
 import { fanOut, UserCodeError } from './fan-out.js';
 import { finalize } from './finalize.js';
+import type { TaskWindow } from './task-window.js';
 
 export class StageRunner {
   constructor(
     private readonly ctx: EngineContext,
     private readonly advance: StageAdvance,
+    private readonly window: TaskWindow,
   ) {}
 
   run(envelope: StageEnvelope, message: InboundMessage): Promise<SettlementAction> {
@@ -77,6 +79,7 @@ export class StageRunner {
           stage: stage.index,
           definition: stageDef,
           advance: this.advance,
+          window: this.window,
           trace: traced,
         });
       } catch (err) {

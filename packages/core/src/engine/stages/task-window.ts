@@ -1,0 +1,161 @@
+/**
+ * The fairness window (`batching.window`): a stage keeps at most `window` of its tasks released
+ * into the transport and not finished. The fan-out inserts every task but sends only the ones the
+ * store releases; each batch of finished tasks asks the store to release the next ones, whose
+ * messages this module sends. Jobs sharing a transport therefore interleave in its queue: a job
+ * submitted behind a huge one waits for at most a window of its tasks.
+ *
+ * Releases run in the background, one at a time per Switchyard, each covering every stage whose
+ * tasks finished since the last: the barrier's callers never wait for them. What a crash or a
+ * failure leaves unreleased is released again by the next finished task of the stage or, when none
+ * is left running, by the reconciler's pass ({@link TaskWindow.sweep}); a released task whose
+ * message was lost is found by `findStuck` as any other.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Context, trace } from '@opentelemetry/api';
+import { toErrorInfo } from '../../errors.js';
+import type { ReleasedTasks, StageWindow } from '../../store.js';
+import { type TraceFields, traceFieldsOf } from '../../telemetry/trace-context.js';
+import { sendBatched } from '../batching.js';
+import type { EngineContext } from '../context.js';
+import { DEFAULTS } from '../defaults.js';
+import { taskMessages } from '../outbox.js';
+
+/** A stage of a job, as a release asks for it. */
+export interface StageKey {
+  jobId: string;
+  stage: number;
+}
+
+export class TaskWindow {
+  /** Stages whose tasks finished since the last release, by `jobId:stage`. */
+  private pending = new Map<string, StageKey>();
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  /**
+   * The window of a job's transport, or `undefined` when its tasks are all sent as they are
+   * inserted (`batching.window: false`, or a transport this Switchyard does not configure).
+   */
+  windowOf(transport: string): number | undefined {
+    return this.ctx.settings.transports.get(transport)?.policy.window;
+  }
+
+  /** Tasks of these stages finished: their next tasks are released in the background. */
+  finished(stages: readonly StageKey[]): void {
+    if (this.closed) return;
+    for (const key of stages) this.pending.set(`${key.jobId}:${key.stage}`, key);
+    this.pumping ??= this.pump().finally(() => {
+      this.pumping = undefined;
+    });
+  }
+
+  /**
+   * Releases and sends at once (the fan-out's own releases, and the reconciler's sweep); returns
+   * how many tasks and messages it sent. `trace`: the sender's span context, which the messages
+   * carry (by default, the context this worker last saw in each job's trace).
+   */
+  async release(windows: readonly StageWindow[], trace?: TraceFields): Promise<Sent> {
+    const sent = { tasks: 0, messages: 0 };
+    if (windows.length === 0) return sent;
+    const released = await this.ctx.store.releaseTasks(windows);
+    const counts = await Promise.all(released.map((r) => this.send(r, trace)));
+    for (const messages of counts) sent.messages += messages;
+    for (const r of released) sent.tasks += r.tasks.length;
+    return sent;
+  }
+
+  /**
+   * The reconciler's pass: releases what the running jobs' current stages may release, for a
+   * stage whose finished tasks' release was lost (a crash after their outcomes were recorded,
+   * before the release). Returns how many tasks it sent.
+   */
+  async sweep(): Promise<number> {
+    const { store } = this.ctx;
+    let sent = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await store.listJobs({
+        status: ['running'],
+        limit: DEFAULTS.window.sweepPageSize,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      const windows: StageWindow[] = [];
+      for (const job of page.jobs) {
+        const window = this.windowOf(job.transport);
+        if (window !== undefined && job.currentStage !== undefined)
+          windows.push({ jobId: job.id, stage: job.currentStage, window });
+      }
+      sent += (await this.release(windows)).tasks;
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return sent;
+  }
+
+  /** Waits for the release in progress, and starts no other. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.pending.clear();
+    await this.pumping;
+  }
+
+  private async pump(): Promise<void> {
+    while (this.pending.size > 0 && !this.closed) {
+      const keys = [...this.pending.values()];
+      this.pending.clear();
+      try {
+        await this.release(await this.windows(keys));
+      } catch (err) {
+        // Asked again after a pause: the stages' tasks are still unreleased.
+        this.ctx.logger.warn('could not release tasks; retrying', {
+          error: toErrorInfo(err).message,
+        });
+        for (const key of keys) this.pending.set(`${key.jobId}:${key.stage}`, key);
+        await sleep(DEFAULTS.window.retryMs, undefined, { ref: false });
+      }
+    }
+  }
+
+  /** The windows of the stages' jobs' transports; stages of unwindowed transports are dropped. */
+  private async windows(keys: readonly StageKey[]): Promise<StageWindow[]> {
+    const windows: StageWindow[] = [];
+    for (const { jobId, stage } of keys) {
+      const known = this.ctx.directory.info(jobId);
+      const job = known instanceof Promise ? await known : known;
+      const window = job && this.windowOf(job.transport);
+      if (window !== undefined) windows.push({ jobId, stage, window });
+    }
+    return windows;
+  }
+
+  /** Sends released tasks' messages; returns how many. */
+  private async send(
+    { jobId, stage, tasks }: ReleasedTasks,
+    fields: TraceFields | undefined,
+  ): Promise<number> {
+    const known = this.ctx.directory.info(jobId);
+    const job = known instanceof Promise ? await known : known;
+    if (!job) return 0;
+    const target = this.ctx.transportOf(job.transport);
+    // The released tasks' messages join the job's trace, as the fan-out's do.
+    fields ??= traceOf(this.ctx.telemetry.jobContext(jobId));
+    const messages = taskMessages({ target, jobId, stage, resumed: false, trace: fields }, tasks);
+    const { telemetry } = this.ctx;
+    telemetry.fanOutTasks.add(tasks.length, telemetry.transport(job.transport).base);
+    await sendBatched(target.transport, 'task', messages, target.policy);
+    return messages.length;
+  }
+}
+
+/** What a release sent. */
+export interface Sent {
+  tasks: number;
+  messages: number;
+}
+
+function traceOf(context: Context): TraceFields | undefined {
+  const span = trace.getSpan(context);
+  return span ? traceFieldsOf(span) : undefined;
+}
