@@ -411,6 +411,86 @@ describe('engine: batching and the claim check', () => {
   });
 });
 
+describe('engine: fairness window (batching.window)', () => {
+  it('finishes a small job submitted behind a big one while the big one still runs', async () => {
+    const slow = defineTask({
+      name: 'slow',
+      handler: async ({ i }: { i: number }) => {
+        await new Promise((r) => setTimeout(r, 2));
+        return i;
+      },
+    });
+    const quick = defineTask({ name: 'quick', handler: ({ i }: { i: number }) => i });
+    const h = startYards([simpleJob('big', slow, 3000), simpleJob('small', quick, 1)], {
+      workers: 2,
+      concurrency: 16,
+      batching: { window: 64 },
+    });
+    cleanup = h.stop;
+    const big = await h.yard.submit('big', undefined);
+    // Behind the big job's fan-out: its first window is in the queue before the small job.
+    while (((await h.yard.getJob(big.jobId))?.stages[0]?.waitingForWindow ?? 0) < 2000)
+      await new Promise((r) => setTimeout(r, 5));
+    const small = await h.yard.submit('small', undefined);
+    expect((await h.yard.waitFor(small.jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    const during = await h.yard.getJob(big.jobId);
+    expect(during?.status).toBe('running');
+    expect(during?.stages[0]?.succeeded).toBeLessThan(3000);
+    expect((await h.yard.waitFor(big.jobId, { pollIntervalMs: 20 })).status).toBe('succeeded');
+  });
+
+  it('never has more of a stage in the transport than its window, and runs every task once', async () => {
+    const inner = memoryTransport({ visibilityTimeoutMs: 500 });
+    const window = 10;
+    let sent = 0;
+    let ended = 0;
+    let overWindow = 0;
+    const spy: Transport = {
+      name: inner.name,
+      limits: inner.limits,
+      extendLock: inner.extendLock!.bind(inner),
+      receive: inner.receive.bind(inner),
+      settle: inner.settle.bind(inner),
+      close: inner.close.bind(inner),
+      send: (queue, messages, options) => {
+        if (queue === 'task') {
+          sent += messages.length;
+          // A task is released only once an earlier one's outcome is recorded, after its handler.
+          if (sent > ended + window) overWindow++;
+        }
+        return inner.send(queue, messages, options);
+      },
+    };
+    const runs = new Map<number, number>();
+    const counted = defineTask({
+      name: 'counted',
+      handler: async ({ i }: { i: number }) => {
+        runs.set(i, (runs.get(i) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        ended++;
+        return i;
+      },
+    });
+    const h = startYards([simpleJob('windowed', counted, 500)], {
+      workers: 2,
+      concurrency: 8,
+      transports: [spy],
+      batching: { window, chunkSize: 64 },
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('windowed', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    expect(view.stages[0]).toMatchObject({ succeeded: 500, failed: 0 });
+    expect(sent).toBe(500);
+    expect(overWindow).toBe(0);
+    expect([...runs.keys()].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+  });
+});
+
 describe('engine: packed task messages (batching.packTasks)', () => {
   /** The memory transport, counting the task messages sent and the tasks they carry. */
   function countingTransport() {

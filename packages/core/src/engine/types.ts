@@ -131,6 +131,11 @@ export interface StageView {
    * (`rateLimit`): present on stages whose task declares either, while the job is open.
    */
   waiting?: TasksWaiting;
+  /**
+   * Of the pending tasks, those the fairness window (`batching.window`) has not released into the
+   * transport yet: present on an open stage whose tasks are released a window at a time.
+   */
+  waitingForWindow?: number;
   startedAt?: Date;
   completedAt?: Date;
   durationMs?: number;

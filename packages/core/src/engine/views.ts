@@ -38,6 +38,7 @@ export function toJobView(
     }
     const total = s.total ?? s.created;
     const running = Math.max(0, Math.min(s.running, total - s.succeeded - s.failed));
+    const windowed = s.released !== null && s.status !== 'complete';
     views.push({
       index: i,
       name,
@@ -49,6 +50,7 @@ export function toJobView(
       succeeded: s.succeeded,
       failed: s.failed,
       ...(waits ? { waiting: waits } : {}),
+      ...(windowed ? { waitingForWindow: Math.max(0, s.created - (s.released ?? 0)) } : {}),
       startedAt: s.startedAt,
       ...(s.completedAt
         ? {

@@ -5,7 +5,7 @@ import { createSwitchyard } from '../engine/switchyard.js';
 import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
 import { FINISHED_STATUSES } from '../operations/statuses.js';
-import type { Store } from '../store.js';
+import type { StageWindow, Store } from '../store.js';
 import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
 
 export interface CrashWindowOptions {
@@ -28,6 +28,10 @@ interface Hooks {
   dropMessage?: (queue: QueueKind, message: OutgoingMessage) => boolean;
   /** Return true to turn this settlement into a plain complete (the message is gone). */
   loseMessage?: (settlement: Settlement) => boolean;
+  /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
+  window?: number;
+  /** Return true to lose this release: the worker crashed before asking the store for it. */
+  dropRelease?: (windows: readonly StageWindow[]) => boolean;
 }
 
 function hooked(inner: Transport, hooks: Hooks): Transport {
@@ -100,6 +104,8 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
         return r;
       };
+      countingStore.releaseTasks = async (windows) =>
+        hooks.dropRelease?.(windows) ? [] : store.releaseTasks(windows);
       countingStore.finishJob = async (jobId, outcome) => {
         const done = await store.finishJob(jobId, outcome);
         if (done) finalized++;
@@ -139,7 +145,11 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         store: countingStore,
         transports: [transport],
         logger: silentLogger,
-        batching: { chunkSize: 4, maxMessages: 2 },
+        batching: {
+          chunkSize: 4,
+          maxMessages: 2,
+          ...(hooks.window === undefined ? {} : { window: hooks.window }),
+        },
         reconcile: { intervalMs: 0 },
         // Scheduler passes are the tests' own (runSchedules).
         scheduler: { intervalMs: 0 },
@@ -283,6 +293,33 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
       expect(redriven['task-message-lost']).toBe(1);
+    });
+
+    it('6. a fairness window released a task, then its send failed: the reconciler re-sends it', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      // Window 1: task 1 of the first stage is sent by the release that task 0's end made.
+      const ctx = await setup({
+        window: 1,
+        failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexOf(m) === 1)),
+      });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['task-message-lost']).toBe(1);
+    });
+
+    it('7. outcomes committed, then the worker crashed before their window’s release: the reconciler releases it', {
+      timeout,
+    }, async () => {
+      const once = firstTime();
+      // Window 1: the lost release is the only one that could send the stage's next task.
+      const ctx = await setup({ window: 1, dropRelease: (ws) => once(ws.every((w) => !w.fanOut)) });
+      const { jobId } = await ctx.yard.submit('windows', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      expectExact(ctx, view);
+      expect(redriven['window-released']).toBe(1);
     });
 
     it('5. a delayed job waits as scheduled; its release committed, then crashed before sending the first stage message: the reconciler starts it', {
