@@ -93,6 +93,20 @@ describe('toJobView', () => {
     expect(view).not.toHaveProperty('result');
   });
 
+  it('says how many of a windowed open stage’s tasks wait for the window, and nothing once it is complete', () => {
+    const view = toJobView(
+      record(),
+      [
+        stage({ status: 'complete', succeeded: 10, released: 10, completedAt: at(110) }),
+        stage({ index: 1, name: 'merge', created: 10, succeeded: 3, running: 2, released: 7 }),
+      ],
+      job,
+    );
+    expect(view.stages[0]?.waitingForWindow).toBeUndefined();
+    expect(view.stages[1]).toMatchObject({ pending: 5, waitingForWindow: 3 });
+    expect(toJobView(record(), [stage({})], job).stages[0]?.waitingForWindow).toBeUndefined();
+  });
+
   it('never reports more running than the unfinished tasks (the running count is best effort)', () => {
     const view = toJobView(record({ currentStage: 0 }), [stage({ succeeded: 8, running: 5 })], job);
     expect(view.stages[0]).toMatchObject({ running: 2, pending: 0 });
