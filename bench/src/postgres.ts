@@ -327,7 +327,9 @@ async function endToEnd(
     transports: [transport],
     logger: silentLogger,
     reconcile: { intervalMs: 0 },
-    batching: { packTasks },
+    // The window the driver's README recommends: twice the two workers' slots (the default,
+    // 2,048, already is for the defaults' 2 × 500).
+    batching: { packTasks, window: Math.max(2048, 2 * 2 * concurrency) },
   });
   const controller = new AbortController();
   try {
