@@ -56,6 +56,11 @@ export interface CampaignOptions {
   visibilityMs?: number;
   /** Tasks per task message (`batching.packTasks`). @defaultValue 1 */
   packTasks?: number;
+  /**
+   * The fairness window (`batching.window`): small, so that kills land between a stage's
+   * releases. @defaultValue the engine's
+   */
+  window?: number;
   /** Seed of the job params and kill decisions. */
   seed?: number;
   /** Workers register an OpenTelemetry SDK; their spans are checked afterwards (`otel.ts`). */
@@ -159,6 +164,7 @@ export interface FleetOptions {
   /** Visibility timeout, ms (ignored with `engineDefaults`). */
   visibilityMs?: number;
   packTasks?: number;
+  window?: number;
   lingerMs: number;
   concurrency?: number;
   /** Workers register an OpenTelemetry SDK and print their spans. */
@@ -210,6 +216,7 @@ export class Fleet {
           reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
           chunkSize: 100,
           packTasks: o.packTasks ?? 1,
+          ...(o.window === undefined ? {} : { window: o.window }),
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
           ...(o.otel ? { otel: true } : {}),
@@ -387,6 +394,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       workers: Math.min(4, Math.max(2, options.workers ?? 3)),
       visibilityMs: options.visibilityMs ?? 1500,
       ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
+      ...(options.window === undefined ? {} : { window: options.window }),
       lingerMs: 30,
       ...(options.otel ? { otel: true } : {}),
       onLine: (worker, line) => {

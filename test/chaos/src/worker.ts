@@ -28,6 +28,8 @@ export interface WorkerConfig {
   /** Tasks per fan-out chunk (small: a fan-out takes several chunks, so a kill can land inside). */
   chunkSize?: number;
   packTasks?: number;
+  /** The fairness window (`batching.window`); absent: the engine's default. */
+  window?: number;
   /** Pause after each kill-worthy event so the harness's SIGKILL lands right there. */
   lingerMs: number;
   /** How often to print `{ ev: 'rss' }`. */
@@ -72,6 +74,7 @@ const yard = createSwitchyard({
   batching: {
     ...(config.chunkSize === undefined ? {} : { chunkSize: config.chunkSize }),
     ...(config.packTasks === undefined ? {} : { packTasks: config.packTasks }),
+    ...(config.window === undefined ? {} : { window: config.window }),
   },
   logger,
   ...(config.retention ? { retention: config.retention } : {}),
