@@ -32,6 +32,7 @@ export interface StageRow {
   succeeded: number;
   failed: number;
   running: number;
+  released: number | null;
   started_at: Date;
   sealed_at: Date | null;
   completed_at: Date | null;
@@ -90,6 +91,7 @@ export const STAGE_COLUMNS = columnList<StageRow>({
   succeeded: true,
   failed: true,
   running: true,
+  released: true,
   started_at: true,
   sealed_at: true,
   completed_at: true,
@@ -148,6 +150,7 @@ export function toStage(r: StageRow): StageRecord {
     succeeded: r.succeeded,
     failed: r.failed,
     running: r.running,
+    released: r.released,
     startedAt: r.started_at,
     ...present('sealedAt', r.sealed_at),
     ...present('completedAt', r.completed_at),

@@ -18,6 +18,7 @@ import type {
   PurgeFilter,
   PurgeResult,
   ReleasedJob,
+  ReleasedTasks,
   ReopenedTasks,
   ReopenTasksRequest,
   ScheduleAdvance,
@@ -26,6 +27,7 @@ import type {
   StageCompletion,
   StageRecord,
   StageWaiting,
+  StageWindow,
   Store,
   StoredResult,
   StuckWork,
@@ -68,6 +70,7 @@ import { listTasks } from './sql/listTasks.js';
 import { metrics } from './sql/metrics.js';
 import { purgeEmptyJobs, purgeRemaining, purgeTasks } from './sql/purgeJobs.js';
 import { releaseDueJobs } from './sql/releaseDueJobs.js';
+import { releaseTasks } from './sql/releaseTasks.js';
 import {
   reopenDropLaterStages,
   reopenDropLaterTasks,
@@ -155,6 +158,7 @@ const ALL_QUERIES = {
   reopenLockStage,
   reopenStage,
   releaseSlots,
+  releaseTasks,
   renewSlots,
   retryTasks,
   sealStage,
@@ -287,6 +291,7 @@ class PostgresStoreImpl implements PostgresStore {
         succeeded: 0,
         failed: 0,
         running: 0,
+        released: null,
         startedAt: job.updatedAt,
       };
       return { advanced: true, job, stage: created };
@@ -461,6 +466,30 @@ class PostgresStoreImpl implements PostgresStore {
       retries.map((r) => r.timedOut === true),
       ...attemptColumns(retries),
     ]);
+  }
+
+  async releaseTasks(windows: readonly StageWindow[]): Promise<ReleasedTasks[]> {
+    if (windows.length === 0) return [];
+    const [jobIds, jobNos, stages] = keyColumns(
+      windows.map((w) => ({ jobId: w.jobId, stage: w.stage, index: 0 })),
+    );
+    const rows = await this.rows<{
+      job_id: string;
+      stage: number;
+      indexes: number[];
+      inputs: unknown[];
+    }>(this.q.releaseTasks, [
+      jobIds,
+      jobNos,
+      stages,
+      windows.map((w) => windowWidth(w.window)),
+      windows.map((w) => w.fanOut === true),
+    ]);
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      stage: r.stage,
+      tasks: r.indexes.map((index, i) => ({ index, input: r.inputs[i] ?? undefined })),
+    }));
   }
 
   async touchTasks(taskIds: readonly string[]): Promise<void> {
@@ -937,6 +966,10 @@ interface Key {
   stage: number;
   index: number;
 }
+
+/** A window as a whole number of tasks for the statement's bigint[] (NaN or below 0: 0). */
+const windowWidth = (window: number): number =>
+  Math.max(0, Math.min(Math.floor(window), Number.MAX_SAFE_INTEGER)) || 0;
 
 /** The (job, stage, index) key of a ref; an id that is not a core task id matches no row. */
 function keyOf(ref: TaskRef): Key {

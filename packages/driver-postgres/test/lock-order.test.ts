@@ -1,7 +1,7 @@
 /**
  * The lock order under contention: several stores (on the server, each its own pool) run the hot
- * statements — claims, admissions, pack admissions, retries, barrier batches, re-drive touches and
- * a cancel — against each other on four jobs at once, every batch naming tasks and stages of
+ * statements — claims, admissions, pack admissions, window releases, retries, barrier batches,
+ * re-drive touches and a cancel — against each other on four jobs at once, every batch naming tasks and stages of
  * several jobs in a shuffled order, duplicates overlapping across stores. On the server each pool
  * reports every error the database returned, before the driver's conflict retry sees it: one
  * `40P01` (or `40001`) fails the test. PGlite is one session, where nothing can wait in a cycle;
@@ -67,7 +67,7 @@ for (const engine of engineList) {
       pools = [];
     });
 
-    it('runs claims, admissions, retries, barrier batches, touches and a cancel over four jobs with no deadlock', {
+    it('runs claims, admissions, releases, retries, barrier batches, touches and a cancel over four jobs with no deadlock', {
       timeout: 120_000,
     }, async () => {
       const schema = engine.schema();
@@ -104,8 +104,8 @@ for (const engine of engineList) {
       );
       const completed: { applied: string[]; stages: string[] }[] = [];
       // Each store claims, retries and completes every task (duplicates across stores), in its
-      // own shuffled batches of tasks from every job, while its pack admissions and re-drive
-      // touches name the same stages and tasks in other orders.
+      // own shuffled batches of tasks from every job, while its pack admissions, window releases
+      // and re-drive touches name the same stages and tasks in other orders.
       const runStore = async (store: PostgresStore, no: number) => {
         for (const batch of batchesOf(all, 40 + no * 17)) {
           const claims: ClaimRef[] = batch.map((t) => ({
@@ -137,9 +137,13 @@ for (const engine of engineList) {
             result: t.i,
             attempt: 2,
           }));
+          const windows = shuffle(
+            [...JOBS, CANCELLED].map((jobId) => ({ jobId, stage: 0, window: 8, fanOut: true })),
+          );
           await Promise.all([
             store.claimTasks(claims),
             store.admitPacks(admissions),
+            store.releaseTasks(windows),
             store.retryTasks(retries),
             store.touchTasks(shuffle(batch.map((t) => t.taskId))),
           ]);

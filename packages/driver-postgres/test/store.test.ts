@@ -91,6 +91,7 @@ for (const engine of engineList) {
         '000006_operations.sql',
         '000008_time.sql',
         '000010_flow_control.sql',
+        '000011_fairness_window.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
@@ -198,6 +199,51 @@ for (const engine of engineList) {
       await expect(store.insertTasks('big', 5, tasks.slice(0, 1))).rejects.toMatchObject({
         code: 'INVALID_INPUT',
       });
+    });
+
+    it('adds the fairness window to an existing database: its stages read as not windowed', async () => {
+      await fresh();
+      await startedJob('old', [0, 1]);
+      // The database as it was before the window's migration (its stage rows already there).
+      await engine.query(
+        `ALTER TABLE "${store.schema}".stages DROP COLUMN released, DROP COLUMN released_at`,
+      );
+      await engine.query(`DELETE FROM "${store.schema}".migrations WHERE id = 11`);
+      await store.close();
+      store = postgresStore({ ...engine.connection(), schema: store.schema });
+      expect(await store.migrate()).toEqual([11]);
+      expect((await store.getStages('old'))[0]).toMatchObject({ created: 2, released: null });
+      expect(
+        await store.releaseTasks([{ jobId: 'old', stage: 0, window: 1, fanOut: true }]),
+      ).toEqual([{ jobId: 'old', stage: 0, tasks: [{ index: 0, input: 0 }] }]);
+    });
+
+    it('releases no index whose task row is missing yet (an insert still in flight below it)', async () => {
+      await fresh();
+      await startedJob('gap');
+      const indexes = async (fanOut: boolean) =>
+        (await store.releaseTasks([{ jobId: 'gap', stage: 0, window: 10, fanOut }])).flatMap((r) =>
+          r.tasks.map((t) => t.index),
+        );
+      const released = async () => (await store.getStages('gap'))[0]?.released;
+      const insert = (list: number[]) =>
+        store.insertTasks(
+          'gap',
+          0,
+          list.map((index) => ({ index, input: index })),
+        );
+      // Tasks 1–3 are in (created 3), task 0 not yet: releasing 0–2 would send 1 and 2 and hand
+      // task 0's message to nobody once it is inserted.
+      await insert([1, 2, 3]);
+      expect(await indexes(true)).toEqual([]);
+      expect(await released()).toBeNull();
+      // The range grows up to the first missing index, 4, and on from there once it is in.
+      await insert([0, 5]);
+      expect(await indexes(true)).toEqual([0, 1, 2, 3]);
+      expect(await released()).toBe(4);
+      await insert([4]);
+      expect(await indexes(false)).toEqual([4, 5]);
+      expect(await released()).toBe(6);
     });
 
     it("records an outcome on the task row's own page (room left for its second version)", async () => {

@@ -25,15 +25,27 @@ LIMIT $2::int`;
 
 /**
  * Non-terminal tasks of open jobs' current, sealed stage, untouched for too long: $1 ms, doubled
- * for each time the reconciler already re-sent the task (at most $3 doublings).
+ * for each time the reconciler already re-sent the task (at most $3 doublings). A windowed stage's
+ * tasks from index `released` on were never sent, so none of them can be lost; a released task's
+ * silence counts from the stage's latest release at the earliest, since it may have waited
+ * unreleased long after its row was last written. Each stage's tasks are read per stage (LATERAL),
+ * so that the bound on `released` is a range of the primary key and the read stops at $2 tasks: a
+ * large windowed stage is mostly unreleased tasks, which the scan never reaches.
  */
 export const findLostTasks = (s: string) => `
 SELECT t.job_id, j.transport, t.stage, t.idx
   FROM ${s}.jobs j
   JOIN ${s}.stages st ON st.job_id = j.id AND st.idx = j.current_stage AND st.status = 'sealed'
-  JOIN ${s}.tasks t ON t.job_id = j.id AND t.stage = st.idx
+ CROSS JOIN LATERAL (
+   SELECT t.job_id, t.stage, t.idx
+     FROM ${s}.tasks t
+    WHERE t.job_id = st.job_id AND t.stage = st.idx
+      AND t.idx <= coalesce(st.released - 1, 2147483647)
+      AND t.status IN ('pending', 'running')
+      AND greatest(t.updated_at, coalesce(st.released_at, t.updated_at))
+          < now() - $1::int * interval '1 millisecond' * power(2, least(t.redrives, $3::int))
+    ORDER BY t.idx
+    LIMIT $2::int) t
  WHERE j.status IN ('queued', 'running')
-   AND t.status IN ('pending', 'running')
-   AND t.updated_at < now() - $1::int * interval '1 millisecond' * power(2, least(t.redrives, $3::int))
  ORDER BY t.job_id, t.stage, t.idx
  LIMIT $2::int`;
