@@ -1044,6 +1044,38 @@ describe('engine: serverless handle()', () => {
     await yard.close();
   });
 
+  it('returns from handle() only once the releases its message made are sent (window)', async () => {
+    // A release that takes a while: handle() must not return before it is sent.
+    const inner = memoryStore();
+    const store: Store = Object.create(inner);
+    store.releaseTasks = async (windows) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return inner.releaseTasks(windows);
+    };
+    const transport = memoryTransport({ visibilityTimeoutMs: 1000 });
+    const quick = defineTask({ name: 'quick', handler: ({ i }: { i: number }) => i });
+    const yard = createSwitchyard({
+      jobs: [simpleJob('one-by-one', quick, 3)],
+      store,
+      transports: [transport],
+      logger: silentLogger,
+      batching: { window: 1 },
+    });
+    const { jobId } = await yard.submit('one-by-one', undefined);
+    const one = async (queue: 'stage' | 'task') => {
+      const [message] = await transport.receive(queue, { maxMessages: 1, waitMs: 0 });
+      expect(message).toBeDefined();
+      await yard.handle(message!.body);
+      await transport.settle([{ message: message!, action: 'complete' }]);
+    };
+    await one('stage');
+    // A frozen host runs nothing after handle() returns: each task's release is already sent.
+    for (let i = 0; i < 3; i++) await one('task');
+    await one('stage');
+    expect((await yard.getJob(jobId))?.status).toBe('succeeded');
+    await yard.close();
+  });
+
   it('poisons on the last delivery the host allows, even with attempts left', async () => {
     const failing = defineTask({
       name: 'failing',

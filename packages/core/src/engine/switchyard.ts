@@ -234,14 +234,17 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     return queries.ready(this.ctx);
   }
 
-  handle(message: unknown, meta: HandleMeta = {}): Promise<SettlementAction> {
+  async handle(message: unknown, meta: HandleMeta = {}): Promise<SettlementAction> {
     this.assertOpen();
     const inbound: InboundMessage = { body: message, deliveryCount: meta.deliveryCount ?? 1 };
     if (meta.maxDeliveries !== undefined) inbound.maxDeliveries = meta.maxDeliveries;
     // Telemetry only: a bad enqueue time is ignored, never a reason to fail the delivery.
     if (meta.enqueuedAt instanceof Date && !Number.isNaN(meta.enqueuedAt.getTime()))
       inbound.enqueuedAt = meta.enqueuedAt;
-    return this.dispatcher.process(inbound, this.hostGroup);
+    const action = await this.dispatcher.process(inbound, this.hostGroup);
+    // The host may freeze the process once this returns: the releases this message made go first.
+    await this.window.idle();
+    return action;
   }
 
   reconcile(options?: Omit<ReconcileOptions, 'intervalMs'>): Promise<ReconcileResult> {

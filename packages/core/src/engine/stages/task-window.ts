@@ -11,7 +11,6 @@
  * is left running, by the reconciler's pass ({@link TaskWindow.sweep}); a released task whose
  * message was lost is found by `findStuck` as any other.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Context, trace } from '@opentelemetry/api';
 import { toErrorInfo } from '../../errors.js';
 import type { ReleasedTasks, StageWindow } from '../../store.js';
@@ -101,6 +100,15 @@ export class TaskWindow {
     await this.pumping;
   }
 
+  /**
+   * Resolves once the releases asked for so far are sent (or have failed, to be asked again
+   * later): a host that runs one message per invocation (`handle()`) waits for it, so that no
+   * release is left to a process that may be frozen once the invocation returns.
+   */
+  idle(): Promise<void> {
+    return this.pumping ?? Promise.resolve();
+  }
+
   private async pump(): Promise<void> {
     while (this.pending.size > 0 && !this.closed) {
       const keys = [...this.pending.values()];
@@ -112,10 +120,15 @@ export class TaskWindow {
         this.ctx.logger.warn('could not release tasks; retrying', {
           error: toErrorInfo(err).message,
         });
-        for (const key of keys) this.pending.set(`${key.jobId}:${key.stage}`, key);
-        await sleep(DEFAULTS.window.retryMs, undefined, { ref: false });
+        this.retryLater(keys);
+        return;
       }
     }
+  }
+
+  private retryLater(keys: readonly StageKey[]): void {
+    const timer = setTimeout(() => this.finished(keys), DEFAULTS.window.retryMs);
+    timer.unref();
   }
 
   /** The windows of the stages' jobs' transports; stages of unwindowed transports are dropped. */
