@@ -96,10 +96,9 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     inFlight = sendBatched(target.transport, 'task', messages, target.policy, limit);
     if (windowSize !== undefined) {
       const release = { jobId: job.id, stage, window: windowSize, fanOut: true };
-      const sending = inFlight;
-      inFlight = window.release([release], trace).then(async (sent) => {
+      // Both awaited together: a failure of either is the chunk's, and neither goes unhandled.
+      inFlight = Promise.all([inFlight, window.release([release], trace)]).then(([, sent]) => {
         messagesSent += sent.messages;
-        await sending;
       });
     }
     // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
