@@ -18,15 +18,28 @@ import type { ReconcileOptions, ReconcileResult } from './types.js';
 /** The store lease that admits one reconciler at a time. */
 const LEASE = 'reconciler';
 
+export interface ReconcilerOptions {
+  advance: StageAdvance;
+  /** Releases what stalled fairness windows may release. */
+  window: TaskWindow;
+  /** This Switchyard's id, the lease's owner. */
+  instanceId: string;
+}
+
 export class Reconciler {
   private running: Promise<ReconcileResult> | undefined;
+  private readonly advance: StageAdvance;
+  private readonly window: TaskWindow;
+  private readonly instanceId: string;
 
   constructor(
     private readonly ctx: EngineContext,
-    private readonly advance: StageAdvance,
-    private readonly instanceId: string,
-    private readonly window: TaskWindow,
-  ) {}
+    options: ReconcilerOptions,
+  ) {
+    this.advance = options.advance;
+    this.window = options.window;
+    this.instanceId = options.instanceId;
+  }
 
   /**
    * One pass. A call during a pass joins it: the lease admits its owner again, so a pass

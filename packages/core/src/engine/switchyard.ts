@@ -114,7 +114,11 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       tasks,
       packs: new PackRunner({ ctx: this.ctx, barrier, advance, tasks, gate: this.gate }),
     });
-    this.reconciler = new Reconciler(this.ctx, advance, randomUUID(), this.window);
+    this.reconciler = new Reconciler(this.ctx, {
+      advance,
+      window: this.window,
+      instanceId: randomUUID(),
+    });
     const schedules = resolveSchedules(
       options.schedules,
       options.scheduler,

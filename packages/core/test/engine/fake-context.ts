@@ -161,7 +161,7 @@ export function engineModules(ctx: EngineContext): EngineModules {
     stages,
     dispatcher: new Dispatcher({ ctx, stages, tasks, packs }),
     window,
-    reconciler: (instanceId = randomUUID()) => new Reconciler(ctx, advance, instanceId, window),
+    reconciler: (instanceId = randomUUID()) => new Reconciler(ctx, { advance, window, instanceId }),
   };
 }
 
