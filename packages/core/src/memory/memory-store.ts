@@ -344,9 +344,11 @@ class MemoryStore implements Store {
       record.released = to;
       state.releasedAt[stage] = Date.now();
       const tasks: ReleasedTasks['tasks'] = [];
-      for (let index = from; index < to; index++) {
-        const task = this.tasks.get(makeTaskId(jobId, stage, index));
-        if (task?.status === 'pending') tasks.push({ index, input: task.input });
+      const ids = this.orderedIds(state, stage);
+      for (let i = this.firstAfter(ids, from - 1); i < ids.length; i++) {
+        const task = this.tasks.get(ids[i]!)!;
+        if (task.index >= to) break;
+        if (task.status === 'pending') tasks.push({ index: task.index, input: task.input });
       }
       if (tasks.length > 0) released.push({ jobId, stage, tasks });
     }
