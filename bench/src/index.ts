@@ -10,18 +10,22 @@
  *                 Azurite) at the services' real limits, with operations and estimated cost
  *   otel          hello_world at n = 100,000 without an OpenTelemetry SDK, 1 % sampled, always on
  *   purge         a running job's tasks/s on PostgreSQL while 1,000,000 finished task rows are purged
+ *   fairness      a one-task job's completion time alone and behind a big hello_world, and the big
+ *                 job's tasks/s, with and without the fairness window, on memory, PostgreSQL, Azurite
+ *                 and the Service Bus emulator
  */
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge [--n N[,N…]] [--rows N] [--latency-ms N] [--path servicebus|storagequeue|backoff] [--skip-baseline] [--rounds N] [--part packed|floor] [--json]';
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor] [--json]\n' +
+  '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     options: {
       n: { type: 'string' },
       'latency-ms': { type: 'string' },
-      path: { type: 'string' },
+      path: { type: 'string', multiple: true },
       'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
       rows: { type: 'string' },
@@ -41,6 +45,8 @@ async function main(): Promise<void> {
   if (sizes?.some((n) => !Number.isInteger(n) || n <= 0))
     throw new Error('--n takes positive integers, comma-separated');
   const latencyMs = values['latency-ms'] === undefined ? undefined : Number(values['latency-ms']);
+  // --path a --path b, or --path a,b
+  const paths = values.path?.flatMap((p) => p.split(',')).filter((p) => p !== '');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(
     `# ${scenario} on ${process.platform} ${process.arch}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores`,
@@ -84,18 +90,15 @@ async function main(): Promise<void> {
     }
     case 'azure-limits': {
       const { runAzureLimitsBench } = await import('./azure-limits.js');
-      const path = values.path;
-      if (
-        path !== undefined &&
-        path !== 'servicebus' &&
-        path !== 'storagequeue' &&
-        path !== 'backoff'
-      )
+      const known = ['servicebus', 'storagequeue', 'backoff'] as const;
+      const isKnown = (p: string): p is (typeof known)[number] =>
+        (known as readonly string[]).includes(p);
+      if (paths && !paths.every(isKnown))
         throw new Error('--path takes servicebus, storagequeue or backoff');
       result = await runAzureLimitsBench({
         ...(latencyMs === undefined ? {} : { latencyMs }),
         ...(sizes ? { n: sizes } : {}),
-        ...(path ? { paths: [path] } : {}),
+        ...(paths?.length ? { paths: paths.filter(isKnown) } : {}),
         baseline: !values['skip-baseline'],
       });
       break;
@@ -117,6 +120,26 @@ async function main(): Promise<void> {
       result = await runPurgeBench({
         ...(sizes ? { n: sizes[0] } : {}),
         ...(values.rows ? { rows: Number(values.rows.replace(/_/g, '')) } : {}),
+        log,
+      });
+      break;
+    }
+    case 'fairness': {
+      const { FAIRNESS_PATHS, runFairnessBench } = await import('./fairness.js');
+      type Path = (typeof FAIRNESS_PATHS)[number];
+      const isPath = (p: string): p is Path => (FAIRNESS_PATHS as readonly string[]).includes(p);
+      if (paths && !paths.every(isPath))
+        throw new Error(
+          `--path takes ${FAIRNESS_PATHS.join(', ')} (repeatable or comma-separated)`,
+        );
+      if (sizes && sizes.length > 1) throw new Error('--n takes one size for fairness');
+      const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+      if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
+        throw new Error('--rounds takes a positive integer');
+      result = await runFairnessBench({
+        ...(paths?.length ? { paths: [...new Set(paths.filter(isPath))] } : {}),
+        ...(sizes ? { n: sizes[0] } : {}),
+        ...(rounds ? { rounds } : {}),
         log,
       });
       break;

@@ -7,8 +7,6 @@
  * Every part runs in its own schema, dropped afterwards.
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,65 +16,12 @@ import { type PostgresStore, postgresStore, postgresTransport } from '@switchyar
 import { helloWorld } from '@switchyard/example-jobs';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { cpuMeter, DATABASE_URL, dropSchema, schemaName } from './lib/postgres.js';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const require = createRequire(import.meta.url);
 
 function log(text: string): void {
   process.stderr.write(`${text}\n`);
-}
-
-const schemaName = (what: string) => `bench_${what}_${randomBytes(4).toString('hex')}`;
-
-async function dropSchema(admin: pg.Pool, schema: string): Promise<void> {
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-
-/**
- * CPU seconds used so far by the PostgreSQL server's processes, when it runs on this machine and
- * /proc shows them (Linux); undefined otherwise. CPU per task is steadier than a rate on a shared
- * machine: it does not count the time spent waiting for a core.
- */
-function serverCpuSeconds(): number | undefined {
-  if (!/@(127\.0\.0\.1|localhost)[:/]/.test(DATABASE_URL)) return undefined;
-  let ticks = 0;
-  let seen = false;
-  try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) continue;
-        // Fields after the command: state is [0], utime [11], stime [12] (clock ticks).
-        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        ticks += Number(fields[11]) + Number(fields[12]);
-        seen = true;
-      } catch {
-        // The process ended while we looked.
-      }
-    }
-  } catch {
-    return undefined;
-  }
-  return seen ? ticks / 100 : undefined;
-}
-
-/** CPU used from now on by this process and (when local) the server, per item of work. */
-function cpuMeter() {
-  const cpu0 = process.cpuUsage();
-  const server0 = serverCpuSeconds();
-  return {
-    perItem(items: number): { node: number; postgres?: number } {
-      const cpu = process.cpuUsage(cpu0);
-      const server1 = serverCpuSeconds();
-      const per = (micros: number) => Math.round((micros / items) * 10) / 10;
-      return {
-        node: per(cpu.user + cpu.system),
-        ...(server0 !== undefined && server1 !== undefined
-          ? { postgres: per((server1 - server0) * 1e6) }
-          : {}),
-      };
-    },
-  };
 }
 
 const version = (pkg: string): string =>

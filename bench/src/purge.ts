@@ -5,12 +5,10 @@
  * do). Rounds alternate the two so both see the same machine; the figure is the running job's
  * tasks/s with the purge over without, per round.
  */
-import { randomBytes } from 'node:crypto';
 import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import { round, runHello } from './hello.js';
-
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { DATABASE_URL, dropSchema, schemaName } from './lib/postgres.js';
 
 export interface PurgeBenchOptions {
   /** Tasks per stage of the running job. @defaultValue 10000 */
@@ -26,7 +24,7 @@ export async function runPurgeBench(options: PurgeBenchOptions = {}) {
   const rows = options.rows ?? 1_000_000;
   const rounds = options.rounds ?? 3;
   const log = options.log ?? (() => {});
-  const schema = `bench_purge_${randomBytes(4).toString('hex')}`;
+  const schema = schemaName('purge');
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 12 });
   try {
@@ -69,7 +67,7 @@ export async function runPurgeBench(options: PurgeBenchOptions = {}) {
     return { scenario: 'purge', n, seededRows: rows, rounds: results };
   } finally {
     await store.close();
-    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await dropSchema(admin, schema);
     await admin.end();
   }
 }

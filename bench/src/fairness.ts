@@ -1,0 +1,466 @@
+/**
+ * `fairness`: how long a one-task job waits behind a big one on the same path, and what the
+ * fairness window (`batching.window`) costs the big job's throughput.
+ *
+ * Per path (`memory`, `postgres`, `storagequeue`, `servicebus`), on one Switchyard with two
+ * `work()` loops and the engine's default settings, twice — with `batching: { window: false }`
+ * (every task sent at fan-out) and with the default window:
+ *
+ * - `soloMs`: a one-stage job of one no-op task, submit → `waitFor` succeeded, alone (median of 3);
+ * - `behindBigMs`: the same job submitted as soon as a big `hello_world` (two stages of n no-op
+ *   tasks) has started its first stage's fan-out (`getJob` shows tasks created), submit → done;
+ * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end).
+ *
+ * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
+ *
+ * Memory: memoryStore + memoryTransport. PostgreSQL (`DATABASE_URL`): postgresStore +
+ * postgresTransport in a fresh schema per run, dropped after. Storage Queues and Service Bus:
+ * Azurite and the repository's emulator, started for each run on a free port with no latency or
+ * throttling in front, and stopped after it, with memoryStore (so the figures are the transport's).
+ * @module
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  FINISHED_JOB_STATUSES,
+  type JobView,
+  memoryStore,
+  memoryTransport,
+  silentLogger,
+} from '@switchyard/core';
+import type { Store, Transport } from '@switchyard/core/driver';
+import { postgresStore, postgresTransport } from '@switchyard/driver-postgres';
+import { serviceBusTransport } from '@switchyard/driver-servicebus';
+import { storageQueueTransport } from '@switchyard/driver-storagequeue';
+import { helloWorld } from '@switchyard/example-jobs';
+import { startEmulator } from '@switchyard/servicebus-emulator';
+import pg from 'pg';
+import { startAzurite } from '../../packages/driver-storagequeue/test/azurite.js';
+import { round } from './hello.js';
+import { cpuMeter, DATABASE_URL, dropSchema, schemaName } from './lib/postgres.js';
+
+export const FAIRNESS_PATHS = ['memory', 'postgres', 'storagequeue', 'servicebus'] as const;
+export type FairnessPath = (typeof FAIRNESS_PATHS)[number];
+
+/**
+ * The big job's n per path: each path's run stays within about two minutes on two cores. Azurite
+ * runs at ~200-300 tasks/s here and slows down sharply once one instance has handled some 10,000
+ * messages (n = 5,000 ran at 35 tasks/s), so its n is small.
+ */
+export const FAIRNESS_DEFAULT_N: Readonly<Record<FairnessPath, number>> = {
+  memory: 100_000,
+  postgres: 100_000,
+  storagequeue: 2_000,
+  servicebus: 10_000,
+};
+
+/** Arguments of {@link runFairnessBench}. */
+export interface FairnessBenchArgs {
+  /** @defaultValue all four */
+  paths?: readonly FairnessPath[];
+  /** The big job's n on every path. @defaultValue {@link FAIRNESS_DEFAULT_N} */
+  n?: number;
+  /**
+   * Rounds of the two settings per path, the first one first in odd rounds, second in even ones
+   * (a drift in the machine's load favours neither); the figures are the rounds' medians.
+   * @defaultValue 1
+   */
+  rounds?: number;
+  log: (line: string) => void;
+}
+
+const WORKERS = 2;
+/** Each `work()` loop's; 2 × 512 task slots is half the default window, as its docs ask. */
+const CONCURRENCY = 512;
+const SOLO_RUNS = 3;
+/**
+ * A `hello_world` of this n (or the big n, if smaller) warms each Switchyard up first, unmeasured:
+ * with less, the first run of a process is slower per task than the next (by up to 1.5x on the
+ * memory path after 2,000 warm-up tasks), which would favour the setting measured second. Small
+ * on Azurite, which slows down with every message it has handled.
+ */
+const WARM_UP_N: Readonly<Record<FairnessPath, number>> = {
+  memory: 20_000,
+  postgres: 10_000,
+  storagequeue: 1_000,
+  servicebus: 5_000,
+};
+/**
+ * `waitFor`'s poll of the small job bounds how finely its time is read: 1 ms on the memory path
+ * (a poll costs nothing there, and the job takes a few ms), 5 ms elsewhere (each poll is a store
+ * round trip, taken while the big job runs).
+ */
+const POLL_MS = { small: 5, smallOnMemory: 1, big: 20, fanOut: 2 } as const;
+/** A run that takes longer than this has stalled: it fails instead of hanging the bench. */
+const TIMEOUT_MS = 15 * 60_000;
+
+const noop = defineTask({ name: 'fairness_noop', handler: () => 'ok' });
+
+/** The small job: one stage of one no-op task. */
+export const oneTask = defineJob({
+  name: 'one_task',
+  stages: (job) => job.stage({ name: 'only', task: noop, fanOut: () => [{}] }),
+});
+
+/** A store and a transport for one run, and how to drop what the run left behind. */
+interface Drivers {
+  store: Store;
+  transport: Transport;
+  /** After the Switchyard is closed. */
+  dispose(): Promise<void>;
+}
+
+/** A path's fresh drivers per run (and service, for the emulators), and what the path holds open. */
+interface PathEnv {
+  store: string;
+  transport: string;
+  fresh(): Promise<Drivers>;
+  close(): Promise<void>;
+}
+
+async function openPath(path: FairnessPath): Promise<PathEnv> {
+  const prefix = `fair-${randomBytes(3).toString('hex')}`;
+  switch (path) {
+    case 'memory':
+      return {
+        store: 'memory',
+        transport: 'memory',
+        fresh: async () => ({
+          store: memoryStore(),
+          transport: memoryTransport(),
+          dispose: async () => {},
+        }),
+        close: async () => {},
+      };
+    case 'postgres': {
+      const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+      try {
+        await admin.query('SELECT 1');
+      } catch (err) {
+        await admin.end();
+        throw err;
+      }
+      return {
+        store: 'postgres',
+        transport: 'postgres',
+        fresh: async () => {
+          const schema = schemaName('fair');
+          return {
+            store: postgresStore({ connectionString: DATABASE_URL, schema }),
+            transport: postgresTransport({ connectionString: DATABASE_URL, schema }),
+            dispose: () => dropSchema(admin, schema),
+          };
+        },
+        close: () => admin.end(),
+      };
+    }
+    // A fresh service per run: Azurite slows down with what earlier runs left in its store, which
+    // would favour whichever setting runs first.
+    case 'storagequeue':
+      return {
+        store: 'memory',
+        transport: 'storagequeue (Azurite in a child process, started per run)',
+        fresh: async () => {
+          const azurite = await startAzurite();
+          return {
+            store: memoryStore(),
+            transport: storageQueueTransport({
+              connectionString: azurite.connectionString,
+              queues: { stage: `${prefix}-s`, task: `${prefix}-t` },
+            }),
+            dispose: () => azurite.stop(),
+          };
+        },
+        close: async () => {},
+      };
+    case 'servicebus':
+      return {
+        store: 'memory',
+        transport: 'servicebus (the emulator in this process, started per run)',
+        fresh: async () => {
+          const emulator = await startEmulator({ port: 0 });
+          return {
+            store: memoryStore(),
+            transport: serviceBusTransport({
+              connectionString: emulator.connectionString,
+              queues: { stage: `${prefix}-jobs`, task: `${prefix}-tasks` },
+            }),
+            dispose: () => emulator.close(),
+          };
+        },
+        close: async () => {},
+      };
+  }
+}
+
+function makeYard(drivers: Drivers, window: false | undefined) {
+  return createSwitchyard({
+    jobs: [helloWorld, oneTask],
+    store: drivers.store,
+    transports: [drivers.transport],
+    logger: silentLogger,
+    reconcile: { intervalMs: 0 },
+    ...(window === false ? { batching: { window: false } } : {}),
+  });
+}
+type Yard = ReturnType<typeof makeYard>;
+
+const uniqueKey = (what: string) => `fairness-${what}-${randomUUID()}`;
+const finished = (view: JobView | undefined) =>
+  view !== undefined && (FINISHED_JOB_STATUSES as readonly string[]).includes(view.status);
+
+function checkSucceeded(view: JobView, what: string): void {
+  if (view.status !== 'succeeded')
+    throw new Error(`${what} ended ${view.status}: ${view.error?.message ?? 'no error'}`);
+}
+
+/** Submits the one-task job and waits for it: milliseconds from submit to done. */
+async function smallJob(yard: Yard, pollIntervalMs: number): Promise<number> {
+  const t0 = performance.now();
+  const { jobId } = await yard.submit('one_task', undefined, {
+    idempotencyKey: uniqueKey('small'),
+  });
+  const view = await yard.waitFor(jobId, {
+    pollIntervalMs,
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  const ms = performance.now() - t0;
+  checkSucceeded(view, 'one_task');
+  return ms;
+}
+
+/**
+ * Polls the job until its first stage has created tasks (or the job has ended): the fan-out is
+ * under way. Returns the tasks created by then.
+ */
+async function fanOutStarted(yard: Yard, jobId: string): Promise<number> {
+  const deadline = performance.now() + TIMEOUT_MS;
+  for (;;) {
+    const view = await yard.getJob(jobId);
+    const created = view?.stages[0]?.total ?? 0;
+    if (created > 0 || finished(view)) return created;
+    if (performance.now() > deadline) throw new Error(`job ${jobId} never started its fan-out`);
+    await sleep(POLL_MS.fanOut);
+  }
+}
+
+/** One Switchyard's figures: window off (`false`) or the default. */
+export interface FairnessRun {
+  window: 'off' | 'default';
+  soloRunsMs: number[];
+  soloMs: number;
+  behindBigMs: number;
+  /** The big job's first-stage tasks created when the small job was submitted. */
+  bigTasksCreatedAtSmallSubmit: number;
+  /** From the big job's submit to its fan-out being seen under way. */
+  bigFanOutSeenAfterMs: number;
+  bigTasks: number;
+  bigSeconds: number;
+  bigTasksPerSecond: number;
+  /**
+   * CPU µs per task of the big job's run: this process (with the Service Bus emulator, which runs
+   * in it; without Azurite, a child process), and the server on a local PostgreSQL.
+   */
+  bigCpuMicrosPerTask: { node: number; postgres?: number };
+}
+
+async function measure(
+  env: PathEnv,
+  path: FairnessPath,
+  n: number,
+  window: false | undefined,
+  log: (line: string) => void,
+): Promise<FairnessRun> {
+  const label = window === false ? 'off' : 'default';
+  const poll = path === 'memory' ? POLL_MS.smallOnMemory : POLL_MS.small;
+  const drivers = await env.fresh();
+  const yard = makeYard(drivers, window);
+  const stop = new AbortController();
+  let working: Promise<void>[] = [];
+  try {
+    await drivers.transport.ping?.(); // connects and creates the queues
+    working = Array.from({ length: WORKERS }, () =>
+      yard.work({ concurrency: CONCURRENCY, signal: stop.signal }),
+    );
+    // Warm-up: JIT, connections, receivers attached; not measured.
+    const warm = await yard.submit(
+      'hello_world',
+      { n: Math.min(WARM_UP_N[path], n), workMs: 0 },
+      { idempotencyKey: uniqueKey('warm') },
+    );
+    checkSucceeded(
+      await yard.waitFor(warm.jobId, {
+        pollIntervalMs: POLL_MS.big,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      }),
+      'warm-up hello_world',
+    );
+    await smallJob(yard, poll);
+
+    const soloRunsMs: number[] = [];
+    for (let i = 0; i < SOLO_RUNS; i++) soloRunsMs.push(round(await smallJob(yard, poll), 1));
+    const soloMs = round(median(soloRunsMs), 1);
+
+    const cpu = cpuMeter();
+    const t0 = performance.now();
+    const big = await yard.submit(
+      'hello_world',
+      { n, workMs: 0 },
+      { idempotencyKey: uniqueKey('big') },
+    );
+    const created = await fanOutStarted(yard, big.jobId);
+    const fanOutSeen = performance.now() - t0;
+    const behindBigMs = await smallJob(yard, poll);
+    const view = await yard.waitFor(big.jobId, {
+      pollIntervalMs: POLL_MS.big,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const bigSeconds = (performance.now() - t0) / 1000;
+    checkSucceeded(view, `hello_world n=${n}`);
+    const bigTasks = view.stages.reduce((sum, s) => sum + s.succeeded + s.failed, 0);
+    const cpuPerTask = cpu.perItem(bigTasks);
+    const run: FairnessRun = {
+      window: label,
+      soloRunsMs,
+      soloMs,
+      behindBigMs: round(behindBigMs, 1),
+      bigTasksCreatedAtSmallSubmit: created,
+      bigFanOutSeenAfterMs: round(fanOutSeen, 1),
+      bigTasks,
+      bigSeconds: round(bigSeconds),
+      bigTasksPerSecond: Math.round(bigTasks / bigSeconds),
+      bigCpuMicrosPerTask: path === 'postgres' ? cpuPerTask : { node: cpuPerTask.node },
+    };
+    log(
+      `  ${path} window ${label.padEnd(7)}: solo ${soloRunsMs.join(' / ')} ms (median ${soloMs}); behind hello_world n=${n}: ${run.behindBigMs} ms (${round(run.behindBigMs / soloMs)}x; ${created} tasks created at its submit); big job ${bigTasks} tasks in ${run.bigSeconds} s = ${run.bigTasksPerSecond} tasks/s, ${cpuPerTask.node} µs CPU/task in Node${cpuPerTask.postgres === undefined || path !== 'postgres' ? '' : ` + ${cpuPerTask.postgres} µs PostgreSQL`}`,
+    );
+    return run;
+  } finally {
+    stop.abort();
+    await Promise.allSettled(working);
+    try {
+      await yard.close();
+    } finally {
+      await drivers.dispose();
+    }
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One path's figures, medians over the rounds (then the runs behind them). */
+export interface FairnessPathResult {
+  path: FairnessPath;
+  n: number;
+  /** Solo, with the default window. */
+  soloMs: number;
+  /** Behind the big job, with the default window. */
+  behindBigMs: number;
+  /** `behindBigMs / soloMs`. */
+  ratio: number;
+  behindBigMsWithoutWindow: number;
+  /** `behindBigMsWithoutWindow / soloMsWithoutWindow` (solo measured with the window off). */
+  ratioWithoutWindow: number;
+  /** The big job's tasks/s with `window: false`. */
+  bigTasksPerSecondBefore: number;
+  /** The big job's tasks/s with the default window. */
+  bigTasksPerSecondAfter: number;
+  /** After over before. */
+  throughputRatio: number;
+  soloMsWithoutWindow: number;
+  runs: { withoutWindow: FairnessRun[]; withWindow: FairnessRun[] };
+}
+
+/** Runs the scenario and returns `{ scenario, node, settings, paths }`. */
+export async function runFairnessBench(args: FairnessBenchArgs) {
+  const paths = args.paths ?? FAIRNESS_PATHS;
+  const { log } = args;
+  const rounds = args.rounds ?? 1;
+  const results: FairnessPathResult[] = [];
+  const stores: Partial<Record<FairnessPath, string>> = {};
+  const transports: Partial<Record<FairnessPath, string>> = {};
+  for (const path of paths) {
+    const n = args.n ?? FAIRNESS_DEFAULT_N[path];
+    log(
+      `${path}: one_task alone and behind hello_world n=${n} (${2 * n} tasks), window off and default${rounds > 1 ? `, ${rounds} rounds` : ''}`,
+    );
+    const env = await openPath(path);
+    stores[path] = env.store;
+    transports[path] = env.transport;
+    const before: FairnessRun[] = [];
+    const after: FairnessRun[] = [];
+    try {
+      for (let r = 0; r < rounds; r++) {
+        if (rounds > 1) log(`  round ${r + 1} of ${rounds}`);
+        const order: (false | undefined)[] = r % 2 === 0 ? [false, undefined] : [undefined, false];
+        for (const window of order) {
+          const run = await measure(env, path, n, window, log);
+          (window === false ? before : after).push(run);
+        }
+      }
+    } finally {
+      await env.close();
+    }
+    const of = (runs: FairnessRun[], figure: 'soloMs' | 'behindBigMs' | 'bigTasksPerSecond') =>
+      median(runs.map((run) => run[figure]));
+    const soloMs = round(of(after, 'soloMs'), 1);
+    const behindBigMs = round(of(after, 'behindBigMs'), 1);
+    const soloMsWithoutWindow = round(of(before, 'soloMs'), 1);
+    const behindBigMsWithoutWindow = round(of(before, 'behindBigMs'), 1);
+    const bigTasksPerSecondBefore = Math.round(of(before, 'bigTasksPerSecond'));
+    const bigTasksPerSecondAfter = Math.round(of(after, 'bigTasksPerSecond'));
+    results.push({
+      path,
+      n,
+      soloMs,
+      behindBigMs,
+      ratio: round(behindBigMs / soloMs),
+      behindBigMsWithoutWindow,
+      ratioWithoutWindow: round(behindBigMsWithoutWindow / soloMsWithoutWindow),
+      bigTasksPerSecondBefore,
+      bigTasksPerSecondAfter,
+      throughputRatio: round(bigTasksPerSecondAfter / bigTasksPerSecondBefore),
+      soloMsWithoutWindow,
+      runs: { withoutWindow: before, withWindow: after },
+    });
+  }
+  log('summary (behind = a one-task job submitted once the big job has started fanning out):');
+  for (const r of results) {
+    log(
+      `  ${r.path.padEnd(12)} n=${String(r.n).padStart(6)}: solo ${r.soloMs} ms; behind the big job ${r.behindBigMs} ms = ${r.ratio}x with the default window, ${r.behindBigMsWithoutWindow} ms = ${r.ratioWithoutWindow}x without; big job ${r.bigTasksPerSecondAfter} tasks/s with the window, ${r.bigTasksPerSecondBefore} without (${r.throughputRatio}x)`,
+    );
+  }
+  return {
+    scenario: 'fairness',
+    node: process.version,
+    settings: {
+      workers: WORKERS,
+      concurrency: CONCURRENCY,
+      soloRuns: SOLO_RUNS,
+      rounds,
+      warmUp: `per Switchyard, unmeasured: hello_world n = min(n, ${JSON.stringify(WARM_UP_N)}[path]), then one one_task job`,
+      windowBefore: false,
+      windowAfter: 'engine default (no window option)',
+      order:
+        'window off first in odd rounds, default first in even ones; a fresh Switchyard and drivers for each run',
+      pollIntervalMs: POLL_MS,
+      n: Object.fromEntries(results.map((r) => [r.path, r.n])),
+      stores,
+      transports,
+      ...(paths.includes('postgres')
+        ? {
+            database: `${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}, a fresh schema per run, dropped after`,
+          }
+        : {}),
+      engine: 'defaults, reconcile: { intervalMs: 0 }, logger: silentLogger',
+    },
+    paths: results,
+  };
+}
