@@ -8,7 +8,7 @@
  *
  * - `soloMs`: a one-stage job of one no-op task, submit → `waitFor` succeeded, alone (median of 3);
  * - `behindBigMs`: the same job submitted as soon as a big `hello_world` (two stages of n no-op
- *   tasks) has started its first stage's fan-out (`getJob` shows tasks created), submit → done;
+ *   tasks) has fanned out its first stage (`getJob` shows it sealed), submit → done;
  * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end).
  *
  * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
@@ -69,6 +69,8 @@ export interface FairnessBenchArgs {
    * @defaultValue 1
    */
   rounds?: number;
+  /** The window measured against `false`. @defaultValue the engine's default */
+  window?: number;
   log: (line: string) => void;
 }
 
@@ -196,14 +198,17 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
   }
 }
 
-function makeYard(drivers: Drivers, window: false | undefined) {
+/** A window setting: `false` (off), a number, or `undefined` (the engine's default). */
+type WindowSetting = false | number | undefined;
+
+function makeYard(drivers: Drivers, window: WindowSetting) {
   return createSwitchyard({
     jobs: [helloWorld, oneTask],
     store: drivers.store,
     transports: [drivers.transport],
     logger: silentLogger,
     reconcile: { intervalMs: 0 },
-    ...(window === false ? { batching: { window: false } } : {}),
+    ...(window === undefined ? {} : { batching: { window } }),
   });
 }
 type Yard = ReturnType<typeof makeYard>;
@@ -233,15 +238,16 @@ async function smallJob(yard: Yard, pollIntervalMs: number): Promise<number> {
 }
 
 /**
- * Polls the job until its first stage has created tasks (or the job has ended): the fan-out is
- * under way. Returns the tasks created by then.
+ * Polls the job until its first stage's fan-out is over (the stage sealed: without a window every
+ * task of it is in the queue), or the job has ended — the worst moment to submit behind it.
+ * Returns the tasks created by then.
  */
-async function fanOutStarted(yard: Yard, jobId: string): Promise<number> {
+async function firstStageFannedOut(yard: Yard, jobId: string): Promise<number> {
   const deadline = performance.now() + TIMEOUT_MS;
   for (;;) {
     const view = await yard.getJob(jobId);
     const created = view?.stages[0]?.total ?? 0;
-    if (created > 0 || finished(view)) return created;
+    if (view?.stages[0]?.sealed === true || finished(view)) return created;
     if (performance.now() > deadline) throw new Error(`job ${jobId} never started its fan-out`);
     await sleep(POLL_MS.fanOut);
   }
@@ -249,7 +255,8 @@ async function fanOutStarted(yard: Yard, jobId: string): Promise<number> {
 
 /** One Switchyard's figures: window off (`false`) or the default. */
 export interface FairnessRun {
-  window: 'off' | 'default';
+  /** `off`, `default`, or the window's size. */
+  window: string;
   soloRunsMs: number[];
   soloMs: number;
   behindBigMs: number;
@@ -271,10 +278,10 @@ async function measure(
   env: PathEnv,
   path: FairnessPath,
   n: number,
-  window: false | undefined,
+  window: WindowSetting,
   log: (line: string) => void,
 ): Promise<FairnessRun> {
-  const label = window === false ? 'off' : 'default';
+  const label = window === false ? 'off' : window === undefined ? 'default' : String(window);
   const poll = path === 'memory' ? POLL_MS.smallOnMemory : POLL_MS.small;
   const drivers = await env.fresh();
   const yard = makeYard(drivers, window);
@@ -311,7 +318,7 @@ async function measure(
       { n, workMs: 0 },
       { idempotencyKey: uniqueKey('big') },
     );
-    const created = await fanOutStarted(yard, big.jobId);
+    const created = await firstStageFannedOut(yard, big.jobId);
     const fanOutSeen = performance.now() - t0;
     const behindBigMs = await smallJob(yard, poll);
     const view = await yard.waitFor(big.jobId, {
@@ -399,7 +406,8 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
     try {
       for (let r = 0; r < rounds; r++) {
         if (rounds > 1) log(`  round ${r + 1} of ${rounds}`);
-        const order: (false | undefined)[] = r % 2 === 0 ? [false, undefined] : [undefined, false];
+        const on = args.window;
+        const order: WindowSetting[] = r % 2 === 0 ? [false, on] : [on, false];
         for (const window of order) {
           const run = await measure(env, path, n, window, log);
           (window === false ? before : after).push(run);
@@ -431,7 +439,7 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
       runs: { withoutWindow: before, withWindow: after },
     });
   }
-  log('summary (behind = a one-task job submitted once the big job has started fanning out):');
+  log("summary (behind = a one-task job submitted once the big job's first stage is fanned out):");
   for (const r of results) {
     log(
       `  ${r.path.padEnd(12)} n=${String(r.n).padStart(6)}: solo ${r.soloMs} ms; behind the big job ${r.behindBigMs} ms = ${r.ratio}x with the default window, ${r.behindBigMsWithoutWindow} ms = ${r.ratioWithoutWindow}x without; big job ${r.bigTasksPerSecondAfter} tasks/s with the window, ${r.bigTasksPerSecondBefore} without (${r.throughputRatio}x)`,
@@ -447,7 +455,7 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
       rounds,
       warmUp: `per Switchyard, unmeasured: hello_world n = min(n, ${JSON.stringify(WARM_UP_N)}[path]), then one one_task job`,
       windowBefore: false,
-      windowAfter: 'engine default (no window option)',
+      windowAfter: args.window ?? 'engine default (no window option)',
       order:
         'window off first in odd rounds, default first in even ones; a fresh Switchyard and drivers for each run',
       pollIntervalMs: POLL_MS,

@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor] [--json]\n' +
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor] [--window W] [--json]\n' +
   '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
       path: { type: 'string', multiple: true },
       'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
+      window: { type: 'string' },
       rows: { type: 'string' },
       part: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -136,10 +137,14 @@ async function main(): Promise<void> {
       const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
       if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
         throw new Error('--rounds takes a positive integer');
+      const window = values.window === undefined ? undefined : Number(values.window);
+      if (window !== undefined && (!Number.isSafeInteger(window) || window <= 0))
+        throw new Error('--window takes a positive integer');
       result = await runFairnessBench({
         ...(paths?.length ? { paths: [...new Set(paths.filter(isPath))] } : {}),
         ...(sizes ? { n: sizes[0] } : {}),
         ...(rounds ? { rounds } : {}),
+        ...(window === undefined ? {} : { window }),
         log,
       });
       break;

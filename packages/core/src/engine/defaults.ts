@@ -105,6 +105,8 @@ export const DEFAULTS = {
   window: {
     /** A release the store refused is asked again after this pause. */
     retryMs: 1000,
+    /** Background releases start at least this far apart, each covering what finished meanwhile. */
+    gatherMs: 10,
     /** Running jobs read per page by the reconciler's sweep of stalled windows. */
     sweepPageSize: 100,
   },
