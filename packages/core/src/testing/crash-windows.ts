@@ -5,7 +5,7 @@ import { createSwitchyard } from '../engine/switchyard.js';
 import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
 import { FINISHED_STATUSES } from '../operations/statuses.js';
-import type { StageWindow, Store } from '../store.js';
+import type { StageRecord, StageWindow, Store } from '../store.js';
 import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
 
 export interface CrashWindowOptions {
@@ -30,8 +30,11 @@ interface Hooks {
   loseMessage?: (settlement: Settlement) => boolean;
   /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
   window?: number;
-  /** Return true to lose this release: the worker crashed before asking the store for it. */
-  dropRelease?: (windows: readonly StageWindow[]) => boolean;
+  /**
+   * Return true to lose this release: the worker crashed before asking the store for it. `stage`
+   * is the first window's stage as the store has it just before.
+   */
+  dropRelease?: (windows: readonly StageWindow[], stage: StageRecord | undefined) => boolean;
 }
 
 function hooked(inner: Transport, hooks: Hooks): Transport {
@@ -104,8 +107,14 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
         return r;
       };
-      countingStore.releaseTasks = async (windows) =>
-        hooks.dropRelease?.(windows) ? [] : store.releaseTasks(windows);
+      countingStore.releaseTasks = async (windows) => {
+        const [first] = windows;
+        if (hooks.dropRelease && first) {
+          const stage = (await store.getStages(first.jobId))[first.stage];
+          if (hooks.dropRelease(windows, stage)) return [];
+        }
+        return store.releaseTasks(windows);
+      };
       countingStore.finishJob = async (jobId, outcome) => {
         const done = await store.finishJob(jobId, outcome);
         if (done) finalized++;
@@ -314,8 +323,19 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       timeout,
     }, async () => {
       const once = firstTime();
-      // Window 1: the lost release is the only one that could send the stage's next task.
-      const ctx = await setup({ window: 1, dropRelease: (ws) => once(ws.every((w) => !w.fanOut)) });
+      // Window 1, the fan-out over (sealed) and the one released task finished: the lost
+      // release is the only one that could send the stage's next task.
+      const ctx = await setup({
+        window: 1,
+        dropRelease: (ws, stage) =>
+          once(
+            ws.every((w) => !w.fanOut) &&
+              stage?.total !== null &&
+              stage !== undefined &&
+              stage.succeeded + stage.failed + 1 > (stage.released ?? 0) &&
+              (stage.released ?? 0) < stage.total,
+          ),
+      });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
