@@ -49,8 +49,19 @@ export class TaskWindow {
   finished(stages: readonly StageKey[]): void {
     if (this.closed) return;
     for (const key of stages) this.pending.set(`${key.jobId}:${key.stage}`, key);
-    this.pumping ??= this.pump().finally(() => {
+    this.kick();
+  }
+
+  /**
+   * Starts the background releases unless they run. A pump that ends looks again: stages added
+   * between its last look and its end would otherwise wait for the next finished task, of which
+   * there may be none.
+   */
+  private kick(): void {
+    if (this.pumping || this.pending.size === 0 || this.closed) return;
+    this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
+      this.kick();
     });
   }
 
