@@ -21,6 +21,13 @@ export {
 export { type ErrorInfo, toErrorInfo } from './errors.js';
 export { deriveJobId, parseTaskId, taskId } from './ids.js';
 export {
+  isPriority,
+  LaneSchedule,
+  PRIORITIES,
+  PRIORITY_WEIGHTS,
+  type Priority,
+} from './priority.js';
+export {
   type CachedSecret,
   type CachedSecretOptions,
   cachedSecret,

@@ -73,6 +73,7 @@ export {
   JOB_STATUSES,
   RETRYABLE_STATUSES,
 } from './operations/statuses.js';
+export { isPriority, PRIORITIES, type Priority } from './priority.js';
 export { SecretValue } from './secrets/secret-value.js';
 export { type EnvSecretsOptions, envSecrets, type SecretInput } from './secrets/sources.js';
 export type { SecretRef, SecretSource } from './secrets/types.js';

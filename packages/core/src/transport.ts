@@ -12,6 +12,8 @@
  * @module
  */
 
+import type { Priority } from './priority.js';
+
 /** The two queues every transport keeps: stage messages (fan out / finish a job) and task messages. */
 export type QueueKind = 'stage' | 'task';
 
@@ -47,6 +49,12 @@ export interface OutgoingMessage {
    * its own (Service Bus sets its `Diagnostic-Id` application property from it).
    */
   traceparent?: string;
+  /**
+   * The lane of a task message: its job's priority. A transport that keeps lanes
+   * ({@link Transport.priorities}) sends it to that lane and keeps it there through retries,
+   * redeliveries and dead-letter replays; others ignore it. @defaultValue 'normal'
+   */
+  priority?: Priority;
 }
 
 /** A delivered message, valid until settled or until its lock / visibility expires. */
@@ -61,6 +69,8 @@ export interface ReceivedMessage {
   readonly deliveryCount: number;
   /** When the message was enqueued (or became visible, for delayed messages), if known. */
   readonly enqueuedAt?: Date;
+  /** The lane it was received from, on a transport that keeps lanes. */
+  readonly priority?: Priority;
 }
 
 /**
@@ -161,6 +171,12 @@ export interface Transport extends Partial<DeadLetterCapability>, Partial<UsageC
   /** Default name of the processing path, e.g. `memory`, `postgres`, `servicebus`, `storagequeue`. */
   readonly name: string;
   readonly limits: TransportLimits;
+  /**
+   * True when the transport keeps a lane per {@link Priority} on its task queue: each receive reads
+   * the lanes in weighted order (`LaneSchedule`), so higher priorities run first and lower ones keep
+   * a share. Absent or false: every message shares one lane, first in, first out.
+   */
+  readonly priorities?: boolean;
   /**
    * Sends one batch (at most `limits.maxBatchMessages` messages and `limits.maxBatchBytes` bytes).
    * Resolves once every message is durably accepted; rejects if any was not (the caller re-sends

@@ -1,4 +1,5 @@
 import { SwitchyardError } from '../errors.js';
+import { LaneSchedule, type Priority } from '../priority.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -32,6 +33,8 @@ interface StoredMessage {
   messageId?: string;
   deliveryCount: number;
   enqueuedAt: Date;
+  /** Its lane, for the message's whole life: retries, lock expiries and replays keep it. */
+  priority: Priority;
   /** Current delivery's lock token; 0 when not locked. Settling with another token is a no-op. */
   lockToken: number;
   /** When the message (or its current lock) next becomes visible. */
@@ -45,13 +48,20 @@ class MemoryReceivedMessage implements ReceivedMessage {
     readonly body: string,
     readonly deliveryCount: number,
     readonly enqueuedAt: Date,
+    readonly priority: Priority,
     /** @internal */ readonly stored: StoredMessage,
     /** @internal */ readonly lockToken: number,
   ) {}
 }
 
 class MemoryQueue {
-  readonly ready = new Deque<StoredMessage>();
+  /** Visible messages, one lane per priority, each first in first out. */
+  readonly lanes: Record<Priority, Deque<StoredMessage>> = {
+    high: new Deque(),
+    normal: new Deque(),
+    low: new Deque(),
+  };
+  readonly schedule = new LaneSchedule();
   /** Delayed and locked messages by the time they become visible. */
   readonly waiting = new MinHeap<{ message: StoredMessage; token: number }>();
   readonly deadLetters: (DeadLetter & { stored: StoredMessage })[] = [];
@@ -90,8 +100,21 @@ class MemoryQueue {
       // A stale entry: the message was settled, re-locked or extended since.
       if (message.lockToken !== token || message.visibleAt > now) continue;
       message.lockToken = 0;
-      this.ready.push(message);
+      this.lanes[message.priority].push(message);
     }
+  }
+
+  readyCount(): number {
+    return this.lanes.high.length + this.lanes.normal.length + this.lanes.low.length;
+  }
+
+  /** The next visible message, reading the lanes in `order`. */
+  take(order: readonly Priority[]): StoredMessage | undefined {
+    for (const lane of order) {
+      const message = this.lanes[lane].shift();
+      if (message) return message;
+    }
+    return undefined;
   }
 }
 
@@ -116,6 +139,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
 class MemoryTransport implements Transport {
   readonly name: string;
   readonly limits: TransportLimits;
+  readonly priorities = true;
   private readonly queues: Record<QueueKind, MemoryQueue> = {
     stage: new MemoryQueue(),
     task: new MemoryQueue(),
@@ -163,6 +187,7 @@ class MemoryTransport implements Transport {
         enqueuedAt: new Date(now + (m.delayMs ?? 0)),
         lockToken: 0,
         visibleAt: now,
+        priority: m.priority ?? 'normal',
         ...(m.messageId === undefined ? {} : { messageId: m.messageId }),
       };
       if (m.delayMs && m.delayMs > 0) {
@@ -170,7 +195,7 @@ class MemoryTransport implements Transport {
         stored.lockToken = ++this.tokens;
         q.waiting.push(stored.visibleAt, { message: stored, token: stored.lockToken });
       } else {
-        q.ready.push(stored);
+        q.lanes[stored.priority].push(stored);
       }
     }
     q.wake();
@@ -185,14 +210,15 @@ class MemoryTransport implements Transport {
     for (;;) {
       const now = Date.now();
       q.promote(now);
-      if (q.ready.length > 0 || now >= deadline || options.abortSignal?.aborted || this.closed)
+      if (q.readyCount() > 0 || now >= deadline || options.abortSignal?.aborted || this.closed)
         break;
       await q.waitForMessages(deadline - now, options.abortSignal);
     }
     const out: ReceivedMessage[] = [];
     const now = Date.now();
+    const order = q.schedule.next();
     while (out.length < max) {
-      const message = q.ready.shift();
+      const message = q.take(order);
       if (!message) break;
       message.deliveryCount++;
       message.lockToken = ++this.tokens;
@@ -205,6 +231,7 @@ class MemoryTransport implements Transport {
           message.body,
           message.deliveryCount,
           message.enqueuedAt,
+          message.priority,
           message,
           message.lockToken,
         ),
@@ -292,7 +319,7 @@ class MemoryTransport implements Transport {
         q.deadLetters.splice(at, 1);
         dl.stored.deliveryCount = 0;
         dl.stored.visibleAt = Date.now();
-        q.ready.push(dl.stored);
+        q.lanes[dl.stored.priority].push(dl.stored);
         replayed++;
       }
       q.wake();
@@ -303,7 +330,7 @@ class MemoryTransport implements Transport {
   /** Messages waiting or in flight per queue (tests use it to prove nothing is left behind). */
   depth(queue: QueueKind): number {
     const q = this.queues[queue];
-    return q.ready.length + q.waiting.size;
+    return q.readyCount() + q.waiting.size;
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueKind, ReceivedMessage, Transport } from '../transport.js';
+import { priorityConformance } from './priority-conformance.js';
 import { replayConformance } from './replay-conformance.js';
 
 export interface TransportConformanceOptions {
@@ -17,7 +18,8 @@ export interface TransportConformanceOptions {
 
 /**
  * The suite every transport driver passes against its real backend. `factory` is called before
- * each test and must return a transport on fresh, empty queues; it is closed after the test.
+ * each test and must return a transport on fresh, empty queues, with its priority lanes on; it is
+ * closed after the test.
  *
  * @example
  * ```ts
@@ -258,12 +260,8 @@ export function transportConformance(
       expect(Date.now() - t0).toBeLessThan(5000);
     });
 
-    replayConformance({
-      transport: () => transport,
-      receiveN,
-      visibilityMs,
-      slackMs,
-      timeout,
-    });
+    const parts = { transport: () => transport, receiveN, visibilityMs, slackMs, timeout };
+    replayConformance(parts);
+    priorityConformance(parts);
   });
 }
