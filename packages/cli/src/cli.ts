@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import {
   type FieldIssue,
+  isPriority,
   isSwitchyardError,
   type JobView,
   type QueueKind,
@@ -57,7 +58,7 @@ Usage: switchyard <command> [arguments] [options]
 
 Commands:
   submit <job> [--param k=v …] [--params-json JSON] [--transport NAME] [--idempotency-key KEY]
-         [--delay MS | --run-at TIME] [--watch] [--work]
+         [--delay MS | --run-at TIME] [--priority high|normal|low] [--watch] [--work]
                       submit a job (delayed: 'scheduled' until due); --watch shows progress per stage
   status <jobId> [--watch] [--work]
                       status, current stage, per-stage counts, result or error
@@ -103,7 +104,8 @@ nothing · 2 usage error · 3 configuration error · 4 backend unreachable · 5 
 /** `switchyard <command> --help`: the command's own usage and options. */
 const COMMAND_USAGE: Record<string, string> = {
   submit: `Usage: switchyard submit <job> [--param k=v …] [--params-json JSON] [--transport NAME]
-                         [--idempotency-key KEY] [--delay MS | --run-at TIME] [--watch] [--work] [--json]
+                         [--idempotency-key KEY] [--delay MS | --run-at TIME]
+                         [--priority high|normal|low] [--watch] [--work] [--json]
 
 Submits a job (idempotent: the same params, or the same key, return the same job).
 
@@ -113,6 +115,8 @@ Submits a job (idempotent: the same params, or the same key, return the same job
   --idempotency-key KEY    identity of the job instead of its params
   --delay MS               run it this many milliseconds from now (status 'scheduled' until then)
   --run-at TIME            run it at this ISO 8601 time, e.g. 2027-01-01T09:00:00Z (same)
+  --priority LEVEL         high, normal (default) or low: high runs before other jobs' tasks,
+                           low after them, never starved
   -w, --watch              show progress per stage and wait for the end (exit 1 if it fails)
   --work                   also run a worker in this process while watching`,
   status: `Usage: switchyard status <jobId> [--watch] [--work] [--json]
@@ -169,6 +173,7 @@ const OPTIONS = {
   'idempotency-key': { type: 'string' },
   delay: { type: 'string' },
   'run-at': { type: 'string' },
+  priority: { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
   work: { type: 'boolean' },
   status: { type: 'string' },
@@ -194,6 +199,7 @@ const COMMANDS: Record<string, OptionName[]> = {
     'idempotency-key',
     'delay',
     'run-at',
+    'priority',
     'watch',
     'work',
   ],
@@ -394,6 +400,11 @@ function planCommand(command: string, args: string[], values: Values): Plan {
       const options: SubmitOptions = {};
       if (transports[0]) options.transport = transports[0];
       if (values['idempotency-key']) options.idempotencyKey = values['idempotency-key'];
+      if (values.priority !== undefined) {
+        if (!isPriority(values.priority))
+          throw new UsageError('--priority must be high, normal or low');
+        options.priority = values.priority;
+      }
       Object.assign(options, submitTime(values.delay, values['run-at']));
       return async (host, ctx) => {
         const result = await host.yard.submit(args[0]!, params as never, options);

@@ -79,6 +79,8 @@ export function jobSummary(job: JobView): string {
     `status    ${job.status}`,
     `path      ${job.transport}`,
   ];
+  // `normal` is every job's unless said otherwise: only a chosen priority is worth a line.
+  if (job.priority !== 'normal') lines.push(`priority  ${job.priority}`);
   if (job.currentStage)
     lines.push(`stage     ${job.currentStage.index} (${job.currentStage.name})`);
   if (job.durationMs !== undefined) lines.push(`duration  ${job.durationMs} ms`);

@@ -112,6 +112,7 @@ describe('switchyard CLI (subprocess)', () => {
       ['submit', 'hello_world', '--delay', 'soon'],
       ['submit', 'hello_world', '--run-at', 'tomorrow'],
       ['submit', 'hello_world', '--delay', '5', '--run-at', '2099-01-01T00:00:00Z'],
+      ['submit', 'hello_world', '--priority', 'urgent'],
       ['status', 'a', 'b'],
       ['metrics', '--status', 'failed'],
       ['tasks', 'x', '--status', 'weird'],
@@ -343,7 +344,7 @@ describe('switchyard CLI (subprocess)', () => {
 describe('time on the command line', () => {
   const everySecond = join(root, 'packages/cli/test/fixtures/every-second.ts');
 
-  it('submit --delay / --run-at: the job waits as scheduled', async () => {
+  it('submit --delay / --run-at / --priority: the job waits as scheduled, in its lane', async () => {
     const env = { SWITCHYARD_DATA_DIR: join(dir, 'delayed-data') };
     const delayed = await cli(
       ['submit', 'fine', '--param', 'n=1', '--delay', '600000', '--json', '--jobs', fixtures],
@@ -353,11 +354,30 @@ describe('time on the command line', () => {
     expect(lastJson(delayed.stdout)).toMatchObject({ created: true, status: 'scheduled' });
     const at = '2099-01-01T09:00:00.000Z';
     const later = await cli(
-      ['submit', 'fine', '--param', 'n=2', '--run-at', at, '--json', '--jobs', fixtures],
+      [
+        'submit',
+        'fine',
+        '--param',
+        'n=2',
+        '--run-at',
+        at,
+        '--priority',
+        'low',
+        '--json',
+        '--jobs',
+        fixtures,
+      ],
       env,
     );
-    const status = await cli(['status', lastJson(later.stdout).jobId as string, '--json'], env);
-    expect(lastJson(status.stdout)).toMatchObject({ status: 'scheduled', runAt: at });
+    const jobId = lastJson(later.stdout).jobId as string;
+    const status = await cli(['status', jobId, '--json'], env);
+    expect(lastJson(status.stdout)).toMatchObject({
+      status: 'scheduled',
+      runAt: at,
+      priority: 'low',
+    });
+    const human = await cli(['status', jobId], env);
+    expect(human.stdout).toMatch(/^priority +low$/m);
   }, 120_000);
 
   it("work evaluates the jobs module's schedules: a fire's job runs with its fire time", async () => {

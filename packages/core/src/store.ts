@@ -9,6 +9,7 @@
  * @module
  */
 import type { ErrorInfo } from './errors.js';
+import type { Priority } from './priority.js';
 
 /** `scheduled`: a delayed job waiting in the store for its `runAt`. */
 export type JobStatus = 'scheduled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -34,6 +35,8 @@ export interface JobRecord {
   runAt?: Date;
   /** The job is cancelled with `DEADLINE_EXCEEDED` if it is not finished by then. */
   deadlineAt?: Date;
+  /** The lane its task messages are sent to. Absent: `normal`. */
+  priority?: Priority;
   result?: unknown;
   error?: ErrorInfo;
   createdAt: Date;
@@ -105,6 +108,8 @@ export interface NewJob {
   runAt?: Date;
   /** See {@link JobRecord.deadlineAt}. */
   deadlineAt?: Date;
+  /** See {@link JobRecord.priority}; stored only when not `normal`. */
+  priority?: Priority;
 }
 
 /** A schedule's durable state (see {@link Store.getScheduleStates}). */
@@ -359,6 +364,8 @@ export interface JobSummary {
   name: string;
   status: JobStatus;
   transport: string;
+  /** See {@link JobRecord.priority}. Absent: `normal`. */
+  priority?: Priority;
   createdAt: Date;
   startedAt?: Date;
   finishedAt?: Date;

@@ -69,6 +69,30 @@ describe('POST /api/jobs/submit/{jobName}', () => {
     expect((await bodyOf(again)).jobId).toBe(body.jobId);
   });
 
+  it('takes a priority in either form, shows it in the status, and 400s any other value', async () => {
+    const a = api();
+    const flat = await a.call('POST', '/api/jobs/submit/squares', {
+      body: JSON.stringify({ n: 7, priority: 'high' }),
+    });
+    expect(flat.status).toBe(202);
+    const { jobId } = await bodyOf(flat);
+    const status = await a.call('GET', `/api/jobs/status/${jobId as string}`);
+    expect(await bodyOf(status)).toMatchObject({ priority: 'high', params: { n: 7 } });
+    const envelope = await a.call('POST', '/api/jobs/submit/squares', {
+      body: JSON.stringify({ params: { n: 8 }, priority: 'low' }),
+    });
+    expect(envelope.status).toBe(202);
+    const low = await bodyOf(envelope);
+    expect((await a.yard.getJob(low.jobId as string))?.priority).toBe('low');
+    for (const priority of ['urgent', 1, null]) {
+      const res = await a.call('POST', '/api/jobs/submit/squares', {
+        body: JSON.stringify({ n: 9, priority }),
+      });
+      const error = await expectError(res, 400, 'INVALID_INPUT');
+      expect(JSON.stringify(error)).toContain('priority');
+    }
+  });
+
   it('maps use_service_bus true/false to the two paths (params given inline)', async () => {
     const a = api();
     const sb = await bodyOf(

@@ -11,6 +11,7 @@ export interface JobSummaryRow {
   name: string;
   status: JobStatus;
   transport: string;
+  priority: 'high' | 'low' | null;
   current_stage: number;
   error: ErrorInfo | null;
   created_at: Date;
@@ -25,6 +26,7 @@ export function toJobSummary(r: JobSummaryRow): JobSummary {
     name: r.name,
     status: r.status,
     transport: r.transport,
+    ...(r.priority ? { priority: r.priority } : {}),
     createdAt: r.created_at,
     ...(r.started_at ? { startedAt: r.started_at } : {}),
     ...(r.finished_at ? { finishedAt: r.finished_at } : {}),

@@ -20,6 +20,7 @@ export interface JobRow {
   updated_at: Date;
   run_at: Date | null;
   deadline_at: Date | null;
+  priority: 'high' | 'low' | null;
 }
 
 export interface StageRow {
@@ -79,6 +80,7 @@ export const JOB_COLUMNS = columnList<JobRow>({
   updated_at: true,
   run_at: true,
   deadline_at: true,
+  priority: true,
 });
 
 export const STAGE_COLUMNS = columnList<StageRow>({
@@ -136,6 +138,7 @@ export function toJob(r: JobRow): JobRecord {
     ...present('finishedAt', r.finished_at),
     ...present('runAt', r.run_at),
     ...present('deadlineAt', r.deadline_at),
+    ...present('priority', r.priority),
   };
 }
 

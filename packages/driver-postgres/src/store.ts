@@ -244,6 +244,7 @@ class PostgresStoreImpl implements PostgresStore {
       job.transport,
       job.stageCount,
       job.idempotencyKey ?? null,
+      job.priority === undefined || job.priority === 'normal' ? null : job.priority,
     ];
     const timed = job.runAt !== undefined || job.deadlineAt !== undefined;
     const [row] = timed

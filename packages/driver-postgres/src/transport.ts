@@ -1,14 +1,16 @@
 import type { QueueKind } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
-import type {
-  DeadLetter,
-  OutgoingMessage,
-  ReceivedMessage,
-  ReceiveOptions,
-  ReplayOptions,
-  Settlement,
-  Transport,
-  TransportLimits,
+import {
+  type DeadLetter,
+  LaneSchedule,
+  type OutgoingMessage,
+  type Priority,
+  type ReceivedMessage,
+  type ReceiveOptions,
+  type ReplayOptions,
+  type Settlement,
+  type Transport,
+  type TransportLimits,
 } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { quoteSchema } from './errors.js';
@@ -41,10 +43,20 @@ const REPLAY_BATCH = 500;
 
 interface DeadLetterRow {
   id: string;
+  queue: string;
   body: string;
   reason: string;
   description: string | null;
   dead_lettered_at: Date;
+}
+
+interface MessageRow {
+  id: string;
+  /** The lane's key, on a task queue receive. */
+  queue?: string;
+  body: string;
+  delivery_count: number;
+  enqueued_at: Date;
 }
 
 function toDeadLetter(queue: QueueKind, r: DeadLetterRow): DeadLetter {
@@ -72,9 +84,25 @@ export function postgresTransport(options: PostgresTransportOptions): PostgresTr
 /** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
 
+/**
+ * A task queue's priority lanes are queues of their own in the one table: the `normal` lane keeps
+ * the queue's own key (messages sent before lanes existed stay where they are), the others add a
+ * suffix. Stage messages have one lane.
+ */
+const LANE_SUFFIX: Readonly<Record<Priority, string>> = { high: ':high', normal: '', low: ':low' };
+
+/** The lane of a key this transport built, and the queue key it belongs to. */
+function splitLane(key: string): { base: string; priority: Priority } {
+  if (key.endsWith(LANE_SUFFIX.high)) return { base: key.slice(0, -5), priority: 'high' };
+  if (key.endsWith(LANE_SUFFIX.low)) return { base: key.slice(0, -4), priority: 'low' };
+  return { base: key, priority: 'normal' };
+}
+
 class PostgresTransportImpl implements PostgresTransport {
   readonly name: string;
   readonly limits: TransportLimits;
+  readonly priorities = true;
+  private readonly lanes = new LaneSchedule();
   private readonly schema: string;
   private readonly quoted: string;
   private readonly q: Queries;
@@ -136,6 +164,18 @@ class PostgresTransportImpl implements PostgresTransport {
     return `${this.name}/${queue}`;
   }
 
+  /** The key of a lane of `queue`: stage messages have one lane, task messages three. */
+  private laneKey(queue: QueueKind, priority: Priority | undefined): string {
+    const key = this.key(queue);
+    return queue === 'task' && priority ? key + LANE_SUFFIX[priority] : key;
+  }
+
+  /** Every key of `queue`: its lanes. */
+  private keysOf(queue: QueueKind): string[] {
+    const key = this.key(queue);
+    return queue === 'task' ? [key + LANE_SUFFIX.high, key, key + LANE_SUFFIX.low] : [key];
+  }
+
   async send(
     queue: QueueKind,
     messages: readonly OutgoingMessage[],
@@ -172,15 +212,36 @@ class PostgresTransportImpl implements PostgresTransport {
     }
     throwIfAborted(options?.abortSignal);
     const db = await this.db();
-    await db.query(this.q.sendMessages, [
-      key,
-      // One JSON array: bodies are mostly JSON themselves, and escaping their quotes natively
-      // beats doing it element by element for an array literal.
-      JSON.stringify(messages.map((m) => m.body)),
-      messages.map((m) => m.messageId ?? null),
-      messages.map((m) => Math.max(0, Math.round(m.delayMs ?? 0))),
-      this.channel,
-    ]);
+    // One statement per lane: a job's messages share its priority, so almost always one.
+    for (const [laneKey, lane] of this.byLane(queue, key, messages)) {
+      await db.query(this.q.sendMessages, [
+        laneKey,
+        // One JSON array: bodies are mostly JSON themselves, and escaping their quotes natively
+        // beats doing it element by element for an array literal.
+        JSON.stringify(lane.map((m) => m.body)),
+        lane.map((m) => m.messageId ?? null),
+        lane.map((m) => Math.max(0, Math.round(m.delayMs ?? 0))),
+        this.channel,
+      ]);
+    }
+  }
+
+  /** `messages` grouped by the key of their lane, in order within each. */
+  private byLane(
+    queue: QueueKind,
+    key: string,
+    messages: readonly OutgoingMessage[],
+  ): Iterable<[string, readonly OutgoingMessage[]]> {
+    if (queue !== 'task' || messages.every((m) => (m.priority ?? 'normal') === 'normal'))
+      return [[key, messages]];
+    const lanes = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) {
+      const laneKey = this.laneKey(queue, m.priority);
+      const lane = lanes.get(laneKey);
+      if (lane) lane.push(m);
+      else lanes.set(laneKey, [m]);
+    }
+    return lanes;
   }
 
   async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
@@ -195,12 +256,13 @@ class PostgresTransportImpl implements PostgresTransport {
       if (signal?.aborted) return [];
       // Register before querying so a NOTIFY arriving mid-query is not missed.
       const woken = this.nextWake(key);
-      const rows = await db.query<{
-        id: string;
-        body: string;
-        delivery_count: number;
-        enqueued_at: Date;
-      }>(this.q.receiveMessages, [key, max, visibility]);
+      const rows = await (queue === 'task'
+        ? db.query<MessageRow>(this.q.receiveLanes, [
+            ...this.lanes.next().map((lane) => key + LANE_SUFFIX[lane]),
+            max,
+            visibility,
+          ])
+        : db.query<MessageRow>(this.q.receiveMessages, [key, max, visibility]));
       if (rows.length > 0 || Date.now() >= deadline) {
         woken.cancel();
         return rows.map((r) => ({
@@ -209,6 +271,7 @@ class PostgresTransportImpl implements PostgresTransport {
           body: r.body,
           deliveryCount: r.delivery_count,
           enqueuedAt: r.enqueued_at,
+          ...(r.queue === undefined ? {} : { priority: splitLane(r.queue).priority }),
         }));
       }
       await waitFor(woken.promise, Math.min(this.pollIntervalMs, deadline - Date.now()), signal);
@@ -222,7 +285,7 @@ class PostgresTransportImpl implements PostgresTransport {
     // Group by queue and action: one statement per group, however many messages.
     const groups = new Map<string, Settlement[]>();
     for (const s of settlements) {
-      const group = `${this.key(s.message.queue)}\u0000${s.action}`;
+      const group = `${this.laneKey(s.message.queue, s.message.priority)}\u0000${s.action}`;
       const list = groups.get(group) ?? [];
       list.push(s);
       groups.set(group, list);
@@ -231,7 +294,7 @@ class PostgresTransportImpl implements PostgresTransport {
     await Promise.all(
       [...groups.values()].map(async (list) => {
         const first = list[0]!;
-        const key = this.key(first.message.queue);
+        const key = this.laneKey(first.message.queue, first.message.priority);
         const ids = list.map((s) => s.message.id);
         const counts = list.map((s) => s.message.deliveryCount);
         if (first.action === 'complete') {
@@ -262,7 +325,7 @@ class PostgresTransportImpl implements PostgresTransport {
   async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
     const db = await this.db();
     await db.query(this.q.extendLock, [
-      this.key(message.queue),
+      this.laneKey(message.queue, message.priority),
       message.id,
       message.deliveryCount,
       Math.max(1, Math.round(ms)),
@@ -272,7 +335,7 @@ class PostgresTransportImpl implements PostgresTransport {
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const db = await this.db();
     const rows = await db.query<DeadLetterRow>(this.q.listDeadLetters, [
-      this.key(queue),
+      this.keysOf(queue),
       Math.max(1, options.limit ?? 100),
     ]);
     return rows.map((r) => toDeadLetter(queue, r));
@@ -280,17 +343,19 @@ class PostgresTransportImpl implements PostgresTransport {
 
   async replayDeadLetters(queue: QueueKind, options: ReplayOptions = {}): Promise<number> {
     const db = await this.db();
-    const key = this.key(queue);
+    const keys = this.keysOf(queue);
     const ids = options.ids?.filter((id) => /^\d{1,18}$/.test(id)) ?? null;
     if (ids?.length === 0) return 0;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    const [start] = await db.query<{ max_id: string; started_at: Date }>(this.q.replayStart, [key]);
+    const [start] = await db.query<{ max_id: string; started_at: Date }>(this.q.replayStart, [
+      keys,
+    ]);
     if (!start) return 0;
     let after = '0';
     let replayed = 0;
     while (replayed < limit) {
       const rows = await db.query<DeadLetterRow>(this.q.replayBatch, [
-        key,
+        keys,
         start.max_id,
         start.started_at,
         after,
@@ -304,7 +369,7 @@ class PostgresTransportImpl implements PostgresTransport {
       const chosen = letters.filter((_, i) => verdicts[i] === true).map((l) => l.id);
       if (chosen.length === 0) continue;
       const [row] = await db.query<{ replayed: number }>(this.q.replayDeadLetters, [
-        key,
+        keys,
         chosen,
         this.channel,
       ]);
@@ -331,7 +396,8 @@ class PostgresTransportImpl implements PostgresTransport {
   private ensureListening(db: SqlAdapter): Promise<unknown> {
     this.unlisten ??= db
       .listen(this.channel, (queueKey) => {
-        for (const wake of this.waiters.get(queueKey) ?? []) wake();
+        // Receivers wait on a queue, whichever of its lanes got the message.
+        for (const wake of this.waiters.get(splitLane(queueKey).base) ?? []) wake();
       })
       .catch(() => {
         this.unlisten = undefined;

@@ -92,6 +92,7 @@ for (const engine of engineList) {
         '000008_time.sql',
         '000010_flow_control.sql',
         '000011_fairness_window.sql',
+        '000012_priority.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();

@@ -4,7 +4,7 @@ import type { Telemetry } from '../telemetry/telemetry.js';
 import type { AnyJob } from './api.js';
 
 /** A job's immutable facts, which never change once it is created. */
-export type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'>;
+export type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount' | 'priority'>;
 
 /** How a job ended, as `Store.finishJob` records it. */
 export type JobEnding = Parameters<Store['finishJob']>[1];
@@ -46,6 +46,7 @@ export class JobDirectory {
           name: job.name,
           transport: job.transport,
           stageCount: job.stageCount,
+          ...(job.priority === undefined ? {} : { priority: job.priority }),
         };
         return entry.info;
       }),

@@ -57,6 +57,7 @@ function retryDeps(ctx: EngineContext): RetryDeps {
           index: t.index,
           input: t.input,
           attempts: t.attempts,
+          priority: job.priority,
         }),
       );
       await sendBatched(target.transport, 'task', messages, target.policy);

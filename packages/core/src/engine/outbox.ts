@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { encodeEnvelope, type PackedTask, type TaskEnvelope } from '../envelope.js';
 import { taskId as makeTaskId } from '../ids.js';
+import type { Priority } from '../priority.js';
 import type { TraceFields } from '../telemetry/trace-context.js';
 import type { OutgoingMessage } from '../transport.js';
 import type { TransportState } from './options.js';
@@ -42,6 +43,8 @@ export interface TaskMessagesOptions {
   resumed: boolean;
   /** The fan-out's span context, carried by every message (one per pack). */
   trace?: TraceFields | undefined;
+  /** The job's priority: the lane of every message. */
+  priority?: Priority | undefined;
 }
 
 /**
@@ -52,12 +55,13 @@ export function taskMessages(
   options: TaskMessagesOptions,
   tasks: readonly OutgoingTask[],
 ): OutgoingMessage[] {
-  const { target, jobId, stage, resumed, trace } = options;
+  const { target, jobId, stage, resumed, trace, priority } = options;
   const packSize = target.policy.packTasks;
   if (packSize <= 1)
     return tasks.map((t) =>
-      taskMessage(target, { jobId, stage, index: t.index, input: t.input, trace }),
+      taskMessage(target, { jobId, stage, index: t.index, input: t.input, trace, priority }),
     );
+  const lane = laneOf(priority);
   const limit = target.transport.limits.maxMessageBytes;
   // Each task is serialised once: the pack's body is the empty envelope with the entries spliced
   // into its `tasks` list, so the size counted is the size sent.
@@ -82,6 +86,7 @@ export function taskMessages(
       body: `${head}${entries.join(',')}]}`,
       messageId: packId(jobId, stage, indexes),
       ...(trace ? { traceparent: trace.traceparent } : {}),
+      ...lane,
     });
     indexes = [];
     entries = [];
@@ -126,6 +131,8 @@ export interface TaskMessageSpec {
   attempts?: number;
   /** The sending span's context. */
   trace?: TraceFields | undefined;
+  /** The job's priority: the message's lane. */
+  priority?: Priority | undefined;
 }
 
 /** One task's message, its input inline when it fits the transport's message size. */
@@ -143,7 +150,14 @@ export function taskMessage(target: TransportState, spec: TaskMessageSpec): Outg
   // UTF-16 length × 3 bounds the UTF-8 size: measure exactly only when it could matter.
   const fits = inline.length * 3 <= max || Buffer.byteLength(inline) <= max;
   const body = fits ? inline : encodeEnvelope(base);
-  return trace
+  const message: OutgoingMessage = trace
     ? { body, messageId: taskId, traceparent: trace.traceparent }
     : { body, messageId: taskId };
+  if (spec.priority !== undefined && spec.priority !== 'normal') message.priority = spec.priority;
+  return message;
+}
+
+/** The `priority` field of a message in the lane of `priority`: none for `normal`, the default. */
+export function laneOf(priority: Priority | undefined): { priority?: Priority } {
+  return priority === undefined || priority === 'normal' ? {} : { priority };
 }

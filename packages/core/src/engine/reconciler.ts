@@ -140,6 +140,7 @@ export class Reconciler {
         const tasks = (await Promise.all(item.taskIds.map((id) => store.getTask(id)))).filter(
           (t) => t !== undefined,
         );
+        const priority = (await this.ctx.directory.info(item.jobId))?.priority;
         const messages = tasks.map((t) =>
           taskMessage(target, {
             jobId: t.jobId,
@@ -147,6 +148,7 @@ export class Reconciler {
             index: t.index,
             input: t.input,
             attempts: t.attempts,
+            priority,
           }),
         );
         await sendBatched(target.transport, 'task', messages, target.policy);

@@ -4,6 +4,7 @@
  */
 import { SwitchyardError, ValidationError } from '../errors.js';
 import { deriveJobId } from '../ids.js';
+import { isPriority, type Priority } from '../priority.js';
 import { submitSpan } from '../telemetry/steps.js';
 import { traceFieldsOf } from '../telemetry/trace-context.js';
 import { canonicalJson } from '../util/json.js';
@@ -38,6 +39,7 @@ export async function submit(
     const message = `must be a string of 1-${maxKey} characters`;
     throw new ValidationError(`idempotencyKey ${message}`, [{ path: 'idempotencyKey', message }]);
   }
+  const priority = submitPriority(ctx, transport, options.priority);
   const timing = submitTiming(options, def.deadlineMs);
   const validated = def.params ? await validate(def.params, params, 'params') : params;
   const canonical = canonicalJson(validated, 'params');
@@ -53,6 +55,7 @@ export async function submit(
       transport,
       stageCount: def.stages.length,
       ...(key === undefined ? {} : { idempotencyKey: key }),
+      ...(priority === 'normal' ? {} : { priority }),
       ...timing,
     });
     if (created) ctx.telemetry.jobsStarted.add(1, ctx.telemetry.transport(transport).base);
@@ -62,6 +65,31 @@ export async function submit(
       await sendStageMessage(ctx.transportOf(job.transport), job.id, 0, traceFieldsOf(span));
     return { jobId: job.id, created, status: job.status, transport: job.transport };
   });
+}
+
+/** Transports already warned that they have no lanes for a job's priority. */
+const warnedLaneless = new WeakSet<object>();
+
+/**
+ * The job's priority; a transport without lanes runs it in its one lane, which is worth a warning
+ * once (the job still runs, only not ahead of or behind others).
+ * @throws {ValidationError} naming `priority`
+ */
+function submitPriority(ctx: EngineContext, transport: string, value: unknown): Priority {
+  if (value === undefined) return 'normal';
+  if (!isPriority(value)) {
+    const message = "must be 'high', 'normal' or 'low'";
+    throw new ValidationError(`priority ${message}`, [{ path: 'priority', message }]);
+  }
+  const target = ctx.transportOf(transport).transport;
+  if (value !== 'normal' && !target.priorities && !warnedLaneless.has(target)) {
+    warnedLaneless.add(target);
+    ctx.logger.warn('the transport keeps no priority lanes: its jobs share one lane', {
+      transport,
+      priority: value,
+    });
+  }
+  return value;
 }
 
 /**

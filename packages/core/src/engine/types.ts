@@ -2,6 +2,7 @@ import type { RetryPolicy } from '../define.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RetentionOptions } from '../operations/purge.js';
+import type { Priority } from '../priority.js';
 import type { JobStatus, StageStatus, Store, TasksWaiting, TransportMetrics } from '../store.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { SettlementAction, Transport } from '../transport.js';
@@ -103,6 +104,15 @@ export interface SubmitOptions {
    * it is due (submitted, or its `runAt`). @defaultValue the job definition's `deadlineMs`
    */
   deadlineMs?: number;
+  /**
+   * The lane of the job's tasks on its transport: `high` ones are received first, `low` ones
+   * last but never starved (out of ten receives while every lane is busy, six start with `high`,
+   * three with `normal`, one with `low`). Honoured by transports that keep lanes (memory and
+   * PostgreSQL always; Service Bus and Storage Queues with `priorityLanes`); elsewhere every job
+   * shares one lane. An idempotent resubmit keeps the first submit's priority.
+   * @defaultValue 'normal'
+   */
+  priority?: Priority;
 }
 
 export interface SubmitResult<N extends string = string> {
@@ -148,6 +158,8 @@ export interface JobView<R = unknown, P = unknown> {
   status: JobStatus;
   /** Processing path. */
   transport: string;
+  /** The lane of its tasks (see {@link SubmitOptions.priority}). */
+  priority: Priority;
   params: P;
   /** The stage the job is in (absent before it starts). */
   currentStage?: { index: number; name: string };

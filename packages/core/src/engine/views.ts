@@ -66,6 +66,7 @@ export function toJobView(
     name: job.name,
     status: job.status,
     transport: job.transport,
+    priority: job.priority ?? 'normal',
     params: job.params,
     ...(current ? { currentStage: { index: current.index, name: current.name } } : {}),
     stages: views,

@@ -4,6 +4,7 @@ import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.j
 import { consoleLogger, type Logger } from '../logger.js';
 import type { RetryResult } from '../operations/retry.js';
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../operations/statuses.js';
+import { isPriority } from '../priority.js';
 import type { ListTasksOptions, TaskStatus } from '../store.js';
 import { checkBearer, checkHmac, type HttpAuth } from './auth.js';
 import {
@@ -65,6 +66,7 @@ const OPTION_KEYS = [
   'runAt',
   'delayMs',
   'deadlineMs',
+  'priority',
 ] as const;
 const FLAG_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const TASK_STATUSES = new Set<TaskStatus>([
@@ -114,7 +116,8 @@ interface Matched {
  * Routes:
  * - `POST /api/jobs/submit/{jobName}` — body `application/json`. Either the params themselves,
  *   e.g. `{ "n": 100 }`, optionally mixed with the option keys `transport`, `idempotencyKey`, `runAt` (ISO 8601),
- *   `delayMs`, `deadlineMs` (a delayed job answers `status: "scheduled"`) and
+ *   `delayMs`, `deadlineMs` (a delayed job answers `status: "scheduled"`), `priority`
+ *   (`"high"`, `"normal"` or `"low"`) and
  *   the configured {@link HttpHandlerOptions.transportFlags} (removed before validation); or the
  *   envelope `{ "params": {…}, "transport"?, "idempotencyKey"?, <flag>? }`. A body with a top-level
  *   `params` key is always the envelope: any other key next to it that is not an option key is a
@@ -612,10 +615,17 @@ function invalid(path: string, message: string): HttpError {
   return new HttpError(400, 'INVALID_INPUT', `${path} ${message}`, [{ path, message }]);
 }
 
-/** `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` of a submit body; the engine checks ranges. */
+/**
+ * `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` and `priority` of a submit body; the engine
+ * checks ranges.
+ */
 function submitTiming(body: Record<string, unknown>): SubmitOptions {
   const options: SubmitOptions = {};
-  const { runAt, delayMs, deadlineMs } = body;
+  const { runAt, delayMs, deadlineMs, priority } = body;
+  if (priority !== undefined) {
+    if (!isPriority(priority)) throw invalid('priority', 'must be "high", "normal" or "low"');
+    options.priority = priority;
+  }
   if (runAt !== undefined) {
     const date = typeof runAt === 'string' ? new Date(runAt) : undefined;
     if (!date || Number.isNaN(date.getTime()))

@@ -70,6 +70,7 @@ export function toSummary(job: JobRecord): JobSummary {
     name: job.name,
     status: job.status,
     transport: job.transport,
+    ...(job.priority === undefined ? {} : { priority: job.priority }),
     createdAt: job.createdAt,
     ...(job.startedAt ? { startedAt: job.startedAt } : {}),
     ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),

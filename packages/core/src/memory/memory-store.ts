@@ -139,6 +139,9 @@ class MemoryStore implements Store {
       ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
       ...(input.runAt ? { runAt: new Date(input.runAt) } : {}),
       ...(input.deadlineAt ? { deadlineAt: new Date(input.deadlineAt) } : {}),
+      ...(input.priority === undefined || input.priority === 'normal'
+        ? {}
+        : { priority: input.priority }),
     };
     this.jobs.set(job.id, { job, stages: [], taskIds: [], unsorted: new Set(), releasedAt: [] });
     return { job: copyJob(job), created: true };

@@ -124,6 +124,37 @@ export function storeOperationsConformance(getStore: () => Store, timeout: numbe
     );
   });
 
+  it('keeps a job’s priority: read back, listed, and unchanged by a resubmit', {
+    timeout,
+  }, async () => {
+    const store = getStore();
+    const base = { name: 'etl', params: {}, transport: 'memory', stageCount: 1 };
+    await store.createJob({ ...base, id: 'prio-high', priority: 'high' });
+    await store.createJob({
+      ...base,
+      id: 'prio-low',
+      priority: 'low',
+      runAt: new Date(Date.now() + 60_000),
+    });
+    await store.createJob({ ...base, id: 'prio-normal', priority: 'normal' });
+    await store.createJob({ ...base, id: 'prio-default' });
+    expect((await store.getJob('prio-high'))?.priority).toBe('high');
+    expect((await store.getJob('prio-low'))?.priority).toBe('low');
+    // `normal` is the default and is not stored as a value of its own.
+    expect((await store.getJob('prio-normal'))?.priority).toBeUndefined();
+    expect((await store.getJob('prio-default'))?.priority).toBeUndefined();
+    const again = await store.createJob({ ...base, id: 'prio-high', priority: 'low' });
+    expect(again).toMatchObject({ created: false, job: { priority: 'high' } });
+    const { jobs } = await store.listJobs({ name: 'etl' });
+    const listed = Object.fromEntries(jobs.map((j) => [j.id, j.priority]));
+    expect(listed).toEqual({
+      'prio-high': 'high',
+      'prio-low': 'low',
+      'prio-normal': undefined,
+      'prio-default': undefined,
+    });
+  });
+
   it('pages through jobs created at the same instant without skipping any', {
     timeout,
   }, async () => {

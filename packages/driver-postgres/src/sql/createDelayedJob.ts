@@ -5,8 +5,8 @@ import { JOB_COLUMNS } from '../rows.js';
  * `scheduled` when it has a `run_at`, `queued` otherwise.
  */
 export const createDelayedJob = (s: string) => `
-INSERT INTO ${s}.jobs (id, name, params, transport, stage_count, idempotency_key, run_at, deadline_at, status)
-VALUES ($1, $2, $3::json, $4, $5::int, $6, $7::timestamptz, $8::timestamptz,
-        CASE WHEN $7::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END)
+INSERT INTO ${s}.jobs (id, name, params, transport, stage_count, idempotency_key, priority, run_at, deadline_at, status)
+VALUES ($1, $2, $3::json, $4, $5::int, $6, $7, $8::timestamptz, $9::timestamptz,
+        CASE WHEN $8::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END)
 ON CONFLICT (id) DO NOTHING
 RETURNING ${JOB_COLUMNS}`;

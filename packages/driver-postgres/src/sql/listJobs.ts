@@ -34,7 +34,7 @@ export function listJobs(s: string, shape: ListJobsShape): string {
     );
   }
   return `
-SELECT id, name, status, transport, current_stage, error, created_at, started_at, finished_at,
+SELECT id, name, status, transport, priority, current_stage, error, created_at, started_at, finished_at,
        (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_us
   FROM ${s}.jobs
  ${where.length > 0 ? `WHERE ${where.join('\n   AND ')}` : ''}

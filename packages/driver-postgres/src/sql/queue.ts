@@ -1,5 +1,6 @@
 /**
- * The queue transport's statements. `$1` is always the queue key ('<transport name>/<kind>').
+ * The queue transport's statements. `$1` is the queue key ('<transport name>/<kind>', with
+ * ':high' or ':low' for a task queue's priority lanes), or the keys of a queue's lanes.
  * A message is due when run_at <= now(); receiving pushes run_at out by the visibility timeout.
  */
 
@@ -29,6 +30,40 @@ UPDATE ${s}.queue_messages m
   ) due
  WHERE m.id = due.id
 RETURNING m.id::text AS id, m.body, m.delivery_count, m.enqueued_at`;
+
+/**
+ * Receives from a queue's three priority lanes ($1, $2, $3: their keys in the order this receive
+ * reads them): up to $4 due messages, taking from each lane what the ones before it left. Each
+ * lane is one range of the (queue, run_at, id) index, so an empty lane costs one index probe.
+ */
+export const receiveLanes = (s: string) => `
+WITH first_lane AS (
+  SELECT id FROM ${s}.queue_messages
+   WHERE queue = $1 AND run_at <= now()
+   ORDER BY run_at, id
+   LIMIT $4::int
+   FOR UPDATE SKIP LOCKED
+), second_lane AS (
+  SELECT id FROM ${s}.queue_messages
+   WHERE queue = $2 AND run_at <= now()
+   ORDER BY run_at, id
+   LIMIT $4::int - (SELECT count(*) FROM first_lane)
+   FOR UPDATE SKIP LOCKED
+), third_lane AS (
+  SELECT id FROM ${s}.queue_messages
+   WHERE queue = $3 AND run_at <= now()
+   ORDER BY run_at, id
+   LIMIT $4::int - (SELECT count(*) FROM first_lane) - (SELECT count(*) FROM second_lane)
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE ${s}.queue_messages m
+   SET run_at = now() + $5::int * interval '1 millisecond',
+       locked_until = now() + $5::int * interval '1 millisecond',
+       delivery_count = m.delivery_count + 1
+  FROM (SELECT id FROM first_lane UNION ALL SELECT id FROM second_lane
+        UNION ALL SELECT id FROM third_lane) due
+ WHERE m.id = due.id
+RETURNING m.id::text AS id, m.queue, m.body, m.delivery_count, m.enqueued_at`;
 
 /** Deletes completed messages; (id, delivery_count) must match the delivery being settled. */
 export const completeMessages = (s: string) => `
@@ -64,9 +99,9 @@ UPDATE ${s}.queue_messages
 RETURNING id`;
 
 export const listDeadLetters = (s: string) => `
-SELECT id::text AS id, body, reason, description, dead_lettered_at
+SELECT id::text AS id, queue, body, reason, description, dead_lettered_at
   FROM ${s}.queue_dead_letters
- WHERE queue = $1
+ WHERE queue = ANY ($1::text[])
  ORDER BY id
  LIMIT $2::int`;
 
@@ -74,32 +109,32 @@ SELECT id::text AS id, body, reason, description, dead_lettered_at
 export const replayStart = (s: string) => `
 SELECT coalesce(max(id), 0)::text AS max_id, now() AS started_at
   FROM ${s}.queue_dead_letters
- WHERE queue = $1`;
+ WHERE queue = ANY ($1::text[])`;
 
 /**
  * The next batch of a replay pass: dead letters of the snapshot ($2 newest id, $3 start time)
  * after id $4, all or the ids in $5, at most $6.
  */
 export const replayBatch = (s: string) => `
-SELECT id::text AS id, body, reason, description, dead_lettered_at
+SELECT id::text AS id, queue, body, reason, description, dead_lettered_at
   FROM ${s}.queue_dead_letters
- WHERE queue = $1 AND id <= $2::bigint AND dead_lettered_at <= $3::timestamptz
+ WHERE queue = ANY ($1::text[]) AND id <= $2::bigint AND dead_lettered_at <= $3::timestamptz
    AND id > $4::bigint AND ($5::bigint[] IS NULL OR id = ANY ($5::bigint[]))
  ORDER BY id
  LIMIT $6::int`;
 
 /**
- * Moves the dead letters $2 back to their queue as fresh messages, body as stored; one a
- * concurrent pass moved already is not moved again.
+ * Moves the dead letters $2 (of the queue keys $1) back to the queue they came from — their own
+ * lane — as fresh messages, body as stored; one a concurrent pass moved already is not moved again.
  */
 export const replayDeadLetters = (s: string) => `
 WITH moved AS (
   DELETE FROM ${s}.queue_dead_letters
-   WHERE queue = $1 AND id = ANY ($2::bigint[])
+   WHERE queue = ANY ($1::text[]) AND id = ANY ($2::bigint[])
   RETURNING queue, body, message_id
 ), requeued AS (
   INSERT INTO ${s}.queue_messages (queue, body, message_id)
   SELECT queue, body, message_id FROM moved
-  RETURNING 1
+  RETURNING queue
 )
-SELECT count(*)::int AS replayed, pg_notify($3, $1) FROM requeued`;
+SELECT count(*)::int AS replayed, pg_notify($3, min(queue)) FROM requeued`;

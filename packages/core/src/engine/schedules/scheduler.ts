@@ -8,6 +8,7 @@
 import { SwitchyardError, toErrorInfo, ValidationError } from '../../errors.js';
 import { deriveJobId } from '../../ids.js';
 import { FINISHED_STATUSES } from '../../operations/statuses.js';
+import { isPriority } from '../../priority.js';
 import type { ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
@@ -60,6 +61,8 @@ export function resolveSchedules(
     if (!jobs.has(def.job)) fail('job', `names unknown job "${def.job}"`);
     if (def.overlap !== undefined && def.overlap !== 'skip' && def.overlap !== 'allow')
       fail('overlap', "must be 'skip' or 'allow'");
+    if (def.priority !== undefined && !isPriority(def.priority))
+      fail('priority', "must be 'high', 'normal' or 'low'");
     const catchUp = def.catchUp ?? DEFAULTS.schedules.catchUp;
     if (catchUp !== 'none' && catchUp !== 'latest' && catchUp !== 'all')
       fail('catchUp', "must be 'none', 'latest' or 'all'");
@@ -143,6 +146,7 @@ export class Scheduler {
     return this.submit(def.job, paramsAt(def, now), {
       idempotencyKey: `schedule:${name}:trigger:${now.toISOString()}`,
       ...(def.transport ? { transport: def.transport } : {}),
+      ...(def.priority ? { priority: def.priority } : {}),
     });
   }
 
@@ -226,6 +230,8 @@ export class Scheduler {
       const submitted = await this.submit(def.job, paramsAt(def, fireAt), {
         idempotencyKey,
         ...(def.transport ? { transport: def.transport } : {}),
+        ...(def.priority ? { priority: def.priority } : {}),
+        ...(def.priority ? { priority: def.priority } : {}),
       });
       lastJobId = submitted.jobId;
       await store.advanceSchedule({

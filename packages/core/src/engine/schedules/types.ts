@@ -1,5 +1,6 @@
 /** Public types of schedules: their definition, options and views. */
 import type { JobInput } from '../../define.js';
+import type { Priority } from '../../priority.js';
 import type { CatchUp } from './evaluate.js';
 
 export type { CatchUp };
@@ -34,6 +35,8 @@ export interface ScheduleDefinition<N extends string = string, P = unknown> {
   catchUp?: CatchUp;
   /** Processing path of the submitted jobs. @defaultValue the default transport */
   transport?: string;
+  /** Priority of the submitted jobs (see `SubmitOptions.priority`). @defaultValue 'normal' */
+  priority?: Priority;
 }
 
 /**

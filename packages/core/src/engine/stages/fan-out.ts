@@ -88,7 +88,10 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     // With a window, a chunk's messages are those the store releases; a resumed chunk re-sends
     // only its open tasks released before (their messages may have been lost with the crash).
     if (windowSize !== undefined) open = resumed ? await releasedOf(ctx, job.id, stage, open) : [];
-    const messages = taskMessages({ target, jobId: job.id, stage, resumed, trace }, open);
+    const messages = taskMessages(
+      { target, jobId: job.id, stage, resumed, trace, priority: job.priority },
+      open,
+    );
     ctx.telemetry.fanOutTasks.add(open.length, fanned);
     messagesSent += messages.length;
     // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.

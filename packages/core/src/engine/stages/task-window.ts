@@ -173,7 +173,10 @@ export class TaskWindow {
     const target = this.ctx.transportOf(job.transport);
     // The released tasks' messages join the job's trace, as the fan-out's do.
     fields ??= traceOf(this.ctx.telemetry.jobContext(jobId));
-    const messages = taskMessages({ target, jobId, stage, resumed: false, trace: fields }, tasks);
+    const messages = taskMessages(
+      { target, jobId, stage, resumed: false, trace: fields, priority: job.priority },
+      tasks,
+    );
     const { telemetry } = this.ctx;
     telemetry.fanOutTasks.add(tasks.length, telemetry.transport(job.transport).base);
     await sendBatched(target.transport, 'task', messages, target.policy);

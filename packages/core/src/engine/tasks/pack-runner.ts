@@ -12,6 +12,7 @@ import {
   type TasksEnvelope,
 } from '../../envelope.js';
 import { taskId as makeTaskId } from '../../ids.js';
+import type { Priority } from '../../priority.js';
 import type { TaskClaim } from '../../store.js';
 import { contextFrom } from '../../telemetry/trace-context.js';
 import type { OutgoingMessage, SettlementAction } from '../../transport.js';
@@ -19,6 +20,7 @@ import { type Barrier, claimRef } from '../barrier.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
+import { laneOf } from '../outbox.js';
 import type { StageAdvance } from '../stages/advance.js';
 import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
@@ -125,7 +127,13 @@ export class PackRunner {
     outcomes.forEach((o, i) => {
       const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
       if (settlement.action !== 'complete')
-        split.push(splitOut(singles[i]!, settlement, message.deliveryCount, envelope));
+        split.push(
+          splitOut(singles[i]!, settlement, {
+            deliveryCount: message.deliveryCount,
+            trace: envelope,
+            priority: job.priority,
+          }),
+        );
     });
     if (split.length > 0) {
       const target = this.ctx.transportOf(job.transport);
@@ -142,10 +150,16 @@ export class PackRunner {
 function splitOut(
   task: TaskEnvelope,
   settlement: Exclude<TaskSettlement, { action: 'complete' }>,
-  deliveryCount: number,
-  /** The pack's trace context, carried on. */
-  trace: EnvelopeTrace,
+  from: {
+    /** The pack's delivery count. */
+    deliveryCount: number;
+    /** The pack's trace context, carried on. */
+    trace: EnvelopeTrace;
+    /** The job's priority: the message stays in the pack's lane. */
+    priority: Priority | undefined;
+  },
 ): OutgoingMessage {
+  const { deliveryCount, trace } = from;
   const deferrals = settlement.action === 'retry' ? settlement.deferrals : undefined;
   const body: TaskEnvelope =
     settlement.action === 'retry'
@@ -168,6 +182,7 @@ function splitOut(
     messageId:
       deferrals === undefined ? `${body.taskId}#${deliveryCount}` : `${body.taskId}~${deferrals}`,
     ...(body.traceparent === undefined ? {} : { traceparent: body.traceparent }),
+    ...laneOf(from.priority),
     ...(settlement.action === 'retry' && settlement.delayMs > 0
       ? { delayMs: settlement.delayMs }
       : {}),
