@@ -77,7 +77,7 @@ describe('engine: priorities', () => {
     let failures = 0;
     const flaky = defineTask({
       name: 'flaky',
-      retry: { maxAttempts: 3, backoffMs: 1 },
+      retry: { maxAttempts: 3, initialDelayMs: 1 },
       handler: ({ i }: { i: number }) => {
         if (i % 5 === 0 && failures++ < 4) throw new Error('once more');
         return i;
