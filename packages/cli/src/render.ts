@@ -26,6 +26,9 @@ function costPerMillion(p: TransportMetrics): string {
 }
 
 /** The path comparison: one column per path (cost rows need the transports' `usage()`). */
+/** A count a store may not report: `-` when it does not. */
+const optional = (n: number | undefined): string => (n === undefined ? '-' : String(n));
+
 export function metricsTable(paths: TransportMetrics[]): string {
   const rows: [string, (p: TransportMetrics) => string][] = [
     ['jobs (total)', (p) => String(p.jobs.total)],
@@ -44,6 +47,10 @@ export function metricsTable(paths: TransportMetrics[]): string {
     ],
     ['retries', (p) => String(p.retries)],
     ['poisoned', (p) => String(p.poisoned)],
+    // What open tasks wait for besides a worker: their window, a key slot, a rate limit.
+    ['waiting for window', (p) => optional(p.waitingForWindow)],
+    ['waiting for key slot', (p) => optional(p.waiting?.concurrency)],
+    ['waiting for rate limit', (p) => optional(p.waiting?.rateLimit)],
     ['billable ops/task', (p) => num(p.usage?.perTask, 3)],
     ['throttled', (p) => (p.usage ? String(p.usage.throttled) : '-')],
     ['cost per 1M tasks', (p) => costPerMillion(p)],

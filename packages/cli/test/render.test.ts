@@ -28,4 +28,16 @@ describe('metricsTable', () => {
     expect(lines.find((l) => l.startsWith('throttled'))).toMatch(/4\s+-$/);
     expect(lines.find((l) => l.startsWith('cost per 1M tasks'))).toMatch(/\$0\.0264\s+-$/);
   });
+
+  it('shows what open tasks wait for: their window, a key slot, a rate limit', () => {
+    const waiting: TransportMetrics = {
+      ...base,
+      waitingForWindow: 97_952,
+      waiting: { concurrency: 12, rateLimit: 3 },
+    };
+    const lines = metricsTable([waiting, { ...base, transport: 'postgres' }]).split('\n');
+    expect(lines.find((l) => l.startsWith('waiting for window'))).toMatch(/97952\s+-$/);
+    expect(lines.find((l) => l.startsWith('waiting for key slot'))).toMatch(/12\s+-$/);
+    expect(lines.find((l) => l.startsWith('waiting for rate limit'))).toMatch(/3\s+-$/);
+  });
 });

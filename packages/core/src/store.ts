@@ -312,6 +312,12 @@ export interface TransportMetrics {
    */
   waiting?: TasksWaiting;
   /**
+   * Tasks of running jobs' windowed stages (`batching.window`) not released into the transport
+   * yet: created, waiting for the stage's earlier tasks to finish. Reported by stores with
+   * `releaseTasks`.
+   */
+  waitingForWindow?: number;
+  /**
    * Billable operations of the path's transport in this process (transports with `usage()`;
    * added by `withCost`, absent otherwise).
    */

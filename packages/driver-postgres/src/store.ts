@@ -750,6 +750,7 @@ class PostgresStoreImpl implements PostgresStore {
       poisoned: r.tasks_failed,
       redrives: r.redrives ?? {},
       waiting: { concurrency: r.waiting_concurrency, rateLimit: r.waiting_rate_limit },
+      waitingForWindow: r.waiting_for_window,
     }));
   }
 
@@ -947,6 +948,7 @@ interface MetricsRow {
   finished_tasks: number;
   redrives: Record<string, number> | null;
   waiting_concurrency: number;
+  waiting_for_window: number;
   waiting_rate_limit: number;
 }
 

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
+  PRIORITIES,
   type RetentionOptions,
   type Switchyard,
   silentLogger,
@@ -428,6 +429,9 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
           try {
             ({ jobId } = await submitter.submit(CHAOS_JOB, params, {
               idempotencyKey: `run${run}-job${j}-${seed}`,
+              // Every lane gets jobs and kills: a message must keep its lane through redeliveries,
+              // retries and re-drives, and no lane may lose one.
+              priority: PRIORITIES[(run + j) % PRIORITIES.length]!,
             }));
           } catch (err) {
             if (attempt >= 5) throw err;

@@ -756,8 +756,13 @@ class MemoryStore implements Store {
       let timeouts = gone.timeouts;
       let finishedTasks = gone.finishedTasks;
       let runningMs = gone.runningMs;
-      for (const { job, taskIds } of states) {
+      let waitingForWindow = 0;
+      for (const { job, taskIds, stages } of states) {
         if (job.status !== 'scheduled') jobs[job.status]++;
+        if (job.status === 'running')
+          for (const stage of stages)
+            if (stage && stage.released !== null && stage.status !== 'complete')
+              waitingForWindow += Math.max(0, stage.created - stage.released);
         let jobTasks = 0;
         for (const ids of taskIds) {
           for (const id of ids ?? []) {
@@ -789,6 +794,7 @@ class MemoryStore implements Store {
         poisoned: tasks.failed,
         redrives: Object.fromEntries(this.counters.get(transport) ?? []),
         waiting: waitingByPath.get(transport) ?? { concurrency: 0, rateLimit: 0 },
+        waitingForWindow,
       };
     });
   }

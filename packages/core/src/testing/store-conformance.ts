@@ -372,6 +372,10 @@ export function storeConformance(
         },
       ]);
       expect((await store.getStages('job-1'))[0]?.released).toBe(2);
+      // metrics() counts the created tasks not released yet, per path.
+      const waitingForWindow = async () =>
+        (await store.metrics()).find((m) => m.transport === 'memory')?.waitingForWindow;
+      expect(await waitingForWindow()).toBe(4);
       // Nothing finished: nothing more to release, however often asked.
       expect(await store.releaseTasks([window(true), window()])).toEqual([]);
       // Each finished task releases the next one; a failure counts as finished.
@@ -386,6 +390,7 @@ export function storeConformance(
       expect(racing.flatMap(indexes).sort()).toEqual([3, 4]);
       // The range never passes the inserted tasks: 6 created, 3 finished, window 2 → 5.
       expect((await store.getStages('job-1'))[0]?.released).toBe(5);
+      expect(await waitingForWindow()).toBe(1);
       await Promise.all([3, 4].map((i) => store.completeTasks([ok('job-1', 0, i)])));
       expect(indexes(await store.releaseTasks([window()]))).toEqual([5]);
       await store.insertTasks(

@@ -48,6 +48,13 @@ WITH job AS (
     JOIN ${s}.jobs j ON j.id = t.job_id
    WHERE t.waiting IS NOT NULL AND t.status IN ('pending', 'running') AND j.status = 'running'
    GROUP BY j.transport
+), windowed AS (
+  -- Created tasks of running jobs' open windowed stages not released into the transport yet.
+  SELECT j.transport, sum(st.created - st.released)::int AS waiting
+    FROM ${s}.jobs j
+    JOIN ${s}.stages st ON st.job_id = j.id
+   WHERE j.status = 'running' AND st.released IS NOT NULL AND st.status <> 'complete'
+   GROUP BY j.transport
 )
 SELECT p.transport,
        (coalesce(job.total, 0) + coalesce(g.succeeded + g.failed + g.cancelled, 0))::int AS jobs_total,
@@ -70,12 +77,14 @@ SELECT p.transport,
        coalesce(task.finished_tasks, 0) + coalesce(g.finished_tasks, 0) AS finished_tasks,
        counter.redrives,
        coalesce(waiting.concurrency, 0) AS waiting_concurrency,
-       coalesce(waiting.rate_limit, 0) AS waiting_rate_limit
+       coalesce(waiting.rate_limit, 0) AS waiting_rate_limit,
+       coalesce(windowed.waiting, 0) AS waiting_for_window
   FROM (SELECT transport FROM job UNION SELECT transport FROM counter
         UNION SELECT transport FROM ${s}.purged_metrics) p
   LEFT JOIN job ON job.transport = p.transport
   LEFT JOIN task ON task.transport = p.transport
   LEFT JOIN counter ON counter.transport = p.transport
   LEFT JOIN waiting ON waiting.transport = p.transport
+  LEFT JOIN windowed ON windowed.transport = p.transport
   LEFT JOIN ${s}.purged_metrics g ON g.transport = p.transport
  ORDER BY p.transport`;
