@@ -9,6 +9,8 @@
  * - `soloMs`: a one-stage job of one no-op task, submit → `waitFor` succeeded, alone (median of 3);
  * - `behindBigMs`: the same job submitted as soon as a big `hello_world` (two stages of n no-op
  *   tasks) has fanned out its first stage (`getJob` shows it sealed), submit → done;
+ * - `behindBigHighMs`: the same again with `priority: 'high'`, submitted at the same moment (the
+ *   transports with lanes: every one here, Service Bus and Storage Queues with `priorityLanes`);
  * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end).
  *
  * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
@@ -29,6 +31,7 @@ import {
   type JobView,
   memoryStore,
   memoryTransport,
+  type Priority,
   silentLogger,
 } from '@switchyard/core';
 import type { Store, Transport } from '@switchyard/core/driver';
@@ -223,10 +226,15 @@ function checkSucceeded(view: JobView, what: string): void {
 }
 
 /** Submits the one-task job and waits for it: milliseconds from submit to done. */
-async function smallJob(yard: Yard, pollIntervalMs: number): Promise<number> {
+async function smallJob(
+  yard: Yard,
+  pollIntervalMs: number,
+  priority: Priority = 'normal',
+): Promise<number> {
   const t0 = performance.now();
   const { jobId } = await yard.submit('one_task', undefined, {
     idempotencyKey: uniqueKey('small'),
+    priority,
   });
   const view = await yard.waitFor(jobId, {
     pollIntervalMs,
@@ -260,6 +268,8 @@ export interface FairnessRun {
   soloRunsMs: number[];
   soloMs: number;
   behindBigMs: number;
+  /** The small job with `priority: 'high'`, submitted at the same moment as the normal one. */
+  behindBigHighMs: number;
   /** The big job's first-stage tasks created when the small job was submitted. */
   bigTasksCreatedAtSmallSubmit: number;
   /** From the big job's submit to its fan-out being seen under way. */
@@ -320,7 +330,10 @@ async function measure(
     );
     const created = await firstStageFannedOut(yard, big.jobId);
     const fanOutSeen = performance.now() - t0;
-    const behindBigMs = await smallJob(yard, poll);
+    const [behindBigMs, behindBigHighMs] = await Promise.all([
+      smallJob(yard, poll),
+      smallJob(yard, poll, 'high'),
+    ]);
     const view = await yard.waitFor(big.jobId, {
       pollIntervalMs: POLL_MS.big,
       signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -334,6 +347,7 @@ async function measure(
       soloRunsMs,
       soloMs,
       behindBigMs: round(behindBigMs, 1),
+      behindBigHighMs: round(behindBigHighMs, 1),
       bigTasksCreatedAtSmallSubmit: created,
       bigFanOutSeenAfterMs: round(fanOutSeen, 1),
       bigTasks,
@@ -342,7 +356,7 @@ async function measure(
       bigCpuMicrosPerTask: path === 'postgres' ? cpuPerTask : { node: cpuPerTask.node },
     };
     log(
-      `  ${path} window ${label.padEnd(7)}: solo ${soloRunsMs.join(' / ')} ms (median ${soloMs}); behind hello_world n=${n}: ${run.behindBigMs} ms (${round(run.behindBigMs / soloMs)}x; ${created} tasks created at its submit); big job ${bigTasks} tasks in ${run.bigSeconds} s = ${run.bigTasksPerSecond} tasks/s, ${cpuPerTask.node} µs CPU/task in Node${cpuPerTask.postgres === undefined || path !== 'postgres' ? '' : ` + ${cpuPerTask.postgres} µs PostgreSQL`}`,
+      `  ${path} window ${label.padEnd(7)}: solo ${soloRunsMs.join(' / ')} ms (median ${soloMs}); behind hello_world n=${n}: ${run.behindBigMs} ms (${round(run.behindBigMs / soloMs)}x; ${created} tasks created at its submit), with priority high ${run.behindBigHighMs} ms (${round(run.behindBigHighMs / soloMs)}x); big job ${bigTasks} tasks in ${run.bigSeconds} s = ${run.bigTasksPerSecond} tasks/s, ${cpuPerTask.node} µs CPU/task in Node${cpuPerTask.postgres === undefined || path !== 'postgres' ? '' : ` + ${cpuPerTask.postgres} µs PostgreSQL`}`,
     );
     return run;
   } finally {
@@ -372,6 +386,12 @@ export interface FairnessPathResult {
   behindBigMs: number;
   /** `behindBigMs / soloMs`. */
   ratio: number;
+  /** Behind the big job with `priority: 'high'`, with the default window. */
+  behindBigHighMs: number;
+  /** `behindBigHighMs / soloMs`. */
+  ratioHigh: number;
+  /** Behind the big job with `priority: 'high'`, window off. */
+  behindBigHighMsWithoutWindow: number;
   behindBigMsWithoutWindow: number;
   /** `behindBigMsWithoutWindow / soloMsWithoutWindow` (solo measured with the window off). */
   ratioWithoutWindow: number;
@@ -416,8 +436,11 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
     } finally {
       await env.close();
     }
-    const of = (runs: FairnessRun[], figure: 'soloMs' | 'behindBigMs' | 'bigTasksPerSecond') =>
-      median(runs.map((run) => run[figure]));
+    const of = (
+      runs: FairnessRun[],
+      figure: 'soloMs' | 'behindBigMs' | 'behindBigHighMs' | 'bigTasksPerSecond',
+    ) => median(runs.map((run) => run[figure]));
+    const behindBigHighMs = round(of(after, 'behindBigHighMs'), 1);
     const soloMs = round(of(after, 'soloMs'), 1);
     const behindBigMs = round(of(after, 'behindBigMs'), 1);
     const soloMsWithoutWindow = round(of(before, 'soloMs'), 1);
@@ -430,6 +453,9 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
       soloMs,
       behindBigMs,
       ratio: round(behindBigMs / soloMs),
+      behindBigHighMs,
+      ratioHigh: round(behindBigHighMs / soloMs),
+      behindBigHighMsWithoutWindow: round(of(before, 'behindBigHighMs'), 1),
       behindBigMsWithoutWindow,
       ratioWithoutWindow: round(behindBigMsWithoutWindow / soloMsWithoutWindow),
       bigTasksPerSecondBefore,
@@ -442,7 +468,7 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
   log("summary (behind = a one-task job submitted once the big job's first stage is fanned out):");
   for (const r of results) {
     log(
-      `  ${r.path.padEnd(12)} n=${String(r.n).padStart(6)}: solo ${r.soloMs} ms; behind the big job ${r.behindBigMs} ms = ${r.ratio}x with the default window, ${r.behindBigMsWithoutWindow} ms = ${r.ratioWithoutWindow}x without; big job ${r.bigTasksPerSecondAfter} tasks/s with the window, ${r.bigTasksPerSecondBefore} without (${r.throughputRatio}x)`,
+      `  ${r.path.padEnd(12)} n=${String(r.n).padStart(6)}: solo ${r.soloMs} ms; behind the big job ${r.behindBigMs} ms = ${r.ratio}x with the default window, ${r.behindBigMsWithoutWindow} ms = ${r.ratioWithoutWindow}x without; with priority high ${r.behindBigHighMs} ms = ${r.ratioHigh}x (${r.behindBigHighMsWithoutWindow} ms without the window); big job ${r.bigTasksPerSecondAfter} tasks/s with the window, ${r.bigTasksPerSecondBefore} without (${r.throughputRatio}x)`,
     );
   }
   return {
