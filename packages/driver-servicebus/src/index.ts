@@ -28,4 +28,7 @@ export {
   type ServiceBusTriggerInput,
   type ServiceBusTriggerMeta,
   type ServiceBusTriggerOptions,
+  type ServiceBusTriggerQueue,
+  type ServiceBusTriggerQueuesOptions,
+  serviceBusTriggerQueues,
 } from './trigger.js';

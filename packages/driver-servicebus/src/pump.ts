@@ -20,12 +20,19 @@ interface Buffered {
 
 /** Messages whose lock ends within this margin are not handed out (they come back anyway). */
 const LOCK_MARGIN_MS = 200;
+/**
+ * How long after opening an empty buffer may only mean that the link has not been fed yet (attach
+ * and the first transfers take a few round trips), rather than that the queue is empty.
+ */
+const WARM_UP_MS = 500;
 
 export class ReceivePump {
   private readonly buffer: Buffered[] = [];
   private readonly waiters = new Set<() => void>();
   private readonly subscription: { close(): Promise<void> };
   private closed = false;
+  /** When the buffer stops counting as possibly not fed yet (see {@link ReceivePump.warmingUp}). */
+  private warmUntil = Date.now() + WARM_UP_MS;
   /** The last error the SDK reported (it reconnects by itself); for diagnostics. */
   lastError: unknown;
 
@@ -38,6 +45,7 @@ export class ReceivePump {
         processMessage: (raw) =>
           new Promise<void>((release) => {
             if (this.closed) return release();
+            this.warmUntil = 0;
             this.buffer.push({ raw, release });
             this.wake();
           }),
@@ -61,6 +69,40 @@ export class ReceivePump {
       if (out.length > 0 || this.closed || signal?.aborted || Date.now() >= deadline) return out;
       await this.waitForMessage(deadline - Date.now(), signal);
     }
+  }
+
+  /** Messages buffered now (some may turn out to be expired when taken). */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** True once {@link ReceivePump.close} ran: nothing more will arrive. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * True while the receiver was opened moments ago and has received nothing yet: its empty
+   * buffer does not yet say the queue is empty. Ends at the first message or after `WARM_UP_MS`.
+   */
+  warmingUp(now = Date.now()): boolean {
+    return now < this.warmUntil;
+  }
+
+  /** When {@link ReceivePump.warmingUp} ends at the latest (epoch ms; in the past once warm). */
+  get warmUpEndsAt(): number {
+    return this.warmUntil;
+  }
+
+  /** Up to `n` buffered messages whose lock is still good, without waiting. */
+  takeNow(n: number): ServiceBusReceivedMessage[] {
+    return this.drainBuffer(n);
+  }
+
+  /** Resolves once a message is buffered (at once if one is), after `ms`, on abort or on close. */
+  whenBuffered(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.buffer.length > 0 || this.closed || signal?.aborted) return Promise.resolve();
+    return this.waitForMessage(ms, signal);
   }
 
   private drainBuffer(n: number): ServiceBusReceivedMessage[] {

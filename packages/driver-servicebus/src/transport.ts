@@ -28,7 +28,9 @@ import {
   type CostEstimate,
   type DeadLetter,
   type DeadLetterCapability,
+  LaneSchedule,
   type OutgoingMessage,
+  type Priority,
   type ReceivedMessage,
   type ReceiveOptions,
   type ReplayOptions,
@@ -42,6 +44,14 @@ import {
 } from '@switchyard/core/driver';
 import Long from 'long';
 import pLimit from 'p-limit';
+import {
+  checkLaneNames,
+  type LaneReceiver,
+  laneQueueNames,
+  laneQueues,
+  queueNamesOf,
+  receiveFromLanes,
+} from './lanes.js';
 import { OutcomeLanes } from './outcome-lanes.js';
 import { SERVICE_BUS_LIST_PRICES, type ServiceBusPrices, serviceBusCost } from './prices.js';
 import { ReceivePump } from './pump.js';
@@ -62,6 +72,15 @@ export interface ServiceBusTransportOptions {
   secrets?: SecretSource;
   /** Queue names. @defaultValue `{ stage: 'sb-jobs', task: 'sb-tasks' }` */
   queues?: { stage?: string; task?: string };
+  /**
+   * Keeps a lane per job priority on the task queue (`transport.priorities`): `<task>-high` and
+   * `<task>-low` next to the task queue, which is the `normal` lane. Each task message goes to
+   * its priority's queue and stays there through retries and dead-letter replays; a receive reads
+   * the lanes by weight (6 : 3 : 1 while all are busy). Off by default because the two extra
+   * queues must exist on the namespace. The stage queue has no lanes.
+   * @defaultValue false
+   */
+  priorityLanes?: boolean;
   /** Most messages per send (100 is the transaction limit; the service allows about 4,500). @defaultValue 100 */
   maxBatchMessages?: number;
   /** How many batches of one fan-out are sent at once. @defaultValue 8 */
@@ -105,7 +124,9 @@ export interface ServiceBusTransport extends Transport {
   replayDeadLetters: DeadLetterCapability['replayDeadLetters'];
   /** Renews the message's peek-lock (for the queue's lock duration; `ms` cannot be chosen on Service Bus). */
   extendLock(message: ReceivedMessage, ms?: number): Promise<void>;
-  /** Peeks the task queue: resolves when the namespace is reachable and authorised. */
+  /** True with `priorityLanes`: task messages travel in a queue per priority. */
+  readonly priorities: boolean;
+  /** Peeks the task queue (each lane's, with `priorityLanes`): resolves when the namespace is reachable and authorised. */
   ping(): Promise<void>;
   /** The queue's `maxDeliveryCount` as configured in the options. */
   readonly maxDeliveryCount: number;
@@ -155,18 +176,24 @@ const SERVER_BUSY_RESENDS = 3;
 interface Delivery {
   raw: ServiceBusReceivedMessage;
   receiver: ServiceBusReceiver;
+  /** The queue it was received from (its lane's, with lanes): retries go back there. */
   queueName: string;
 }
 const deliveries = new WeakMap<ReceivedMessage, Delivery>();
 
 class ServiceBusReceived implements ReceivedMessage {
+  /** Set only for a message of a lane: without lanes the property is absent. */
+  declare readonly priority?: Priority;
   constructor(
     readonly queue: QueueKind,
     readonly id: string,
     readonly body: string,
     readonly deliveryCount: number,
     readonly enqueuedAt: Date | undefined,
-  ) {}
+    priority?: Priority,
+  ) {
+    if (priority !== undefined) this.priority = priority;
+  }
 }
 
 /**
@@ -186,10 +213,15 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   readonly name: string;
   readonly limits: TransportLimits;
   readonly maxDeliveryCount: number;
+  readonly priorities: boolean;
   private readonly source: ConnectionSource;
   private readonly queueNames: Record<QueueKind, string>;
+  /** The task queue's lane queues, with `priorityLanes`. */
+  private readonly taskLanes: Readonly<Record<Priority, string>> | undefined;
+  /** The order each task receive reads the lanes in. */
+  private readonly schedule = new LaneSchedule();
   private readonly retryOptions: RetryOptions;
-  private readonly lanes = new OutcomeLanes();
+  private readonly outcomes = new OutcomeLanes();
   private readonly bucket: CreditBucket | undefined;
   private readonly prefetch: number;
   private readonly counter = new UsageCounter();
@@ -201,23 +233,23 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   private activeUntil = 0;
   private client: { value: string | undefined; client: Promise<ServiceBusClient> } | undefined;
   private senders = new Map<string, ServiceBusSender>();
-  /** Idle receivers per queue name; the SDK allows one `receiveMessages` at a time per receiver. */
-  /** One prefetching receiver per queue name, opened on first receive. */
+  /** One prefetching receiver per queue name (each lane's its own), opened on first receive. */
   private pumps = new Map<string, ReceivePump>();
-  private pingReceiver: ServiceBusReceiver | undefined;
+  /** The receivers `ping` peeks with, per queue name. */
+  private pingReceivers = new Map<string, ServiceBusReceiver>();
   private closed = false;
 
   constructor(options: ServiceBusTransportOptions) {
     this.name = options.name ?? 'servicebus';
     this.maxDeliveryCount = options.maxDeliveryCount ?? 10;
     this.source = clientSource(options);
-    this.queueNames = {
-      stage: options.queues?.stage ?? 'sb-jobs',
-      task: options.queues?.task ?? 'sb-tasks',
-    };
+    this.queueNames = queueNamesOf(options.queues);
     const maxBatchMessages = options.maxBatchMessages ?? 100;
     const sendConcurrency = options.sendConcurrency ?? 8;
-    const issues = [];
+    const issues: FieldIssue[] = [];
+    this.priorities = options.priorityLanes === true;
+    if (this.priorities) checkLaneNames(this.queueNames, issues);
+    this.taskLanes = this.priorities ? laneQueueNames(this.queueNames.task) : undefined;
     if (!Number.isInteger(maxBatchMessages) || maxBatchMessages < 1 || maxBatchMessages > 4500) {
       issues.push({ path: 'maxBatchMessages', message: 'must be an integer from 1 to 4500' });
     }
@@ -299,11 +331,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       const links = [
         ...this.senders.values(),
         ...this.pumps.values(),
-        ...(this.pingReceiver ? [this.pingReceiver] : []),
+        ...this.pingReceivers.values(),
       ];
       this.senders = new Map();
       this.pumps = new Map();
-      this.pingReceiver = undefined;
+      this.pingReceivers = new Map();
       void closeQuietly(links).then(async () => closeQuietly([await previous.client]));
     }
     return client;
@@ -382,7 +414,43 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     options: { abortSignal?: AbortSignal } = {},
   ): Promise<void> {
     if (messages.length === 0) return;
-    const queueName = this.queueNames[queue];
+    const groups = [...this.byQueue(queue, messages)];
+    if (groups.length === 1) {
+      const [queueName, group] = groups[0]!;
+      return this.sendTo(queueName, group, options.abortSignal);
+    }
+    // One send per lane, at once; the call fails if any did (the caller re-sends it all).
+    const results = await Promise.allSettled(
+      groups.map(([queueName, group]) => this.sendTo(queueName, group, options.abortSignal)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The messages of one `send` by the queue they go to: a task message's lane, with lanes. */
+  private byQueue(
+    queue: QueueKind,
+    messages: readonly OutgoingMessage[],
+  ): Map<string, readonly OutgoingMessage[]> {
+    const lanes = queue === 'task' ? this.taskLanes : undefined;
+    if (!lanes) return new Map([[this.queueNames[queue], messages]]);
+    const groups = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) {
+      const queueName = lanes[m.priority ?? 'normal'];
+      const group = groups.get(queueName);
+      if (group) group.push(m);
+      else groups.set(queueName, [m]);
+    }
+    return groups;
+  }
+
+  /** Sends to one queue, in as few batches as limits allow, resending while throttled. */
+  private async sendTo(
+    queueName: string,
+    messages: readonly OutgoingMessage[],
+    abortSignal: AbortSignal | undefined,
+  ): Promise<void> {
+    const options = { abortSignal };
     const outgoing = messages.map(toServiceBusMessage);
     for (let resend = 0; ; resend++) {
       await this.bucket?.take(messages.length, options.abortSignal);
@@ -462,6 +530,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   // ---------------------------------------------------------------- receive
 
   async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
+    if (queue === 'task' && this.taskLanes) return this.receiveLanes(this.taskLanes, options);
     const queueName = this.queueNames[queue];
     const max = Math.max(1, Math.min(options.maxMessages, this.limits.maxReceiveMessages));
     const signal = options.abortSignal;
@@ -483,11 +552,44 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     return raw.map((m) => this.wrap(queue, queueName, pump.receiver, m));
   }
 
+  /** A task receive with lanes: the lanes in the schedule's next order (see `lanes.ts`). */
+  private async receiveLanes(
+    names: Readonly<Record<Priority, string>>,
+    options: ReceiveOptions,
+  ): Promise<ReceivedMessage[]> {
+    const max = Math.max(1, Math.min(options.maxMessages, this.limits.maxReceiveMessages));
+    const signal = options.abortSignal;
+    if (signal?.aborted) return [];
+    const order = this.schedule.next();
+    let got: Awaited<ReturnType<typeof receiveFromLanes>>;
+    try {
+      const client = await this.withClient(async (c) => c);
+      const lanes: LaneReceiver[] = order.map((lane) => ({
+        lane,
+        queueName: names[lane],
+        pump: this.pump(client, names[lane]),
+      }));
+      got = await receiveFromLanes(lanes, max, Math.max(0, options.waitMs ?? 0), signal);
+    } catch (err) {
+      if (signal?.aborted || this.closed) return [];
+      await this.noteAuthFailure(err);
+      throw backendError(`receive from queue '${names.normal}' or its lanes failed`, err);
+    }
+    if (got.length > 0) {
+      this.count('receive', got.length);
+      await this.bucket?.take(got.length);
+    }
+    return got.map(({ from, raw }) =>
+      this.wrap('task', from.queueName, from.pump.receiver, raw, from.lane),
+    );
+  }
+
   private wrap(
     queue: QueueKind,
     queueName: string,
     receiver: ServiceBusReceiver,
     raw: ServiceBusReceivedMessage,
+    priority?: Priority,
   ): ReceivedMessage {
     const props = raw.applicationProperties ?? {};
     const carried = typeof props[PROP_DELIVERIES] === 'number' ? props[PROP_DELIVERIES] : 0;
@@ -499,6 +601,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       decodeBody(raw.body),
       deliveryCount,
       raw.enqueuedTimeUtc,
+      priority,
     );
     deliveries.set(message, { raw, receiver, queueName });
     return message;
@@ -531,24 +634,25 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   private async settleOne(s: Settlement, { raw, receiver, queueName }: Delivery): Promise<void> {
     try {
       if (s.action === 'complete') {
-        await this.lanes.submit('complete', () => receiver.completeMessage(raw));
+        await this.outcomes.submit('complete', () => receiver.completeMessage(raw));
       } else if (s.action === 'retry' && s.delayMs <= 0) {
-        await this.lanes.submit('abandon', () => receiver.abandonMessage(raw));
+        await this.outcomes.submit('abandon', () => receiver.abandonMessage(raw));
       } else if (s.action === 'retry') {
         // Real backoff: a scheduled copy (carrying the delivery count so far), then the original
-        // completed. A crash in between leaves both; receivers de-duplicate.
+        // completed. A crash in between leaves both; receivers de-duplicate. The copy goes to the
+        // queue the message came from, so it stays in its lane.
         const copy = copyOf(raw, s.message.id, s.message.deliveryCount);
         await this.bucket?.take(1);
         this.count('schedule');
         await this.withClient((client) =>
           this.sender(client, queueName).scheduleMessages(copy, new Date(Date.now() + s.delayMs)),
         );
-        await this.lanes.submit('complete', () => receiver.completeMessage(raw));
+        await this.outcomes.submit('complete', () => receiver.completeMessage(raw));
       } else {
         const deadLetterReason = truncate(s.reason, 1024);
         const deadLetterErrorDescription = truncate(s.description ?? '', 4096);
         // Dead-letters with different reasons are different outcomes on the wire too.
-        await this.lanes.submit(
+        await this.outcomes.submit(
           `deadLetter\u0000${deadLetterReason}\u0000${deadLetterErrorDescription}`,
           () =>
             receiver.deadLetterMessage(raw, {
@@ -581,12 +685,21 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   async ping(): Promise<void> {
     try {
       await this.withClient(async (client) => {
-        this.pingReceiver ??= client.createReceiver(this.queueNames.task, {
-          receiveMode: 'peekLock',
-          skipParsingBodyAsJson: true,
-        });
-        await this.pingReceiver.peekMessages(1);
-        this.count('peek');
+        // Every lane's queue: a lane that was not created would otherwise show only on first use.
+        await Promise.all(
+          this.queuesOf('task').map(async (queueName) => {
+            let receiver = this.pingReceivers.get(queueName);
+            if (!receiver) {
+              receiver = client.createReceiver(queueName, {
+                receiveMode: 'peekLock',
+                skipParsingBodyAsJson: true,
+              });
+              this.pingReceivers.set(queueName, receiver);
+            }
+            await receiver.peekMessages(1);
+            this.count('peek');
+          }),
+        );
       });
     } catch (err) {
       throw backendError('Service Bus is not reachable', err);
@@ -598,36 +711,26 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   // DEAD_LETTERED_AT) when it dead-letters, and lists it. Messages the broker dead-lettered itself
   // (MaxDeliveryCountExceeded) carry none.
 
+  /** The queues behind a queue kind: with lanes, the task queue's lanes, highest first. */
+  private queuesOf(queue: QueueKind): string[] {
+    if (queue === 'task' && this.taskLanes)
+      return laneQueues(this.queueNames.task).map((l) => l.queueName);
+    return [this.queueNames[queue]];
+  }
+
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? 100;
-    const queueName = this.queueNames[queue];
+    let queueName = this.queueNames[queue];
     try {
       return await this.withClient(async (client) => {
-        // The SDK keeps the peek cursor per entity on its shared management client, not per
-        // receiver: without an explicit fromSequenceNumber a second listing starts where the
-        // previous one ended and misses everything before.
-        let from = Long.ZERO;
-        const dlq = client.createReceiver(queueName, {
-          subQueueType: 'deadLetter',
-          skipParsingBodyAsJson: true,
-          maxAutoLockRenewalDurationInMs: 0,
-        });
-        try {
-          const out: DeadLetter[] = [];
-          while (out.length < limit) {
-            const page = await dlq.peekMessages(Math.min(100, limit - out.length), {
-              fromSequenceNumber: from,
-            });
-            if (page.length === 0) break;
-            for (const m of page) {
-              if (m.sequenceNumber?.gte(from)) from = m.sequenceNumber.add(1);
-              out.push(deadLetterOf(queue, m));
-            }
-          }
-          return out;
-        } finally {
-          await closeQuietly([dlq]);
+        // Lane by lane, highest first, until `limit` in all. Ids are message ids, as on one
+        // queue: a message keeps its lane for life, so lanes add no id shared by two letters.
+        const out: DeadLetter[] = [];
+        for (queueName of this.queuesOf(queue)) {
+          if (out.length >= limit) break;
+          out.push(...(await peekDeadLetters(client, queue, queueName, limit - out.length)));
         }
+        return out;
       });
     } catch (err) {
       throw backendError(`listing dead letters of '${queueName}' failed`, err);
@@ -637,77 +740,107 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   async replayDeadLetters(queue: QueueKind, options: ReplayOptions = {}): Promise<number> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const wanted = options.ids ? new Set(options.ids) : undefined;
-    const queueName = this.queueNames[queue];
+    let queueName = this.queueNames[queue];
     try {
       return await this.withClient(async (client) => {
-        const dlq = client.createReceiver(queueName, {
-          subQueueType: 'deadLetter',
-          skipParsingBodyAsJson: true,
-          maxAutoLockRenewalDurationInMs: 0,
-        });
-        // Received but not moved (dead-lettered during the pass, or refused): held locked so the
-        // next receive reaches further, released at the end.
-        const held: ServiceBusReceivedMessage[] = [];
+        const dlqs = this.queuesOf(queue).map((name) => ({
+          queueName: name,
+          dlq: client.createReceiver(name, {
+            subQueueType: 'deadLetter',
+            skipParsingBodyAsJson: true,
+            maxAutoLockRenewalDurationInMs: 0,
+          }),
+        }));
         try {
-          // The pass moves the dead letters there now, named by sequence number (a dead letter
-          // keeps its own; a copy that fails again comes back under a new one).
-          const pending = await snapshotDeadLetters(dlq, limit, wanted);
-          const seen = new Set<string>();
+          // The pass moves the dead letters there now, in every lane (up to `limit` in all),
+          // named by sequence number (a dead letter keeps its own; a copy that fails again comes
+          // back under a new one). All lanes are looked at before any moves.
+          const snapshots: Set<string>[] = [];
+          let room = limit;
+          for (const d of dlqs) {
+            queueName = d.queueName;
+            const found = await snapshotDeadLetters(d.dlq, room, wanted);
+            room -= found.size;
+            snapshots.push(found);
+          }
           let replayed = 0;
-          while (pending.size > 0) {
-            // Short waits: the dead letters stay locked only for the queue's lock duration.
-            const batch = await dlq.receiveMessages(100, { maxWaitTimeInMs: DLQ_RECEIVE_WAIT_MS });
-            if (batch.length === 0) break;
-            const take: ServiceBusReceivedMessage[] = [];
-            let fresh = false;
-            for (const m of batch) {
-              const key = String(m.sequenceNumber);
-              if (pending.delete(key)) take.push(m);
-              else {
-                if (!seen.has(key)) fresh = true;
-                seen.add(key);
-                held.push(m);
-              }
-            }
-            // Only messages seen before: the rest of the snapshot is out of reach (moved by another pass).
-            if (take.length === 0 && !fresh) break;
-            if (take.length === 0) continue;
-            const verdicts = options.accept
-              ? await options.accept(take.map((m) => deadLetterOf(queue, m)))
-              : take.map(() => true);
-            const move = take.filter((_, i) => verdicts[i] === true);
-            held.push(...take.filter((_, i) => verdicts[i] !== true));
-            if (move.length === 0) continue;
-            // Send copies first, then remove the dead letters: a crash in between duplicates, never loses.
-            await this.sendBatches(
-              this.sender(client, queueName),
-              move.map((m) => ({
-                ...copyOf(m, messageIdOf(m), 0),
-                messageId: `${messageIdOf(m)}:replay:${Date.now()}`,
-              })),
-            );
-            await Promise.all(
-              move.map((m) =>
-                this.lanes
-                  .submit('complete', () => dlq.completeMessage(m))
-                  // Lock lost: the copy is out; the dead letter stays and a later replay duplicates it.
-                  .catch((err: unknown) => {
-                    if (!isLockLost(err)) throw err;
-                  }),
-              ),
-            );
-            replayed += move.length;
+          for (const [i, d] of dlqs.entries()) {
+            queueName = d.queueName;
+            replayed += await this.replayQueue(client, queue, d, snapshots[i]!, options.accept);
           }
           return replayed;
         } finally {
-          await Promise.allSettled(
-            held.map((m) => this.lanes.submit('abandon', () => dlq.abandonMessage(m))),
-          );
-          await closeQuietly([dlq]);
+          await closeQuietly(dlqs.map((d) => d.dlq));
         }
       });
     } catch (err) {
       throw backendError(`replaying dead letters of '${queueName}' failed`, err);
+    }
+  }
+
+  /** Moves the `pending` dead letters of one queue back to that queue (its lane, with lanes). */
+  private async replayQueue(
+    client: ServiceBusClient,
+    queue: QueueKind,
+    { queueName, dlq }: { queueName: string; dlq: ServiceBusReceiver },
+    pending: Set<string>,
+    accept: ReplayOptions['accept'],
+  ): Promise<number> {
+    // Received but not moved (dead-lettered during the pass, or refused): held locked so the
+    // next receive reaches further, released at the end.
+    const held: ServiceBusReceivedMessage[] = [];
+    try {
+      const seen = new Set<string>();
+      let replayed = 0;
+      while (pending.size > 0) {
+        // Short waits: the dead letters stay locked only for the queue's lock duration.
+        const batch = await dlq.receiveMessages(100, { maxWaitTimeInMs: DLQ_RECEIVE_WAIT_MS });
+        if (batch.length === 0) break;
+        const take: ServiceBusReceivedMessage[] = [];
+        let fresh = false;
+        for (const m of batch) {
+          const key = String(m.sequenceNumber);
+          if (pending.delete(key)) take.push(m);
+          else {
+            if (!seen.has(key)) fresh = true;
+            seen.add(key);
+            held.push(m);
+          }
+        }
+        // Only messages seen before: the rest of the snapshot is out of reach (moved by another pass).
+        if (take.length === 0 && !fresh) break;
+        if (take.length === 0) continue;
+        const verdicts = accept
+          ? await accept(take.map((m) => deadLetterOf(queue, m)))
+          : take.map(() => true);
+        const move = take.filter((_, i) => verdicts[i] === true);
+        held.push(...take.filter((_, i) => verdicts[i] !== true));
+        if (move.length === 0) continue;
+        // Send copies first, then remove the dead letters: a crash in between duplicates, never loses.
+        await this.sendBatches(
+          this.sender(client, queueName),
+          move.map((m) => ({
+            ...copyOf(m, messageIdOf(m), 0),
+            messageId: `${messageIdOf(m)}:replay:${Date.now()}`,
+          })),
+        );
+        await Promise.all(
+          move.map((m) =>
+            this.outcomes
+              .submit('complete', () => dlq.completeMessage(m))
+              // Lock lost: the copy is out; the dead letter stays and a later replay duplicates it.
+              .catch((err: unknown) => {
+                if (!isLockLost(err)) throw err;
+              }),
+          ),
+        );
+        replayed += move.length;
+      }
+      return replayed;
+    } finally {
+      await Promise.allSettled(
+        held.map((m) => this.outcomes.submit('abandon', () => dlq.abandonMessage(m))),
+      );
     }
   }
 
@@ -720,10 +853,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     await closeQuietly([
       ...this.senders.values(),
       ...this.pumps.values(),
-      ...(this.pingReceiver ? [this.pingReceiver] : []),
+      ...this.pingReceivers.values(),
     ]);
     this.senders.clear();
     this.pumps.clear();
+    this.pingReceivers.clear();
     if (client) await closeQuietly([client]);
   }
 }
@@ -799,6 +933,40 @@ function deadLetterOf(queue: QueueKind, m: ServiceBusReceivedMessage): DeadLette
     ...(m.deadLetterErrorDescription ? { description: m.deadLetterErrorDescription } : {}),
     ...deadLetteredAt(m.applicationProperties?.[DEAD_LETTERED_AT]),
   };
+}
+
+/** Up to `limit` dead letters of one queue, peeked without locking them. */
+async function peekDeadLetters(
+  client: ServiceBusClient,
+  queue: QueueKind,
+  queueName: string,
+  limit: number,
+): Promise<DeadLetter[]> {
+  // The SDK keeps the peek cursor per entity on its shared management client, not per receiver:
+  // without an explicit fromSequenceNumber a second listing starts where the previous one ended
+  // and misses everything before.
+  let from = Long.ZERO;
+  const dlq = client.createReceiver(queueName, {
+    subQueueType: 'deadLetter',
+    skipParsingBodyAsJson: true,
+    maxAutoLockRenewalDurationInMs: 0,
+  });
+  try {
+    const out: DeadLetter[] = [];
+    while (out.length < limit) {
+      const page = await dlq.peekMessages(Math.min(100, limit - out.length), {
+        fromSequenceNumber: from,
+      });
+      if (page.length === 0) break;
+      for (const m of page) {
+        if (m.sequenceNumber?.gte(from)) from = m.sequenceNumber.add(1);
+        out.push(deadLetterOf(queue, m));
+      }
+    }
+    return out;
+  } finally {
+    await closeQuietly([dlq]);
+  }
 }
 
 /**

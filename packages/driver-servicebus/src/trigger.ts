@@ -1,9 +1,11 @@
 /**
- * Azure Functions interop: turn an `app.serviceBusQueue` invocation into the arguments of
- * `yard.handle(body, meta)`.
+ * Azure Functions interop: the queues a Functions app triggers on, and an `app.serviceBusQueue`
+ * invocation turned into the arguments of `yard.handle(body, meta)`.
  * @module
  */
-import type { QueueKind } from '@switchyard/core';
+import { type FieldIssue, type QueueKind, ValidationError } from '@switchyard/core';
+import type { Priority } from '@switchyard/core/driver';
+import { checkLaneNames, laneQueues, queueNamesOf } from './lanes.js';
 
 /** The slice of a Functions `InvocationContext` the helper reads. */
 export interface ServiceBusTriggerContext {
@@ -13,6 +15,63 @@ export interface ServiceBusTriggerContext {
     enqueuedTimeUtc?: unknown;
     [key: string]: unknown;
   };
+}
+
+/** Options of {@link serviceBusTriggerQueues}: the transport's own, so both name the same queues. */
+export interface ServiceBusTriggerQueuesOptions {
+  /** As the transport's `queues`. @defaultValue `{ stage: 'sb-jobs', task: 'sb-tasks' }` */
+  queues?: { stage?: string; task?: string };
+  /** As the transport's `priorityLanes`: the task queue's lanes need a trigger each. @defaultValue false */
+  priorityLanes?: boolean;
+}
+
+/** One Service Bus queue a Functions app needs a trigger on. */
+export interface ServiceBusTriggerQueue {
+  /** The Service Bus queue: `queueName` of `app.serviceBusQueue`. */
+  queueName: string;
+  /** The Switchyard queue it carries: `queue` of {@link fromServiceBusTrigger}. */
+  queue: QueueKind;
+  /** The lane, for a task queue with `priorityLanes`. */
+  priority?: Priority;
+}
+
+/**
+ * The queues a Functions app registers one `app.serviceBusQueue` trigger on each: the stage
+ * queue, and the task queue — or, with `priorityLanes`, each of its lanes (`<task>-high`, the
+ * task queue, `<task>-low`), since a trigger listens on one queue and a lane without one is never
+ * read. Throws a `ValidationError` naming the field for a name the lanes cannot derive from.
+ *
+ * @example
+ * ```ts
+ * for (const { queueName, queue } of serviceBusTriggerQueues({ priorityLanes: true })) {
+ *   app.serviceBusQueue(`switchyard-${queueName}`, { queueName, connection: 'SERVICEBUS', handler: async (message, context) => {
+ *     const { body, meta } = fromServiceBusTrigger(message, context, { queue });
+ *     const outcome = await yard.handle(body, meta);
+ *     if (outcome.action === 'retry') throw new Error('retry');
+ *   } });
+ * }
+ * ```
+ */
+export function serviceBusTriggerQueues(
+  options: ServiceBusTriggerQueuesOptions = {},
+): ServiceBusTriggerQueue[] {
+  const names = queueNamesOf(options.queues);
+  const stage: ServiceBusTriggerQueue = { queueName: names.stage, queue: 'stage' };
+  if (options.priorityLanes !== true) return [stage, { queueName: names.task, queue: 'task' }];
+  const issues: FieldIssue[] = [];
+  checkLaneNames(names, issues);
+  if (issues.length > 0) {
+    const first = issues[0]!;
+    throw new ValidationError(`serviceBusTriggerQueues: ${first.path} ${first.message}`, issues);
+  }
+  return [
+    stage,
+    ...laneQueues(names.task).map(({ lane, queueName }) => ({
+      queueName,
+      queue: 'task' as const,
+      priority: lane,
+    })),
+  ];
 }
 
 /** Options of {@link fromServiceBusTrigger}. */

@@ -10,15 +10,19 @@ afterAll(async () => {
 });
 
 describe.skipIf(!emulator)('against the emulator', () => {
-  transportConformance('servicebus (emulator)', () => emulatorTransport(emulator!).transport, {
-    visibilityMs: 1000,
-  });
+  // With priority lanes: every test runs on the three lane queues, and the priority tests run.
+  transportConformance(
+    'servicebus (emulator)',
+    () => emulatorTransport(emulator!, { priorityLanes: true }).transport,
+    { visibilityMs: 1000 },
+  );
 });
 
 const realConnection = process.env.SERVICEBUS_CONNECTION_STRING;
 describe.skipIf(!realConnection)('against a real namespace (SERVICEBUS_CONNECTION_STRING)', () => {
   // The queues must exist, be empty, and have the lock duration given in SERVICEBUS_LOCK_MS
-  // (Service Bus allows 5 s at least).
+  // (Service Bus allows 5 s at least): the stage queue, the task queue and its lanes
+  // `<task>-high` and `<task>-low`.
   transportConformance(
     'servicebus (real)',
     () =>
@@ -28,6 +32,7 @@ describe.skipIf(!realConnection)('against a real namespace (SERVICEBUS_CONNECTIO
           stage: process.env.SERVICEBUS_STAGE_QUEUE ?? 'sb-jobs',
           task: process.env.SERVICEBUS_TASK_QUEUE ?? 'sb-tasks',
         },
+        priorityLanes: true,
       }),
     {
       visibilityMs: Number(process.env.SERVICEBUS_LOCK_MS ?? 5000),

@@ -63,6 +63,35 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
     }
   });
 
+  it('runs hello_world with priorityLanes on', { timeout: 60_000 }, async () => {
+    const queues = freshQueues(emulator!, { lockDurationMs: 30_000, priorityLanes: true });
+    const transport = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues,
+      priorityLanes: true,
+    });
+    const yard = createSwitchyard({
+      jobs: [helloWorld],
+      store: memoryStore(),
+      transports: [transport],
+      logger: silentLogger,
+    });
+    const stop = new AbortController();
+    const working = yard.work({ concurrency: 50, signal: stop.signal, waitMs: 500 });
+    try {
+      const { jobId } = await yard.submit('hello_world', { n: 200, workMs: 0 });
+      const job = await yard.waitFor(jobId, { pollIntervalMs: 100 });
+      expect(job.status).toBe('succeeded');
+      expect(job.result).toEqual({ greeted: 200, replied: 200 });
+      for (const name of [queues.task, `${queues.task}-high`, `${queues.task}-low`])
+        expect(emulator!.queueStats(name)).toMatchObject({ active: 0, deadLettered: 0 });
+    } finally {
+      stop.abort();
+      await working;
+      await yard.close();
+    }
+  });
+
   it('dead-letters a malformed message with a clear reason', { timeout: 30_000 }, async () => {
     const queues = freshQueues(emulator!);
     const transport = serviceBusTransport({ connectionString: emulator!.connectionString, queues });

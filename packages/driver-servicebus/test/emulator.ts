@@ -3,6 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type ServiceBusTransportOptions, serviceBusTransport } from '../src/index.js';
+import { laneQueueNames } from '../src/lanes.js';
 
 type Emulator = Awaited<
   ReturnType<typeof import('@switchyard/servicebus-emulator')['startEmulator']>
@@ -23,14 +24,22 @@ export async function tryStartEmulator(): Promise<Emulator | undefined> {
   }
 }
 
+/** Settings of the fresh queues; `priorityLanes` also creates the task queue's lane queues. */
+export interface QueueSetup {
+  lockDurationMs?: number;
+  maxDeliveryCount?: number;
+  priorityLanes?: boolean;
+}
+
 /** Fresh uniquely named queues with the given lock duration, and a transport on them. */
-export function freshQueues(
-  emulator: Emulator,
-  settings: { lockDurationMs?: number; maxDeliveryCount?: number } = {},
-) {
+export function freshQueues(emulator: Emulator, settings: QueueSetup = {}) {
   const suffix = randomUUID().slice(0, 8);
   const queues = { stage: `jobs-${suffix}`, task: `tasks-${suffix}` };
-  for (const name of Object.values(queues)) {
+  const lanes = laneQueueNames(queues.task);
+  const names = settings.priorityLanes
+    ? [queues.stage, lanes.high, lanes.normal, lanes.low]
+    : Object.values(queues);
+  for (const name of names) {
     emulator.configureQueue(name, {
       lockDurationMs: settings.lockDurationMs ?? 1000,
       maxDeliveryCount: settings.maxDeliveryCount ?? 10,
@@ -39,12 +48,16 @@ export function freshQueues(
   return queues;
 }
 
+/** A transport on fresh queues (its lanes' too, with `extra.priorityLanes`). */
 export function emulatorTransport(
   emulator: Emulator,
   extra: Partial<ServiceBusTransportOptions> = {},
-  settings?: { lockDurationMs?: number; maxDeliveryCount?: number },
+  settings: QueueSetup = {},
 ) {
-  const queues = freshQueues(emulator, settings);
+  const queues = freshQueues(emulator, {
+    ...settings,
+    priorityLanes: settings.priorityLanes ?? extra.priorityLanes === true,
+  });
   const transport = serviceBusTransport({
     connectionString: emulator.connectionString,
     queues,

@@ -1,5 +1,42 @@
+import { ValidationError } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
-import { fromServiceBusTrigger } from '../src/index.js';
+import { fromServiceBusTrigger, serviceBusTriggerQueues } from '../src/index.js';
+
+describe('serviceBusTriggerQueues', () => {
+  it('lists the stage and task queues, with the default names', () => {
+    expect(serviceBusTriggerQueues()).toEqual([
+      { queueName: 'sb-jobs', queue: 'stage' },
+      { queueName: 'sb-tasks', queue: 'task' },
+    ]);
+  });
+
+  it('with priorityLanes, lists a trigger per lane queue, highest first', () => {
+    expect(
+      serviceBusTriggerQueues({ queues: { stage: 'jobs', task: 'work' }, priorityLanes: true }),
+    ).toEqual([
+      { queueName: 'jobs', queue: 'stage' },
+      { queueName: 'work-high', queue: 'task', priority: 'high' },
+      { queueName: 'work', queue: 'task', priority: 'normal' },
+      { queueName: 'work-low', queue: 'task', priority: 'low' },
+    ]);
+  });
+
+  it('rejects a task queue name the lanes cannot derive from, naming the field', () => {
+    expect(() =>
+      serviceBusTriggerQueues({ queues: { task: 'x'.repeat(258) }, priorityLanes: true }),
+    ).toThrow(ValidationError);
+    expect(() =>
+      serviceBusTriggerQueues({ queues: { task: 'x'.repeat(258) }, priorityLanes: true }),
+    ).toThrow(/queues\.task/);
+  });
+
+  it('gives fromServiceBusTrigger the Switchyard queue of each trigger', () => {
+    const handled = serviceBusTriggerQueues({ priorityLanes: true }).map(
+      ({ queue }) => fromServiceBusTrigger('{}', {}, { queue }).meta.queue,
+    );
+    expect(handled).toEqual(['stage', 'task', 'task', 'task']);
+  });
+});
 
 describe('fromServiceBusTrigger', () => {
   const context = {
