@@ -12,7 +12,11 @@ export {
   parsePoisonMessage,
 } from './codec.js';
 export { POISON_SUFFIX, queueNameProblem } from './names.js';
-export { DEFAULT_SEND_CONCURRENCY, type StorageQueueTransportOptions } from './options.js';
+export {
+  DEFAULT_SEND_CONCURRENCY,
+  type QueueLayoutOptions,
+  type StorageQueueTransportOptions,
+} from './options.js';
 export {
   STORAGE_QUEUE_LIST_PRICES,
   type StorageQueuePrices,
@@ -24,4 +28,6 @@ export {
   type StorageQueueDeliveryMeta,
   type StorageQueueTriggerInput,
   type StorageQueueTriggerMetadata,
+  type StorageQueueTriggerQueue,
+  storageQueueTriggerQueues,
 } from './trigger.js';

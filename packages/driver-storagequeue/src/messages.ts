@@ -6,7 +6,7 @@
  */
 
 import type { DequeuedMessageItem } from '@azure/storage-queue';
-import { type QueueKind, ValidationError } from '@switchyard/core';
+import { type Priority, type QueueKind, ValidationError } from '@switchyard/core';
 import type { ReceivedMessage } from '@switchyard/core/driver';
 import type { QueueClients } from './clients.js';
 import {
@@ -41,13 +41,19 @@ export function handleOf(message: ReceivedMessage): Handle {
 }
 
 class StorageQueueMessage implements ReceivedMessage {
+  /** Its lane; absent on the stage queue and when the task queue has no lanes. */
+  declare readonly priority?: Priority;
+
   constructor(
     readonly queue: QueueKind,
     readonly id: string,
     readonly body: string,
     readonly deliveryCount: number,
     readonly enqueuedAt: Date | undefined,
-  ) {}
+    priority: Priority | undefined,
+  ) {
+    if (priority !== undefined) this.priority = priority;
+  }
 }
 
 /** Milliseconds as the whole seconds Storage takes, within its 7-day bound. */
@@ -143,8 +149,9 @@ export class QueueMessages {
   }
 
   /**
-   * Receives up to `max` messages from one storage queue; a message dequeued more than
-   * `maxDequeueCount` times is moved to the poison queue instead of returned.
+   * Receives up to `max` messages from one storage queue (of the lane `priority`, if the kind has
+   * lanes); a message dequeued more than `maxDequeueCount` times is moved to the poison queue
+   * instead of returned.
    */
   async receiveFrom(
     kind: QueueKind,
@@ -152,6 +159,7 @@ export class QueueMessages {
     max: number,
     visibilityS: number,
     abortSignal: AbortSignal,
+    priority?: Priority,
   ): Promise<ReceivedMessage[]> {
     const response = await this.clients.run('getMessages', storageQueue, (c) =>
       c.receiveMessages({ numberOfMessages: max, visibilityTimeout: visibilityS, abortSignal }),
@@ -186,6 +194,7 @@ export class QueueMessages {
         body,
         item.dequeueCount,
         item.insertedOn,
+        priority,
       );
       handles.set(message, {
         storageQueue,

@@ -1,7 +1,20 @@
-import { type FieldIssue, ValidationError } from '@switchyard/core';
+import { type FieldIssue, type Priority, ValidationError } from '@switchyard/core';
 
 /** Suffix of a queue's poison queue, the Azure Functions convention. */
 export const POISON_SUFFIX = '-poison';
+
+/**
+ * Suffix of each priority lane's queue after the task queue's name. `normal` has none: it is the
+ * task queue itself, so turning lanes on leaves every message already queued in a lane that is read.
+ */
+export const LANE_SUFFIX: Readonly<Record<Priority, string>> = Object.freeze({
+  high: '-high',
+  normal: '',
+  low: '-low',
+});
+
+/** Lanes in the order they are listed (dead letters, triggers, created queues): highest first. */
+const LANE_ORDER: readonly Priority[] = ['high', 'normal', 'low'];
 
 const NAME_RULE = /^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
 
@@ -14,38 +27,67 @@ export function queueNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** The Storage queues behind one queue kind. */
-export interface QueueLayout {
-  /** Queues messages are sent to and received from (one, or one per shard). */
-  queues: string[];
+/** The Storage queues of one lane of a queue kind. */
+export interface Lane {
+  /** The priority the lane carries; undefined on a kind without lanes. */
+  readonly priority: Priority | undefined;
+  /** Queues messages are sent to and received from: one, or one per shard. */
+  readonly queues: readonly string[];
+}
+
+function shardQueues(base: string, shards: number): string[] {
+  return shards > 1 ? Array.from({ length: shards }, (_, i) => `${base}-${i}`) : [base];
 }
 
 /**
- * Derives the storage queue names of a kind: `base`, or `base-0` … `base-N-1` when sharded, each
- * with its own `<queue>-poison`, and checks every derived name (the longest one decides whether
- * the suffixes still fit in 63 characters). Pushes one issue naming `field` per problem.
+ * Derives the storage queues of a kind: `base`, or `base-0` … `base-N-1` when sharded, each with
+ * its own `<queue>-poison`; with `lanes`, also `base-high` and `base-low` (sharded alike) beside
+ * `base` as the `normal` lane. Checks the base name and the longest derived name (whether the
+ * suffixes still fit in 63 characters); pushes one issue naming `field` per problem.
  */
 export function layoutFor(
   field: string,
   base: string,
   shards: number,
   issues: FieldIssue[],
-): string[] {
-  const queues = shards > 1 ? Array.from({ length: shards }, (_, i) => `${base}-${i}`) : [base];
+  lanes = false,
+): Lane[] {
+  const layout: Lane[] = lanes
+    ? LANE_ORDER.map((priority) => ({
+        priority,
+        queues: shardQueues(`${base}${LANE_SUFFIX[priority]}`, shards),
+      }))
+    : [{ priority: undefined, queues: shardQueues(base, shards) }];
   const baseProblem = queueNameProblem(base);
   if (baseProblem) {
     issues.push({ path: field, message: `queue name "${base}" ${baseProblem}` });
-    return queues;
+    return layout;
   }
-  const longest = `${queues[queues.length - 1]}${POISON_SUFFIX}`;
+  const longest = layout
+    .map((lane) => `${lane.queues[lane.queues.length - 1]}${POISON_SUFFIX}`)
+    .reduce((a, b) => (b.length > a.length ? b : a));
   const derivedProblem = queueNameProblem(longest);
   if (derivedProblem) {
+    const suffixes = [
+      ...(lanes ? [`lane ("${LANE_SUFFIX.high}")`] : []),
+      ...(shards > 1 ? ['shard'] : []),
+      `"${POISON_SUFFIX}"`,
+    ];
+    const listed =
+      suffixes.length > 1
+        ? `${suffixes.slice(0, -1).join(', ')} and ${suffixes[suffixes.length - 1]}`
+        : suffixes[0];
     issues.push({
       path: field,
-      message: `queue name "${base}" is too long once the ${shards > 1 ? 'shard and ' : ''}"${POISON_SUFFIX}" suffixes are added ("${longest}" ${derivedProblem})`,
+      message: `queue name "${base}" is too long once the ${listed} suffixes are added ("${longest}" ${derivedProblem})`,
     });
   }
-  return queues;
+  return layout;
+}
+
+/** Every queue of `lanes`, highest lane first. */
+export function queuesOf(lanes: readonly Lane[]): string[] {
+  return lanes.flatMap((lane) => lane.queues);
 }
 
 /** Throws a {@link ValidationError} listing every issue, if there are any. */

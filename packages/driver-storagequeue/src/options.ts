@@ -10,7 +10,7 @@ import { type ConnectionSource, resolveConnectionSource } from '@switchyard/azur
 import type { FieldIssue, QueueKind, SecretInput, SecretSource } from '@switchyard/core';
 import type { TransportLimits } from '@switchyard/core/driver';
 import { type MessageEncoding, maxBodyBytes } from './codec.js';
-import { layoutFor, POISON_SUFFIX, throwIfIssues } from './names.js';
+import { type Lane, layoutFor, POISON_SUFFIX, queuesOf, throwIfIssues } from './names.js';
 import type { StorageQueuePrices } from './prices.js';
 
 /** Options of `storageQueueTransport`. Give exactly one of `connectionString`, `secret`, `accountUrl`. */
@@ -27,7 +27,7 @@ export interface StorageQueueTransportOptions {
   secrets?: SecretSource;
   /** Queue names. @defaultValue `{ stage: 'sq-jobs', task: 'sq-tasks' }` */
   queues?: { stage?: string; task?: string };
-  /** Create missing queues (and their poison queues) on first use. @defaultValue true */
+  /** Create missing queues (lanes included, and their poison queues) on first use. @defaultValue true */
   createQueues?: boolean;
   /** Message text encoding; `base64` matches the Functions storage-queue trigger's default. @defaultValue 'base64' */
   encoding?: MessageEncoding;
@@ -36,6 +36,16 @@ export interface StorageQueueTransportOptions {
    * receiver polls all of them. 1 (the default) means the single queue `<task>`.
    */
   shards?: number;
+  /**
+   * Keep a lane per job priority on the task queue: `high` and `low` messages go to
+   * `<task>-high` and `<task>-low` (sharded like the task queue, each with its own `-poison`
+   * queue), `normal` ones stay on `<task>`, so turning lanes on strands nothing already queued.
+   * Each receive reads the lanes in weighted order (6:3:1 while all are busy). Off by default:
+   * every lane is polled, and a poll that finds nothing is still a billed transaction (an idle lane
+   * is read about once a second per transport; see the README).
+   * @defaultValue false
+   */
+  priorityLanes?: boolean;
   /**
    * Most Storage calls in flight at once across this transport. The transport halves it on
    * `503 ServerBusy` and grows it back one call at a time. @defaultValue 64
@@ -75,7 +85,10 @@ export interface ResolvedOptions {
   defaultVisibilityMs: number;
   createQueues: boolean;
   retryOptions: StorageRetryOptions;
-  layout: Record<QueueKind, string[]>;
+  /** True when the task queue keeps a lane per priority. */
+  priorityLanes: boolean;
+  /** Each kind's lanes: one without a priority, or (task, `priorityLanes`) high, normal, low. */
+  layout: Record<QueueKind, readonly Lane[]>;
   /** Every queue with its poison queue. */
   allQueues: string[];
   limits: TransportLimits;
@@ -84,6 +97,52 @@ export interface ResolvedOptions {
 
 function isPositiveInt(value: unknown, min = 1): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= min;
+}
+
+/** The options that decide which Storage queues a transport uses. */
+export type QueueLayoutOptions = Pick<
+  StorageQueueTransportOptions,
+  'queues' | 'shards' | 'priorityLanes'
+>;
+
+/** The queues a transport uses, by kind and lane. */
+export interface ResolvedLayout {
+  priorityLanes: boolean;
+  layout: Record<QueueKind, readonly Lane[]>;
+  /** Every queue with its poison queue. */
+  allQueues: string[];
+}
+
+/** Validates the queue options (pushing one issue per bad field) and derives every queue name. */
+export function resolveLayout(options: QueueLayoutOptions, issues: FieldIssue[]): ResolvedLayout {
+  const shards = options.shards ?? 1;
+  if (!isPositiveInt(shards) || shards > 1000) {
+    issues.push({ path: 'shards', message: 'must be an integer from 1 to 1000' });
+  }
+  const priorityLanes = options.priorityLanes ?? false;
+  if (typeof priorityLanes !== 'boolean') {
+    issues.push({ path: 'priorityLanes', message: 'must be true or false' });
+  }
+  // Only task messages carry a priority (`OutgoingMessage.priority`): the stage queue has no lanes.
+  const layout: Record<QueueKind, readonly Lane[]> = {
+    stage: layoutFor('queues.stage', options.queues?.stage ?? 'sq-jobs', 1, issues),
+    task: layoutFor(
+      'queues.task',
+      options.queues?.task ?? 'sq-tasks',
+      isPositiveInt(shards) ? shards : 1,
+      issues,
+      priorityLanes === true,
+    ),
+  };
+  const all = [...queuesOf(layout.stage), ...queuesOf(layout.task)];
+  const allQueues = [...all, ...all.map((q) => `${q}${POISON_SUFFIX}`)];
+  if (new Set(allQueues).size !== allQueues.length) {
+    issues.push({
+      path: 'queues',
+      message: `stage and task queues (with their ${priorityLanes === true ? 'lane, ' : ''}shard and poison suffixes) must not overlap`,
+    });
+  }
+  return { priorityLanes: priorityLanes === true, layout, allQueues };
 }
 
 /**
@@ -95,10 +154,6 @@ export function resolveOptions(options: StorageQueueTransportOptions): ResolvedO
   const encoding = options.encoding ?? 'base64';
   if (encoding !== 'base64' && encoding !== 'text') {
     issues.push({ path: 'encoding', message: `must be 'base64' or 'text'` });
-  }
-  const shards = options.shards ?? 1;
-  if (!isPositiveInt(shards) || shards > 1000) {
-    issues.push({ path: 'shards', message: 'must be an integer from 1 to 1000' });
   }
   const sendConcurrency = options.sendConcurrency ?? DEFAULT_SEND_CONCURRENCY;
   if (!isPositiveInt(sendConcurrency)) {
@@ -122,24 +177,7 @@ export function resolveOptions(options: StorageQueueTransportOptions): ResolvedO
   const name = options.name ?? 'storagequeue';
   if (typeof name !== 'string' || name === '')
     issues.push({ path: 'name', message: 'must be a non-empty string' });
-
-  const layout: Record<QueueKind, string[]> = {
-    stage: layoutFor('queues.stage', options.queues?.stage ?? 'sq-jobs', 1, issues),
-    task: layoutFor(
-      'queues.task',
-      options.queues?.task ?? 'sq-tasks',
-      isPositiveInt(shards) ? shards : 1,
-      issues,
-    ),
-  };
-  const all = [...layout.stage, ...layout.task];
-  const allQueues = [...all, ...all.map((q) => `${q}${POISON_SUFFIX}`)];
-  if (new Set(allQueues).size !== allQueues.length) {
-    issues.push({
-      path: 'queues',
-      message: 'stage and task queues (with their shard and poison suffixes) must not overlap',
-    });
-  }
+  const { priorityLanes, layout, allQueues } = resolveLayout(options, issues);
   const connection =
     issues.length === 0
       ? resolveConnectionSource(
@@ -166,6 +204,7 @@ export function resolveOptions(options: StorageQueueTransportOptions): ResolvedO
     defaultVisibilityMs,
     createQueues: options.createQueues !== false,
     retryOptions: options.retryOptions ?? { maxTries: 1 },
+    priorityLanes,
     layout,
     allQueues,
     connection: connection!,

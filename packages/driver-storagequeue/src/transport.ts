@@ -7,6 +7,8 @@
 import { setMaxListeners } from 'node:events';
 import {
   type FieldIssue,
+  isPriority,
+  type Priority,
   type QueueKind,
   SwitchyardError,
   ValidationError,
@@ -14,6 +16,7 @@ import {
 import {
   type CostEstimate,
   type DeadLetter,
+  LaneSchedule,
   type OutgoingMessage,
   type ReceivedMessage,
   type ReceiveOptions,
@@ -29,7 +32,9 @@ import { QueueClients } from './clients.js';
 import { encodeBody } from './codec.js';
 import { DeadLetters } from './dead-letters.js';
 import { isAbortError } from './errors.js';
+import { LaneClock } from './lanes.js';
 import { handleOf, QueueMessages, seconds } from './messages.js';
+import { type Lane, queuesOf } from './names.js';
 import {
   MAX_RECEIVE,
   MAX_VISIBILITY_S,
@@ -74,6 +79,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * - `deliveryCount` is the message's `dequeueCount`; a message dequeued more than `maxDequeueCount`
  *   times is moved to `<queue>-poison` (reason `MaxDequeueCountExceeded`) instead of returned.
  * - Dead-lettered messages go to `<queue>-poison` as `#switchyard-poison {header}\n<original body>`.
+ * - With `priorityLanes`, task messages go to `<task>-high`, `<task>` or `<task>-low` by priority,
+ *   and each receive reads those lanes in weighted order ({@link LaneSchedule}, 6:3:1).
  * - `usage()` counts Storage transactions (one per REST call) and the 503s met; `estimateCost`
  *   prices them at {@link STORAGE_QUEUE_LIST_PRICES} or `options.prices`.
  *
@@ -92,6 +99,7 @@ export function storageQueueTransport(
 class StorageQueueTransportImpl implements StorageQueueTransport {
   readonly name: string;
   readonly limits: TransportLimits;
+  readonly priorities: boolean;
   private readonly config: ResolvedOptions;
   private readonly prices: StorageQueuePrices;
   private readonly counter = new UsageCounter();
@@ -102,12 +110,23 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
   private closed = false;
   private shardCursor = 0;
   private readonly receiveCursor: Record<QueueKind, number> = { stage: 0, task: 0 };
+  /** Shard cursor of each lane's receive, when the task queue has lanes. */
+  private readonly laneCursor: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+  /** The order each task receive reads the lanes in; undefined without lanes. */
+  private readonly schedule: LaneSchedule | undefined;
+  /** When each lane is read again after an empty read; undefined without lanes. */
+  private readonly laneClock: LaneClock | undefined;
   private ensured: Promise<void> | undefined;
 
   constructor(options: StorageQueueTransportOptions) {
     this.config = resolveOptions(options);
     this.name = this.config.name;
     this.limits = this.config.limits;
+    this.priorities = this.config.priorityLanes;
+    if (this.priorities) {
+      this.schedule = new LaneSchedule();
+      this.laneClock = new LaneClock();
+    }
     this.prices = options.prices ?? STORAGE_QUEUE_LIST_PRICES;
     // Every call backing off and every receive waits on this signal: no listener bound applies.
     setMaxListeners(0, this.closeController.signal);
@@ -135,18 +154,24 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     this.checkOutgoing(messages);
     if (messages.length === 0) return;
     await this.ensureQueues();
-    const queues = this.config.layout[kind];
+    const lanes = this.config.layout[kind];
     const { encoding } = this.config;
     const results = await Promise.allSettled(
       messages.map((m) => {
-        const queue = queues[this.shardCursor++ % queues.length]!;
+        const lane = this.laneFor(lanes, m.priority);
+        const queue = lane.queues[this.shardCursor++ % lane.queues.length]!;
         options.abortSignal?.throwIfAborted();
-        return this.messages.sendText(
+        const delayMs = m.delayMs ?? 0;
+        const sent = this.messages.sendText(
           queue,
           encodeBody(m.body, encoding),
-          m.delayMs ?? 0,
+          delayMs,
           options.abortSignal,
         );
+        const { priority } = lane;
+        if (!priority || !this.laneClock) return sent;
+        const clock = this.laneClock;
+        return sent.then(() => clock.put(priority, Date.now() + seconds(delayMs) * 1000));
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -156,6 +181,13 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       }
       throw failed.reason;
     }
+  }
+
+  /** The lane a message goes to: its priority's (absent: `normal`), or the kind's only lane. */
+  private laneFor(lanes: readonly Lane[], priority: Priority | undefined): Lane {
+    if (lanes.length === 1) return lanes[0]!;
+    const wanted = priority ?? 'normal';
+    return lanes.find((lane) => lane.priority === wanted)!;
   }
 
   /** Rejects over-limit bodies and delays before any I/O, naming each field. */
@@ -171,6 +203,13 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       }
       if (m.delayMs !== undefined && !(m.delayMs >= 0 && m.delayMs <= MAX_VISIBILITY_S * 1000)) {
         issues.push({ path: `messages[${i}].delayMs`, message: 'must be from 0 to 7 days in ms' });
+      }
+      // Only a transport with lanes routes by priority; without lanes it is ignored, as before.
+      if (this.priorities && m.priority !== undefined && !isPriority(m.priority)) {
+        issues.push({
+          path: `messages[${i}].priority`,
+          message: `must be 'high', 'normal' or 'low'`,
+        });
       }
     });
     if (issues.length > 0) {
@@ -194,6 +233,16 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       ? AbortSignal.any([options.abortSignal, this.closeController.signal])
       : this.closeController.signal;
     await this.ensureQueues();
+    if (kind === 'task' && this.schedule && this.laneClock) {
+      return this.receiveLanes(
+        this.schedule.next(),
+        this.laneClock,
+        max,
+        visibilityS,
+        deadline,
+        signal,
+      );
+    }
     let backoff = POLL_MIN_MS;
     for (;;) {
       if (signal.aborted) return [];
@@ -219,13 +268,91 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     visibilityS: number,
     signal: AbortSignal,
   ): Promise<ReceivedMessage[]> {
-    const queues = this.config.layout[kind];
+    const queues = this.config.layout[kind][0]!.queues;
     const start = this.receiveCursor[kind]++ % queues.length;
     const got: ReceivedMessage[] = [];
     for (let i = 0; i < queues.length && got.length < max; i++) {
       const queue = queues[(start + i) % queues.length]!;
       got.push(
         ...(await this.messages.receiveFrom(kind, queue, max - got.length, visibilityS, signal)),
+      );
+    }
+    return got;
+  }
+
+  /**
+   * A task receive over the priority lanes: passes that read the lanes in `order`, filling `max`
+   * from the first and the rest from the next ones, skipping a lane the {@link LaneClock} says is
+   * quiet (it came back empty within its back-off and nothing was put there since). Between
+   * passes it sleeps until a lane is due, a message is put in one, or the wait ends.
+   */
+  private async receiveLanes(
+    order: readonly Priority[],
+    clock: LaneClock,
+    max: number,
+    visibilityS: number,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<ReceivedMessage[]> {
+    const lanes = this.config.layout.task;
+    for (;;) {
+      if (signal.aborted) return [];
+      const got: ReceivedMessage[] = [];
+      try {
+        for (const priority of order) {
+          if (got.length >= max) break;
+          const startedAt = Date.now();
+          if (!clock.isDue(priority, startedAt)) continue;
+          const lane = lanes.find((l) => l.priority === priority)!;
+          clock.startRead(priority, startedAt);
+          let read: ReceivedMessage[] = [];
+          try {
+            read = await this.receiveLane(lane, priority, max - got.length, visibilityS, signal);
+          } finally {
+            clock.endRead(priority, startedAt, read.length > 0, Date.now());
+          }
+          got.push(...read);
+        }
+      } catch (err) {
+        // An aborted poll returns nothing, as on a queue without lanes: whatever it dequeued
+        // (from earlier lanes too) reappears after the visibility timeout.
+        if (signal.aborted || isAbortError(err)) return [];
+        // A later lane failing does not hide what earlier lanes gave: those messages are dequeued
+        // already and would otherwise wait out their visibility timeout. A lasting failure shows
+        // when a later receive reads that lane again.
+        if (got.length > 0) return got;
+        throw err;
+      }
+      if (got.length > 0) return got;
+      const now = Date.now();
+      const remaining = deadline - now;
+      if (remaining <= 0) return [];
+      await clock.sleep(Math.min(clock.msUntilDue(now), remaining), signal);
+    }
+  }
+
+  /** Reads one lane's queues (shards), starting at its next shard round-robin. */
+  private async receiveLane(
+    lane: Lane,
+    priority: Priority,
+    max: number,
+    visibilityS: number,
+    signal: AbortSignal,
+  ): Promise<ReceivedMessage[]> {
+    const { queues } = lane;
+    const start = this.laneCursor[priority]++ % queues.length;
+    const got: ReceivedMessage[] = [];
+    for (let i = 0; i < queues.length && got.length < max; i++) {
+      const queue = queues[(start + i) % queues.length]!;
+      got.push(
+        ...(await this.messages.receiveFrom(
+          'task',
+          queue,
+          max - got.length,
+          visibilityS,
+          signal,
+          priority,
+        )),
       );
     }
     return got;
@@ -244,8 +371,13 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     switch (s.action) {
       case 'complete':
         return this.messages.deleteQuietly(handle.storageQueue, id, handle.popReceipt);
-      case 'retry':
-        return this.messages.updateVisibility(handle, id, s.delayMs);
+      case 'retry': {
+        // Storage makes the message visible again in place: it stays in its lane.
+        await this.messages.updateVisibility(handle, id, s.delayMs);
+        const lane = s.message.priority;
+        if (lane) this.laneClock?.put(lane, Date.now() + seconds(s.delayMs) * 1000);
+        return;
+      }
       case 'deadLetter': {
         const item = {
           id,
@@ -271,24 +403,38 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     await this.messages.updateVisibility(handleOf(message), message.id, ms);
   }
 
-  /** Reads the first task queue's properties (creating the queues first when `createQueues`). */
+  /** Reads the task queue's (first shard's) properties, creating the queues first when `createQueues`. */
   async ping(): Promise<void> {
     this.assertOpen();
     await this.ensureQueues();
-    const queue = this.config.layout.task[0]!;
+    const queue = this.laneFor(this.config.layout.task, 'normal').queues[0]!;
     await this.clients.run('getProperties', queue, (c) => c.getProperties());
   }
 
   async listDeadLetters(kind: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     this.assertOpen();
     await this.ensureQueues();
-    return this.deadLetters.list(kind, this.config.layout[kind], options.limit ?? MAX_RECEIVE);
+    return this.deadLetters.list(
+      kind,
+      queuesOf(this.config.layout[kind]),
+      options.limit ?? MAX_RECEIVE,
+    );
   }
 
+  /** Moves each dead letter back to the queue whose `-poison` queue holds it: its own lane and shard. */
   async replayDeadLetters(kind: QueueKind, options: ReplayOptions = {}): Promise<number> {
     this.assertOpen();
     await this.ensureQueues();
-    return this.deadLetters.replay(kind, this.config.layout[kind], options);
+    let left = options.limit ?? Number.POSITIVE_INFINITY;
+    let replayed = 0;
+    for (const lane of this.config.layout[kind]) {
+      if (left <= 0) break;
+      const moved = await this.deadLetters.replay(kind, lane.queues, { ...options, limit: left });
+      if (moved > 0 && lane.priority) this.laneClock?.put(lane.priority, Date.now());
+      replayed += moved;
+      left -= moved;
+    }
+    return replayed;
   }
 
   /** Storage transactions by REST operation since creation, and the `503 ServerBusy` answers met. */

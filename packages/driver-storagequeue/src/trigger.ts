@@ -1,4 +1,6 @@
-import type { QueueKind } from '@switchyard/core';
+import type { FieldIssue, Priority, QueueKind } from '@switchyard/core';
+import { throwIfIssues } from './names.js';
+import { type QueueLayoutOptions, resolveLayout } from './options.js';
 
 /** Trigger metadata the Azure Functions storage-queue trigger passes in `context.triggerMetadata`. */
 export interface StorageQueueTriggerMetadata {
@@ -41,6 +43,9 @@ function bodyText(message: unknown): string {
  * makes the message visible again after host.json's `visibilityTimeout`) and "poison" happens in
  * the host, which moves the message to `<queue>-poison` after `maxDequeueCount` deliveries.
  *
+ * Bind one trigger per queue {@link storageQueueTriggerQueues} lists: with `shards` or
+ * `priorityLanes` the task messages are spread over several queues.
+ *
  * @example
  * ```ts
  * app.storageQueue('tasks', { queueName: 'sq-tasks', connection: 'STORAGE', handler: async (msg, context) => {
@@ -70,4 +75,49 @@ export function fromStorageQueueTrigger(
   };
   if (inserted && !Number.isNaN(inserted.getTime())) meta.enqueuedAt = inserted;
   return { body: bodyText(queueMessage), meta };
+}
+
+/** A queue a Functions app binds a storage-queue trigger to. */
+export interface StorageQueueTriggerQueue {
+  /** The Storage queue: the trigger's `queueName`. */
+  queueName: string;
+  /** Its kind, for `fromStorageQueueTrigger(…, { queue })`. */
+  queue: QueueKind;
+  /** The priority lane it carries, when the task queue has lanes (`priorityLanes`). */
+  priority?: Priority;
+}
+
+/**
+ * Every queue a Functions app needs a storage-queue trigger on to process what a
+ * `storageQueueTransport` with the same `queues`, `shards` and `priorityLanes` sends: the stage
+ * queue, then the task queue's — each shard of each lane, highest lane first. The host polls each
+ * of them on its own (the transport's weighted lane order does not apply there).
+ *
+ * @throws ValidationError (code `INVALID_INPUT`) naming the field, for options the transport rejects.
+ * @example
+ * ```ts
+ * for (const { queueName, queue } of storageQueueTriggerQueues({ priorityLanes: true })) {
+ *   app.storageQueue(queueName, { queueName, connection: 'STORAGE', handler: async (msg, context) => {
+ *     const { body, meta } = fromStorageQueueTrigger(msg, context, { queue });
+ *     await yard.handle(body, meta);
+ *   } });
+ * }
+ * ```
+ */
+export function storageQueueTriggerQueues(
+  options: QueueLayoutOptions = {},
+): StorageQueueTriggerQueue[] {
+  const issues: FieldIssue[] = [];
+  const { layout } = resolveLayout(options, issues);
+  throwIfIssues(issues);
+  const kinds: QueueKind[] = ['stage', 'task'];
+  return kinds.flatMap((queue) =>
+    layout[queue].flatMap((lane) =>
+      lane.queues.map((queueName) => ({
+        queueName,
+        queue,
+        ...(lane.priority === undefined ? {} : { priority: lane.priority }),
+      })),
+    ),
+  );
 }

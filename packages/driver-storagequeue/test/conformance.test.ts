@@ -15,6 +15,8 @@ describe.skipIf(!connectionString)('storagequeue on Azurite', () => {
         connectionString,
         queues: { stage: `${base}-s`, task: `${base}-t` },
         visibilityTimeoutMs: 1000,
+        // The suite runs with lanes on: the priority tests need them, the rest must hold with them.
+        priorityLanes: true,
       });
     },
     { visibilityMs: 1000 },
