@@ -175,6 +175,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
             transport: storageQueueTransport({
               connectionString: azurite.connectionString,
               queues: { stage: `${prefix}-s`, task: `${prefix}-t` },
+              priorityLanes: true,
             }),
             dispose: () => azurite.stop(),
           };
@@ -192,6 +193,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
             transport: serviceBusTransport({
               connectionString: emulator.connectionString,
               queues: { stage: `${prefix}-jobs`, task: `${prefix}-tasks` },
+              priorityLanes: true,
             }),
             dispose: () => emulator.close(),
           };

@@ -57,12 +57,14 @@ export function makeTransport(env: PathEnv): Transport {
         connectionString: env.connectionString!,
         queues: env.queues!,
         maxDequeueCount: MAX_DELIVERIES,
+        priorityLanes: true,
       });
     case 'servicebus':
       return serviceBusTransport({
         connectionString: env.connectionString!,
         queues: env.queues!,
         maxDeliveryCount: MAX_DELIVERIES,
+        priorityLanes: true,
       });
   }
 }
@@ -169,14 +171,16 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
           throw err;
         }
       };
+      // The task queue's priority lanes are queues of their own (`<task>-high`, `<task>-low`).
+      const all = [queues.stage, `${queues.task}-high`, queues.task, `${queues.task}-low`];
+      const sum = async (names: string[]) =>
+        (await Promise.all(names.map(approx))).reduce((a, b) => a + b, 0);
       return {
         env: { path, databaseUrl, schema, connectionString: azurite.connectionString, queues },
         deadlocks,
         depth: async () => ({
-          pending: (await approx(queues.stage)) + (await approx(queues.task)),
-          deadLettered:
-            (await approx(queues.stage + POISON_SUFFIX)) +
-            (await approx(queues.task + POISON_SUFFIX)),
+          pending: await sum(all),
+          deadLettered: await sum(all.map((q) => q + POISON_SUFFIX)),
         }),
         close: async () => {
           await azurite.stop();
@@ -198,9 +202,11 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
           `Service Bus emulator could not start: ${(err as Error).message}`,
         );
       }
-      for (const name of Object.values(queues))
+      // The task queue's priority lanes are queues of their own (`<task>-high`, `<task>-low`).
+      const all = [queues.stage, `${queues.task}-high`, queues.task, `${queues.task}-low`];
+      for (const name of all)
         emulator.configureQueue(name, { lockDurationMs: 1000, maxDeliveryCount: MAX_DELIVERIES });
-      const stats = () => Object.values(queues).map((q) => emulator.queueStats(q));
+      const stats = () => all.map((q) => emulator.queueStats(q));
       return {
         env: { path, databaseUrl, schema, connectionString: emulator.connectionString, queues },
         deadlocks,
