@@ -12,7 +12,7 @@
 import { type ClaimRef, type TaskOutcome, type TaskRetry, taskId } from '@switchyard/core/driver';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresStore, postgresStore } from '../src/index.js';
+import { type PostgresStore, postgresStore, postgresTransport } from '../src/index.js';
 import { DATABASE_URL, randomSchema, serverAvailable } from './helpers.js';
 
 const N = 1000;
@@ -196,5 +196,31 @@ describe.skipIf(!available)('plan shape of the batch statements (server)', () =>
     }
     // One stage answered, with the window's tasks.
     expect(plan['Actual Rows']).toBe(1);
+  });
+
+  it('a receive of 500 task messages from a queue of 50,000, across its priority lanes', async () => {
+    const transport = postgresTransport({ pool, schema });
+    try {
+      for (let from = 0; from < STAGE_TASKS; from += 1000)
+        await transport.send(
+          'task',
+          Array.from({ length: 1000 }, (_, i) => ({ body: `m${from + i}` })),
+        );
+      await admin.query(`ANALYZE "${schema}".queue_messages`);
+      const plan = await explained(/first_lane AS/, () =>
+        transport.receive('task', { maxMessages: 500 }),
+      );
+      // Each lane is a range of the due index and the update finds its rows by primary key: the
+      // statement touches the messages it takes, never the whole queue.
+      const reads = scansOf(plan, 'queue_messages').filter((n) => n['Node Type'] !== 'ModifyTable');
+      expect(reads.length).toBeGreaterThan(0);
+      for (const read of reads) {
+        expect(read['Node Type']).toMatch(/^Index Scan$/);
+        expect(Number(read['Actual Rows']) * Number(read['Actual Loops'])).toBeLessThanOrEqual(500);
+      }
+      expect(plan['Actual Rows']).toBe(500);
+    } finally {
+      await transport.close();
+    }
   });
 });

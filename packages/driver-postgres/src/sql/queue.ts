@@ -60,9 +60,10 @@ UPDATE ${s}.queue_messages m
    SET run_at = now() + $5::int * interval '1 millisecond',
        locked_until = now() + $5::int * interval '1 millisecond',
        delivery_count = m.delivery_count + 1
-  FROM (SELECT id FROM first_lane UNION ALL SELECT id FROM second_lane
-        UNION ALL SELECT id FROM third_lane) due
- WHERE m.id = due.id
+ -- An id array, not a join: the planner cannot size the lanes' union, and a join it guessed large
+ -- became a hash join over the whole table; an array of ids is read by primary key.
+ WHERE m.id = ANY (ARRAY(SELECT id FROM first_lane UNION ALL SELECT id FROM second_lane
+                         UNION ALL SELECT id FROM third_lane))
 RETURNING m.id::text AS id, m.queue, m.body, m.delivery_count, m.enqueued_at`;
 
 /** Deletes completed messages; (id, delivery_count) must match the delivery being settled. */
