@@ -150,14 +150,18 @@ export function taskMessage(target: TransportState, spec: TaskMessageSpec): Outg
   // UTF-16 length × 3 bounds the UTF-8 size: measure exactly only when it could matter.
   const fits = inline.length * 3 <= max || Buffer.byteLength(inline) <= max;
   const body = fits ? inline : encodeEnvelope(base);
-  const message: OutgoingMessage = trace
-    ? { body, messageId: taskId, traceparent: trace.traceparent }
-    : { body, messageId: taskId };
-  if (spec.priority !== undefined && spec.priority !== 'normal') message.priority = spec.priority;
-  return message;
+  const lane = laneOf(spec.priority);
+  return trace
+    ? { body, messageId: taskId, traceparent: trace.traceparent, ...lane }
+    : { body, messageId: taskId, ...lane };
 }
 
-/** The `priority` field of a message in the lane of `priority`: none for `normal`, the default. */
+const NORMAL_LANE: { priority?: Priority } = Object.freeze({});
+
+/**
+ * The `priority` field of a message in the lane of `priority`: none for `normal`, the default
+ * (one shared empty object: most messages are normal, and this runs per message).
+ */
 export function laneOf(priority: Priority | undefined): { priority?: Priority } {
-  return priority === undefined || priority === 'normal' ? {} : { priority };
+  return priority === undefined || priority === 'normal' ? NORMAL_LANE : { priority };
 }

@@ -215,6 +215,18 @@ describe('Scheduler', () => {
       /schedules\[0\]\.catchUp/,
     );
     expect(() => resolveSchedules([], { graceMs: -1 }, jobs)).toThrow(/scheduler\.graceMs/);
+    expect(() => resolveSchedules([{ ...hourly, priority: 'urgent' as 'high' }], {}, jobs)).toThrow(
+      /schedules\[0\]\.priority/,
+    );
+  });
+
+  it("submits a schedule's fires and triggers with its priority", async () => {
+    const { sched, fake } = scheduler([{ ...hourly, priority: 'low' }]);
+    await sched.pass(at('2026-01-01T00:30:00Z'));
+    const [fire] = (await sched.pass(at('2026-01-01T01:00:05Z'))).fired;
+    expect((await fake.store.getJob(fire!.jobId))?.priority).toBe('low');
+    const triggered = await sched.trigger('hourly', at('2026-01-01T01:10:00Z'));
+    expect((await fake.store.getJob(triggered.jobId))?.priority).toBe('low');
   });
 });
 

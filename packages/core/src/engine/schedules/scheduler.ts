@@ -231,7 +231,6 @@ export class Scheduler {
         idempotencyKey,
         ...(def.transport ? { transport: def.transport } : {}),
         ...(def.priority ? { priority: def.priority } : {}),
-        ...(def.priority ? { priority: def.priority } : {}),
       });
       lastJobId = submitted.jobId;
       await store.advanceSchedule({
