@@ -1,5 +1,6 @@
 import { project } from '../../vitest.shared.js';
 
-// One file at a time: each campaign checks afterwards that no worker process of its own is left,
-// by name, so two campaigns running together would see each other's workers.
-export default project('chaos', { testTimeout: 300_000, fileParallelism: false });
+// Campaign files run beside the rest of the suite and beside each other: each has its own
+// database, its own emulators on free ports, and checks for leftover workers by its own owner
+// mark (fleet.ts), never by another campaign's.
+export default project('chaos', { testTimeout: 300_000 });

@@ -40,6 +40,7 @@ export interface JobHeader {
   name: string;
   status: JobStatus;
   transport: string;
+  priority: 'high' | 'normal' | 'low';
   currentStage?: { index: number; name: string };
   stages: StageView[];
   createdAt: string;

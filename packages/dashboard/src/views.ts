@@ -12,6 +12,7 @@ export interface JobHeader {
   name: string;
   status: JobView['status'];
   transport: string;
+  priority: JobView['priority'];
   currentStage?: { index: number; name: string };
   stages: StageView[];
   createdAt: Date;
@@ -64,6 +65,7 @@ export function jobHeader(view: JobView): JobHeader {
     name: view.name,
     status: view.status,
     transport: view.transport,
+    priority: view.priority,
     ...(view.currentStage ? { currentStage: view.currentStage } : {}),
     stages: view.stages,
     createdAt: view.createdAt,

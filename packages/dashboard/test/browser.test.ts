@@ -74,8 +74,15 @@ describe.skipIf(!available)('dashboard in headless Chromium (PostgreSQL store)',
   };
 
   it('shows a job live until each stage’s progress bar reaches 100 %', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 400, workMs: 20 });
+    const { jobId } = await env.yard.submit(
+      'squares',
+      { n: 400, workMs: 20 },
+      { priority: 'high' },
+    );
     await openJob(jobId);
+    await expect
+      .poll(() => page.locator('.facts div', { hasText: 'Priority' }).locator('dd').textContent())
+      .toBe('high');
     const bars = page.getByRole('progressbar');
     await expect.poll(() => bars.count()).toBe(2);
     // While it runs the first bar moves without a reload.

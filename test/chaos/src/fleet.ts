@@ -4,6 +4,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,12 @@ export interface WorkerProcess {
 }
 
 const live = new Set<ChildProcess>();
+
+/**
+ * Marks the command line of every worker this module starts (`--owner=<id>`), so a check for
+ * leftover workers finds this campaign's only, while other campaigns run beside it.
+ */
+export const FLEET_OWNER = randomUUID();
 let hooksInstalled = false;
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -72,7 +79,7 @@ export function spawnWorker(
   installExitHooks();
   const child = spawn(
     process.execPath,
-    ['--conditions=@switchyard/source', '--import', 'tsx', WORKER],
+    ['--conditions=@switchyard/source', '--import', 'tsx', WORKER, `--owner=${FLEET_OWNER}`],
     {
       cwd: CHAOS_DIR,
       // Its own process group: a SIGKILL reaches anything it started too.

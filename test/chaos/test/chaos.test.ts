@@ -5,9 +5,8 @@
  * On Postgres the workers also run an OpenTelemetry SDK and their exported spans are checked.
  */
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { liveWorkers } from '../src/fleet.js';
+import { FLEET_OWNER, liveWorkers } from '../src/fleet.js';
 import { runCampaign } from '../src/harness.js';
 import { PATHS } from '../src/paths.js';
 
@@ -45,13 +44,13 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
   }
 });
 
-/** Chaos worker processes still running anywhere (there must be none). */
-/** This checkout's worker script: workers of another checkout on the machine are not ours. */
-const WORKER = fileURLToPath(new URL('../src/worker.ts', import.meta.url));
-
+/**
+ * This campaign's worker processes still running (there must be none). Workers of the campaigns
+ * running beside it, or of another checkout on the machine, carry other owner marks.
+ */
 function orphans(): string {
   try {
-    return execFileSync('pgrep', ['-f', WORKER], { encoding: 'utf8' }).trim();
+    return execFileSync('pgrep', ['-f', `--owner=${FLEET_OWNER}`], { encoding: 'utf8' }).trim();
   } catch {
     return '';
   }

@@ -121,6 +121,10 @@ export function JobPage({ id }: { id: string }) {
           <dd>{job.transport}</dd>
         </div>
         <div>
+          <dt>Priority</dt>
+          <dd>{job.priority}</dd>
+        </div>
+        <div>
           <dt>Created</dt>
           <dd>{time(job.createdAt)}</dd>
         </div>
