@@ -265,6 +265,30 @@ describe('telemetry: one trace per job', () => {
     expect(sent.length).toBeGreaterThan(0);
     for (const body of sent) expect(body).not.toContain('traceparent');
   });
+
+  it('an SDK registered globally after the Switchyard started traces the tasks from then on', async () => {
+    otel = otelHarness();
+    // No telemetry option: the Switchyard uses the global provider, empty when it starts.
+    const h = startYards([threeStages(3)]);
+    cleanup = async () => {
+      await h.stop();
+      trace.disable();
+    };
+    const before = await h.yard.submit('three', { token: 'before' });
+    expect((await h.yard.waitFor(before.jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    expect(trace.setGlobalTracerProvider(otel.tracerProvider)).toBe(true);
+    const after = await h.yard.submit('three', { token: 'after' });
+    expect((await h.yard.waitFor(after.jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    await new Promise((r) => setTimeout(r, 50));
+    const tasks = byName(otel.spans(), 'switchyard task');
+    expect(tasks).toHaveLength(9);
+    // Each is a child of its fan-out's span, in the job's trace: the message's context was read.
+    const ids = new Map(otel.spans().map((s) => [s.spanContext().spanId, s]));
+    for (const task of tasks) {
+      expect(attr(task, 'switchyard.job.id')).toBe(after.jobId);
+      expect(ids.get(parentOf(task))?.name).toMatch(/^switchyard (fan-out|task window)/);
+    }
+  });
 });
 
 describe('telemetry: metrics', () => {

@@ -50,8 +50,13 @@ describe('crash campaign with real worker processes (SIGKILL)', () => {
  */
 function orphans(): string {
   try {
-    return execFileSync('pgrep', ['-f', `--owner=${FLEET_OWNER}`], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
+    // `--` ends pgrep's options: the pattern itself starts with dashes.
+    return execFileSync('pgrep', ['-f', '--', `--owner=${FLEET_OWNER}`], {
+      encoding: 'utf8',
+    }).trim();
+  } catch (err) {
+    // Exit status 1: no process matched. Anything else is a failed check, not a clean one.
+    if ((err as { status?: number }).status === 1) return '';
+    throw err;
   }
 }
