@@ -4,14 +4,7 @@
  * ends, and a span the sampler drops costs no attributes.
  * @module
  */
-import {
-  type Context,
-  context,
-  INVALID_SPAN_CONTEXT,
-  type Span,
-  SpanKind,
-  trace,
-} from '@opentelemetry/api';
+import { type Context, context, type Span, SpanKind, trace } from '@opentelemetry/api';
 import type { EnvelopeTrace } from '../envelope.js';
 import type { ErrorInfo } from '../errors.js';
 import { ATTR, SPAN, type TaskOutcomeName } from './attributes.js';
@@ -50,8 +43,6 @@ export function observeTask(
   run: { envelope: EnvelopeTrace; trace?: Context },
   attempt: ObservedAttempt,
 ): TaskObservation {
-  // Without a tracer there is no span to parent: the message's trace context is not even read.
-  if (!telemetry.tracing()) return new TaskObservation(telemetry, undefined, attempt);
   let parent = run.trace;
   if (parent === undefined) {
     parent = contextFrom(run.envelope);
@@ -60,9 +51,6 @@ export function observeTask(
   }
   return new TaskObservation(telemetry, parent, attempt);
 }
-
-/** The span of every attempt observed without a tracer: records nothing, ends as a no-op. */
-const UNTRACED = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export class TaskObservation {
   private readonly span: Span;
@@ -73,14 +61,10 @@ export class TaskObservation {
 
   constructor(
     private readonly telemetry: Telemetry,
-    /** The span's parent; undefined when no tracer exists (the span is a shared no-op one). */
-    parent: Context | undefined,
+    parent: Context,
     attempt: ObservedAttempt,
   ) {
-    this.span =
-      parent === undefined
-        ? UNTRACED
-        : telemetry.tracer.startSpan(SPAN.task, { kind: SpanKind.CONSUMER }, parent);
+    this.span = telemetry.tracer.startSpan(SPAN.task, { kind: SpanKind.CONSUMER }, parent);
     this.recording = this.span.isRecording();
     if (this.recording)
       this.span.setAttributes({

@@ -11,7 +11,6 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
-  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -51,9 +50,6 @@ export interface SpanSpec {
   attributes?: () => Attributes;
 }
 
-/** The provider a global proxy delegates to while no SDK is registered (a no-op singleton). */
-const NO_SDK = new ProxyTracerProvider().getDelegate();
-
 /** Most jobs whose trace context a worker remembers (the oldest is forgotten first). */
 const MAX_JOB_CONTEXTS = 10_000;
 const OUTCOMES: readonly TaskOutcomeName[] = [
@@ -66,8 +62,6 @@ const OUTCOMES: readonly TaskOutcomeName[] = [
 
 export class Telemetry {
   readonly tracer: Tracer;
-  /** The global provider when none was given: an SDK may register with it at any time. */
-  private readonly globalProvider: ProxyTracerProvider | undefined;
   /** Handler run time of an attempt, seconds. */
   readonly taskDuration: Histogram;
   /** From a task message's enqueueing to its processing, seconds (transports that report it). */
@@ -91,9 +85,9 @@ export class Telemetry {
     /** The `messaging.system` of a configured transport, by its name. */
     private readonly systemOf: (transport: string) => string,
   ) {
-    const provider = options.tracerProvider ?? trace.getTracerProvider();
-    this.globalProvider = provider instanceof ProxyTracerProvider ? provider : undefined;
-    this.tracer = provider.getTracer(INSTRUMENTATION_SCOPE);
+    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(
+      INSTRUMENTATION_SCOPE,
+    );
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
       INSTRUMENTATION_SCOPE,
     );
@@ -192,15 +186,6 @@ export class Telemetry {
    * a message of it at hand (a stage advance from a barrier batch) join the job's trace. A later
    * stage's context replaces an earlier one's.
    */
-  /**
-   * False while spans cannot record because no tracer provider exists: none was given and no SDK
-   * has registered globally (checked on each call: one may register later). Per-task work that
-   * only feeds spans is skipped then.
-   */
-  tracing(): boolean {
-    return this.globalProvider === undefined || this.globalProvider.getDelegate() !== NO_SDK;
-  }
-
   rememberJob(jobId: string, stage: number, context: Context): void {
     const known = this.jobContexts.get(jobId);
     if (known && known.stage >= stage) return;
