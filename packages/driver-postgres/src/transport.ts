@@ -2,6 +2,7 @@ import type { QueueKind } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
 import {
   type DeadLetter,
+  isPriority,
   LaneSchedule,
   type OutgoingMessage,
   type Priority,
@@ -191,6 +192,11 @@ class PostgresTransportImpl implements PostgresTransport {
     }
     let bytes = 0;
     messages.forEach((m, i) => {
+      if (m.priority !== undefined && !isPriority(m.priority))
+        throw new ValidationError(
+          `[switchyard] [postgres] messages[${i}].priority must be 'high', 'normal' or 'low'`,
+          [{ path: `messages[${i}].priority`, message: "must be 'high', 'normal' or 'low'" }],
+        );
       const size = Buffer.byteLength(m.body, 'utf8');
       bytes += size;
       if (size > this.limits.maxMessageBytes) {

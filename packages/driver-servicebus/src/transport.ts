@@ -28,6 +28,7 @@ import {
   type CostEstimate,
   type DeadLetter,
   type DeadLetterCapability,
+  isPriority,
   LaneSchedule,
   type OutgoingMessage,
   type Priority,
@@ -434,6 +435,20 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   ): Map<string, readonly OutgoingMessage[]> {
     const lanes = queue === 'task' ? this.taskLanes : undefined;
     if (!lanes) return new Map([[this.queueNames[queue], messages]]);
+    // Checked before anything is sent: a lane that does not exist must not fail half a batch.
+    const issues: FieldIssue[] = [];
+    messages.forEach((m, i) => {
+      if (m.priority !== undefined && !isPriority(m.priority))
+        issues.push({
+          path: `messages[${i}].priority`,
+          message: "must be 'high', 'normal' or 'low'",
+        });
+    });
+    if (issues.length > 0)
+      throw new ValidationError(
+        `serviceBusTransport send rejected: ${issues[0]!.path} ${issues[0]!.message}`,
+        issues,
+      );
     const groups = new Map<string, OutgoingMessage[]>();
     for (const m of messages) {
       const queueName = lanes[m.priority ?? 'normal'];

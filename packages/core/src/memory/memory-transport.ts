@@ -1,5 +1,5 @@
-import { SwitchyardError } from '../errors.js';
-import { LaneSchedule, type Priority } from '../priority.js';
+import { SwitchyardError, ValidationError } from '../errors.js';
+import { isPriority, LaneSchedule, type Priority } from '../priority.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -164,7 +164,11 @@ class MemoryTransport implements Transport {
         `batch of ${messages.length} messages exceeds maxBatchMessages ${this.limits.maxBatchMessages}`,
       );
     }
-    for (const m of messages) {
+    for (const [i, m] of messages.entries()) {
+      if (m.priority !== undefined && !isPriority(m.priority))
+        throw new ValidationError(`messages[${i}].priority must be 'high', 'normal' or 'low'`, [
+          { path: `messages[${i}].priority`, message: "must be 'high', 'normal' or 'low'" },
+        ]);
       // Byte length is only worth computing when the string could be over the limit.
       if (
         m.body.length * 3 > this.limits.maxMessageBytes &&

@@ -6,6 +6,7 @@
  * @module
  */
 import { expect, it } from 'vitest';
+import { isSwitchyardError } from '../errors.js';
 import { PRIORITIES, type Priority } from '../priority.js';
 import type { QueueKind, ReceivedMessage, Transport } from '../transport.js';
 
@@ -63,6 +64,24 @@ export function priorityConformance(ctx: PriorityConformanceContext): void {
     const rest = await receiveN('task', 20);
     expect(new Set([...got, ...rest].map((m) => m.body)).size).toBe(30);
     await t.settle(rest.map((message) => ({ message, action: 'complete' })));
+  });
+
+  it('refuses a batch with a priority that is no lane, naming the field, and sends none of it', {
+    timeout,
+  }, async () => {
+    const t = ctx.transport();
+    const err = await t
+      .send('task', [
+        { body: 'fine', messageId: 'fine' },
+        { body: 'odd', messageId: 'odd', priority: 'urgent' as Priority },
+      ])
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isSwitchyardError(err) && err.code).toBe('INVALID_INPUT');
+    expect(JSON.stringify((err as { issues?: unknown }).issues)).toContain('messages[1].priority');
+    await expect(receiveN('task', 1, 500)).resolves.toEqual([]);
   });
 
   it('keeps a message in its lane through a retry and a dead-letter replay', {
