@@ -1,5 +1,8 @@
 import type { app as functionsApp, HttpMethod } from '@azure/functions';
 import { configFromEnv } from '@switchyard/azure';
+import type { Priority, QueueKind } from '@switchyard/core';
+import { serviceBusTriggerQueues } from '@switchyard/driver-servicebus';
+import { storageQueueTriggerQueues } from '@switchyard/driver-storagequeue';
 import type { FunctionHandlers } from './handlers.js';
 
 /** The part of `@azure/functions`' `app` the registrations use (so a test can record them). */
@@ -61,34 +64,48 @@ export function registerFunctions(
     handler: handlers.httpApi,
   });
 
+  // One trigger per queue: with priority lanes (`*_PRIORITY_LANES`) the task queue's lanes
+  // `<task>-high` and `<task>-low` get triggers of their own (`sbTasksHigh`, `sqTasksLow`, …).
   const sb = config.serviceBus;
   if (sb.enabled) {
-    app.serviceBusQueue('sbJobs', {
-      queueName: sb.jobQueue,
-      connection: SERVICE_BUS_CONNECTION_SETTING,
-      handler: handlers.serviceBusJobs,
+    const queues = serviceBusTriggerQueues({
+      queues: { stage: sb.jobQueue, task: sb.taskQueue },
+      priorityLanes: sb.priorityLanes,
     });
-    app.serviceBusQueue('sbTasks', {
-      queueName: sb.taskQueue,
-      connection: SERVICE_BUS_CONNECTION_SETTING,
-      handler: handlers.serviceBusTasks,
-    });
+    for (const { queueName, queue, priority } of queues)
+      app.serviceBusQueue(functionName('sb', queue, priority), {
+        queueName,
+        connection: SERVICE_BUS_CONNECTION_SETTING,
+        handler: queue === 'stage' ? handlers.serviceBusJobs : handlers.serviceBusTasks,
+      });
   }
   const sq = config.storageQueue;
   if (sq.enabled) {
-    app.storageQueue('sqJobs', {
-      queueName: sq.jobQueue,
-      connection: sq.connectionSetting,
-      handler: handlers.storageJobs,
+    const queues = storageQueueTriggerQueues({
+      queues: { stage: sq.jobQueue, task: sq.taskQueue },
+      priorityLanes: sq.priorityLanes,
     });
-    app.storageQueue('sqTasks', {
-      queueName: sq.taskQueue,
-      connection: sq.connectionSetting,
-      handler: handlers.storageTasks,
-    });
+    for (const { queueName, queue, priority } of queues)
+      app.storageQueue(functionName('sq', queue, priority), {
+        queueName,
+        connection: sq.connectionSetting,
+        handler: queue === 'stage' ? handlers.storageJobs : handlers.storageTasks,
+      });
   }
 
   app.timer('reconcile', { schedule: '0 */1 * * * *', handler: handlers.reconcileTimer });
   // Every 10 s: schedule fires and delayed jobs are at most this late.
   app.timer('schedules', { schedule: '*/10 * * * * *', handler: handlers.schedulesTimer });
+}
+
+/** `sbJobs`, `sbTasks`, `sbTasksHigh`, `sqTasksLow`, …: the normal lane keeps the plain name. */
+function functionName(
+  prefix: 'sb' | 'sq',
+  queue: QueueKind,
+  priority: Priority | undefined,
+): string {
+  const base = `${prefix}${queue === 'stage' ? 'Jobs' : 'Tasks'}`;
+  return priority === undefined || priority === 'normal'
+    ? base
+    : `${base}${priority[0]!.toUpperCase()}${priority.slice(1)}`;
 }

@@ -608,6 +608,35 @@ describe('registrations', () => {
     ]);
   });
 
+  it('with *_PRIORITY_LANES, each task lane queue gets a trigger of its own', () => {
+    const settings = {
+      ENABLE_SERVICE_BUS: 'true',
+      SERVICE_BUS_CONNECTION_STRING:
+        'Endpoint=sb://ns.example;SharedAccessKeyName=k;SharedAccessKey=v',
+      SERVICE_BUS_PRIORITY_LANES: 'true',
+      ENABLE_STORAGE_QUEUE: 'true',
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      STORAGE_PRIORITY_LANES: 'true',
+    };
+    const h = createFunctionHandlers(settings);
+    const triggers = registrations(h, settings).filter((c) => c.kind.endsWith('Queue'));
+    expect(triggers.map((c) => `${c.name}:${String(c.options.queueName)}`)).toEqual([
+      'sbJobs:sb-jobs',
+      'sbTasksHigh:sb-tasks-high',
+      'sbTasks:sb-tasks',
+      'sbTasksLow:sb-tasks-low',
+      'sqJobs:sq-jobs',
+      'sqTasksHigh:sq-tasks-high',
+      'sqTasks:sq-tasks',
+      'sqTasksLow:sq-tasks-low',
+    ]);
+    // Every lane's trigger runs task messages.
+    for (const c of triggers.filter((t) => t.name.startsWith('sbTasks')))
+      expect(c.options.handler).toBe(h.serviceBusTasks);
+    for (const c of triggers.filter((t) => t.name.startsWith('sqTasks')))
+      expect(c.options.handler).toBe(h.storageTasks);
+  });
+
   it('a malformed setting fails registration naming it (not a trigger on the wrong queue)', () => {
     const settings = { SERVICE_BUS_MAX_DELIVERY_COUNT: 'abc', STORAGE_TASK_QUEUE: 'Bad_Name' };
     expect(() => registrations(createFunctionHandlers(settings), settings)).toThrow(

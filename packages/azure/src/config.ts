@@ -35,6 +35,11 @@ export interface ServiceBusEnvConfig {
    * Service Bus default).
    */
   maxDeliveryCount: number;
+  /**
+   * `SERVICE_BUS_PRIORITY_LANES` (default `false`): the task queue's priority lanes,
+   * `<task>-high` and `<task>-low` beside it (queues to create on the namespace).
+   */
+  priorityLanes: boolean;
 }
 
 /** Azure Storage Queue settings (`STORAGE_*`, `AzureWebJobsStorage`, `ENABLE_STORAGE_QUEUE`). */
@@ -66,6 +71,11 @@ export interface StorageQueueEnvConfig {
    * hosts that settle messages themselves (Azure Functions' `queues.maxDequeueCount`; default 5).
    */
   maxDequeueCount: number;
+  /**
+   * `STORAGE_PRIORITY_LANES` (default `false`): the task queue's priority lanes, `<task>-high` and
+   * `<task>-low` beside it.
+   */
+  priorityLanes: boolean;
 }
 
 /** PostgreSQL settings. */
@@ -146,10 +156,12 @@ export function configError(issues: FieldIssue[]): SwitchyardError {
  * | `SERVICE_BUS_NAMESPACE` / `SERVICE_BUS_CONNECTION_STRING` / `SERVICE_BUS_CONNECTION_SECRET` | credential mode / connection string / Key Vault secret name |
  * | `SERVICE_BUS_JOB_QUEUE`, `SERVICE_BUS_TASK_QUEUE` | default `sb-jobs`, `sb-tasks` |
  * | `SERVICE_BUS_MAX_DELIVERY_COUNT` | integer 1-2000, default 10 |
+ * | `SERVICE_BUS_PRIORITY_LANES` | `true`/`false` (default false): task queues `<task>-high` and `<task>-low` for job priorities |
  * | `ENABLE_STORAGE_QUEUE` | `true`/`false` (default false); when true, needs an account URL or connection string |
  * | `STORAGE_CONNECTION_STRING` or `AzureWebJobsStorage` / `STORAGE_ACCOUNT_URL` / `STORAGE_CONNECTION_SECRET` | connection string / credential mode / Key Vault secret name |
  * | `STORAGE_JOB_QUEUE`, `STORAGE_TASK_QUEUE` | default `sq-jobs`, `sq-tasks` |
  * | `STORAGE_MAX_DEQUEUE_COUNT` | integer 1-1000, default 5 |
+ * | `STORAGE_PRIORITY_LANES` | `true`/`false` (default false): task queues `<task>-high` and `<task>-low` for job priorities |
  * | `DATABASE_URL` / `DATABASE_SECRET` | `postgres://…` / Key Vault secret name |
  * | `DATABASE_SCHEMA` | default `switchyard` |
  * | `KEY_VAULT_URL` | vault that `*_SECRET` variables refer to |
@@ -250,6 +262,11 @@ export function configFromEnv(
       max: 2000,
       issue,
     }),
+    priorityLanes: parseBool(
+      get('SERVICE_BUS_PRIORITY_LANES'),
+      'SERVICE_BUS_PRIORITY_LANES',
+      issue,
+    ),
   };
   if (sbNamespace) serviceBus.fullyQualifiedNamespace = sbNamespace;
   if (sbConnection !== undefined) serviceBus.connectionString = sbConnection;
@@ -313,6 +330,7 @@ export function configFromEnv(
       max: 1000,
       issue,
     }),
+    priorityLanes: parseBool(get('STORAGE_PRIORITY_LANES'), 'STORAGE_PRIORITY_LANES', issue),
   };
   if (sqConnection !== undefined) storageQueue.connectionString = sqConnection;
   if (sqAccountUrl) storageQueue.accountUrl = sqAccountUrl;

@@ -31,6 +31,7 @@ describe('configFromEnv', () => {
       jobQueue: 'sb-jobs',
       taskQueue: 'sb-tasks',
       maxDeliveryCount: 10,
+      priorityLanes: false,
     });
     expect(config.storageQueue).toEqual({
       enabled: false,
@@ -38,6 +39,7 @@ describe('configFromEnv', () => {
       jobQueue: 'sq-jobs',
       taskQueue: 'sq-tasks',
       maxDequeueCount: 5,
+      priorityLanes: false,
     });
     expect(config.database).toEqual({ schema: 'switchyard' });
     expect(config.secrets.name).toBe('env');
@@ -63,6 +65,7 @@ describe('configFromEnv', () => {
       jobQueue: 'jobs',
       taskQueue: 'sb-tasks',
       maxDeliveryCount: 10,
+      priorityLanes: false,
     });
     expect(config.storageQueue).toMatchObject({
       enabled: true,
@@ -89,6 +92,16 @@ describe('configFromEnv', () => {
     });
     expect(explicit.serviceBus.fullyQualifiedNamespace).toBe('my-namespace.servicebus.windows.net');
     expect(explicit.storageQueue.accountUrl).toBe('http://127.0.0.1:10001/devstoreaccount1');
+  });
+
+  it('reads the priority lanes switches (default off) and names a malformed one', () => {
+    const off = configFromEnv({});
+    expect([off.serviceBus.priorityLanes, off.storageQueue.priorityLanes]).toEqual([false, false]);
+    const on = configFromEnv({ SERVICE_BUS_PRIORITY_LANES: 'true', STORAGE_PRIORITY_LANES: '1' });
+    expect([on.serviceBus.priorityLanes, on.storageQueue.priorityLanes]).toEqual([true, true]);
+    expect(configError({ STORAGE_PRIORITY_LANES: 'sometimes' }).issues).toEqual([
+      expect.objectContaining({ path: 'STORAGE_PRIORITY_LANES' }),
+    ]);
   });
 
   it('reports every missing or malformed variable at once, by name, without values', () => {

@@ -175,6 +175,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
             : { connectionString: config.serviceBus.connectionString }),
           secrets: config.secrets,
           queues: { stage: config.serviceBus.jobQueue, task: config.serviceBus.taskQueue },
+          priorityLanes: config.serviceBus.priorityLanes,
         }),
       );
     }
@@ -187,6 +188,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
             : { connectionString: config.storageQueue.connectionString }),
           secrets: config.secrets,
           queues: { stage: config.storageQueue.jobQueue, task: config.storageQueue.taskQueue },
+          priorityLanes: config.storageQueue.priorityLanes,
         }),
       );
     }
