@@ -1,9 +1,9 @@
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { SecretSource } from '@switchyard/core';
-import type { ReceivedMessage, Settlement, Transport } from '@switchyard/core/driver';
+import type { Settlement, Transport } from '@switchyard/core/driver';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MessageTooLargeError, serviceBusTransport } from '../src/index.js';
-import { emulatorTransport, freshQueues, tryStartEmulator } from './emulator.js';
+import { emulatorTransport, freshQueues, receiveN, tryStartEmulator } from './emulator.js';
 
 const emulator = await tryStartEmulator();
 afterAll(async () => {
@@ -19,20 +19,6 @@ function setup(settings?: { lockDurationMs?: number; maxDeliveryCount?: number }
   const made = emulatorTransport(emulator!, {}, settings);
   open.push(made.transport);
   return made;
-}
-
-async function receiveN(transport: Transport, queue: 'stage' | 'task', n: number, withinMs = 5000) {
-  const got: ReceivedMessage[] = [];
-  const deadline = Date.now() + withinMs;
-  while (got.length < n && Date.now() < deadline) {
-    got.push(
-      ...(await transport.receive(queue, {
-        maxMessages: n - got.length,
-        waitMs: Math.min(500, deadline - Date.now()),
-      })),
-    );
-  }
-  return got;
 }
 
 describe.skipIf(!emulator)('serviceBusTransport on the emulator', () => {

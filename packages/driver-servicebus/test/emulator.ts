@@ -2,6 +2,7 @@
  * Test helper: one in-process Service Bus emulator per test file, fresh queues per test.
  */
 import { randomUUID } from 'node:crypto';
+import type { ReceivedMessage, Transport } from '@switchyard/core/driver';
 import { type ServiceBusTransportOptions, serviceBusTransport } from '../src/index.js';
 import { laneQueueNames } from '../src/lanes.js';
 
@@ -67,3 +68,23 @@ export function emulatorTransport(
 }
 
 export type { Emulator };
+
+/** Receives from `queue` until `n` messages arrived or `withinMs` passed. */
+export async function receiveN(
+  transport: Transport,
+  queue: 'stage' | 'task',
+  n: number,
+  withinMs = 5000,
+): Promise<ReceivedMessage[]> {
+  const got: ReceivedMessage[] = [];
+  const deadline = Date.now() + withinMs;
+  while (got.length < n && Date.now() < deadline) {
+    got.push(
+      ...(await transport.receive(queue, {
+        maxMessages: n - got.length,
+        waitMs: Math.min(500, deadline - Date.now()),
+      })),
+    );
+  }
+  return got;
+}

@@ -1,9 +1,9 @@
 import { ValidationError } from '@switchyard/core';
-import type { DeadLetter, ReceivedMessage, Transport } from '@switchyard/core/driver';
+import type { DeadLetter, Transport } from '@switchyard/core/driver';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { serviceBusTransport } from '../src/index.js';
 import { laneQueueNames } from '../src/lanes.js';
-import { type Emulator, emulatorTransport, tryStartEmulator } from './emulator.js';
+import { type Emulator, emulatorTransport, receiveN, tryStartEmulator } from './emulator.js';
 
 /** Parsed, never dialled: transports connect on first use. */
 const CONNECTION = 'Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=v';
@@ -87,20 +87,6 @@ function setup(priorityLanes: boolean, settings: { lockDurationMs?: number } = {
   const made = emulatorTransport(emulator!, { priorityLanes }, settings);
   open.push(made.transport);
   return { ...made, lanes: laneQueueNames(made.queues.task) };
-}
-
-async function receiveN(transport: Transport, queue: 'stage' | 'task', n: number, withinMs = 5000) {
-  const got: ReceivedMessage[] = [];
-  const deadline = Date.now() + withinMs;
-  while (got.length < n && Date.now() < deadline) {
-    got.push(
-      ...(await transport.receive(queue, {
-        maxMessages: n - got.length,
-        waitMs: Math.min(500, deadline - Date.now()),
-      })),
-    );
-  }
-  return got;
 }
 
 /** Polls until `check` passes (dispositions and schedules land a moment after they resolve). */

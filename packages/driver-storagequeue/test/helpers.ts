@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
+import type { ReceivedMessage, Transport } from '@switchyard/core/driver';
 import { inject } from 'vitest';
 
 /** The shared Azurite's connection string, or '' (then `describe.skipIf(!connectionString)`). */
@@ -27,4 +28,24 @@ export async function deleteQueues(prefix: string): Promise<void> {
 /** A raw SDK client on one queue, to look at what the transport wrote. */
 export function rawQueue(name: string) {
   return QueueServiceClient.fromConnectionString(connectionString).getQueueClient(name);
+}
+
+/** Receives task messages until `count` arrived or `withinMs` passed (32 at a time, Storage's most). */
+export async function receiveAll(
+  t: Transport,
+  count: number,
+  withinMs = 5000,
+): Promise<ReceivedMessage[]> {
+  const got: ReceivedMessage[] = [];
+  const deadline = Date.now() + withinMs;
+  while (got.length < count && Date.now() < deadline) {
+    got.push(
+      ...(await t.receive('task', {
+        maxMessages: Math.min(32, count - got.length),
+        visibilityTimeoutMs: 5000,
+        waitMs: 300,
+      })),
+    );
+  }
+  return got;
 }

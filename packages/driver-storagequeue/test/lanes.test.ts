@@ -1,5 +1,5 @@
 import { ValidationError } from '@switchyard/core';
-import type { ReceivedMessage, Transport } from '@switchyard/core/driver';
+import type { Transport } from '@switchyard/core/driver';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   type StorageQueueTransport,
@@ -8,7 +8,7 @@ import {
   storageQueueTriggerQueues,
 } from '../src/index.js';
 import { LANE_BACKOFF_MAX_MS, LANE_BACKOFF_MIN_MS, LaneClock } from '../src/lanes.js';
-import { connectionString, deleteQueues, rawQueue, uniqueName } from './helpers.js';
+import { connectionString, deleteQueues, rawQueue, receiveAll, uniqueName } from './helpers.js';
 
 const cs =
   'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=c2VjcmV0;QueueEndpoint=http://127.0.0.1:1/a;';
@@ -214,21 +214,6 @@ function open(
   });
   opened.push(t);
   return Object.assign(t, { stageQueue, taskQueue });
-}
-
-async function receiveAll(t: Transport, count: number, withinMs = 5000) {
-  const got: ReceivedMessage[] = [];
-  const deadline = Date.now() + withinMs;
-  while (got.length < count && Date.now() < deadline) {
-    got.push(
-      ...(await t.receive('task', {
-        maxMessages: Math.min(32, count - got.length),
-        visibilityTimeoutMs: 5000,
-        waitMs: 300,
-      })),
-    );
-  }
-  return got;
 }
 
 async function peekBodies(queue: string): Promise<string[]> {

@@ -9,7 +9,7 @@ import {
   storageQueueTransport,
 } from '../src/index.js';
 import { DEVSTORE_KEY } from './azurite.js';
-import { connectionString, deleteQueues, rawQueue, uniqueName } from './helpers.js';
+import { connectionString, deleteQueues, rawQueue, receiveAll, uniqueName } from './helpers.js';
 
 const prefix = uniqueName('x');
 let opened: Transport[] = [];
@@ -28,21 +28,6 @@ function open(
   });
   opened.push(t);
   return Object.assign(t, { stageQueue, taskQueue });
-}
-
-async function receiveAll(t: Transport, count: number, withinMs = 5000) {
-  const got = [];
-  const deadline = Date.now() + withinMs;
-  while (got.length < count && Date.now() < deadline) {
-    got.push(
-      ...(await t.receive('task', {
-        maxMessages: Math.min(32, count - got.length),
-        visibilityTimeoutMs: 5000,
-        waitMs: 300,
-      })),
-    );
-  }
-  return got;
 }
 
 function catchError(fn: () => unknown): unknown {
