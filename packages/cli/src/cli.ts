@@ -65,11 +65,11 @@ Commands:
   metrics             the per-path comparison (jobs, latency, queue wait, tasks/s, retries, poison)
   tasks <jobId> [--status S] [--stage S] [--limit N]
                       a job's tasks (status: pending|running|succeeded|failed|cancelled)
-  jobs [--status S] [--name N] [--transport T] [--since ISO|DURATION] [--limit N] [--cursor C]
+  jobs [--status S] [--name N] [--transport T] [--priority P] [--since ISO|DURATION] [--limit N] [--cursor C]
                       jobs newest first, a page at a time, with each one's progress
-  retry <jobId> [--stage S] [--task ID …]  |  retry --status S [--name N] [--transport T] [--since …]
+  retry <jobId> [--stage S] [--task ID …]  |  retry --status S [--name N] [--transport T] [--priority P] [--since …]
                       re-run a job's failed tasks, or those of every job a filter matches
-  cancel <jobId>  |  cancel --status S [--name N] [--transport T] [--since …]
+  cancel <jobId>  |  cancel --status S [--name N] [--transport T] [--priority P] [--since …]
                       cancel a job, or every unfinished job a filter matches
   purge --status S [--older-than DURATION] [--name N]
                       delete finished jobs (a status or --older-than is required)
@@ -210,9 +210,9 @@ const COMMANDS: Record<string, OptionName[]> = {
   work: ['concurrency', 'transport'],
   schedules: [],
   dashboard: ['port', 'work'],
-  jobs: ['status', 'name', 'transport', 'since', 'limit', 'cursor'],
-  retry: ['stage', 'task', 'status', 'name', 'transport', 'since'],
-  cancel: ['status', 'name', 'transport', 'since'],
+  jobs: ['status', 'name', 'transport', 'priority', 'since', 'limit', 'cursor'],
+  retry: ['stage', 'task', 'status', 'name', 'transport', 'priority', 'since'],
+  cancel: ['status', 'name', 'transport', 'priority', 'since'],
   purge: ['status', 'older-than', 'name'],
 };
 const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];

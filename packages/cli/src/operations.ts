@@ -15,6 +15,7 @@ import type {
 import {
   CANCELLABLE_STATUSES,
   FINISHED_JOB_STATUSES,
+  isPriority,
   JOB_STATUSES,
   parseDuration,
   parseInstant,
@@ -30,6 +31,7 @@ export interface OperationFlags {
   status?: string | undefined;
   name?: string | undefined;
   transport?: readonly string[] | undefined;
+  priority?: string | undefined;
   since?: string | undefined;
   limit?: string | undefined;
   cursor?: string | undefined;
@@ -57,8 +59,8 @@ const MAX_PAGE = 500;
 
 /** `switchyard <command> --help` of the operations. */
 export const OPERATIONS_USAGE: Record<OperationCommand, string> = {
-  jobs: `Usage: switchyard jobs [--status S] [--name N] [--transport T] [--since ISO|DURATION]
-                       [--limit N] [--cursor C] [--json]
+  jobs: `Usage: switchyard jobs [--status S] [--name N] [--transport T] [--priority P]
+                       [--since ISO|DURATION] [--limit N] [--cursor C] [--json]
 
 Jobs newest first, one page at a time: id, name, status, path, created, progress (the current
 stage's tasks done of its total). Follow "next page: --cursor …" for the next page.
@@ -66,12 +68,13 @@ stage's tasks done of its total). Follow "next page: --cursor …" for the next 
   --status S               scheduled, queued, running, succeeded, failed or cancelled (several: failed,cancelled)
   --name N                 only jobs of this name
   --transport T            only jobs on this path
+  --priority P             only jobs of this priority: high, normal or low
   --since ISO|DURATION     created at or after a time (2026-01-31T12:00:00Z) or that long ago (24h, 7d)
   --limit N                jobs per page, 1 to ${MAX_PAGE} (default 50)
   --cursor C               the page after the one that printed this cursor
   --json                   the page as JSON: { jobs, nextCursor? }`,
   retry: `Usage: switchyard retry <jobId> [--stage S] [--task ID …] [--json]
-       switchyard retry --status S [--name N] [--transport T] [--since ISO|DURATION] [--json]
+       switchyard retry --status S [--name N] [--transport T] [--priority P] [--since ISO|DURATION] [--json]
 
 Re-runs failed tasks with their attempts reset: the stage re-opens and the job runs on from it to
 its end (a worker must be running: a host, or "switchyard work"). One job: the latest stage with
@@ -82,17 +85,17 @@ filter flag is required.
   --stage S                a stage name or index
   --task ID                a failed task's id (repeatable; tasks of one stage)
   --status S               failed, succeeded or running (several: failed,succeeded)
-  --name N, --transport T, --since ISO|DURATION
+  --name N, --transport T, --priority P, --since ISO|DURATION
                            narrow the jobs, as for "switchyard jobs"`,
   cancel: `Usage: switchyard cancel <jobId> [--json]
-       switchyard cancel --status S [--name N] [--transport T] [--since ISO|DURATION] [--json]
+       switchyard cancel --status S [--name N] [--transport T] [--priority P] [--since ISO|DURATION] [--json]
 
 Cancels a job (no new task starts; running handlers see their signal abort), or every unfinished
 job a filter matches (at least one filter flag is required). One job: exit 1 when it was already
 finished.
 
   --status S               scheduled, queued or running (several: queued,running)
-  --name N, --transport T, --since ISO|DURATION
+  --name N, --transport T, --priority P, --since ISO|DURATION
                            narrow the jobs, as for "switchyard jobs"`,
   purge: `Usage: switchyard purge --status S [--older-than DURATION] [--name N] [--json]
        switchyard purge --older-than DURATION [--name N] [--json]
@@ -141,6 +144,10 @@ function jobFilter(
   const transports = flags.transport ?? [];
   if (transports.length > 1) return `--transport may be given once for "${command}"`;
   if (transports[0] !== undefined) filter.transport = transports[0];
+  if (flags.priority !== undefined) {
+    if (!isPriority(flags.priority)) return '--priority must be high, normal or low';
+    filter.priority = flags.priority;
+  }
   if (flags.since !== undefined) {
     const ago = duration(flags.since);
     const at = ago !== undefined ? new Date(now.getTime() - ago) : parseInstant(flags.since);

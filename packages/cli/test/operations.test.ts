@@ -81,6 +81,12 @@ describe('operation arguments', () => {
       kind: 'list',
       filter: { createdAfter: new Date('2026-06-01T00:00:00Z') },
     });
+    expect(parseOperation('cancel', [], { priority: 'low' }, now)).toMatchObject({
+      filter: { priority: 'low' },
+    });
+    expect(parseOperation('jobs', [], { priority: 'urgent' }, now)).toBe(
+      '--priority must be high, normal or low',
+    );
     expect(parseOperation('retry', ['j'], { stage: '1', task: ['j.1.0', 'j.1.4'] }, now)).toEqual({
       kind: 'retry',
       jobId: 'j',

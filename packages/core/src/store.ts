@@ -349,6 +349,8 @@ export interface ListJobsFilter {
   name?: string;
   /** Processing path the job was submitted on. */
   transport?: string;
+  /** Submitted with this priority (`normal` matches jobs submitted without one). */
+  priority?: Priority;
   /** Created at or after this instant. */
   createdAfter?: Date;
   /** Created strictly before this instant. */

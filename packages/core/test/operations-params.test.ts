@@ -36,6 +36,10 @@ describe('HTTP operations input', () => {
       'running',
     ]);
     expect(parseListJobsQuery(new URLSearchParams(''))).toEqual({});
+    expect(parseListJobsQuery(new URLSearchParams('priority=high'))).toEqual({ priority: 'high' });
+    expect(issuesOf(() => parseListJobsQuery(new URLSearchParams('priority=urgent')))).toEqual([
+      'priority',
+    ]);
   });
 
   it('names every bad query parameter', () => {

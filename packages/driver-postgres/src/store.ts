@@ -560,6 +560,10 @@ class PostgresStoreImpl implements PostgresStore {
       shape.transport = true;
       params.push(filter.transport);
     }
+    if (filter.priority !== undefined) {
+      shape.priority = true;
+      params.push(filter.priority);
+    }
     if (filter.createdAfter) {
       shape.createdAfter = true;
       params.push(filter.createdAfter);

@@ -4,11 +4,11 @@
  * camelCase like every other field of the HTTP API (`idempotencyKey`, `runAt`, `nextCursor`); a
  * snake_case spelling is refused with the right name suggested.
  *
- * - `GET /api/jobs?status=&name=&transport=&createdAfter=&createdBefore=&cursor=&limit=`
+ * - `GET /api/jobs?status=&name=&transport=&priority=&createdAfter=&createdBefore=&cursor=&limit=`
  *   ({@link parseListJobsQuery}; `status` may list several, comma-separated or repeated);
  * - `POST /api/jobs/{jobId}/retry` body `{ stage?, taskIds? }` ({@link parseRetryBody});
  * - `POST /api/jobs/retry` and `POST /api/jobs/cancel` body `{ status?, name?, transport?,
- *   createdAfter?, createdBefore? }` with at least one field ({@link parseJobFilterBody});
+ *   priority?, createdAfter?, createdBefore? }` with at least one field ({@link parseJobFilterBody});
  * - `POST /api/jobs/purge` body `{ status?, olderThan? | finishedBefore?, name?, limit? }` with a
  *   status or an age bound ({@link parsePurgeBody}).
  * @module
@@ -18,10 +18,18 @@ import { parseDuration } from '../operations/duration.js';
 import { parseInstant } from '../operations/instant.js';
 import type { RetryOptions } from '../operations/retry.js';
 import { FINISHED_JOB_STATUSES, JOB_STATUSES } from '../operations/statuses.js';
+import { isPriority } from '../priority.js';
 import type { JobStatus, ListJobsFilter, PurgeFilter } from '../store.js';
 import { MAX_JOB_PAGE } from '../store.js';
 
-const FILTER_FIELDS = ['status', 'name', 'transport', 'createdAfter', 'createdBefore'] as const;
+const FILTER_FIELDS = [
+  'status',
+  'name',
+  'transport',
+  'priority',
+  'createdAfter',
+  'createdBefore',
+] as const;
 const MAX_TEXT = 256;
 /** Cursors and task ids embed job ids, which may be longer than a name. */
 const MAX_ID = 1024;
@@ -94,12 +102,19 @@ function filterFields(
   const status = statuses(get('status'), 'status', issues, allowed);
   const name = text(get('name'), 'name', issues);
   const transport = text(get('transport'), 'transport', issues);
+  const rawPriority = get('priority');
+  const priority = absent(rawPriority)
+    ? undefined
+    : isPriority(rawPriority)
+      ? rawPriority
+      : issues.add('priority', 'must be high, normal or low');
   const createdAfter = date(get('createdAfter'), 'createdAfter', issues);
   const createdBefore = date(get('createdBefore'), 'createdBefore', issues);
   return {
     ...(status ? { status } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(transport !== undefined ? { transport } : {}),
+    ...(priority !== undefined ? { priority } : {}),
     ...(createdAfter ? { createdAfter } : {}),
     ...(createdBefore ? { createdBefore } : {}),
   };

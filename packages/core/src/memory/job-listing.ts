@@ -20,6 +20,7 @@ export function matchesListFilter(job: JobRecord, filter: ListJobsFilter): boole
   if (statuses && !statuses.has(job.status)) return false;
   if (filter.name !== undefined && job.name !== filter.name) return false;
   if (filter.transport !== undefined && job.transport !== filter.transport) return false;
+  if (filter.priority !== undefined && (job.priority ?? 'normal') !== filter.priority) return false;
   if (filter.createdAfter && job.createdAt < filter.createdAfter) return false;
   if (filter.createdBefore && job.createdAt >= filter.createdBefore) return false;
   return true;

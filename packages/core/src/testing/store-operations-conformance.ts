@@ -124,7 +124,7 @@ export function storeOperationsConformance(getStore: () => Store, timeout: numbe
     );
   });
 
-  it('keeps a job’s priority: read back, listed, and unchanged by a resubmit', {
+  it('keeps a job’s priority: read back, listed, filtered on, and unchanged by a resubmit', {
     timeout,
   }, async () => {
     const store = getStore();
@@ -153,6 +153,12 @@ export function storeOperationsConformance(getStore: () => Store, timeout: numbe
       'prio-normal': undefined,
       'prio-default': undefined,
     });
+    // The filter: `normal` matches jobs submitted without a priority too.
+    const ids = async (priority: 'high' | 'normal' | 'low') =>
+      (await store.listJobs({ name: 'etl', priority })).jobs.map((j) => j.id).sort();
+    expect(await ids('high')).toEqual(['prio-high']);
+    expect(await ids('low')).toEqual(['prio-low']);
+    expect(await ids('normal')).toEqual(['prio-default', 'prio-normal']);
   });
 
   it('pages through jobs created at the same instant without skipping any', {

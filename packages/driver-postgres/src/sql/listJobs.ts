@@ -4,6 +4,7 @@ export interface ListJobsShape {
   status?: 'one' | 'many';
   name?: boolean;
   transport?: boolean;
+  priority?: boolean;
   createdAfter?: boolean;
   createdBefore?: boolean;
   cursor?: boolean;
@@ -12,7 +13,7 @@ export interface ListJobsShape {
 /**
  * Keyset page of jobs, newest first, for one combination of filters: only the conditions given
  * appear (a catch-all `$n IS NULL OR …` would hide from the planner which index serves the
- * filter). Values go as parameters in this order: status, name, transport, created after,
+ * filter). Values go as parameters in this order: status, name, transport, priority, created after,
  * created before, cursor (microseconds since the epoch, id), then the limit. The cursor keeps
  * microseconds, the precision of `timestamptz`, so no two jobs of one millisecond are skipped.
  */
@@ -24,6 +25,8 @@ export function listJobs(s: string, shape: ListJobsShape): string {
   if (shape.status === 'many') where.push(`status = ANY (${next()}::text[])`);
   if (shape.name) where.push(`name = ${next()}::text`);
   if (shape.transport) where.push(`transport = ${next()}::text`);
+  // NULL is `normal` (see migration 12).
+  if (shape.priority) where.push(`coalesce(priority, 'normal') = ${next()}::text`);
   if (shape.createdAfter) where.push(`created_at >= ${next()}::timestamptz`);
   if (shape.createdBefore) where.push(`created_at < ${next()}::timestamptz`);
   if (shape.cursor) {
