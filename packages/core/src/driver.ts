@@ -21,11 +21,13 @@ export {
 export { type ErrorInfo, toErrorInfo } from './errors.js';
 export { deriveJobId, parseTaskId, taskId } from './ids.js';
 export {
+  byPriority,
   isPriority,
   LaneSchedule,
   PRIORITIES,
   PRIORITY_WEIGHTS,
   type Priority,
+  priorityIssue,
 } from './priority.js';
 export {
   type CachedSecret,

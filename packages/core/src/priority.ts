@@ -4,6 +4,7 @@
  * first and a lower one still gets a share while higher lanes stay busy (never starved).
  * @module
  */
+import type { FieldIssue } from './errors.js';
 
 /**
  * How soon a job's tasks run relative to other jobs' on the same transport. Three levels, not a
@@ -71,4 +72,35 @@ export class LaneSchedule {
     this.credit[best]! -= this.total;
     return this.orders[best]!;
   }
+}
+
+/** Why a message's `priority` cannot be sent (it is set but no lane), naming `messages[index]`. */
+export function priorityIssue(
+  message: { readonly priority?: unknown },
+  index: number,
+): FieldIssue | undefined {
+  return message.priority === undefined || isPriority(message.priority)
+    ? undefined
+    : { path: `messages[${index}].priority`, message: "must be 'high', 'normal' or 'low'" };
+}
+
+/**
+ * `messages` grouped by lane (absent priority: `normal`), each group in the order sent. When all
+ * share one lane the group is `messages` itself: a job's messages share its priority, so that is
+ * the usual case, and it copies nothing.
+ */
+export function byPriority<M extends { readonly priority?: Priority }>(
+  messages: readonly M[],
+): Map<Priority, readonly M[]> {
+  const first = messages[0]?.priority ?? 'normal';
+  if (messages.every((m) => (m.priority ?? 'normal') === first))
+    return new Map([[first, messages]]);
+  const groups = new Map<Priority, M[]>();
+  for (const m of messages) {
+    const lane = m.priority ?? 'normal';
+    const group = groups.get(lane);
+    if (group) group.push(m);
+    else groups.set(lane, [m]);
+  }
+  return groups;
 }

@@ -1,11 +1,13 @@
 import type { QueueKind } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
 import {
+  byPriority,
   type DeadLetter,
-  isPriority,
   LaneSchedule,
   type OutgoingMessage,
+  PRIORITIES,
   type Priority,
+  priorityIssue,
   type ReceivedMessage,
   type ReceiveOptions,
   type ReplayOptions,
@@ -94,8 +96,10 @@ const LANE_SUFFIX: Readonly<Record<Priority, string>> = { high: ':high', normal:
 
 /** The lane of a key this transport built, and the queue key it belongs to. */
 function splitLane(key: string): { base: string; priority: Priority } {
-  if (key.endsWith(LANE_SUFFIX.high)) return { base: key.slice(0, -5), priority: 'high' };
-  if (key.endsWith(LANE_SUFFIX.low)) return { base: key.slice(0, -4), priority: 'low' };
+  for (const priority of ['high', 'low'] as const) {
+    const suffix = LANE_SUFFIX[priority];
+    if (key.endsWith(suffix)) return { base: key.slice(0, -suffix.length), priority };
+  }
   return { base: key, priority: 'normal' };
 }
 
@@ -171,10 +175,9 @@ class PostgresTransportImpl implements PostgresTransport {
     return queue === 'task' && priority ? key + LANE_SUFFIX[priority] : key;
   }
 
-  /** Every key of `queue`: its lanes. */
+  /** Every key of `queue`: its lanes, highest first. */
   private keysOf(queue: QueueKind): string[] {
-    const key = this.key(queue);
-    return queue === 'task' ? [key + LANE_SUFFIX.high, key, key + LANE_SUFFIX.low] : [key];
+    return queue === 'task' ? PRIORITIES.map((p) => this.laneKey(queue, p)) : [this.key(queue)];
   }
 
   async send(
@@ -182,7 +185,7 @@ class PostgresTransportImpl implements PostgresTransport {
     messages: readonly OutgoingMessage[],
     options?: { abortSignal?: AbortSignal },
   ): Promise<void> {
-    const key = this.key(queue);
+    this.key(queue); // an unknown queue kind is refused first, even for an empty batch
     if (messages.length === 0) return;
     if (messages.length > this.limits.maxBatchMessages) {
       throw new ValidationError(
@@ -192,11 +195,9 @@ class PostgresTransportImpl implements PostgresTransport {
     }
     let bytes = 0;
     messages.forEach((m, i) => {
-      if (m.priority !== undefined && !isPriority(m.priority))
-        throw new ValidationError(
-          `[switchyard] [postgres] messages[${i}].priority must be 'high', 'normal' or 'low'`,
-          [{ path: `messages[${i}].priority`, message: "must be 'high', 'normal' or 'low'" }],
-        );
+      const bad = priorityIssue(m, i);
+      if (bad)
+        throw new ValidationError(`[switchyard] [postgres] ${bad.path} ${bad.message}`, [bad]);
       const size = Buffer.byteLength(m.body, 'utf8');
       bytes += size;
       if (size > this.limits.maxMessageBytes) {
@@ -218,10 +219,13 @@ class PostgresTransportImpl implements PostgresTransport {
     }
     throwIfAborted(options?.abortSignal);
     const db = await this.db();
-    // One statement per lane: a job's messages share its priority, so almost always one.
-    for (const [laneKey, lane] of this.byLane(queue, key, messages)) {
+    // One statement per lane: a job's messages share its priority, so almost always one. Stage
+    // messages have one lane whatever their priority.
+    const lanes =
+      queue === 'task' ? byPriority(messages) : new Map([['normal' as const, messages]]);
+    for (const [priority, lane] of lanes) {
       await db.query(this.q.sendMessages, [
-        laneKey,
+        this.laneKey(queue, priority),
         // One JSON array: bodies are mostly JSON themselves, and escaping their quotes natively
         // beats doing it element by element for an array literal.
         JSON.stringify(lane.map((m) => m.body)),
@@ -230,24 +234,6 @@ class PostgresTransportImpl implements PostgresTransport {
         this.channel,
       ]);
     }
-  }
-
-  /** `messages` grouped by the key of their lane, in order within each. */
-  private byLane(
-    queue: QueueKind,
-    key: string,
-    messages: readonly OutgoingMessage[],
-  ): Iterable<[string, readonly OutgoingMessage[]]> {
-    if (queue !== 'task' || messages.every((m) => (m.priority ?? 'normal') === 'normal'))
-      return [[key, messages]];
-    const lanes = new Map<string, OutgoingMessage[]>();
-    for (const m of messages) {
-      const laneKey = this.laneKey(queue, m.priority);
-      const lane = lanes.get(laneKey);
-      if (lane) lane.push(m);
-      else lanes.set(laneKey, [m]);
-    }
-    return lanes;
   }
 
   async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {

@@ -25,13 +25,14 @@ import {
   ValidationError,
 } from '@switchyard/core';
 import {
+  byPriority,
   type CostEstimate,
   type DeadLetter,
   type DeadLetterCapability,
-  isPriority,
   LaneSchedule,
   type OutgoingMessage,
   type Priority,
+  priorityIssue,
   type ReceivedMessage,
   type ReceiveOptions,
   type ReplayOptions,
@@ -436,27 +437,15 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const lanes = queue === 'task' ? this.taskLanes : undefined;
     if (!lanes) return new Map([[this.queueNames[queue], messages]]);
     // Checked before anything is sent: a lane that does not exist must not fail half a batch.
-    const issues: FieldIssue[] = [];
-    messages.forEach((m, i) => {
-      if (m.priority !== undefined && !isPriority(m.priority))
-        issues.push({
-          path: `messages[${i}].priority`,
-          message: "must be 'high', 'normal' or 'low'",
-        });
-    });
+    const issues = messages.flatMap((m, i) => priorityIssue(m, i) ?? []);
     if (issues.length > 0)
       throw new ValidationError(
         `serviceBusTransport send rejected: ${issues[0]!.path} ${issues[0]!.message}`,
         issues,
       );
-    const groups = new Map<string, OutgoingMessage[]>();
-    for (const m of messages) {
-      const queueName = lanes[m.priority ?? 'normal'];
-      const group = groups.get(queueName);
-      if (group) group.push(m);
-      else groups.set(queueName, [m]);
-    }
-    return groups;
+    return new Map(
+      [...byPriority(messages)].map(([priority, group]) => [lanes[priority], group] as const),
+    );
   }
 
   /** Sends to one queue, in as few batches as limits allow, resending while throttled. */

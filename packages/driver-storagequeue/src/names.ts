@@ -1,4 +1,4 @@
-import { type FieldIssue, type Priority, ValidationError } from '@switchyard/core';
+import { type FieldIssue, PRIORITIES, type Priority, ValidationError } from '@switchyard/core';
 
 /** Suffix of a queue's poison queue, the Azure Functions convention. */
 export const POISON_SUFFIX = '-poison';
@@ -12,9 +12,6 @@ export const LANE_SUFFIX: Readonly<Record<Priority, string>> = Object.freeze({
   normal: '',
   low: '-low',
 });
-
-/** Lanes in the order they are listed (dead letters, triggers, created queues): highest first. */
-const LANE_ORDER: readonly Priority[] = ['high', 'normal', 'low'];
 
 const NAME_RULE = /^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/;
 
@@ -53,7 +50,8 @@ export function layoutFor(
   lanes = false,
 ): Lane[] {
   const layout: Lane[] = lanes
-    ? LANE_ORDER.map((priority) => ({
+    ? // Highest first: the order lanes are listed in (dead letters, triggers, created queues).
+      PRIORITIES.map((priority) => ({
         priority,
         queues: shardQueues(`${base}${LANE_SUFFIX[priority]}`, shards),
       }))

@@ -7,7 +7,6 @@
 import { setMaxListeners } from 'node:events';
 import {
   type FieldIssue,
-  isPriority,
   type Priority,
   type QueueKind,
   SwitchyardError,
@@ -18,6 +17,7 @@ import {
   type DeadLetter,
   LaneSchedule,
   type OutgoingMessage,
+  priorityIssue,
   type ReceivedMessage,
   type ReceiveOptions,
   type ReplayOptions,
@@ -109,13 +109,13 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
   private readonly deadLetters: DeadLetters;
   private closed = false;
   private shardCursor = 0;
-  private readonly receiveCursor: Record<QueueKind, number> = { stage: 0, task: 0 };
-  /** Shard cursor of each lane's receive, when the task queue has lanes. */
-  private readonly laneCursor: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
-  /** The order each task receive reads the lanes in; undefined without lanes. */
-  private readonly schedule: LaneSchedule | undefined;
-  /** When each lane is read again after an empty read; undefined without lanes. */
-  private readonly laneClock: LaneClock | undefined;
+  /** Each lane's next shard to receive from (a kind without lanes is one lane). */
+  private readonly receiveShard = new Map<Lane, number>();
+  /**
+   * With lanes: the order each task receive reads them in, and when each is read again after an
+   * empty read. Undefined without lanes.
+   */
+  private readonly lanes: { schedule: LaneSchedule; clock: LaneClock } | undefined;
   private ensured: Promise<void> | undefined;
 
   constructor(options: StorageQueueTransportOptions) {
@@ -123,10 +123,9 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     this.name = this.config.name;
     this.limits = this.config.limits;
     this.priorities = this.config.priorityLanes;
-    if (this.priorities) {
-      this.schedule = new LaneSchedule();
-      this.laneClock = new LaneClock();
-    }
+    this.lanes = this.priorities
+      ? { schedule: new LaneSchedule(), clock: new LaneClock() }
+      : undefined;
     this.prices = options.prices ?? STORAGE_QUEUE_LIST_PRICES;
     // Every call backing off and every receive waits on this signal: no listener bound applies.
     setMaxListeners(0, this.closeController.signal);
@@ -169,8 +168,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
           options.abortSignal,
         );
         const { priority } = lane;
-        if (!priority || !this.laneClock) return sent;
-        const clock = this.laneClock;
+        const clock = this.lanes?.clock;
+        if (!priority || !clock) return sent;
         return sent.then(() => clock.put(priority, Date.now() + seconds(delayMs) * 1000));
       }),
     );
@@ -205,12 +204,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
         issues.push({ path: `messages[${i}].delayMs`, message: 'must be from 0 to 7 days in ms' });
       }
       // Only a transport with lanes routes by priority; without lanes it is ignored, as before.
-      if (this.priorities && m.priority !== undefined && !isPriority(m.priority)) {
-        issues.push({
-          path: `messages[${i}].priority`,
-          message: `must be 'high', 'normal' or 'low'`,
-        });
-      }
+      const badPriority = this.priorities ? priorityIssue(m, i) : undefined;
+      if (badPriority) issues.push(badPriority);
     });
     if (issues.length > 0) {
       throw new ValidationError(
@@ -233,21 +228,14 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       ? AbortSignal.any([options.abortSignal, this.closeController.signal])
       : this.closeController.signal;
     await this.ensureQueues();
-    if (kind === 'task' && this.schedule && this.laneClock) {
-      return this.receiveLanes(
-        this.schedule.next(),
-        this.laneClock,
-        max,
-        visibilityS,
-        deadline,
-        signal,
-      );
-    }
+    if (kind === 'task' && this.lanes)
+      return this.receiveLanes(this.lanes, { max, visibilityS, deadline, signal });
     let backoff = POLL_MIN_MS;
     for (;;) {
       if (signal.aborted) return [];
       try {
-        const got = await this.receiveOnce(kind, max, visibilityS, signal);
+        const lane = this.config.layout[kind][0]!;
+        const got = await this.receiveShards(kind, lane, { max, visibilityS, signal });
         if (got.length > 0) return got;
       } catch (err) {
         // An aborted poll returns nothing; whatever it dequeued reappears after the visibility timeout.
@@ -261,39 +249,49 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     }
   }
 
-  /** One pass over the kind's queues (shards), starting at the next one round-robin. */
-  private async receiveOnce(
+  /**
+   * One pass over a lane's queues (its shards), starting at the lane's next shard round-robin;
+   * each message reports the lane's priority, if it has one.
+   */
+  private async receiveShards(
     kind: QueueKind,
-    max: number,
-    visibilityS: number,
-    signal: AbortSignal,
+    lane: Lane,
+    read: { max: number; visibilityS: number; signal: AbortSignal },
   ): Promise<ReceivedMessage[]> {
-    const queues = this.config.layout[kind][0]!.queues;
-    const start = this.receiveCursor[kind]++ % queues.length;
+    const { queues } = lane;
+    const cursor = this.receiveShard.get(lane) ?? 0;
+    this.receiveShard.set(lane, cursor + 1);
+    const start = cursor % queues.length;
     const got: ReceivedMessage[] = [];
-    for (let i = 0; i < queues.length && got.length < max; i++) {
+    for (let i = 0; i < queues.length && got.length < read.max; i++) {
       const queue = queues[(start + i) % queues.length]!;
       got.push(
-        ...(await this.messages.receiveFrom(kind, queue, max - got.length, visibilityS, signal)),
+        ...(await this.messages.receiveFrom(
+          kind,
+          queue,
+          read.max - got.length,
+          read.visibilityS,
+          read.signal,
+          lane.priority,
+        )),
       );
     }
     return got;
   }
 
   /**
-   * A task receive over the priority lanes: passes that read the lanes in `order`, filling `max`
+   * A task receive over the priority lanes: passes that read the lanes in the schedule's next
+   * order, filling `max`
    * from the first and the rest from the next ones, skipping a lane the {@link LaneClock} says is
    * quiet (it came back empty within its back-off and nothing was put there since). Between
    * passes it sleeps until a lane is due, a message is put in one, or the wait ends.
    */
   private async receiveLanes(
-    order: readonly Priority[],
-    clock: LaneClock,
-    max: number,
-    visibilityS: number,
-    deadline: number,
-    signal: AbortSignal,
+    { schedule, clock }: { schedule: LaneSchedule; clock: LaneClock },
+    read: { max: number; visibilityS: number; deadline: number; signal: AbortSignal },
   ): Promise<ReceivedMessage[]> {
+    const { max, visibilityS, deadline, signal } = read;
+    const order = schedule.next();
     const lanes = this.config.layout.task;
     for (;;) {
       if (signal.aborted) return [];
@@ -307,7 +305,11 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
           clock.startRead(priority, startedAt);
           let read: ReceivedMessage[] = [];
           try {
-            read = await this.receiveLane(lane, priority, max - got.length, visibilityS, signal);
+            read = await this.receiveShards('task', lane, {
+              max: max - got.length,
+              visibilityS,
+              signal,
+            });
           } finally {
             clock.endRead(priority, startedAt, read.length > 0, Date.now());
           }
@@ -331,33 +333,6 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     }
   }
 
-  /** Reads one lane's queues (shards), starting at its next shard round-robin. */
-  private async receiveLane(
-    lane: Lane,
-    priority: Priority,
-    max: number,
-    visibilityS: number,
-    signal: AbortSignal,
-  ): Promise<ReceivedMessage[]> {
-    const { queues } = lane;
-    const start = this.laneCursor[priority]++ % queues.length;
-    const got: ReceivedMessage[] = [];
-    for (let i = 0; i < queues.length && got.length < max; i++) {
-      const queue = queues[(start + i) % queues.length]!;
-      got.push(
-        ...(await this.messages.receiveFrom(
-          'task',
-          queue,
-          max - got.length,
-          visibilityS,
-          signal,
-          priority,
-        )),
-      );
-    }
-    return got;
-  }
-
   async settle(settlements: readonly Settlement[]): Promise<void> {
     this.assertOpen();
     const results = await Promise.allSettled(settlements.map((s) => this.settleOne(s)));
@@ -375,7 +350,7 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
         // Storage makes the message visible again in place: it stays in its lane.
         await this.messages.updateVisibility(handle, id, s.delayMs);
         const lane = s.message.priority;
-        if (lane) this.laneClock?.put(lane, Date.now() + seconds(s.delayMs) * 1000);
+        if (lane) this.lanes?.clock.put(lane, Date.now() + seconds(s.delayMs) * 1000);
         return;
       }
       case 'deadLetter': {
@@ -430,7 +405,7 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     for (const lane of this.config.layout[kind]) {
       if (left <= 0) break;
       const moved = await this.deadLetters.replay(kind, lane.queues, { ...options, limit: left });
-      if (moved > 0 && lane.priority) this.laneClock?.put(lane.priority, Date.now());
+      if (moved > 0 && lane.priority) this.lanes?.clock.put(lane.priority, Date.now());
       replayed += moved;
       left -= moved;
     }

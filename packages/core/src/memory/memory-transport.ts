@@ -1,5 +1,5 @@
 import { SwitchyardError, ValidationError } from '../errors.js';
-import { isPriority, LaneSchedule, type Priority } from '../priority.js';
+import { LaneSchedule, type Priority, priorityIssue } from '../priority.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -165,10 +165,8 @@ class MemoryTransport implements Transport {
       );
     }
     for (const [i, m] of messages.entries()) {
-      if (m.priority !== undefined && !isPriority(m.priority))
-        throw new ValidationError(`messages[${i}].priority must be 'high', 'normal' or 'low'`, [
-          { path: `messages[${i}].priority`, message: "must be 'high', 'normal' or 'low'" },
-        ]);
+      const bad = priorityIssue(m, i);
+      if (bad) throw new ValidationError(`${bad.path} ${bad.message}`, [bad]);
       // Byte length is only worth computing when the string could be over the limit.
       if (
         m.body.length * 3 > this.limits.maxMessageBytes &&
