@@ -63,7 +63,7 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
     }
   });
 
-  it('runs hello_world with priorityLanes on', { timeout: 60_000 }, async () => {
+  it('runs hello_world at each priority with priorityLanes on', { timeout: 60_000 }, async () => {
     const queues = freshQueues(emulator!, { lockDurationMs: 30_000, priorityLanes: true });
     const transport = serviceBusTransport({
       connectionString: emulator!.connectionString,
@@ -79,10 +79,18 @@ describe.skipIf(!emulator)('engine end to end on Service Bus (emulator)', () => 
     const stop = new AbortController();
     const working = yard.work({ concurrency: 50, signal: stop.signal, waitMs: 500 });
     try {
-      const { jobId } = await yard.submit('hello_world', { n: 200, workMs: 0 });
-      const job = await yard.waitFor(jobId, { pollIntervalMs: 100 });
-      expect(job.status).toBe('succeeded');
-      expect(job.result).toEqual({ greeted: 200, replied: 200 });
+      // One job per lane: each finishes only if its lane's queue is read.
+      const lanes = ['high', 'normal', 'low'] as const;
+      const submitted = await Promise.all(
+        lanes.map((priority, i) =>
+          yard.submit('hello_world', { n: 200 + i, workMs: 0 }, { priority }),
+        ),
+      );
+      for (const [i, { jobId }] of submitted.entries()) {
+        const job = await yard.waitFor(jobId, { pollIntervalMs: 100 });
+        expect(job).toMatchObject({ status: 'succeeded', priority: lanes[i] });
+        expect(job.result).toEqual({ greeted: 200 + i, replied: 200 + i });
+      }
       for (const name of [queues.task, `${queues.task}-high`, `${queues.task}-low`])
         expect(emulator!.queueStats(name)).toMatchObject({ active: 0, deadLettered: 0 });
     } finally {

@@ -7,8 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
 import type { Transport } from '@switchyard/core/driver';
 import { postgresTransport } from '@switchyard/driver-postgres';
-import { serviceBusTransport } from '@switchyard/driver-servicebus';
-import { POISON_SUFFIX, storageQueueTransport } from '@switchyard/driver-storagequeue';
+import { serviceBusTransport, serviceBusTriggerQueues } from '@switchyard/driver-servicebus';
+import {
+  POISON_SUFFIX,
+  storageQueueTransport,
+  storageQueueTriggerQueues,
+} from '@switchyard/driver-storagequeue';
 import pg from 'pg';
 import { createOwnDatabase } from './database.js';
 
@@ -171,8 +175,10 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
           throw err;
         }
       };
-      // The task queue's priority lanes are queues of their own (`<task>-high`, `<task>-low`).
-      const all = [queues.stage, `${queues.task}-high`, queues.task, `${queues.task}-low`];
+      // Every queue the transport uses: the stage queue and each priority lane of the task queue.
+      const all = storageQueueTriggerQueues({ queues, priorityLanes: true }).map(
+        (q) => q.queueName,
+      );
       const sum = async (names: string[]) =>
         (await Promise.all(names.map(approx))).reduce((a, b) => a + b, 0);
       return {
@@ -202,8 +208,8 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
           `Service Bus emulator could not start: ${(err as Error).message}`,
         );
       }
-      // The task queue's priority lanes are queues of their own (`<task>-high`, `<task>-low`).
-      const all = [queues.stage, `${queues.task}-high`, queues.task, `${queues.task}-low`];
+      // Every queue the transport uses: the stage queue and each priority lane of the task queue.
+      const all = serviceBusTriggerQueues({ queues, priorityLanes: true }).map((q) => q.queueName);
       for (const name of all)
         emulator.configureQueue(name, { lockDurationMs: 1000, maxDeliveryCount: MAX_DELIVERIES });
       const stats = () => all.map((q) => emulator.queueStats(q));
