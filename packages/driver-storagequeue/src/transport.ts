@@ -33,6 +33,7 @@ import { encodeBody } from './codec.js';
 import { DeadLetters } from './dead-letters.js';
 import { isAbortError } from './errors.js';
 import { LaneClock } from './lanes.js';
+import { PutWake } from './put-wake.js';
 import { handleOf, QueueMessages, seconds } from './messages.js';
 import { type Lane, queuesOf } from './names.js';
 import {
@@ -56,19 +57,6 @@ export type StorageQueueTransport = Transport &
 /** Poll backoff while idle: 50 ms doubling to 1 s. */
 const POLL_MIN_MS = 50;
 const POLL_MAX_MS = 1000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * A {@link Transport} on Azure Storage Queues.
@@ -116,6 +104,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
    * empty read. Undefined without lanes.
    */
   private readonly lanes: { schedule: LaneSchedule; clock: LaneClock } | undefined;
+  /** Per queue kind read without lanes: wakes its idle receive calls when this transport puts there. */
+  private readonly wakes: Record<QueueKind, PutWake> = { stage: new PutWake(), task: new PutWake() };
   private ensured: Promise<void> | undefined;
 
   constructor(options: StorageQueueTransportOptions) {
@@ -167,10 +157,7 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
           delayMs,
           options.abortSignal,
         );
-        const { priority } = lane;
-        const clock = this.lanes?.clock;
-        if (!priority || !clock) return sent;
-        return sent.then(() => clock.put(priority, Date.now() + seconds(delayMs) * 1000));
+        return sent.then(() => this.woke(kind, lane.priority, delayMs));
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -180,6 +167,17 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       }
       throw failed.reason;
     }
+  }
+
+  /**
+   * This transport put a message in `kind` (in `lane`, with lanes), visible after `delayMs`: wake
+   * the receive calls waiting for that lane or queue (Storage rounds delays up to whole seconds).
+   */
+  private woke(kind: QueueKind, lane: Priority | undefined, delayMs: number): void {
+    const visibleInMs = seconds(delayMs) * 1000;
+    const clock = this.lanes?.clock;
+    if (kind === 'task' && lane && clock) clock.put(lane, Date.now() + visibleInMs);
+    else this.wakes[kind].put(visibleInMs);
   }
 
   /** The lane a message goes to: its priority's (absent: `normal`), or the kind's only lane. */
@@ -244,8 +242,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return [];
-      await sleep(Math.min(backoff, remaining), signal);
-      backoff = Math.min(backoff * 2, POLL_MAX_MS);
+      const woken = await this.wakes[kind].sleep(Math.min(backoff, remaining), signal);
+      backoff = woken ? POLL_MIN_MS : Math.min(backoff * 2, POLL_MAX_MS);
     }
   }
 
@@ -349,9 +347,7 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
       case 'retry': {
         // Storage makes the message visible again in place: it stays in its lane.
         await this.messages.updateVisibility(handle, id, s.delayMs);
-        const lane = s.message.priority;
-        if (lane) this.lanes?.clock.put(lane, Date.now() + seconds(s.delayMs) * 1000);
-        return;
+        return this.woke(s.message.queue, s.message.priority, s.delayMs);
       }
       case 'deadLetter': {
         const item = {
@@ -405,7 +401,7 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     for (const lane of this.config.layout[kind]) {
       if (left <= 0) break;
       const moved = await this.deadLetters.replay(kind, lane.queues, { ...options, limit: left });
-      if (moved > 0 && lane.priority) this.lanes?.clock.put(lane.priority, Date.now());
+      if (moved > 0) this.woke(kind, lane.priority, 0);
       replayed += moved;
       left -= moved;
     }
@@ -426,6 +422,8 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     if (this.closed) return;
     this.closed = true;
     this.closeController.abort();
+    this.wakes.stage.close();
+    this.wakes.task.close();
   }
 
   private ensureQueues(): Promise<void> {
