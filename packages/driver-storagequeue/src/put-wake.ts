@@ -19,7 +19,10 @@ export class PutWake {
 
   /** This transport put a message that becomes visible `delayMs` from now. */
   put(delayMs: number): void {
-    if (delayMs <= 0) return this.wakeAll();
+    if (delayMs <= 0) {
+      this.wakeAll();
+      return;
+    }
     const at = Date.now() + delayMs;
     if (at >= this.timerAt) return;
     clearTimeout(this.timer);

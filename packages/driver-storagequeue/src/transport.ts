@@ -33,7 +33,6 @@ import { encodeBody } from './codec.js';
 import { DeadLetters } from './dead-letters.js';
 import { isAbortError } from './errors.js';
 import { LaneClock } from './lanes.js';
-import { PutWake } from './put-wake.js';
 import { handleOf, QueueMessages, seconds } from './messages.js';
 import { type Lane, queuesOf } from './names.js';
 import {
@@ -44,6 +43,7 @@ import {
   type StorageQueueTransportOptions,
 } from './options.js';
 import { STORAGE_QUEUE_LIST_PRICES, type StorageQueuePrices, storageQueueCost } from './prices.js';
+import { PutWake } from './put-wake.js';
 
 /** The Storage Queues {@link Transport}, with its optional capabilities all present. */
 export type StorageQueueTransport = Transport &
@@ -105,7 +105,10 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
    */
   private readonly lanes: { schedule: LaneSchedule; clock: LaneClock } | undefined;
   /** Per queue kind read without lanes: wakes its idle receive calls when this transport puts there. */
-  private readonly wakes: Record<QueueKind, PutWake> = { stage: new PutWake(), task: new PutWake() };
+  private readonly wakes: Record<QueueKind, PutWake> = {
+    stage: new PutWake(),
+    task: new PutWake(),
+  };
   private ensured: Promise<void> | undefined;
 
   constructor(options: StorageQueueTransportOptions) {
