@@ -25,10 +25,10 @@ function costPerMillion(p: TransportMetrics): string {
   return cost.currency === 'USD' ? `$${amount}` : `${amount} ${cost.currency}`;
 }
 
-/** The path comparison: one column per path (cost rows need the transports' `usage()`). */
 /** A count a store may not report: `-` when it does not. */
 const optional = (n: number | undefined): string => (n === undefined ? '-' : String(n));
 
+/** The path comparison: one column per path (cost rows need the transports' `usage()`). */
 export function metricsTable(paths: TransportMetrics[]): string {
   const rows: [string, (p: TransportMetrics) => string][] = [
     ['jobs (total)', (p) => String(p.jobs.total)],

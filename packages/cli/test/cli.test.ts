@@ -165,11 +165,20 @@ describe('switchyard CLI (subprocess)', () => {
     const paths = lastJson(metrics.stdout).transports as {
       transport: string;
       jobs: { succeeded: number };
+      usage?: { perTask: number | null };
+      cost?: { currency: string; perMillionTasks: number | null };
     }[];
-    expect(paths.find((p) => p.transport === 'postgres')?.jobs.succeeded).toBe(1);
+    const postgres = paths.find((p) => p.transport === 'postgres');
+    expect(postgres?.jobs.succeeded).toBe(1);
+    // The postgres transport counts its statements: the path has usage and a cost like the others
+    // (counted by this process's transport only).
+    expect(postgres?.usage?.perTask).toEqual(expect.any(Number));
+    expect(postgres?.cost).toMatchObject({ currency: 'USD', perMillionTasks: expect.any(Number) });
     const table = await cli(['metrics']);
     expect(table.stdout).toMatch(/metric\s+postgres/);
     expect(table.stdout).toMatch(/job latency p95 ms/);
+    expect(table.stdout).toMatch(/billable ops\/task\s+\d+\.\d{3}$/m);
+    expect(table.stdout).toMatch(/cost per 1M tasks\s+\$\d+\.\d+$/m);
 
     const dl = await cli(['dead-letters', 'list', 'postgres', '--json']);
     expect(dl.code, dl.stderr).toBe(0);

@@ -29,6 +29,25 @@ describe('metricsTable', () => {
     expect(lines.find((l) => l.startsWith('cost per 1M tasks'))).toMatch(/\$0\.0264\s+-$/);
   });
 
+  it('shows every path that reports usage, whatever its name', () => {
+    const postgres: TransportMetrics = {
+      ...base,
+      transport: 'postgres',
+      usage: {
+        operations: { send: 10, receive: 20, complete: 10 },
+        billableOperations: 40,
+        throttled: 0,
+        perTask: 0.04,
+      },
+      cost: { currency: 'USD', amount: 0.0000089, perMillionTasks: 0.0089, basis: 'busy time' },
+    };
+    const lines = metricsTable([base, postgres]).split('\n');
+    expect(lines[0]).toMatch(/^metric\s+servicebus\s+postgres$/);
+    expect(lines.find((l) => l.startsWith('billable ops/task'))).toMatch(/-\s+0\.040$/);
+    expect(lines.find((l) => l.startsWith('throttled'))).toMatch(/-\s+0$/);
+    expect(lines.find((l) => l.startsWith('cost per 1M tasks'))).toMatch(/-\s+\$0\.0089$/);
+  });
+
   it('shows what open tasks wait for: their window, a key slot, a rate limit', () => {
     const waiting: TransportMetrics = {
       ...base,

@@ -19,9 +19,17 @@
 
 export type { ConnectionOptions, PGliteLike } from './adapter.js';
 export { loadMigrations, type Migration } from './migrate.js';
+export {
+  POSTGRES_LIST_PRICES,
+  type PostgresCostInput,
+  type PostgresPrices,
+  postgresCost,
+} from './prices.js';
 export { type PostgresStore, type PostgresStoreOptions, postgresStore } from './store.js';
 export {
+  type PostgresStatementKind,
   type PostgresTransport,
   type PostgresTransportOptions,
+  type PostgresTransportUsage,
   postgresTransport,
 } from './transport.js';

@@ -2,6 +2,7 @@ import type { QueueKind } from '@switchyard/core';
 import { SwitchyardError, ValidationError } from '@switchyard/core';
 import {
   byPriority,
+  type CostEstimate,
   type DeadLetter,
   LaneSchedule,
   type OutgoingMessage,
@@ -14,10 +15,12 @@ import {
   type Settlement,
   type Transport,
   type TransportLimits,
+  type TransportUsage,
 } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
+import { POSTGRES_LIST_PRICES, type PostgresPrices, postgresCost } from './prices.js';
 import * as QUERIES from './sql/queue.js';
 
 /** Options of {@link postgresTransport}. */
@@ -32,12 +35,92 @@ export interface PostgresTransportOptions extends ConnectionOptions {
   visibilityTimeoutMs?: number;
   /** Overrides of the reported limits. */
   limits?: Partial<TransportLimits>;
+  /** The server's price for `estimateCost`. @defaultValue {@link POSTGRES_LIST_PRICES} */
+  prices?: PostgresPrices;
 }
 
-/** The Postgres transport: a {@link Transport} with dead-letter inspection and replay. */
+/**
+ * The statements the transport counts in `usage().operations`, named after what they do:
+ * `send` (insert a batch, one per priority lane), `receive` (lock due messages; an empty poll
+ * counts too), `complete` / `retry` / `deadLetter` (settle a group of messages, one per queue lane
+ * and action), `notify` (wake receivers after a retry made messages due), `extendLock`,
+ * `listDeadLetters`, `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
+ * back), `listen` / `unlisten` (subscribe to the wake-up channel, once per transport; close) and
+ * `ping`.
+ */
+export type PostgresStatementKind =
+  | 'send'
+  | 'receive'
+  | 'complete'
+  | 'retry'
+  | 'deadLetter'
+  | 'notify'
+  | 'extendLock'
+  | 'listDeadLetters'
+  | 'replayRead'
+  | 'replay'
+  | 'listen'
+  | 'unlisten'
+  | 'ping';
+
+/** Every kind, in the order `usage().operations` lists them. */
+const STATEMENT_KINDS: readonly PostgresStatementKind[] = [
+  'send',
+  'receive',
+  'complete',
+  'retry',
+  'deadLetter',
+  'notify',
+  'extendLock',
+  'listDeadLetters',
+  'replayRead',
+  'replay',
+  'listen',
+  'unlisten',
+  'ping',
+];
+
+/** What {@link PostgresTransport.usage} returns: statements by kind, and the time they took. */
+export interface PostgresTransportUsage extends TransportUsage {
+  /**
+   * Statements run since the transport was created, by {@link PostgresStatementKind} (kinds not
+   * run yet are absent). Schema setup (the migrations on first use) is not counted.
+   */
+  readonly operations: Readonly<Partial<Record<PostgresStatementKind, number>>>;
+  /**
+   * The statements counted, all kinds together. PostgreSQL bills no statement: this is the unit
+   * of work `metrics()` shows per task, not what is billed (see `busyMs` and `estimateCost`).
+   */
+  readonly billable: number;
+  /** Always 0: PostgreSQL answers no throttling (a refused connection is retried by the driver). */
+  readonly throttled: number;
+  /**
+   * Wall-clock time the transport had at least one statement in flight, ms, measured at the
+   * client (round trips and waits for a connection included; statements overlapping count once).
+   */
+  readonly busyMs: number;
+}
+
+/** The Postgres transport: a {@link Transport} with dead-letter inspection and replay, and usage counters. */
 export interface PostgresTransport extends Transport {
+  /** Dead letters of `queue` (every lane of the task queue), oldest first, at most `limit` (100). */
   listDeadLetters(queue: QueueKind, options?: { limit?: number }): Promise<DeadLetter[]>;
+  /**
+   * Moves dead letters of `queue` back to the lane they came from, in batches of 500, in one pass
+   * that moves each letter existing at its start at most once. Returns how many moved.
+   */
   replayDeadLetters(queue: QueueKind, options?: ReplayOptions): Promise<number>;
+  /**
+   * The statements the transport ran since it was created, by kind, and the time they kept it
+   * busy (a snapshot). Counting costs an integer add per statement.
+   */
+  usage(): PostgresTransportUsage;
+  /**
+   * The server's hourly price (`prices`) × the time `usage` records the transport busy, or the
+   * time so far for a `usage` without `busyMs`. The `basis` says what is left out: storage, the
+   * server's idle hours and the store's statements.
+   */
+  estimateCost(usage: TransportUsage): CostEstimate;
 }
 
 const MiB = 1024 * 1024;
@@ -76,7 +159,9 @@ function toDeadLetter(queue: QueueKind, r: DeadLetterRow): DeadLetter {
 /**
  * A queue {@link Transport} on PostgreSQL (or PGlite) tables: batched `FOR UPDATE SKIP LOCKED`
  * dequeue, visibility timeout, delivery count, delayed delivery, a dead-letter table, and
- * `LISTEN/NOTIFY` wake-ups so an idle `receive` does not poll tightly.
+ * `LISTEN/NOTIFY` wake-ups so an idle `receive` does not poll tightly. `usage()` counts its
+ * statements by kind and the time they kept it busy; `estimateCost` prices that time at the
+ * server's hourly list price (`prices`, {@link POSTGRES_LIST_PRICES} by default).
  *
  * @throws ValidationError when `schema` is not a plain lower-case identifier.
  */
@@ -120,6 +205,16 @@ class PostgresTransportImpl implements PostgresTransport {
   private readonly waiters = new Map<string, Set<() => void>>();
   private unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
   private closed = false;
+  private readonly prices: PostgresPrices;
+  /** Statements run, by kind. */
+  private readonly counts: Record<PostgresStatementKind, number> = Object.fromEntries(
+    STATEMENT_KINDS.map((kind) => [kind, 0]),
+  ) as Record<PostgresStatementKind, number>;
+  /** Statements in flight now, and since when (`performance.now()`) there has been one. */
+  private inFlight = 0;
+  private busySince = 0;
+  /** Time with a statement in flight, ms, up to the last moment none was. */
+  private busyMs = 0;
 
   constructor(private readonly options: PostgresTransportOptions) {
     this.name = options.name ?? 'postgres';
@@ -132,6 +227,7 @@ class PostgresTransportImpl implements PostgresTransport {
     this.channel = `${this.schema.slice(0, 50)}_queue`;
     this.pollIntervalMs = Math.max(10, options.pollIntervalMs ?? 1000);
     this.visibilityMs = options.visibilityTimeoutMs ?? 30_000;
+    this.prices = options.prices ?? POSTGRES_LIST_PRICES;
     const concurrent = options.pglite === undefined;
     this.limits = {
       maxMessageBytes: MiB,
@@ -224,7 +320,7 @@ class PostgresTransportImpl implements PostgresTransport {
     const lanes =
       queue === 'task' ? byPriority(messages) : new Map([['normal' as const, messages]]);
     for (const [priority, lane] of lanes) {
-      await db.query(this.q.sendMessages, [
+      await this.run(db, 'send', this.q.sendMessages, [
         this.laneKey(queue, priority),
         // One JSON array: bodies are mostly JSON themselves, and escaping their quotes natively
         // beats doing it element by element for an array literal.
@@ -249,12 +345,12 @@ class PostgresTransportImpl implements PostgresTransport {
       // Register before querying so a NOTIFY arriving mid-query is not missed.
       const woken = this.nextWake(key);
       const rows = await (queue === 'task'
-        ? db.query<MessageRow>(this.q.receiveLanes, [
+        ? this.run<MessageRow>(db, 'receive', this.q.receiveLanes, [
             ...this.lanes.next().map((lane) => key + LANE_SUFFIX[lane]),
             max,
             visibility,
           ])
-        : db.query<MessageRow>(this.q.receiveMessages, [key, max, visibility]));
+        : this.run<MessageRow>(db, 'receive', this.q.receiveMessages, [key, max, visibility]));
       if (rows.length > 0 || Date.now() >= deadline) {
         woken.cancel();
         return rows.map((r) => ({
@@ -290,12 +386,12 @@ class PostgresTransportImpl implements PostgresTransport {
         const ids = list.map((s) => s.message.id);
         const counts = list.map((s) => s.message.deliveryCount);
         if (first.action === 'complete') {
-          await db.query(this.q.completeMessages, [key, ids, counts]);
+          await this.run(db, 'complete', this.q.completeMessages, [key, ids, counts]);
         } else if (first.action === 'retry') {
           const delays = list.map((s) =>
             s.action === 'retry' ? Math.max(0, Math.round(s.delayMs)) : 0,
           );
-          const rows = await db.query<{ due: boolean }>(this.q.retryMessages, [
+          const rows = await this.run<{ due: boolean }>(db, 'retry', this.q.retryMessages, [
             key,
             ids,
             counts,
@@ -307,16 +403,23 @@ class PostgresTransportImpl implements PostgresTransport {
           const descriptions = list.map((s) =>
             s.action === 'deadLetter' ? (s.description ?? null) : null,
           );
-          await db.query(this.q.deadLetterMessages, [key, ids, counts, reasons, descriptions]);
+          await this.run(db, 'deadLetter', this.q.deadLetterMessages, [
+            key,
+            ids,
+            counts,
+            reasons,
+            descriptions,
+          ]);
         }
       }),
     );
-    for (const key of wake) await db.query('SELECT pg_notify($1, $2)', [this.channel, key]);
+    for (const key of wake)
+      await this.run(db, 'notify', 'SELECT pg_notify($1, $2)', [this.channel, key]);
   }
 
   async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
     const db = await this.db();
-    await db.query(this.q.extendLock, [
+    await this.run(db, 'extendLock', this.q.extendLock, [
       this.laneKey(message.queue, message.priority),
       message.id,
       message.deliveryCount,
@@ -326,7 +429,7 @@ class PostgresTransportImpl implements PostgresTransport {
 
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const db = await this.db();
-    const rows = await db.query<DeadLetterRow>(this.q.listDeadLetters, [
+    const rows = await this.run<DeadLetterRow>(db, 'listDeadLetters', this.q.listDeadLetters, [
       this.keysOf(queue),
       Math.max(1, options.limit ?? 100),
     ]);
@@ -339,14 +442,17 @@ class PostgresTransportImpl implements PostgresTransport {
     const ids = options.ids?.filter((id) => /^\d{1,18}$/.test(id)) ?? null;
     if (ids?.length === 0) return 0;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    const [start] = await db.query<{ max_id: string; started_at: Date }>(this.q.replayStart, [
-      keys,
-    ]);
+    const [start] = await this.run<{ max_id: string; started_at: Date }>(
+      db,
+      'replayRead',
+      this.q.replayStart,
+      [keys],
+    );
     if (!start) return 0;
     let after = '0';
     let replayed = 0;
     while (replayed < limit) {
-      const rows = await db.query<DeadLetterRow>(this.q.replayBatch, [
+      const rows = await this.run<DeadLetterRow>(db, 'replayRead', this.q.replayBatch, [
         keys,
         start.max_id,
         start.started_at,
@@ -360,7 +466,7 @@ class PostgresTransportImpl implements PostgresTransport {
       const verdicts = options.accept ? await options.accept(letters) : letters.map(() => true);
       const chosen = letters.filter((_, i) => verdicts[i] === true).map((l) => l.id);
       if (chosen.length === 0) continue;
-      const [row] = await db.query<{ replayed: number }>(this.q.replayDeadLetters, [
+      const [row] = await this.run<{ replayed: number }>(db, 'replay', this.q.replayDeadLetters, [
         keys,
         chosen,
         this.channel,
@@ -371,7 +477,55 @@ class PostgresTransportImpl implements PostgresTransport {
   }
 
   async ping(): Promise<void> {
-    await (await this.db()).query('SELECT 1');
+    await this.run(await this.db(), 'ping', 'SELECT 1');
+  }
+
+  usage(): PostgresTransportUsage {
+    const operations: Partial<Record<PostgresStatementKind, number>> = {};
+    let billable = 0;
+    for (const kind of STATEMENT_KINDS) {
+      const n = this.counts[kind];
+      if (n === 0) continue;
+      operations[kind] = n;
+      billable += n;
+    }
+    const open = this.inFlight > 0 ? performance.now() - this.busySince : 0;
+    return { operations, billable, throttled: 0, busyMs: this.busyMs + open };
+  }
+
+  estimateCost(usage: TransportUsage): CostEstimate {
+    const recorded = (usage as Partial<PostgresTransportUsage>).busyMs;
+    return postgresCost({
+      usage,
+      busyMs: typeof recorded === 'number' ? recorded : this.usage().busyMs,
+      prices: this.prices,
+    });
+  }
+
+  /** Runs one statement, counted as `kind` and timed while in flight. */
+  private async run<R = Record<string, unknown>>(
+    db: SqlAdapter,
+    kind: PostgresStatementKind,
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<R[]> {
+    this.begin(kind);
+    try {
+      return await db.query<R>(text, params);
+    } finally {
+      this.end();
+    }
+  }
+
+  /** A statement of `kind` starts: counted, and the busy clock starts if none was in flight. */
+  private begin(kind: PostgresStatementKind): void {
+    this.counts[kind]++;
+    if (this.inFlight++ === 0) this.busySince = performance.now();
+  }
+
+  /** A statement ended: the busy clock stops if it was the last in flight. */
+  private end(): void {
+    if (--this.inFlight === 0) this.busyMs += performance.now() - this.busySince;
   }
 
   async close(): Promise<void> {
@@ -379,14 +533,21 @@ class PostgresTransportImpl implements PostgresTransport {
     this.closed = true;
     for (const set of this.waiters.values()) for (const wake of set) wake();
     const unlisten = await this.unlisten?.catch(() => undefined);
-    await unlisten?.().catch(() => {});
+    if (unlisten) {
+      this.begin('unlisten');
+      await unlisten()
+        .catch(() => {})
+        .finally(() => this.end());
+    }
     await this.ready?.catch(() => undefined);
     await this.adapter?.close();
   }
 
   /** Subscribes once to the schema's channel; a failure only means falling back to polling. */
   private ensureListening(db: SqlAdapter): Promise<unknown> {
-    this.unlisten ??= db
+    if (this.unlisten) return this.unlisten;
+    this.begin('listen');
+    this.unlisten = db
       .listen(this.channel, (queueKey) => {
         // Receivers wait on a queue, whichever of its lanes got the message.
         for (const wake of this.waiters.get(splitLane(queueKey).base) ?? []) wake();
@@ -394,7 +555,8 @@ class PostgresTransportImpl implements PostgresTransport {
       .catch(() => {
         this.unlisten = undefined;
         return undefined;
-      });
+      })
+      .finally(() => this.end());
     return this.unlisten;
   }
 

@@ -18,6 +18,7 @@ for (const engine of server ? [serverEngine(), pgliteEngine()] : [pgliteEngine()
         pollIntervalMs: 100,
         visibilityTimeoutMs: 1000,
       }),
-    { visibilityMs: 1000 },
+    // usage() counts statements, one per call however many messages it carries.
+    { visibilityMs: 1000, usageUnit: 'call' },
   );
 }
