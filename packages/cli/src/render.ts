@@ -56,10 +56,15 @@ export function metricsTable(paths: TransportMetrics[]): string {
     ['cost per 1M tasks', (p) => costPerMillion(p)],
   ];
   if (paths.length === 0) return 'no jobs yet';
-  return table(
+  const body = table(
     ['metric', ...paths.map((p) => p.transport)],
     rows.map(([label, f]) => [label, ...paths.map(f)]),
   );
+  // Transports count the operations of their own process: one that ran no tasks has no per-task figure.
+  const unattributed = paths.some((p) => p.usage && p.usage.perTask === null);
+  return unattributed
+    ? `${body}\n\nbillable ops and cost are counted per process; this one ran no tasks. A worker's\nGET /api/metrics/comparison reports its own.`
+    : body;
 }
 
 /** One line per stage: a bar, done/total, status, running and failed counts. */

@@ -9,10 +9,22 @@ import type { Transport } from './transport.js';
 
 const PER_MILLION = 1_000_000;
 
+/** Options of {@link withCost}. */
+export interface WithCostOptions {
+  /**
+   * The task executions the counted operations paid for, by transport name. A transport counts
+   * the operations of its own process, so a running Switchyard passes the attempts it settled on
+   * each path: a process that ran none (a CLI, an HTTP front end) reports no per-task figure
+   * instead of dividing its few calls by the store's all-time total.
+   * @defaultValue each path's `tasks.total` (exact when one process did all of the path's work, as in a benchmark)
+   */
+  executions?: (transport: string) => number;
+}
+
 /**
  * Returns `paths` with `usage` (and `cost`, where the transport estimates one) on each path whose
- * transport — matched by its configured name (a map) or its `name` — counts its operations. Paths without such a transport are
- * returned unchanged. Pure: `paths` is not modified.
+ * transport — matched by its configured name (a map) or its `name` — counts its operations. Paths
+ * without such a transport are returned unchanged. Pure: `paths` is not modified.
  *
  * @example
  * ```ts
@@ -22,6 +34,7 @@ const PER_MILLION = 1_000_000;
 export function withCost(
   paths: readonly TransportMetrics[],
   transports: readonly Transport[] | ReadonlyMap<string, Transport>,
+  options: WithCostOptions = {},
 ): TransportMetrics[] {
   // A map names each transport as the Switchyard configured it (the name jobs record).
   const byName: ReadonlyMap<string, Transport> = Array.isArray(transports)
@@ -31,7 +44,7 @@ export function withCost(
     const transport = byName.get(path.transport);
     if (!transport?.usage) return path;
     const usage = transport.usage();
-    const tasks = path.tasks.total;
+    const tasks = options.executions ? options.executions(path.transport) : path.tasks.total;
     const out: TransportMetrics = {
       ...path,
       usage: {

@@ -5,7 +5,7 @@
  * @module
  */
 
-export { withCost } from './cost.js';
+export { type WithCostOptions, withCost } from './cost.js';
 export {
   type DeadLetterNote,
   decodeEnvelope,

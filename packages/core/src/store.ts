@@ -326,8 +326,9 @@ export interface TransportMetrics {
     billableOperations: number;
     throttled: number;
     /**
-     * `billableOperations` over the path's task executions (`tasks.total`); null before any. Exact
-     * when this process did all of the path's work, as in a benchmark; an estimate otherwise.
+     * `billableOperations` over the task attempts this process settled on the path (a Switchyard's
+     * `metrics()`; `tasks.total` when `withCost` is called without `executions`); null before any,
+     * e.g. in a process that only submits or reads.
      */
     perTask: number | null;
   };

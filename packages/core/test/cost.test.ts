@@ -52,4 +52,26 @@ describe('withCost', () => {
     expect(input[0]!.usage).toBeUndefined();
     await memory.close();
   });
+
+  it('divides by the executions the counted operations paid for, when given', () => {
+    const priced: Transport = {
+      ...memoryTransport({ name: 'priced' }),
+      name: 'priced',
+      usage: () => ({ operations: { ping: 1 }, billable: 1, throttled: 0 }),
+      estimateCost: (u) => ({
+        currency: 'USD',
+        amount: u.billable * 1e-6,
+        basis: '$1 per million',
+      }),
+    };
+    // A process that ran none of the store's 1,000 tasks: no per-task figure, not 1/1,000.
+    const [idle] = withCost([metricsOf('priced', 1000)], [priced], { executions: () => 0 });
+    expect(idle!.usage).toMatchObject({ billableOperations: 1, perTask: null });
+    expect(idle!.cost).toMatchObject({ amount: 1e-6, perMillionTasks: null });
+    const [ran] = withCost([metricsOf('priced', 1000)], [priced], {
+      executions: (name) => (name === 'priced' ? 4 : 0),
+    });
+    expect(ran!.usage?.perTask).toBe(0.25);
+    expect(ran!.cost?.perMillionTasks).toBeCloseTo(0.25, 10);
+  });
 });

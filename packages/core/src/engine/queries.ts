@@ -60,7 +60,10 @@ export async function waitFor(
 
 export async function metrics(ctx: EngineContext): Promise<MetricsReport> {
   const transports = new Map([...ctx.settings.transports].map(([name, t]) => [name, t.transport]));
-  return { transports: withCost(await ctx.store.metrics(), transports), generatedAt: new Date() };
+  const paths = withCost(await ctx.store.metrics(), transports, {
+    executions: (name) => ctx.telemetry.settledOn(name),
+  });
+  return { transports: paths, generatedAt: new Date() };
 }
 
 export interface Readiness {

@@ -124,6 +124,7 @@ export class TaskObservation {
   end(settlement: ObservedSettlement, failure?: ErrorInfo): void {
     const outcome = this.outcome;
     const name = outcomeName(settlement, outcome);
+    if (this.attrs) this.attrs.settled++;
     const attrs = this.attrs?.byOutcome[name];
     if (attrs) {
       if (outcome && this.handlerStartedAt > 0)

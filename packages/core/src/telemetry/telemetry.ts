@@ -40,6 +40,8 @@ export interface TelemetryOptions {
 export interface TransportAttributes {
   readonly base: Attributes;
   readonly byOutcome: Readonly<Record<TaskOutcomeName, Attributes>>;
+  /** Task attempts this process settled on the transport (what its counted operations paid for). */
+  settled: number;
 }
 
 /** A span to start: its name, kind, parent and (built only when it records) attributes. */
@@ -144,7 +146,7 @@ export class Telemetry {
       const base = { [ATTR.transport]: name, [ATTR.messagingSystem]: this.systemOf(name) };
       const byOutcome = {} as Record<TaskOutcomeName, Attributes>;
       for (const outcome of OUTCOMES) byOutcome[outcome] = { ...base, [ATTR.outcome]: outcome };
-      attrs = { base, byOutcome };
+      attrs = { base, byOutcome, settled: 0 };
       this.transports.set(name, attrs);
     }
     return attrs;
@@ -202,6 +204,11 @@ export class Telemetry {
   /** The reconciler re-drove `count` items of one kind (`reason`) on a transport. */
   redriven(transport: string, reason: string, count: number): void {
     this.redrives.add(count, { ...this.transport(transport).base, [ATTR.reason]: reason });
+  }
+
+  /** Task attempts this process settled on `transport` since it started. */
+  settledOn(transport: string): number {
+    return this.transports.get(transport)?.settled ?? 0;
   }
 
   /** A job ended (counted once, by the worker whose finish applied): its context is forgotten. */
