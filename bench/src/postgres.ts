@@ -4,6 +4,8 @@
  * - graphile-worker and pg-boss enqueuing and draining no-op jobs with their high-throughput settings;
  * - `hello_world` end to end on postgresStore + postgresTransport;
  * - the statement floor: insert, admission and barrier statements alone, without engine or queue.
+ * `--part fused-floor` runs the fused claim's statement floor instead (postgres-fused.ts): task rows
+ * claimed as their own queue messages, beside graphile-worker and the statement floor.
  * Every part runs in its own schema, dropped afterwards.
  * @module
  */
@@ -28,7 +30,11 @@ const version = (pkg: string): string =>
   (require(`${pkg}/package.json`) as { version: string }).version;
 
 /** Creates the store's tables and a job `jobId` of one stage, started, ready for task rows. */
-async function startOneStageJob(store: PostgresStore, jobId: string, name: string): Promise<void> {
+export async function startOneStageJob(
+  store: PostgresStore,
+  jobId: string,
+  name: string,
+): Promise<void> {
   await store.init();
   await store.createJob({ id: jobId, name, params: {}, transport: 'postgres', stageCount: 1 });
   await store.startStage(jobId, 0, 's');
@@ -77,7 +83,7 @@ async function insertVsCopy(admin: pg.Pool, n: number) {
 }
 
 /** graphile-worker: enqueue `n` no-op jobs with addJobs, drain them with the performance-page settings. */
-async function graphileWorker(
+export async function graphileWorker(
   admin: pg.Pool,
   n: number,
 ): Promise<{ jobsPerSecond: number; cpuMicrosPerJob: { node: number; postgres?: number } }> {
@@ -186,15 +192,20 @@ async function pgBoss(admin: pg.Pool, n: number): Promise<number> {
  * 4 connections each taking the next 500 tasks, admitting them as packs of `packTasks`
  * (`admitPacks`) and recording them through the real barrier (`completeTasks`) — the store
  * statements the engine runs for a packed fan-out's first deliveries. What the engine reaches
- * beyond these is its own cost and the queue's.
+ * beyond these is its own cost and the queue's. CPU per task counts from the first insert on.
  */
-async function statementFloor(admin: pg.Pool, n: number, packTasks: number): Promise<number> {
+export async function statementFloor(
+  admin: pg.Pool,
+  n: number,
+  packTasks: number,
+): Promise<{ tasksPerSecond: number; cpuMicrosPerTask: { node: number; postgres?: number } }> {
   const schema = schemaName('floor');
   const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 4 });
   const batch = 500;
   try {
     await startOneStageJob(store, 'floor', 'floor');
     const t0 = performance.now();
+    const cpu = cpuMeter();
     for (let start = 0; start < n; start += 2000) {
       const tasks = Array.from({ length: Math.min(2000, n - start) }, (_, i) => ({
         index: start + i,
@@ -232,8 +243,9 @@ async function statementFloor(admin: pg.Pool, n: number, packTasks: number): Pro
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
     const seconds = (performance.now() - t0) / 1000;
+    const cpuMicrosPerTask = cpu.perItem(n);
     if (!completed) throw new Error('the floor run did not complete its stage');
-    return n / seconds;
+    return { tasksPerSecond: n / seconds, cpuMicrosPerTask };
   } finally {
     await store.close();
     await dropSchema(admin, schema);
@@ -309,12 +321,26 @@ async function endToEnd(
 const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
   `; CPU per ${per}: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
 
-/** One part of the benchmark alone, with its CPU per task: for comparing two checkouts. */
-async function onePart(admin: pg.Pool, part: 'packed' | 'floor'): Promise<Record<string, unknown>> {
+/** The parts `--part` runs alone. */
+export type PostgresPart = 'packed' | 'floor' | 'fused-floor';
+
+/**
+ * One part of the benchmark alone, with its CPU per task: for comparing two checkouts. The fused
+ * floor (postgres-fused.ts) runs its own graphile-worker and floor references.
+ */
+async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<string, unknown>> {
+  if (part === 'fused-floor') return (await import('./postgres-fused.js')).fusedFloorPart(admin);
   if (part === 'floor') {
-    const floorTasksPerSecond = await statementFloor(admin, 100_000, 64);
-    log(`  statement floor: 100000 tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s`);
-    return { scenario: 'postgres', part, floorTasksPerSecond: Math.round(floorTasksPerSecond) };
+    const floor = await statementFloor(admin, 100_000, 64);
+    log(
+      `  statement floor: 100000 tasks → ${floor.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(floor.cpuMicrosPerTask)}`,
+    );
+    return {
+      scenario: 'postgres',
+      part,
+      floorTasksPerSecond: Math.round(floor.tasksPerSecond),
+      cpuMicrosPerTask: floor.cpuMicrosPerTask,
+    };
   }
   const packed = await endToEnd(admin, 100_000, 64, 2000);
   log(
@@ -338,8 +364,11 @@ async function onePart(admin: pg.Pool, part: 'packed' | 'floor'): Promise<Record
 export async function runPostgresBench(args: {
   n?: number;
   json: boolean;
-  /** Only this part: the high-throughput run or the statement floor (before/after comparisons). */
-  part?: 'packed' | 'floor';
+  /**
+   * Only this part: the high-throughput run or the statement floor (before/after comparisons), or
+   * the fused claim's statement floor beside its references.
+   */
+  part?: PostgresPart;
 }): Promise<Record<string, unknown>> {
   const n = args.n ?? 100_000;
   const queueJobs = 10_000;
@@ -398,7 +427,11 @@ export async function runPostgresBench(args: {
       `  hello_world n=100000, high-throughput settings (${packTasks} tasks per message): ${packed.status}, ${packed.tasks} tasks in ${packed.seconds.toFixed(1)} s → ${packed.tasksPerSecond.toFixed(0)} tasks/s = ${(packed.tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker (target ≥ 2x; ${(packed.tasksPerSecond / graphileWorker100k).toFixed(2)}x at 100,000 jobs)${cpuNote(packed.cpuMicrosPerTask)}`,
     );
     const floorTasks = 100_000;
-    const floorTasksPerSecond = await statementFloor(admin, floorTasks, packTasks);
+    const { tasksPerSecond: floorTasksPerSecond } = await statementFloor(
+      admin,
+      floorTasks,
+      packTasks,
+    );
     log(
       `  statement floor (insert + pack admission + barrier, no engine, no queue): ${floorTasks} tasks → ${floorTasksPerSecond.toFixed(0)} tasks/s = ${(floorTasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x graphile-worker; high-throughput run / floor ${(packed.tasksPerSecond / floorTasksPerSecond).toFixed(2)}`,
     );
