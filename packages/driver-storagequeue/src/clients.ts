@@ -28,8 +28,14 @@ export type StorageOperation =
   | 'createQueue'
   | 'getProperties';
 
-/** Tries per call (the first and its retries) on throttling and server errors. */
+/** Tries per call (the first and its retries) on server errors and connection failures. */
 const MAX_TRIES = 8;
+/**
+ * How long a throttled call (503 ServerBusy) keeps trying. Throttling asks the client to come back
+ * later, not to give up: a send behind a busy queue (2,000 messages/s) waits its turn, where a
+ * fixed number of tries would fail sends as soon as a backlog outlasts the back-off.
+ */
+const THROTTLED_FOR_MS = 60_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 4000;
 
@@ -105,6 +111,7 @@ export class QueueClients {
     use: (client: QueueClient) => Promise<T>,
   ): Promise<T> {
     const { limit, counter, closed } = this.options;
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await limit.run(() => this.withRotation(queue, use));
@@ -112,12 +119,13 @@ export class QueueClients {
         limit.succeeded();
         return result;
       } catch (err) {
-        if (statusOf(err) === 503) {
+        const throttled = statusOf(err) === 503;
+        if (throttled) {
           counter.throttled();
           limit.throttled();
         }
-        if (attempt >= MAX_TRIES || closed.aborted || isAbortError(err) || !isRetryable(err))
-          throw err;
+        const spent = throttled ? Date.now() - started >= THROTTLED_FOR_MS : attempt >= MAX_TRIES;
+        if (spent || closed.aborted || isAbortError(err) || !isRetryable(err)) throw err;
         // Full jitter: concurrent callers throttled together do not come back together.
         const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
         await sleep(Math.random() * cap, closed);

@@ -9,6 +9,12 @@ import { devstoreConnectionString } from './azurite.js';
 import { connectionString, deleteQueues, uniqueName } from './helpers.js';
 
 const prefix = uniqueName('thr');
+
+/** Where the shared Azurite listens: what a throttling proxy forwards to. */
+function azurite(): { host: string; port: number } {
+  const endpoint = new URL(/QueueEndpoint=([^;]+)/.exec(connectionString)![1]!);
+  return { host: endpoint.hostname, port: Number(endpoint.port) };
+}
 let throttle: StorageThrottle;
 let viaThrottle: string;
 
@@ -16,9 +22,8 @@ describe.skipIf(!connectionString)(
   'behind a storage account that throttles (503 ServerBusy)',
   () => {
     beforeAll(async () => {
-      const endpoint = new URL(/QueueEndpoint=([^;]+)/.exec(connectionString)![1]!);
       throttle = await startStorageThrottle({
-        target: { host: endpoint.hostname, port: Number(endpoint.port) },
+        target: azurite(),
         queueMessagesPerSecond: 100,
         accountRequestsPerSecond: 1000,
         burstSeconds: 0.5,
@@ -78,5 +83,33 @@ describe.skipIf(!connectionString)(
         await transport.close();
       }
     }, 60_000);
+
+    it('keeps a throttled send trying while a backlog drains at the queue rate, failing none', async () => {
+      // 160 messages at 20 a second: the last waits about 8 s behind the others, longer than a
+      // fixed number of tries would keep trying.
+      const slow = await startStorageThrottle({
+        target: azurite(),
+        queueMessagesPerSecond: 20,
+        burstSeconds: 0.2,
+      });
+      const transport = storageQueueTransport({
+        connectionString: devstoreConnectionString(slow.port),
+        queues: { stage: `${prefix}-bs`, task: `${prefix}-bt` },
+      });
+      try {
+        await transport.ping(); // creates the queues
+        await new Promise((r) => setTimeout(r, 300));
+        const n = 160;
+        const results = await Promise.allSettled(
+          Array.from({ length: n }, (_, i) => transport.send('task', [{ body: `b-${i}` }])),
+        );
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        expect(slow.stats().throttled).toBeGreaterThan(n);
+        expect(transport.usage().operations.putMessage).toBe(n);
+      } finally {
+        await transport.close();
+        await slow.close();
+      }
+    }, 90_000);
   },
 );
