@@ -105,7 +105,15 @@ export interface ServiceBusTransportOptions {
   packTasks?: number;
   /** Prices for `estimateCost`. @defaultValue {@link SERVICE_BUS_LIST_PRICES} */
   prices?: ServiceBusPrices;
-  /** The SDK's retry options (`ServerBusy` and transient errors are retried). @defaultValue exponential, 5 retries from 500 ms */
+  /**
+   * The SDK's retry options. By default the SDK makes one attempt per operation: an SDK retry of
+   * a `ServerBusy` comes back unpaced, usually inside the service's 2 s penalty (prolonging it),
+   * and hides the refusal from the transport's pacing. The transport itself resends a send
+   * refused with `ServerBusy` (after the pause) or failed with a transient error (after a
+   * back-off); a failed settlement or lock renewal is left to the caller (the message comes back).
+   * Retries configured here come on top of the transport's own.
+   * @defaultValue exponential, no retries
+   */
   retryOptions?: RetryOptions;
   /** Processing-path name. @defaultValue 'servicebus' */
   name?: string;
@@ -171,8 +179,12 @@ const MAX_RECEIVE = 1000;
 const DEFAULT_PREFETCH = 100;
 /** The wait the service's throttling answer asks for ("Please wait 2 seconds and try again"). */
 const SERVER_BUSY_WAIT_MS = 2000;
-/** Sends refused with `ServerBusy` after the SDK's own retries are tried again this many times. */
+/** Sends refused with `ServerBusy` are tried again this many times (each after the pause). */
 const SERVER_BUSY_RESENDS = 3;
+/** Sends failed with another retryable error are tried again this many times, backing off exponentially. */
+const TRANSIENT_RESENDS = 5;
+const TRANSIENT_DELAY_MS = 500;
+const TRANSIENT_MAX_DELAY_MS = 10_000;
 
 /** What the driver keeps per received message, out of reach of callers. */
 interface Delivery {
@@ -295,7 +307,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       : undefined;
     this.retryOptions = {
       mode: RetryMode.Exponential,
-      maxRetries: 5,
+      maxRetries: 0,
       retryDelayInMs: 500,
       maxRetryDelayInMs: 10_000,
       ...options.retryOptions,
@@ -454,26 +466,31 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     messages: readonly OutgoingMessage[],
     abortSignal: AbortSignal | undefined,
   ): Promise<void> {
-    const options = { abortSignal };
     const outgoing = messages.map(toServiceBusMessage);
-    for (let resend = 0; ; resend++) {
-      await this.bucket?.take(messages.length, options.abortSignal);
+    let refused = 0;
+    let failed = 0;
+    for (;;) {
+      await this.bucket?.take(messages.length, abortSignal);
       try {
         await this.withClient((client) =>
-          this.sendBatches(this.sender(client, queueName), outgoing, options.abortSignal),
+          this.sendBatches(this.sender(client, queueName), outgoing, abortSignal),
         );
         this.count('send', messages.length);
         return;
       } catch (err) {
-        // Still throttled after the SDK's retries: wait as the service asks, slower, and resend
-        // (receivers de-duplicate a batch the service took before answering).
-        if (isServerBusy(err) && resend < SERVER_BUSY_RESENDS && !options.abortSignal?.aborted) {
+        // Resent whole: receivers de-duplicate a batch the service took before another failed.
+        if (isServerBusy(err)) {
+          // Throttled: wait as the service asks, slower, and resend. Paced, the bucket's next
+          // `take` waits (it was paused); unpaced, wait here.
           this.noteThrottled();
-          // Unpaced, wait here; paced, the bucket's next `take` waits (it was paused).
-          if (!this.bucket) await new Promise((r) => setTimeout(r, SERVER_BUSY_WAIT_MS));
+          if (refused++ < SERVER_BUSY_RESENDS && !abortSignal?.aborted) {
+            if (!this.bucket) await sleep(SERVER_BUSY_WAIT_MS, abortSignal);
+            continue;
+          }
+        } else if (isTransient(err) && failed < TRANSIENT_RESENDS && !abortSignal?.aborted) {
+          await sleep(backoffMs(failed++), abortSignal);
           continue;
         }
-        if (isServerBusy(err)) this.counter.throttled();
         throw backendError(`send to queue '${queueName}' failed`, err);
       }
     }
@@ -1044,6 +1061,36 @@ function isLockLost(err: unknown): boolean {
 function isServerBusy(err: unknown): boolean {
   const code = errorCode(err);
   return code === 'ServiceBusy' || code === 'ServerBusyError';
+}
+
+/**
+ * An error the SDK marks retryable (a lost connection, a timeout, an unavailable service), other
+ * than `ServerBusy` (paced instead) and an authorisation failure (`withClient` re-reads a rotated
+ * secret; retrying a wrong key only delays the error).
+ */
+function isTransient(err: unknown): boolean {
+  if (err instanceof AggregateError && err.errors.length > 0) return isTransient(err.errors.at(-1));
+  if (isServerBusy(err) || isAuthError(err)) return false;
+  return (err as { retryable?: unknown } | null)?.retryable === true;
+}
+
+/** The wait before transient resend `attempt` (0-based): exponential with ±20 % jitter. */
+function backoffMs(attempt: number): number {
+  const ms = Math.min(TRANSIENT_MAX_DELAY_MS, TRANSIENT_DELAY_MS * 2 ** attempt);
+  return ms * (0.8 + Math.random() * 0.4);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the next attempt then fails with it). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function isAuthError(err: unknown): boolean {
