@@ -18,6 +18,7 @@ export {
 export {
   DIAGNOSTIC_ID,
   MessageTooLargeError,
+  type ServiceBusPacing,
   type ServiceBusTransport,
   type ServiceBusTransportOptions,
   serviceBusTransport,

@@ -36,9 +36,14 @@ export class ReceivePump {
   /** The last error the SDK reported (it reconnects by itself); for diagnostics. */
   lastError: unknown;
 
+  /**
+   * @param onError called with each error the SDK reports (it reconnects by itself), e.g. for the
+   *   transport to notice a `ServerBusy`.
+   */
   constructor(
     readonly receiver: ServiceBusReceiver,
     prefetch: number,
+    onError?: (error: unknown) => void,
   ) {
     this.subscription = receiver.subscribe(
       {
@@ -51,6 +56,7 @@ export class ReceivePump {
           }),
         processError: async (args) => {
           this.lastError = args.error;
+          onError?.(args.error);
         },
       },
       { autoCompleteMessages: false, maxConcurrentCalls: prefetch },

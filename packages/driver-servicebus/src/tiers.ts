@@ -10,6 +10,8 @@
  *   some 25,000 tasks/s instead of ~330.
  * - `premium`: no credit throttling (messaging units bound the throughput), 1 MB messages: no
  *   pacing, prefetch 100, 100 tasks per message (fewer operations, less CPU per task).
+ * - no tier: adaptive pacing (none until the namespace first answers `ServerBusy`; the rule and
+ *   its figures are in `adaptive-pacing.ts`), prefetch 100, one task per message.
  * @module
  */
 

@@ -46,6 +46,7 @@ import {
 } from '@switchyard/core/driver';
 import Long from 'long';
 import pLimit from 'p-limit';
+import { AdaptiveCreditBucket } from './adaptive-pacing.js';
 import {
   checkLaneNames,
   type LaneReceiver,
@@ -89,8 +90,10 @@ export interface ServiceBusTransportOptions {
   sendConcurrency?: number;
   /**
    * The namespace's tier: applies that tier's pacing, prefetch and recommended pack size
-   * (`serviceBusTierDefaults`), and prices `estimateCost` by it. Without it: no pacing, prefetch
-   * 100, one task per message, Standard prices.
+   * (`serviceBusTierDefaults`), and prices `estimateCost` by it. Without it (and without
+   * `rateLimit`): adaptive pacing (none until the namespace first answers `ServerBusy`, then a
+   * credit bucket at a rate learnt from the refusals), prefetch 100, one task per message,
+   * Standard prices.
    */
   tier?: ServiceBusTierName;
   /** Premium: the namespace's messaging units (for `estimateCost`). @defaultValue 1 */
@@ -98,14 +101,23 @@ export interface ServiceBusTransportOptions {
   /**
    * Credit budget: each message sent, received or settled costs one (Standard: 1,000/s per
    * namespace); `burst` bounds what is spent at once after idling.
-   * @defaultValue the tier's (`standard`: 850/s, burst 100), none without a tier
+   * @defaultValue the tier's (`standard`: 850/s, burst 100; `premium`: none); without a tier,
+   * adaptive (unpaced until the first `ServerBusy`, see {@link ServiceBusTransport.pacing})
    */
   rateLimit?: { creditsPerSecond: number; burst?: number };
   /** Tasks per task message recommended to the engine (`limits.packTasks`). @defaultValue the tier's (100), 1 without a tier */
   packTasks?: number;
   /** Prices for `estimateCost`. @defaultValue {@link SERVICE_BUS_LIST_PRICES} */
   prices?: ServiceBusPrices;
-  /** The SDK's retry options (`ServerBusy` and transient errors are retried). @defaultValue exponential, 5 retries from 500 ms */
+  /**
+   * The SDK's retry options. By default the SDK makes one attempt per operation: an SDK retry of
+   * a `ServerBusy` comes back unpaced, usually inside the service's 2 s penalty (prolonging it),
+   * and hides the refusal from the transport's pacing. The transport itself resends a send
+   * refused with `ServerBusy` (after the pause) or failed with a transient error (after a
+   * back-off); a failed settlement or lock renewal is left to the caller (the message comes back).
+   * Retries configured here come on top of the transport's own.
+   * @defaultValue exponential, no retries
+   */
   retryOptions?: RetryOptions;
   /** Processing-path name. @defaultValue 'servicebus' */
   name?: string;
@@ -134,8 +146,27 @@ export interface ServiceBusTransport extends Transport {
   readonly maxDeliveryCount: number;
   /** Messages sent, received and settled, lock renewals, scheduled copies and peeks; `ServerBusy` answers that reached the transport. */
   usage(): TransportUsage;
+  /**
+   * How the transport paces its credit spending now; `undefined` while it does not. With a `tier`
+   * of `standard` or a `rateLimit` it always does; with neither, from the first `ServerBusy` until
+   * five minutes pass without one.
+   */
+  pacing(): ServiceBusPacing | undefined;
   /** The cost of `usage` at the tier's list prices. */
   estimateCost(usage: TransportUsage): CostEstimate;
+}
+
+/** How a {@link ServiceBusTransport} paces its credit spending (see its `pacing`). */
+export interface ServiceBusPacing {
+  /**
+   * `configured`: the bucket of the `tier` or `rateLimit` option. `adaptive`: without either,
+   * engaged by a `ServerBusy` at a rate derived from what the transport was spending when refused.
+   */
+  readonly mode: 'configured' | 'adaptive';
+  /** Credits per second it paces at now (lowered by `ServerBusy` answers, recovering while unrefused). */
+  readonly creditsPerSecond: number;
+  /** The most it paces at: the configured rate, or (adaptive) a little under the rate last refused. */
+  readonly ceiling: number;
 }
 
 /** A message that fits no batch, even alone. The engine's claim check keeps bodies under `limits.maxMessageBytes`. */
@@ -171,8 +202,12 @@ const MAX_RECEIVE = 1000;
 const DEFAULT_PREFETCH = 100;
 /** The wait the service's throttling answer asks for ("Please wait 2 seconds and try again"). */
 const SERVER_BUSY_WAIT_MS = 2000;
-/** Sends refused with `ServerBusy` after the SDK's own retries are tried again this many times. */
+/** Sends refused with `ServerBusy` are tried again this many times (each after the pause). */
 const SERVER_BUSY_RESENDS = 3;
+/** Sends failed with another retryable error are tried again this many times, backing off exponentially. */
+const TRANSIENT_RESENDS = 5;
+const TRANSIENT_DELAY_MS = 500;
+const TRANSIENT_MAX_DELAY_MS = 10_000;
 
 /** What the driver keeps per received message, out of reach of callers. */
 interface Delivery {
@@ -224,7 +259,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   private readonly schedule = new LaneSchedule();
   private readonly retryOptions: RetryOptions;
   private readonly outcomes = new OutcomeLanes();
+  /** Pacing by the `tier` or `rateLimit` option. */
   private readonly bucket: CreditBucket | undefined;
+  /** Pacing without a tier or `rateLimit`: none until the first `ServerBusy`. */
+  private readonly adaptive: AdaptiveCreditBucket | undefined;
+  private readonly configuredRate: number | undefined;
   private readonly prefetch: number;
   private readonly counter = new UsageCounter();
   private readonly tier: ServiceBusTierName | undefined;
@@ -287,15 +326,17 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       options.prefetchCount ?? tierDefaults?.prefetchCount ?? DEFAULT_PREFETCH,
     );
     const rateLimit = options.rateLimit ?? tierDefaults?.rateLimit;
+    this.configuredRate = rateLimit?.creditsPerSecond;
     this.bucket = rateLimit
       ? new CreditBucket({
           perSecond: rateLimit.creditsPerSecond,
           ...(rateLimit.burst === undefined ? {} : { burst: rateLimit.burst }),
         })
       : undefined;
+    this.adaptive = rateLimit || options.tier ? undefined : new AdaptiveCreditBucket();
     this.retryOptions = {
       mode: RetryMode.Exponential,
-      maxRetries: 5,
+      maxRetries: 0,
       retryDelayInMs: 500,
       maxRetryDelayInMs: 10_000,
       ...options.retryOptions,
@@ -393,7 +434,9 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // or stuck handler); the engine renews explicitly through extendLock while a task runs.
         maxAutoLockRenewalDurationInMs: 0,
       });
-      pump = new ReceivePump(receiver, this.prefetch);
+      pump = new ReceivePump(receiver, this.prefetch, (err) =>
+        this.noteIfServerBusy(err, Date.now()),
+      );
       this.pumps.set(queueName, pump);
     }
     return pump;
@@ -454,26 +497,33 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     messages: readonly OutgoingMessage[],
     abortSignal: AbortSignal | undefined,
   ): Promise<void> {
-    const options = { abortSignal };
     const outgoing = messages.map(toServiceBusMessage);
-    for (let resend = 0; ; resend++) {
-      await this.bucket?.take(messages.length, options.abortSignal);
+    let refused = 0;
+    let failed = 0;
+    for (;;) {
+      const paced = this.pace(messages.length, abortSignal);
+      if (paced) await paced;
+      const startedAt = Date.now();
       try {
         await this.withClient((client) =>
-          this.sendBatches(this.sender(client, queueName), outgoing, options.abortSignal),
+          this.sendBatches(this.sender(client, queueName), outgoing, abortSignal),
         );
         this.count('send', messages.length);
         return;
       } catch (err) {
-        // Still throttled after the SDK's retries: wait as the service asks, slower, and resend
-        // (receivers de-duplicate a batch the service took before answering).
-        if (isServerBusy(err) && resend < SERVER_BUSY_RESENDS && !options.abortSignal?.aborted) {
-          this.noteThrottled();
-          // Unpaced, wait here; paced, the bucket's next `take` waits (it was paused).
-          if (!this.bucket) await new Promise((r) => setTimeout(r, SERVER_BUSY_WAIT_MS));
+        // Resent whole: receivers de-duplicate a batch the service took before another failed.
+        if (isServerBusy(err)) {
+          // Throttled: wait as the service asks, slower, and resend. Paced, the bucket's next
+          // `take` waits (it was paused); unpaced (`tier: 'premium'`), wait here.
+          this.noteThrottled(startedAt);
+          if (refused++ < SERVER_BUSY_RESENDS && !abortSignal?.aborted) {
+            if (!this.bucket && !this.adaptive) await sleep(SERVER_BUSY_WAIT_MS, abortSignal);
+            continue;
+          }
+        } else if (isTransient(err) && failed < TRANSIENT_RESENDS && !abortSignal?.aborted) {
+          await sleep(backoffMs(failed++), abortSignal);
           continue;
         }
-        if (isServerBusy(err)) this.counter.throttled();
         throw backendError(`send to queue '${queueName}' failed`, err);
       }
     }
@@ -485,16 +535,46 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     this.activeSince ??= now;
     this.activeUntil = now;
     this.counter.add(kind, n);
+    this.adaptive?.spent(n, now);
   }
 
-  /** A `ServerBusy` reached the transport: count it and pause the credit bucket as asked. */
-  private noteThrottled(): void {
-    this.counter.throttled();
-    this.bucket?.throttled(SERVER_BUSY_WAIT_MS);
+  /**
+   * Takes `n` credits before (for receives, after) the operations they pay for: waits for them
+   * while pacing; otherwise returns `undefined`, so the unpaced path awaits nothing.
+   */
+  private pace(n: number, signal?: AbortSignal): Promise<void> | undefined {
+    return this.bucket ? this.bucket.take(n, signal) : this.adaptive?.take(n, signal);
+  }
+
+  /**
+   * `count` operations begun at `startedAt` were answered `ServerBusy`: count them, and pause and
+   * slow the pacing as asked (engaging it, without a tier or `rateLimit`).
+   */
+  private noteThrottled(startedAt: number, count = 1): void {
+    this.counter.throttled(count);
+    const now = Date.now();
+    this.bucket?.throttled(SERVER_BUSY_WAIT_MS, now);
+    this.adaptive?.throttled(SERVER_BUSY_WAIT_MS, now, startedAt);
+  }
+
+  /** Notes `err` if it is a `ServerBusy` answer to an operation begun at `startedAt`. */
+  private noteIfServerBusy(err: unknown, startedAt: number): void {
+    if (isServerBusy(err)) this.noteThrottled(startedAt);
   }
 
   usage(): TransportUsage {
     return this.counter.usage();
+  }
+
+  pacing(): ServiceBusPacing | undefined {
+    if (this.bucket)
+      return {
+        mode: 'configured',
+        creditsPerSecond: this.bucket.perSecond,
+        ceiling: this.configuredRate ?? this.bucket.perSecond,
+      };
+    const state = this.adaptive?.state();
+    return state && { mode: 'adaptive', ...state };
   }
 
   estimateCost(usage: TransportUsage): CostEstimate {
@@ -551,7 +631,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     }
     if (raw.length > 0) {
       this.count('receive', raw.length);
-      await this.bucket?.take(raw.length);
+      const paced = this.pace(raw.length);
+      if (paced) await paced;
     }
     return raw.map((m) => this.wrap(queue, queueName, pump.receiver, m));
   }
@@ -581,7 +662,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     }
     if (got.length > 0) {
       this.count('receive', got.length);
-      await this.bucket?.take(got.length);
+      const paced = this.pace(got.length);
+      if (paced) await paced;
     }
     return got.map(({ from, raw }) =>
       this.wrap('task', from.queueName, from.pump.receiver, raw, from.lane),
@@ -623,11 +705,15 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
       return { s, delivery };
     });
     if (resolved.length === 0) return;
-    await this.bucket?.take(resolved.length);
+    const paced = this.pace(resolved.length);
+    if (paced) await paced;
     this.count('settle', resolved.length);
+    const startedAt = Date.now();
     const results = await Promise.allSettled(
       resolved.map(({ s, delivery }) => this.settleOne(s, delivery)),
     );
+    const busy = results.filter((r) => r.status === 'rejected' && isServerBusy(r.reason)).length;
+    if (busy > 0) this.noteThrottled(startedAt, busy);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await this.noteAuthFailure(failed.reason);
@@ -646,7 +732,8 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         // completed. A crash in between leaves both; receivers de-duplicate. The copy goes to the
         // queue the message came from, so it stays in its lane.
         const copy = copyOf(raw, s.message.id, s.message.deliveryCount);
-        await this.bucket?.take(1);
+        const paced = this.pace(1);
+        if (paced) await paced;
         this.count('schedule');
         await this.withClient((client) =>
           this.sender(client, queueName).scheduleMessages(copy, new Date(Date.now() + s.delayMs)),
@@ -676,17 +763,21 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const delivery = deliveries.get(message);
     if (!delivery)
       throw new ValidationError('message was not received from this Service Bus transport');
-    await this.bucket?.take(1);
+    const paced = this.pace(1);
+    if (paced) await paced;
     this.count('renewLock');
+    const startedAt = Date.now();
     try {
       await delivery.receiver.renewMessageLock(delivery.raw);
     } catch (err) {
+      this.noteIfServerBusy(err, startedAt);
       await this.noteAuthFailure(err);
       throw backendError('lock renewal failed', err);
     }
   }
 
   async ping(): Promise<void> {
+    const startedAt = Date.now();
     try {
       await this.withClient(async (client) => {
         // Every lane's queue: a lane that was not created would otherwise show only on first use.
@@ -706,6 +797,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         );
       });
     } catch (err) {
+      this.noteIfServerBusy(err, startedAt);
       throw backendError('Service Bus is not reachable', err);
     }
   }
@@ -725,6 +817,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
   async listDeadLetters(queue: QueueKind, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? 100;
     let queueName = this.queueNames[queue];
+    const startedAt = Date.now();
     try {
       return await this.withClient(async (client) => {
         // Lane by lane, highest first, until `limit` in all. Ids are message ids, as on one
@@ -737,6 +830,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         return out;
       });
     } catch (err) {
+      this.noteIfServerBusy(err, startedAt);
       throw backendError(`listing dead letters of '${queueName}' failed`, err);
     }
   }
@@ -745,6 +839,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const wanted = options.ids ? new Set(options.ids) : undefined;
     let queueName = this.queueNames[queue];
+    const startedAt = Date.now();
     try {
       return await this.withClient(async (client) => {
         const dlqs = this.queuesOf(queue).map((name) => ({
@@ -778,6 +873,7 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
         }
       });
     } catch (err) {
+      this.noteIfServerBusy(err, startedAt);
       throw backendError(`replaying dead letters of '${queueName}' failed`, err);
     }
   }
@@ -1044,6 +1140,36 @@ function isLockLost(err: unknown): boolean {
 function isServerBusy(err: unknown): boolean {
   const code = errorCode(err);
   return code === 'ServiceBusy' || code === 'ServerBusyError';
+}
+
+/**
+ * An error the SDK marks retryable (a lost connection, a timeout, an unavailable service), other
+ * than `ServerBusy` (paced instead) and an authorisation failure (`withClient` re-reads a rotated
+ * secret; retrying a wrong key only delays the error).
+ */
+function isTransient(err: unknown): boolean {
+  if (err instanceof AggregateError && err.errors.length > 0) return isTransient(err.errors.at(-1));
+  if (isServerBusy(err) || isAuthError(err)) return false;
+  return (err as { retryable?: unknown } | null)?.retryable === true;
+}
+
+/** The wait before transient resend `attempt` (0-based): exponential with ±20 % jitter. */
+function backoffMs(attempt: number): number {
+  const ms = Math.min(TRANSIENT_MAX_DELAY_MS, TRANSIENT_DELAY_MS * 2 ** attempt);
+  return ms * (0.8 + Math.random() * 0.4);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the next attempt then fails with it). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function isAuthError(err: unknown): boolean {

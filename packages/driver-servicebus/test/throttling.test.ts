@@ -72,7 +72,7 @@ describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
     }
   });
 
-  it('unpaced, the driver keeps going through throttling: every message arrives once', {
+  it('unpaced (premium), the driver keeps going through throttling: every message arrives once', {
     timeout: 60_000,
   }, async () => {
     // The test before left the namespace refusing for the service's 2 s penalty: start after it.
@@ -81,6 +81,7 @@ describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
     const transport = serviceBusTransport({
       connectionString: emulator!.connectionString,
       queues: queues(),
+      tier: 'premium',
       retryOptions: { maxRetries: 2, retryDelayInMs: 100 },
     });
     try {
@@ -119,6 +120,95 @@ describe.skipIf(!emulator)('Service Bus standard tier throttling', () => {
       expect(emulator!.throttleStats().throttled).toBe(before);
       expect(transport.usage().throttled).toBe(0);
       expect(transport.usage().billable).toBeGreaterThanOrEqual(3 * n);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('without a tier or rateLimit, a transport that is never refused paces nothing', async () => {
+    await sleep(2500);
+    const before = emulator!.throttleStats().throttled;
+    const transport = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues: queues(),
+    });
+    try {
+      await transport.send('task', bodies(40));
+      expect((await drain(transport, 40)).size).toBe(40);
+      expect(emulator!.throttleStats().throttled).toBe(before);
+      expect(transport.pacing()).toBeUndefined();
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('without a tier or rateLimit, the first ServerBusy engages pacing: every message once, and far fewer refusals than unpaced', {
+    timeout: 120_000,
+  }, async () => {
+    // 1,000 messages in sends of 50, one after another (5 s of the namespace's 200 credits/s),
+    // first unpaced (tier premium) for reference, then with the defaults.
+    const n = 1000;
+    const all = bodies(n);
+    const burst = async (transport: ReturnType<typeof serviceBusTransport>) => {
+      const start = emulator!.throttleStats().throttled;
+      let engaged: number | undefined;
+      for (let i = 0; i < n; i += 50) {
+        await transport.send('task', all.slice(i, i + 50));
+        if (engaged === undefined && transport.pacing())
+          engaged = emulator!.throttleStats().throttled;
+      }
+      return { refused: emulator!.throttleStats().throttled - start, engaged };
+    };
+
+    await sleep(2500);
+    const unpaced = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues: queues(),
+      tier: 'premium',
+    });
+    let reference: Awaited<ReturnType<typeof burst>>;
+    try {
+      reference = await burst(unpaced);
+    } finally {
+      await unpaced.close();
+    }
+    // Unpaced, every 200 credits meet a refusal (each resend waits the 2 s asked).
+    expect(reference.refused).toBeGreaterThanOrEqual(3);
+    expect(reference.engaged).toBeUndefined();
+
+    await sleep(2500);
+    // Start as a credit period begins, so the burst is refused within one period and the rate
+    // the transport measures is the namespace's.
+    await sleep(1010 - (Date.now() % 1000));
+    const before = emulator!.throttleStats().throttled;
+    const transport = serviceBusTransport({
+      connectionString: emulator!.connectionString,
+      queues: queues(),
+    });
+    try {
+      const paced = await burst(transport);
+      expect(paced.engaged).toBeDefined();
+      expect(paced.engaged!).toBeGreaterThan(before);
+      expect(transport.usage().throttled).toBeGreaterThanOrEqual(1);
+      expect(transport.pacing()?.mode).toBe('adaptive');
+
+      // Every message exactly once (receiving and settling them is paced too).
+      const seen: string[] = [];
+      const deadline = Date.now() + 60_000;
+      while (seen.length < n && Date.now() < deadline) {
+        const got = await transport.receive('task', { maxMessages: 50, waitMs: 500 });
+        seen.push(...got.map((m) => m.body));
+        await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+      }
+      expect(await transport.receive('task', { maxMessages: 50, waitMs: 500 })).toEqual([]);
+      expect(seen.length).toBe(n);
+      expect(new Set(seen).size).toBe(n);
+
+      // Once engaged, it kept under the credits: the rest of the burst (4 s of credits) and
+      // the drain (10 s of them) met at most one more refusal.
+      const after = emulator!.throttleStats().throttled - paced.engaged!;
+      expect(after).toBeLessThanOrEqual(1);
+      expect(after).toBeLessThan(reference.refused);
     } finally {
       await transport.close();
     }
