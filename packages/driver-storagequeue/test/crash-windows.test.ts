@@ -24,6 +24,8 @@ describe.skipIf(!connectionString)('storage queues (Azurite)', () => {
       });
     },
     visibilityMs: 1000,
+    // An idle receive polls about once a second (plus Azurite's time to answer under load).
+    redeliveryMs: 2000,
     testTimeoutMs: 90_000,
   });
 });

@@ -15,6 +15,13 @@ export interface CrashWindowOptions {
   transport: () => Transport | Promise<Transport>;
   /** Visibility / lock duration the transport's queues use, ms. @defaultValue 1000 */
   visibilityMs?: number;
+  /**
+   * How long a message may wait, once visible again, before a receive finds it: a polling
+   * transport's idle poll interval. The suite takes a job for stuck (and runs the reconciler)
+   * only after twice the visibility plus this, so a redelivery is not raced by a re-drive.
+   * @defaultValue 500
+   */
+  redeliveryMs?: number;
   /** Per-test timeout, ms. @defaultValue 60000 */
   testTimeoutMs?: number;
 }
@@ -86,6 +93,7 @@ const taskIndexOf = (m: OutgoingMessage) => {
  */
 export function crashWindowSuite(name: string, options: CrashWindowOptions): void {
   const visibilityMs = options.visibilityMs ?? 1000;
+  const quietMs = visibilityMs * 2 + (options.redeliveryMs ?? 500);
   const timeout = options.testTimeoutMs ?? 60_000;
 
   describe(`crash windows: ${name}`, () => {
@@ -193,7 +201,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         still = snapshot === last ? still + 1 : 0;
         last = snapshot;
         // Quiet for longer than a redelivery would take: whatever is left is stuck.
-        if (still * 100 > visibilityMs * 2 + 500) {
+        if (still * 100 > quietMs) {
           const r = await yard.reconcile({ olderThanMs: visibilityMs });
           for (const [k, v] of Object.entries(r.redriven)) redriven[k] = (redriven[k] ?? 0) + v;
           still = 0;
