@@ -5,6 +5,7 @@
  */
 
 import type { Priority } from '@switchyard/core';
+import { PutWake } from './put-wake.js';
 
 /** Idle back-off of a lane: the steps of one receive call's poll back-off, 50 ms doubling to 1 s. */
 export const LANE_BACKOFF_MIN_MS = 50;
@@ -40,7 +41,8 @@ export class LaneClock {
     normal: LaneClock.busy(),
     low: LaneClock.busy(),
   };
-  private readonly wakers = new Set<() => void>();
+  /** Waiting receive calls, woken by every put (each lane's `wakeAt` says when it is due). */
+  private readonly wake = new PutWake();
 
   private static busy(): LaneState {
     return { due: 0, backoffMs: LANE_BACKOFF_MIN_MS, wakeAt: Number.POSITIVE_INFINITY };
@@ -90,22 +92,11 @@ export class LaneClock {
   put(lane: Priority, visibleAt: number): void {
     const s = this.lanes[lane];
     s.wakeAt = Math.min(s.wakeAt, visibleAt);
-    for (const wake of this.wakers) wake();
+    this.wake.put(0);
   }
 
   /** Waits `ms`, or less if the signal aborts or a message is put in a lane meanwhile. */
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
+  async sleep(ms: number, signal: AbortSignal): Promise<void> {
+    await this.wake.sleep(ms, signal);
   }
 }
