@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor] [--window W] [--json]\n' +
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults] [--window W] [--json]\n' +
   '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {
@@ -60,10 +60,10 @@ async function main(): Promise<void> {
       break;
     }
     case 'postgres': {
-      const { runPostgresBench } = await import('./postgres.js');
-      const part = values.part;
-      if (part !== undefined && part !== 'packed' && part !== 'floor' && part !== 'fused-floor')
-        throw new Error('--part takes packed, floor or fused-floor');
+      const { runPostgresBench, POSTGRES_PARTS } = await import('./postgres.js');
+      const part = POSTGRES_PARTS.find((p) => p === values.part);
+      if (values.part !== undefined && part === undefined)
+        throw new Error(`--part takes ${POSTGRES_PARTS.join(', ')}`);
       result = await runPostgresBench({
         ...(sizes ? { n: sizes[0] } : {}),
         json: values.json,

@@ -5,6 +5,7 @@ import {
   type CostEstimate,
   type DeadLetter,
   LaneSchedule,
+  MAX_PACKED_TASKS,
   type OutgoingMessage,
   PRIORITIES,
   type Priority,
@@ -33,6 +34,16 @@ export interface PostgresTransportOptions extends ConnectionOptions {
   pollIntervalMs?: number;
   /** Visibility timeout when `receive` is not given one. @defaultValue 30000 */
   visibilityTimeoutMs?: number;
+  /**
+   * Tasks per task message recommended to the engine (`limits.packTasks`; a Switchyard's
+   * `batching.packTasks` overrides it). On this path a message costs more than a short task — a
+   * row inserted, locked and deleted, each with its index entries and WAL — so by default up to
+   * 64 of a fan-out's tasks share one; the engine still spreads a small stage over several
+   * messages, and each task keeps its own row, attempts, retries and dead-letter. `1` sends one
+   * message per task.
+   * @defaultValue 64
+   */
+  packTasks?: number;
   /** Overrides of the reported limits. */
   limits?: Partial<TransportLimits>;
   /** The server's price for `estimateCost`. @defaultValue {@link POSTGRES_LIST_PRICES} */
@@ -169,6 +180,9 @@ export function postgresTransport(options: PostgresTransportOptions): PostgresTr
   return new PostgresTransportImpl(options);
 }
 
+/** Tasks per task message recommended when `packTasks` is not set. */
+const DEFAULT_PACK_TASKS = 64;
+
 /** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
 
@@ -229,12 +243,20 @@ class PostgresTransportImpl implements PostgresTransport {
     this.visibilityMs = options.visibilityTimeoutMs ?? 30_000;
     this.prices = options.prices ?? POSTGRES_LIST_PRICES;
     const concurrent = options.pglite === undefined;
+    const packTasks = options.packTasks ?? DEFAULT_PACK_TASKS;
+    if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > MAX_PACKED_TASKS) {
+      const message = `must be an integer from 1 to ${MAX_PACKED_TASKS}`;
+      throw new ValidationError(`[switchyard] [postgres] packTasks ${message}`, [
+        { path: 'packTasks', message },
+      ]);
+    }
     this.limits = {
       maxMessageBytes: MiB,
       maxBatchMessages: 1000,
       maxBatchBytes: 16 * MiB,
       sendConcurrency: concurrent ? 4 : 1,
       maxReceiveMessages: 500,
+      packTasks,
       ...options.limits,
     };
   }

@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks 1] [--seed S] [--otel] [--key-limit L]
+ * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks K] [--seed S] [--otel] [--key-limit L]
  * [--rate-limit N/ms] [--lease-ms 2000] [--work-ms W] [--window W] [--json]` — a crash campaign per path;
  * `--otel` registers an OpenTelemetry SDK in every worker and checks their exported spans afterwards
  * (`otel.ts`); with `--key-limit` (and `--rate-limit`) the first two stages' tasks are flow-limited
@@ -8,13 +8,13 @@
  * `--window` sets the fairness window (`batching.window`) small enough for kills to land between
  * a stage's releases.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
- * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks 1]
+ * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks K]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
  * deadlock and one attempt per task, every run.
  * `npm run chaos -- schedules [--kills 30] [--workers 3] [--json]` — cron schedules evaluated by a
  * fleet on PostgreSQL, the evaluator SIGKILLed inside its pass: every fire submitted once.
  * `npm run chaos -- operations [--runs 10] [--paths postgres,storagequeue,servicebus] [--workers 3]
- * [--jobs 3] [--n 200] [--kills-per-run 6] [--pack-tasks 1] [--cancel-bound-ms 1000]
+ * [--jobs 3] [--n 200] [--kills-per-run 6] [--pack-tasks K] [--cancel-bound-ms 1000]
  * [--cancelled-retention-ms 10000 (60000 on storagequeue)] [--seed S] [--json]` — while workers
  * are SIGKILLed, failed jobs are retried, running jobs cancelled and finished jobs purged (`purge`,
  * and the workers' retention); see operations.ts.
@@ -41,7 +41,7 @@ const { values, positionals } = parseArgs({
     jobs: { type: 'string' },
     n: { type: 'string' },
     'kills-per-run': { type: 'string', default: '6' },
-    'pack-tasks': { type: 'string', default: '1' },
+    'pack-tasks': { type: 'string' },
     window: { type: 'string' },
     runs: { type: 'string' },
     'cancel-bound-ms': { type: 'string', default: '1000' },
@@ -58,6 +58,9 @@ const { values, positionals } = parseArgs({
 const int = (s: string | undefined, fallback: number) =>
   s === undefined ? fallback : Number.parseInt(s, 10);
 const log = (line: string) => console.error(line);
+/** `--pack-tasks`; unset, the workers pack as the path's transport recommends (PostgreSQL: 64). */
+const packTasks =
+  values['pack-tasks'] === undefined ? {} : { packTasks: int(values['pack-tasks'], 1) };
 
 if (positionals[0] === 'contention') {
   const report = await runContention({
@@ -65,7 +68,7 @@ if (positionals[0] === 'contention') {
     workers: int(values.workers, 3),
     jobs: int(values.jobs, 3),
     n: int(values.n, 5000),
-    packTasks: int(values['pack-tasks'], 1),
+    ...packTasks,
     log,
   });
   const bad = report.perRun.filter((r) => r.violations.length > 0);
@@ -119,7 +122,7 @@ if (positionals[0] === 'contention') {
       jobsPerRun: int(values.jobs, 3),
       n: int(values.n, 200),
       killsPerRun: int(values['kills-per-run'], 6),
-      packTasks: int(values['pack-tasks'], 1),
+      ...packTasks,
       cancelBoundMs: int(values['cancel-bound-ms'], 1000),
       ...(values['cancelled-retention-ms']
         ? { cancelledRetentionMs: int(values['cancelled-retention-ms'], 0) }
@@ -193,7 +196,7 @@ if (positionals[0] === 'contention') {
       jobsPerRun: int(values.jobs, 2),
       n: int(values.n, 400),
       killsPerRun: int(values['kills-per-run'], 6),
-      packTasks: int(values['pack-tasks'], 1),
+      ...packTasks,
       ...(values.window ? { window: int(values.window, 2048) } : {}),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
       ...(values.otel ? { otel: true } : {}),

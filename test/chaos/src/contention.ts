@@ -21,7 +21,7 @@ export interface ContentionOptions {
   jobs?: number;
   /** First-stage tasks per job (the chaos job runs n, n and n/10). @defaultValue 5000 */
   n?: number;
-  /** `batching.packTasks` of the workers. @defaultValue 1 */
+  /** `batching.packTasks` of the workers. @defaultValue the transport's recommendation (64) */
   packTasks?: number;
   log?: (line: string) => void;
 }

@@ -55,7 +55,10 @@ export interface CampaignOptions {
   maxRuns?: number;
   /** Visibility timeout / lock duration, ms. @defaultValue 1500 */
   visibilityMs?: number;
-  /** Tasks per task message (`batching.packTasks`). @defaultValue 1 */
+  /**
+   * Tasks per task message (`batching.packTasks`). @defaultValue the path's transport's
+   * recommendation (PostgreSQL: 64, at most ⌈chunk / 16⌉ per message; the others: 1)
+   */
   packTasks?: number;
   /**
    * The fairness window (`batching.window`): small, so that kills land between a stage's
@@ -216,7 +219,7 @@ export class Fleet {
           reconcileIntervalMs: 1000,
           reconcileOlderThanMs: RECONCILE_OLDER_THAN_MS[o.service.env.path],
           chunkSize: 100,
-          packTasks: o.packTasks ?? 1,
+          ...(o.packTasks === undefined ? {} : { packTasks: o.packTasks }),
           ...(o.window === undefined ? {} : { window: o.window }),
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,

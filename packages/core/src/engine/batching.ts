@@ -23,7 +23,10 @@ export interface BatchingOptions {
    * (a pack's tasks each take a slot and give it back as they end), and it asks for as many
    * messages as its free slots need at the pack size it sees, so workers need not share the
    * submitters' setting.
-   * @defaultValue 1 (one message per task)
+   * @defaultValue the transport's recommendation (`limits.packTasks`: the PostgreSQL transport
+   * recommends 64, the Azure transports their tier's), else 1 (one message per task). The
+   * recommendation is applied so that a small stage still spreads over workers: a fan-out chunk
+   * of n tasks packs at most ⌈n / 16⌉ per message (a value set here is applied as it is).
    */
   packTasks?: number;
   /**
@@ -55,6 +58,12 @@ export interface BatchingPolicy {
   concurrency: number;
   chunkSize: number;
   packTasks: number;
+  /**
+   * With `packTasks` taken from the transport's recommendation, a fan-out chunk of n tasks packs
+   * at most ⌈n / spreadOver⌉ per message; `undefined` (packTasks set by the user): exactly
+   * `packTasks`.
+   */
+  spreadOver: number | undefined;
   /** Tasks of one stage released at once; `undefined`: every task as it is inserted. */
   window: number | undefined;
 }
@@ -72,6 +81,7 @@ export function resolvePolicy(
     concurrency: Math.max(1, options.concurrency ?? limits.sendConcurrency),
     chunkSize: Math.max(1, options.chunkSize ?? DEFAULTS.batching.chunkSize),
     packTasks: packTasksOf(options.packTasks ?? limits.packTasks),
+    spreadOver: options.packTasks === undefined ? DEFAULTS.batching.spreadOver : undefined,
     window: windowOf(options.window),
   };
 }

@@ -134,8 +134,14 @@ export const DEFAULTS = {
   batching: {
     /** Tasks inserted and sent per fan-out chunk. */
     chunkSize: 2000,
-    /** Tasks per task message. */
+    /** Tasks per task message, unless the transport recommends a number (`limits.packTasks`). */
     packTasks: 1,
+    /**
+     * Packing by the transport's recommendation, a fan-out chunk of n tasks packs at most
+     * ⌈n / spreadOver⌉ per message: a small stage packed whole would be one message, run by one
+     * worker while the others idle; a chunk of 1,000 tasks or more still packs 64 per message.
+     */
+    spreadOver: 16,
     /**
      * Tasks of one stage released into the transport and not finished (fairness between jobs):
      * twice the task slots of a few workers at the default concurrency, so they never wait for a

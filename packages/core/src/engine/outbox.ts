@@ -45,6 +45,12 @@ export interface TaskMessagesOptions {
   trace?: TraceFields | undefined;
   /** The job's priority: the lane of every message. */
   priority?: Priority | undefined;
+  /**
+   * The tasks are a fan-out's chunk: packed by the transport's recommendation, at most
+   * ⌈tasks / `policy.spreadOver`⌉ share a message, so that a small stage is not one pack that one
+   * worker runs while the others idle.
+   */
+  spread?: boolean | undefined;
 }
 
 /**
@@ -56,7 +62,11 @@ export function taskMessages(
   tasks: readonly OutgoingTask[],
 ): OutgoingMessage[] {
   const { target, jobId, stage, resumed, trace, priority } = options;
-  const packSize = target.policy.packTasks;
+  const { packTasks, spreadOver } = target.policy;
+  const packSize =
+    options.spread && spreadOver !== undefined
+      ? Math.min(packTasks, Math.ceil(tasks.length / spreadOver))
+      : packTasks;
   if (packSize <= 1)
     return tasks.map((t) =>
       taskMessage(target, { jobId, stage, index: t.index, input: t.input, trace, priority }),

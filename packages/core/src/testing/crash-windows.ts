@@ -80,9 +80,11 @@ const stageOf = (m: OutgoingMessage) => {
   const e = decodeEnvelope(m.body);
   return e.kind === 'stage' ? e.stage : -1;
 };
-const taskIndexOf = (m: OutgoingMessage) => {
+/** The tasks a message carries (one, or a pack's), each as `stage * 1000 + index`. */
+const taskIndexesOf = (m: OutgoingMessage): number[] => {
   const e = decodeEnvelope(m.body);
-  return e.kind === 'task' ? Number(e.taskId.split('.').pop()) + e.stage * 1000 : -1;
+  if (e.kind === 'task') return [Number(e.taskId.split('.').pop()) + e.stage * 1000];
+  return e.kind === 'tasks' ? e.tasks.map((t) => t.index + e.stage * 1000) : [];
 };
 
 /**
@@ -304,7 +306,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
     }, async () => {
       const once = firstTime();
       const ctx = await setup({
-        dropMessage: (q, m) => once(q === 'task' && taskIndexOf(m) === 5),
+        dropMessage: (q, m) => once(q === 'task' && taskIndexesOf(m).includes(5)),
       });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
@@ -319,7 +321,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       // Window 1: task 1 of the first stage is sent by the release that task 0's end made.
       const ctx = await setup({
         window: 1,
-        failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexOf(m) === 1)),
+        failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexesOf(m).includes(1))),
       });
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);

@@ -60,6 +60,18 @@ describe('fanOut', () => {
     expect(packs.map((p) => p.tasks.length)).toEqual([4, 4, 2]);
   });
 
+  it("spreads a small stage over messages when packing by the transport's recommendation", async () => {
+    const sizesOf = async (batching: { window?: false }) => {
+      const fake = fakeEngine({ jobs: [fanJob()], limits: { packTasks: 64 }, batching });
+      const { run } = await started(fake, range(40));
+      await run();
+      return fake.transport.envelopes('task').map((e) => (e.kind === 'tasks' ? e.tasks.length : 1));
+    };
+    // Through the window's first release (the default) and sent directly: 14 messages, not one.
+    expect(await sizesOf({})).toEqual([...Array(13).fill(3), 1]);
+    expect(await sizesOf({ window: false })).toEqual([...Array(13).fill(3), 1]);
+  });
+
   it('resumed, inserts only what is missing and sends only open tasks, marked resumed', async () => {
     const fake = fakeEngine({ jobs: [fanJob()], batching: { packTasks: 10, window: false } });
     const { jobId, run } = await started(fake, range(5));

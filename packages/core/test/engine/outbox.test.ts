@@ -35,6 +35,31 @@ describe('taskMessages', () => {
     expect(decoded.every((p) => p.resumed === undefined)).toBe(true);
   });
 
+  it("spreads a fan-out chunk packed by the transport's recommendation: at most ⌈n / 16⌉ per message", () => {
+    const { target } = fakeEngine({ limits: { packTasks: 64 } });
+    const sizes = (n: number, spread: boolean) =>
+      taskMessages({ target, jobId, stage: 0, resumed: false, spread }, tasksOf(n)).map((m) => {
+        const e = decodeEnvelope(m.body);
+        return e.kind === 'tasks' ? e.tasks.length : 1;
+      });
+    // A small stage goes out as single messages, a larger one in about 16 packs.
+    expect(sizes(12, true)).toEqual(Array(12).fill(1));
+    expect(sizes(40, true)).toEqual([...Array(13).fill(3), 1]);
+    // A whole chunk packs the recommendation.
+    expect(sizes(2000, true).slice(0, 31)).toEqual(Array(31).fill(64));
+    // A window's release is not a fan-out chunk: packed whole.
+    expect(sizes(40, false)).toEqual([40]);
+  });
+
+  it('applies a packTasks the user set as it is, even to a small fan-out chunk', () => {
+    const { target } = fakeEngine({ limits: { packTasks: 64 }, batching: { packTasks: 8 } });
+    const messages = taskMessages(
+      { target, jobId, stage: 0, resumed: false, spread: true },
+      tasksOf(12),
+    );
+    expect(packs(messages).map((p) => p.tasks.length)).toEqual([8, 4]);
+  });
+
   it('keeps every pack within the transport message size', () => {
     const limit = 400;
     const { target } = fakeEngine({

@@ -89,7 +89,7 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     // only its open tasks released before (their messages may have been lost with the crash).
     if (windowSize !== undefined) open = resumed ? await releasedOf(ctx, job.id, stage, open) : [];
     const messages = taskMessages(
-      { target, jobId: job.id, stage, resumed, trace, priority: job.priority },
+      { target, jobId: job.id, stage, resumed, trace, priority: job.priority, spread: true },
       open,
     );
     ctx.telemetry.fanOutTasks.add(open.length, fanned);
@@ -100,9 +100,11 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     if (windowSize !== undefined) {
       const release = { jobId: job.id, stage, window: windowSize, fanOut: true };
       // Both awaited together: a failure of either is the chunk's, and neither goes unhandled.
-      inFlight = Promise.all([inFlight, window.release([release], trace)]).then(([, sent]) => {
-        messagesSent += sent.messages;
-      });
+      inFlight = Promise.all([inFlight, window.release([release], { trace, spread: true })]).then(
+        ([, sent]) => {
+          messagesSent += sent.messages;
+        },
+      );
     }
     // Awaited later (next chunk or the end); until then a failure must not count as unhandled.
     inFlight.catch(() => {});

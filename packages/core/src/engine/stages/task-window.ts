@@ -67,14 +67,13 @@ export class TaskWindow {
 
   /**
    * Releases and sends at once (the fan-out's own releases, and the reconciler's sweep); returns
-   * how many tasks and messages it sent. `trace`: the sender's span context, which the messages
-   * carry (by default, the context this worker last saw in each job's trace).
+   * how many tasks and messages it sent.
    */
-  async release(windows: readonly StageWindow[], trace?: TraceFields): Promise<Sent> {
+  async release(windows: readonly StageWindow[], options: ReleaseOptions = {}): Promise<Sent> {
     const sent = { tasks: 0, messages: 0 };
     if (windows.length === 0) return sent;
     const released = await this.ctx.store.releaseTasks(windows);
-    const counts = await Promise.all(released.map((r) => this.send(r, trace)));
+    const counts = await Promise.all(released.map((r) => this.send(r, options)));
     for (const messages of counts) sent.messages += messages;
     for (const r of released) sent.tasks += r.tasks.length;
     return sent;
@@ -165,7 +164,7 @@ export class TaskWindow {
   /** Sends released tasks' messages; returns how many. */
   private async send(
     { jobId, stage, tasks }: ReleasedTasks,
-    fields: TraceFields | undefined,
+    { trace: fields, spread }: ReleaseOptions,
   ): Promise<number> {
     const known = this.ctx.directory.info(jobId);
     const job = known instanceof Promise ? await known : known;
@@ -174,7 +173,7 @@ export class TaskWindow {
     // The released tasks' messages join the job's trace, as the fan-out's do.
     fields ??= traceOf(this.ctx.telemetry.jobContext(jobId));
     const messages = taskMessages(
-      { target, jobId, stage, resumed: false, trace: fields, priority: job.priority },
+      { target, jobId, stage, resumed: false, trace: fields, priority: job.priority, spread },
       tasks,
     );
     const { telemetry } = this.ctx;
@@ -182,6 +181,17 @@ export class TaskWindow {
     await sendBatched(target.transport, 'task', messages, target.policy);
     return messages.length;
   }
+}
+
+/** How {@link TaskWindow.release} sends what the store released. */
+export interface ReleaseOptions {
+  /**
+   * The sender's span context, which the messages carry. @defaultValue the context this worker
+   * last saw in each job's trace
+   */
+  trace?: TraceFields | undefined;
+  /** The release is a fan-out chunk's: spread over messages as `taskMessages` spreads one. */
+  spread?: boolean;
 }
 
 /** What a release sent. */

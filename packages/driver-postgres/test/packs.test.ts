@@ -1,0 +1,136 @@
+/**
+ * The transport's recommended packs: by default a fan-out's tasks share queue messages (up to 64
+ * each), a small stage still goes out as about 16 messages, every task keeps its own row and
+ * result, and `packTasks: 1` (on the transport or the Switchyard) sends one message per task.
+ */
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  silentLogger,
+  stage,
+  ValidationError,
+} from '@switchyard/core';
+import { decodeEnvelope, type Transport } from '@switchyard/core/driver';
+import { afterEach, describe, expect, it } from 'vitest';
+import { postgresStore, postgresTransport } from '../src/index.js';
+import { engines } from './helpers.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+const square = defineTask({ name: 'square', handler: (input: { i: number }) => input.i ** 2 });
+const job = defineJob({
+  name: 'wide-then-narrow',
+  stages: [
+    stage({
+      name: 'wide',
+      task: square,
+      fanOut: () => Array.from({ length: 2000 }, (_, i) => ({ i })),
+    }),
+    stage({
+      name: 'narrow',
+      task: square,
+      fanOut: () => Array.from({ length: 10 }, (_, i) => ({ i })),
+    }),
+  ],
+});
+
+/** The transport, with the tasks of each task message it sends recorded per stage. */
+function recording(inner: Transport) {
+  const messagesByStage: number[][] = [[], []];
+  const wrapped: Transport = Object.create(inner) as Transport;
+  wrapped.send = async (queue, messages, options) => {
+    if (queue === 'task')
+      for (const m of messages) {
+        const e = decodeEnvelope(m.body);
+        if (e.kind === 'tasks') messagesByStage[e.stage]!.push(e.tasks.length);
+        else if (e.kind === 'task') messagesByStage[e.stage]!.push(1);
+      }
+    return inner.send(queue, messages, options);
+  };
+  return { transport: wrapped, messagesByStage };
+}
+
+describe('postgresTransport packTasks', () => {
+  it('recommends 64 tasks per message by default, and takes 1 to 1000', () => {
+    const connectionString = 'postgres://nobody@127.0.0.1:1/none';
+    expect(postgresTransport({ connectionString }).limits.packTasks).toBe(64);
+    expect(postgresTransport({ connectionString, packTasks: 1 }).limits.packTasks).toBe(1);
+    for (const packTasks of [0, 1.5, 1001]) {
+      const attempt = () => postgresTransport({ connectionString, packTasks });
+      expect(attempt).toThrow(ValidationError);
+      expect(attempt).toThrow(/packTasks must be an integer from 1 to 1000/);
+    }
+  });
+});
+
+for (const engine of await engines()) {
+  describe(`the default Postgres configuration packs (${engine.name})`, () => {
+    async function run(options: { transportPackTasks?: number; batchingPackTasks?: number }) {
+      const schema = engine.schema();
+      const store = postgresStore({ ...engine.connection(), schema });
+      const { transport, messagesByStage } = recording(
+        postgresTransport({
+          ...engine.connection(),
+          schema,
+          pollIntervalMs: 50,
+          ...(options.transportPackTasks === undefined
+            ? {}
+            : { packTasks: options.transportPackTasks }),
+        }),
+      );
+      const yard = createSwitchyard({
+        jobs: [job],
+        store,
+        transports: [transport],
+        logger: silentLogger,
+        reconcile: { intervalMs: 0 },
+        ...(options.batchingPackTasks === undefined
+          ? {}
+          : { batching: { packTasks: options.batchingPackTasks } }),
+      });
+      const controller = new AbortController();
+      closers.push(async () => {
+        controller.abort();
+        await working;
+        await yard.close();
+      });
+      await store.init();
+      const working = yard.work({ concurrency: 256, signal: controller.signal, waitMs: 100 });
+      const { jobId } = await yard.submit('wide-then-narrow', undefined);
+      const view = await yard.waitFor(jobId, {
+        signal: AbortSignal.timeout(60_000),
+        pollIntervalMs: 50,
+      });
+      const results: number[] = [];
+      for await (const r of yard.results(jobId, 'wide')) results.push(Number(r.result));
+      return { view, messagesByStage, results };
+    }
+
+    it("sends a big stage's tasks 64 per message and a small stage's one per message; every task runs once", async () => {
+      const { view, messagesByStage, results } = await run({});
+      expect(view.status).toBe('succeeded');
+      expect(view.stages.map((s) => [s.succeeded, s.failed])).toEqual([
+        [2000, 0],
+        [10, 0],
+      ]);
+      expect(results.sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 2000 }, (_, i) => i ** 2).sort((a, b) => a - b),
+      );
+      expect(messagesByStage[0]!.sort((a, b) => b - a)).toEqual([...Array(31).fill(64), 16]);
+      expect(messagesByStage[1]).toEqual(Array(10).fill(1));
+    });
+
+    it('sends one message per task with packTasks: 1 on the transport or on the Switchyard', async () => {
+      for (const options of [{ transportPackTasks: 1 }, { batchingPackTasks: 1 }]) {
+        const { view, messagesByStage } = await run(options);
+        expect(view.status).toBe('succeeded');
+        expect(messagesByStage.map((sizes) => sizes.length)).toEqual([2000, 10]);
+        expect(messagesByStage.flat().every((size) => size === 1)).toBe(true);
+      }
+    });
+  });
+}
