@@ -243,11 +243,14 @@ class PostgresTransportImpl implements PostgresTransport {
     this.visibilityMs = options.visibilityTimeoutMs ?? 30_000;
     this.prices = options.prices ?? POSTGRES_LIST_PRICES;
     const concurrent = options.pglite === undefined;
-    const packTasks = options.packTasks ?? DEFAULT_PACK_TASKS;
+    const [field, packTasks] =
+      options.limits?.packTasks === undefined
+        ? ['packTasks', options.packTasks ?? DEFAULT_PACK_TASKS]
+        : ['limits.packTasks', options.limits.packTasks];
     if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > MAX_PACKED_TASKS) {
       const message = `must be an integer from 1 to ${MAX_PACKED_TASKS}`;
-      throw new ValidationError(`[switchyard] [postgres] packTasks ${message}`, [
-        { path: 'packTasks', message },
+      throw new ValidationError(`[switchyard] [postgres] ${field} ${message}`, [
+        { path: field, message },
       ]);
     }
     this.limits = {

@@ -64,6 +64,14 @@ describe('postgresTransport packTasks', () => {
       expect(attempt).toThrow(ValidationError);
       expect(attempt).toThrow(/packTasks must be an integer from 1 to 1000/);
     }
+    // The reported limits' own override wins, and is checked under its own name.
+    expect(
+      postgresTransport({ connectionString, packTasks: 8, limits: { packTasks: 2 } }).limits
+        .packTasks,
+    ).toBe(2);
+    expect(() => postgresTransport({ connectionString, limits: { packTasks: 0 } })).toThrow(
+      /limits\.packTasks must be an integer/,
+    );
   });
 });
 
