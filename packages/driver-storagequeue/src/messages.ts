@@ -24,10 +24,15 @@ import { MAX_VISIBILITY_S } from './options.js';
 /** Where a received message lives, kept out of the public message object. */
 export interface Handle {
   storageQueue: string;
+  /** The message's current pop receipt: each visibility update replaces it. */
   popReceipt: string;
   /** The message text as stored (for poison fidelity). */
   text: string;
   raw: boolean;
+  /** A settlement was asked for: a lock extension asked for since is not made (see `inTurn`). */
+  settled: boolean;
+  /** The message's latest operation, settled or not (never rejects): the next one waits for it. */
+  busy: Promise<void> | undefined;
 }
 
 const handles = new WeakMap<ReceivedMessage, Handle>();
@@ -38,6 +43,22 @@ export function handleOf(message: ReceivedMessage): Handle {
   if (!handle)
     throw new ValidationError('message was not received from this storage queue transport');
   return handle;
+}
+
+/**
+ * Runs `op` on a received message once the operations asked for on it before have answered.
+ *
+ * Every visibility update gives a message a new pop receipt, and Storage refuses the old one from
+ * then on, as it does once the message was received again (which is why settlements ignore the
+ * refusal). Two operations on one message must therefore not be in flight together: a delete sent
+ * while a lock extension is under way (a worker renews locks on a timer) may carry the receipt the
+ * extension is replacing and be refused, and the completed message is delivered again once the
+ * extension runs out. In turn, each op reads the receipt the one before it left in the handle.
+ */
+export function inTurn(handle: Handle, op: () => Promise<void>): Promise<void> {
+  const run = handle.busy ? handle.busy.then(op) : op();
+  handle.busy = run.catch(() => undefined);
+  return run;
 }
 
 class StorageQueueMessage implements ReceivedMessage {
@@ -201,6 +222,8 @@ export class QueueMessages {
         popReceipt: item.popReceipt,
         text: item.messageText,
         raw,
+        settled: false,
+        busy: undefined,
       });
       out.push(message);
     }

@@ -33,7 +33,7 @@ import { encodeBody } from './codec.js';
 import { DeadLetters } from './dead-letters.js';
 import { isAbortError } from './errors.js';
 import { LaneClock } from './lanes.js';
-import { handleOf, QueueMessages, seconds } from './messages.js';
+import { type Handle, handleOf, inTurn, QueueMessages, seconds } from './messages.js';
 import { type Lane, queuesOf } from './names.js';
 import {
   MAX_RECEIVE,
@@ -343,6 +343,12 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
 
   private async settleOne(s: Settlement): Promise<void> {
     const handle = handleOf(s.message);
+    handle.settled = true;
+    // After any operation on the message still under way: it may be about to replace the receipt.
+    await inTurn(handle, () => this.apply(s, handle));
+  }
+
+  private async apply(s: Settlement, handle: Handle): Promise<void> {
     const { id } = s.message;
     switch (s.action) {
       case 'complete':
@@ -372,9 +378,16 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     }
   }
 
+  /**
+   * Keeps a message invisible for `ms` from now, in turn with its other operations. Not once its
+   * settlement was asked for: run after the settlement, it would replace a retry's delay by `ms`.
+   */
   async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
     this.assertOpen();
-    await this.messages.updateVisibility(handleOf(message), message.id, ms);
+    const handle = handleOf(message);
+    await inTurn(handle, () =>
+      handle.settled ? Promise.resolve() : this.messages.updateVisibility(handle, message.id, ms),
+    );
   }
 
   /** Reads the task queue's (first shard's) properties, creating the queues first when `createQueues`. */

@@ -287,6 +287,36 @@ describe.skipIf(!connectionString)('storagequeue driver on Azurite', () => {
     await t.settle([{ message: second!, action: 'complete' }]);
   });
 
+  it('keeps the delay of a retry, with a lock extension under way before it or asked for after', async () => {
+    const t = open();
+    const bodies = Array.from({ length: 8 }, (_, i) => `r-${i}`);
+    await t.send(
+      'task',
+      bodies.map((body) => ({ body })),
+    );
+    const got = await receiveAll(t, bodies.length);
+    expect(got).toHaveLength(bodies.length);
+    const settledAt = Date.now();
+    await Promise.all(
+      got.map(async (message, i) => {
+        const retry = { message, action: 'retry' as const, delayMs: 0 };
+        if (i % 2 === 0) {
+          // Under way first: the retry must carry the receipt the extension gets back.
+          const extension = t.extendLock(message, 5000);
+          await Promise.all([t.settle([retry]), extension]);
+        } else {
+          // Asked for once the retry was: it must not hide the message for 5 s again.
+          const settled = t.settle([retry]);
+          await Promise.all([settled, t.extendLock(message, 5000)]);
+        }
+      }),
+    );
+    const again = await receiveAll(t, bodies.length, 3000);
+    expect(again.map((m) => m.body).sort()).toEqual([...bodies].sort());
+    expect(Date.now() - settledAt).toBeLessThan(4000);
+    await t.settle(again.map((message) => ({ message, action: 'complete' })));
+  });
+
   it('spreads task messages over the shards and receives from all of them', async () => {
     const t = open({ shards: 3 });
     const bodies = Array.from({ length: 30 }, (_, i) => `s-${i}`);

@@ -82,6 +82,23 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
       const store = await options.store();
       const transport = await options.transport();
       const refusals = { concurrency: 0, rateLimit: 0 };
+      // Task messages received again (delivery count above 1): a refusal must use up no delivery.
+      const redelivered: string[] = [];
+      const receive: Transport['receive'] = async (queue, receiveOptions) => {
+        const got = await transport.receive(queue, receiveOptions);
+        for (const m of got)
+          if (queue === 'task' && m.deliveryCount > 1)
+            redelivered.push(`${m.id} (delivery ${m.deliveryCount})`);
+        return got;
+      };
+      // The transport as it is, but for `receive` (its methods keep their own `this`).
+      const observed = new Proxy(transport, {
+        get(target, key) {
+          if (key === 'receive') return receive;
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
       // Counts refusals (each one a deferral) without changing what the store does.
       const counting: Store = Object.create(store) as Store;
       counting.admitTask = async (admission) => {
@@ -94,7 +111,7 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
         createSwitchyard({
           jobs: [job],
           store: counting,
-          transports: [transport],
+          transports: [observed],
           logger: silentLogger,
           batching: { packTasks: extra.packTasks ?? 1, chunkSize: 8 },
           reconcile: { intervalMs: 0 },
@@ -113,7 +130,7 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
         await Promise.allSettled(working);
         for (const y of yards) await y.close();
       };
-      return { yard: yards[0]!, store, transport, refusals };
+      return { yard: yards[0]!, store, transport, refusals, redelivered };
     }
 
     /** Waits for the job, noting the most tasks seen waiting (per `getJob` and `metrics`). */
@@ -267,7 +284,7 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
         ],
       });
       // Short waits: the last tasks are refused many times before their turn.
-      const { yard, refusals, transport } = await fleet(job, {
+      const { yard, refusals, transport, redelivered } = await fleet(job, {
         maxWaitMs: Math.min(30, options.maxWaitMs ?? 30),
       });
       const { jobId } = await yard.submit('serial', undefined);
@@ -276,6 +293,9 @@ export function flowControlSuite(name: string, options: FlowControlSuiteOptions)
       expect(most).toBe(1);
       expect(refusals.concurrency).toBeGreaterThanOrEqual(8);
       expect(await attemptsOf(yard, jobId)).toEqual(Array(8).fill(1));
+      // Each refusal completed its message and sent a fresh copy: none came back. (A message
+      // received again after its task finished changes no attempt count, so only this shows it.)
+      expect(redelivered).toEqual([]);
       if (transport.listDeadLetters) expect(await transport.listDeadLetters('task')).toEqual([]);
     });
   });

@@ -241,6 +241,46 @@ export function transportConformance(
       await expectNothing('task', visibilityMs + 500);
     });
 
+    // A worker renews the locks of the messages it holds on a timer, whatever stage their
+    // processing is at, so a message's settlement may be asked for while an extension of its lock
+    // is still under way. The settlement must apply all the same: a completion lost would deliver
+    // the message again (a used-up delivery, a task run twice), a dead-letter lost would leave two
+    // dead letters. (The extension itself may fail: a worker ignores a failed renewal.)
+    it('applies a settlement asked for while a lock extension is under way', {
+      timeout,
+    }, async () => {
+      if (!transport.extendLock) return;
+      const bodies = Array.from({ length: 16 }, (_, i) => `x-${i}`);
+      await transport.send(
+        'task',
+        bodies.map((body) => ({ body })),
+      );
+      const got = await receiveN('task', bodies.length);
+      expect(got).toHaveLength(bodies.length);
+      const extensions = got.map((message) =>
+        transport.extendLock!(message, visibilityMs).catch(() => undefined),
+      );
+      await transport.settle(
+        got.map((message, i) =>
+          i % 4 === 3
+            ? { message, action: 'deadLetter' as const, reason: 'Raced' }
+            : { message, action: 'complete' as const },
+        ),
+      );
+      await Promise.all(extensions);
+      // An extension that won would have hidden a lost settlement for visibilityMs at most.
+      await expectNothing('task', visibilityMs + slackMs);
+      if (transport.listDeadLetters) {
+        const dead = await transport.listDeadLetters('task');
+        expect(dead.map((d) => d.body).sort()).toEqual(
+          got
+            .filter((_, i) => i % 4 === 3)
+            .map((m) => m.body)
+            .sort(),
+        );
+      }
+    });
+
     it('carries a body of maxMessageBytes', { timeout }, async () => {
       const size = Math.min(transport.limits.maxMessageBytes, 1024 * 1024);
       const body = 'x'
