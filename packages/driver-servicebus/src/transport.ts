@@ -31,6 +31,7 @@ import {
   type DeadLetter,
   type DeadLetterCapability,
   LaneSchedule,
+  MAX_PACKED_TASKS,
   type OutgoingMessage,
   type Priority,
   priorityIssue,
@@ -305,8 +306,11 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     }
     const packTasks =
       options.packTasks ?? (options.tier ? serviceBusTierDefaults(options.tier).packTasks : 1);
-    if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > 1000) {
-      issues.push({ path: 'packTasks', message: 'must be an integer from 1 to 1000' });
+    if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > MAX_PACKED_TASKS) {
+      issues.push({
+        path: 'packTasks',
+        message: `must be an integer from 1 to ${MAX_PACKED_TASKS}`,
+      });
     }
     if (issues.length > 0) throw new ValidationError('invalid serviceBusTransport options', issues);
     const maxMessageBytes = DEFAULT_LINK_BYTES - ENVELOPE_RESERVE_BYTES;
