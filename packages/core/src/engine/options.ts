@@ -47,6 +47,8 @@ export interface EngineSettings {
 /** `work()`'s options, checked, with every default applied. */
 export interface WorkSettings {
   concurrency: number;
+  /** Most tasks a task loop holds beyond `concurrency`. */
+  prefetch: number;
   transports: readonly string[] | undefined;
   visibilityTimeoutMs: number;
   waitMs: number;
@@ -139,8 +141,10 @@ const MIN_SLOT_LEASE_MS = 300;
 
 export function resolveWorkOptions(options: WorkOptions): WorkSettings {
   const d = DEFAULTS.work;
+  const concurrency = positiveInteger('concurrency', options.concurrency, d.concurrency);
   return {
-    concurrency: positiveInteger('concurrency', options.concurrency, d.concurrency),
+    concurrency,
+    prefetch: integerAtLeast('prefetch', options.prefetch, 0, d.prefetchPerSlot * concurrency),
     transports: options.transports,
     visibilityTimeoutMs: positive(
       'visibilityTimeoutMs',

@@ -187,6 +187,15 @@ export interface WaitForOptions {
 export interface WorkOptions {
   /** Task handlers running at once in this process. @defaultValue 64 */
   concurrency?: number;
+  /**
+   * The most received tasks a task loop may hold beyond `concurrency`, waiting for a slot (their
+   * locks renewed meanwhile). The loop holds only as many as its slots finish in one receive
+   * round trip — measured, for tasks of about a millisecond, hundreds; for tasks of a second,
+   * none — so short tasks never wait for the next receive and each store statement covers more
+   * of them, while slow tasks stay in the queue for other workers. `0` turns prefetching off.
+   * @defaultValue 8 × `concurrency`
+   */
+  prefetch?: number;
   /** Stops the workers (in-flight tasks finish or are released) when aborted. */
   signal?: AbortSignal;
   /** Only these paths. @defaultValue all configured transports */

@@ -174,6 +174,7 @@ describe('resolveWorkOptions', () => {
   it('takes every default from DEFAULTS', () => {
     expect(resolveWorkOptions({})).toEqual({
       concurrency: DEFAULTS.work.concurrency,
+      prefetch: DEFAULTS.work.prefetchPerSlot * DEFAULTS.work.concurrency,
       transports: undefined,
       visibilityTimeoutMs: DEFAULTS.work.visibilityTimeoutMs,
       waitMs: DEFAULTS.work.waitMs,
@@ -182,11 +183,20 @@ describe('resolveWorkOptions', () => {
     });
   });
 
+  it('scales the prefetch bound with concurrency, and takes 0 as off', () => {
+    expect(resolveWorkOptions({ concurrency: 10 }).prefetch).toBe(
+      10 * DEFAULTS.work.prefetchPerSlot,
+    );
+    expect(resolveWorkOptions({ concurrency: 10, prefetch: 0 }).prefetch).toBe(0);
+  });
+
   it.each([
     ['concurrency 0', { concurrency: 0 }, 'concurrency'],
     ['concurrency 1.5', { concurrency: 1.5 }, 'concurrency'],
     ['negative concurrency', { concurrency: -4 }, 'concurrency'],
     ['receivers 0', { receivers: 0 }, 'receivers'],
+    ['negative prefetch', { prefetch: -1 }, 'prefetch'],
+    ['prefetch 2.5', { prefetch: 2.5 }, 'prefetch'],
     ['visibilityTimeoutMs 0', { visibilityTimeoutMs: 0 }, 'visibilityTimeoutMs'],
     ['negative waitMs', { waitMs: -1 }, 'waitMs'],
     ['infinite waitMs', { waitMs: Number.POSITIVE_INFINITY }, 'waitMs'],

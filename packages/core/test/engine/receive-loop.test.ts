@@ -17,16 +17,45 @@ interface LoopSpec {
   process: (message: InboundMessage) => Promise<SettlementAction>;
   capacity?: number;
   lockMs?: number;
+  prefetch?: number;
+  /** Receives take this long more (the transport is a network away). */
+  roundTripMs?: number;
 }
 
-function startLoop({ fake, process, capacity = 4, lockMs = 5000 }: LoopSpec) {
+/** A transport whose receives take `ms` more, as a network round trip does. */
+class DistantTransport extends RecordingTransport {
+  constructor(
+    inner: RecordingTransport['inner'],
+    private readonly ms: number,
+  ) {
+    super(inner);
+  }
+  override async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
+    await sleep(this.ms);
+    return super.receive(queue, options);
+  }
+}
+
+function startLoop({
+  fake,
+  process,
+  capacity = 4,
+  lockMs = 5000,
+  prefetch = 0,
+  roundTripMs,
+}: LoopSpec) {
   const stop = new AbortController();
   const group = new AbortGroup(stop.signal);
+  const target =
+    roundTripMs === undefined
+      ? fake.target
+      : { ...fake.target, transport: new DistantTransport(fake.transport, roundTripMs) };
   const done = receiveLoop({
-    target: fake.target,
+    target,
     queue: 'task',
     capacity,
     tasksPerMessage: 1,
+    prefetch,
     receivers: 2,
     lockMs,
     waitMs: 20,
@@ -74,30 +103,72 @@ describe('receiveLoop', () => {
     expect(await fake.transport.receive('task', { maxMessages: 10, waitMs: 0 })).toEqual([]);
   });
 
-  it('runs at most `capacity` messages at once', async () => {
+  /**
+   * A processor that takes a handler slot as the task runner does: `running` counts handlers,
+   * `holding` messages dispatched and not yet finished.
+   */
+  function slotted(handlerMs: () => Promise<unknown>) {
+    const seen = { running: 0, mostRunning: 0, holding: 0, mostHolding: 0, finished: 0 };
+    const process = async (m: InboundMessage): Promise<SettlementAction> => {
+      seen.mostHolding = Math.max(seen.mostHolding, ++seen.holding);
+      const turn = m.held?.handlerStarting();
+      if (turn) await turn;
+      seen.mostRunning = Math.max(seen.mostRunning, ++seen.running);
+      await handlerMs();
+      seen.running--;
+      m.held?.handlerEnded();
+      seen.holding--;
+      seen.finished++;
+      return { action: 'complete' };
+    };
+    return { seen, process };
+  }
+
+  it('runs at most `capacity` handlers at once, and holds no more messages without prefetch', async () => {
     const fake = fakeEngine();
     await send(
       fake,
       Array.from({ length: 8 }, (_, i) => `m${i}`),
     );
-    let running = 0;
-    let most = 0;
-    let finished = 0;
-    const loop = startLoop({
-      fake,
-      capacity: 2,
-      process: async () => {
-        most = Math.max(most, ++running);
-        await sleep(30);
-        running--;
-        finished++;
-        return { action: 'complete' };
-      },
-    });
-    await until(() => finished === 8);
+    const { seen, process } = slotted(() => sleep(30));
+    const loop = startLoop({ fake, capacity: 2, process });
+    await until(() => seen.finished === 8);
     loop.stop.abort();
     await loop.done;
-    expect(most).toBe(2);
+    expect(seen.mostRunning).toBe(2);
+    expect(seen.mostHolding).toBe(2);
+  });
+
+  it('prefetches for short handlers: holds more tasks than slots, never runs more than `capacity`', async () => {
+    const fake = fakeEngine();
+    for (let i = 0; i < 3; i++)
+      await send(
+        fake,
+        Array.from({ length: 1000 }, (_, j) => `m${i}.${j}`),
+      );
+    const { seen, process } = slotted(() => Promise.resolve());
+    const loop = startLoop({ fake, capacity: 2, prefetch: 50, roundTripMs: 10, process });
+    await until(() => seen.finished === 3000, 10_000);
+    loop.stop.abort();
+    await loop.done;
+    expect(seen.mostRunning).toBe(2);
+    expect(seen.mostHolding).toBeGreaterThan(2);
+    expect(seen.mostHolding).toBeLessThanOrEqual(2 + 50);
+  });
+
+  it('does not prefetch for handlers slower than a receive: the rest stays in the queue for other workers', async () => {
+    const fake = fakeEngine();
+    await send(
+      fake,
+      Array.from({ length: 8 }, (_, i) => `m${i}`),
+    );
+    const { seen, process } = slotted(() => sleep(300));
+    const loop = startLoop({ fake, capacity: 2, prefetch: 50, roundTripMs: 10, process });
+    await until(() => seen.finished === 8, 10_000);
+    loop.stop.abort();
+    await loop.done;
+    expect(seen.mostRunning).toBe(2);
+    expect(seen.mostHolding).toBe(2);
   });
 
   it('on stop, aborts the handlers and waits for the messages in flight to be settled', async () => {
@@ -170,6 +241,7 @@ describe('receiveLoop', () => {
       queue: 'task',
       capacity: 1,
       tasksPerMessage: 1,
+      prefetch: 0,
       receivers: 1,
       lockMs: 5000,
       waitMs: 20,

@@ -1,6 +1,7 @@
 /**
  * One queue's receive loop: several pullers keep receive calls in flight while earlier messages
- * are processed, asking for as many messages as the free task slots need, and every message is
+ * are processed, asking for as many messages as the free task slots and the prefetch need (see
+ * {@link TaskSlots}), and every message is
  * processed, settled and its lock kept until then. On stop, the loop drains: messages in flight
  * finish (their handlers saw the abort) and are settled.
  */
@@ -23,6 +24,8 @@ export interface ReceiveLoopOptions {
   capacity: number;
   /** Tasks per message to expect at first: the pack size. */
   tasksPerMessage: number;
+  /** Most tasks held beyond `capacity`, waiting for a slot (see {@link TaskSlots}; 0: none). */
+  prefetch: number;
   /** Receive calls kept in flight. */
   receivers: number;
   /** Lock / visibility asked of the transport, ms. */
@@ -51,7 +54,12 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
     for (const w of wake) w();
   };
   const untilFreed = () => new Promise<void>((resolve) => waiters.push(resolve));
-  const slots = new TaskSlots(capacity, options.tasksPerMessage, freed);
+  const slots = new TaskSlots({
+    capacity,
+    expectedPerMessage: options.tasksPerMessage,
+    prefetch: options.prefetch,
+    freed,
+  });
 
   const dispatch = (message: ReceivedMessage) => {
     locks.hold(message);
@@ -80,7 +88,7 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
     let backoffMs = 0;
     while (!stop.aborted) {
       // Each puller asks for its share, so all of them keep a receive in flight.
-      const share = Math.max(1, Math.ceil(slots.messages(capacity) / receivers));
+      const share = Math.max(1, Math.ceil(slots.messages(slots.limit()) / receivers));
       const want = Math.min(slots.wanted(reserved), share, transport.limits.maxReceiveMessages);
       if (want <= 0) {
         await untilFreed();
@@ -89,6 +97,7 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
       const reserving = slots.reserve(want);
       reserved += reserving;
       let messages: ReceivedMessage[];
+      const asked = performance.now();
       try {
         messages = await transport.receive(queue, {
           maxMessages: want,
@@ -97,6 +106,7 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
           abortSignal: stop,
         });
         backoffMs = 0;
+        if (messages.length > 0) slots.receiveTook(performance.now() - asked);
       } catch (err) {
         if (stop.aborted) break;
         backoffMs = Math.min(

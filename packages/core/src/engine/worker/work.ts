@@ -47,6 +47,7 @@ export async function runWorkers(options: WorkerOptions): Promise<void> {
         queue: 'stage',
         capacity: DEFAULTS.work.stageConcurrency,
         tasksPerMessage: 1,
+        prefetch: 0,
         receivers: DEFAULTS.work.stageReceivers,
       }),
       receiveLoop({
@@ -55,6 +56,7 @@ export async function runWorkers(options: WorkerOptions): Promise<void> {
         queue: 'task',
         capacity: settings.concurrency,
         tasksPerMessage: target.policy.packTasks,
+        prefetch: settings.prefetch,
         receivers: settings.receivers,
       }),
     );
