@@ -258,14 +258,19 @@ interface EndToEndOptions {
   n: number;
   /** `batching.packTasks`. @defaultValue unset: the transport's recommendation (the driver's default) */
   packTasks?: number;
-  /** Each of the two workers' slots (in tasks: a pack's tasks take a slot each). */
+  /**
+   * Each of the two workers' slots (in tasks: a pack's tasks take a slot each).
+   * @defaultValue unset: `work()`'s default (64)
+   */
   concurrency?: number;
+  /** `work({ prefetch })`. @defaultValue unset: `work()`'s default (none) */
+  prefetch?: number;
 }
 
 /** `hello_world` end to end on postgresStore + postgresTransport; tasks/s over both stages. */
 async function endToEnd(
   admin: pg.Pool,
-  { n, packTasks, concurrency = 500 }: EndToEndOptions,
+  { n, packTasks, concurrency, prefetch }: EndToEndOptions,
 ): Promise<{
   tasksPerSecond: number;
   tasks: number;
@@ -288,18 +293,23 @@ async function endToEnd(
     transports: [transport],
     logger: silentLogger,
     reconcile: { intervalMs: 0 },
-    // The window the driver's README recommends: twice the two workers' slots (the default,
-    // 2,048, already is for the defaults' 2 × 500).
     batching: {
       ...(packTasks === undefined ? {} : { packTasks }),
-      window: Math.max(2048, 2 * 2 * concurrency),
+      // The window the driver's README recommends: twice the two workers' slots (the default,
+      // 2,048, already is for up to 2 × 512).
+      ...(concurrency === undefined ? {} : { window: Math.max(2048, 2 * 2 * concurrency) }),
     },
   });
   const controller = new AbortController();
   try {
     await store.init();
     const workers = [0, 1].map(() =>
-      yard.work({ concurrency, signal: controller.signal, waitMs: 500 }),
+      yard.work({
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...(prefetch === undefined ? {} : { prefetch }),
+        signal: controller.signal,
+        waitMs: 500,
+      }),
     );
     try {
       const t0 = performance.now();
@@ -329,7 +339,7 @@ const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
   `; CPU per ${per}: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
 
 /** The parts `--part` runs alone. */
-export const POSTGRES_PARTS = ['packed', 'floor', 'fused-floor', 'defaults'] as const;
+export const POSTGRES_PARTS = ['packed', 'floor', 'fused-floor', 'defaults', 'prefetch'] as const;
 export type PostgresPart = (typeof POSTGRES_PARTS)[number];
 
 /**
@@ -348,6 +358,35 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
       part,
       floorTasksPerSecond: Math.round(floor.tasksPerSecond),
       cpuMicrosPerTask: floor.cpuMicrosPerTask,
+    };
+  }
+  if (part === 'prefetch') {
+    // Alternated, so that all three see the same machine: `work()`'s 64 slots with prefetch
+    // (8 per slot), its defaults (no prefetch), and 500 slots per worker.
+    const prefetch = 512;
+    const runs: { prefetched: number; defaults: number; slots500: number }[] = [];
+    for (let round = 0; round < 3; round++) {
+      const prefetched = await endToEnd(admin, { n: 100_000, prefetch });
+      const defaults = await endToEnd(admin, { n: 100_000 });
+      const slots500 = await endToEnd(admin, { n: 100_000, concurrency: 500 });
+      log(
+        `  round ${round + 1}: 64 slots, prefetch ${prefetch}: ${prefetched.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(prefetched.cpuMicrosPerTask)}; defaults ${defaults.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(defaults.cpuMicrosPerTask)}; 500 slots ${slots500.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(slots500.cpuMicrosPerTask)}`,
+      );
+      runs.push({
+        prefetched: Math.round(prefetched.tasksPerSecond),
+        defaults: Math.round(defaults.tasksPerSecond),
+        slots500: Math.round(slots500.tasksPerSecond),
+      });
+    }
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    return {
+      scenario: 'postgres',
+      part,
+      n: 100_000,
+      prefetch,
+      runs,
+      prefetchedToDefaults: runs.map((r) => ratio(r.prefetched, r.defaults)),
+      prefetchedTo500Slots: runs.map((r) => ratio(r.prefetched, r.slots500)),
     };
   }
   if (part === 'defaults') {
@@ -450,6 +489,11 @@ export async function runPostgresBench(args: {
     log(
       `  ours (the driver's defaults: up to 64 tasks per message) / graphile-worker: ${(tasksPerSecond / graphileWorkerJobsPerSecond).toFixed(2)}x (target ≥ 2x)`,
     );
+    // 500 slots per worker: what this bench ran as its defaults before workers prefetched.
+    const slots500 = await endToEnd(admin, { n: 100_000, concurrency: 500 });
+    log(
+      `  hello_world n=100000, 500 slots per worker: ${slots500.status}, ${slots500.tasksPerSecond.toFixed(0)} tasks/s; defaults / this ${(tasksPerSecond / slots500.tasksPerSecond).toFixed(2)}${cpuNote(slots500.cpuMicrosPerTask)}`,
+    );
     // The defaults before the transport recommended packs: one message per task.
     const single = await endToEnd(admin, { n: 100_000, packTasks: 1 });
     log(
@@ -496,6 +540,13 @@ export async function runPostgresBench(args: {
       },
       defaultsToSingleMessageRatio:
         Math.round((tasksPerSecond / single.tasksPerSecond) * 100) / 100,
+      slots500: {
+        concurrency: 500,
+        n: 100_000,
+        tasksPerSecond: Math.round(slots500.tasksPerSecond),
+        status: slots500.status,
+        cpuMicrosPerTask: slots500.cpuMicrosPerTask,
+      },
       packed: {
         packTasks,
         concurrency: 2000,

@@ -52,12 +52,11 @@ export const DEFAULTS = {
     /** Task handlers running at once per worker. */
     concurrency: 64,
     /**
-     * The most tasks a task loop holds beyond its slots, per slot (`work({ prefetch })`). The loop
-     * holds only what its slots finish in one receive round trip, so this bound matters for tasks
-     * of a millisecond or less: eight per slot let a default worker (64 slots) run them at about
-     * the rate of 500 slots without prefetch (`npm run bench -- postgres --part prefetch`).
+     * The most tasks a task loop holds beyond its slots (`work({ prefetch })`): none unless asked.
+     * A held message keeps its lock only by renewal, so a worker holding many renews many locks
+     * at once; with short locks on Service Bus that has stalled a job (bench/RELIABILITY.md).
      */
-    prefetchPerSlot: 8,
+    prefetch: 0,
     /** Lock / visibility asked of the transport. */
     visibilityTimeoutMs: 60_000,
     /** Idle wait per receive call. */

@@ -141,10 +141,9 @@ const MIN_SLOT_LEASE_MS = 300;
 
 export function resolveWorkOptions(options: WorkOptions): WorkSettings {
   const d = DEFAULTS.work;
-  const concurrency = positiveInteger('concurrency', options.concurrency, d.concurrency);
   return {
-    concurrency,
-    prefetch: integerAtLeast('prefetch', options.prefetch, 0, d.prefetchPerSlot * concurrency),
+    concurrency: positiveInteger('concurrency', options.concurrency, d.concurrency),
+    prefetch: integerAtLeast('prefetch', options.prefetch, 0, d.prefetch),
     transports: options.transports,
     visibilityTimeoutMs: positive(
       'visibilityTimeoutMs',

@@ -192,8 +192,9 @@ export interface WorkOptions {
    * locks renewed meanwhile). The loop holds only as many as its slots finish in one receive
    * round trip — measured, for tasks of about a millisecond, hundreds; for tasks of a second,
    * none — so short tasks never wait for the next receive and each store statement covers more
-   * of them, while slow tasks stay in the queue for other workers. `0` turns prefetching off.
-   * @defaultValue 8 × `concurrency`
+   * of them, while slow tasks stay in the queue for other workers. For many short tasks on few
+   * slots, 8 × `concurrency` runs them at about 0.8–0.9 of the rate of eight times the slots.
+   * @defaultValue 0 (off)
    */
   prefetch?: number;
   /** Stops the workers (in-flight tasks finish or are released) when aborted. */

@@ -62,7 +62,12 @@ describe('Dispatcher', () => {
       { index: 1, input: 2 },
       { index: 2, input: 3 },
     ]);
-    const slots = new TaskSlots({ capacity: 10, expectedPerMessage: 1, prefetch: 0, freed: () => {} });
+    const slots = new TaskSlots({
+      capacity: 10,
+      expectedPerMessage: 1,
+      prefetch: 0,
+      freed: () => {},
+    });
     const held = slots.received();
     const processing = fake.modules.dispatcher.process(
       { ...inbound(pack!.body), held },

@@ -174,20 +174,13 @@ describe('resolveWorkOptions', () => {
   it('takes every default from DEFAULTS', () => {
     expect(resolveWorkOptions({})).toEqual({
       concurrency: DEFAULTS.work.concurrency,
-      prefetch: DEFAULTS.work.prefetchPerSlot * DEFAULTS.work.concurrency,
+      prefetch: DEFAULTS.work.prefetch,
       transports: undefined,
       visibilityTimeoutMs: DEFAULTS.work.visibilityTimeoutMs,
       waitMs: DEFAULTS.work.waitMs,
       receivers: DEFAULTS.work.receivers,
       signal: undefined,
     });
-  });
-
-  it('scales the prefetch bound with concurrency, and takes 0 as off', () => {
-    expect(resolveWorkOptions({ concurrency: 10 }).prefetch).toBe(
-      10 * DEFAULTS.work.prefetchPerSlot,
-    );
-    expect(resolveWorkOptions({ concurrency: 10, prefetch: 0 }).prefetch).toBe(0);
   });
 
   it.each([

@@ -392,7 +392,12 @@ describe('TaskRunner', () => {
     const fake = fakeEngine({ jobs: [job] });
     const { jobId, envelope } = await oneTask(fake, job);
     // One slot, taken: the task waits for it.
-    const slots = new TaskSlots({ capacity: 1, expectedPerMessage: 1, prefetch: 0, freed: () => {} });
+    const slots = new TaskSlots({
+      capacity: 1,
+      expectedPerMessage: 1,
+      prefetch: 0,
+      freed: () => {},
+    });
     expect(slots.enter()).toBeUndefined();
     const pending = fake.modules.tasks.run({
       envelope,

@@ -155,7 +155,8 @@ export class TaskSlots {
     this.account(now);
     if (this.busyMs > 0 || this.ends > 0) {
       const sample = this.busyMs / Math.max(this.ends, 1);
-      this.taskMs = this.taskMs === undefined ? sample : this.taskMs * (1 - NEWEST) + sample * NEWEST;
+      this.taskMs =
+        this.taskMs === undefined ? sample : this.taskMs * (1 - NEWEST) + sample * NEWEST;
     }
     this.busyMs = 0;
     this.ends = 0;
