@@ -1,12 +1,13 @@
 /**
  * `npm run chaos -- [--kills 200] [--paths postgres,storagequeue,servicebus] [--workers 3]
  * [--jobs 2] [--n 400] [--kills-per-run 6] [--pack-tasks K] [--seed S] [--otel] [--key-limit L]
- * [--rate-limit N/ms] [--lease-ms 2000] [--work-ms W] [--window W] [--json]` — a crash campaign per path;
+ * [--rate-limit N/ms] [--lease-ms 2000] [--work-ms W] [--window W] [--prefetch P] [--json]` — a crash
+ * campaign per path;
  * `--otel` registers an OpenTelemetry SDK in every worker and checks their exported spans afterwards
  * (`otel.ts`); with `--key-limit` (and `--rate-limit`) the first two stages' tasks are flow-limited
  * per key, every handler run is checked against the limits and no key slot may outlive its lease;
  * `--window` sets the fairness window (`batching.window`) small enough for kills to land between
- * a stage's releases.
+ * a stage's releases; `--prefetch` lets each worker hold up to P tasks beyond its slots.
  * `npm run chaos -- soak [--jobs 3] [--n 10000] [--json]` — the Postgres load / soak run.
  * `npm run chaos -- contention [--runs 20] [--workers 3] [--jobs 3] [--n 5000] [--pack-tasks K]
  * [--json]` — workers with the engine's defaults, large concurrent jobs, nothing killed: no
@@ -43,6 +44,7 @@ const { values, positionals } = parseArgs({
     'kills-per-run': { type: 'string', default: '6' },
     'pack-tasks': { type: 'string' },
     window: { type: 'string' },
+    prefetch: { type: 'string' },
     runs: { type: 'string' },
     'cancel-bound-ms': { type: 'string', default: '1000' },
     'cancelled-retention-ms': { type: 'string' },
@@ -198,6 +200,7 @@ if (positionals[0] === 'contention') {
       killsPerRun: int(values['kills-per-run'], 6),
       ...packTasks,
       ...(values.window ? { window: int(values.window, 2048) } : {}),
+      ...(values.prefetch ? { prefetch: int(values.prefetch, 0) } : {}),
       ...(values.seed ? { seed: int(values.seed, 0) } : {}),
       ...(values.otel ? { otel: true } : {}),
       ...(flow ? { flow } : {}),

@@ -65,6 +65,8 @@ export interface CampaignOptions {
    * releases. @defaultValue the engine's
    */
   window?: number;
+  /** Tasks each worker may hold beyond its slots (`work({ prefetch })`). @defaultValue the engine's */
+  prefetch?: number;
   /** Seed of the job params and kill decisions. */
   seed?: number;
   /** Workers register an OpenTelemetry SDK; their spans are checked afterwards (`otel.ts`). */
@@ -169,6 +171,7 @@ export interface FleetOptions {
   visibilityMs?: number;
   packTasks?: number;
   window?: number;
+  prefetch?: number;
   lingerMs: number;
   concurrency?: number;
   /** Workers register an OpenTelemetry SDK and print their spans. */
@@ -221,6 +224,7 @@ export class Fleet {
           chunkSize: 100,
           ...(o.packTasks === undefined ? {} : { packTasks: o.packTasks }),
           ...(o.window === undefined ? {} : { window: o.window }),
+          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
           lingerMs: o.lingerMs,
           rssEveryMs: 1000,
           ...(o.otel ? { otel: true } : {}),
@@ -399,6 +403,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       visibilityMs: options.visibilityMs ?? 1500,
       ...(options.packTasks === undefined ? {} : { packTasks: options.packTasks }),
       ...(options.window === undefined ? {} : { window: options.window }),
+      ...(options.prefetch === undefined ? {} : { prefetch: options.prefetch }),
       lingerMs: 30,
       ...(options.otel ? { otel: true } : {}),
       onLine: (worker, line) => {

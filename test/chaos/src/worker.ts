@@ -22,6 +22,8 @@ export interface WorkerConfig {
   concurrency?: number;
   /** Visibility timeout / lock duration, ms; absent: the engine's default. */
   visibilityMs?: number;
+  /** Tasks held beyond the slots (`work({ prefetch })`); absent: the engine's default. */
+  prefetch?: number;
   /** Reconciler interval and age threshold, ms; absent: the engine's defaults. */
   reconcileIntervalMs?: number;
   reconcileOlderThanMs?: number;
@@ -97,6 +99,7 @@ const sampler = setInterval(rss, config.rssEveryMs);
 const working = yard.work({
   ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
   ...(config.visibilityMs === undefined ? {} : { visibilityTimeoutMs: config.visibilityMs }),
+  ...(config.prefetch === undefined ? {} : { prefetch: config.prefetch }),
   signal: controller.signal,
   waitMs: 250,
 });
