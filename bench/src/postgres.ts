@@ -263,7 +263,7 @@ interface EndToEndOptions {
    * @defaultValue unset: `work()`'s default (64)
    */
   concurrency?: number;
-  /** `work({ prefetch })`. @defaultValue unset: `work()`'s default (none) */
+  /** `work({ prefetch })`. @defaultValue unset: the transport's recommendation (8 per slot) */
   prefetch?: number;
 }
 
@@ -361,20 +361,19 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
     };
   }
   if (part === 'prefetch') {
-    // Alternated, so that all three see the same machine: `work()`'s 64 slots with prefetch
-    // (8 per slot), its defaults (no prefetch), and 500 slots per worker.
-    const prefetch = 512;
-    const runs: { prefetched: number; defaults: number; slots500: number }[] = [];
+    // Alternated, so that all three see the same machine: the defaults (`work()`'s 64 slots, with
+    // the prefetch the transport recommends), the same with prefetch off, and 500 slots per worker.
+    const runs: { defaults: number; noPrefetch: number; slots500: number }[] = [];
     for (let round = 0; round < 3; round++) {
-      const prefetched = await endToEnd(admin, { n: 100_000, prefetch });
       const defaults = await endToEnd(admin, { n: 100_000 });
+      const noPrefetch = await endToEnd(admin, { n: 100_000, prefetch: 0 });
       const slots500 = await endToEnd(admin, { n: 100_000, concurrency: 500 });
       log(
-        `  round ${round + 1}: 64 slots, prefetch ${prefetch}: ${prefetched.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(prefetched.cpuMicrosPerTask)}; defaults ${defaults.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(defaults.cpuMicrosPerTask)}; 500 slots ${slots500.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(slots500.cpuMicrosPerTask)}`,
+        `  round ${round + 1}: defaults ${defaults.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(defaults.cpuMicrosPerTask)}; prefetch 0 ${noPrefetch.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(noPrefetch.cpuMicrosPerTask)}; 500 slots ${slots500.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(slots500.cpuMicrosPerTask)}`,
       );
       runs.push({
-        prefetched: Math.round(prefetched.tasksPerSecond),
         defaults: Math.round(defaults.tasksPerSecond),
+        noPrefetch: Math.round(noPrefetch.tasksPerSecond),
         slots500: Math.round(slots500.tasksPerSecond),
       });
     }
@@ -383,10 +382,9 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
       scenario: 'postgres',
       part,
       n: 100_000,
-      prefetch,
       runs,
-      prefetchedToDefaults: runs.map((r) => ratio(r.prefetched, r.defaults)),
-      prefetchedTo500Slots: runs.map((r) => ratio(r.prefetched, r.slots500)),
+      defaultsToNoPrefetch: runs.map((r) => ratio(r.defaults, r.noPrefetch)),
+      defaultsTo500Slots: runs.map((r) => ratio(r.defaults, r.slots500)),
     };
   }
   if (part === 'defaults') {

@@ -34,6 +34,12 @@ export interface TransportLimits {
    * user sets none): packing divides its billed and throttled operations per task.
    */
   packTasks?: number;
+  /**
+   * Tasks per handler slot a worker may hold beyond its slots on this transport when `work()`
+   * sets no `prefetch` (see `WorkOptions.prefetch`): recommended by a transport whose receive and
+   * settlement statements cost far more than a short task. Absent: none.
+   */
+  prefetchPerSlot?: number;
 }
 
 /** A message to send. */

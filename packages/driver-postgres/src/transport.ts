@@ -44,6 +44,15 @@ export interface PostgresTransportOptions extends ConnectionOptions {
    * @defaultValue 64
    */
   packTasks?: number;
+  /**
+   * Tasks per handler slot a worker may hold beyond its slots, recommended to the engine
+   * (`limits.prefetchPerSlot`; `work({ prefetch })` overrides it). A worker holds only what its
+   * slots finish in one receive round trip, so this matters for short tasks: with `work()`'s 64
+   * slots they would otherwise wait for a receive, admission and barrier statement of at most 64
+   * tasks each. `0` recommends none.
+   * @defaultValue 8
+   */
+  prefetchPerSlot?: number;
   /** Overrides of the reported limits. */
   limits?: Partial<TransportLimits>;
   /** The server's price for `estimateCost`. @defaultValue {@link POSTGRES_LIST_PRICES} */
@@ -182,6 +191,10 @@ export function postgresTransport(options: PostgresTransportOptions): PostgresTr
 
 /** Tasks per task message recommended when `packTasks` is not set. */
 const DEFAULT_PACK_TASKS = 64;
+/** Tasks per slot a worker may prefetch, recommended when `prefetchPerSlot` is not set. */
+const DEFAULT_PREFETCH_PER_SLOT = 8;
+/** The largest `prefetchPerSlot` accepted: beyond it a worker would hold far more than it runs. */
+const MAX_PREFETCH_PER_SLOT = 1000;
 
 /** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
@@ -253,6 +266,20 @@ class PostgresTransportImpl implements PostgresTransport {
         { path: field, message },
       ]);
     }
+    const [prefetchField, prefetchPerSlot] =
+      options.limits?.prefetchPerSlot === undefined
+        ? ['prefetchPerSlot', options.prefetchPerSlot ?? DEFAULT_PREFETCH_PER_SLOT]
+        : ['limits.prefetchPerSlot', options.limits.prefetchPerSlot];
+    if (
+      !Number.isInteger(prefetchPerSlot) ||
+      prefetchPerSlot < 0 ||
+      prefetchPerSlot > MAX_PREFETCH_PER_SLOT
+    ) {
+      const message = `must be an integer from 0 to ${MAX_PREFETCH_PER_SLOT}`;
+      throw new ValidationError(`[switchyard] [postgres] ${prefetchField} ${message}`, [
+        { path: prefetchField, message },
+      ]);
+    }
     this.limits = {
       maxMessageBytes: MiB,
       maxBatchMessages: 1000,
@@ -260,6 +287,7 @@ class PostgresTransportImpl implements PostgresTransport {
       sendConcurrency: concurrent ? 4 : 1,
       maxReceiveMessages: 500,
       packTasks,
+      prefetchPerSlot,
       ...options.limits,
     };
   }

@@ -52,9 +52,10 @@ export const DEFAULTS = {
     /** Task handlers running at once per worker. */
     concurrency: 64,
     /**
-     * The most tasks a task loop holds beyond its slots (`work({ prefetch })`): none unless asked.
-     * A held message keeps its lock only by renewal, so a worker holding many renews many locks
-     * at once; with short locks on Service Bus that has stalled a job (bench/RELIABILITY.md).
+     * The most tasks a task loop holds beyond its slots when neither `work({ prefetch })` nor the
+     * transport (`limits.prefetchPerSlot`) says: none. A held message keeps its lock only by
+     * renewal, and on Service Bus a chaos campaign stalled once with prefetch on (see
+     * bench/RELIABILITY.md), so only a transport that recommends it prefetches by default.
      */
     prefetch: 0,
     /** Lock / visibility asked of the transport. */

@@ -10,7 +10,7 @@ import { consoleLogger, type Logger } from '../logger.js';
 import { MIN_CANCEL_CHECK_MS } from '../operations/cancel-watch.js';
 import { type RetentionMs, resolveRetention } from '../operations/purge.js';
 import type { TelemetryOptions } from '../telemetry/telemetry.js';
-import type { Transport } from '../transport.js';
+import type { Transport, TransportLimits } from '../transport.js';
 import type { AnyJob, NamedJob } from './api.js';
 import {
   BATCHING_KEYS,
@@ -47,8 +47,8 @@ export interface EngineSettings {
 /** `work()`'s options, checked, with every default applied. */
 export interface WorkSettings {
   concurrency: number;
-  /** Most tasks a task loop holds beyond `concurrency`. */
-  prefetch: number;
+  /** Most tasks a task loop holds beyond `concurrency`; unset: see {@link prefetchOf}. */
+  prefetch: number | undefined;
   transports: readonly string[] | undefined;
   visibilityTimeoutMs: number;
   waitMs: number;
@@ -143,7 +143,10 @@ export function resolveWorkOptions(options: WorkOptions): WorkSettings {
   const d = DEFAULTS.work;
   return {
     concurrency: positiveInteger('concurrency', options.concurrency, d.concurrency),
-    prefetch: integerAtLeast('prefetch', options.prefetch, 0, d.prefetch),
+    prefetch:
+      options.prefetch === undefined
+        ? undefined
+        : integerAtLeast('prefetch', options.prefetch, 0, 0),
     transports: options.transports,
     visibilityTimeoutMs: positive(
       'visibilityTimeoutMs',
@@ -154,6 +157,20 @@ export function resolveWorkOptions(options: WorkOptions): WorkSettings {
     receivers: positiveInteger('receivers', options.receivers, d.receivers),
     signal: options.signal,
   };
+}
+
+/**
+ * The prefetch of a task loop on a transport: `work({ prefetch })`, else the transport's
+ * recommendation per slot (`limits.prefetchPerSlot`) times the slots, else
+ * `DEFAULTS.work.prefetch`.
+ */
+export function prefetchOf(settings: WorkSettings, limits: TransportLimits): number {
+  if (settings.prefetch !== undefined) return settings.prefetch;
+  const perSlot = limits.prefetchPerSlot;
+  // A driver's value is not the user's input: one that is no positive number recommends nothing.
+  return typeof perSlot === 'number' && Number.isFinite(perSlot) && perSlot > 0
+    ? Math.floor(perSlot * settings.concurrency)
+    : DEFAULTS.work.prefetch;
 }
 
 /** The batching options that apply to one transport (its own entry, or the shared ones), and their field. */

@@ -194,7 +194,9 @@ export interface WorkOptions {
    * none — so short tasks never wait for the next receive and each store statement covers more
    * of them, while slow tasks stay in the queue for other workers. For many short tasks on few
    * slots, 8 × `concurrency` runs them at about 0.8–0.9 of the rate of eight times the slots.
-   * @defaultValue 0 (off)
+   * `0` turns it off.
+   * @defaultValue the transport's recommendation per slot (`limits.prefetchPerSlot`: 8 on
+   * PostgreSQL) × `concurrency`; none on the other transports
    */
   prefetch?: number;
   /** Stops the workers (in-flight tasks finish or are released) when aborted. */

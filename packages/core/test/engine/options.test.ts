@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/engine/defaults.js';
-import { resolveOptions, resolveWorkOptions } from '../../src/engine/options.js';
+import { prefetchOf, resolveOptions, resolveWorkOptions } from '../../src/engine/options.js';
 import type { SwitchyardOptions, WorkOptions } from '../../src/engine/types.js';
 import { ValidationError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
@@ -174,13 +174,25 @@ describe('resolveWorkOptions', () => {
   it('takes every default from DEFAULTS', () => {
     expect(resolveWorkOptions({})).toEqual({
       concurrency: DEFAULTS.work.concurrency,
-      prefetch: DEFAULTS.work.prefetch,
+      prefetch: undefined,
       transports: undefined,
       visibilityTimeoutMs: DEFAULTS.work.visibilityTimeoutMs,
       waitMs: DEFAULTS.work.waitMs,
       receivers: DEFAULTS.work.receivers,
       signal: undefined,
     });
+  });
+
+  it('prefetches as work() says, else as the transport recommends per slot, else not at all', () => {
+    const limits = memoryTransport().limits;
+    const work = (options: WorkOptions) => resolveWorkOptions(options);
+    expect(prefetchOf(work({}), limits)).toBe(DEFAULTS.work.prefetch);
+    expect(prefetchOf(work({ concurrency: 10 }), { ...limits, prefetchPerSlot: 8 })).toBe(80);
+    expect(prefetchOf(work({ prefetch: 0 }), { ...limits, prefetchPerSlot: 8 })).toBe(0);
+    expect(prefetchOf(work({ prefetch: 5 }), limits)).toBe(5);
+    // A driver's nonsense recommends nothing.
+    for (const prefetchPerSlot of [Number.NaN, -1, Number.POSITIVE_INFINITY])
+      expect(prefetchOf(work({}), { ...limits, prefetchPerSlot })).toBe(DEFAULTS.work.prefetch);
   });
 
   it.each([

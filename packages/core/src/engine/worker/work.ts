@@ -8,7 +8,7 @@ import type { SettlementAction } from '../../transport.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import type { InboundMessage } from '../inbound.js';
-import type { WorkSettings } from '../options.js';
+import { prefetchOf, type WorkSettings } from '../options.js';
 import { AbortGroup } from '../tasks/handler.js';
 import { receiveLoop } from './receive-loop.js';
 
@@ -56,7 +56,7 @@ export async function runWorkers(options: WorkerOptions): Promise<void> {
         queue: 'task',
         capacity: settings.concurrency,
         tasksPerMessage: target.policy.packTasks,
-        prefetch: settings.prefetch,
+        prefetch: prefetchOf(settings, target.transport.limits),
         receivers: settings.receivers,
       }),
     );
