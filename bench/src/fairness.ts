@@ -74,7 +74,17 @@ export interface FairnessBenchArgs {
   rounds?: number;
   /** The window measured against `false`. @defaultValue the engine's default */
   window?: number;
+  /** Each `work()` loop's `prefetch`. @defaultValue the engine's (the transport's recommendation) */
+  prefetch?: number;
   log: (line: string) => void;
+}
+
+/** What one {@link measure} call runs. */
+interface MeasureSpec {
+  path: FairnessPath;
+  n: number;
+  window: WindowSetting;
+  prefetch: number | undefined;
 }
 
 const WORKERS = 2;
@@ -288,9 +298,7 @@ export interface FairnessRun {
 
 async function measure(
   env: PathEnv,
-  path: FairnessPath,
-  n: number,
-  window: WindowSetting,
+  { path, n, window, prefetch }: MeasureSpec,
   log: (line: string) => void,
 ): Promise<FairnessRun> {
   const label = window === false ? 'off' : window === undefined ? 'default' : String(window);
@@ -302,7 +310,11 @@ async function measure(
   try {
     await drivers.transport.ping?.(); // connects and creates the queues
     working = Array.from({ length: WORKERS }, () =>
-      yard.work({ concurrency: CONCURRENCY, signal: stop.signal }),
+      yard.work({
+        concurrency: CONCURRENCY,
+        ...(prefetch === undefined ? {} : { prefetch }),
+        signal: stop.signal,
+      }),
     );
     // Warm-up: JIT, connections, receivers attached; not measured.
     const warm = await yard.submit(
@@ -431,7 +443,7 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
         const on = args.window;
         const order: WindowSetting[] = r % 2 === 0 ? [false, on] : [on, false];
         for (const window of order) {
-          const run = await measure(env, path, n, window, log);
+          const run = await measure(env, { path, n, window, prefetch: args.prefetch }, log);
           (window === false ? before : after).push(run);
         }
       }
@@ -484,6 +496,7 @@ export async function runFairnessBench(args: FairnessBenchArgs) {
       warmUp: `per Switchyard, unmeasured: hello_world n = min(n, ${JSON.stringify(WARM_UP_N)}[path]), then one one_task job`,
       windowBefore: false,
       windowAfter: args.window ?? 'engine default (no window option)',
+      prefetch: args.prefetch ?? "engine default (the transport's recommendation)",
       order:
         'window off first in odd rounds, default first in even ones; a fresh Switchyard and drivers for each run',
       pollIntervalMs: POLL_MS,

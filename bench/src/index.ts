@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch] [--window W] [--json]\n' +
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch] [--window W] [--prefetch P] [--json]\n' +
   '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       'skip-baseline': { type: 'boolean', default: false },
       rounds: { type: 'string' },
       window: { type: 'string' },
+      prefetch: { type: 'string' },
       rows: { type: 'string' },
       part: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -140,11 +141,15 @@ async function main(): Promise<void> {
       const window = values.window === undefined ? undefined : Number(values.window);
       if (window !== undefined && (!Number.isSafeInteger(window) || window <= 0))
         throw new Error('--window takes a positive integer');
+      const prefetch = values.prefetch === undefined ? undefined : Number(values.prefetch);
+      if (prefetch !== undefined && (!Number.isSafeInteger(prefetch) || prefetch < 0))
+        throw new Error('--prefetch takes an integer ≥ 0');
       result = await runFairnessBench({
         ...(paths?.length ? { paths: [...new Set(paths.filter(isPath))] } : {}),
         ...(sizes ? { n: sizes[0] } : {}),
         ...(rounds ? { rounds } : {}),
         ...(window === undefined ? {} : { window }),
+        ...(prefetch === undefined ? {} : { prefetch }),
         log,
       });
       break;

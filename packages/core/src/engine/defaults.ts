@@ -54,8 +54,8 @@ export const DEFAULTS = {
     /**
      * The most tasks a task loop holds beyond its slots when neither `work({ prefetch })` nor the
      * transport (`limits.prefetchPerSlot`) says: none. A held message keeps its lock only by
-     * renewal, and on Service Bus a chaos campaign stalled once with prefetch on (see
-     * bench/RELIABILITY.md), so only a transport that recommends it prefetches by default.
+     * renewal, and prefetch is not yet shown safe under kills on every transport
+     * (bench/RELIABILITY.md), so only a transport that recommends it prefetches by default.
      */
     prefetch: 0,
     /** Lock / visibility asked of the transport. */

@@ -1,9 +1,8 @@
 /**
  * One queue's receive loop: several pullers keep receive calls in flight while earlier messages
  * are processed, asking for as many messages as the free task slots and the prefetch need (see
- * {@link TaskSlots}), and every message is
- * processed, settled and its lock kept until then. On stop, the loop drains: messages in flight
- * finish (their handlers saw the abort) and are settled.
+ * {@link TaskSlots}), and every message is processed, settled and its lock kept until then. On
+ * stop, the loop drains: messages in flight finish (their handlers saw the abort) and are settled.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toErrorInfo } from '../../errors.js';
