@@ -338,6 +338,35 @@ async function endToEnd(
 const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
   `; CPU per ${per}: ${cpu.node} µs Node${cpu.postgres === undefined ? '' : ` + ${cpu.postgres} µs PostgreSQL`}`;
 
+/** `a / b` to two decimals. */
+const ratioOf = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+
+/**
+ * Runs every setting once per round, in order, for three rounds — alternated, so that every
+ * setting sees the same machine — and returns each round's tasks/s by setting.
+ */
+async function alternatedRounds<K extends string>(
+  admin: pg.Pool,
+  settings: Record<K, { label: string; options: EndToEndOptions }>,
+): Promise<Record<K, number>[]> {
+  const runs: Record<K, number>[] = [];
+  for (let round = 0; round < 3; round++) {
+    const figures = {} as Record<K, number>;
+    const notes: string[] = [];
+    for (const key of Object.keys(settings) as K[]) {
+      const { label, options } = settings[key];
+      const run = await endToEnd(admin, options);
+      figures[key] = Math.round(run.tasksPerSecond);
+      notes.push(
+        `${label} ${run.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(run.cpuMicrosPerTask)}`,
+      );
+    }
+    log(`  round ${round + 1}: ${notes.join('; ')}`);
+    runs.push(figures);
+  }
+  return runs;
+}
+
 /** The parts `--part` runs alone. */
 export const POSTGRES_PARTS = ['packed', 'floor', 'fused-floor', 'defaults', 'prefetch'] as const;
 export type PostgresPart = (typeof POSTGRES_PARTS)[number];
@@ -361,53 +390,35 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
     };
   }
   if (part === 'prefetch') {
-    // Alternated, so that all three see the same machine: the defaults (`work()`'s 64 slots, with
-    // the prefetch the transport recommends), the same with prefetch off, and 500 slots per worker.
-    const runs: { defaults: number; noPrefetch: number; slots500: number }[] = [];
-    for (let round = 0; round < 3; round++) {
-      const defaults = await endToEnd(admin, { n: 100_000 });
-      const noPrefetch = await endToEnd(admin, { n: 100_000, prefetch: 0 });
-      const slots500 = await endToEnd(admin, { n: 100_000, concurrency: 500 });
-      log(
-        `  round ${round + 1}: defaults ${defaults.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(defaults.cpuMicrosPerTask)}; prefetch 0 ${noPrefetch.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(noPrefetch.cpuMicrosPerTask)}; 500 slots ${slots500.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(slots500.cpuMicrosPerTask)}`,
-      );
-      runs.push({
-        defaults: Math.round(defaults.tasksPerSecond),
-        noPrefetch: Math.round(noPrefetch.tasksPerSecond),
-        slots500: Math.round(slots500.tasksPerSecond),
-      });
-    }
-    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    // The defaults (`work()`'s 64 slots, with the prefetch the transport recommends), the same
+    // with prefetch off, and 500 slots per worker.
+    const runs = await alternatedRounds(admin, {
+      defaults: { label: 'defaults', options: { n: 100_000 } },
+      noPrefetch: { label: 'prefetch 0', options: { n: 100_000, prefetch: 0 } },
+      slots500: { label: '500 slots', options: { n: 100_000, concurrency: 500 } },
+    });
     return {
       scenario: 'postgres',
       part,
       n: 100_000,
       runs,
-      defaultsToNoPrefetch: runs.map((r) => ratio(r.defaults, r.noPrefetch)),
-      defaultsTo500Slots: runs.map((r) => ratio(r.defaults, r.slots500)),
+      defaultsToNoPrefetch: runs.map((r) => ratioOf(r.defaults, r.noPrefetch)),
+      defaultsTo500Slots: runs.map((r) => ratioOf(r.defaults, r.slots500)),
     };
   }
   if (part === 'defaults') {
-    // Alternated, so that both figures see the same machine: the driver's defaults against one
-    // message per task (the defaults before the transport recommended packs).
-    const runs: { defaults: number; single: number }[] = [];
-    for (let round = 0; round < 3; round++) {
-      const defaults = await endToEnd(admin, { n: 100_000 });
-      const single = await endToEnd(admin, { n: 100_000, packTasks: 1 });
-      log(
-        `  round ${round + 1}: defaults ${defaults.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(defaults.cpuMicrosPerTask)}; one message per task ${single.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(single.cpuMicrosPerTask)}; ratio ${(defaults.tasksPerSecond / single.tasksPerSecond).toFixed(2)}`,
-      );
-      runs.push({
-        defaults: Math.round(defaults.tasksPerSecond),
-        single: Math.round(single.tasksPerSecond),
-      });
-    }
+    // The driver's defaults against one message per task (the defaults before the transport
+    // recommended packs).
+    const runs = await alternatedRounds(admin, {
+      defaults: { label: 'defaults', options: { n: 100_000 } },
+      single: { label: 'one message per task', options: { n: 100_000, packTasks: 1 } },
+    });
     return {
       scenario: 'postgres',
       part,
       n: 100_000,
       runs,
-      ratios: runs.map((r) => Math.round((r.defaults / r.single) * 100) / 100),
+      ratios: runs.map((r) => ratioOf(r.defaults, r.single)),
     };
   }
   const packed = await endToEnd(admin, { n: 100_000, packTasks: 64, concurrency: 2000 });
@@ -527,8 +538,7 @@ export async function runPostgresBench(args: {
       graphileWorkerCpuMicrosPerJob: graphile.cpuMicrosPerJob,
       graphileWorker100kCpuMicrosPerJob: graphile100k.cpuMicrosPerJob,
       pgBossJobsPerSecond: Math.round(pgBossJobsPerSecond),
-      tasksToGraphileWorkerRatio:
-        Math.round((tasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
+      tasksToGraphileWorkerRatio: ratioOf(tasksPerSecond, graphileWorkerJobsPerSecond),
       singleMessagePerTask: {
         packTasks: 1,
         n: 100_000,
@@ -536,8 +546,7 @@ export async function runPostgresBench(args: {
         status: single.status,
         cpuMicrosPerTask: single.cpuMicrosPerTask,
       },
-      defaultsToSingleMessageRatio:
-        Math.round((tasksPerSecond / single.tasksPerSecond) * 100) / 100,
+      defaultsToSingleMessageRatio: ratioOf(tasksPerSecond, single.tasksPerSecond),
       slots500: {
         concurrency: 500,
         n: 100_000,
@@ -554,13 +563,10 @@ export async function runPostgresBench(args: {
         status: packed.status,
         cpuMicrosPerTask: packed.cpuMicrosPerTask,
       },
-      packedToGraphileWorkerRatio:
-        Math.round((packed.tasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
-      packedToGraphileWorker100kRatio:
-        Math.round((packed.tasksPerSecond / graphileWorker100k) * 100) / 100,
+      packedToGraphileWorkerRatio: ratioOf(packed.tasksPerSecond, graphileWorkerJobsPerSecond),
+      packedToGraphileWorker100kRatio: ratioOf(packed.tasksPerSecond, graphileWorker100k),
       floorTasksPerSecond: Math.round(floorTasksPerSecond),
-      floorToGraphileWorkerRatio:
-        Math.round((floorTasksPerSecond / graphileWorkerJobsPerSecond) * 100) / 100,
+      floorToGraphileWorkerRatio: ratioOf(floorTasksPerSecond, graphileWorkerJobsPerSecond),
       versions: {
         postgres: serverVersion,
         node: process.version,

@@ -196,6 +196,29 @@ const DEFAULT_PREFETCH_PER_SLOT = 8;
 /** The largest `prefetchPerSlot` accepted: beyond it a worker would hold far more than it runs. */
 const MAX_PREFETCH_PER_SLOT = 1000;
 
+/**
+ * A recommendation the transport reports in its limits: `limits[name]` when given (it wins, and is
+ * checked under that name), else the option `name`, else `fallback`; an integer from `min` to `max`.
+ * @throws {ValidationError} naming the field the value came from
+ */
+function recommendation(
+  options: PostgresTransportOptions,
+  name: 'packTasks' | 'prefetchPerSlot',
+  { fallback, min, max }: { fallback: number; min: number; max: number },
+): number {
+  const [field, value] =
+    options.limits?.[name] === undefined
+      ? [name, options[name] ?? fallback]
+      : [`limits.${name}`, options.limits[name]];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const message = `must be an integer from ${min} to ${max}`;
+    throw new ValidationError(`[switchyard] [postgres] ${field} ${message}`, [
+      { path: field, message },
+    ]);
+  }
+  return value;
+}
+
 /** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
 
@@ -256,30 +279,16 @@ class PostgresTransportImpl implements PostgresTransport {
     this.visibilityMs = options.visibilityTimeoutMs ?? 30_000;
     this.prices = options.prices ?? POSTGRES_LIST_PRICES;
     const concurrent = options.pglite === undefined;
-    const [field, packTasks] =
-      options.limits?.packTasks === undefined
-        ? ['packTasks', options.packTasks ?? DEFAULT_PACK_TASKS]
-        : ['limits.packTasks', options.limits.packTasks];
-    if (!Number.isInteger(packTasks) || packTasks < 1 || packTasks > MAX_PACKED_TASKS) {
-      const message = `must be an integer from 1 to ${MAX_PACKED_TASKS}`;
-      throw new ValidationError(`[switchyard] [postgres] ${field} ${message}`, [
-        { path: field, message },
-      ]);
-    }
-    const [prefetchField, prefetchPerSlot] =
-      options.limits?.prefetchPerSlot === undefined
-        ? ['prefetchPerSlot', options.prefetchPerSlot ?? DEFAULT_PREFETCH_PER_SLOT]
-        : ['limits.prefetchPerSlot', options.limits.prefetchPerSlot];
-    if (
-      !Number.isInteger(prefetchPerSlot) ||
-      prefetchPerSlot < 0 ||
-      prefetchPerSlot > MAX_PREFETCH_PER_SLOT
-    ) {
-      const message = `must be an integer from 0 to ${MAX_PREFETCH_PER_SLOT}`;
-      throw new ValidationError(`[switchyard] [postgres] ${prefetchField} ${message}`, [
-        { path: prefetchField, message },
-      ]);
-    }
+    const packTasks = recommendation(options, 'packTasks', {
+      fallback: DEFAULT_PACK_TASKS,
+      min: 1,
+      max: MAX_PACKED_TASKS,
+    });
+    const prefetchPerSlot = recommendation(options, 'prefetchPerSlot', {
+      fallback: DEFAULT_PREFETCH_PER_SLOT,
+      min: 0,
+      max: MAX_PREFETCH_PER_SLOT,
+    });
     this.limits = {
       maxMessageBytes: MiB,
       maxBatchMessages: 1000,
