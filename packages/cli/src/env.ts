@@ -228,7 +228,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
     ...(retention ? { retention } : {}),
   });
   return {
-    yard: yard as unknown as Switchyard,
+    yard,
     config,
     transports: new Map(transports.map((t) => [t.name, t])),
     storeLocation,

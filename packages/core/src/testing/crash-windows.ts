@@ -172,7 +172,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         reconcile: { intervalMs: 0 },
         // Scheduler passes are the tests' own (runSchedules).
         scheduler: { intervalMs: 0 },
-      }) as unknown as Switchyard;
+      });
       const controller = new AbortController();
       const working = yard.work({
         concurrency: 8,
