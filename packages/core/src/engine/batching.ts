@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { MAX_PACKED_TASKS } from '../envelope.js';
 import { ValidationError } from '../errors.js';
-import type { OutgoingMessage, QueueKind, Transport, TransportLimits } from '../transport.js';
+import type { OutgoingMessage, Transport, TransportLimits } from '../transport.js';
 import { DEFAULTS } from './defaults.js';
 
 /** Overrides of the batching policy; the rest comes from the transport's limits. */
@@ -132,15 +132,16 @@ export function toBatches(
   return batches;
 }
 
-/** Sends messages through the batching policy: batches in parallel, bounded by `p-limit`. */
+/**
+ * Sends task messages through the transport's batching policy: batches in parallel, bounded by
+ * `limit` (a fan-out shares one across its chunks) or by the policy's concurrency.
+ */
 export async function sendBatched(
-  transport: Transport,
-  queue: QueueKind,
+  { transport, policy }: { transport: Transport; policy: BatchingPolicy },
   messages: readonly OutgoingMessage[],
-  policy: BatchingPolicy,
   limit: ReturnType<typeof pLimit> = pLimit(policy.concurrency),
 ): Promise<void> {
   const batches = toBatches(messages, policy);
-  if (batches.length === 1) return transport.send(queue, batches[0]!);
-  await Promise.all(batches.map((batch) => limit(() => transport.send(queue, batch))));
+  if (batches.length === 1) return transport.send('task', batches[0]!);
+  await Promise.all(batches.map((batch) => limit(() => transport.send('task', batch))));
 }

@@ -43,7 +43,12 @@ export function createContext(settings: EngineSettings, store: Store): EngineCon
     settings,
     store,
     logger: settings.logger,
-    directory: new JobDirectory(store, settings.jobs, DEFAULTS.jobCacheSize, telemetry),
+    directory: new JobDirectory({
+      store,
+      definitions: settings.jobs,
+      maxCached: DEFAULTS.jobCacheSize,
+      telemetry,
+    }),
     telemetry,
     cancels: new CancelWatch({
       store,

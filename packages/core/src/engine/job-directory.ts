@@ -20,12 +20,23 @@ export class JobDirectory {
     { loading: Promise<JobInfo | undefined>; info?: JobInfo }
   >();
 
-  constructor(
-    private readonly store: Store,
-    readonly definitions: ReadonlyMap<string, AnyJob>,
-    private readonly maxCached: number,
-    private readonly telemetry?: Telemetry,
-  ) {}
+  private readonly store: Store;
+  readonly definitions: ReadonlyMap<string, AnyJob>;
+  private readonly maxCached: number;
+  private readonly telemetry: Telemetry | undefined;
+
+  constructor(options: {
+    store: Store;
+    definitions: ReadonlyMap<string, AnyJob>;
+    /** Most jobs whose facts are kept. */
+    maxCached: number;
+    telemetry?: Telemetry;
+  }) {
+    this.store = options.store;
+    this.definitions = options.definitions;
+    this.maxCached = options.maxCached;
+    this.telemetry = options.telemetry;
+  }
 
   /**
    * The job's facts, cached; concurrent misses share one read. A loaded job is returned as is,

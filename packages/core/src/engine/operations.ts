@@ -60,7 +60,7 @@ function retryDeps(ctx: EngineContext): RetryDeps {
           priority: job.priority,
         }),
       );
-      await sendBatched(target.transport, 'task', messages, target.policy);
+      await sendBatched(target, messages);
     },
   };
 }
@@ -115,9 +115,11 @@ export async function purge(
  */
 export function replayDeadLetters(
   ctx: EngineContext,
-  transport: string,
-  queue: QueueKind,
-  options: { limit?: number; ids?: readonly string[] } = {},
+  {
+    transport,
+    queue,
+    ...options
+  }: { transport: string; queue: QueueKind; limit?: number; ids?: readonly string[] },
 ): Promise<number> {
   const target = ctx.transportOf(transport).transport;
   if (!target.replayDeadLetters || !target.listDeadLetters)

@@ -111,19 +111,15 @@ export function resolveOptions(options: SwitchyardOptions<readonly NamedJob[]>):
         DEFAULTS.reconcile.intervalMs,
       ),
     },
-    cancelCheckIntervalMs: atLeast(
-      'cancelCheckIntervalMs',
-      options.cancelCheckIntervalMs,
-      MIN_CANCEL_CHECK_MS,
-      DEFAULTS.cancelCheckIntervalMs,
-    ),
+    cancelCheckIntervalMs: atLeast('cancelCheckIntervalMs', options.cancelCheckIntervalMs, {
+      min: MIN_CANCEL_CHECK_MS,
+      fallback: DEFAULTS.cancelCheckIntervalMs,
+    }),
     flowControl: {
-      slotLeaseMs: integerAtLeast(
-        'flowControl.slotLeaseMs',
-        options.flowControl?.slotLeaseMs,
-        MIN_SLOT_LEASE_MS,
-        DEFAULTS.flowControl.slotLeaseMs,
-      ),
+      slotLeaseMs: integerAtLeast('flowControl.slotLeaseMs', options.flowControl?.slotLeaseMs, {
+        min: MIN_SLOT_LEASE_MS,
+        fallback: DEFAULTS.flowControl.slotLeaseMs,
+      }),
       maxWaitMs: positiveInteger(
         'flowControl.maxWaitMs',
         options.flowControl?.maxWaitMs,
@@ -146,7 +142,7 @@ export function resolveWorkOptions(options: WorkOptions): WorkSettings {
     prefetch:
       options.prefetch === undefined
         ? undefined
-        : integerAtLeast('prefetch', options.prefetch, 0, 0),
+        : integerAtLeast('prefetch', options.prefetch, { min: 0, fallback: 0 }),
     transports: options.transports,
     visibilityTimeoutMs: positive(
       'visibilityTimeoutMs',
@@ -234,7 +230,13 @@ function positive(field: string, value: number | undefined, fallback: number): n
   return value;
 }
 
-function atLeast(field: string, value: number | undefined, min: number, fallback: number): number {
+/** A number option's lower bound, and its value when unset. */
+interface Bound {
+  min: number;
+  fallback: number;
+}
+
+function atLeast(field: string, value: number | undefined, { min, fallback }: Bound): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < min) invalid(field, `must be a number ≥ ${min}`);
   return value;
@@ -243,8 +245,7 @@ function atLeast(field: string, value: number | undefined, min: number, fallback
 function integerAtLeast(
   field: string,
   value: number | undefined,
-  min: number,
-  fallback: number,
+  { min, fallback }: Bound,
 ): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < min) invalid(field, `must be an integer ≥ ${min}`);

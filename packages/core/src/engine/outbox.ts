@@ -20,10 +20,16 @@ export interface OutgoingTask {
 /** Sends the message that starts stage `stage` of a job (or finishes it, past its last stage). */
 export async function sendStageMessage(
   target: TransportState,
-  jobId: string,
-  stage: number,
-  /** The sending span's context: the stage's processing joins its trace. */
-  trace?: TraceFields,
+  {
+    jobId,
+    stage,
+    trace,
+  }: {
+    jobId: string;
+    stage: number;
+    /** The sending span's context: the stage's processing joins its trace. */
+    trace?: TraceFields | undefined;
+  },
 ): Promise<void> {
   await target.transport.send('stage', [
     {

@@ -20,7 +20,7 @@ export async function getJob(ctx: EngineContext, jobId: string): Promise<JobView
     ctx.store.getStages(jobId),
     limited && !FINISHED_STATUSES.has(job.status) ? ctx.store.waitingTasks?.(jobId) : undefined,
   ]);
-  return toJobView(job, stages, def, waiting);
+  return toJobView({ job, stages, def, waiting });
 }
 
 export async function* results(

@@ -127,10 +127,10 @@ export class Reconciler {
     const target = this.ctx.transportOf(item.transport);
     switch (item.kind) {
       case 'job-not-started':
-        await sendStageMessage(target, item.jobId, 0);
+        await sendStageMessage(target, { jobId: item.jobId, stage: 0 });
         return 1;
       case 'fanout-incomplete':
-        await sendStageMessage(target, item.jobId, item.stage);
+        await sendStageMessage(target, { jobId: item.jobId, stage: item.stage });
         return 1;
       case 'stage-not-advanced':
       case 'finalize-not-done':
@@ -151,7 +151,7 @@ export class Reconciler {
             priority,
           }),
         );
-        await sendBatched(target.transport, 'task', messages, target.policy);
+        await sendBatched(target, messages);
         await store.touchTasks?.(tasks.map((t) => t.id));
         return tasks.length;
       }

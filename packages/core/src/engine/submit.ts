@@ -14,11 +14,16 @@ import { sendStageMessage } from './outbox.js';
 import type { SubmitOptions, SubmitResult } from './types.js';
 import { validate } from './validate.js';
 
+/** What {@link submit} is asked: the public `submit()`'s three arguments. */
+export interface SubmitRequest {
+  jobName: string;
+  params: unknown;
+  options?: SubmitOptions | undefined;
+}
+
 export async function submit(
   ctx: EngineContext,
-  jobName: string,
-  params: unknown,
-  options: SubmitOptions = {},
+  { jobName, params, options = {} }: SubmitRequest,
 ): Promise<SubmitResult> {
   const { settings, store } = ctx;
   const def = settings.jobs.get(jobName);
@@ -62,7 +67,11 @@ export async function submit(
     // A resubmitted job that never started re-sends its first stage message: cheap, idempotent,
     // and it heals a submit that crashed between the commit and the send.
     if (job.status === 'queued')
-      await sendStageMessage(ctx.transportOf(job.transport), job.id, 0, traceFieldsOf(span));
+      await sendStageMessage(ctx.transportOf(job.transport), {
+        jobId: job.id,
+        stage: 0,
+        trace: traceFieldsOf(span),
+      });
     return { jobId: job.id, created, status: job.status, transport: job.transport };
   });
 }

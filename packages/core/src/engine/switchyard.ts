@@ -107,7 +107,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       telemetry: this.ctx.telemetry,
     });
     this.gate = FlowGate.for(this.ctx);
-    const tasks = new TaskRunner(this.ctx, barrier, advance, this.gate);
+    const tasks = new TaskRunner(this.ctx, { barrier, advance, gate: this.gate });
     this.dispatcher = new Dispatcher({
       ctx: this.ctx,
       stages: new StageRunner(this.ctx, advance, this.window),
@@ -124,13 +124,11 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
       options.scheduler,
       new Set(this.jobs.keys()),
     );
-    this.scheduler = new Scheduler(
-      this.ctx,
-      schedules.entries,
-      schedules.settings,
-      (job, params, opts) => submit(this.ctx, job, params, opts),
-      randomUUID(),
-    );
+    this.scheduler = new Scheduler(this.ctx, {
+      ...schedules,
+      submit: (request) => submit(this.ctx, request),
+      instanceId: randomUUID(),
+    });
   }
 
   runSchedules(): Promise<SchedulePassResult> {
@@ -162,7 +160,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
   ): Promise<SubmitResult<N>>;
   submit(jobName: string, params: unknown, options?: SubmitOptions): Promise<SubmitResult> {
     this.assertOpen();
-    return submit(this.ctx, jobName, params, options);
+    return submit(this.ctx, { jobName, params, options });
   }
 
   getJob(jobId: UntypedJobId): Promise<JobView | undefined>;
@@ -218,7 +216,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     queue: QueueKind,
     options?: { limit?: number; ids?: readonly string[] },
   ): Promise<number> {
-    return operations.replayDeadLetters(this.ctx, transport, queue, options);
+    return operations.replayDeadLetters(this.ctx, { ...options, transport, queue });
   }
 
   waitFor(jobId: UntypedJobId, options?: WaitForOptions): Promise<JobView>;

@@ -2,64 +2,24 @@ import type { JobRecord, StageRecord, StageWaiting } from '../store.js';
 import type { AnyJob } from './api.js';
 import type { JobView, StageView } from './types.js';
 
+/** What a job's view is made of. */
+export interface JobViewSource {
+  job: JobRecord;
+  stages: StageRecord[];
+  /** The job's definition, when this Switchyard has it: stage names fall back to it. */
+  def?: AnyJob | undefined;
+  /** Tasks waiting for a flow limit, per stage (an open job with a flow-limited task). */
+  waiting?: readonly StageWaiting[] | undefined;
+}
+
 /**
  * A job and its stages as `getJob` reports them: counts and timings, never per-task data. With
- * `waiting` (an open job with a flow-limited task), each such stage says how many tasks wait.
+ * `waiting`, each flow-limited stage says how many tasks wait.
  */
-export function toJobView(
-  job: JobRecord,
-  stages: StageRecord[],
-  def: AnyJob | undefined,
-  waiting?: readonly StageWaiting[],
-): JobView {
+export function toJobView(source: JobViewSource): JobView {
+  const { job } = source;
   const views: StageView[] = [];
-  for (let i = 0; i < job.stageCount; i++) {
-    const s = stages[i];
-    const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
-    const task = def?.stages[i]?.task;
-    const waits =
-      waiting && (task?.concurrency || task?.rateLimit)
-        ? waitingOf(waiting.find((w) => w.stage === i))
-        : undefined;
-    if (!s) {
-      views.push({
-        index: i,
-        name,
-        status: 'waiting',
-        total: 0,
-        sealed: false,
-        pending: 0,
-        running: 0,
-        succeeded: 0,
-        failed: 0,
-        ...(waits ? { waiting: waits } : {}),
-      });
-      continue;
-    }
-    const total = s.total ?? s.created;
-    const running = Math.max(0, Math.min(s.running, total - s.succeeded - s.failed));
-    const windowed = s.released !== null && s.status !== 'complete';
-    views.push({
-      index: i,
-      name,
-      status: s.status,
-      total,
-      sealed: s.total !== null,
-      pending: Math.max(0, total - s.succeeded - s.failed - running),
-      running,
-      succeeded: s.succeeded,
-      failed: s.failed,
-      ...(waits ? { waiting: waits } : {}),
-      ...(windowed ? { waitingForWindow: Math.max(0, s.created - (s.released ?? 0)) } : {}),
-      startedAt: s.startedAt,
-      ...(s.completedAt
-        ? {
-            completedAt: s.completedAt,
-            durationMs: s.completedAt.getTime() - s.startedAt.getTime(),
-          }
-        : {}),
-    });
-  }
+  for (let i = 0; i < job.stageCount; i++) views.push(stageView(source, i));
   const current = job.currentStage >= 0 ? views[job.currentStage] : undefined;
   return {
     id: job.id,
@@ -82,6 +42,53 @@ export function toJobView(
       : {}),
     ...(job.result !== undefined ? { result: job.result } : {}),
     ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+/** Stage `i` of the job: a stage not started yet (no record) is `waiting` with no tasks. */
+function stageView({ stages, def, waiting }: JobViewSource, i: number): StageView {
+  const s = stages[i];
+  const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
+  const task = def?.stages[i]?.task;
+  const waits =
+    waiting && (task?.concurrency || task?.rateLimit)
+      ? waitingOf(waiting.find((w) => w.stage === i))
+      : undefined;
+  if (!s)
+    return {
+      index: i,
+      name,
+      status: 'waiting',
+      total: 0,
+      sealed: false,
+      pending: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      ...(waits ? { waiting: waits } : {}),
+    };
+  const total = s.total ?? s.created;
+  const running = Math.max(0, Math.min(s.running, total - s.succeeded - s.failed));
+  const windowed = s.released !== null && s.status !== 'complete';
+  return {
+    index: i,
+    name,
+    status: s.status,
+    total,
+    sealed: s.total !== null,
+    pending: Math.max(0, total - s.succeeded - s.failed - running),
+    running,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    ...(waits ? { waiting: waits } : {}),
+    ...(windowed ? { waitingForWindow: Math.max(0, s.created - (s.released ?? 0)) } : {}),
+    startedAt: s.startedAt,
+    ...(s.completedAt
+      ? {
+          completedAt: s.completedAt,
+          durationMs: s.completedAt.getTime() - s.startedAt.getTime(),
+        }
+      : {}),
   };
 }
 

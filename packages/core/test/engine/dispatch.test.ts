@@ -26,7 +26,7 @@ describe('Dispatcher', () => {
 
   it('routes a stage message to the stage runner: the job starts and fans out', async () => {
     const fake = fakeEngine();
-    const { jobId } = await submit(fake.ctx, 'double', { inputs: [1, 2] });
+    const { jobId } = await submit(fake.ctx, { jobName: 'double', params: { inputs: [1, 2] } });
     const body = fake.transport.sent.stage[0]!.body;
     expect(await fake.modules.dispatcher.process(inbound(body), fake.group)).toEqual({
       action: 'complete',

@@ -150,7 +150,7 @@ export function engineModules(ctx: EngineContext): EngineModules {
     onStageComplete: (c) => advance.onStageComplete(c),
     onTasksFinished: (stages) => window.finished(stages),
   });
-  const tasks = new TaskRunner(ctx, barrier, advance);
+  const tasks = new TaskRunner(ctx, { barrier, advance });
   const stages = new StageRunner(ctx, advance, window);
   const packs = new PackRunner({ ctx, barrier, advance, tasks });
   return {

@@ -27,7 +27,11 @@ describe('JobDirectory', () => {
   it('reads a job’s facts once, concurrent misses sharing the read, then answers without a promise', async () => {
     const { store, reads } = countingStore();
     await create(store, 'j1');
-    const directory = new JobDirectory(store, new Map([['dir', job]]), 10);
+    const directory = new JobDirectory({
+      store,
+      definitions: new Map([['dir', job]]),
+      maxCached: 10,
+    });
     const [a, b] = await Promise.all([directory.info('j1'), directory.info('j1')]);
     expect(a).toEqual({ id: 'j1', name: 'dir', transport: 'memory', stageCount: 2 });
     expect(b).toBe(a);
@@ -40,7 +44,7 @@ describe('JobDirectory', () => {
 
   it('does not remember a job that does not exist yet', async () => {
     const { store } = countingStore();
-    const directory = new JobDirectory(store, new Map(), 10);
+    const directory = new JobDirectory({ store, definitions: new Map(), maxCached: 10 });
     expect(await directory.info('later')).toBeUndefined();
     await create(store, 'later');
     expect(await directory.info('later')).toMatchObject({ id: 'later' });
@@ -49,7 +53,7 @@ describe('JobDirectory', () => {
   it('keeps at most maxCached jobs, forgetting the oldest', async () => {
     const { store, reads } = countingStore();
     for (const id of ['a', 'b', 'c']) await create(store, id);
-    const directory = new JobDirectory(store, new Map(), 2);
+    const directory = new JobDirectory({ store, definitions: new Map(), maxCached: 2 });
     for (const id of ['a', 'b', 'c']) await directory.info(id);
     expect(reads()).toBe(3);
     await directory.info('c');
@@ -63,7 +67,7 @@ describe('JobDirectory', () => {
     const { store, reads } = countingStore();
     await create(store, 'f');
     await store.startStage('f', 0, 'split');
-    const directory = new JobDirectory(store, new Map(), 10);
+    const directory = new JobDirectory({ store, definitions: new Map(), maxCached: 10 });
     await directory.info('f');
     await directory.finish('f', { status: 'succeeded', result: 7 });
     expect(await store.getJob('f')).toMatchObject({ status: 'succeeded', result: 7 });
@@ -73,7 +77,11 @@ describe('JobDirectory', () => {
   });
 
   it('finds a stage by name or index, and names the field when it is not one', () => {
-    const directory = new JobDirectory(memoryStore(), new Map([['dir', job]]), 10);
+    const directory = new JobDirectory({
+      store: memoryStore(),
+      definitions: new Map([['dir', job]]),
+      maxCached: 10,
+    });
     const record = { name: 'dir', stageCount: 2 };
     expect(directory.stageIndex(record, 'merge')).toBe(1);
     expect(directory.stageIndex(record, 0)).toBe(0);

@@ -152,7 +152,7 @@ describe('taskMessage', () => {
 describe('sendStageMessage', () => {
   it('sends one stage message with an id naming the job and stage', async () => {
     const fake = fakeEngine();
-    await sendStageMessage(fake.target, jobId, 3);
+    await sendStageMessage(fake.target, { jobId, stage: 3 });
     expect(fake.transport.sent.stage).toHaveLength(1);
     expect(fake.transport.sent.stage[0]!.messageId).toBe(`${jobId}.stage.3`);
     expect(fake.transport.envelopes('stage')).toEqual([{ v: 1, kind: 'stage', jobId, stage: 3 }]);

@@ -27,16 +27,15 @@ function scheduler(
   const instances = Array.from(
     { length: options.instances ?? 1 },
     (_, i) =>
-      new Scheduler(
-        fake.ctx,
+      new Scheduler(fake.ctx, {
         entries,
         settings,
-        (name, params, opts) => {
-          submitted.push({ params, options: opts });
-          return submit(fake.ctx, name, params, opts);
+        submit: (request) => {
+          submitted.push({ params: request.params, options: request.options ?? {} });
+          return submit(fake.ctx, request);
         },
-        `instance-${i}`,
-      ),
+        instanceId: `instance-${i}`,
+      }),
   );
   return { fake, instances, sched: instances[0]!, submitted };
 }
@@ -112,14 +111,13 @@ describe('Scheduler', () => {
       if (a.lastJobId) throw new Error('crash before the cursor moved');
       return advance(a);
     };
-    const fireJob = await submit(
-      fake.ctx,
-      'report',
-      { inputs: [2] },
-      {
+    const fireJob = await submit(fake.ctx, {
+      jobName: 'report',
+      params: { inputs: [2] },
+      options: {
         idempotencyKey: 'schedule:hourly:2026-01-01T02:00:00.000Z',
       },
-    );
+    });
     fake.store.advanceSchedule = advance;
     const again = await sched.pass(at('2026-01-01T02:00:02Z'));
     expect(again.skipped).toBe(0);
@@ -186,9 +184,17 @@ describe('Scheduler', () => {
 
   it('releases delayed jobs when due and expires deadlines in its pass', async () => {
     const { sched, fake } = scheduler([]);
-    const delayed = await submit(fake.ctx, 'report', { inputs: [1] }, { delayMs: 150 });
+    const delayed = await submit(fake.ctx, {
+      jobName: 'report',
+      params: { inputs: [1] },
+      options: { delayMs: 150 },
+    });
     expect(delayed.status).toBe('scheduled');
-    const late = await submit(fake.ctx, 'report', { inputs: [2] }, { deadlineMs: 100 });
+    const late = await submit(fake.ctx, {
+      jobName: 'report',
+      params: { inputs: [2] },
+      options: { deadlineMs: 100 },
+    });
     expect((await sched.pass()).released).toBe(0);
     expect(fake.transport.sent.stage.length).toBe(1);
     await sleep(200);
@@ -268,17 +274,23 @@ describe('submit timing', () => {
   it('refuses a bad runAt, delayMs or deadlineMs naming the field', async () => {
     const { fake } = scheduler([]);
     const params = { inputs: [1] };
-    await expect(submit(fake.ctx, 'report', params, { delayMs: -1 })).rejects.toThrow(/delayMs/);
-    await expect(submit(fake.ctx, 'report', params, { runAt: new Date('nope') })).rejects.toThrow(
-      /runAt/,
-    );
     await expect(
-      submit(fake.ctx, 'report', params, { runAt: new Date(), delayMs: 5 }),
+      submit(fake.ctx, { jobName: 'report', params, options: { delayMs: -1 } }),
     ).rejects.toThrow(/delayMs/);
-    await expect(submit(fake.ctx, 'report', params, { deadlineMs: 0 })).rejects.toThrow(
-      /deadlineMs/,
-    );
-    const past = await submit(fake.ctx, 'report', params, { runAt: new Date(Date.now() - 1000) });
+    await expect(
+      submit(fake.ctx, { jobName: 'report', params, options: { runAt: new Date('nope') } }),
+    ).rejects.toThrow(/runAt/);
+    await expect(
+      submit(fake.ctx, { jobName: 'report', params, options: { runAt: new Date(), delayMs: 5 } }),
+    ).rejects.toThrow(/delayMs/);
+    await expect(
+      submit(fake.ctx, { jobName: 'report', params, options: { deadlineMs: 0 } }),
+    ).rejects.toThrow(/deadlineMs/);
+    const past = await submit(fake.ctx, {
+      jobName: 'report',
+      params,
+      options: { runAt: new Date(Date.now() - 1000) },
+    });
     expect(past.status).toBe('queued');
   });
 });

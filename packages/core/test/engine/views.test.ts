@@ -41,9 +41,9 @@ const stage = (overrides: Partial<StageRecord>): StageRecord => ({
 
 describe('toJobView', () => {
   it('reports counts per stage: pending is what is neither finished nor running', () => {
-    const view = toJobView(
-      record(),
-      [
+    const view = toJobView({
+      job: record(),
+      stages: [
         stage({ status: 'complete', succeeded: 9, failed: 1, completedAt: at(110) }),
         stage({
           index: 1,
@@ -57,8 +57,8 @@ describe('toJobView', () => {
           startedAt: at(120),
         }),
       ],
-      job,
-    );
+      def: job,
+    });
     expect(view.currentStage).toEqual({ index: 1, name: 'merge' });
     expect(view.stages[0]).toMatchObject({
       status: 'complete',
@@ -94,51 +94,57 @@ describe('toJobView', () => {
   });
 
   it('says how many of a windowed open stage’s tasks wait for the window, and nothing once it is complete', () => {
-    const view = toJobView(
-      record(),
-      [
+    const view = toJobView({
+      job: record(),
+      stages: [
         stage({ status: 'complete', succeeded: 10, released: 10, completedAt: at(110) }),
         stage({ index: 1, name: 'merge', created: 10, succeeded: 3, running: 2, released: 7 }),
       ],
-      job,
-    );
+      def: job,
+    });
     expect(view.stages[0]?.waitingForWindow).toBeUndefined();
     expect(view.stages[1]).toMatchObject({ pending: 5, waitingForWindow: 3 });
-    expect(toJobView(record(), [stage({})], job).stages[0]?.waitingForWindow).toBeUndefined();
+    expect(
+      toJobView({ job: record(), stages: [stage({})], def: job }).stages[0]?.waitingForWindow,
+    ).toBeUndefined();
   });
 
   it('never reports more running than the unfinished tasks (the running count is best effort)', () => {
-    const view = toJobView(record({ currentStage: 0 }), [stage({ succeeded: 8, running: 5 })], job);
+    const view = toJobView({
+      job: record({ currentStage: 0 }),
+      stages: [stage({ succeeded: 8, running: 5 })],
+      def: job,
+    });
     expect(view.stages[0]).toMatchObject({ running: 2, pending: 0 });
   });
 
   it('reports a finished job’s duration, result and error', () => {
-    const done = toJobView(
-      record({ status: 'succeeded', finishedAt: at(2000), result: { n: 1 } }),
-      [],
-      job,
-    );
+    const done = toJobView({
+      job: record({ status: 'succeeded', finishedAt: at(2000), result: { n: 1 } }),
+      stages: [],
+      def: job,
+    });
     expect(done).toMatchObject({ status: 'succeeded', durationMs: 2000, result: { n: 1 } });
-    const failed = toJobView(
-      record({
+    const failed = toJobView({
+      job: record({
         status: 'failed',
         finishedAt: at(50),
         error: { name: 'JobFailedError', message: 'x', code: 'JOB_FAILED' },
       }),
-      [],
-      job,
-    );
+      stages: [],
+      def: job,
+    });
     expect(failed.error).toEqual({ name: 'JobFailedError', message: 'x', code: 'JOB_FAILED' });
   });
 
   it('names stages from the record, else the definition, else by index; none current before the start', () => {
-    const view = toJobView(record({ currentStage: -1, stageCount: 2 }), [], undefined);
+    const view = toJobView({ job: record({ currentStage: -1, stageCount: 2 }), stages: [] });
     expect(view.stages.map((s) => s.name)).toEqual(['stage-0', 'stage-1']);
     expect(view).not.toHaveProperty('currentStage');
-    expect(toJobView(record({ currentStage: -1 }), [], job).stages.map((s) => s.name)).toEqual([
-      'split',
-      'merge',
-      'report',
-    ]);
+    expect(
+      toJobView({ job: record({ currentStage: -1 }), stages: [], def: job }).stages.map(
+        (s) => s.name,
+      ),
+    ).toEqual(['split', 'merge', 'report']);
   });
 });

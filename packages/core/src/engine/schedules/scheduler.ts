@@ -13,7 +13,8 @@ import type { ScheduleState } from '../../store.js';
 import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import { sendStageMessage } from '../outbox.js';
-import type { SubmitOptions, SubmitResult } from '../types.js';
+import type { SubmitRequest } from '../submit.js';
+import type { SubmitResult } from '../types.js';
 import { type CompiledSchedule, compileSchedule, dueFires } from './evaluate.js';
 import type {
   ScheduleDefinition,
@@ -25,7 +26,17 @@ import type {
 /** The store lease that admits one scheduler at a time. */
 const LEASE = 'scheduler';
 
-type Submit = (job: string, params: unknown, options: SubmitOptions) => Promise<SubmitResult>;
+type Submit = (request: SubmitRequest) => Promise<SubmitResult>;
+
+/** What a {@link Scheduler} works with besides the engine's context. */
+export interface SchedulerParts {
+  entries: ReadonlyMap<string, Entry>;
+  settings: SchedulerSettings;
+  /** Submits a fired schedule's job (the engine's `submit`). */
+  submit: Submit;
+  /** This instance's holder name for the scheduler's lease. */
+  instanceId: string;
+}
 
 interface Entry {
   def: ScheduleDefinition;
@@ -89,13 +100,20 @@ export function resolveSchedules(
 export class Scheduler {
   private running: Promise<SchedulePassResult> | undefined;
 
+  private readonly entries: ReadonlyMap<string, Entry>;
+  private readonly settings: SchedulerSettings;
+  private readonly submit: Submit;
+  private readonly instanceId: string;
+
   constructor(
     private readonly ctx: EngineContext,
-    private readonly entries: ReadonlyMap<string, Entry>,
-    private readonly settings: SchedulerSettings,
-    private readonly submit: Submit,
-    private readonly instanceId: string,
-  ) {}
+    { entries, settings, submit, instanceId }: SchedulerParts,
+  ) {
+    this.entries = entries;
+    this.settings = settings;
+    this.submit = submit;
+    this.instanceId = instanceId;
+  }
 
   get intervalMs(): number {
     return this.settings.intervalMs;
@@ -143,11 +161,7 @@ export class Scheduler {
    */
   async trigger(name: string, now = new Date()): Promise<SubmitResult> {
     const { def } = this.entry(name);
-    return this.submit(def.job, paramsAt(def, now), {
-      idempotencyKey: `schedule:${name}:trigger:${now.toISOString()}`,
-      ...(def.transport ? { transport: def.transport } : {}),
-      ...(def.priority ? { priority: def.priority } : {}),
-    });
+    return this.submit(fire(def, now, `schedule:${name}:trigger:${now.toISOString()}`));
   }
 
   private entry(name: string): Entry {
@@ -176,7 +190,7 @@ export class Scheduler {
     const limit = DEFAULTS.schedules.limit;
     for (const job of await store.releaseDueJobs(limit)) {
       if (!this.ctx.settings.transports.has(job.transport)) continue;
-      await sendStageMessage(this.ctx.transportOf(job.transport), job.jobId, 0);
+      await sendStageMessage(this.ctx.transportOf(job.transport), { jobId: job.jobId, stage: 0 });
       result.released++;
     }
     const expired = await store.expireJobs(limit);
@@ -187,7 +201,7 @@ export class Scheduler {
     const states = await this.states();
     for (const entry of this.entries.values()) {
       try {
-        await this.evaluate(entry, states.get(entry.def.name), now, result);
+        await this.evaluate(entry, { state: states.get(entry.def.name), now, result });
       } catch (err) {
         this.ctx.logger.error('schedule evaluation failed', {
           schedule: entry.def.name,
@@ -200,9 +214,11 @@ export class Scheduler {
 
   private async evaluate(
     { def, compiled }: Entry,
-    state: ScheduleState | undefined,
-    now: Date,
-    result: SchedulePassResult,
+    {
+      state,
+      now,
+      result,
+    }: { state: ScheduleState | undefined; now: Date; result: SchedulePassResult },
   ): Promise<void> {
     const { store } = this.ctx;
     // A schedule seen for the first time starts now: nothing before it existed is missed.
@@ -227,11 +243,7 @@ export class Scheduler {
         result.skipped++;
         continue;
       }
-      const submitted = await this.submit(def.job, paramsAt(def, fireAt), {
-        idempotencyKey,
-        ...(def.transport ? { transport: def.transport } : {}),
-        ...(def.priority ? { priority: def.priority } : {}),
-      });
+      const submitted = await this.submit(fire(def, fireAt, idempotencyKey));
       lastJobId = submitted.jobId;
       await store.advanceSchedule({
         name: def.name,
@@ -276,4 +288,17 @@ function paramsAt(def: ScheduleDefinition, fireAt: Date): unknown {
   return typeof def.params === 'function'
     ? (def.params as (at: Date) => unknown)(fireAt)
     : def.params;
+}
+
+/** The submission of a schedule's job fired at `at`, keyed so each fire submits once. */
+function fire(def: ScheduleDefinition, at: Date, idempotencyKey: string): SubmitRequest {
+  return {
+    jobName: def.job,
+    params: paramsAt(def, at),
+    options: {
+      idempotencyKey,
+      ...(def.transport ? { transport: def.transport } : {}),
+      ...(def.priority ? { priority: def.priority } : {}),
+    },
+  };
 }

@@ -37,7 +37,11 @@ export class StageAdvance {
     const tolerated = tolerance(stageDef?.tolerateFailures, c.total);
     if (c.failed <= tolerated) {
       const target = this.ctx.transportOf(job.transport);
-      await sendStageMessage(target, job.id, c.stage + 1, traceFieldsOf(span));
+      await sendStageMessage(target, {
+        jobId: job.id,
+        stage: c.stage + 1,
+        trace: traceFieldsOf(span),
+      });
       return;
     }
     const failed = await store.listTasks(c.jobId, {

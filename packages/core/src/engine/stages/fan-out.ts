@@ -84,10 +84,11 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     chunk = [];
     const inserted = await ctx.store.insertTasks(job.id, stage, tasks);
     const resumed = inserted < tasks.length;
-    let open = resumed ? await openTasks(ctx, job.id, stage, tasks) : tasks;
+    let open = resumed ? await openTasks(ctx, { jobId: job.id, stage, tasks }) : tasks;
     // With a window, a chunk's messages are those the store releases; a resumed chunk re-sends
     // only its open tasks released before (their messages may have been lost with the crash).
-    if (windowSize !== undefined) open = resumed ? await releasedOf(ctx, job.id, stage, open) : [];
+    if (windowSize !== undefined)
+      open = resumed ? await releasedOf(ctx, { jobId: job.id, stage, tasks: open }) : [];
     const messages = taskMessages(
       { target, jobId: job.id, stage, resumed, trace, priority: job.priority, spread: true },
       open,
@@ -96,7 +97,7 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     messagesSent += messages.length;
     // Overlap this chunk's sends with the next chunk's insert, but never more than one behind.
     await inFlight;
-    inFlight = sendBatched(target.transport, 'task', messages, target.policy, limit);
+    inFlight = sendBatched(target, messages, limit);
     if (windowSize !== undefined) {
       const release = { jobId: job.id, stage, window: windowSize, fanOut: true };
       // Both awaited together: a failure of either is the chunk's, and neither goes unhandled.
@@ -132,12 +133,17 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
   if (completion) await advance.onStageComplete(completion);
 }
 
+/** Tasks of one fan-out chunk of a job's stage. */
+interface ChunkTasks {
+  jobId: string;
+  stage: number;
+  tasks: readonly OutgoingTask[];
+}
+
 /** Of a resumed chunk's tasks, those not terminal yet: only they need a message. */
 async function openTasks(
   ctx: EngineContext,
-  jobId: string,
-  stage: number,
-  tasks: readonly OutgoingTask[],
+  { jobId, stage, tasks }: ChunkTasks,
 ): Promise<OutgoingTask[]> {
   const page = await ctx.store.listTasks(jobId, {
     stage,
@@ -156,9 +162,7 @@ async function openTasks(
  */
 async function releasedOf(
   ctx: EngineContext,
-  jobId: string,
-  stage: number,
-  tasks: readonly OutgoingTask[],
+  { jobId, stage, tasks }: ChunkTasks,
 ): Promise<OutgoingTask[]> {
   const released = (await ctx.store.getStages(jobId))[stage]?.released ?? null;
   return released === null ? [] : tasks.filter((t) => t.index < released);

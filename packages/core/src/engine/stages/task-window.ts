@@ -178,7 +178,7 @@ export class TaskWindow {
     );
     const { telemetry } = this.ctx;
     telemetry.fanOutTasks.add(tasks.length, telemetry.transport(job.transport).base);
-    await sendBatched(target.transport, 'task', messages, target.policy);
+    await sendBatched(target, messages);
     return messages.length;
   }
 }

@@ -97,27 +97,8 @@ export class FlowGate {
     const job = await this.ctx.directory.info(envelope.jobId);
     const task = job && this.ctx.directory.definition(job.name)?.stages[envelope.stage]?.task;
     if (!job || !task || !limited(task)) return OPEN;
-    let input: unknown;
-    if ('input' in envelope) input = envelope.input;
-    else {
-      const row = await this.ctx.store.getTask(envelope.taskId);
-      if (!row) return { kind: 'not-runnable' };
-      input = row.input;
-    }
-    if (task.input) {
-      try {
-        input = await validate(task.input, input, 'input');
-      } catch (err) {
-        // Never admitted: once claimed, its preparation poisons it (InvalidInput).
-        return { kind: 'invalid', error: toErrorInfo(err) };
-      }
-    }
-    let keys: { slot: string; rate: string };
-    try {
-      keys = { slot: key(task, 'concurrency', input), rate: key(task, 'rateLimit', input) };
-    } catch (err) {
-      return { kind: 'invalid', error: toErrorInfo(err) };
-    }
+    const keys = await this.keysOf(run, task);
+    if ('kind' in keys) return keys;
     const attempts = (envelope.attempts ?? 0) + message.deliveryCount - 1;
     const held = message.held;
     const turn = held?.handlerStarting();
@@ -171,7 +152,29 @@ export class FlowGate {
     }
     held?.handlerEnded();
     if (decision.outcome === 'not-runnable') return { kind: 'not-runnable' };
-    return { kind: 'deferred', settlement: await this.defer(run, job, decision, waitMs, attempts) };
+    const settlement = await this.defer(run, job, { decision, waitMs, attempts });
+    return { kind: 'deferred', settlement };
+  }
+
+  /**
+   * The task's keys for its limits, from its validated input; the gate instead when the input
+   * cannot give them (its row is gone, or it is invalid: once claimed, such a task is poisoned).
+   */
+  private async keysOf(run: TaskRun, task: TaskDefinition): Promise<FlowKeys | Gate> {
+    const { envelope } = run;
+    let input: unknown;
+    if ('input' in envelope) input = envelope.input;
+    else {
+      const row = await this.ctx.store.getTask(envelope.taskId);
+      if (!row) return { kind: 'not-runnable' };
+      input = row.input;
+    }
+    try {
+      if (task.input) input = await validate(task.input, input, 'input');
+      return { slot: key(task, 'concurrency', input), rate: key(task, 'rateLimit', input) };
+    } catch (err) {
+      return { kind: 'invalid', error: toErrorInfo(err) };
+    }
   }
 
   /**
@@ -181,9 +184,7 @@ export class FlowGate {
   async defer(
     run: TaskRun,
     job: JobInfo,
-    decision: Exclude<FlowDecision, { outcome: 'admitted' | 'not-runnable' }>,
-    waitMs: number,
-    attempts: number,
+    { decision, waitMs, attempts }: Deferral,
   ): Promise<TaskSettlement> {
     const deferrals = (run.envelope.deferrals ?? 0) + 1;
     const delayMs =
@@ -222,7 +223,11 @@ export class FlowGate {
     const job = await this.ctx.directory.info(run.envelope.jobId);
     if (!job) return { action: 'retry', delayMs: 0, reason: 'job unknown', attempt };
     const waitMs = this.waitMs(run.envelope.deferrals ?? 0);
-    return this.defer(run, job, { outcome: 'concurrency' }, waitMs, attempt - 1);
+    return this.defer(run, job, {
+      decision: { outcome: 'concurrency' },
+      waitMs,
+      attempts: attempt - 1,
+    });
   }
 
   /** The wait before a refused task asks again: doubling per refusal, half of it at random. */
@@ -238,6 +243,19 @@ export class FlowGate {
   close(): Promise<void> {
     return this.leases.close();
   }
+}
+
+/** A task's keys for its two limits ('' for a limit over the whole task). */
+interface FlowKeys {
+  slot: string;
+  rate: string;
+}
+
+/** Why and how long a refused task waits; `attempts` are its attempts before this delivery. */
+interface Deferral {
+  decision: Exclude<FlowDecision, { outcome: 'admitted' | 'not-runnable' }>;
+  waitMs: number;
+  attempts: number;
 }
 
 function limited(task: TaskDefinition | undefined): boolean {

@@ -20,6 +20,7 @@ import { type Barrier, claimRef } from '../barrier.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
+import type { JobInfo } from '../job-directory.js';
 import { laneOf } from '../outbox.js';
 import type { StageAdvance } from '../stages/advance.js';
 import type { FlowGate } from './flow-gate.js';
@@ -75,34 +76,9 @@ export class PackRunner {
         ? { v: 1, kind: 'task', jobId, stage, taskId, input: t.input }
         : { v: 1, kind: 'task', jobId, stage, taskId };
     });
-    // The first delivery of a fan-out's own pack is admitted with one check for the whole pack:
-    // its tasks were inserted just before it was sent. A resumed fan-out's pack, a redelivery and
-    // a task whose input stayed in its row are claimed task by task.
-    // A task with a flow limit is admitted by the gate, then claimed, each on its own.
-    const gated = this.gate?.governs(job.name, stage) === true;
-    const asPack =
-      !gated &&
-      this.barrier.admitsPacks &&
-      message.deliveryCount === 1 &&
-      envelope.resumed !== true &&
-      envelope.tasks.every((t) => 'input' in t);
-    let claims: (TaskClaim | undefined)[];
-    if (gated) {
-      claims = singles.map(() => undefined);
-    } else if (asPack) {
-      if (!(await this.barrier.admitPack({ jobId, stage, tasks: singles.length }))) {
-        // The job is not running or the stage is complete (this pack is a late duplicate): make
-        // sure a completed stage's advance was not lost, as a terminal task's duplicate does.
-        await this.advance.recheck(jobId, stage);
-        return { action: 'complete' };
-      }
-      claims = singles.map(() => PACK_ADMITTED);
-    } else {
-      // One claim batch entry for the pack, not a promise per task.
-      claims = await this.barrier.claimAll(
-        singles.map((t, i) => claimRef(t, envelope.tasks[i]!.index, message)),
-      );
-    }
+    const claimed = await this.claim({ job, envelope, singles, message });
+    if (!claimed) return { action: 'complete' };
+    const { claims, asPack } = claimed;
     // One context for the pack: its tasks' spans are children of the span that sent it.
     const trace = contextFrom(envelope);
     if (envelope.traceparent !== undefined) this.ctx.telemetry.rememberJob(jobId, stage, trace);
@@ -137,10 +113,56 @@ export class PackRunner {
     });
     if (split.length > 0) {
       const target = this.ctx.transportOf(job.transport);
-      await sendBatched(target.transport, 'task', split, target.policy);
+      await sendBatched(target, split);
     }
     return { action: 'complete' };
   }
+
+  /**
+   * The pack's claims, one per task, and whether they were made for the whole pack; `undefined`
+   * when the pack is a late duplicate, to acknowledge. The first delivery of a fan-out's own pack
+   * is admitted with one check for the whole pack: its tasks were inserted just before it was
+   * sent. A resumed fan-out's pack, a redelivery and a task whose input stayed in its row are
+   * claimed task by task. A task with a flow limit is admitted by the gate, then claimed, each on
+   * its own (no claim here).
+   */
+  private async claim({
+    job,
+    envelope,
+    singles,
+    message,
+  }: Pack): Promise<{ claims: (TaskClaim | undefined)[]; asPack: boolean } | undefined> {
+    const { jobId, stage } = envelope;
+    if (this.gate?.governs(job.name, stage) === true)
+      return { claims: singles.map(() => undefined), asPack: false };
+    const asPack =
+      this.barrier.admitsPacks &&
+      message.deliveryCount === 1 &&
+      envelope.resumed !== true &&
+      envelope.tasks.every((t) => 'input' in t);
+    if (!asPack) {
+      // One claim batch entry for the pack, not a promise per task.
+      const claims = await this.barrier.claimAll(
+        singles.map((t, i) => claimRef(t, envelope.tasks[i]!.index, message)),
+      );
+      return { claims, asPack };
+    }
+    if (!(await this.barrier.admitPack({ jobId, stage, tasks: singles.length }))) {
+      // The job is not running or the stage is complete (this pack is a late duplicate): make
+      // sure a completed stage's advance was not lost, as a terminal task's duplicate does.
+      await this.advance.recheck(jobId, stage);
+      return undefined;
+    }
+    return { claims: singles.map(() => PACK_ADMITTED), asPack };
+  }
+}
+
+/** A received pack, its tasks as single task envelopes. */
+interface Pack {
+  job: JobInfo;
+  envelope: TasksEnvelope;
+  singles: TaskEnvelope[];
+  message: InboundMessage;
 }
 
 /**

@@ -43,18 +43,24 @@ export interface TaskRun {
 /** An attempt as the store records it with the outcome or the retry. */
 type Attempt = TaskRef & { attempt: number; startedAt: Date };
 
-/** A prepared attempt about to run, with the slots it holds. */
+/**
+ * A claimed attempt, from its preparation to its outcome, with the slots it holds. One object per
+ * attempt, made once: every in-flight task keeps it on the heap until the barrier's group commit.
+ */
 interface Execution {
   run: TaskRun;
+  claim: TaskClaim;
   attempt: Attempt;
-  prepared: { task: TaskDefinition; input: unknown };
   observed: TaskObservation;
   held: HeldMessage | undefined;
   pass: FlowPass | undefined;
 }
 
 /** A task ready to run: its definition and its validated input. */
-type Prepared = { task: TaskDefinition; input: unknown } | { settlement: TaskSettlement };
+type Ready = { task: TaskDefinition; input: unknown };
+
+/** A task ready to run, or the settlement of one that cannot. */
+type Prepared = Ready | { settlement: TaskSettlement };
 
 /** Why a task is poisoned. */
 interface Failure {
@@ -70,13 +76,19 @@ const COMPLETE: TaskSettlement = Object.freeze({ action: 'complete' });
 const DESCRIPTION_MAX = 1000;
 
 export class TaskRunner {
+  private readonly barrier: Barrier;
+  private readonly advance: StageAdvance;
+  /** Present when some task declares a flow limit (`concurrency`, `rateLimit`). */
+  private readonly gate: FlowGate | undefined;
+
   constructor(
     private readonly ctx: EngineContext,
-    private readonly barrier: Barrier,
-    private readonly advance: StageAdvance,
-    /** Present when some task declares a flow limit (`concurrency`, `rateLimit`). */
-    private readonly gate?: FlowGate,
-  ) {}
+    parts: { barrier: Barrier; advance: StageAdvance; gate?: FlowGate | undefined },
+  ) {
+    this.barrier = parts.barrier;
+    this.advance = parts.advance;
+    this.gate = parts.gate;
+  }
 
   /**
    * Runs one task; a settlement other than `complete` notes the attempt it ended. Not itself
@@ -136,10 +148,11 @@ export class TaskRunner {
     const pass = gate.kind === 'admitted' ? gate.pass : undefined;
     // An admitted task took its worker slot before asking for its key slot.
     const held = pass?.holdsWorkerSlot ? undefined : run.message.held;
+    const execution: Execution = { run, claim, attempt, observed, held, pass };
     let prepared: Prepared;
     try {
       // Synchronous when the job is known and its schema validates synchronously.
-      const preparing = this.prepare(run, claim, attempt, observed);
+      const preparing = this.prepare(execution);
       prepared = preparing instanceof Promise ? await preparing : preparing;
       if (!('settlement' in prepared) && gate.kind === 'invalid') {
         observed.failed(gate.error);
@@ -170,12 +183,12 @@ export class TaskRunner {
     }
     // Returned, not awaited: this frame ends here, and the attempt's only frame held across the
     // barrier's group commit is execute's — every in-flight task keeps its frames on the heap.
-    return this.execute({ run, attempt, prepared, observed, held, pass });
+    return this.execute(execution, prepared);
   }
 
   /** Runs the handler of a prepared attempt and records its outcome, in one frame. */
-  private async execute(execution: Execution): Promise<TaskSettlement> {
-    const { run, attempt, prepared, observed, held, pass } = execution;
+  private async execute(execution: Execution, prepared: Ready): Promise<TaskSettlement> {
+    const { run, attempt, observed, held, pass } = execution;
     const { task } = prepared;
     let settlement: TaskSettlement;
     try {
@@ -199,7 +212,7 @@ export class TaskRunner {
         observed.handlerEnded(outcome);
         held?.handlerEnded();
         pass?.release();
-        if (!outcome.ok) settlement = await this.recordFailure(run, attempt, task, outcome);
+        if (!outcome.ok) settlement = await this.recordFailure(execution, task, outcome);
         else {
           const applied = await this.barrier.complete({
             jobId: attempt.jobId,
@@ -223,25 +236,15 @@ export class TaskRunner {
   }
 
   /** The task's definition and validated input, or the settlement when it has none. */
-  private prepare(
-    run: TaskRun,
-    claim: TaskClaim,
-    attempt: Attempt,
-    observed: TaskObservation,
-  ): Prepared | Promise<Prepared> {
-    const known = this.ctx.directory.info(run.envelope.jobId);
+  private prepare(execution: Execution): Prepared | Promise<Prepared> {
+    const known = this.ctx.directory.info(execution.run.envelope.jobId);
     return known instanceof Promise
-      ? known.then((job) => this.prepareFor(job, run, claim, attempt, observed))
-      : this.prepareFor(known, run, claim, attempt, observed);
+      ? known.then((job) => this.prepareFor(job, execution))
+      : this.prepareFor(known, execution);
   }
 
-  private prepareFor(
-    job: JobInfo | undefined,
-    run: TaskRun,
-    claim: TaskClaim,
-    attempt: Attempt,
-    observed: TaskObservation,
-  ): Prepared | Promise<Prepared> {
+  private prepareFor(job: JobInfo | undefined, execution: Execution): Prepared | Promise<Prepared> {
+    const { run, claim, attempt, observed } = execution;
     const { envelope } = run;
     if (job) observed.job(job, run.message.enqueuedAt);
     const task = job
@@ -283,8 +286,7 @@ export class TaskRunner {
    * message is settled as done.
    */
   private async recordFailure(
-    run: TaskRun,
-    attempt: Attempt,
+    { run, attempt }: Execution,
     task: TaskDefinition,
     outcome: Extract<HandlerOutcome, { ok: false }>,
   ): Promise<TaskSettlement> {

@@ -40,7 +40,7 @@ export interface ReceiveLoopOptions {
 }
 
 export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
-  const { target, queue, capacity, receivers, stop, group, logger } = options;
+  const { target, queue, capacity, receivers, stop, logger } = options;
   const transport = target.transport;
   const locks = new LockRenewal(transport, options.lockMs);
   const settler = new Settler(transport, target.name, logger);
@@ -60,28 +60,7 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
     freed,
   });
 
-  const dispatch = (message: ReceivedMessage) => {
-    locks.hold(message);
-    const held = slots.received();
-    options
-      .process(
-        {
-          body: message.body,
-          deliveryCount: message.deliveryCount,
-          held,
-          enqueuedAt: message.enqueuedAt,
-        },
-        group,
-      )
-      .then((action) => settler.settle(message, action))
-      .catch((err: unknown) =>
-        logger.error('unexpected processing failure', { error: toErrorInfo(err).message }),
-      )
-      .finally(() => {
-        locks.release(message);
-        held.ended();
-      });
-  };
+  const dispatch = dispatcher(options, { locks, settler, slots });
 
   const pull = async () => {
     let backoffMs = 0;
@@ -108,17 +87,7 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
         if (messages.length > 0) slots.receiveTook(performance.now() - asked);
       } catch (err) {
         if (stop.aborted) break;
-        backoffMs = Math.min(
-          DEFAULTS.work.maxReceiveBackoffMs,
-          backoffMs ? backoffMs * 2 : DEFAULTS.work.receiveBackoffMs,
-        );
-        logger.error('receive failed; backing off', {
-          transport: target.name,
-          queue,
-          error: toErrorInfo(err).message,
-          backoffMs,
-        });
-        await sleep(backoffMs, undefined, { signal: stop }).catch(() => {});
+        backoffMs = await backOff(options, backoffMs, err);
         continue;
       } finally {
         reserved -= reserving;
@@ -136,4 +105,58 @@ export async function receiveLoop(options: ReceiveLoopOptions): Promise<void> {
   } finally {
     locks.stop();
   }
+}
+
+/**
+ * Starts processing a received message: its lock is renewed and its slots held until it is
+ * settled.
+ */
+function dispatcher(
+  { process: processMessage, group, logger }: ReceiveLoopOptions,
+  { locks, settler, slots }: { locks: LockRenewal; settler: Settler; slots: TaskSlots },
+): (message: ReceivedMessage) => void {
+  return (message) => {
+    locks.hold(message);
+    const held = slots.received();
+    processMessage(
+      {
+        body: message.body,
+        deliveryCount: message.deliveryCount,
+        held,
+        enqueuedAt: message.enqueuedAt,
+      },
+      group,
+    )
+      .then((action) => settler.settle(message, action))
+      .catch((err: unknown) =>
+        logger.error('unexpected processing failure', { error: toErrorInfo(err).message }),
+      )
+      .finally(() => {
+        locks.release(message);
+        held.ended();
+      });
+  };
+}
+
+/**
+ * After a failed receive: logs it and waits, twice as long as after the previous failure in a row
+ * (`previousMs`, 0 for none), up to the maximum. Returns this wait.
+ */
+async function backOff(
+  { target, queue, stop, logger }: ReceiveLoopOptions,
+  previousMs: number,
+  err: unknown,
+): Promise<number> {
+  const backoffMs = Math.min(
+    DEFAULTS.work.maxReceiveBackoffMs,
+    previousMs ? previousMs * 2 : DEFAULTS.work.receiveBackoffMs,
+  );
+  logger.error('receive failed; backing off', {
+    transport: target.name,
+    queue,
+    error: toErrorInfo(err).message,
+    backoffMs,
+  });
+  await sleep(backoffMs, undefined, { signal: stop }).catch(() => {});
+  return backoffMs;
 }
