@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch] [--window W] [--prefetch P] [--json]\n' +
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch] [--window W|off] [--prefetch P] [--json]\n' +
   '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   }
   const sizes = values.n?.split(',').map((s) => Number(s.replace(/_/g, '')));
   if (sizes?.some((n) => !Number.isInteger(n) || n <= 0))
-    throw new Error('--n takes positive integers, comma-separated');
+    throw new UsageError('--n takes positive integers, comma-separated');
   const latencyMs = values['latency-ms'] === undefined ? undefined : Number(values['latency-ms']);
   // --path a --path b, or --path a,b
   const paths = values.path?.flatMap((p) => p.split(',')).filter((p) => p !== '');
@@ -57,14 +57,19 @@ async function main(): Promise<void> {
   switch (scenario) {
     case 'memory': {
       const { runMemoryBench } = await import('./memory.js');
-      result = await runMemoryBench({ ...(sizes ? { n: sizes } : {}), log });
+      const window = values.window === 'off' ? false : positiveInteger(values.window, '--window');
+      result = await runMemoryBench({
+        ...(sizes ? { n: sizes } : {}),
+        ...(window === undefined ? {} : { window }),
+        log,
+      });
       break;
     }
     case 'postgres': {
       const { runPostgresBench, POSTGRES_PARTS } = await import('./postgres.js');
       const part = POSTGRES_PARTS.find((p) => p === values.part);
       if (values.part !== undefined && part === undefined)
-        throw new Error(`--part takes ${POSTGRES_PARTS.join(', ')}`);
+        throw new UsageError(`--part takes ${POSTGRES_PARTS.join(', ')}`);
       result = await runPostgresBench({
         ...(sizes ? { n: sizes[0] } : {}),
         json: values.json,
@@ -96,7 +101,7 @@ async function main(): Promise<void> {
       const isKnown = (p: string): p is (typeof known)[number] =>
         (known as readonly string[]).includes(p);
       if (paths && !paths.every(isKnown))
-        throw new Error('--path takes servicebus, storagequeue or backoff');
+        throw new UsageError('--path takes servicebus, storagequeue or backoff');
       result = await runAzureLimitsBench({
         ...(latencyMs === undefined ? {} : { latencyMs }),
         ...(sizes ? { n: sizes } : {}),
@@ -109,7 +114,7 @@ async function main(): Promise<void> {
       const { runOtelBench } = await import('./otel.js');
       const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
       if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
-        throw new Error('--rounds takes a positive integer');
+        throw new UsageError('--rounds takes a positive integer');
       result = await runOtelBench({
         log,
         ...(sizes ? { n: sizes[0] } : {}),
@@ -131,19 +136,17 @@ async function main(): Promise<void> {
       type Path = (typeof FAIRNESS_PATHS)[number];
       const isPath = (p: string): p is Path => (FAIRNESS_PATHS as readonly string[]).includes(p);
       if (paths && !paths.every(isPath))
-        throw new Error(
+        throw new UsageError(
           `--path takes ${FAIRNESS_PATHS.join(', ')} (repeatable or comma-separated)`,
         );
-      if (sizes && sizes.length > 1) throw new Error('--n takes one size for fairness');
+      if (sizes && sizes.length > 1) throw new UsageError('--n takes one size for fairness');
       const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
       if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
-        throw new Error('--rounds takes a positive integer');
-      const window = values.window === undefined ? undefined : Number(values.window);
-      if (window !== undefined && (!Number.isSafeInteger(window) || window <= 0))
-        throw new Error('--window takes a positive integer');
+        throw new UsageError('--rounds takes a positive integer');
+      const window = positiveInteger(values.window, '--window');
       const prefetch = values.prefetch === undefined ? undefined : Number(values.prefetch);
       if (prefetch !== undefined && (!Number.isSafeInteger(prefetch) || prefetch < 0))
-        throw new Error('--prefetch takes an integer ≥ 0');
+        throw new UsageError('--prefetch takes an integer ≥ 0');
       result = await runFairnessBench({
         ...(paths?.length ? { paths: [...new Set(paths.filter(isPath))] } : {}),
         ...(sizes ? { n: sizes[0] } : {}),
@@ -162,9 +165,25 @@ async function main(): Promise<void> {
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+/** A bad flag: reported with the usage, without a stack. */
+class UsageError extends Error {}
+
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(
     `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
   );
   process.exitCode = 1;
 });
+
+/** A flag's positive integer, or undefined when the flag is absent. */
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive integer`);
+  return n;
+}

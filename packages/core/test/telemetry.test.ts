@@ -17,8 +17,11 @@ import {
   stage,
 } from '@switchyard/core';
 import { decodeEnvelope, type Transport } from '@switchyard/core/driver';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import type { EnvelopeTrace } from '../src/envelope.js';
+import { observeTask } from '../src/telemetry/task-observation.js';
+import { Telemetry } from '../src/telemetry/telemetry.js';
 import { startYards } from './harness.js';
 import { type OtelHarness, otelHarness, parentOf, total } from './otel-harness.js';
 
@@ -417,5 +420,44 @@ describe('telemetry: envelopes', () => {
       ...base,
       traceparent,
     });
+  });
+});
+
+describe('telemetry: task spans without an SDK', () => {
+  const attempt = (index: number) => ({
+    jobId: 'job',
+    stage: 0,
+    index,
+    taskId: `job:0:${index}`,
+    attempt: 1,
+  });
+  const observeMany = (telemetry: Telemetry, count: number, envelope: EnvelopeTrace = {}) => {
+    for (let i = 0; i < count; i++)
+      observeTask(telemetry, { envelope }, attempt(i)).end({ action: 'complete' });
+  };
+
+  it('start no span per task until an SDK is registered, then record them within 1,024 tasks', () => {
+    otel = otelHarness();
+    const telemetry = new Telemetry({}, () => 'memory');
+    const started = vi.spyOn(telemetry.tracer, 'startSpan');
+    observeMany(telemetry, 2000);
+    expect(started).not.toHaveBeenCalled();
+    // A message sent under a span carries its context: its task's span is started even so.
+    observeMany(telemetry, 1, { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
+    expect(started).toHaveBeenCalledTimes(1);
+    try {
+      expect(trace.setGlobalTracerProvider(otel.tracerProvider)).toBe(true);
+      observeMany(telemetry, 1024);
+      expect(byName(otel.spans(), 'switchyard task').length).toBeGreaterThan(0);
+    } finally {
+      trace.disable();
+    }
+  });
+
+  it('always start them with a tracer provider of their own', () => {
+    otel = otelHarness();
+    const telemetry = new Telemetry({ tracerProvider: otel.tracerProvider }, () => 'memory');
+    observeMany(telemetry, 3);
+    expect(byName(otel.spans(), 'switchyard task')).toHaveLength(3);
   });
 });

@@ -8,7 +8,7 @@ import { type Context, context, type Span, SpanKind, trace } from '@opentelemetr
 import type { EnvelopeTrace } from '../envelope.js';
 import type { ErrorInfo } from '../errors.js';
 import { ATTR, SPAN, type TaskOutcomeName } from './attributes.js';
-import { endSpan, type Telemetry, type TransportAttributes } from './telemetry.js';
+import { endSpan, NO_SPAN, type Telemetry, type TransportAttributes } from './telemetry.js';
 import { contextFrom } from './trace-context.js';
 
 /** The attempt a {@link TaskObservation} watches. */
@@ -64,7 +64,12 @@ export class TaskObservation {
     parent: Context,
     attempt: ObservedAttempt,
   ) {
-    this.span = telemetry.tracer.startSpan(SPAN.task, { kind: SpanKind.CONSUMER }, parent);
+    // A message sent under a span carries its context: its task's span joins that trace whether
+    // or not this process could record it when it last looked.
+    this.span =
+      trace.getSpanContext(parent) !== undefined || telemetry.tracing()
+        ? telemetry.tracer.startSpan(SPAN.task, { kind: SpanKind.CONSUMER }, parent)
+        : NO_SPAN;
     this.recording = this.span.isRecording();
     if (this.recording)
       this.span.setAttributes({
