@@ -138,14 +138,26 @@ export interface ErrorInfo {
 
 /** Turns anything thrown into an {@link ErrorInfo} (no stack: it is stored and shown to API users). */
 export function toErrorInfo(err: unknown): ErrorInfo {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string'
-      ? { name: err.name, message: err.message, code }
-      : { name: err.name, message: err.message };
+  // Total: a handler may throw anything, and an attempt whose error cannot be recorded would
+  // never settle its message nor give its slot back.
+  try {
+    if (err instanceof Error) {
+      const { name, message } = err;
+      const code = (err as { code?: unknown }).code;
+      const info = {
+        name: typeof name === 'string' ? name : 'Error',
+        message: typeof message === 'string' ? message : safeString(message),
+      };
+      return typeof code === 'string' ? { ...info, code } : info;
+    }
+    return { name: 'Error', message: typeof err === 'string' ? err : safeString(err) };
+  } catch {
+    return { name: 'Error', message: UNREADABLE };
   }
-  return { name: 'Error', message: typeof err === 'string' ? err : safeString(err) };
 }
+
+/** The message of a thrown value whose own properties throw when read. */
+const UNREADABLE = 'a thrown value that cannot be read (its properties or conversion threw)';
 
 function safeString(value: unknown): string {
   try {

@@ -270,6 +270,30 @@ describe('engine: retries, poison, timeouts, tolerance', () => {
     expect((await h.yard.metrics()).transports[0]?.poisoned).toBe(1);
   });
 
+  it('poisons a task that throws a value that cannot be read, and its worker keeps its slot', async () => {
+    const unreadable = defineTask({
+      name: 'unreadable',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 1 },
+      handler: ({ i }) => {
+        if (i === 0) throw Object.assign(Object.create(null), { toJSON: () => JSON.parse('{') });
+        return i;
+      },
+    });
+    // One slot: an attempt that kept it would leave nothing to run the other tasks.
+    const h = startYards([simpleJob('unreadable-job', unreadable, 3)], { concurrency: 1 });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('unreadable-job', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('failed');
+    expect(view.stages[0]).toMatchObject({ succeeded: 2, failed: 1 });
+    const [first] = (await h.store.listTasks(jobId)).tasks;
+    expect(first).toMatchObject({
+      status: 'failed',
+      error: { message: expect.stringContaining('cannot be read') },
+    });
+  });
+
   it('lets a stage tolerate failures', async () => {
     const half = defineTask({
       name: 'half',

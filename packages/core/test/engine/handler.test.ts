@@ -90,6 +90,34 @@ describe('runHandler', () => {
     });
   });
 
+  it('reports a thrown value that cannot be read as a failure, never as a crash of the attempt', async () => {
+    const unprintable = Object.assign(Object.create(null), {
+      toJSON() {
+        throw new Error('not JSON either');
+      },
+    });
+    const hostileMessage = new RangeError('hidden');
+    Object.defineProperty(hostileMessage, 'message', {
+      get() {
+        throw new Error('no message');
+      },
+    });
+    for (const thrown of [unprintable, hostileMessage]) {
+      const outcome = await runWith(
+        () => {
+          throw thrown;
+        },
+        0,
+        attempt(),
+      );
+      expect(outcome).toMatchObject({ ok: false, timedOut: false, permanent: false });
+      expect(outcome.ok || outcome.error).toEqual({
+        name: expect.any(String),
+        message: expect.stringContaining('cannot be read'),
+      });
+    }
+  });
+
   it('reports a result JSON cannot carry as a permanent failure', async () => {
     const outcome = await runWith(() => ({ n: 1n }), 0, attempt());
     expect(outcome).toMatchObject({
