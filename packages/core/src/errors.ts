@@ -136,7 +136,10 @@ export interface ErrorInfo {
   details?: unknown;
 }
 
-/** Turns anything thrown into an {@link ErrorInfo} (no stack: it is stored and shown to API users). */
+/**
+ * Turns anything thrown into an {@link ErrorInfo} (no stack: it is stored and shown to API users).
+ * Never throws: a value whose properties or conversion throw becomes a fixed message.
+ */
 export function toErrorInfo(err: unknown): ErrorInfo {
   // Total: a handler may throw anything, and an attempt whose error cannot be recorded would
   // never settle its message nor give its slot back.
