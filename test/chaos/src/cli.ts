@@ -33,30 +33,59 @@ import { PATHS, type PathName } from './paths.js';
 import { runScheduleChaos } from './schedules.js';
 import { runSoak } from './soak.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    kills: { type: 'string' },
-    paths: { type: 'string', default: PATHS.join(',') },
-    workers: { type: 'string', default: '3' },
-    jobs: { type: 'string' },
-    n: { type: 'string' },
-    'kills-per-run': { type: 'string', default: '6' },
-    'pack-tasks': { type: 'string' },
-    window: { type: 'string' },
-    prefetch: { type: 'string' },
-    runs: { type: 'string' },
-    'cancel-bound-ms': { type: 'string', default: '1000' },
-    'cancelled-retention-ms': { type: 'string' },
-    seed: { type: 'string' },
-    'key-limit': { type: 'string' },
-    'rate-limit': { type: 'string' },
-    'lease-ms': { type: 'string' },
-    'work-ms': { type: 'string' },
-    json: { type: 'boolean', default: false },
-    otel: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm run chaos -- [campaign options] [--json]
+       npm run chaos -- soak | contention | schedules | operations [options] [--json]
+campaign options: --kills N --paths postgres,storagequeue,servicebus --workers N --jobs N --n N
+  --kills-per-run N --pack-tasks K --seed S --otel --key-limit L --rate-limit N/ms --lease-ms MS
+  --work-ms MS --window W --prefetch P
+soak: --jobs N --n N; contention: --runs N --workers N --jobs N --n N --pack-tasks K;
+schedules: --kills N --workers N; operations: --runs N --paths … --workers N --jobs N --n N
+  --kills-per-run N --pack-tasks K --cancel-bound-ms MS --cancelled-retention-ms MS --seed S
+Exits 1 on any invariant violation, 2 on a usage error.`;
+
+const { values, positionals } = parseCommandLine();
+
+function parseCommandLine() {
+  try {
+    return parseOptions();
+  } catch (err) {
+    // A mistyped flag gets the usage, not a stack.
+    console.error(`chaos: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+function parseOptions() {
+  return parseArgs({
+    allowPositionals: true,
+    options: {
+      kills: { type: 'string' },
+      paths: { type: 'string', default: PATHS.join(',') },
+      workers: { type: 'string', default: '3' },
+      jobs: { type: 'string' },
+      n: { type: 'string' },
+      'kills-per-run': { type: 'string', default: '6' },
+      'pack-tasks': { type: 'string' },
+      window: { type: 'string' },
+      prefetch: { type: 'string' },
+      runs: { type: 'string' },
+      'cancel-bound-ms': { type: 'string', default: '1000' },
+      'cancelled-retention-ms': { type: 'string' },
+      seed: { type: 'string' },
+      'key-limit': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'lease-ms': { type: 'string' },
+      'work-ms': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      otel: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const int = (s: string | undefined, fallback: number) =>
   s === undefined ? fallback : Number.parseInt(s, 10);
 const log = (line: string) => console.error(line);
