@@ -112,9 +112,7 @@ async function main(): Promise<void> {
     }
     case 'otel': {
       const { runOtelBench } = await import('./otel.js');
-      const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
-      if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
-        throw new UsageError('--rounds takes a positive integer');
+      const rounds = positiveInteger(values.rounds, '--rounds');
       result = await runOtelBench({
         log,
         ...(sizes ? { n: sizes[0] } : {}),
@@ -140,9 +138,7 @@ async function main(): Promise<void> {
           `--path takes ${FAIRNESS_PATHS.join(', ')} (repeatable or comma-separated)`,
         );
       if (sizes && sizes.length > 1) throw new UsageError('--n takes one size for fairness');
-      const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
-      if (rounds !== undefined && (!Number.isInteger(rounds) || rounds <= 0))
-        throw new UsageError('--rounds takes a positive integer');
+      const rounds = positiveInteger(values.rounds, '--rounds');
       const window = positiveInteger(values.window, '--window');
       const prefetch = values.prefetch === undefined ? undefined : Number(values.prefetch);
       if (prefetch !== undefined && (!Number.isSafeInteger(prefetch) || prefetch < 0))

@@ -45,42 +45,38 @@ Exits 1 on any invariant violation, 2 on a usage error.`;
 
 const { values, positionals } = parseCommandLine();
 
+/** The command line; a mistyped flag gets the usage, not a stack (exit 2). */
 function parseCommandLine() {
   try {
-    return parseOptions();
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        kills: { type: 'string' },
+        paths: { type: 'string', default: PATHS.join(',') },
+        workers: { type: 'string', default: '3' },
+        jobs: { type: 'string' },
+        n: { type: 'string' },
+        'kills-per-run': { type: 'string', default: '6' },
+        'pack-tasks': { type: 'string' },
+        window: { type: 'string' },
+        prefetch: { type: 'string' },
+        runs: { type: 'string' },
+        'cancel-bound-ms': { type: 'string', default: '1000' },
+        'cancelled-retention-ms': { type: 'string' },
+        seed: { type: 'string' },
+        'key-limit': { type: 'string' },
+        'rate-limit': { type: 'string' },
+        'lease-ms': { type: 'string' },
+        'work-ms': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        otel: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
   } catch (err) {
-    // A mistyped flag gets the usage, not a stack.
     console.error(`chaos: ${(err as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-}
-
-function parseOptions() {
-  return parseArgs({
-    allowPositionals: true,
-    options: {
-      kills: { type: 'string' },
-      paths: { type: 'string', default: PATHS.join(',') },
-      workers: { type: 'string', default: '3' },
-      jobs: { type: 'string' },
-      n: { type: 'string' },
-      'kills-per-run': { type: 'string', default: '6' },
-      'pack-tasks': { type: 'string' },
-      window: { type: 'string' },
-      prefetch: { type: 'string' },
-      runs: { type: 'string' },
-      'cancel-bound-ms': { type: 'string', default: '1000' },
-      'cancelled-retention-ms': { type: 'string' },
-      seed: { type: 'string' },
-      'key-limit': { type: 'string' },
-      'rate-limit': { type: 'string' },
-      'lease-ms': { type: 'string' },
-      'work-ms': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      otel: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }
 if (values.help) {
   console.log(USAGE);
