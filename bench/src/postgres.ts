@@ -265,12 +265,17 @@ interface EndToEndOptions {
   concurrency?: number;
   /** `work({ prefetch })`. @defaultValue unset: the transport's recommendation (8 per slot) */
   prefetch?: number;
+  /**
+   * The transport's `claimTaskRows`: false sends a queue message per task or pack, as before the
+   * task rows were claimed in place. @defaultValue true (the driver's default)
+   */
+  claimTaskRows?: boolean;
 }
 
 /** `hello_world` end to end on postgresStore + postgresTransport; tasks/s over both stages. */
 async function endToEnd(
   admin: pg.Pool,
-  { n, packTasks, concurrency, prefetch }: EndToEndOptions,
+  { n, packTasks, concurrency, prefetch, claimTaskRows }: EndToEndOptions,
 ): Promise<{
   tasksPerSecond: number;
   tasks: number;
@@ -286,6 +291,7 @@ async function endToEnd(
     schema,
     poolSize: 12,
     pollIntervalMs: 200,
+    ...(claimTaskRows === undefined ? {} : { claimTaskRows }),
   });
   const yard = createSwitchyard({
     jobs: [helloWorld],
@@ -368,7 +374,14 @@ async function alternatedRounds<K extends string>(
 }
 
 /** The parts `--part` runs alone. */
-export const POSTGRES_PARTS = ['packed', 'floor', 'fused-floor', 'defaults', 'prefetch'] as const;
+export const POSTGRES_PARTS = [
+  'packed',
+  'floor',
+  'fused-floor',
+  'defaults',
+  'prefetch',
+  'claims',
+] as const;
 export type PostgresPart = (typeof POSTGRES_PARTS)[number];
 
 /**
@@ -404,6 +417,33 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
       runs,
       defaultsToNoPrefetch: runs.map((r) => ratioOf(r.defaults, r.noPrefetch)),
       defaultsTo500Slots: runs.map((r) => ratioOf(r.defaults, r.slots500)),
+    };
+  }
+  if (part === 'claims') {
+    // The task rows claimed in place against a queue message per pack: the driver's defaults, and
+    // its high-throughput settings, each with and without `claimTaskRows`.
+    const runs = await alternatedRounds(admin, {
+      defaults: { label: 'defaults (claims)', options: { n: 100_000 } },
+      messages: {
+        label: 'defaults, claimTaskRows: false',
+        options: { n: 100_000, claimTaskRows: false },
+      },
+      packed: {
+        label: 'high-throughput (claims)',
+        options: { n: 100_000, packTasks: 64, concurrency: 2000 },
+      },
+      packedMessages: {
+        label: 'high-throughput, claimTaskRows: false',
+        options: { n: 100_000, packTasks: 64, concurrency: 2000, claimTaskRows: false },
+      },
+    });
+    return {
+      scenario: 'postgres',
+      part,
+      n: 100_000,
+      runs,
+      defaultsRatios: runs.map((r) => ratioOf(r.defaults, r.messages)),
+      packedRatios: runs.map((r) => ratioOf(r.packed, r.packedMessages)),
     };
   }
   if (part === 'defaults') {
@@ -508,6 +548,11 @@ export async function runPostgresBench(args: {
     log(
       `  hello_world n=100000, one message per task (packTasks: 1): ${single.status}, ${single.tasksPerSecond.toFixed(0)} tasks/s; defaults / this ${(tasksPerSecond / single.tasksPerSecond).toFixed(2)}${cpuNote(single.cpuMicrosPerTask)}`,
     );
+    // The defaults with a queue message per pack, as before the task rows were claimed in place.
+    const messages = await endToEnd(admin, { n: 100_000, claimTaskRows: false });
+    log(
+      `  hello_world n=100000, defaults with claimTaskRows: false: ${messages.status}, ${messages.tasksPerSecond.toFixed(0)} tasks/s; defaults / this ${(tasksPerSecond / messages.tasksPerSecond).toFixed(2)}${cpuNote(messages.cpuMicrosPerTask)}`,
+    );
     // The driver README's high-throughput settings: 64 tasks per message, and two workers × 2,000
     // slots (31 packs of 64 in flight each).
     const packTasks = 64;
@@ -547,6 +592,14 @@ export async function runPostgresBench(args: {
         cpuMicrosPerTask: single.cpuMicrosPerTask,
       },
       defaultsToSingleMessageRatio: ratioOf(tasksPerSecond, single.tasksPerSecond),
+      queueMessages: {
+        claimTaskRows: false,
+        n: 100_000,
+        tasksPerSecond: Math.round(messages.tasksPerSecond),
+        status: messages.status,
+        cpuMicrosPerTask: messages.cpuMicrosPerTask,
+      },
+      defaultsToQueueMessagesRatio: ratioOf(tasksPerSecond, messages.tasksPerSecond),
       slots500: {
         concurrency: 500,
         n: 100_000,

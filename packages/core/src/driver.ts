@@ -85,6 +85,7 @@ export type {
   TaskRecord,
   TaskRef,
   TaskRetry,
+  TaskRowsCapability,
   TaskStatus,
   TasksWaiting,
   TerminalTaskStatus,

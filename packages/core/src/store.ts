@@ -551,7 +551,17 @@ export interface FlowControlCapability {
   waitingTasks(jobId: string): Promise<StageWaiting[]>;
 }
 
-export interface Store extends Partial<FlowControlCapability> {
+/**
+ * Optional capability: the store's task rows can be a transport's task queue (see the transport's
+ * `TaskRowClaimsCapability`). The engine claims them through a transport only when both name the
+ * same rows.
+ */
+export interface TaskRowsCapability {
+  /** Names where this store's task rows live (its database and schema), stable across restarts. */
+  taskRowsIdentity(): Promise<string>;
+}
+
+export interface Store extends Partial<FlowControlCapability>, Partial<TaskRowsCapability> {
   /** Creates tables / migrations if needed. Called once by `createSwitchyard`; idempotent. */
   init?(): Promise<void>;
 

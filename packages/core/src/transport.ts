@@ -172,8 +172,58 @@ export interface UsageCapability {
   estimateCost?(usage: TransportUsage): CostEstimate;
 }
 
+/**
+ * Tasks of one stage a transport with task-row claims may hand out: every task of the stage with
+ * an index below `upto` has its row in the store.
+ */
+export interface TaskOffer {
+  jobId: string;
+  stage: number;
+  /** Every task of the stage with an index below this one has its row: they may be claimed. */
+  upto: number;
+  /** Most tasks one delivery carries: the engine's `batching.packTasks` for the job's path. */
+  packTasks: number;
+  /** The job's priority: a receive claims from the lanes in the order it reads queued messages. */
+  priority?: Priority;
+  /** The fan-out's W3C trace context, carried by every delivery of the stage's tasks. */
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/**
+ * Optional capability, **task-row claims**: a transport that shares the store's database keeps no
+ * message per task. When it claims the store's rows ({@link TaskRowClaimsCapability.claimTaskRows}
+ * with the store's `taskRowsIdentity()` resolves true), the engine offers a stage's
+ * inserted tasks ({@link TaskRowClaimsCapability.offerTasks}) instead of sending a message for
+ * each, and the task queue's `receive` claims ranges of the offered rows: each claimed range is
+ * delivered as one `tasks` envelope of the range's pending tasks (their inputs read from the rows;
+ * a range with none is not delivered), locked like any message, redelivered with `deliveryCount`
+ * one higher and every task of the range (so a redelivery re-derives what a crash lost) when its
+ * lock expires, and
+ * settled like any message (a retry delays the range, a dead-letter moves its envelope to the
+ * dead-letter place). Messages the engine still sends on that queue (retries split out of a
+ * range, flow-control waits, re-drives, replays) are received with the claims, lanes first.
+ */
+export interface TaskRowClaimsCapability {
+  /**
+   * Takes on the task rows a store names (its `TaskRowsCapability.taskRowsIdentity()`): resolves
+   * true when they are this transport's own (the same database and schema) and its claims are on
+   * — its task receives claim offered rows from then on — and false otherwise, changing nothing.
+   */
+  claimTaskRows(rows: string): Promise<boolean>;
+  /**
+   * Lets receivers claim the offered tasks. An offer only ever grows: a smaller `upto` than the
+   * stage's latest offer changes nothing, so a resumed fan-out may offer again. Durable before
+   * it resolves, and it wakes waiting receivers.
+   */
+  offerTasks(offers: readonly TaskOffer[]): Promise<void>;
+}
+
 /** A message queue the engine can send to and receive from. */
-export interface Transport extends Partial<DeadLetterCapability>, Partial<UsageCapability> {
+export interface Transport
+  extends Partial<DeadLetterCapability>,
+    Partial<UsageCapability>,
+    Partial<TaskRowClaimsCapability> {
   /** Default name of the processing path, e.g. `memory`, `postgres`, `servicebus`, `storagequeue`. */
   readonly name: string;
   readonly limits: TransportLimits;

@@ -103,6 +103,11 @@ export interface PostgresStore extends Store {
   init(): Promise<void>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+  /**
+   * Names this schema's task rows (a value its migrations drew): a `postgresTransport` on the same
+   * database and schema names the same, and then claims the task rows in place of messages.
+   */
+  taskRowsIdentity(): Promise<string>;
   /** Admits fan-outs' own packs at their first delivery, one check per pack (see `Store.admitPacks`). */
   admitPacks(packs: readonly PackAdmission[]): Promise<boolean[]>;
   /** Resets non-terminal tasks' lost-message clock. */
@@ -230,6 +235,14 @@ class PostgresStoreImpl implements PostgresStore {
       this.initPromise = undefined;
     });
     await this.initPromise;
+  }
+
+  async taskRowsIdentity(): Promise<string> {
+    await this.init();
+    const [row] = await this.rows<{ id: string }>(
+      `SELECT id FROM ${this.quoted}.task_rows_identity LIMIT 1`,
+    );
+    return row!.id;
   }
 
   async migrate(): Promise<number[]> {

@@ -4,6 +4,7 @@ import {
   byPriority,
   type CostEstimate,
   type DeadLetter,
+  encodeEnvelope,
   LaneSchedule,
   MAX_PACKED_TASKS,
   type OutgoingMessage,
@@ -14,6 +15,7 @@ import {
   type ReceiveOptions,
   type ReplayOptions,
   type Settlement,
+  type TaskOffer,
   type Transport,
   type TransportLimits,
   type TransportUsage,
@@ -23,6 +25,7 @@ import { quoteSchema } from './errors.js';
 import { migrate } from './migrate.js';
 import { POSTGRES_LIST_PRICES, type PostgresPrices, postgresCost } from './prices.js';
 import * as QUERIES from './sql/queue.js';
+import * as ROW_CLAIMS from './sql/rowClaims.js';
 
 /** Options of {@link postgresTransport}. */
 export interface PostgresTransportOptions extends ConnectionOptions {
@@ -53,6 +56,17 @@ export interface PostgresTransportOptions extends ConnectionOptions {
    * @defaultValue 8
    */
   prefetchPerSlot?: number;
+  /**
+   * Task-row claims: when the store is a `postgresStore` on the same database and schema, a
+   * task's row is its message. The engine offers a stage's inserted tasks instead of sending
+   * them, and this transport's task-queue `receive` claims ranges of the rows (a lease row per
+   * range of up to `packTasks` tasks), so a task costs its insert and its outcome and nothing in
+   * between. Messages the engine still sends (retries, flow-control waits, re-drives, replays)
+   * stay queue rows, received first. `false` keeps one queue message per task or pack, as with
+   * any other store.
+   * @defaultValue true
+   */
+  claimTaskRows?: boolean;
   /** Overrides of the reported limits. */
   limits?: Partial<TransportLimits>;
   /** The server's price for `estimateCost`. @defaultValue {@link POSTGRES_LIST_PRICES} */
@@ -63,7 +77,8 @@ export interface PostgresTransportOptions extends ConnectionOptions {
  * The statements the transport counts in `usage().operations`, named after what they do:
  * `send` (insert a batch, one per priority lane), `receive` (lock due messages; an empty poll
  * counts too), `complete` / `retry` / `deadLetter` (settle a group of messages, one per queue lane
- * and action), `notify` (wake receivers after a retry made messages due), `extendLock`,
+ * and action), `notify` (wake receivers after a retry made messages due), `extendLock`, `offer`
+ * and `claim` (task-row claims: offer a stage's tasks; claim ranges of them in a task receive),
  * `listDeadLetters`, `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
  * back), `listen` / `unlisten` (subscribe to the wake-up channel, once per transport; close) and
  * `ping`.
@@ -76,6 +91,8 @@ export type PostgresStatementKind =
   | 'deadLetter'
   | 'notify'
   | 'extendLock'
+  | 'offer'
+  | 'claim'
   | 'listDeadLetters'
   | 'replayRead'
   | 'replay'
@@ -92,6 +109,8 @@ const STATEMENT_KINDS: readonly PostgresStatementKind[] = [
   'deadLetter',
   'notify',
   'extendLock',
+  'offer',
+  'claim',
   'listDeadLetters',
   'replayRead',
   'replay',
@@ -221,6 +240,57 @@ function recommendation(
 
 /** Every statement of `sql/queue.ts`, built once for the transport's schema. */
 type Queries = { [K in keyof typeof QUERIES]: string };
+/** Every statement of `sql/rowClaims.ts`, built once for the transport's schema. */
+type RowClaimQueries = { [K in keyof typeof ROW_CLAIMS]: string };
+
+/** A claimed range of task rows, as the claim statement returns it. */
+interface RangeRow {
+  id: string;
+  job_id: string;
+  stage: number;
+  lane: Priority;
+  traceparent: string | null;
+  tracestate: string | null;
+  delivery_count: number;
+  enqueued_at: Date;
+  /** The range's open tasks as a JSON array of `{ index, input }`; null when none is open. */
+  tasks: string | null;
+}
+
+/** A claimed range's message id: its lease's id, marked so a settlement finds the lease. */
+const RANGE_ID_PREFIX = 'r';
+
+function isRange(message: ReceivedMessage): boolean {
+  return message.queue === 'task' && message.id.startsWith(RANGE_ID_PREFIX);
+}
+
+function leaseIdOf(message: ReceivedMessage): string {
+  return message.id.slice(RANGE_ID_PREFIX.length);
+}
+
+/**
+ * A claimed range's message: a `tasks` envelope of its open tasks, their entries spliced in as the
+ * database wrote them (nothing parsed and written again).
+ */
+function rangeMessage(r: RangeRow & { tasks: string }): ReceivedMessage {
+  const head = encodeEnvelope({
+    v: 1,
+    kind: 'tasks',
+    jobId: r.job_id,
+    stage: r.stage,
+    ...(r.traceparent === null ? {} : { traceparent: r.traceparent }),
+    ...(r.traceparent === null || r.tracestate === null ? {} : { tracestate: r.tracestate }),
+    tasks: [], // last: the entries are spliced into it
+  });
+  return {
+    queue: 'task',
+    id: RANGE_ID_PREFIX + r.id,
+    body: `${head.slice(0, -2)}${r.tasks.slice(1)}}`,
+    deliveryCount: r.delivery_count,
+    enqueuedAt: r.enqueued_at,
+    priority: r.lane,
+  };
+}
 
 /**
  * A task queue's priority lanes are queues of their own in the one table: the `normal` lane keeps
@@ -246,6 +316,12 @@ class PostgresTransportImpl implements PostgresTransport {
   private readonly schema: string;
   private readonly quoted: string;
   private readonly q: Queries;
+  private readonly rc: RowClaimQueries;
+  /**
+   * `claiming`: an engine's store shares this transport's task rows (`claimTaskRows`). An
+   * object, so that a wrapper made with `Object.create(transport)` shares it.
+   */
+  private readonly rowClaims = { claiming: false };
   private readonly channel: string;
   private readonly pollIntervalMs: number;
   private readonly visibilityMs: number;
@@ -273,6 +349,9 @@ class PostgresTransportImpl implements PostgresTransport {
     this.q = Object.fromEntries(
       Object.entries(QUERIES).map(([k, build]) => [k, build(this.quoted)]),
     ) as Queries;
+    this.rc = Object.fromEntries(
+      Object.entries(ROW_CLAIMS).map(([k, build]) => [k, build(this.quoted)]),
+    ) as RowClaimQueries;
     // Channel names are identifiers: the validated schema name keeps this one plain.
     this.channel = `${this.schema.slice(0, 50)}_queue`;
     this.pollIntervalMs = Math.max(10, options.pollIntervalMs ?? 1000);
@@ -406,23 +485,27 @@ class PostgresTransportImpl implements PostgresTransport {
       if (signal?.aborted) return [];
       // Register before querying so a NOTIFY arriving mid-query is not missed.
       const woken = this.nextWake(key);
+      const lanes = queue === 'task' ? this.lanes.next() : [];
       const rows = await (queue === 'task'
         ? this.run<MessageRow>(db, 'receive', this.q.receiveLanes, [
-            ...this.lanes.next().map((lane) => key + LANE_SUFFIX[lane]),
+            ...lanes.map((lane) => key + LANE_SUFFIX[lane]),
             max,
             visibility,
           ])
         : this.run<MessageRow>(db, 'receive', this.q.receiveMessages, [key, max, visibility]));
-      if (rows.length > 0 || Date.now() >= deadline) {
+      const messages: ReceivedMessage[] = rows.map((r) => ({
+        queue,
+        id: r.id,
+        body: r.body,
+        deliveryCount: r.delivery_count,
+        enqueuedAt: r.enqueued_at,
+        ...(r.queue === undefined ? {} : { priority: splitLane(r.queue).priority }),
+      }));
+      if (queue === 'task' && this.rowClaims.claiming && messages.length < max)
+        messages.push(...(await this.claim(db, { max: max - messages.length, visibility, lanes })));
+      if (messages.length > 0 || Date.now() >= deadline) {
         woken.cancel();
-        return rows.map((r) => ({
-          queue,
-          id: r.id,
-          body: r.body,
-          deliveryCount: r.delivery_count,
-          enqueuedAt: r.enqueued_at,
-          ...(r.queue === undefined ? {} : { priority: splitLane(r.queue).priority }),
-        }));
+        return messages;
       }
       await waitFor(woken.promise, Math.min(this.pollIntervalMs, deadline - Date.now()), signal);
       woken.cancel();
@@ -434,13 +517,19 @@ class PostgresTransportImpl implements PostgresTransport {
     const db = await this.db();
     // Group by queue and action: one statement per group, however many messages.
     const groups = new Map<string, Settlement[]>();
+    const ranges: Settlement[] = [];
     for (const s of settlements) {
+      if (isRange(s.message)) {
+        ranges.push(s);
+        continue;
+      }
       const group = `${this.laneKey(s.message.queue, s.message.priority)}\u0000${s.action}`;
       const list = groups.get(group) ?? [];
       list.push(s);
       groups.set(group, list);
     }
     const wake = new Set<string>();
+    const settlingRanges = ranges.length > 0 ? this.settleRanges(db, ranges) : undefined;
     await Promise.all(
       [...groups.values()].map(async (list) => {
         const first = list[0]!;
@@ -475,12 +564,130 @@ class PostgresTransportImpl implements PostgresTransport {
         }
       }),
     );
+    if (settlingRanges && (await settlingRanges)) wake.add(this.key('task'));
     for (const key of wake)
       await this.run(db, 'notify', 'SELECT pg_notify($1, $2)', [this.channel, key]);
   }
 
+  /**
+   * Settles claimed ranges: one statement per action. Resolves true when a retry made a range
+   * due at once (its receivers are woken).
+   */
+  private async settleRanges(db: SqlAdapter, settlements: readonly Settlement[]): Promise<boolean> {
+    const key = this.key('task');
+    const byAction = new Map<Settlement['action'], Settlement[]>();
+    for (const s of settlements) {
+      const list = byAction.get(s.action) ?? [];
+      list.push(s);
+      byAction.set(s.action, list);
+    }
+    const due = await Promise.all(
+      [...byAction].map(async ([action, list]) => {
+        const ids = list.map((s) => leaseIdOf(s.message));
+        const counts = list.map((s) => s.message.deliveryCount);
+        if (action === 'complete') {
+          await this.run(db, 'complete', this.rc.completeLeases, [key, ids, counts]);
+          return false;
+        }
+        if (action === 'retry') {
+          const delays = list.map((s) =>
+            s.action === 'retry' ? Math.max(0, Math.round(s.delayMs)) : 0,
+          );
+          const rows = await this.run<{ due: boolean }>(db, 'retry', this.rc.retryLeases, [
+            key,
+            ids,
+            counts,
+            delays,
+          ]);
+          return rows.some((r) => r.due);
+        }
+        await this.run(db, 'deadLetter', this.rc.deadLetterLeases, [
+          key,
+          ids,
+          counts,
+          list.map((s) => s.message.body),
+          list.map((s) => (s.action === 'deadLetter' ? s.reason : '')),
+          list.map((s) => (s.action === 'deadLetter' ? (s.description ?? null) : null)),
+          `${this.quoted}.queue_messages`,
+        ]);
+        return false;
+      }),
+    );
+    return due.includes(true);
+  }
+
+  async claimTaskRows(rows: string): Promise<boolean> {
+    if (this.options.claimTaskRows === false) return false;
+    const db = await this.db();
+    // Uncounted, as the schema setup before it: it is read once per engine.
+    const [own] = await db.query<{ id: string }>(this.rc.taskRowsIdentity);
+    if (own?.id !== rows) return false;
+    this.rowClaims.claiming = true;
+    return true;
+  }
+
+  async offerTasks(offers: readonly TaskOffer[]): Promise<void> {
+    if (offers.length === 0) return;
+    // One row per stage (the statement may touch a row once), in key order (the lock order).
+    const latest = new Map<string, TaskOffer>();
+    for (const o of offers) {
+      const id = `${o.jobId}\u0000${o.stage}`;
+      const seen = latest.get(id);
+      if (!seen || o.upto > seen.upto) latest.set(id, o);
+    }
+    const rows = [...latest.values()].sort((a, b) =>
+      a.jobId === b.jobId ? a.stage - b.stage : a.jobId < b.jobId ? -1 : 1,
+    );
+    const db = await this.db();
+    await this.run(db, 'offer', this.rc.offerTasks, [
+      this.key('task'),
+      rows.map((o) => o.jobId),
+      rows.map((o) => o.stage),
+      rows.map((o) => o.priority ?? 'normal'),
+      rows.map((o) => o.upto),
+      rows.map((o) => o.packTasks),
+      rows.map((o) => o.traceparent ?? null),
+      rows.map((o) => o.tracestate ?? null),
+      this.channel,
+    ]);
+  }
+
+  /**
+   * Claims up to `max` ranges of offered task rows (expired leases first) for a task receive;
+   * a range with no open task left is dropped, not delivered.
+   */
+  private async claim(
+    db: SqlAdapter,
+    { max, visibility, lanes }: { max: number; visibility: number; lanes: readonly Priority[] },
+  ): Promise<ReceivedMessage[]> {
+    const key = this.key('task');
+    const rows = await this.run<RangeRow>(db, 'claim', this.rc.claimRanges, [
+      key,
+      max,
+      visibility,
+      lanes,
+    ]);
+    const messages: ReceivedMessage[] = [];
+    const empty: string[] = [];
+    for (const r of rows) {
+      if (r.tasks === null) empty.push(r.id);
+      else messages.push(rangeMessage(r as RangeRow & { tasks: string }));
+    }
+    if (empty.length > 0) await this.run(db, 'complete', this.rc.dropLeases, [key, empty]);
+    return messages;
+  }
+
   async extendLock(message: ReceivedMessage, ms: number): Promise<void> {
     const db = await this.db();
+    if (isRange(message)) {
+      await this.run(db, 'extendLock', this.rc.extendLease, [
+        this.key('task'),
+        leaseIdOf(message),
+        message.deliveryCount,
+        Math.max(1, Math.round(ms)),
+      ]);
+      return;
+    }
     await this.run(db, 'extendLock', this.q.extendLock, [
       this.laneKey(message.queue, message.priority),
       message.id,

@@ -1,7 +1,8 @@
 /**
- * The transport's recommended packs: by default a fan-out's tasks share queue messages (up to 64
- * each), a small stage still goes out as about 16 messages, every task keeps its own row and
- * result, and `packTasks: 1` (on the transport or the Switchyard) sends one message per task.
+ * The transport's recommended packs: a fan-out's tasks share messages of up to 64 — claimed ranges
+ * of task rows by default, queue messages with `claimTaskRows: false` — a small stage's tasks still
+ * reach every worker, every task keeps its own row and result, and `packTasks: 1` (on the
+ * transport or the Switchyard) sends one message per task.
  */
 import {
   createSwitchyard,
@@ -38,10 +39,21 @@ const job = defineJob({
   ],
 });
 
-/** The transport, with the tasks of each task message it sends recorded per stage. */
+/** The transport, with the tasks of each task message it sends and delivers recorded per stage. */
 function recording(inner: Transport) {
   const messagesByStage: number[][] = [[], []];
+  const deliveredByStage: number[][] = [[], []];
   const wrapped: Transport = Object.create(inner) as Transport;
+  wrapped.receive = async (queue, options) => {
+    const got = await inner.receive(queue, options);
+    if (queue === 'task')
+      for (const m of got) {
+        const e = decodeEnvelope(m.body);
+        if (e.kind === 'tasks') deliveredByStage[e.stage]!.push(e.tasks.length);
+        else if (e.kind === 'task') deliveredByStage[e.stage]!.push(1);
+      }
+    return got;
+  };
   wrapped.send = async (queue, messages, options) => {
     if (queue === 'task')
       for (const m of messages) {
@@ -51,7 +63,7 @@ function recording(inner: Transport) {
       }
     return inner.send(queue, messages, options);
   };
-  return { transport: wrapped, messagesByStage };
+  return { transport: wrapped, messagesByStage, deliveredByStage };
 }
 
 describe('postgresTransport packTasks', () => {
@@ -77,14 +89,19 @@ describe('postgresTransport packTasks', () => {
 
 for (const engine of await engines()) {
   describe(`the default Postgres configuration packs (${engine.name})`, () => {
-    async function run(options: { transportPackTasks?: number; batchingPackTasks?: number }) {
+    async function run(options: {
+      transportPackTasks?: number;
+      batchingPackTasks?: number;
+      claimTaskRows?: boolean;
+    }) {
       const schema = engine.schema();
       const store = postgresStore({ ...engine.connection(), schema });
-      const { transport, messagesByStage } = recording(
+      const { transport, messagesByStage, deliveredByStage } = recording(
         postgresTransport({
           ...engine.connection(),
           schema,
           pollIntervalMs: 50,
+          claimTaskRows: options.claimTaskRows ?? false,
           ...(options.transportPackTasks === undefined
             ? {}
             : { packTasks: options.transportPackTasks }),
@@ -115,11 +132,11 @@ for (const engine of await engines()) {
       });
       const results: number[] = [];
       for await (const r of yard.results(jobId, 'wide')) results.push(Number(r.result));
-      return { view, messagesByStage, results };
+      return { view, messagesByStage, deliveredByStage, results };
     }
 
-    it("sends a big stage's tasks 64 per message and a small stage's one per message; every task runs once", async () => {
-      const { view, messagesByStage, results } = await run({});
+    /** The job succeeded, each task ran once and its result is the stage's. */
+    function expectEveryTaskOnce(view: Awaited<ReturnType<typeof run>>['view'], results: number[]) {
       expect(view.status).toBe('succeeded');
       expect(view.stages.map((s) => [s.succeeded, s.failed])).toEqual([
         [2000, 0],
@@ -128,11 +145,30 @@ for (const engine of await engines()) {
       expect(results.sort((a, b) => a - b)).toEqual(
         Array.from({ length: 2000 }, (_, i) => i ** 2).sort((a, b) => a - b),
       );
+    }
+
+    it("claims the task rows in place: no task message, a big stage's tasks in ranges of up to 64, a small stage's one by one; every task runs once", async () => {
+      const { view, messagesByStage, deliveredByStage, results } = await run({
+        claimTaskRows: true,
+      });
+      expectEveryTaskOnce(view, results);
+      expect(messagesByStage).toEqual([[], []]);
+      const [wide, narrow] = deliveredByStage;
+      expect(wide!.reduce((a, b) => a + b, 0)).toBe(2000);
+      expect(Math.max(...wide!)).toBe(64);
+      // A range holds at most a sixteenth of what is left: the tail spreads over the workers.
+      expect(wide!.filter((n) => n === 64).length).toBeGreaterThan(10);
+      expect(narrow).toEqual(Array(10).fill(1));
+    });
+
+    it("with claimTaskRows: false, sends a big stage's tasks 64 per message and a small stage's one per message; every task runs once", async () => {
+      const { view, messagesByStage, results } = await run({});
+      expectEveryTaskOnce(view, results);
       expect(messagesByStage[0]!.sort((a, b) => b - a)).toEqual([...Array(31).fill(64), 16]);
       expect(messagesByStage[1]).toEqual(Array(10).fill(1));
     });
 
-    it('sends one message per task with packTasks: 1 on the transport or on the Switchyard', async () => {
+    it('with claimTaskRows: false, sends one message per task with packTasks: 1 on the transport or on the Switchyard', async () => {
       for (const options of [{ transportPackTasks: 1 }, { batchingPackTasks: 1 }]) {
         const { view, messagesByStage } = await run(options);
         expect(view.status).toBe('succeeded');

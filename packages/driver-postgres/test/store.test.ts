@@ -93,6 +93,7 @@ for (const engine of engineList) {
         '000010_flow_control.sql',
         '000011_fairness_window.sql',
         '000012_priority.sql',
+        '000013_task_row_claims.sql',
       ]);
       expect(await store.migrate()).toEqual(shipped.map((m) => m.id));
       await store.init();
@@ -121,6 +122,9 @@ for (const engine of engineList) {
           'queue_messages',
           'schedules',
           'stages',
+          'task_leases',
+          'task_offers',
+          'task_rows_identity',
           'tasks',
         ].sort(),
       );

@@ -269,6 +269,7 @@ if (positionals[0] === 'contention') {
                   conflictLogs: r.conflictLogs,
                   retriedTasks: r.retriedTasks,
                   attemptsBeyondRuns: r.attemptsBeyondRuns,
+                  ...(r.offeredStages === undefined ? {} : { offeredStages: r.offeredStages }),
                   seed: r.seed,
                   durationMs: r.durationMs,
                   ...(r.flow ? { flow: r.flow } : {}),
@@ -313,6 +314,9 @@ function summary(r: PathReport): string {
     `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
     `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
     `  deadlocks (server count, own database): ${r.deadlocks}, worker lines naming one: ${r.conflictLogs}; tasks with attempts > 1: ${r.retriedTasks}, attempts above handler runs in runs with kills: ${r.attemptsBeyondRuns}`,
+    ...(r.offeredStages === undefined
+      ? []
+      : [`  stages whose task rows were claimed in place (no task messages): ${r.offeredStages}`]),
     ...(r.otel
       ? [
           `  otel: ${r.otel.spans} spans exported, ${r.otel.taskSpans} task spans: ${r.otel.inJobTrace} in their job's trace, ${r.otel.inWorkerTrace} in a trace a worker began, ${r.otel.withoutParent} without context; span violations: ${r.otel.violations.length}`,

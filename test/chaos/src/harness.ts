@@ -124,6 +124,8 @@ export interface PathReport {
   retriedTasks: number;
   /** Worker error lines naming a deadlock or serialization failure (`40P01`, `40001`). */
   conflictLogs: number;
+  /** Stages whose task rows were claimed in place, not sent as messages (Postgres). */
+  offeredStages?: number;
   seed: number;
   durationMs: number;
   /** With `otel`: what the workers' spans showed (its violations are in `violations` too). */
@@ -533,6 +535,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       report.violations.push(
         `${report.conflictLogs} worker error line(s) name a deadlock or serialization failure`,
       );
+    if (service.offeredStages) report.offeredStages = await service.offeredStages();
     await service.close();
     report.durationMs = Date.now() - started;
   }

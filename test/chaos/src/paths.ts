@@ -90,6 +90,11 @@ export interface PathService {
    * until every session has reported (read it after the workers stopped).
    */
   deadlocks(options?: { settled?: boolean }): Promise<number>;
+  /**
+   * Stages whose task rows the transport claimed in place (task-row claims: the store and the
+   * Postgres transport share the schema); absent on a path without them.
+   */
+  offeredStages?(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -148,8 +153,16 @@ export async function startPath(path: PathName, serverUrl = DATABASE_URL): Promi
       return {
         env: { path, databaseUrl, schema },
         deadlocks,
+        offeredStages: () => count(`SELECT count(*) AS n FROM "${schema}".task_offers`),
         depth: async () => ({
-          pending: await count(`SELECT count(*) AS n FROM "${schema}".queue_messages`),
+          // Queue messages, and the task rows the transport claims in place: claimed ranges
+          // (leases) and offered tasks not claimed yet.
+          pending:
+            (await count(`SELECT count(*) AS n FROM "${schema}".queue_messages`)) +
+            (await count(`SELECT count(*) AS n FROM "${schema}".task_leases`)) +
+            (await count(
+              `SELECT coalesce(sum(upto - claimed), 0) AS n FROM "${schema}".task_offers`,
+            )),
           deadLettered: await count(`SELECT count(*) AS n FROM "${schema}".queue_dead_letters`),
         }),
         close: dropDatabase,

@@ -24,7 +24,10 @@ export interface EngineContext {
    * `close()` closes it.
    */
   readonly cancels: CancelWatch;
-  /** Resolves once the store is initialised; every call after the first shares it. */
+  /**
+   * Resolves once the store is initialised and each transport knows whether it claims the
+   * store's task rows; every call after the first shares it (a failed one is tried again).
+   */
   init(): Promise<void>;
   /**
    * The configured transport of that name.
@@ -56,7 +59,12 @@ export function createContext(settings: EngineSettings, store: Store): EngineCon
       logger: settings.logger,
     }),
     init: () => {
-      initialised ??= Promise.resolve(store.init?.());
+      if (!initialised) {
+        initialised = initialise(settings, store);
+        initialised.catch(() => {
+          initialised = undefined;
+        });
+      }
       return initialised;
     },
     transportOf: (name) => {
@@ -69,4 +77,19 @@ export function createContext(settings: EngineSettings, store: Store): EngineCon
       return state;
     },
   };
+}
+
+/**
+ * Initialises the store, then marks each transport that claims the store's own task rows
+ * (task-row claims): both name the same rows, so the engine offers tasks instead of sending them.
+ */
+async function initialise(settings: EngineSettings, store: Store): Promise<void> {
+  await store.init?.();
+  const rows = await store.taskRowsIdentity?.();
+  await Promise.all(
+    [...settings.transports.values()].map(async (state) => {
+      state.rowClaims =
+        rows !== undefined && (await state.transport.claimTaskRows?.(rows)) === true;
+    }),
+  );
 }

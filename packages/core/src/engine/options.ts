@@ -27,6 +27,11 @@ export interface TransportState {
   name: string;
   transport: Transport;
   policy: BatchingPolicy;
+  /**
+   * The transport claims the store's task rows (task-row claims: both name the same rows): a
+   * fan-out offers its tasks instead of sending a message each. Set once by the context's `init`.
+   */
+  rowClaims?: boolean;
 }
 
 /** `createSwitchyard`'s options, checked once, with every default applied. */

@@ -6,7 +6,14 @@ import { decodeEnvelope } from '../envelope.js';
 import { silentLogger } from '../logger.js';
 import { FINISHED_STATUSES } from '../operations/statuses.js';
 import type { StageRecord, StageWindow, Store } from '../store.js';
-import type { OutgoingMessage, QueueKind, Settlement, Transport } from '../transport.js';
+import type {
+  OutgoingMessage,
+  QueueKind,
+  ReceivedMessage,
+  Settlement,
+  TaskOffer,
+  Transport,
+} from '../transport.js';
 
 export interface CrashWindowOptions {
   /** A fresh store per test. */
@@ -24,6 +31,13 @@ export interface CrashWindowOptions {
   redeliveryMs?: number;
   /** Per-test timeout, ms. @defaultValue 60000 */
   testTimeoutMs?: number;
+  /**
+   * The transport claims the store's task rows (task-row claims): the suite checks that no task
+   * message is sent, and crashes the claims' hand-offs (an offer, a claimed range) instead of the
+   * task messages' and the fairness window's, which this path does not have.
+   * @defaultValue false
+   */
+  rowClaims?: boolean;
 }
 
 const TASKS = 12;
@@ -35,6 +49,10 @@ interface Hooks {
   dropMessage?: (queue: QueueKind, message: OutgoingMessage) => boolean;
   /** Return true to turn this settlement into a plain complete (the message is gone). */
   loseMessage?: (settlement: Settlement) => boolean;
+  /** Return true to make this offer of task rows reject (nothing offered). */
+  failOffer?: (offers: readonly TaskOffer[]) => boolean;
+  /** Return true to lose this delivery: its worker crashed before running it (it stays locked). */
+  dropDelivery?: (message: ReceivedMessage) => boolean;
   /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
   window?: number;
   /**
@@ -44,16 +62,22 @@ interface Hooks {
   dropRelease?: (windows: readonly StageWindow[], stage: StageRecord | undefined) => boolean;
 }
 
-function hooked(inner: Transport, hooks: Hooks): Transport {
-  const t: Transport = {
+/** The transport with the hooks' faults, counting the task messages it sent. */
+function hooked(inner: Transport, hooks: Hooks): Transport & { taskMessagesSent: number } {
+  const t: Transport & { taskMessagesSent: number } = {
     name: inner.name,
     limits: inner.limits,
+    taskMessagesSent: 0,
     async send(queue, messages, options) {
       if (hooks.failSend?.(queue, messages)) throw new Error('injected: crashed before this send');
       const kept = messages.filter((m) => !hooks.dropMessage?.(queue, m));
+      if (queue === 'task') t.taskMessagesSent += kept.length;
       if (kept.length > 0) await inner.send(queue, kept, options);
     },
-    receive: (queue, options) => inner.receive(queue, options),
+    async receive(queue, options) {
+      const got = await inner.receive(queue, options);
+      return hooks.dropDelivery ? got.filter((m) => !hooks.dropDelivery!(m)) : got;
+    },
     settle: (settlements) =>
       inner.settle(
         settlements.map((s) =>
@@ -63,6 +87,14 @@ function hooked(inner: Transport, hooks: Hooks): Transport {
     close: () => inner.close(),
   };
   if (inner.extendLock) t.extendLock = inner.extendLock.bind(inner);
+  const { claimTaskRows, offerTasks } = inner;
+  if (claimTaskRows && offerTasks) {
+    t.claimTaskRows = (rows) => claimTaskRows.call(inner, rows);
+    t.offerTasks = async (offers) => {
+      if (hooks.failOffer?.(offers)) throw new Error('injected: crashed before this offer');
+      await offerTasks.call(inner, offers);
+    };
+  }
   return t;
 }
 
@@ -185,7 +217,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         await working;
         await yard.close();
       };
-      return { yard, store, handled, advanced, finalized: () => finalized };
+      return { yard, store, transport, handled, advanced, finalized: () => finalized };
     }
 
     /**
@@ -228,7 +260,48 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       ]);
       expect(ctx.finalized()).toBe(1);
       expect(ctx.handled.size).toBe(2 * TASKS);
+      // Task-row claims: the rows were the messages (a re-drive alone would send one).
+      if (options.rowClaims) expect(ctx.transport.taskMessagesSent).toBe(0);
     }
+
+    /** The crash windows of task-row claims: an offer, a claimed range. */
+    function rowClaimWindows() {
+      it('2r. a fan-out inserted tasks, then its offer failed and the stage message was lost: the reconciler resumes the fan-out, which offers them again', {
+        timeout,
+      }, async () => {
+        let offers = 0;
+        const once = firstTime();
+        const ctx = await setup({
+          failOffer: () => ++offers === 2,
+          loseMessage: (s) => once(s.message.queue === 'stage' && s.action === 'retry'),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view, redriven } = await finish(ctx.yard, jobId);
+        expectExact(ctx, view);
+        expect(redriven['fanout-incomplete']).toBe(1);
+      });
+
+      it('4r. a worker claimed a range of task rows, then crashed before running it: the range comes back when its lock runs out', {
+        timeout,
+      }, async () => {
+        const once = firstTime();
+        let dropped = false;
+        const ctx = await setup({
+          dropDelivery: (m) => {
+            const hit = once(m.queue === 'task' && m.deliveryCount === 1);
+            if (hit) dropped = true;
+            return hit;
+          },
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        // No reconciler pass: the lock's expiry alone must bring the range back.
+        const { view } = await finish(ctx.yard, jobId, { reconcile: false });
+        expectExact(ctx, view);
+        expect(dropped).toBe(true);
+      });
+    }
+
+    if (options.rowClaims) rowClaimWindows();
 
     it('1. submit committed the job, then crashed before sending the first stage message', {
       timeout,
@@ -248,20 +321,22 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       expect(redriven['job-not-started']).toBe(1);
     });
 
-    it('2. a fan-out inserted tasks, then a batch send failed part-way and the stage message was lost', {
-      timeout,
-    }, async () => {
-      let taskSends = 0;
-      const once = firstTime();
-      const ctx = await setup({
-        failSend: (q) => q === 'task' && ++taskSends === 3,
-        loseMessage: (s) => once(s.message.queue === 'stage' && s.action === 'retry'),
+    // Task messages and windows: none on a path that claims task rows.
+    if (!options.rowClaims)
+      it('2. a fan-out inserted tasks, then a batch send failed part-way and the stage message was lost', {
+        timeout,
+      }, async () => {
+        let taskSends = 0;
+        const once = firstTime();
+        const ctx = await setup({
+          failSend: (q) => q === 'task' && ++taskSends === 3,
+          loseMessage: (s) => once(s.message.queue === 'stage' && s.action === 'retry'),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view, redriven } = await finish(ctx.yard, jobId);
+        expectExact(ctx, view);
+        expect(redriven['fanout-incomplete']).toBe(1);
       });
-      const { jobId } = await ctx.yard.submit('windows', undefined);
-      const { view, redriven } = await finish(ctx.yard, jobId);
-      expectExact(ctx, view);
-      expect(redriven['fanout-incomplete']).toBe(1);
-    });
 
     it('3a. the last completion committed "stage complete", then crashed before sending the advance: redelivery re-sends it', {
       timeout,
@@ -304,56 +379,62 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       expect(redriven['finalize-not-done']).toBe(1);
     });
 
-    it('4. a task message expired or was purged while its task was pending: the reconciler re-sends it', {
-      timeout,
-    }, async () => {
-      const once = firstTime();
-      const ctx = await setup({
-        dropMessage: (q, m) => once(q === 'task' && taskIndexesOf(m).includes(5)),
+    // Task messages and windows: none on a path that claims task rows.
+    if (!options.rowClaims)
+      it('4. a task message expired or was purged while its task was pending: the reconciler re-sends it', {
+        timeout,
+      }, async () => {
+        const once = firstTime();
+        const ctx = await setup({
+          dropMessage: (q, m) => once(q === 'task' && taskIndexesOf(m).includes(5)),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view, redriven } = await finish(ctx.yard, jobId);
+        expectExact(ctx, view);
+        expect(redriven['task-message-lost']).toBe(1);
       });
-      const { jobId } = await ctx.yard.submit('windows', undefined);
-      const { view, redriven } = await finish(ctx.yard, jobId);
-      expectExact(ctx, view);
-      expect(redriven['task-message-lost']).toBe(1);
-    });
 
-    it('6. a fairness window released a task, then its send failed: the reconciler re-sends it', {
-      timeout,
-    }, async () => {
-      const once = firstTime();
-      // Window 1: task 1 of the first stage is sent by the release that task 0's end made.
-      const ctx = await setup({
-        window: 1,
-        failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexesOf(m).includes(1))),
+    // Task messages and windows: none on a path that claims task rows.
+    if (!options.rowClaims)
+      it('6. a fairness window released a task, then its send failed: the reconciler re-sends it', {
+        timeout,
+      }, async () => {
+        const once = firstTime();
+        // Window 1: task 1 of the first stage is sent by the release that task 0's end made.
+        const ctx = await setup({
+          window: 1,
+          failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexesOf(m).includes(1))),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view, redriven } = await finish(ctx.yard, jobId);
+        expectExact(ctx, view);
+        expect(redriven['task-message-lost']).toBe(1);
       });
-      const { jobId } = await ctx.yard.submit('windows', undefined);
-      const { view, redriven } = await finish(ctx.yard, jobId);
-      expectExact(ctx, view);
-      expect(redriven['task-message-lost']).toBe(1);
-    });
 
-    it('7. outcomes committed, then the worker crashed before their window’s release: the reconciler releases it', {
-      timeout,
-    }, async () => {
-      const once = firstTime();
-      // Window 1, the fan-out over (sealed) and the one released task finished: the lost
-      // release is the only one that could send the stage's next task.
-      const ctx = await setup({
-        window: 1,
-        dropRelease: (ws, stage) =>
-          once(
-            ws.every((w) => !w.fanOut) &&
-              stage?.total !== null &&
-              stage !== undefined &&
-              stage.succeeded + stage.failed + 1 > (stage.released ?? 0) &&
-              (stage.released ?? 0) < stage.total,
-          ),
+    // Task messages and windows: none on a path that claims task rows.
+    if (!options.rowClaims)
+      it('7. outcomes committed, then the worker crashed before their window’s release: the reconciler releases it', {
+        timeout,
+      }, async () => {
+        const once = firstTime();
+        // Window 1, the fan-out over (sealed) and the one released task finished: the lost
+        // release is the only one that could send the stage's next task.
+        const ctx = await setup({
+          window: 1,
+          dropRelease: (ws, stage) =>
+            once(
+              ws.every((w) => !w.fanOut) &&
+                stage?.total !== null &&
+                stage !== undefined &&
+                stage.succeeded + stage.failed + 1 > (stage.released ?? 0) &&
+                (stage.released ?? 0) < stage.total,
+            ),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view, redriven } = await finish(ctx.yard, jobId);
+        expectExact(ctx, view);
+        expect(redriven['window-released']).toBe(1);
       });
-      const { jobId } = await ctx.yard.submit('windows', undefined);
-      const { view, redriven } = await finish(ctx.yard, jobId);
-      expectExact(ctx, view);
-      expect(redriven['window-released']).toBe(1);
-    });
 
     it('5. a delayed job waits as scheduled; its release committed, then crashed before sending the first stage message: the reconciler starts it', {
       timeout,

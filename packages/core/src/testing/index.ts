@@ -18,5 +18,9 @@ export {
   type TransportFaults,
 } from './faulty-transport.js';
 export { type FlowControlSuiteOptions, flowControlSuite } from './flow-control.js';
+export {
+  type TaskRowClaimsConformanceOptions,
+  taskRowClaimsConformance,
+} from './row-claims-conformance.js';
 export { storeConformance } from './store-conformance.js';
 export { type TransportConformanceOptions, transportConformance } from './transport-conformance.js';

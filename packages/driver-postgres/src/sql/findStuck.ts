@@ -30,19 +30,24 @@ LIMIT $2::int`;
  * silence counts from the stage's latest release at the earliest, since it may have waited
  * unreleased long after its row was last written. Each stage's tasks are read per stage (LATERAL),
  * so that the bound on `released` is a range of the primary key and the read stops at $2 tasks: a
- * large windowed stage is mostly unreleased tasks, which the scan never reaches.
+ * large windowed stage is mostly unreleased tasks, which the scan never reaches. The same holds for
+ * a stage whose task rows are claimed in place (task-row claims): the tasks from its offer's
+ * `claimed` on were never handed out, and a handed-out task's silence counts from the offer's
+ * latest claim at the earliest.
  */
 export const findLostTasks = (s: string) => `
 SELECT t.job_id, j.transport, t.stage, t.idx
   FROM ${s}.jobs j
   JOIN ${s}.stages st ON st.job_id = j.id AND st.idx = j.current_stage AND st.status = 'sealed'
+  LEFT JOIN ${s}.task_offers o ON o.job_id = st.job_id AND o.stage = st.idx
  CROSS JOIN LATERAL (
    SELECT t.job_id, t.stage, t.idx
      FROM ${s}.tasks t
     WHERE t.job_id = st.job_id AND t.stage = st.idx
-      AND t.idx <= coalesce(st.released - 1, 2147483647)
+      AND t.idx <= least(coalesce(st.released - 1, 2147483647), coalesce(o.claimed - 1, 2147483647))
       AND t.status IN ('pending', 'running')
-      AND greatest(t.updated_at, coalesce(st.released_at, t.updated_at))
+      AND greatest(t.updated_at, coalesce(st.released_at, t.updated_at),
+                   coalesce(o.claimed_at, t.updated_at))
           < now() - $1::int * interval '1 millisecond' * power(2, least(t.redrives, $3::int))
     ORDER BY t.idx
     LIMIT $2::int) t

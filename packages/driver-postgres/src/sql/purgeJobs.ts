@@ -51,7 +51,10 @@ SELECT (SELECT count(*) FROM gone)::int AS tasks,
        (SELECT count(*) FROM picked)::int AS picked,
        (SELECT count(*) FROM rolled)::int AS rolled`;
 
-/** Deletes the picked jobs that have no task rows left (their stages go by cascade). */
+/**
+ * Deletes the picked jobs that have no task rows left (their stages go by cascade, their task-row
+ * offers and leases here).
+ */
 export const purgeEmptyJobs = (s: string) => `
 WITH picked AS (
   SELECT j.id FROM ${s}.jobs j
@@ -65,7 +68,12 @@ WITH picked AS (
   DELETE FROM ${s}.jobs j
    USING picked p
    WHERE j.id = p.id
-  RETURNING j.transport, j.status, j.created_at, j.started_at, j.finished_at
+  RETURNING j.id, j.transport, j.status, j.created_at, j.started_at, j.finished_at
+), offers_gone AS (
+  -- Task-row claims' offers and leases of the jobs (a finished job's are all spent).
+  DELETE FROM ${s}.task_offers o USING gone g WHERE o.job_id = g.id
+), leases_gone AS (
+  DELETE FROM ${s}.task_leases l USING gone g WHERE l.job_id = g.id
 ), rolled AS (
   INSERT INTO ${s}.purged_metrics AS m (transport, succeeded, failed, cancelled, latency_sum_ms,
                                         latency_n, running_ms)

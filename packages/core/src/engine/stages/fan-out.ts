@@ -16,7 +16,7 @@ import { traceFieldsOf } from '../../telemetry/trace-context.js';
 import { asJson } from '../../util/json.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
-import { type OutgoingTask, taskMessages } from '../outbox.js';
+import { laneOf, type OutgoingTask, taskMessages } from '../outbox.js';
 import type { StageAdvance } from './advance.js';
 import { stageResults } from './results.js';
 import type { TaskWindow } from './task-window.js';
@@ -56,7 +56,10 @@ export function fanOut(ctx: EngineContext, options: FanOutOptions): Promise<void
 async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span): Promise<void> {
   const { job, stage, definition, advance, window } = options;
   const target = ctx.transportOf(job.transport);
-  const windowSize = target.policy.window;
+  // Task-row claims: the rows are the messages, offered as they are inserted. Receivers then take
+  // every offered stage in turn, which interleaves jobs as the window would: no window applies.
+  const offer = target.rowClaims ? target.transport.offerTasks?.bind(target.transport) : undefined;
+  const windowSize = offer ? undefined : target.policy.window;
   const trace = traceFieldsOf(span);
   const fanned = ctx.telemetry.transport(job.transport).base;
   let messagesSent = 0;
@@ -83,6 +86,16 @@ async function fanOutIn(ctx: EngineContext, options: FanOutOptions, span: Span):
     }));
     chunk = [];
     const inserted = await ctx.store.insertTasks(job.id, stage, tasks);
+    if (offer) {
+      // Every row below `index` exists now; offers only grow, so a resumed fan-out re-offers.
+      const upto = { jobId: job.id, stage, upto: index, packTasks: target.policy.packTasks };
+      ctx.telemetry.fanOutTasks.add(tasks.length, fanned);
+      await inFlight;
+      inFlight = offer([{ ...upto, ...laneOf(job.priority), ...trace }]);
+      inFlight.catch(() => {});
+      chunksSent++;
+      return;
+    }
     const resumed = inserted < tasks.length;
     let open = resumed ? await openTasks(ctx, { jobId: job.id, stage, tasks }) : tasks;
     // With a window, a chunk's messages are those the store releases; a resumed chunk re-sends

@@ -1,6 +1,7 @@
 /**
  * The fairness window (`batching.window`): a stage keeps at most `window` of its tasks released
- * into the transport and not finished. The fan-out inserts every task but sends only the ones the
+ * into the transport and not finished (on every transport but one claiming the store's task rows,
+ * whose claims take the offered stages in turn instead). The fan-out inserts every task but sends only the ones the
  * store releases; each batch of finished tasks asks the store to release the next ones, whose
  * messages this module sends. Jobs sharing a transport therefore interleave in its queue: a job
  * submitted behind a huge one waits for at most a window of its tasks.
@@ -42,7 +43,9 @@ export class TaskWindow {
    * inserted (`batching.window: false`, or a transport this Switchyard does not configure).
    */
   windowOf(transport: string): number | undefined {
-    return this.ctx.settings.transports.get(transport)?.policy.window;
+    const state = this.ctx.settings.transports.get(transport);
+    // A transport claiming task rows interleaves jobs by its claim order instead.
+    return state?.rowClaims ? undefined : state?.policy.window;
   }
 
   /** Tasks of these stages finished: their next tasks are released in the background. */

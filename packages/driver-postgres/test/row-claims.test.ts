@@ -1,0 +1,182 @@
+/**
+ * Task-row claims through a Switchyard: the default Postgres configuration (store and transport on
+ * one database and schema, server or PGlite) runs its tasks from their rows, with no task message;
+ * every mixed setup — another schema, another database, another store, `claimTaskRows: false` —
+ * still sends task messages; purging a job removes its offers and leases.
+ */
+import {
+  createSwitchyard,
+  defineJob,
+  defineTask,
+  memoryStore,
+  silentLogger,
+  stage,
+} from '@switchyard/core';
+import type { Store } from '@switchyard/core/driver';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type PostgresTransport, postgresStore, postgresTransport } from '../src/index.js';
+import { DATABASE_URL, type Engine, engines, randomSchema } from './helpers.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+const runs = new Map<string, number>();
+const double = defineTask({
+  name: 'double',
+  handler: (input: { i: number }, ctx) => {
+    runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1);
+    return input.i * 2;
+  },
+});
+const job = defineJob({
+  name: 'doubles',
+  stages: [
+    stage({
+      name: 'many',
+      task: double,
+      fanOut: () => Array.from({ length: 300 }, (_, i) => ({ i })),
+    }),
+    stage({
+      name: 'again',
+      task: double,
+      async *fanOut(_params: unknown, ctx) {
+        for await (const r of ctx.results<number>('many')) yield { i: r.result };
+      },
+    }),
+  ],
+});
+
+/** Runs the job to its end on `store` and `transport`; returns its view and the transport's statements. */
+async function runJob(store: Store, transport: PostgresTransport) {
+  runs.clear();
+  const yard = createSwitchyard({
+    jobs: [job],
+    store,
+    transports: [transport],
+    logger: silentLogger,
+    reconcile: { intervalMs: 0 },
+  });
+  const controller = new AbortController();
+  const working = yard.work({ concurrency: 32, signal: controller.signal, waitMs: 100 });
+  closers.push(async () => {
+    controller.abort();
+    await working;
+    await yard.close();
+  });
+  const { jobId } = await yard.submit('doubles', undefined);
+  const view = await yard.waitFor(jobId, {
+    signal: AbortSignal.timeout(60_000),
+    pollIntervalMs: 50,
+  });
+  expect(view.status).toBe('succeeded');
+  expect(view.stages.map((s) => s.succeeded)).toEqual([300, 300]);
+  expect(runs.size).toBe(600);
+  expect([...runs.values()].every((n) => n === 1)).toBe(true);
+  return { yard, jobId, operations: transport.usage().operations };
+}
+
+const transportOn = (engine: Engine, schema: string, more: { claimTaskRows?: boolean } = {}) =>
+  postgresTransport({ ...engine.connection(), schema, pollIntervalMs: 50, ...more });
+
+for (const engine of await engines()) {
+  describe(`task-row claims (${engine.name})`, () => {
+    it('the default configuration offers and claims the task rows: no task message is sent', async () => {
+      const schema = engine.schema();
+      const { operations } = await runJob(
+        postgresStore({ ...engine.connection(), schema }),
+        transportOn(engine, schema),
+      );
+      expect(operations.offer).toBeGreaterThanOrEqual(2);
+      expect(operations.claim).toBeGreaterThan(0);
+      // Only the three stage messages (two stages and the finish) were sent.
+      const [sent] = await engine.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "${schema}".queue_messages`,
+      );
+      expect(sent!.n).toBe(0);
+      expect(operations.send).toBe(3);
+      const [leases] = await engine.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "${schema}".task_leases`,
+      );
+      expect(leases!.n).toBe(0);
+    });
+
+    it('a store in another schema, another store, or claimTaskRows: false: task messages', async () => {
+      const setups: [string, () => { store: Store; transport: PostgresTransport }][] = [
+        [
+          'another schema',
+          () => ({
+            store: postgresStore({ ...engine.connection(), schema: engine.schema() }),
+            transport: transportOn(engine, engine.schema()),
+          }),
+        ],
+        [
+          'the memory store',
+          () => ({ store: memoryStore(), transport: transportOn(engine, engine.schema()) }),
+        ],
+        [
+          'claimTaskRows: false',
+          () => {
+            const schema = engine.schema();
+            return {
+              store: postgresStore({ ...engine.connection(), schema }),
+              transport: transportOn(engine, schema, { claimTaskRows: false }),
+            };
+          },
+        ],
+      ];
+      for (const [setup, make] of setups) {
+        const { store, transport } = make();
+        const { operations } = await runJob(store, transport);
+        expect(operations.offer, setup).toBeUndefined();
+        expect(operations.claim, setup).toBeUndefined();
+        expect(operations.send, setup).toBeGreaterThan(3);
+      }
+    });
+
+    it('purging a finished job removes its offers and leases', async () => {
+      const schema = engine.schema();
+      const { yard, jobId } = await runJob(
+        postgresStore({ ...engine.connection(), schema }),
+        transportOn(engine, schema),
+      );
+      const count = async (table: string) =>
+        (
+          await engine.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM "${schema}".${table} WHERE job_id = $1`,
+            [jobId],
+          )
+        )[0]!.n;
+      expect(await count('task_offers')).toBe(2);
+      await new Promise((r) => setTimeout(r, 5));
+      const purged = await yard.purge({ status: 'succeeded', finishedBefore: new Date() });
+      expect(purged.jobs).toBe(1);
+      expect(await count('task_offers')).toBe(0);
+      expect(await count('task_leases')).toBe(0);
+    });
+  });
+}
+
+if ((await engines()).some((e) => e.name === 'server')) {
+  describe('task-row claims across two databases (server)', () => {
+    it('a store in another database with the same schema name: task messages', async () => {
+      const schema = randomSchema();
+      const other = DATABASE_URL.replace(/\/[^/?]+(\?|$)/, '/postgres$1');
+      const store = postgresStore({ connectionString: DATABASE_URL, schema });
+      const transport = postgresTransport({ connectionString: other, schema, pollIntervalMs: 50 });
+      closers.push(async () => {
+        for (const url of [DATABASE_URL, other]) {
+          const admin = new pg.Client({ connectionString: url });
+          await admin.connect();
+          await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await admin.end();
+        }
+      });
+      const { operations } = await runJob(store, transport);
+      expect(operations.offer).toBeUndefined();
+      expect(operations.send).toBeGreaterThan(3);
+    });
+  });
+}
