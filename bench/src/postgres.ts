@@ -263,7 +263,7 @@ interface EndToEndOptions {
    * @defaultValue unset: `work()`'s default (64)
    */
   concurrency?: number;
-  /** `work({ prefetch })`. @defaultValue unset: the transport's recommendation (8 per slot) */
+  /** `work({ prefetch })`. @defaultValue unset: the transport's recommendation (32 per slot) */
   prefetch?: number;
   /**
    * The transport's `claimTaskRows`: false sends a queue message per task or pack, as before the
@@ -403,10 +403,11 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
     };
   }
   if (part === 'prefetch') {
-    // The defaults (`work()`'s 64 slots, with the prefetch the transport recommends), the same
-    // with prefetch off, and 500 slots per worker.
+    // The defaults (`work()`'s 64 slots, with the prefetch the transport recommends: 32 per slot),
+    // the recommendation before (8 per slot), prefetch off, and 500 slots per worker.
     const runs = await alternatedRounds(admin, {
       defaults: { label: 'defaults', options: { n: 100_000 } },
+      perSlot8: { label: 'prefetch 8 per slot', options: { n: 100_000, prefetch: 8 * 64 } },
       noPrefetch: { label: 'prefetch 0', options: { n: 100_000, prefetch: 0 } },
       slots500: { label: '500 slots', options: { n: 100_000, concurrency: 500 } },
     });
@@ -415,6 +416,7 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
       part,
       n: 100_000,
       runs,
+      defaultsToPerSlot8: runs.map((r) => ratioOf(r.defaults, r.perSlot8)),
       defaultsToNoPrefetch: runs.map((r) => ratioOf(r.defaults, r.noPrefetch)),
       defaultsTo500Slots: runs.map((r) => ratioOf(r.defaults, r.slots500)),
     };

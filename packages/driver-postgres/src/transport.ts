@@ -53,7 +53,7 @@ export interface PostgresTransportOptions extends ConnectionOptions {
    * slots finish in one receive round trip, so this matters for short tasks: with `work()`'s 64
    * slots they would otherwise wait for a receive, admission and barrier statement of at most 64
    * tasks each. `0` recommends none.
-   * @defaultValue 8
+   * @defaultValue 32
    */
   prefetchPerSlot?: number;
   /**
@@ -211,7 +211,7 @@ export function postgresTransport(options: PostgresTransportOptions): PostgresTr
 /** Tasks per task message recommended when `packTasks` is not set. */
 const DEFAULT_PACK_TASKS = 64;
 /** Tasks per slot a worker may prefetch, recommended when `prefetchPerSlot` is not set. */
-const DEFAULT_PREFETCH_PER_SLOT = 8;
+const DEFAULT_PREFETCH_PER_SLOT = 32;
 /** The largest `prefetchPerSlot` accepted: beyond it a worker would hold far more than it runs. */
 const MAX_PREFETCH_PER_SLOT = 1000;
 

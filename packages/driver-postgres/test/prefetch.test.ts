@@ -25,7 +25,7 @@ afterEach(async () => {
 describe('postgresTransport prefetchPerSlot', () => {
   it('recommends 8 tasks per slot by default, and takes 0 to 1000', () => {
     const connectionString = 'postgres://nobody@127.0.0.1:1/none';
-    expect(postgresTransport({ connectionString }).limits.prefetchPerSlot).toBe(8);
+    expect(postgresTransport({ connectionString }).limits.prefetchPerSlot).toBe(32);
     expect(postgresTransport({ connectionString, prefetchPerSlot: 0 }).limits.prefetchPerSlot).toBe(
       0,
     );
@@ -134,7 +134,7 @@ for (const engine of await engines()) {
       expect(view.stages[0]!.succeeded).toBe(1200);
       expect(mostRunning).toBeLessThanOrEqual(slots);
       expect(mostAsked).toBeGreaterThan(slots);
-      expect(mostAsked).toBeLessThanOrEqual(slots + 8 * slots);
+      expect(mostAsked).toBeLessThanOrEqual(slots + 32 * slots);
     });
 
     it('asks for no more than its slots with prefetchPerSlot: 0, or with work({ prefetch: 0 })', async () => {

@@ -195,7 +195,7 @@ export interface WorkOptions {
    * of them, while slow tasks stay in the queue for other workers. For many short tasks on few
    * slots, 8 × `concurrency` runs them at about 0.8–0.9 of the rate of eight times the slots.
    * `0` turns it off.
-   * @defaultValue the transport's recommendation per slot (`limits.prefetchPerSlot`: 8 on
+   * @defaultValue the transport's recommendation per slot (`limits.prefetchPerSlot`: 32 on
    * PostgreSQL) × `concurrency`; none on the other transports
    */
   prefetch?: number;
