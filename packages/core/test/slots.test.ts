@@ -59,6 +59,31 @@ describe('TaskSlots', () => {
     expect(slots.enter()).toBeUndefined();
     expect(slots.enter()).toBeInstanceOf(Promise);
   });
+
+  it("gives freed slots to the waiting jobs in turn: a job's task behind many of another's waits for one", async () => {
+    const slots = new TaskSlots({
+      capacity: 1,
+      expectedPerMessage: 1,
+      prefetch: 0,
+      freed: () => {},
+    });
+    expect(slots.enter('big')).toBeUndefined();
+    const order: string[] = [];
+    const started = [
+      ...Array.from({ length: 5 }, (_, i) =>
+        slots.enter('big')!.then(() => order.push(`big ${i}`)),
+      ),
+      slots.enter('small')!.then(() => order.push('small')),
+      slots.enter('other')!.then(() => order.push('other')),
+    ];
+    for (let i = 0; i < 7; i++) {
+      slots.leave();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await Promise.all(started);
+    // Each job's tasks in their order; the jobs take turns.
+    expect(order).toEqual(['big 0', 'small', 'other', 'big 1', 'big 2', 'big 3', 'big 4']);
+  });
 });
 
 describe('TaskSlots prefetch', () => {

@@ -101,7 +101,7 @@ export class FlowGate {
     if ('kind' in keys) return keys;
     const attempts = (envelope.attempts ?? 0) + message.deliveryCount - 1;
     const held = message.held;
-    const turn = held?.handlerStarting();
+    const turn = held?.handlerStarting(envelope.jobId);
     if (turn) await turn;
     if (held && run.group.signal.aborted) {
       held.handlerEnded();

@@ -160,7 +160,7 @@ export class TaskRunner {
         prepared = { settlement: await this.poison(run, attempt, failure) };
       }
       // Waits when the message's tasks outnumber the free slots.
-      const turn = 'settlement' in prepared ? undefined : held?.handlerStarting();
+      const turn = 'settlement' in prepared ? undefined : held?.handlerStarting(attempt.jobId);
       if (turn) {
         const { jobId, attempt: n } = attempt;
         const cancels = this.ctx.cancels;

@@ -1,3 +1,5 @@
+import { Deque } from '../../util/heap.js';
+
 /** How a loop's slots are sized; see {@link TaskSlots}. */
 export interface TaskSlotsOptions {
   /** Handlers running at once. */
@@ -30,13 +32,18 @@ const NEWEST = 0.3;
  * of slow tasks holds next to none that another worker could be running. The round trip and the
  * handlers' mean duration are both measured, as moving averages; until they are, nothing is held
  * beyond the slots.
+ *
+ * **Turns.** Tasks waiting for a slot take turns by job: a freed slot goes to the next job in
+ * rotation, and each job's tasks start in the order they asked. A job's task received behind
+ * thousands of prefetched tasks of a big one therefore waits for one task per other waiting job,
+ * not for all of them.
  */
 export class TaskSlots {
   readonly capacity: number;
   /** Tasks of received messages whose handlers have not ended (a message counts 1 until read). */
   private held = 0;
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting = new Turns();
   /** Tasks per message lately (a moving average), starting from the configured pack size. */
   private perMessage: number;
   private readonly prefetchMax: number;
@@ -118,14 +125,17 @@ export class TaskSlots {
     this.perMessage = this.perMessage * 0.9 + tasks * 0.1;
   }
 
-  /** Waits for a handler slot; `undefined` when one is free now (no promise on the hot path). */
-  enter(): Promise<void> | undefined {
+  /**
+   * Waits for a handler slot, taking turns with the other jobs' tasks waiting (`job`: the task's
+   * job id); `undefined` when one is free now (no promise on the hot path).
+   */
+  enter(job = ''): Promise<void> | undefined {
     if (this.running < this.capacity) {
       if (this.prefetchMax > 0) this.account(this.clock());
       this.running++;
       return undefined;
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => this.waiting.push(job, resolve));
   }
 
   /** A handler ended: its slot goes to the next task waiting, if any. */
@@ -179,9 +189,12 @@ export class HeldMessage {
     this.size = tasks;
   }
 
-  /** Waits for a handler slot for one of its tasks; `undefined` when one is free now. */
-  handlerStarting(): Promise<void> | undefined {
-    return this.slots.enter();
+  /**
+   * Waits for a handler slot for one of its tasks, in turn with other jobs' tasks (`job`: its job
+   * id); `undefined` when one is free now.
+   */
+  handlerStarting(job?: string): Promise<void> | undefined {
+    return this.slots.enter(job);
   }
 
   /** One of its tasks' handlers ended (or, after waiting for a slot, will not run). */
@@ -202,5 +215,33 @@ export class HeldMessage {
     this.slots.observe(this.size);
     this.slots.release(this.tasks);
     this.tasks = 0;
+  }
+}
+
+/** Tasks waiting for a slot, by job: the jobs take turns, and each job's tasks keep their order. */
+class Turns {
+  private readonly byJob = new Map<string, Deque<() => void>>();
+  /** Jobs with a task waiting, in the order their next turns come. */
+  private readonly order = new Deque<string>();
+
+  push(job: string, start: () => void): void {
+    let tasks = this.byJob.get(job);
+    if (!tasks) {
+      tasks = new Deque();
+      this.byJob.set(job, tasks);
+      this.order.push(job);
+    }
+    tasks.push(start);
+  }
+
+  /** The next task to start: the first waiting one of the job whose turn it is. */
+  shift(): (() => void) | undefined {
+    const job = this.order.shift();
+    if (job === undefined) return undefined;
+    const tasks = this.byJob.get(job)!;
+    const next = tasks.shift();
+    if (tasks.length === 0) this.byJob.delete(job);
+    else this.order.push(job);
+    return next;
   }
 }
