@@ -661,12 +661,10 @@ class PostgresTransportImpl implements PostgresTransport {
     { max, visibility, lanes }: { max: number; visibility: number; lanes: readonly Priority[] },
   ): Promise<ReceivedMessage[]> {
     const key = this.key('task');
-    const rows = await this.run<RangeRow>(db, 'claim', this.rc.claimRanges, [
-      key,
-      max,
-      visibility,
-      lanes,
-    ]);
+    const params = [key, max, visibility, lanes];
+    let rows = await this.run<RangeRow>(db, 'claim', this.rc.claimRanges, params);
+    if (rows.length === 0)
+      rows = await this.run<RangeRow>(db, 'claim', this.rc.claimRangesWaiting, params);
     const messages: ReceivedMessage[] = [];
     const empty: string[] = [];
     for (const r of rows) {

@@ -135,6 +135,25 @@ export function taskRowClaimsConformance(
       await complete([...first, ...rest]);
     });
 
+    it('hands out only the offered rows it sees: an offer ahead of its rows waits for them', {
+      timeout,
+    }, async () => {
+      // A claim may read an offer newer than the rows its snapshot sees (an insert that committed
+      // while it waited): the indexes it cannot see stay claimable, never delivered empty.
+      const jobId = await seed(30);
+      await offer(jobId, 40);
+      const first = await receiveTasks(40, 800);
+      expect(indexesOf(first)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      await store.insertTasks(
+        jobId,
+        0,
+        Array.from({ length: 10 }, (_, i) => ({ index: 30 + i, input: { i: 30 + i } })),
+      );
+      const rest = await receiveTasks(10);
+      expect(indexesOf(rest)).toEqual(Array.from({ length: 10 }, (_, i) => 30 + i));
+      await complete([...first, ...rest]);
+    });
+
     it('delivers a range whose lock expired again, one delivery higher; a settled one never', {
       timeout,
     }, async () => {

@@ -24,8 +24,16 @@ SELECT st.status, st.created,
  WHERE st.job_id = $1 AND st.idx = $2::int
    FOR UPDATE OF st`;
 
-/** Deletes the stages after $2 (and with them, below, their tasks): they fan out afresh. */
+/**
+ * Deletes the stages after $2 (and with them, below, their tasks): they fan out afresh, so their
+ * task-row offers and leases go too (a fresh fan-out offers its rows from index 0 again).
+ */
 export const reopenDropLaterStages = (s: string) => `
+WITH offers AS (
+  DELETE FROM ${s}.task_offers WHERE job_id = $1 AND stage > $2::int
+), leases AS (
+  DELETE FROM ${s}.task_leases WHERE job_id = $1 AND stage > $2::int
+)
 DELETE FROM ${s}.stages WHERE job_id = $1 AND idx > $2::int`;
 
 export const reopenDropLaterTasks = (s: string) => `

@@ -28,20 +28,32 @@ SELECT pg_notify($9, $1) FROM (SELECT 1 FROM offered LIMIT 1) wake`;
  * 1. `expired`: leases whose lock ran out (a crashed or slow worker's ranges), delivered again.
  * 2. `offer`: for the messages left, the open offer first in the lane order $4, least recently
  *    claimed first, skipping one another receive holds; its job read (not locked).
- * 3. `moved`: the offer hands out up to that many ranges of `k` tasks — its pack size, at most a
- *    sixteenth of what is left, so a small stage's tasks reach every worker. A job no longer
- *    running has its whole offer consumed, with no range.
+ * 3. `bound`, `moved`: the offer hands out up to that many ranges of `k` tasks — its pack size, at
+ *    most a sixteenth of what is left, so a small stage's tasks reach every worker — as far as
+ *    the task rows this statement sees go. A job no longer running has its whole offer consumed,
+ *    with no range.
  * 4. `leased`: a lease per range.
  * The answer reads each range's tasks by primary-key range: a first delivery's pending ones (none:
  * the range is dropped, not delivered), a redelivery's all of them, whatever their status — a
  * redelivery re-derives what the crash may have lost (a finished stage's advance), as the
  * redelivery of any task message does. Task and stage rows are only read: the statement locks
- * lease and offer rows, which no store statement touches.
+ * lease and offer rows, which no store statement touches (but a purge, deleting a finished job's).
  */
-export const claimRanges = (s: string) => `
+export const claimRanges = (s: string) => claimStatement(s, { wait: false });
+
+/**
+ * The claim again when {@link claimRanges} found nothing: new ranges only, and waiting for the
+ * offer row another receive holds instead of skipping it (its claim commits within a statement).
+ * With one big stage every receive wants the same offer: skipped, a receiver would sleep until a
+ * notification or its poll. It locks no lease while it waits.
+ */
+export const claimRangesWaiting = (s: string) => claimStatement(s, { wait: true });
+
+function claimStatement(s: string, { wait }: { wait: boolean }): string {
+  return `
 WITH expired AS (
   SELECT id FROM ${s}.task_leases
-   WHERE queue = $1 AND lease_until <= now()
+   WHERE queue = $1 AND lease_until <= now() AND ${wait ? 'false' : 'true'}
    ORDER BY lease_until
    LIMIT $2::int
      FOR UPDATE SKIP LOCKED
@@ -61,13 +73,28 @@ WITH expired AS (
    WHERE o.queue = $1 AND o.claimed < o.upto AND (SELECT n FROM wanted) > 0
    ORDER BY array_position($4::text[], o.lane), o.claimed_at
    LIMIT 1
-     FOR UPDATE OF o SKIP LOCKED
+     FOR UPDATE OF o${wait ? '' : ' SKIP LOCKED'}
+), bound AS MATERIALIZED (
+  -- How far the claim may go: the leading run of consecutive task rows this statement sees. The
+  -- locked offer row is its latest version, whose upto may count an insert that committed after
+  -- this statement's snapshot (it waited for the offer's lock, or the offer moved meanwhile):
+  -- handing out those indexes would deliver their ranges empty. Rows are unique by index, so
+  -- idx - claimed equals position - 1 exactly on that run.
+  SELECT f.job_id, f.stage, f.claimed,
+         f.claimed + (SELECT count(*) FILTER (WHERE c.consecutive)
+                        FROM (SELECT t.idx - f.claimed = row_number() OVER (ORDER BY t.idx) - 1
+                                     AS consecutive
+                                FROM ${s}.tasks t
+                               WHERE t.job_id = f.job_id AND t.stage = f.stage
+                                 AND t.idx >= f.claimed
+                                 AND t.idx < f.claimed + f.k * (SELECT n FROM wanted)) c)::int
+           AS seen_to
+    FROM offer f
 ), moved AS (
   UPDATE ${s}.task_offers o
-     SET claimed = CASE WHEN f.running THEN least(o.upto, o.claimed + f.k * (SELECT n FROM wanted))
-                        ELSE o.upto END,
+     SET claimed = CASE WHEN f.running THEN least(o.upto, b.seen_to) ELSE o.upto END,
          claimed_at = now()
-    FROM offer f
+    FROM offer f JOIN bound b ON (b.job_id, b.stage) = (f.job_id, f.stage)
    WHERE (o.job_id, o.stage) = (f.job_id, f.stage)
   RETURNING o.job_id, o.stage, o.lane, o.traceparent, o.tracestate, o.offered_at,
             f.claimed AS from_idx, o.claimed AS to_idx, f.k, f.running
@@ -88,6 +115,7 @@ SELECT l.id::text AS id, l.job_id, l.stage, l.lane, l.traceparent, l.tracestate,
            AND t.idx >= l.from_idx AND t.idx < l.to_idx
            AND (t.status = 'pending' OR l.delivery_count > 1)) AS tasks
   FROM (SELECT * FROM redelivered UNION ALL SELECT * FROM leased) l`;
+}
 
 /** Deletes settled leases; (id, delivery_count) must match the delivery being settled. */
 export const completeLeases = (s: string) => `
