@@ -193,7 +193,7 @@ export interface WorkOptions {
    * round trip — measured, for tasks of about a millisecond, hundreds; for tasks of a second,
    * none — so short tasks never wait for the next receive and each store statement covers more
    * of them, while slow tasks stay in the queue for other workers. For many short tasks on few
-   * slots, 8 × `concurrency` runs them at about 0.8–0.9 of the rate of eight times the slots.
+   * slots, 32 × `concurrency` runs them at about 0.85–0.95 of the rate of eight times the slots.
    * `0` turns it off.
    * @defaultValue the transport's recommendation per slot (`limits.prefetchPerSlot`: 32 on
    * PostgreSQL) × `concurrency`; none on the other transports

@@ -1,9 +1,9 @@
 /**
  * The fairness window (`batching.window`): a stage keeps at most `window` of its tasks released
  * into the transport and not finished (on every transport but one claiming the store's task rows,
- * whose claims take the offered stages in turn instead). The fan-out inserts every task but sends only the ones the
- * store releases; each batch of finished tasks asks the store to release the next ones, whose
- * messages this module sends. Jobs sharing a transport therefore interleave in its queue: a job
+ * whose claims take the offered stages in turn instead). The fan-out inserts every task but sends
+ * only the ones the store releases; each batch of finished tasks asks the store to release the
+ * next ones, whose messages this module sends. Jobs sharing a transport therefore interleave in its queue: a job
  * submitted behind a huge one waits for at most a window of its tasks.
  *
  * Releases run in the background, one at a time per Switchyard, each covering every stage whose
