@@ -24,6 +24,11 @@ export interface StorageThrottleOptions {
   accountRequestsPerSecond?: number;
   /** Most of a budget usable at once after idling, in seconds of its rate. @defaultValue 1 */
   burstSeconds?: number;
+  /**
+   * Answers each of the first requests with this status and an empty body instead of forwarding
+   * it, as a gateway that lost its connection to the service does (502, 504). @defaultValue none
+   */
+  gatewayErrors?: readonly number[];
 }
 
 /** What a {@link StorageThrottle} has seen. */
@@ -31,6 +36,8 @@ export interface StorageThrottleStats {
   requests: number;
   /** Requests answered 503 ServerBusy. */
   throttled: number;
+  /** Requests answered with one of `gatewayErrors`. */
+  gatewayErrors: number;
 }
 
 /** A running throttling proxy. */
@@ -96,11 +103,19 @@ export async function startStorageThrottle(
     }
     return b;
   };
-  const stats: StorageThrottleStats = { requests: 0, throttled: 0 };
+  const stats: StorageThrottleStats = { requests: 0, throttled: 0, gatewayErrors: 0 };
+  const gatewayErrors = [...(options.gatewayErrors ?? [])];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   const server = http.createServer((req, res) => {
     stats.requests++;
+    const gatewayError = gatewayErrors.shift();
+    if (gatewayError !== undefined) {
+      stats.gatewayErrors++;
+      req.resume();
+      res.writeHead(gatewayError).end();
+      return;
+    }
     const url = req.url ?? '/';
     const [account = '', queue] = url.split('?')[0]!.split('/').filter(Boolean);
     const now = performance.now();

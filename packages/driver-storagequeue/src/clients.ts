@@ -39,10 +39,14 @@ const THROTTLED_FOR_MS = 60_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 4000;
 
-/** Throttling (503 ServerBusy), 500 and 408 answers and connection failures are worth retrying. */
+/**
+ * Throttling (503 ServerBusy), 500 and 408 answers, a gateway's 502 and 504 (a connection it lost
+ * to the service) and connection failures are worth retrying.
+ */
 function isRetryable(err: unknown): boolean {
   const status = statusOf(err);
-  if (status === 503 || status === 500 || status === 408) return true;
+  if (status === 503 || status === 500 || status === 408 || status === 502 || status === 504)
+    return true;
   const code = (err as { code?: unknown } | null)?.code;
   return status === undefined && (code === 'REQUEST_SEND_ERROR' || code === 'ECONNRESET');
 }

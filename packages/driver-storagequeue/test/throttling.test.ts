@@ -84,6 +84,25 @@ describe.skipIf(!connectionString)(
       }
     }, 60_000);
 
+    it("retries a gateway's 502 and 504 (a connection it lost to the service) as a server error", async () => {
+      const gateway = await startStorageThrottle({ target: azurite(), gatewayErrors: [502, 504] });
+      const transport = storageQueueTransport({
+        connectionString: devstoreConnectionString(gateway.port),
+        queues: { stage: `${prefix}-gs`, task: `${prefix}-gt` },
+      });
+      try {
+        // The first call (creating the queue) meets both answers, then goes through.
+        await transport.send('task', [{ body: 'through the gateway' }]);
+        expect(gateway.stats().gatewayErrors).toBe(2);
+        const got = await transport.receive('task', { maxMessages: 1, waitMs: 2000 });
+        expect(got.map((m) => m.body)).toEqual(['through the gateway']);
+        await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+      } finally {
+        await transport.close();
+        await gateway.close();
+      }
+    }, 30_000);
+
     it('keeps a throttled send trying while a backlog drains at the queue rate, failing none', async () => {
       // 160 messages at 20 a second: the last waits about 8 s behind the others, longer than a
       // fixed number of tries would keep trying.
