@@ -82,6 +82,7 @@ import {
   reopenStage,
 } from './sql/reopenTasks.js';
 import { retryTasks } from './sql/retryTasks.js';
+import { taskRowsIdentity } from './sql/rowClaims.js';
 import { sealStage } from './sql/sealStage.js';
 import { setSchedulePaused } from './sql/setSchedulePaused.js';
 import { startStage } from './sql/startStage.js';
@@ -168,6 +169,7 @@ const ALL_QUERIES = {
   retryTasks,
   sealStage,
   startStage,
+  taskRowsIdentity,
   touchTasks,
   waitingTasks,
   advanceSchedule,
@@ -239,9 +241,7 @@ class PostgresStoreImpl implements PostgresStore {
 
   async taskRowsIdentity(): Promise<string> {
     await this.init();
-    const [row] = await this.rows<{ id: string }>(
-      `SELECT id FROM ${this.quoted}.task_rows_identity LIMIT 1`,
-    );
+    const [row] = await this.rows<{ id: string }>(this.q.taskRowsIdentity);
     return row!.id;
   }
 

@@ -4,7 +4,7 @@
  * `delivery_count` is the lock token a settlement must match, as for a queue message.
  */
 
-/** The identity of the schema's task rows (the store reads the same row). */
+/** The identity of the schema's task rows: the store and the transport both read it with this. */
 export const taskRowsIdentity = (s: string) => `SELECT id FROM ${s}.task_rows_identity LIMIT 1`;
 
 /**
