@@ -14,6 +14,7 @@ export {
   encodeEnvelope,
   MAX_PACKED_TASKS,
   type PackedTask,
+  packHead,
   type StageEnvelope,
   type TaskEnvelope,
   type TasksEnvelope,

@@ -87,6 +87,15 @@ export function encodeEnvelope(envelope: Envelope): string {
   return JSON.stringify(envelope);
 }
 
+/**
+ * A `tasks` envelope's text up to and including its list's `[`: the pack's entries (JSON objects,
+ * comma-separated) and `]}` complete it. `tasks` is encoded last, so entries already encoded are
+ * spliced in as they are, never parsed and encoded again.
+ */
+export function packHead(fields: Omit<TasksEnvelope, 'tasks'>): string {
+  return encodeEnvelope({ ...fields, tasks: [] }).slice(0, -2);
+}
+
 /** Parses a message body (text, bytes, or an object a host already parsed) into an envelope. */
 export function decodeEnvelope(body: unknown): Envelope {
   let value: unknown = body;

@@ -4,12 +4,12 @@ import {
   byPriority,
   type CostEstimate,
   type DeadLetter,
-  encodeEnvelope,
   LaneSchedule,
   MAX_PACKED_TASKS,
   type OutgoingMessage,
   PRIORITIES,
   type Priority,
+  packHead,
   priorityIssue,
   type ReceivedMessage,
   type ReceiveOptions,
@@ -273,19 +273,19 @@ function leaseIdOf(message: ReceivedMessage): string {
  * database wrote them (nothing parsed and written again).
  */
 function rangeMessage(r: RangeRow & { tasks: string }): ReceivedMessage {
-  const head = encodeEnvelope({
+  const head = packHead({
     v: 1,
     kind: 'tasks',
     jobId: r.job_id,
     stage: r.stage,
     ...(r.traceparent === null ? {} : { traceparent: r.traceparent }),
     ...(r.traceparent === null || r.tracestate === null ? {} : { tracestate: r.tracestate }),
-    tasks: [], // last: the entries are spliced into it
   });
   return {
     queue: 'task',
     id: RANGE_ID_PREFIX + r.id,
-    body: `${head.slice(0, -2)}${r.tasks.slice(1)}}`,
+    // The array's own `[` is the head's: its entries and `]` follow, then the envelope's `}`.
+    body: `${head}${r.tasks.slice(1)}}`,
     deliveryCount: r.delivery_count,
     enqueuedAt: r.enqueued_at,
     priority: r.lane,

@@ -4,7 +4,7 @@
  * transport in its task row only.
  */
 import { createHash } from 'node:crypto';
-import { encodeEnvelope, type PackedTask, type TaskEnvelope } from '../envelope.js';
+import { encodeEnvelope, type PackedTask, packHead, type TaskEnvelope } from '../envelope.js';
 import { taskId as makeTaskId } from '../ids.js';
 import type { Priority } from '../priority.js';
 import type { TraceFields } from '../telemetry/trace-context.js';
@@ -79,19 +79,17 @@ export function taskMessages(
     );
   const lane = laneOf(priority);
   const limit = target.transport.limits.maxMessageBytes;
-  // Each task is serialised once: the pack's body is the empty envelope with the entries spliced
-  // into its `tasks` list, so the size counted is the size sent.
-  const empty = encodeEnvelope({
+  // Each task is serialised once: the pack's body is its head with the entries spliced into its
+  // `tasks` list, so the size counted is the size sent.
+  const head = packHead({
     v: 1,
     kind: 'tasks',
     jobId,
     stage,
     ...(resumed ? { resumed: true } : {}),
     ...trace,
-    tasks: [], // last: the entries are spliced into it
   });
-  const head = empty.slice(0, -2); // up to and including the list's `[`
-  const overhead = Buffer.byteLength(empty);
+  const overhead = Buffer.byteLength(head) + 2; // + the closing `]}`
   const messages: OutgoingMessage[] = [];
   let indexes: number[] = [];
   let entries: string[] = [];

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { sendStageMessage, taskMessage, taskMessages } from '../../src/engine/outbox.js';
-import { decodeEnvelope, type TaskEnvelope, type TasksEnvelope } from '../../src/envelope.js';
+import {
+  decodeEnvelope,
+  packHead,
+  type TaskEnvelope,
+  type TasksEnvelope,
+} from '../../src/envelope.js';
 import { taskId } from '../../src/ids.js';
 import { fakeEngine } from './fake-context.js';
 
@@ -118,6 +123,23 @@ describe('taskMessages', () => {
     const { target } = fakeEngine({ batching: { packTasks: 3 } });
     const [pack] = packs(taskMessages({ target, jobId, stage: 0, resumed: true }, tasksOf(2)));
     expect(pack!.resumed).toBe(true);
+  });
+});
+
+describe('packHead', () => {
+  it('is a pack up to its list: entries and `]}` after it decode as the whole pack', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const head = packHead({ v: 1, kind: 'tasks', jobId: 'j', stage: 2, traceparent });
+    const entries = [{ index: 4, input: { a: 1 } }, { index: 5 }];
+    const body = `${head}${entries.map((e) => JSON.stringify(e)).join(',')}]}`;
+    expect(decodeEnvelope(body)).toEqual({
+      v: 1,
+      kind: 'tasks',
+      jobId: 'j',
+      stage: 2,
+      traceparent,
+      tasks: entries,
+    });
   });
 });
 
