@@ -9,6 +9,8 @@ import {
   defineJob,
   defineTask,
   memoryStore,
+  type NamedJob,
+  type SwitchyardOptions,
   silentLogger,
   stage,
 } from '@switchyard/core';
@@ -49,23 +51,29 @@ const job = defineJob({
   ],
 });
 
+/**
+ * A Switchyard of `setup` working with `concurrency` slots until the test ends; no reconciler, so a
+ * job finishes by its own messages and claims alone.
+ */
+function working<const Jobs extends readonly NamedJob[]>(
+  setup: Pick<SwitchyardOptions<Jobs>, 'jobs' | 'store' | 'transports'>,
+  concurrency: number,
+) {
+  const yard = createSwitchyard({ ...setup, logger: silentLogger, reconcile: { intervalMs: 0 } });
+  const controller = new AbortController();
+  const work = yard.work({ concurrency, signal: controller.signal, waitMs: 100 });
+  closers.push(async () => {
+    controller.abort();
+    await work;
+    await yard.close();
+  });
+  return yard;
+}
+
 /** Runs the job to its end on `store` and `transport`; returns its view and the transport's statements. */
 async function runJob(store: Store, transport: PostgresTransport) {
   runs.clear();
-  const yard = createSwitchyard({
-    jobs: [job],
-    store,
-    transports: [transport],
-    logger: silentLogger,
-    reconcile: { intervalMs: 0 },
-  });
-  const controller = new AbortController();
-  const working = yard.work({ concurrency: 32, signal: controller.signal, waitMs: 100 });
-  closers.push(async () => {
-    controller.abort();
-    await working;
-    await yard.close();
-  });
+  const yard = working({ jobs: [job], store, transports: [transport] }, 32);
   const { jobId } = await yard.submit('doubles', undefined);
   const view = await yard.waitFor(jobId, {
     signal: AbortSignal.timeout(60_000),
@@ -168,21 +176,15 @@ for (const engine of await engines()) {
           }),
         ],
       });
-      const yard = createSwitchyard({
-        jobs: [twoStages],
-        store: postgresStore({ ...engine.connection(), schema }),
-        transports: [transportOn(engine, schema)],
-        logger: silentLogger,
-        // No reconciler: the re-fanned stage must run from its own offer, not from re-drives.
-        reconcile: { intervalMs: 0 },
-      });
-      const controller = new AbortController();
-      const working = yard.work({ concurrency: 8, signal: controller.signal, waitMs: 100 });
-      closers.push(async () => {
-        controller.abort();
-        await working;
-        await yard.close();
-      });
+      // No reconciler (`working`): the re-fanned stage must run from its own offer.
+      const yard = working(
+        {
+          jobs: [twoStages],
+          store: postgresStore({ ...engine.connection(), schema }),
+          transports: [transportOn(engine, schema)],
+        },
+        8,
+      );
       const wait = (jobId: string) =>
         yard.waitFor(jobId, { signal: AbortSignal.timeout(30_000), pollIntervalMs: 50 });
       const { jobId } = await yard.submit('tolerant', undefined);
