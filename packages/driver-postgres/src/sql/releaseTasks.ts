@@ -1,3 +1,5 @@
+import { leadingRun } from './leadingRun.js';
+
 /**
  * Lets windowed stages' tasks into the transport, a window at a time, in one statement for the
  * batch (`Store.releaseTasks`):
@@ -48,16 +50,11 @@ WITH input AS (
    ORDER BY st.job_id, st.idx
      FOR NO KEY UPDATE OF st
 ), bounds AS MATERIALIZED (
-  -- Rows are unique by index, so idx - from_idx >= position - 1, with equality exactly on the
-  -- leading run of consecutive indexes: its length is how far the range can grow. Materialized:
-  -- the UPDATE below reads to_idx three times, and would otherwise run the count for each.
+  -- The range grows by the leading run of rows it sees. Materialized: the UPDATE below reads
+  -- to_idx three times, and would otherwise run the count for each.
   SELECT l.job_id, l.idx, l.ord, l.from_idx,
-         l.from_idx + (SELECT count(*) FILTER (WHERE c.consecutive)
-                         FROM (SELECT t.idx - l.from_idx = row_number() OVER (ORDER BY t.idx) - 1
-                                      AS consecutive
-                                 FROM ${s}.tasks t
-                                WHERE t.job_id = l.job_id AND t.stage = l.idx
-                                  AND t.idx >= l.from_idx AND t.idx < l.upto) c)::int AS to_idx
+         l.from_idx + ${leadingRun(s, { job: 'l.job_id', stage: 'l.idx', from: 'l.from_idx', below: 'l.upto' })}::int
+           AS to_idx
     FROM stage_locks l
 ), released AS (
   UPDATE ${s}.stages st

@@ -1,3 +1,5 @@
+import { leadingRun } from './leadingRun.js';
+
 /**
  * Task-row claims: the transport's statements over the store's task rows (migration 000013). `$1`
  * is the task queue's key ('<transport name>/task'). A lease's id is its message id; its
@@ -75,20 +77,16 @@ WITH expired AS (
    LIMIT 1
      FOR UPDATE OF o${wait ? '' : ' SKIP LOCKED'}
 ), bound AS MATERIALIZED (
-  -- How far the claim may go: the leading run of consecutive task rows this statement sees. The
-  -- locked offer row is its latest version, whose upto may count an insert that committed after
-  -- this statement's snapshot (it waited for the offer's lock, or the offer moved meanwhile):
-  -- handing out those indexes would deliver their ranges empty. Rows are unique by index, so
-  -- idx - claimed equals position - 1 exactly on that run.
+  -- How far the claim may go: the leading run of task rows this statement sees. The locked offer
+  -- row is its latest version, whose upto may count an insert that committed after this
+  -- statement's snapshot (it waited for the offer's lock, or the offer moved meanwhile).
   SELECT f.job_id, f.stage, f.claimed,
-         f.claimed + (SELECT count(*) FILTER (WHERE c.consecutive)
-                        FROM (SELECT t.idx - f.claimed = row_number() OVER (ORDER BY t.idx) - 1
-                                     AS consecutive
-                                FROM ${s}.tasks t
-                               WHERE t.job_id = f.job_id AND t.stage = f.stage
-                                 AND t.idx >= f.claimed
-                                 AND t.idx < f.claimed + f.k * (SELECT n FROM wanted)) c)::int
-           AS seen_to
+         f.claimed + ${leadingRun(s, {
+           job: 'f.job_id',
+           stage: 'f.stage',
+           from: 'f.claimed',
+           below: 'f.claimed + f.k * (SELECT n FROM wanted)',
+         })}::int AS seen_to
     FROM offer f
 ), moved AS (
   UPDATE ${s}.task_offers o
