@@ -191,6 +191,23 @@ export interface TaskOffer {
 }
 
 /**
+ * A claimed task to run again after a failed attempt (task-row claims): its row is due again after
+ * `delayMs`, with no message.
+ */
+export interface TaskRowRetry {
+  jobId: string;
+  stage: number;
+  index: number;
+  /** Milliseconds until the task is due again; 0: at once. */
+  delayMs: number;
+  /** The job's priority: the task is claimed in its lane. */
+  priority?: Priority;
+  /** The W3C trace context its delivery carries (the stage's fan-out's). */
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/**
  * Optional capability, **task-row claims**: a transport that shares the store's database keeps no
  * message per task. When it claims the store's rows ({@link TaskRowClaimsCapability.claimTaskRows}
  * with the store's `taskRowsIdentity()` resolves true), the engine offers a stage's
@@ -201,8 +218,10 @@ export interface TaskOffer {
  * one higher and every task of the range (so a redelivery re-derives what a crash lost) when its
  * lock expires, and
  * settled like any message (a retry delays the range, a dead-letter moves its envelope to the
- * dead-letter place). Messages the engine still sends on that queue (retries split out of a
- * range, flow-control waits, re-drives, replays) are received with the claims, lanes first.
+ * dead-letter place). A task of a range whose attempt failed is made due again in its row
+ * ({@link TaskRowClaimsCapability.retryTaskRows}), not sent. Messages the engine still sends on
+ * that queue (tasks split out of a range to be dead-lettered or to wait for flow control,
+ * re-drives, replays) are received with the claims, lanes first.
  */
 export interface TaskRowClaimsCapability {
   /**
@@ -217,6 +236,13 @@ export interface TaskRowClaimsCapability {
    * it resolves, and it wakes waiting receivers.
    */
   offerTasks(offers: readonly TaskOffer[]): Promise<void>;
+  /**
+   * Makes claimed tasks due again, each after its delay: a task is then delivered on its own, as
+   * a redelivered range is (`deliveryCount` above 1 and the task whatever its status, so the
+   * engine claims it and counts the attempt). Durable before it resolves; wakes waiting receivers
+   * when a task is due at once.
+   */
+  retryTaskRows(retries: readonly TaskRowRetry[]): Promise<void>;
 }
 
 /** A message queue the engine can send to and receive from. */

@@ -16,6 +16,7 @@ import {
   type ReplayOptions,
   type Settlement,
   type TaskOffer,
+  type TaskRowRetry,
   type Transport,
   type TransportLimits,
   type TransportUsage,
@@ -79,7 +80,8 @@ export interface PostgresTransportOptions extends ConnectionOptions {
  * counts too), `complete` / `retry` / `deadLetter` (settle a group of messages, one per queue lane
  * and action), `notify` (wake receivers after a retry made messages due), `extendLock`, `offer`
  * and `claim` (task-row claims: offer a stage's tasks; claim ranges of them in a task receive),
- * `listDeadLetters`, `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
+ * `retryRows` (task-row claims: make a range's failed tasks due again), `listDeadLetters`,
+ * `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
  * back), `listen` / `unlisten` (subscribe to the wake-up channel, once per transport; close) and
  * `ping`.
  */
@@ -93,6 +95,7 @@ export type PostgresStatementKind =
   | 'extendLock'
   | 'offer'
   | 'claim'
+  | 'retryRows'
   | 'listDeadLetters'
   | 'replayRead'
   | 'replay'
@@ -111,6 +114,7 @@ const STATEMENT_KINDS: readonly PostgresStatementKind[] = [
   'extendLock',
   'offer',
   'claim',
+  'retryRows',
   'listDeadLetters',
   'replayRead',
   'replay',
@@ -648,6 +652,22 @@ class PostgresTransportImpl implements PostgresTransport {
       rows.map((o) => o.packTasks),
       rows.map((o) => o.traceparent ?? null),
       rows.map((o) => o.tracestate ?? null),
+      this.channel,
+    ]);
+  }
+
+  async retryTaskRows(retries: readonly TaskRowRetry[]): Promise<void> {
+    if (retries.length === 0) return;
+    const db = await this.db();
+    await this.run(db, 'retryRows', this.rc.retryTaskRows, [
+      this.key('task'),
+      retries.map((r) => r.jobId),
+      retries.map((r) => r.stage),
+      retries.map((r) => r.index),
+      retries.map((r) => r.priority ?? 'normal'),
+      retries.map((r) => Math.max(0, Math.round(r.delayMs))),
+      retries.map((r) => r.traceparent ?? null),
+      retries.map((r) => r.tracestate ?? null),
       this.channel,
     ]);
   }

@@ -177,11 +177,12 @@ for (const engine of await engines()) {
         ],
       });
       // No reconciler (`working`): the re-fanned stage must run from its own offer.
+      const transport = transportOn(engine, schema);
       const yard = working(
         {
           jobs: [twoStages],
           store: postgresStore({ ...engine.connection(), schema }),
-          transports: [transportOn(engine, schema)],
+          transports: [transport],
         },
         8,
       );
@@ -194,13 +195,77 @@ for (const engine of await engines()) {
         [19, 0],
       ]);
       failing.on = false;
+      const sent = transport.usage().operations.send;
       await yard.retry(jobId);
+      // The re-opened task's row was made due again: no task message.
+      expect(transport.usage().operations.retryRows).toBe(1);
+      expect(transport.usage().operations.send).toBe(sent);
       const again = await wait(jobId);
       expect(again.status).toBe('succeeded');
       expect(again.stages.map((s) => [s.succeeded, s.failed])).toEqual([
         [20, 0],
         [20, 0],
       ]);
+    });
+
+    it('a failed attempt makes its task row due again after the backoff: no task message, every attempt counted', async () => {
+      const schema = engine.schema();
+      const attempts = new Map<number, number[]>();
+      const flaky = defineTask({
+        name: 'flaky',
+        retry: { maxAttempts: 3, initialDelayMs: 200, factor: 1, jitter: 0 },
+        handler: (input: { i: number }, ctx) => {
+          attempts.set(input.i, [...(attempts.get(input.i) ?? []), ctx.attempt]);
+          // Every fifth task fails twice; task 7 fails every time (poisoned after its third).
+          if ((input.i % 5 === 0 && ctx.attempt < 3) || input.i === 7)
+            throw new Error(`attempt ${ctx.attempt}`);
+          return input.i;
+        },
+      });
+      const retrying = defineJob({
+        name: 'retrying',
+        stages: [
+          stage({
+            name: 'only',
+            task: flaky,
+            tolerateFailures: 1,
+            fanOut: () => Array.from({ length: 40 }, (_, i) => ({ i })),
+          }),
+        ],
+      });
+      const store = postgresStore({ ...engine.connection(), schema });
+      const transport = transportOn(engine, schema);
+      const yard = working({ jobs: [retrying], store, transports: [transport] }, 8);
+      const submitted = Date.now();
+      const { jobId } = await yard.submit('retrying', undefined);
+      const view = await yard.waitFor(jobId, {
+        signal: AbortSignal.timeout(30_000),
+        pollIntervalMs: 50,
+      });
+      expect(view.stages[0]).toMatchObject({ succeeded: 39, failed: 1 });
+      // Two backoffs of 200 ms at least: the rows were not due before.
+      expect(Date.now() - submitted).toBeGreaterThanOrEqual(400);
+      for (const [i, seen] of attempts)
+        expect(seen, `task ${i}`).toEqual(i % 5 === 0 || i === 7 ? [1, 2, 3] : [1]);
+      const { tasks } = await yard.listTasks(jobId, { stage: 0, limit: 100 });
+      expect(
+        tasks.filter((t) => t.attempts > 1).map((t) => [t.index, t.attempts, t.status]),
+      ).toEqual(
+        [0, 5, 7, 10, 15, 20, 25, 30, 35].map((i) => [i, 3, i === 7 ? 'failed' : 'succeeded']),
+      );
+      const { operations } = transport.usage();
+      // Retries went to the rows: the only messages were the stage, the finish and the dead letter.
+      expect(operations.retryRows).toBeGreaterThan(0);
+      expect(operations.send).toBe(3);
+      // The poisoned task is dead-lettered where dead letters are listed (its letter may trail
+      // the job's end: the failure is counted first).
+      const until = Date.now() + 5000;
+      let letters = await transport.listDeadLetters('task');
+      while (letters.length === 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        letters = await transport.listDeadLetters('task');
+      }
+      expect(letters.map((l) => l.reason)).toEqual(['MaxAttemptsExceeded']);
     });
 
     it('purging a finished job removes its offers and leases', async () => {

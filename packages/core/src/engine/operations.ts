@@ -25,9 +25,8 @@ import type {
   TaskPage,
 } from '../store.js';
 import type { QueueKind } from '../transport.js';
-import { sendBatched } from './batching.js';
 import type { EngineContext } from './context.js';
-import { taskMessage } from './outbox.js';
+import { resendTasks } from './outbox.js';
 
 export function listJobs(ctx: EngineContext, filter: ListJobsFilter = {}): Promise<JobPage> {
   return ctx.store.listJobs(filter);
@@ -41,26 +40,15 @@ export function listTasks(
   return ctx.store.listTasks(jobId, options);
 }
 
-/** Sends one claimed task message per re-opened task on the job's path (attempts from the store). */
+/** Runs each re-opened task again on the job's path (attempts from the store). */
 function retryDeps(ctx: EngineContext): RetryDeps {
   return {
     store: ctx.store,
     resendTasks: async (job: JobRecord, taskIds: readonly string[]) => {
-      const target = ctx.transportOf(job.transport);
       const tasks = (await Promise.all(taskIds.map((id) => ctx.store.getTask(id)))).filter(
         (t) => t !== undefined,
       );
-      const messages = tasks.map((t) =>
-        taskMessage(target, {
-          jobId: t.jobId,
-          stage: t.stage,
-          index: t.index,
-          input: t.input,
-          attempts: t.attempts,
-          priority: job.priority,
-        }),
-      );
-      await sendBatched(target, messages);
+      await resendTasks(ctx.transportOf(job.transport), tasks, job.priority);
     },
   };
 }

@@ -1,14 +1,16 @@
 /**
  * Building and sending the engine's messages: stage messages, task messages (one per task, or
- * packs of `batching.packTasks`), and the claim check that keeps an input too large for the
- * transport in its task row only.
+ * packs of `batching.packTasks`), the claim check that keeps an input too large for the
+ * transport in its task row only, and running open tasks again that have no message.
  */
 import { createHash } from 'node:crypto';
 import { encodeEnvelope, type PackedTask, packHead, type TaskEnvelope } from '../envelope.js';
 import { taskId as makeTaskId } from '../ids.js';
 import type { Priority } from '../priority.js';
+import type { TaskRecord } from '../store.js';
 import type { TraceFields } from '../telemetry/trace-context.js';
 import type { OutgoingMessage } from '../transport.js';
+import { sendBatched } from './batching.js';
 import type { TransportState } from './options.js';
 
 /** A task to send: its index in the stage and its input. */
@@ -168,6 +170,37 @@ export function taskMessage(target: TransportState, spec: TaskMessageSpec): Outg
   return trace
     ? { body, messageId: taskId, traceparent: trace.traceparent, ...lane }
     : { body, messageId: taskId, ...lane };
+}
+
+/**
+ * Runs tasks again that are open in the store but have no message (re-opened by a retry, or lost),
+ * their attempts counted from their rows: on a transport claiming task rows their rows are made
+ * due at once, on any other one a task message each is sent.
+ */
+export async function resendTasks(
+  target: TransportState,
+  tasks: readonly TaskRecord[],
+  priority: Priority | undefined,
+): Promise<void> {
+  if (tasks.length === 0) return;
+  const lane = laneOf(priority);
+  if (target.rowClaims && target.transport.retryTaskRows) {
+    await target.transport.retryTaskRows(
+      tasks.map((t) => ({ jobId: t.jobId, stage: t.stage, index: t.index, delayMs: 0, ...lane })),
+    );
+    return;
+  }
+  const messages = tasks.map((t) =>
+    taskMessage(target, {
+      jobId: t.jobId,
+      stage: t.stage,
+      index: t.index,
+      input: t.input,
+      attempts: t.attempts,
+      priority,
+    }),
+  );
+  await sendBatched(target, messages);
 }
 
 const NORMAL_LANE: { priority?: Priority } = Object.freeze({});

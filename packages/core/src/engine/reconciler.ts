@@ -7,10 +7,9 @@
 import { toErrorInfo } from '../errors.js';
 import { retentionPass } from '../operations/purge.js';
 import type { StuckWork } from '../store.js';
-import { sendBatched } from './batching.js';
 import type { EngineContext } from './context.js';
 import { DEFAULTS } from './defaults.js';
-import { sendStageMessage, taskMessage } from './outbox.js';
+import { resendTasks, sendStageMessage } from './outbox.js';
 import type { StageAdvance } from './stages/advance.js';
 import type { TaskWindow } from './stages/task-window.js';
 import type { ReconcileOptions, ReconcileResult } from './types.js';
@@ -141,17 +140,7 @@ export class Reconciler {
           (t) => t !== undefined,
         );
         const priority = (await this.ctx.directory.info(item.jobId))?.priority;
-        const messages = tasks.map((t) =>
-          taskMessage(target, {
-            jobId: t.jobId,
-            stage: t.stage,
-            index: t.index,
-            input: t.input,
-            attempts: t.attempts,
-            priority,
-          }),
-        );
-        await sendBatched(target, messages);
+        await resendTasks(target, tasks, priority);
         await store.touchTasks?.(tasks.map((t) => t.id));
         return tasks.length;
       }

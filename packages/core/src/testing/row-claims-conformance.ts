@@ -2,8 +2,8 @@
  * The suite a store and transport pair with task-row claims passes against its real backend: the
  * transport claims the store's own task rows (same identity), delivers each offered open task in
  * exactly one range, brings back a range whose lock expired, settles ranges as messages are
- * settled (complete, retry, dead-letter, replay), keeps the lanes, and offers nothing of a job
- * that is not running.
+ * settled (complete, retry, dead-letter, replay), makes a failed task due again in its row, keeps
+ * the lanes, and offers nothing of a job that is not running.
  * @module
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -206,6 +206,42 @@ export function taskRowClaimsConformance(
       await complete(replayed);
     });
 
+    it('makes a failed task due again in its row: delivered alone after its delay, claimed as a redelivery, in its lane', {
+      timeout,
+    }, async () => {
+      const jobId = await seed(8, 'high');
+      await offer(jobId, 8, { packTasks: 4, priority: 'high', traceparent: TRACEPARENT });
+      const got = await receiveTasks(8);
+      await complete(got);
+      const retry = { jobId, stage: 0, priority: 'high' as const, traceparent: TRACEPARENT };
+      await transport.retryTaskRows!([
+        { ...retry, index: 2, delayMs: 0 },
+        { ...retry, index: 5, delayMs: visibilityMs },
+      ]);
+      // Task 2 at once (its retry woke the receive), task 5 only after its delay.
+      const soon = await transport.receive('task', {
+        maxMessages: 16,
+        visibilityTimeoutMs: visibilityMs,
+        waitMs: visibilityMs / 2,
+      });
+      expect(indexesOf(soon)).toEqual([2]);
+      await complete(soon);
+      const later = await receiveTasks(1, visibilityMs * 3);
+      expect(indexesOf(later)).toEqual([5]);
+      for (const m of [...soon, ...later]) {
+        // Above 1: the engine claims the task (counting the attempt) instead of admitting it.
+        expect(m.deliveryCount).toBeGreaterThan(1);
+        expect(m.priority).toBe('high');
+        expect(packOf(m)).toMatchObject({ jobId, stage: 0, traceparent: TRACEPARENT });
+        expect(packOf(m).tasks).toEqual([
+          { index: packOf(m).tasks[0]!.index, input: { i: packOf(m).tasks[0]!.index } },
+        ]);
+      }
+      // Settled like any delivery: completed, it never comes back.
+      await complete(later);
+      expect(await receiveTasks(1, visibilityMs * 2)).toEqual([]);
+    });
+
     it('claims higher lanes first, and a stage of another job takes its turn behind a big one', {
       timeout,
     }, async () => {
@@ -295,6 +331,8 @@ export function taskRowClaimsConformance(
     });
   });
 }
+
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
 function packOf(message: ReceivedMessage): TasksEnvelope {
   const envelope = decodeEnvelope(message.body);

@@ -115,6 +115,23 @@ SELECT l.id::text AS id, l.job_id, l.stage, l.lane, l.traceparent, l.tracestate,
   FROM (SELECT * FROM redelivered UNION ALL SELECT * FROM leased) l`;
 }
 
+/**
+ * Makes claimed tasks due again after their delays: a lease of the one task each, hidden until then
+ * and counted as delivered once, so the claim's expired leases deliver it with `delivery_count` 2
+ * and the task whatever its status (as any redelivery). Wakes receivers when one is due at once.
+ */
+export const retryTaskRows = (s: string) => `
+WITH leased AS (
+  INSERT INTO ${s}.task_leases (queue, lane, job_id, stage, from_idx, to_idx, traceparent,
+                                tracestate, lease_until, enqueued_at)
+  SELECT $1, r.lane, r.job_id, r.stage, r.idx, r.idx + 1, r.traceparent, r.tracestate,
+         now() + r.delay_ms * interval '1 millisecond', now()
+    FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[])
+         AS r (job_id, stage, idx, lane, delay_ms, traceparent, tracestate)
+  RETURNING lease_until <= now() AS due
+)
+SELECT pg_notify($9, $1) FROM (SELECT 1 FROM leased WHERE due LIMIT 1) wake`;
+
 /** Deletes settled leases; (id, delivery_count) must match the delivery being settled. */
 export const completeLeases = (s: string) => `
 DELETE FROM ${s}.task_leases l

@@ -3,7 +3,8 @@
  * alone, and the pack is settled once all are recorded. A task that must be retried or
  * dead-lettered is split out into a message of its own: a retry keeps its backoff as the
  * message's delay and counts the attempts so far; a dead-letter is noted in the envelope and
- * settled without running again.
+ * settled without running again. On a transport claiming task rows, a retried task's row is made
+ * due again after its backoff instead (the store counts its attempts).
  */
 import {
   type EnvelopeTrace,
@@ -15,7 +16,7 @@ import { taskId as makeTaskId } from '../../ids.js';
 import type { Priority } from '../../priority.js';
 import type { TaskClaim } from '../../store.js';
 import { contextFrom } from '../../telemetry/trace-context.js';
-import type { OutgoingMessage, SettlementAction } from '../../transport.js';
+import type { OutgoingMessage, SettlementAction, TaskRowRetry } from '../../transport.js';
 import { type Barrier, claimRef } from '../barrier.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
@@ -99,10 +100,19 @@ export class PackRunner {
     );
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
+    const target = this.ctx.transportOf(job.transport);
+    // Task-row claims: a failed attempt's task is due again in its row, not sent.
+    const retryRows = target.rowClaims
+      ? target.transport.retryTaskRows?.bind(target.transport)
+      : undefined;
     const split: OutgoingMessage[] = [];
+    const rowRetries: TaskRowRetry[] = [];
     outcomes.forEach((o, i) => {
       const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
-      if (settlement.action !== 'complete')
+      if (settlement.action === 'complete') return;
+      if (retryRows && settlement.action === 'retry' && settlement.deferrals === undefined)
+        rowRetries.push(rowRetry(envelope, envelope.tasks[i]!.index, settlement.delayMs, job));
+      else
         split.push(
           splitOut(singles[i]!, settlement, {
             deliveryCount: message.deliveryCount,
@@ -111,10 +121,8 @@ export class PackRunner {
           }),
         );
     });
-    if (split.length > 0) {
-      const target = this.ctx.transportOf(job.transport);
-      await sendBatched(target, split);
-    }
+    if (rowRetries.length > 0) await retryRows!(rowRetries);
+    if (split.length > 0) await sendBatched(target, split);
     return { action: 'complete' };
   }
 
@@ -163,6 +171,17 @@ interface Pack {
   envelope: TasksEnvelope;
   singles: TaskEnvelope[];
   message: InboundMessage;
+}
+
+/** A pack's task whose row is due again after `delayMs`, in the job's lane, with its trace. */
+function rowRetry(pack: TasksEnvelope, index: number, delayMs: number, job: JobInfo): TaskRowRetry {
+  const retry: TaskRowRetry = { jobId: pack.jobId, stage: pack.stage, index, delayMs };
+  if (job.priority !== undefined) retry.priority = job.priority;
+  if (pack.traceparent !== undefined) {
+    retry.traceparent = pack.traceparent;
+    if (pack.tracestate !== undefined) retry.tracestate = pack.tracestate;
+  }
+  return retry;
 }
 
 /**
