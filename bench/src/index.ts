@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 
 const USAGE =
-  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch|claims] [--window W|off] [--prefetch P] [--json]\n' +
+  'usage: npm run bench -- memory|postgres|storagequeue|servicebus|azure-limits|otel|purge|fairness [--n N[,N…]] [--rows N] [--latency-ms N] [--path P[,P…]] [--skip-baseline] [--rounds N] [--part packed|floor|fused-floor|defaults|prefetch|claims|young-gen|e2e] [--window W|off] [--prefetch P] [--json]\n' +
   '  --path (repeatable): azure-limits servicebus|storagequeue|backoff; fairness memory|postgres|storagequeue|servicebus';
 
 async function main(): Promise<void> {

@@ -9,6 +9,8 @@
  * Every part runs in its own schema, dropped afterwards.
  * @module
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,7 +20,14 @@ import { type PostgresStore, postgresStore, postgresTransport } from '@switchyar
 import { helloWorld } from '@switchyard/example-jobs';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { cpuMeter, DATABASE_URL, dropSchema, schemaName } from './lib/postgres.js';
+import {
+  cpuMeter,
+  DATABASE_URL,
+  dropSchema,
+  type GcFigures,
+  gcMeter,
+  schemaName,
+} from './lib/postgres.js';
 
 const require = createRequire(import.meta.url);
 
@@ -283,6 +292,8 @@ async function endToEnd(
   status: string;
   /** CPU microseconds per task: this process (engine and drivers), and the server when local. */
   cpuMicrosPerTask: { node: number; postgres?: number };
+  /** This process's garbage collections during the run. */
+  gc: GcFigures;
 }> {
   const schema = schemaName('e2e');
   const store = postgresStore({ connectionString: DATABASE_URL, schema, poolSize: 12 });
@@ -320,6 +331,7 @@ async function endToEnd(
     try {
       const t0 = performance.now();
       const cpu = cpuMeter();
+      const gc = gcMeter();
       const { jobId } = await yard.submit('hello_world', { n, workMs: 0 });
       const view = await yard.waitFor(jobId, { pollIntervalMs: 50 });
       const seconds = (performance.now() - t0) / 1000;
@@ -330,6 +342,7 @@ async function endToEnd(
         seconds,
         status: view.status,
         cpuMicrosPerTask: cpu.perItem(tasks),
+        gc: gc.stop(),
       };
     } finally {
       controller.abort();
@@ -339,6 +352,75 @@ async function endToEnd(
     await yard.close();
     await dropSchema(admin, schema);
   }
+}
+
+const gcNote = (gc: GcFigures) =>
+  `${gc.young} scavenges (${gc.youngMs} ms), ${gc.all} collections in all (${gc.allMs} ms)`;
+
+/** Node's flag for the young generation's semi-space size, in MB. */
+const SEMI_SPACE_FLAG = '--max-semi-space-size';
+
+/**
+ * `--part young-gen`: the defaults' end-to-end run (`--part e2e`) in child processes of this
+ * bench, started with Node's default young generation and with a 64 MB semi-space, three rounds
+ * alternated. A young generation's size is fixed when Node starts, so each setting needs its own
+ * process.
+ */
+async function youngGenerationPart(): Promise<Record<string, unknown>> {
+  const settings = { default: [], semiSpace64: [`${SEMI_SPACE_FLAG}=64`] } as const;
+  const rounds: Record<keyof typeof settings, E2eChild>[] = [];
+  for (let round = 0; round < 3; round++) {
+    const figures = {} as Record<keyof typeof settings, E2eChild>;
+    for (const [name, flags] of Object.entries(settings) as [
+      keyof typeof settings,
+      readonly string[],
+    ][]) {
+      figures[name] = await e2eChild(flags);
+      log(
+        `  round ${round + 1}, ${name}: ${figures[name].tasksPerSecond} tasks/s${cpuNote(figures[name].cpuMicrosPerTask)}; ${gcNote(figures[name].gc)}`,
+      );
+    }
+    rounds.push(figures);
+  }
+  return {
+    scenario: 'postgres',
+    part: 'young-gen',
+    n: 100_000,
+    rounds,
+    tasksPerSecondRatios: rounds.map((r) =>
+      ratioOf(r.semiSpace64.tasksPerSecond, r.default.tasksPerSecond),
+    ),
+    nodeCpuPerTaskRatios: rounds.map((r) =>
+      ratioOf(r.semiSpace64.cpuMicrosPerTask.node, r.default.cpuMicrosPerTask.node),
+    ),
+  };
+}
+
+interface E2eChild {
+  tasksPerSecond: number;
+  cpuMicrosPerTask: { node: number; postgres?: number };
+  gc: GcFigures;
+}
+
+/** Runs `--part e2e` in a child Node started with `flags` (and none of NODE_OPTIONS' semi-space). */
+async function e2eChild(flags: readonly string[]): Promise<E2eChild> {
+  const nodeOptions = (process.env.NODE_OPTIONS ?? '')
+    .split(/\s+/)
+    .filter((o) => o !== '' && !o.startsWith(SEMI_SPACE_FLAG))
+    .join(' ');
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...flags, process.argv[1]!, 'postgres', '--part', 'e2e', '--json'],
+    { env: { ...process.env, NODE_OPTIONS: nodeOptions }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0)
+    throw new Error(`the e2e child (${flags.join(' ') || 'no flags'}) exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as E2eChild;
 }
 
 const cpuNote = (cpu: { node: number; postgres?: number }, per = 'task') =>
@@ -381,6 +463,8 @@ export const POSTGRES_PARTS = [
   'defaults',
   'prefetch',
   'claims',
+  'young-gen',
+  'e2e',
 ] as const;
 export type PostgresPart = (typeof POSTGRES_PARTS)[number];
 
@@ -448,6 +532,23 @@ async function onePart(admin: pg.Pool, part: PostgresPart): Promise<Record<strin
       packedRatios: runs.map((r) => ratioOf(r.packed, r.packedMessages)),
     };
   }
+  if (part === 'e2e') {
+    // One run at the driver's defaults, with this process's collections: `young-gen` runs it in
+    // child processes started with and without a larger young generation.
+    const run = await endToEnd(admin, { n: 100_000 });
+    log(
+      `  defaults: ${run.tasksPerSecond.toFixed(0)} tasks/s${cpuNote(run.cpuMicrosPerTask)}; ${gcNote(run.gc)}`,
+    );
+    return {
+      scenario: 'postgres',
+      part,
+      n: 100_000,
+      tasksPerSecond: Math.round(run.tasksPerSecond),
+      cpuMicrosPerTask: run.cpuMicrosPerTask,
+      gc: run.gc,
+    };
+  }
+  if (part === 'young-gen') return youngGenerationPart();
   if (part === 'defaults') {
     // The driver's defaults against one message per task (the defaults before the transport
     // recommended packs).

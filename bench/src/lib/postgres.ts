@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import type pg from 'pg';
 
 /** The server the scenarios run against: `DATABASE_URL`, else the local test database. */
@@ -60,6 +61,48 @@ export function cpuMeter() {
         ...(server0 !== undefined && server1 !== undefined
           ? { postgres: per((server1 - server0) * 1e6) }
           : {}),
+      };
+    },
+  };
+}
+
+/** Garbage collections from now on: how many, and the milliseconds they paused this process. */
+export interface GcFigures {
+  /** Young-generation collections (scavenges) and their pause, ms. */
+  young: number;
+  youngMs: number;
+  /** Every collection (young, mark-compact, incremental marking steps) and their pause, ms. */
+  all: number;
+  allMs: number;
+}
+
+/** Counts this process's garbage collections from now until `stop()`. */
+export function gcMeter(): { stop(): GcFigures } {
+  const figures: GcFigures = { young: 0, youngMs: 0, all: 0, allMs: 0 };
+  const count = (entries: readonly PerformanceEntry[]) => {
+    for (const entry of entries) {
+      figures.all++;
+      figures.allMs += entry.duration;
+      if (
+        (entry as { detail?: { kind?: number } }).detail?.kind ===
+        constants.NODE_PERFORMANCE_GC_MINOR
+      ) {
+        figures.young++;
+        figures.youngMs += entry.duration;
+      }
+    }
+  };
+  const observer = new PerformanceObserver((list) => count(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // Entries are delivered asynchronously; those still queued are read here.
+      count(observer.takeRecords());
+      observer.disconnect();
+      return {
+        ...figures,
+        youngMs: Math.round(figures.youngMs),
+        allMs: Math.round(figures.allMs),
       };
     },
   };
