@@ -208,6 +208,20 @@ export interface TaskRowRetry {
 }
 
 /**
+ * A task of a claimed range to dead-letter at once (task-row claims): its row is terminal already,
+ * so no message is sent for it; the letter is what a replay sends back.
+ */
+export interface TaskRowDeadLetter {
+  /** The letter's body: the task's message, as a replay sends it back to the task queue. */
+  body: string;
+  messageId: string;
+  reason: string;
+  description: string;
+  /** The job's priority: a replay sends the letter back in its lane. */
+  priority?: Priority;
+}
+
+/**
  * Optional capability, **task-row claims**: a transport that shares the store's database keeps no
  * message per task. When it claims the store's rows ({@link TaskRowClaimsCapability.claimTaskRows}
  * with the store's `taskRowsIdentity()` resolves true), the engine offers a stage's
@@ -219,9 +233,10 @@ export interface TaskRowRetry {
  * lock expires, and
  * settled like any message (a retry delays the range, a dead-letter moves its envelope to the
  * dead-letter place). A task of a range whose attempt failed is made due again in its row
- * ({@link TaskRowClaimsCapability.retryTaskRows}), not sent. Messages the engine still sends on
- * that queue (tasks split out of a range to be dead-lettered or to wait for flow control,
- * re-drives, replays) are received with the claims, lanes first.
+ * ({@link TaskRowClaimsCapability.retryTaskRows}), and one poisoned is dead-lettered at once
+ * ({@link TaskRowClaimsCapability.deadLetterTaskRows}): neither is sent. Messages the engine still
+ * sends on that queue (tasks split out of a range to wait for flow control, replays) are received
+ * with the claims, lanes first.
  */
 export interface TaskRowClaimsCapability {
   /**
@@ -243,6 +258,12 @@ export interface TaskRowClaimsCapability {
    * when a task is due at once.
    */
   retryTaskRows(retries: readonly TaskRowRetry[]): Promise<void>;
+  /**
+   * Dead-letters poisoned tasks without a message: each letter is listed and replayed with the
+   * task queue's dead letters (`DeadLetterCapability`), as if its message had been dead-lettered
+   * in its lane. Durable before it resolves.
+   */
+  deadLetterTaskRows(letters: readonly TaskRowDeadLetter[]): Promise<void>;
 }
 
 /** A message queue the engine can send to and receive from. */

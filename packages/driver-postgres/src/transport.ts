@@ -16,6 +16,7 @@ import {
   type ReplayOptions,
   type Settlement,
   type TaskOffer,
+  type TaskRowDeadLetter,
   type TaskRowRetry,
   type Transport,
   type TransportLimits,
@@ -78,7 +79,7 @@ export interface PostgresTransportOptions extends ConnectionOptions {
  * The statements the transport counts in `usage().operations`, named after what they do:
  * `send` (insert a batch, one per priority lane), `receive` (lock due messages; an empty poll
  * counts too), `complete` / `retry` / `deadLetter` (settle a group of messages, one per queue lane
- * and action), `notify` (wake receivers after a retry made messages due), `extendLock`, `offer`
+ * and action; `deadLetter` also dead-letters a claimed range's poisoned tasks), `notify` (wake receivers after a retry made messages due), `extendLock`, `offer`
  * and `claim` (task-row claims: offer a stage's tasks; claim ranges of them in a task receive),
  * `retryRows` (task-row claims: make a range's failed tasks due again), `listDeadLetters`,
  * `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
@@ -669,6 +670,20 @@ class PostgresTransportImpl implements PostgresTransport {
       retries.map((r) => r.traceparent ?? null),
       retries.map((r) => r.tracestate ?? null),
       this.channel,
+    ]);
+  }
+
+  async deadLetterTaskRows(letters: readonly TaskRowDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const db = await this.db();
+    await this.run(db, 'deadLetter', this.rc.deadLetterTaskRows, [
+      this.key('task'),
+      letters.map((l) => l.priority ?? 'normal'),
+      letters.map((l) => l.body),
+      letters.map((l) => l.messageId),
+      letters.map((l) => l.reason),
+      letters.map((l) => l.description),
+      `${this.quoted}.queue_messages`,
     ]);
   }
 

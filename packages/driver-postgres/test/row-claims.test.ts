@@ -208,16 +208,18 @@ for (const engine of await engines()) {
       ]);
     });
 
-    it('a failed attempt makes its task row due again after the backoff: no task message, every attempt counted', async () => {
+    it('a failed attempt makes its task row due again after the backoff, a poisoned one is dead-lettered: no task message, every attempt counted', async () => {
       const schema = engine.schema();
       const attempts = new Map<number, number[]>();
+      const healed = { now: false };
       const flaky = defineTask({
         name: 'flaky',
         retry: { maxAttempts: 3, initialDelayMs: 200, factor: 1, jitter: 0 },
         handler: (input: { i: number }, ctx) => {
           attempts.set(input.i, [...(attempts.get(input.i) ?? []), ctx.attempt]);
-          // Every fifth task fails twice; task 7 fails every time (poisoned after its third).
-          if ((input.i % 5 === 0 && ctx.attempt < 3) || input.i === 7)
+          // Every fifth task fails twice; task 7 fails every time (poisoned after its third)
+          // until healed.
+          if ((input.i % 5 === 0 && ctx.attempt < 3) || (input.i === 7 && !healed.now))
             throw new Error(`attempt ${ctx.attempt}`);
           return input.i;
         },
@@ -254,9 +256,10 @@ for (const engine of await engines()) {
         [0, 5, 7, 10, 15, 20, 25, 30, 35].map((i) => [i, 3, i === 7 ? 'failed' : 'succeeded']),
       );
       const { operations } = transport.usage();
-      // Retries went to the rows: the only messages were the stage, the finish and the dead letter.
+      // Retries went to the rows and the poisoned task straight to the dead letters: the only
+      // messages were the stage and the finish.
       expect(operations.retryRows).toBeGreaterThan(0);
-      expect(operations.send).toBe(3);
+      expect(operations.send).toBe(2);
       // The poisoned task is dead-lettered where dead letters are listed (its letter may trail
       // the job's end: the failure is counted first).
       const until = Date.now() + 5000;
@@ -266,6 +269,15 @@ for (const engine of await engines()) {
         letters = await transport.listDeadLetters('task');
       }
       expect(letters.map((l) => l.reason)).toEqual(['MaxAttemptsExceeded']);
+      // Replaying the letter re-opens the task and runs it again.
+      healed.now = true;
+      expect(await yard.replayDeadLetters(transport.name, 'task')).toBe(1);
+      const replayed = await yard.waitFor(jobId, {
+        signal: AbortSignal.timeout(30_000),
+        pollIntervalMs: 50,
+      });
+      expect(replayed.stages[0]).toMatchObject({ succeeded: 40, failed: 0 });
+      expect(attempts.get(7)?.length).toBe(4);
     });
 
     it('purging a finished job removes its offers and leases', async () => {

@@ -2,8 +2,9 @@
  * The suite a store and transport pair with task-row claims passes against its real backend: the
  * transport claims the store's own task rows (same identity), delivers each offered open task in
  * exactly one range, brings back a range whose lock expired, settles ranges as messages are
- * settled (complete, retry, dead-letter, replay), makes a failed task due again in its row, keeps
- * the lanes, and offers nothing of a job that is not running.
+ * settled (complete, retry, dead-letter, replay), makes a failed task due again in its row,
+ * dead-letters a poisoned one without a message, keeps the lanes, and offers nothing of a job that
+ * is not running.
  * @module
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -240,6 +241,40 @@ export function taskRowClaimsConformance(
       // Settled like any delivery: completed, it never comes back.
       await complete(later);
       expect(await receiveTasks(1, visibilityMs * 2)).toEqual([]);
+    });
+
+    it('dead-letters a poisoned task without a message: listed in its lane with its reason, replayed to the task queue', {
+      timeout,
+    }, async () => {
+      const body = JSON.stringify({ v: 1, kind: 'task', jobId: 'j', stage: 0, taskId: 'j.0.3' });
+      await transport.deadLetterTaskRows!([
+        {
+          body,
+          messageId: 'j.0.3#1',
+          reason: 'MaxAttemptsExceeded',
+          description: 'boom',
+          priority: 'low',
+        },
+      ]);
+      // Nothing to receive: the letter never was a message.
+      expect(await receiveTasks(1, 400)).toEqual([]);
+      const letters = await transport.listDeadLetters!('task');
+      expect(letters).toHaveLength(1);
+      expect(letters[0]).toMatchObject({
+        queue: 'task',
+        body,
+        reason: 'MaxAttemptsExceeded',
+        description: 'boom',
+      });
+      expect(await transport.replayDeadLetters!('task')).toBe(1);
+      const [replayed] = await transport.receive('task', {
+        maxMessages: 1,
+        visibilityTimeoutMs: visibilityMs,
+        waitMs: 1000,
+      });
+      expect(replayed).toMatchObject({ body, priority: 'low' });
+      await complete([replayed!]);
+      expect(await transport.listDeadLetters!('task')).toEqual([]);
     });
 
     it('claims higher lanes first, and a stage of another job takes its turn behind a big one', {

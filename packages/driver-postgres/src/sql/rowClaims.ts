@@ -132,6 +132,19 @@ WITH leased AS (
 )
 SELECT pg_notify($9, $1) FROM (SELECT 1 FROM leased WHERE due LIMIT 1) wake`;
 
+/**
+ * Dead-letters poisoned tasks without a message: each letter goes straight to the dead-letter
+ * table in its lane ($1 is the task queue, $7 names the queue table whose sequence numbers both),
+ * listed and replayed as any.
+ */
+export const deadLetterTaskRows = (s: string) => `
+INSERT INTO ${s}.queue_dead_letters (id, queue, body, message_id, delivery_count, reason, description, enqueued_at)
+SELECT nextval(pg_get_serial_sequence($7, 'id')),
+       $1 || CASE d.lane WHEN 'high' THEN ':high' WHEN 'low' THEN ':low' ELSE '' END,
+       d.body, d.message_id, 1, d.reason, d.description, now()
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+       AS d (lane, body, message_id, reason, description)`;
+
 /** Deletes settled leases; (id, delivery_count) must match the delivery being settled. */
 export const completeLeases = (s: string) => `
 DELETE FROM ${s}.task_leases l

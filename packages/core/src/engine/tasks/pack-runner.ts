@@ -4,7 +4,8 @@
  * dead-lettered is split out into a message of its own: a retry keeps its backoff as the
  * message's delay and counts the attempts so far; a dead-letter is noted in the envelope and
  * settled without running again. On a transport claiming task rows, a retried task's row is made
- * due again after its backoff instead (the store counts its attempts).
+ * due again after its backoff instead (the store counts its attempts), and a poisoned task is
+ * dead-lettered at once, with the body its split-out message would have had.
  */
 import {
   type EnvelopeTrace,
@@ -16,7 +17,12 @@ import { taskId as makeTaskId } from '../../ids.js';
 import type { Priority } from '../../priority.js';
 import type { TaskClaim } from '../../store.js';
 import { contextFrom } from '../../telemetry/trace-context.js';
-import type { OutgoingMessage, SettlementAction, TaskRowRetry } from '../../transport.js';
+import type {
+  OutgoingMessage,
+  SettlementAction,
+  TaskRowDeadLetter,
+  TaskRowRetry,
+} from '../../transport.js';
 import { type Barrier, claimRef } from '../barrier.js';
 import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
@@ -101,27 +107,37 @@ export class PackRunner {
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
     const target = this.ctx.transportOf(job.transport);
-    // Task-row claims: a failed attempt's task is due again in its row, not sent.
-    const retryRows = target.rowClaims
-      ? target.transport.retryTaskRows?.bind(target.transport)
-      : undefined;
+    // Task-row claims: a failed attempt's task is due again in its row, and a poisoned one is
+    // dead-lettered at once; neither is sent.
+    const rows = target.rowClaims ? target.transport : undefined;
     const split: OutgoingMessage[] = [];
     const rowRetries: TaskRowRetry[] = [];
+    const rowLetters: TaskRowDeadLetter[] = [];
     outcomes.forEach((o, i) => {
       const settlement = (o as PromiseFulfilledResult<TaskSettlement>).value;
       if (settlement.action === 'complete') return;
-      if (retryRows && settlement.action === 'retry' && settlement.deferrals === undefined)
+      const waits = settlement.action === 'retry' && settlement.deferrals !== undefined;
+      if (rows?.retryTaskRows && settlement.action === 'retry' && !waits) {
         rowRetries.push(rowRetry(envelope, envelope.tasks[i]!.index, settlement.delayMs, job));
-      else
-        split.push(
-          splitOut(singles[i]!, settlement, {
-            deliveryCount: message.deliveryCount,
-            trace: envelope,
-            priority: job.priority,
-          }),
-        );
+        return;
+      }
+      const out = splitOut(singles[i]!, settlement, {
+        deliveryCount: message.deliveryCount,
+        trace: envelope,
+        priority: job.priority,
+      });
+      if (rows?.deadLetterTaskRows && settlement.action === 'deadLetter')
+        rowLetters.push({
+          body: out.body,
+          messageId: out.messageId!,
+          reason: settlement.reason,
+          description: settlement.description ?? '',
+          ...laneOf(job.priority),
+        });
+      else split.push(out);
     });
-    if (rowRetries.length > 0) await retryRows!(rowRetries);
+    if (rowRetries.length > 0) await rows!.retryTaskRows!(rowRetries);
+    if (rowLetters.length > 0) await rows!.deadLetterTaskRows!(rowLetters);
     if (split.length > 0) await sendBatched(target, split);
     return { action: 'complete' };
   }
