@@ -11,7 +11,10 @@
  *   tasks) has fanned out its first stage (`getJob` shows it sealed), submit → done;
  * - `behindBigHighMs`: the same again with `priority: 'high'`, submitted at the same moment (the
  *   transports with lanes: every one here, Service Bus and Storage Queues with `priorityLanes`);
- * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end).
+ * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end);
+ * - on PostgreSQL, the small job's steps alone and behind the big one (`soloSteps`,
+ *   `behindBigSteps`: when its stage started, its task was offered, claimed, run and recorded, its
+ *   stage completed and it finished, from its rows' timestamps): where the wait is spent.
  *
  * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
  *
@@ -124,8 +127,54 @@ export const oneTask = defineJob({
 interface Drivers {
   store: Store;
   transport: Transport;
+  /**
+   * PostgreSQL only: when each step of a job happened, read from its rows' timestamps, ms after
+   * the job's row was created (see {@link JobSteps}).
+   */
+  steps?(jobId: string): Promise<JobSteps>;
   /** After the Switchyard is closed. */
   dispose(): Promise<void>;
+}
+
+/**
+ * A one-task job's steps, ms after its row was created: its stage started (the stage message was
+ * received), its task offered and claimed (task-row claims), the task's handler started and its
+ * outcome recorded, the stage completed, the job finished. A step the path does not record is
+ * absent.
+ */
+export type JobSteps = Partial<
+  Record<
+    | 'stageStarted'
+    | 'offered'
+    | 'claimed'
+    | 'taskStarted'
+    | 'taskDone'
+    | 'stageCompleted'
+    | 'finished',
+    number
+  >
+>;
+
+/** Reads a one-task job's {@link JobSteps} from its rows in `schema`. */
+async function jobSteps(admin: pg.Pool, schema: string, jobId: string): Promise<JobSteps> {
+  const ms = (column: string) =>
+    `round((extract(epoch from ${column} - j.created_at) * 1000)::numeric, 1)::float8`;
+  const { rows } = await admin.query<Record<keyof JobSteps, number | null>>(
+    `SELECT ${ms('st.started_at')} AS "stageStarted", ${ms('o.offered_at')} AS offered,
+            ${ms('o.claimed_at')} AS claimed, ${ms('t.started_at')} AS "taskStarted",
+            ${ms('t.updated_at')} AS "taskDone", ${ms('st.completed_at')} AS "stageCompleted",
+            ${ms('j.finished_at')} AS finished
+       FROM "${schema}".jobs j
+       JOIN "${schema}".stages st ON st.job_id = j.id
+       LEFT JOIN "${schema}".task_offers o ON o.job_id = j.id
+       LEFT JOIN "${schema}".tasks t ON t.job_id = j.id
+      WHERE j.id = $1
+      LIMIT 1`,
+    [jobId],
+  );
+  return Object.fromEntries(
+    Object.entries(rows[0] ?? {}).filter(([, v]) => v !== null),
+  ) as JobSteps;
 }
 
 /** A path's fresh drivers per run (and service, for the emulators), and what the path holds open. */
@@ -166,6 +215,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
           return {
             store: postgresStore({ connectionString: DATABASE_URL, schema }),
             transport: postgresTransport({ connectionString: DATABASE_URL, schema }),
+            steps: (jobId) => jobSteps(admin, schema, jobId),
             dispose: () => dropSchema(admin, schema),
           };
         },
@@ -237,12 +287,12 @@ function checkSucceeded(view: JobView, what: string): void {
     throw new Error(`${what} ended ${view.status}: ${view.error?.message ?? 'no error'}`);
 }
 
-/** Submits the one-task job and waits for it: milliseconds from submit to done. */
+/** Submits the one-task job and waits for it: milliseconds from submit to done, and its id. */
 async function smallJob(
   yard: Yard,
   pollIntervalMs: number,
   priority: Priority = 'normal',
-): Promise<number> {
+): Promise<{ ms: number; jobId: string }> {
   const t0 = performance.now();
   const { jobId } = await yard.submit('one_task', undefined, {
     idempotencyKey: uniqueKey('small'),
@@ -254,7 +304,7 @@ async function smallJob(
   });
   const ms = performance.now() - t0;
   checkSucceeded(view, 'one_task');
-  return ms;
+  return { ms, jobId };
 }
 
 /**
@@ -282,6 +332,12 @@ export interface FairnessRun {
   behindBigMs: number;
   /** The small job with `priority: 'high'`, submitted at the same moment as the normal one. */
   behindBigHighMs: number;
+  /**
+   * PostgreSQL: the steps of the last solo run and of the (normal-priority) job behind the big
+   * one, ms after each job's row was created.
+   */
+  soloSteps?: JobSteps;
+  behindBigSteps?: JobSteps;
   /** The big job's first-stage tasks created when the small job was submitted. */
   bigTasksCreatedAtSmallSubmit: number;
   /** From the big job's submit to its fan-out being seen under way. */
@@ -332,7 +388,12 @@ async function measure(
     await smallJob(yard, poll);
 
     const soloRunsMs: number[] = [];
-    for (let i = 0; i < SOLO_RUNS; i++) soloRunsMs.push(round(await smallJob(yard, poll), 1));
+    let lastSolo = '';
+    for (let i = 0; i < SOLO_RUNS; i++) {
+      const solo = await smallJob(yard, poll);
+      soloRunsMs.push(round(solo.ms, 1));
+      lastSolo = solo.jobId;
+    }
     const soloMs = round(median(soloRunsMs), 1);
 
     const cpu = cpuMeter();
@@ -344,10 +405,12 @@ async function measure(
     );
     const created = await firstStageFannedOut(yard, big.jobId);
     const fanOutSeen = performance.now() - t0;
-    const [behindBigMs, behindBigHighMs] = await Promise.all([
+    const [behind, behindHigh] = await Promise.all([
       smallJob(yard, poll),
       smallJob(yard, poll, 'high'),
     ]);
+    const behindBigMs = behind.ms;
+    const behindBigHighMs = behindHigh.ms;
     const view = await yard.waitFor(big.jobId, {
       pollIntervalMs: POLL_MS.big,
       signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -369,6 +432,13 @@ async function measure(
       bigTasksPerSecond: Math.round(bigTasks / bigSeconds),
       bigCpuMicrosPerTask: path === 'postgres' ? cpuPerTask : { node: cpuPerTask.node },
     };
+    if (drivers.steps) {
+      run.soloSteps = await drivers.steps(lastSolo);
+      run.behindBigSteps = await drivers.steps(behind.jobId);
+      log(
+        `  ${path} window ${label.padEnd(7)}: steps (ms after the job's row) solo ${JSON.stringify(run.soloSteps)}; behind ${JSON.stringify(run.behindBigSteps)}`,
+      );
+    }
     log(
       `  ${path} window ${label.padEnd(7)}: solo ${soloRunsMs.join(' / ')} ms (median ${soloMs}); behind hello_world n=${n}: ${run.behindBigMs} ms (${round(run.behindBigMs / soloMs)}x; ${created} tasks created at its submit), with priority high ${run.behindBigHighMs} ms (${round(run.behindBigHighMs / soloMs)}x); big job ${bigTasks} tasks in ${run.bigSeconds} s = ${run.bigTasksPerSecond} tasks/s, ${cpuPerTask.node} µs CPU/task in Node${cpuPerTask.postgres === undefined || path !== 'postgres' ? '' : ` + ${cpuPerTask.postgres} µs PostgreSQL`}`,
     );
