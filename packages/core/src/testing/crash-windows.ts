@@ -12,6 +12,7 @@ import type {
   ReceivedMessage,
   Settlement,
   TaskOffer,
+  TaskRowRetry,
   Transport,
 } from '../transport.js';
 
@@ -53,6 +54,12 @@ interface Hooks {
   failOffer?: (offers: readonly TaskOffer[]) => boolean;
   /** Return true to lose this delivery: its worker crashed before running it (it stays locked). */
   dropDelivery?: (message: ReceivedMessage) => boolean;
+  /** Return true to lose this settlement: its worker crashed before it (the message stays locked). */
+  dropSettlement?: (settlement: Settlement) => boolean;
+  /** Return true to make this attempt of a task fail (its handler throws). */
+  failAttempt?: (taskId: string, attempt: number) => boolean;
+  /** Return true to make this call making task rows due again reject (nothing changed). */
+  failRetryRows?: (retries: readonly TaskRowRetry[]) => boolean;
   /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
   window?: number;
   /**
@@ -80,20 +87,27 @@ function hooked(inner: Transport, hooks: Hooks): Transport & { taskMessagesSent:
     },
     settle: (settlements) =>
       inner.settle(
-        settlements.map((s) =>
-          hooks.loseMessage?.(s) ? { message: s.message, action: 'complete' as const } : s,
-        ),
+        settlements
+          .filter((s) => !hooks.dropSettlement?.(s))
+          .map((s) =>
+            hooks.loseMessage?.(s) ? { message: s.message, action: 'complete' as const } : s,
+          ),
       ),
     close: () => inner.close(),
   };
   if (inner.extendLock) t.extendLock = inner.extendLock.bind(inner);
-  const { claimTaskRows, offerTasks } = inner;
-  if (claimTaskRows && offerTasks) {
+  const { claimTaskRows, offerTasks, retryTaskRows, deadLetterTaskRows } = inner;
+  if (claimTaskRows && offerTasks && retryTaskRows && deadLetterTaskRows) {
     t.claimTaskRows = (rows) => claimTaskRows.call(inner, rows);
     t.offerTasks = async (offers) => {
       if (hooks.failOffer?.(offers)) throw new Error('injected: crashed before this offer');
       await offerTasks.call(inner, offers);
     };
+    t.retryTaskRows = async (retries) => {
+      if (hooks.failRetryRows?.(retries)) throw new Error('injected: crashed before this retry');
+      await retryTaskRows.call(inner, retries);
+    };
+    t.deadLetterTaskRows = (letters) => deadLetterTaskRows.call(inner, letters);
   }
   return t;
 }
@@ -105,6 +119,22 @@ function firstTime(): (hit: boolean) => boolean {
     if (!hit || done) return false;
     done = true;
     return true;
+  };
+}
+
+/** {@link firstTime}, remembering whether it came true: a test checks its fault was injected. */
+function injectedOnce(): { when: (hit: boolean) => boolean; readonly injected: boolean } {
+  const once = firstTime();
+  let injected = false;
+  return {
+    when: (hit) => {
+      const now = once(hit);
+      if (now) injected = true;
+      return now;
+    },
+    get injected() {
+      return injected;
+    },
   };
 }
 
@@ -164,8 +194,12 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       };
       const task = defineTask({
         name: 'square',
+        // One retry is enough for an injected failure, and it comes at once.
+        retry: { maxAttempts: 3, initialDelayMs: 50, jitter: 0 },
         handler: (input: { i: number }, ctx) => {
           handled.set(ctx.taskId, (handled.get(ctx.taskId) ?? 0) + 1);
+          if (hooks.failAttempt?.(ctx.taskId, ctx.attempt))
+            throw new Error(`injected: attempt ${ctx.attempt} failed`);
           return input.i * input.i;
         },
       });
@@ -284,24 +318,77 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       it('4r. a worker claimed a range of task rows, then crashed before running it: the range comes back when its lock runs out', {
         timeout,
       }, async () => {
-        const once = firstTime();
-        let dropped = false;
+        const drop = injectedOnce();
         const ctx = await setup({
-          dropDelivery: (m) => {
-            const hit = once(m.queue === 'task' && m.deliveryCount === 1);
-            if (hit) dropped = true;
-            return hit;
-          },
+          dropDelivery: (m) => drop.when(m.queue === 'task' && m.deliveryCount === 1),
         });
         const { jobId } = await ctx.yard.submit('windows', undefined);
         // No reconciler pass: the lock's expiry alone must bring the range back.
         const { view } = await finish(ctx.yard, jobId, { reconcile: false });
         expectExact(ctx, view);
-        expect(dropped).toBe(true);
+        expect(drop.injected).toBe(true);
       });
     }
 
     if (options.rowClaims) rowClaimWindows();
+
+    /** The crash windows of a failed attempt on task-row claims: the task's row made due again. */
+    function rowRetryWindows() {
+      /** A failed first attempt of the first stage's task 5; its id, once known. */
+      const failFive = () => {
+        let failed: string | undefined;
+        return {
+          failAttempt: (taskId: string, attempt: number) => {
+            if (attempt !== 1 || !taskId.endsWith('.0.5') || failed !== undefined) return false;
+            failed = taskId;
+            return true;
+          },
+          failed: () => failed,
+        };
+      };
+      it('5r. a task failed and its row was made due again, then the worker crashed before settling its range: the range and the retry both deliver it, and it has one outcome', {
+        timeout,
+      }, async () => {
+        const five = failFive();
+        const drop = injectedOnce();
+        const ctx = await setup({
+          failAttempt: five.failAttempt,
+          dropSettlement: (s) =>
+            drop.when(
+              s.message.queue === 'task' &&
+                s.message.deliveryCount === 1 &&
+                taskIndexesOf(s.message).includes(5),
+            ),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        // No reconciler pass: the retry's due time alone finishes the job.
+        const { view } = await finish(ctx.yard, jobId, { reconcile: false });
+        expectExact(ctx, view);
+        expect(drop.injected).toBe(true);
+        expect(ctx.handled.get(five.failed()!)).toBeGreaterThanOrEqual(2);
+        // The range comes back once its lock runs out, after the job's end: it changes nothing.
+        await new Promise((r) => setTimeout(r, quietMs));
+        expectExact(ctx, (await ctx.yard.getJob(jobId))!);
+      });
+
+      it('6r. a task failed, then making its row due again failed: its range is released and delivered again, and the task runs once more', {
+        timeout,
+      }, async () => {
+        const five = failFive();
+        const fail = injectedOnce();
+        const ctx = await setup({
+          failAttempt: five.failAttempt,
+          failRetryRows: () => fail.when(true),
+        });
+        const { jobId } = await ctx.yard.submit('windows', undefined);
+        const { view } = await finish(ctx.yard, jobId, { reconcile: false });
+        expectExact(ctx, view);
+        expect(fail.injected).toBe(true);
+        expect(ctx.handled.get(five.failed()!)).toBe(2);
+      });
+    }
+
+    if (options.rowClaims) rowRetryWindows();
 
     it('1. submit committed the job, then crashed before sending the first stage message', {
       timeout,
