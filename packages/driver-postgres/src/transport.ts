@@ -79,12 +79,12 @@ export interface PostgresTransportOptions extends ConnectionOptions {
  * The statements the transport counts in `usage().operations`, named after what they do:
  * `send` (insert a batch, one per priority lane), `receive` (lock due messages; an empty poll
  * counts too), `complete` / `retry` / `deadLetter` (settle a group of messages, one per queue lane
- * and action; `deadLetter` also dead-letters a claimed range's poisoned tasks), `notify` (wake receivers after a retry made messages due), `extendLock`, `offer`
- * and `claim` (task-row claims: offer a stage's tasks; claim ranges of them in a task receive),
- * `retryRows` (task-row claims: make a range's failed tasks due again), `listDeadLetters`,
- * `replayRead` (a replay pass's bounds and batches), `replay` (move dead letters
- * back), `listen` / `unlisten` (subscribe to the wake-up channel, once per transport; close) and
- * `ping`.
+ * and action; `deadLetter` also dead-letters a claimed range's poisoned tasks), `notify` (wake
+ * receivers after a retry made messages due), `extendLock`, `offer` and `claim` (task-row claims:
+ * offer a stage's tasks; claim ranges of them in a task receive), `retryRows` (task-row claims:
+ * make a range's failed tasks due again), `listDeadLetters`, `replayRead` (a replay pass's bounds
+ * and batches), `replay` (move dead letters back), `listen` / `unlisten` (subscribe to the wake-up
+ * channel, once per transport; close) and `ping`.
  */
 export type PostgresStatementKind =
   | 'send'
