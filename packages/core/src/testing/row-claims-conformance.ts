@@ -217,7 +217,7 @@ export function taskRowClaimsConformance(
       const retry = { jobId, stage: 0, priority: 'high' as const, traceparent: TRACEPARENT };
       await transport.retryTaskRows!([
         { ...retry, index: 2, delayMs: 0 },
-        { ...retry, index: 5, delayMs: visibilityMs },
+        { ...retry, index: 5, delayMs: visibilityMs * 2 },
       ]);
       // Task 2 at once (its retry woke the receive), task 5 only after its delay.
       const soon = await transport.receive('task', {
@@ -227,7 +227,7 @@ export function taskRowClaimsConformance(
       });
       expect(indexesOf(soon)).toEqual([2]);
       await complete(soon);
-      const later = await receiveTasks(1, visibilityMs * 3);
+      const later = await receiveTasks(1, visibilityMs * 4);
       expect(indexesOf(later)).toEqual([5]);
       for (const m of [...soon, ...later]) {
         // Above 1: the engine claims the task (counting the attempt) instead of admitting it.
