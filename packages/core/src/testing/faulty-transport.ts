@@ -19,6 +19,12 @@ export interface TransportFaults {
   failSend?: number;
   /** Decides per outgoing message whether to drop it silently (a lost message). */
   dropMessage?: (queue: QueueKind, message: OutgoingMessage) => boolean;
+  /**
+   * Probability that a task-row claims call (`offerTasks`, `retryTaskRows`, `deadLetterTaskRows`)
+   * "crashes": it throws, either before reaching the transport or — half the time — after its
+   * change was made (the caller never learns it succeeded).
+   */
+  failRowClaims?: number;
   /** Random source. @defaultValue Math.random */
   random?: () => number;
 }
@@ -30,6 +36,7 @@ export interface FaultStats {
   droppedSettlements: number;
   failedSends: number;
   droppedMessages: number;
+  failedRowClaims: number;
 }
 
 /** A transport wrapper that duplicates, delays, reorders and loses messages and settlements. */
@@ -54,6 +61,7 @@ export function faultyTransport(inner: Transport, faults: TransportFaults = {}):
     droppedSettlements: 0,
     failedSends: 0,
     droppedMessages: 0,
+    failedRowClaims: 0,
   };
   const chance = (p: number | undefined) => p !== undefined && p > 0 && random() < p;
 
@@ -106,5 +114,21 @@ export function faultyTransport(inner: Transport, faults: TransportFaults = {}):
   if (inner.ping) wrapper.ping = inner.ping.bind(inner);
   if (inner.listDeadLetters) wrapper.listDeadLetters = inner.listDeadLetters.bind(inner);
   if (inner.replayDeadLetters) wrapper.replayDeadLetters = inner.replayDeadLetters.bind(inner);
+  const { claimTaskRows, offerTasks, retryTaskRows, deadLetterTaskRows } = inner;
+  if (claimTaskRows && offerTasks && retryTaskRows && deadLetterTaskRows) {
+    /** A task-row claims call that may crash before or after its change. */
+    const crashing =
+      <A>(name: string, call: (arg: A) => Promise<void>) =>
+      async (arg: A): Promise<void> => {
+        if (!chance(faults.failRowClaims)) return call.call(inner, arg);
+        stats.failedRowClaims++;
+        if (random() < 0.5) await call.call(inner, arg);
+        throw new Error(`injected crash in ${name}`);
+      };
+    wrapper.claimTaskRows = claimTaskRows.bind(inner);
+    wrapper.offerTasks = crashing('offerTasks', offerTasks);
+    wrapper.retryTaskRows = crashing('retryTaskRows', retryTaskRows);
+    wrapper.deadLetterTaskRows = crashing('deadLetterTaskRows', deadLetterTaskRows);
+  }
   return wrapper;
 }
