@@ -13,24 +13,12 @@ import {
   silentLogger,
   stage,
 } from '@switchyard/core';
-import type { Store } from '@switchyard/core/driver';
-import { faultyStore, faultyTransport } from '@switchyard/core/testing';
+import { countEffects, faultyStore, faultyTransport, seededRandom } from '@switchyard/core/testing';
 import { describe, expect, it } from 'vitest';
 
 const CASES = Number(process.env.PROPERTY_CASES ?? 1000);
 const PARALLEL = 50;
 const SEED = Number(process.env.PROPERTY_SEED ?? Date.now() % 1_000_000);
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   seed: number;
@@ -62,28 +50,10 @@ function expected(c: Case) {
 }
 
 async function runCase(c: Case): Promise<string[]> {
-  const random = mulberry32(c.seed);
-  const applied = new Map<string, number>();
-  const advanced = new Map<number, number>();
-  let finished = 0;
+  const random = seededRandom(c.seed);
   const inner = memoryStore();
   // Counts committed effects only: it sits under the crashing layer.
-  const counting: Store = Object.create(inner) as Store;
-  counting.completeTasks = async (outcomes) => {
-    const r = await inner.completeTasks(outcomes);
-    for (const id of r.applied) applied.set(id, (applied.get(id) ?? 0) + 1);
-    return r;
-  };
-  counting.startStage = async (jobId, index, name) => {
-    const r = await inner.startStage(jobId, index, name);
-    if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
-    return r;
-  };
-  counting.finishJob = async (jobId, outcome) => {
-    const done = await inner.finishJob(jobId, outcome);
-    if (done) finished++;
-    return done;
-  };
+  const { store: counting, counts } = countEffects(inner);
   const store = faultyStore(counting, { crash: 0.04, random });
   const baseTransport = memoryTransport({ visibilityTimeoutMs: 40 });
   const transport = faultyTransport(baseTransport, {
@@ -171,11 +141,11 @@ async function runCase(c: Case): Promise<string[]> {
       return [`job ended ${view?.status}: ${JSON.stringify(view?.error)}`];
     if (JSON.stringify(view.result) !== JSON.stringify({ sum: want.sum }))
       violations.push(`result ${JSON.stringify(view.result)} != ${want.sum}`);
-    if (finished !== 1) violations.push(`job finished ${finished} times`);
+    if (counts.finished !== 1) violations.push(`job finished ${counts.finished} times`);
     const stageRecords = await inner.getStages(jobId);
     for (let s = 0; s < c.stages; s++) {
-      if (advanced.get(s) !== 1)
-        violations.push(`stage ${s} advanced ${advanced.get(s) ?? 0} times`);
+      if (counts.advanced.get(s) !== 1)
+        violations.push(`stage ${s} advanced ${counts.advanced.get(s) ?? 0} times`);
       const rec = stageRecords[s];
       const n = want.perStage[s]!.length;
       if (rec?.total !== n || rec.succeeded !== n || rec.failed !== 0)
@@ -185,13 +155,13 @@ async function runCase(c: Case): Promise<string[]> {
       if (JSON.stringify(results) !== JSON.stringify(want.perStage[s]))
         violations.push(`stage ${s} results ${results} != ${want.perStage[s]}`);
     }
-    const recorded = [...applied.values()];
+    const recorded = [...counts.applied.values()];
     if (
       recorded.length !== want.perStage.reduce((a, p) => a + p.length, 0) ||
       recorded.some((k) => k !== 1)
     ) {
       violations.push(
-        `task results recorded ${JSON.stringify([...applied.entries()].filter(([, k]) => k !== 1))}; ${recorded.length} tasks`,
+        `task results recorded ${JSON.stringify([...counts.applied.entries()].filter(([, k]) => k !== 1))}; ${recorded.length} tasks`,
       );
     }
     // Nothing left behind: duplicates and delayed copies drain and are acknowledged. The bound is
@@ -220,7 +190,7 @@ async function runCase(c: Case): Promise<string[]> {
 
 describe('engine invariants under duplicates, delays, reordering and crashes', () => {
   it(`holds for ${CASES} random jobs (seed ${SEED})`, { timeout: 600_000 }, async () => {
-    const random = mulberry32(SEED);
+    const random = seededRandom(SEED);
     const cases = Array.from({ length: CASES }, (_, i) => generate(random, SEED * 10_000 + i));
     const failures: { c: Case; violations: string[] }[] = [];
     for (let i = 0; i < cases.length; i += PARALLEL) {

@@ -12,8 +12,7 @@
  * ROW_FAULT_SEED reproduce or extend a run.
  */
 import { createSwitchyard, defineJob, defineTask, silentLogger, stage } from '@switchyard/core';
-import type { Store } from '@switchyard/core/driver';
-import { faultyStore, faultyTransport } from '@switchyard/core/testing';
+import { countEffects, faultyStore, faultyTransport, seededRandom } from '@switchyard/core/testing';
 import { describe, expect, it } from 'vitest';
 import { postgresStore, postgresTransport } from '../src/index.js';
 import { type Engine, engines } from './helpers.js';
@@ -22,17 +21,6 @@ const CASES = Number(process.env.ROW_FAULT_CASES ?? 5);
 const SEED = Number(process.env.ROW_FAULT_SEED ?? Date.now() % 1_000_000);
 /** How long a claimed range stays locked: a lost settlement's range comes back after this. */
 const LOCK_MS = 300;
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The results a crash-free run produces: stage s maps v to (v + s) * 2 + 1. */
 function expected(width: number, stages: number) {
@@ -53,32 +41,14 @@ interface Injected {
 }
 
 async function runCase(engine: Engine, seed: number, injected: Injected): Promise<string[]> {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const width = 20 + Math.floor(random() * 60);
   const stages = 2 + Math.floor(random() * 2);
   const schema = engine.schema();
   const inner = postgresStore({ ...engine.connection(), schema });
   await inner.init();
-  const applied = new Map<string, number>();
-  const advanced = new Map<number, number>();
-  let finished = 0;
   // Counts committed effects only: it sits under the crashing layer.
-  const counting: Store = Object.create(inner) as Store;
-  counting.completeTasks = async (outcomes) => {
-    const r = await inner.completeTasks(outcomes);
-    for (const id of r.applied) applied.set(id, (applied.get(id) ?? 0) + 1);
-    return r;
-  };
-  counting.startStage = async (jobId, index, name) => {
-    const r = await inner.startStage(jobId, index, name);
-    if (r.advanced) advanced.set(index, (advanced.get(index) ?? 0) + 1);
-    return r;
-  };
-  counting.finishJob = async (jobId, outcome) => {
-    const done = await inner.finishJob(jobId, outcome);
-    if (done) finished++;
-    return done;
-  };
+  const { store: counting, counts } = countEffects(inner);
   const store = faultyStore(counting, { crash: 0.03, random });
   const base = postgresTransport({ ...engine.connection(), schema, pollIntervalMs: 50 });
   const transport = faultyTransport(base, { dropSettlement: 0.05, failRowClaims: 0.1, random });
@@ -146,11 +116,11 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
     const want = expected(width, stages);
     if (JSON.stringify(view.result) !== JSON.stringify({ sum: want.sum }))
       violations.push(`result ${JSON.stringify(view.result)} != ${want.sum}`);
-    if (finished !== 1) violations.push(`job finished ${finished} times`);
+    if (counts.finished !== 1) violations.push(`job finished ${counts.finished} times`);
     const records = await inner.getStages(jobId);
     for (let s = 0; s < stages; s++) {
-      if (advanced.get(s) !== 1)
-        violations.push(`stage ${s} advanced ${advanced.get(s) ?? 0} times`);
+      if (counts.advanced.get(s) !== 1)
+        violations.push(`stage ${s} advanced ${counts.advanced.get(s) ?? 0} times`);
       const n = want.perStage[s]!.length;
       const rec = records[s];
       if (rec?.total !== n || rec.succeeded !== n || rec.failed !== 0)
@@ -160,7 +130,7 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
       if (JSON.stringify(results) !== JSON.stringify(want.perStage[s]))
         violations.push(`stage ${s} results differ`);
     }
-    const recorded = [...applied.values()];
+    const recorded = [...counts.applied.values()];
     const tasks = want.perStage.reduce((a, p) => a + p.length, 0);
     if (recorded.length !== tasks || recorded.some((k) => k !== 1))
       violations.push(`outcomes recorded for ${recorded.length} of ${tasks} tasks, some twice`);

@@ -14,6 +14,7 @@ import {
   silentLogger,
   type TelemetryOptions,
 } from '@switchyard/core';
+import { seededRandom } from '@switchyard/core/testing';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
 import {
@@ -134,17 +135,8 @@ export interface PathReport {
   flow?: FlowReport;
 }
 
-/** A seeded PRNG (mulberry32): a campaign's params and kill choices replay from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A seeded PRNG: a campaign's params and kill choices replay from its seed. */
+export const prng: (seed: number) => () => number = seededRandom;
 
 /** Creates the store tables and the chaos tables; returns a submitter (never runs work itself). */
 export async function prepare(

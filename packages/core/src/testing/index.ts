@@ -1,10 +1,12 @@
 /**
  * Test helpers for driver authors: the conformance suites every driver passes against its real
- * backend, and fault-injecting wrappers for transports and stores.
+ * backend, fault-injecting wrappers for transports and stores, a store that counts committed
+ * effects, and a seeded random source to replay a run.
  * @module
  */
 
 export { type CrashWindowOptions, crashWindowSuite } from './crash-windows.js';
+export { countEffects, type EffectCounts } from './effect-counts.js';
 export {
   type FaultyStore,
   faultyStore,
@@ -22,5 +24,6 @@ export {
   type TaskRowClaimsConformanceOptions,
   taskRowClaimsConformance,
 } from './row-claims-conformance.js';
+export { seededRandom } from './seeded-random.js';
 export { storeConformance } from './store-conformance.js';
 export { type TransportConformanceOptions, transportConformance } from './transport-conformance.js';
