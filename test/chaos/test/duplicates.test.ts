@@ -59,7 +59,9 @@ for (const path of PATHS) {
       const { yard } = await env.start([chaosJob(finalizeEffect(env.admin, schema, 'dup'))], {
         workers: 2,
         wrapTransport: (t) => {
-          const f = faultyTransport(t, { duplicate: 1, maxDelayMs: 150 });
+          // Every task a message, so that every one is duplicated: the task rows claimed in place
+          // have their own fault test (driver-postgres, test/row-claims-faults.test.ts).
+          const f = faultyTransport(t, { duplicate: 1, maxDelayMs: 150, rowClaims: false });
           faulty.push(f);
           const a = abandonFirstComplete(f);
           abandoning.push(a);

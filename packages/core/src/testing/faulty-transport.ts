@@ -25,6 +25,11 @@ export interface TransportFaults {
    * change was made (the caller never learns it succeeded).
    */
   failRowClaims?: number;
+  /**
+   * False hides the inner transport's task-row claims, so that every task travels as a message
+   * this wrapper can duplicate, delay or drop. @defaultValue true
+   */
+  rowClaims?: boolean;
   /** Random source. @defaultValue Math.random */
   random?: () => number;
 }
@@ -115,7 +120,13 @@ export function faultyTransport(inner: Transport, faults: TransportFaults = {}):
   if (inner.listDeadLetters) wrapper.listDeadLetters = inner.listDeadLetters.bind(inner);
   if (inner.replayDeadLetters) wrapper.replayDeadLetters = inner.replayDeadLetters.bind(inner);
   const { claimTaskRows, offerTasks, retryTaskRows, deadLetterTaskRows } = inner;
-  if (claimTaskRows && offerTasks && retryTaskRows && deadLetterTaskRows) {
+  if (
+    faults.rowClaims !== false &&
+    claimTaskRows &&
+    offerTasks &&
+    retryTaskRows &&
+    deadLetterTaskRows
+  ) {
     /** A task-row claims call that may crash before or after its change. */
     const crashing =
       <A>(name: string, call: (arg: A) => Promise<void>) =>
