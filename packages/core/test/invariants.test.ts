@@ -13,7 +13,13 @@ import {
   silentLogger,
   stage,
 } from '@switchyard/core';
-import { countEffects, faultyStore, faultyTransport, seededRandom } from '@switchyard/core/testing';
+import {
+  countEffects,
+  exactlyOnceViolations,
+  faultyStore,
+  faultyTransport,
+  seededRandom,
+} from '@switchyard/core/testing';
 import { describe, expect, it } from 'vitest';
 
 const CASES = Number(process.env.PROPERTY_CASES ?? 1000);
@@ -136,34 +142,19 @@ async function runCase(c: Case): Promise<string[]> {
       await new Promise((r) => setTimeout(r, 10));
       view = await inner.getJob(jobId);
     }
-    const want = expected(c);
     if (view?.status !== 'succeeded')
       return [`job ended ${view?.status}: ${JSON.stringify(view?.error)}`];
-    if (JSON.stringify(view.result) !== JSON.stringify({ sum: want.sum }))
-      violations.push(`result ${JSON.stringify(view.result)} != ${want.sum}`);
-    if (counts.finished !== 1) violations.push(`job finished ${counts.finished} times`);
-    const stageRecords = await inner.getStages(jobId);
-    for (let s = 0; s < c.stages; s++) {
-      if (counts.advanced.get(s) !== 1)
-        violations.push(`stage ${s} advanced ${counts.advanced.get(s) ?? 0} times`);
-      const rec = stageRecords[s];
-      const n = want.perStage[s]!.length;
-      if (rec?.total !== n || rec.succeeded !== n || rec.failed !== 0)
-        violations.push(`stage ${s} counts ${JSON.stringify(rec)} != ${n}`);
-      const results: number[] = [];
-      for await (const r of yards[0]!.results<number>(jobId, s)) results.push(r.result);
-      if (JSON.stringify(results) !== JSON.stringify(want.perStage[s]))
-        violations.push(`stage ${s} results ${results} != ${want.perStage[s]}`);
-    }
-    const recorded = [...counts.applied.values()];
-    if (
-      recorded.length !== want.perStage.reduce((a, p) => a + p.length, 0) ||
-      recorded.some((k) => k !== 1)
-    ) {
-      violations.push(
-        `task results recorded ${JSON.stringify([...counts.applied.entries()].filter(([, k]) => k !== 1))}; ${recorded.length} tasks`,
-      );
-    }
+    const want = expected(c);
+    violations.push(
+      ...(await exactlyOnceViolations({
+        store: inner,
+        counts,
+        jobId,
+        perStage: want.perStage,
+        result: { sum: want.sum },
+        results: (s) => yards[0]!.results(jobId, s),
+      })),
+    );
     // Nothing left behind: duplicates and delayed copies drain and are acknowledged. The bound is
     // generous (the loop ends as soon as the queues are empty): 50 cases run at once, and on a
     // loaded machine their redeliveries take seconds to come round.

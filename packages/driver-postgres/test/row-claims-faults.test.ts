@@ -12,7 +12,13 @@
  * ROW_FAULT_SEED reproduce or extend a run.
  */
 import { createSwitchyard, defineJob, defineTask, silentLogger, stage } from '@switchyard/core';
-import { countEffects, faultyStore, faultyTransport, seededRandom } from '@switchyard/core/testing';
+import {
+  countEffects,
+  exactlyOnceViolations,
+  faultyStore,
+  faultyTransport,
+  seededRandom,
+} from '@switchyard/core/testing';
 import { describe, expect, it } from 'vitest';
 import { postgresStore, postgresTransport } from '../src/index.js';
 import { type Engine, engines } from './helpers.js';
@@ -116,26 +122,16 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
     if (view?.status !== 'succeeded')
       return [`job ended ${view?.status ?? 'missing'}: ${JSON.stringify(view?.error)}`];
     const want = expected(width, stages);
-    if (JSON.stringify(view.result) !== JSON.stringify({ sum: want.sum }))
-      violations.push(`result ${JSON.stringify(view.result)} != ${want.sum}`);
-    if (counts.finished !== 1) violations.push(`job finished ${counts.finished} times`);
-    const records = await inner.getStages(jobId);
-    for (let s = 0; s < stages; s++) {
-      if (counts.advanced.get(s) !== 1)
-        violations.push(`stage ${s} advanced ${counts.advanced.get(s) ?? 0} times`);
-      const n = want.perStage[s]!.length;
-      const rec = records[s];
-      if (rec?.total !== n || rec.succeeded !== n || rec.failed !== 0)
-        violations.push(`stage ${s} counts ${JSON.stringify(rec)} != ${n}`);
-      const results: number[] = [];
-      for await (const r of yards[0]!.results<number>(jobId, s)) results.push(r.result);
-      if (JSON.stringify(results) !== JSON.stringify(want.perStage[s]))
-        violations.push(`stage ${s} results differ`);
-    }
-    const recorded = [...counts.applied.values()];
-    const tasks = want.perStage.reduce((a, p) => a + p.length, 0);
-    if (recorded.length !== tasks || recorded.some((k) => k !== 1))
-      violations.push(`outcomes recorded for ${recorded.length} of ${tasks} tasks, some twice`);
+    violations.push(
+      ...(await exactlyOnceViolations({
+        store: inner,
+        counts,
+        jobId,
+        perStage: want.perStage,
+        result: { sum: want.sum },
+        results: (s) => yards[0]!.results(jobId, s),
+      })),
+    );
     // Nothing left behind once lost settlements' leases have come back and been settled.
     const left = async () =>
       (

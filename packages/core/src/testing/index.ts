@@ -1,12 +1,17 @@
 /**
  * Test helpers for driver authors: the conformance suites every driver passes against its real
  * backend, fault-injecting wrappers for transports and stores, a store that counts committed
- * effects, and a seeded random source to replay a run.
+ * effects and checks they happened exactly once, and a seeded random source to replay a run.
  * @module
  */
 
 export { type CrashWindowOptions, crashWindowSuite } from './crash-windows.js';
-export { countEffects, type EffectCounts } from './effect-counts.js';
+export {
+  countEffects,
+  type EffectCounts,
+  type ExactlyOnceExpectation,
+  exactlyOnceViolations,
+} from './effect-counts.js';
 export {
   type FaultyStore,
   faultyStore,
