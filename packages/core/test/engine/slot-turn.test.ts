@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AbortGroup } from '../../src/engine/tasks/handler.js';
-import { type TurnWait, waitForTurn } from '../../src/engine/tasks/slot-turn.js';
-import type { HeldMessage } from '../../src/engine/worker/slots.js';
+import { PackTurns, type TurnWait, waitForTurn } from '../../src/engine/tasks/slot-turn.js';
+import { type HeldMessage, TaskSlots } from '../../src/engine/worker/slots.js';
 import { CancelWatch } from '../../src/operations/cancel-watch.js';
 
 /** A wait for a turn that `release()` gives, counting the slots handed back. */
@@ -55,5 +55,64 @@ describe('waitForTurn', () => {
     release();
     expect(await waiting).toEqual({ action: 'complete' });
     expect(ended()).toBe(1);
+  });
+});
+
+/** A pack of `tasks` tasks held by a worker of `capacity` slots, its turns taken in order. */
+function pack(capacity: number, tasks: number, stop = new AbortController()) {
+  const slots = new TaskSlots({
+    capacity,
+    expectedPerMessage: tasks,
+    prefetch: 0,
+    freed: () => {},
+  });
+  const held = slots.received();
+  held.holds(tasks);
+  const cancels = new CancelWatch({ store: { cancelledJobs: async () => [] }, intervalMs: 60_000 });
+  const turns = new PackTurns({ held, jobId: 'job', group: new AbortGroup(stop.signal), cancels });
+  return { slots, held, turns, cancels, stop };
+}
+
+describe('PackTurns', () => {
+  it('starts tasks at once while slots are free, then one per slot given back, in order', async () => {
+    const { slots, turns } = pack(2, 4);
+    expect(turns.take()).toBe('start');
+    expect(turns.take()).toBe('start');
+    const third = turns.take();
+    expect(third).toBeInstanceOf(Promise);
+    let started = false;
+    void (third as Promise<string>).then(() => {
+      started = true;
+    });
+    await Promise.resolve();
+    expect(started).toBe(false);
+    slots.leave();
+    expect(await third).toBe('start');
+    turns.end();
+  });
+
+  it('releases the rest of the pack unstarted once the worker stopped, giving the slot back', async () => {
+    const { slots, turns, stop } = pack(1, 3);
+    expect(turns.take()).toBe('start');
+    const second = turns.take() as Promise<string>;
+    stop.abort();
+    slots.leave();
+    expect(await second).toBe('stopped');
+    // The slot it was handed went back: the next task of another message starts at once.
+    expect(slots.enter('other')).toBeUndefined();
+    // The pack's last task does not wait for a slot it would only give back.
+    expect(turns.take()).toBe('stopped');
+    turns.end();
+  });
+
+  it('settles the rest of the pack as done once its job was cancelled during a wait', async () => {
+    const { slots, turns, cancels } = pack(1, 3);
+    expect(turns.take()).toBe('start');
+    const second = turns.take() as Promise<string>;
+    await cancels.abort('job');
+    slots.leave();
+    expect(await second).toBe('cancelled');
+    expect(turns.take()).toBe('cancelled');
+    turns.end();
   });
 });

@@ -7,6 +7,8 @@
  * due again after its backoff instead (the store counts its attempts), and a poisoned task is
  * dead-lettered at once, with the body its split-out message would have had.
  */
+
+import type { Context } from '@opentelemetry/api';
 import {
   type EnvelopeTrace,
   encodeEnvelope,
@@ -32,7 +34,8 @@ import { laneOf } from '../outbox.js';
 import type { StageAdvance } from '../stages/advance.js';
 import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
-import type { TaskRunner } from './task-runner.js';
+import { type PackTurn, PackTurns } from './slot-turn.js';
+import type { TaskRun, TaskRunner } from './task-runner.js';
 
 /**
  * The claim of every task of an admitted pack, shared: a claim is read, never changed, and the
@@ -89,21 +92,15 @@ export class PackRunner {
     // One context for the pack: its tasks' spans are children of the span that sent it.
     const trace = contextFrom(envelope);
     if (envelope.traceparent !== undefined) this.ctx.telemetry.rememberJob(jobId, stage, trace);
-    // allSettled: a store failure in one task must not settle the pack while others still run.
-    const outcomes = await Promise.allSettled(
-      singles.map((t, i) =>
-        this.tasks.run({
-          envelope: t,
-          index: envelope.tasks[i]!.index,
-          message,
-          group,
-          claim: claims[i],
-          packAdmitted: asPack,
-          inPack: true,
-          trace,
-        }),
-      ),
-    );
+    const outcomes = await this.runTasks({
+      envelope,
+      singles,
+      message,
+      group,
+      claims,
+      asPack,
+      trace,
+    });
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
     const target = this.ctx.transportOf(job.transport);
@@ -143,6 +140,51 @@ export class PackRunner {
   }
 
   /**
+   * Runs the pack's tasks, each as it gets a handler slot ({@link PackTurns}); tasks under a flow
+   * limit take their slots through the gate, all started at once. Settled, not awaited in turn: a
+   * store failure in one task must not settle the pack while others still run.
+   */
+  private async runTasks(pack: PackRun): Promise<PromiseSettledResult<TaskSettlement>[]> {
+    const { envelope, singles, message, group, claims, asPack, trace } = pack;
+    const runOf = (i: number, slotTaken: boolean): TaskRun => ({
+      envelope: singles[i]!,
+      index: envelope.tasks[i]!.index,
+      message,
+      group,
+      claim: claims[i],
+      packAdmitted: asPack,
+      inPack: true,
+      trace,
+      slotTaken,
+    });
+    const held = message.held;
+    if (!held || claims.some((c) => c === undefined))
+      return Promise.allSettled(singles.map((_, i) => this.tasks.run(runOf(i, false))));
+    const turns = new PackTurns({ held, jobId: envelope.jobId, group, cancels: this.ctx.cancels });
+    const started: Promise<PromiseSettledResult<TaskSettlement>>[] = [];
+    try {
+      for (let i = 0; i < singles.length; i++) {
+        const claim = claims[i]!;
+        // A task that will not run (finished, its job gone) takes no slot.
+        if (claim.outcome !== 'run') {
+          started.push(settle(this.tasks.run(runOf(i, false))));
+          continue;
+        }
+        const taking = turns.take();
+        const turn = typeof taking === 'string' ? taking : await taking;
+        started.push(
+          turn === 'start'
+            ? settle(this.tasks.run(runOf(i, true)))
+            : Promise.resolve({ status: 'fulfilled', value: unstarted(turn, claim) }),
+        );
+      }
+    } finally {
+      turns.end();
+    }
+    return Promise.all(started);
+  }
+
+  /**
    * The pack's claims, one per task, and whether they were made for the whole pack; `undefined`
    * when the pack is a late duplicate, to acknowledge. The first delivery of a fan-out's own pack
    * is admitted with one check for the whole pack: its tasks were inserted just before it was
@@ -179,6 +221,46 @@ export class PackRunner {
     }
     return { claims: singles.map(() => PACK_ADMITTED), asPack };
   }
+}
+
+/** A claimed pack, ready to run its tasks. */
+interface PackRun {
+  envelope: TasksEnvelope;
+  singles: TaskEnvelope[];
+  message: InboundMessage;
+  group: AbortGroup;
+  /** One per task; `undefined` for a task the flow gate admits and claims itself. */
+  claims: (TaskClaim | undefined)[];
+  asPack: boolean;
+  trace: Context;
+}
+
+/** A task's run as the settled result `Promise.allSettled` would give, its rejection handled now. */
+function settle(running: Promise<TaskSettlement>): Promise<PromiseSettledResult<TaskSettlement>> {
+  return running.then(fulfilled, rejected);
+}
+const fulfilled = (value: TaskSettlement): PromiseSettledResult<TaskSettlement> => ({
+  status: 'fulfilled',
+  value,
+});
+const rejected = (reason: unknown): PromiseSettledResult<TaskSettlement> => ({
+  status: 'rejected',
+  reason,
+});
+
+/**
+ * The settlement of a claimed task released before it started: a stopped worker's task comes
+ * back with its attempt not counted; a cancelled job's task is done.
+ */
+function unstarted(turn: Exclude<PackTurn, 'start'>, claim: TaskClaim): TaskSettlement {
+  return turn === 'cancelled'
+    ? { action: 'complete' }
+    : {
+        action: 'retry',
+        delayMs: 0,
+        reason: 'worker shutting down',
+        attempt: (claim.attempt ?? 1) - 1,
+      };
 }
 
 /** A received pack, its tasks as single task envelopes. */

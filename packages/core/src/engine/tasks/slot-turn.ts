@@ -1,7 +1,8 @@
 /**
  * A task's wait for a handler slot, when its message holds more tasks than its worker has free
  * slots (a pack): the task starts when its turn comes, unless the worker stopped or its job was
- * cancelled meanwhile.
+ * cancelled meanwhile. A pack takes its tasks' turns one after another ({@link PackTurns}), so a
+ * task waiting for its turn is only its place in the pack.
  */
 import type { CancelWatch } from '../../operations/cancel-watch.js';
 import type { TaskSettlement } from '../inbound.js';
@@ -48,6 +49,54 @@ export async function waitForTurn(
     return { action: 'complete' };
   }
   return undefined;
+}
+
+/** Why a pack's task may start, or must not: the worker stopped, or its job was cancelled. */
+export type PackTurn = 'start' | 'stopped' | 'cancelled';
+
+/**
+ * The handler slots of a pack's tasks, taken in task order as slots come free. Nothing of a task
+ * is made before its turn: its frames, claim record and telemetry exist only from its start, so
+ * the thousands of tasks a worker prefetches stay the pack's entries, not live objects the young
+ * generation's collections copy again and again.
+ *
+ * Once the worker stops or the job is cancelled during a wait, every later task of the pack is
+ * released unstarted, without waiting for a slot it would only give back.
+ */
+export class PackTurns {
+  private readonly waiting = new CancelledWhileWaiting();
+  private untrack: (() => void) | undefined;
+  private stopped: Exclude<PackTurn, 'start'> | undefined;
+
+  constructor(private readonly wait: Omit<TurnWait, 'attempt'>) {}
+
+  /** Takes a slot for the pack's next task: `'start'` once it holds one, else why it holds none. */
+  take(): PackTurn | Promise<PackTurn> {
+    if (this.stopped) return this.stopped;
+    const turn = this.wait.held.handlerStarting(this.wait.jobId);
+    if (!turn) return 'start';
+    // Tracked from the first wait to the end of the pack: one registration, not one per task.
+    this.untrack ??= this.wait.cancels.track(this.wait.jobId, this.waiting);
+    return turn.then(() => this.taken());
+  }
+
+  /** The pack has taken all its turns. */
+  end(): void {
+    this.untrack?.();
+    this.untrack = undefined;
+  }
+
+  private taken(): PackTurn {
+    const why = this.wait.group.signal.aborted
+      ? 'stopped'
+      : this.waiting.cancelled
+        ? 'cancelled'
+        : undefined;
+    if (!why) return 'start';
+    this.wait.held.handlerEnded();
+    this.stopped = why;
+    return why;
+  }
 }
 
 /** A task waiting for a slot, as the cancel watch sees it: it notes its job's cancel. */

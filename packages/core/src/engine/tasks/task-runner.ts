@@ -20,6 +20,7 @@ import { validate } from '../validate.js';
 import type { HeldMessage } from '../worker/slots.js';
 import { type FlowGate, type FlowPass, type Gate, OPEN } from './flow-gate.js';
 import { type AbortGroup, type HandlerOutcome, runHandler } from './handler.js';
+import { type NotRunDeps, notRun } from './not-run.js';
 import { waitForTurn } from './slot-turn.js';
 
 /** One task to run, as the dispatcher or a pack hands it over. */
@@ -38,6 +39,8 @@ export interface TaskRun {
   inPack?: boolean;
   /** The trace context its message carried, when the caller extracted it (a pack's, once). */
   trace?: Context;
+  /** Its pack took its handler slot already: it starts without waiting, and gives it back. */
+  slotTaken?: boolean;
 }
 
 /** An attempt as the store records it with the outcome or the retry. */
@@ -80,6 +83,7 @@ export class TaskRunner {
   private readonly advance: StageAdvance;
   /** Present when some task declares a flow limit (`concurrency`, `rateLimit`). */
   private readonly gate: FlowGate | undefined;
+  private readonly deps: NotRunDeps;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -88,6 +92,7 @@ export class TaskRunner {
     this.barrier = parts.barrier;
     this.advance = parts.advance;
     this.gate = parts.gate;
+    this.deps = { store: ctx.store, advance: this.advance };
   }
 
   /**
@@ -132,7 +137,7 @@ export class TaskRunner {
     const { envelope } = run;
     const claim =
       run.claim ?? (await this.barrier.claim(claimRef(envelope, run.index, run.message)));
-    if (claim.outcome !== 'run') return this.notRun(envelope, claim.outcome);
+    if (claim.outcome !== 'run') return notRun(envelope, claim.outcome, this.deps);
     // Re-opened between the gate's look and the claim: it must not run unadmitted.
     if (gate.kind === 'not-runnable' && this.gate)
       return this.gate.deferClaimed(run, claim.attempt ?? 1);
@@ -160,7 +165,10 @@ export class TaskRunner {
         prepared = { settlement: await this.poison(run, attempt, failure) };
       }
       // Waits when the message's tasks outnumber the free slots.
-      const turn = 'settlement' in prepared ? undefined : held?.handlerStarting(attempt.jobId);
+      const turn =
+        'settlement' in prepared || run.slotTaken
+          ? undefined
+          : held?.handlerStarting(attempt.jobId);
       if (turn) {
         const { jobId, attempt: n } = attempt;
         const cancels = this.ctx.cancels;
@@ -174,10 +182,12 @@ export class TaskRunner {
         if (waited) prepared = { settlement: waited };
       }
     } catch (err) {
+      if (run.slotTaken) held?.handlerEnded();
       observed.fail(err);
       throw err;
     }
     if ('settlement' in prepared) {
+      if (run.slotTaken) held?.handlerEnded();
       observed.end(prepared.settlement);
       return prepared.settlement;
     }
@@ -351,39 +361,6 @@ export class TaskRunner {
   }
 
   /**
-   * Why a claimed task must not run, as its message's settlement: dead-lettered when it (or its
-   * job) does not exist; otherwise acknowledged.
-   */
-  async notRun(
-    envelope: TaskEnvelope,
-    outcome: Exclude<TaskClaim['outcome'], 'run'>,
-  ): Promise<TaskSettlement> {
-    switch (outcome) {
-      case 'missing': {
-        const job = await this.ctx.store.getJob(envelope.jobId);
-        return job
-          ? {
-              action: 'deadLetter',
-              reason: 'TaskNotFound',
-              description: `task ${envelope.taskId} does not exist in job ${envelope.jobId}`,
-            }
-          : {
-              action: 'deadLetter',
-              reason: 'JobNotFound',
-              description: `job ${envelope.jobId} does not exist`,
-            };
-      }
-      case 'terminal':
-        // A duplicate or a redelivery after a crash: the result is recorded already. Make sure the
-        // stage's advance was not lost with the crash (cheap and idempotent).
-        await this.advance.recheck(envelope.jobId, envelope.stage);
-        return { action: 'complete' };
-      case 'job-inactive':
-        return { action: 'complete' };
-    }
-  }
-
-  /**
    * A task ran but its outcome did not apply: it was finished already (a duplicate, its job
    * cancelled) or, pack-admitted, never existed (a foreign pack). The check a claim would have
    * made, made now.
@@ -392,6 +369,6 @@ export class TaskRunner {
     const claim = await this.barrier.claim(claimRef(run.envelope, run.index, run.message));
     return claim.outcome === 'run'
       ? { action: 'complete' }
-      : this.notRun(run.envelope, claim.outcome);
+      : notRun(run.envelope, claim.outcome, this.deps);
   }
 }
