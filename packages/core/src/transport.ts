@@ -61,6 +61,12 @@ export interface OutgoingMessage {
    * redeliveries and dead-letter replays; others ignore it. @defaultValue 'normal'
    */
   priority?: Priority;
+  /**
+   * Whose message it is, for a transport that serves keys in turn ({@link Transport.fairness}):
+   * the engine sets its job's id, so a job's message queued behind thousands of another job's is
+   * received next, not after them. Others ignore it.
+   */
+  fairnessKey?: string;
 }
 
 /** A delivered message, valid until settled or until its lock / visibility expires. */
@@ -280,6 +286,12 @@ export interface Transport
    * a share. Absent or false: every message shares one lane, first in, first out.
    */
   readonly priorities?: boolean;
+  /**
+   * True when a receive takes the ready messages of different {@link OutgoingMessage.fairnessKey}s
+   * in turn within each lane, each key's messages in order, and keeps a message's key through
+   * retries, redeliveries and dead-letter replays. Absent or false: first in, first out.
+   */
+  readonly fairness?: boolean;
   /**
    * Sends one batch (at most `limits.maxBatchMessages` messages and `limits.maxBatchBytes` bytes).
    * Resolves once every message is durably accepted; rejects if any was not (the caller re-sends

@@ -54,8 +54,14 @@ describe('engine: priorities', () => {
   it('runs a high-priority job ahead of a queued big job, and a normal one behind it', async () => {
     const h = startYards(
       [oneStage('big', slow, 3000), oneStage('urgent', quick, 3), oneStage('routine', quick, 3)],
-      // Unwindowed: the whole big job is in the queue before the small ones.
-      { workers: 1, concurrency: 8, batching: { window: false } },
+      // Unwindowed: the whole big job is in the queue before the small ones, first in, first out
+      // within a lane (jobs taking turns is the next test's).
+      {
+        workers: 1,
+        concurrency: 8,
+        batching: { window: false },
+        transports: [memoryTransport({ visibilityTimeoutMs: 500, fairness: false })],
+      },
     );
     cleanup = h.stop;
     const big = await h.yard.submit('big', undefined);
@@ -70,6 +76,23 @@ describe('engine: priorities', () => {
     expect((await h.yard.getJob(routine.jobId))?.status).toBe('running');
     expect((await h.yard.waitFor(big.jobId, { pollIntervalMs: 20 })).status).toBe('succeeded');
     expect((await h.yard.waitFor(routine.jobId, { pollIntervalMs: 20 })).status).toBe('succeeded');
+  });
+
+  it('runs a normal job queued behind a big one in turn with it where the transport has fairness', async () => {
+    const h = startYards([oneStage('big', slow, 3000), oneStage('routine', quick, 3)], {
+      workers: 1,
+      concurrency: 8,
+      batching: { window: false },
+    });
+    cleanup = h.stop;
+    const big = await h.yard.submit('big', undefined);
+    while (!(await h.yard.getJob(big.jobId))?.stages[0]?.sealed)
+      await new Promise((r) => setTimeout(r, 5));
+    const routine = await h.yard.submit('routine', undefined);
+    expect((await h.yard.waitFor(routine.jobId, { pollIntervalMs: 10 })).status).toBe('succeeded');
+    // Its three tasks took three of the big job's turns, not a place behind its 3,000.
+    expect((await h.yard.getJob(big.jobId))?.stages[0]?.succeeded).toBeLessThan(2000);
+    expect((await h.yard.waitFor(big.jobId, { pollIntervalMs: 20 })).status).toBe('succeeded');
   });
 
   it('sends every task message of a job in its lane: fan-out, window releases, retries', async () => {

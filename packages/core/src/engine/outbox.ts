@@ -79,7 +79,7 @@ export function taskMessages(
     return tasks.map((t) =>
       taskMessage(target, { jobId, stage, index: t.index, input: t.input, trace, priority }),
     );
-  const lane = laneOf(priority);
+  const route = routeOf(jobId, priority);
   const limit = target.transport.limits.maxMessageBytes;
   // Each task is serialised once: the pack's body is its head with the entries spliced into its
   // `tasks` list, so the size counted is the size sent.
@@ -102,7 +102,7 @@ export function taskMessages(
       body: `${head}${entries.join(',')}]}`,
       messageId: packId(jobId, stage, indexes),
       ...(trace ? { traceparent: trace.traceparent } : {}),
-      ...lane,
+      ...route,
     });
     indexes = [];
     entries = [];
@@ -166,10 +166,10 @@ export function taskMessage(target: TransportState, spec: TaskMessageSpec): Outg
   // UTF-16 length × 3 bounds the UTF-8 size: measure exactly only when it could matter.
   const fits = inline.length * 3 <= max || Buffer.byteLength(inline) <= max;
   const body = fits ? inline : encodeEnvelope(base);
-  const lane = laneOf(spec.priority);
+  const route = routeOf(spec.jobId, spec.priority);
   return trace
-    ? { body, messageId: taskId, traceparent: trace.traceparent, ...lane }
-    : { body, messageId: taskId, ...lane };
+    ? { body, messageId: taskId, traceparent: trace.traceparent, ...route }
+    : { body, messageId: taskId, ...route };
 }
 
 /**
@@ -211,4 +211,17 @@ const NORMAL_LANE: { priority?: Priority } = Object.freeze({});
  */
 export function laneOf(priority: Priority | undefined): { priority?: Priority } {
   return priority === undefined || priority === 'normal' ? NORMAL_LANE : { priority };
+}
+
+/**
+ * The lane and the fairness key of a job's task message: on a transport with `fairness`, jobs
+ * take turns within a lane.
+ */
+export function routeOf(
+  jobId: string,
+  priority: Priority | undefined,
+): { priority?: Priority; fairnessKey: string } {
+  return priority === undefined || priority === 'normal'
+    ? { fairnessKey: jobId }
+    : { priority, fairnessKey: jobId };
 }

@@ -13,7 +13,8 @@ import type {
   TransportUsage,
 } from '../transport.js';
 import { UsageCounter } from '../usage.js';
-import { Deque, MinHeap } from '../util/heap.js';
+import { MinHeap } from '../util/heap.js';
+import { Turns } from '../util/turns.js';
 
 export interface MemoryTransportOptions {
   /** Path name. @defaultValue 'memory' */
@@ -22,6 +23,11 @@ export interface MemoryTransportOptions {
   visibilityTimeoutMs?: number;
   /** Limits reported to the batching policy. */
   limits?: Partial<TransportLimits>;
+  /**
+   * Jobs take turns within each priority lane (messages' `fairnessKey`); false: each lane is first
+   * in, first out. @defaultValue true
+   */
+  fairness?: boolean;
 }
 
 /** Dead letters handed to a replay's `accept` at a time. */
@@ -35,6 +41,8 @@ interface StoredMessage {
   enqueuedAt: Date;
   /** Its lane, for the message's whole life: retries, lock expiries and replays keep it. */
   priority: Priority;
+  /** Whose turn it takes in its lane ('' when the sender named none); kept like the lane. */
+  fairnessKey: string;
   /** Current delivery's lock token; 0 when not locked. Settling with another token is a no-op. */
   lockToken: number;
   /** When the message (or its current lock) next becomes visible. */
@@ -55,11 +63,11 @@ class MemoryReceivedMessage implements ReceivedMessage {
 }
 
 class MemoryQueue {
-  /** Visible messages, one lane per priority, each first in first out. */
-  readonly lanes: Record<Priority, Deque<StoredMessage>> = {
-    high: new Deque(),
-    normal: new Deque(),
-    low: new Deque(),
+  /** Visible messages, one lane per priority, each serving its keys in turn. */
+  readonly lanes: Record<Priority, Turns<StoredMessage>> = {
+    high: new Turns(),
+    normal: new Turns(),
+    low: new Turns(),
   };
   readonly schedule = new LaneSchedule();
   /** Delayed and locked messages by the time they become visible. */
@@ -100,7 +108,7 @@ class MemoryQueue {
       // A stale entry: the message was settled, re-locked or extended since.
       if (message.lockToken !== token || message.visibleAt > now) continue;
       message.lockToken = 0;
-      this.lanes[message.priority].push(message);
+      this.lanes[message.priority].push(message.fairnessKey, message);
     }
   }
 
@@ -129,8 +137,9 @@ const DEFAULT_LIMITS: TransportLimits = {
 /**
  * An in-process transport with the semantics of a real queue: at-least-once delivery, visibility
  * timeouts, delivery counts, delayed delivery and a dead-letter queue — so the engine's tests see
- * redelivery exactly as on Azure. Share one instance between several Switchyards to simulate
- * several workers.
+ * redelivery exactly as on Azure. Within each priority lane, jobs take turns (`fairness`): a small
+ * job's message is received next, not after a big job's queued thousands. Share one instance
+ * between several Switchyards to simulate several workers.
  */
 export function memoryTransport(options: MemoryTransportOptions = {}): Transport {
   return new MemoryTransport(options);
@@ -140,6 +149,7 @@ class MemoryTransport implements Transport {
   readonly name: string;
   readonly limits: TransportLimits;
   readonly priorities = true;
+  readonly fairness: boolean;
   private readonly queues: Record<QueueKind, MemoryQueue> = {
     stage: new MemoryQueue(),
     task: new MemoryQueue(),
@@ -154,6 +164,7 @@ class MemoryTransport implements Transport {
     this.name = options.name ?? 'memory';
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000;
+    this.fairness = options.fairness ?? true;
   }
 
   async send(queue: QueueKind, messages: readonly OutgoingMessage[]): Promise<void> {
@@ -190,6 +201,7 @@ class MemoryTransport implements Transport {
         lockToken: 0,
         visibleAt: now,
         priority: m.priority ?? 'normal',
+        fairnessKey: this.fairness ? (m.fairnessKey ?? '') : '',
         ...(m.messageId === undefined ? {} : { messageId: m.messageId }),
       };
       if (m.delayMs && m.delayMs > 0) {
@@ -197,7 +209,7 @@ class MemoryTransport implements Transport {
         stored.lockToken = ++this.tokens;
         q.waiting.push(stored.visibleAt, { message: stored, token: stored.lockToken });
       } else {
-        q.lanes[stored.priority].push(stored);
+        q.lanes[stored.priority].push(stored.fairnessKey, stored);
       }
     }
     q.wake();
@@ -321,7 +333,7 @@ class MemoryTransport implements Transport {
         q.deadLetters.splice(at, 1);
         dl.stored.deliveryCount = 0;
         dl.stored.visibleAt = Date.now();
-        q.lanes[dl.stored.priority].push(dl.stored);
+        q.lanes[dl.stored.priority].push(dl.stored.fairnessKey, dl.stored);
         replayed++;
       }
       q.wake();

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueKind, ReceivedMessage, Transport } from '../transport.js';
+import { fairnessConformance } from './fairness-conformance.js';
 import { priorityConformance } from './priority-conformance.js';
 import { replayConformance } from './replay-conformance.js';
 
@@ -314,5 +315,6 @@ export function transportConformance(
     const parts = { transport: () => transport, receiveN, visibilityMs, slackMs, timeout };
     replayConformance(parts);
     priorityConformance(parts);
+    fairnessConformance(parts);
   });
 }

@@ -15,7 +15,7 @@ import type { EngineContext } from '../context.js';
 import { DEFAULTS } from '../defaults.js';
 import type { TaskSettlement } from '../inbound.js';
 import type { JobInfo } from '../job-directory.js';
-import { laneOf } from '../outbox.js';
+import { routeOf } from '../outbox.js';
 import { validate } from '../validate.js';
 import type { HeldMessage } from '../worker/slots.js';
 import { SlotLeases } from './slot-leases.js';
@@ -207,7 +207,7 @@ export class FlowGate {
         body: text,
         messageId: `${body.taskId}~${deferrals}`,
         delayMs,
-        ...laneOf(job.priority),
+        ...routeOf(body.jobId, job.priority),
         ...(body.traceparent === undefined ? {} : { traceparent: body.traceparent }),
       },
     ]);

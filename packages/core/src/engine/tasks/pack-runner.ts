@@ -30,7 +30,7 @@ import { sendBatched } from '../batching.js';
 import type { EngineContext } from '../context.js';
 import type { InboundMessage, TaskSettlement } from '../inbound.js';
 import type { JobInfo } from '../job-directory.js';
-import { laneOf } from '../outbox.js';
+import { laneOf, routeOf } from '../outbox.js';
 import type { StageAdvance } from '../stages/advance.js';
 import type { FlowGate } from './flow-gate.js';
 import type { AbortGroup } from './handler.js';
@@ -321,7 +321,7 @@ function splitOut(
     messageId:
       deferrals === undefined ? `${body.taskId}#${deliveryCount}` : `${body.taskId}~${deferrals}`,
     ...(body.traceparent === undefined ? {} : { traceparent: body.traceparent }),
-    ...laneOf(from.priority),
+    ...routeOf(body.jobId, from.priority),
     ...(settlement.action === 'retry' && settlement.delayMs > 0
       ? { delayMs: settlement.delayMs }
       : {}),

@@ -1,4 +1,4 @@
-import { Deque } from '../../util/heap.js';
+import { Turns } from '../../util/turns.js';
 
 /** How a loop's slots are sized; see {@link TaskSlots}. */
 export interface TaskSlotsOptions {
@@ -43,7 +43,8 @@ export class TaskSlots {
   /** Tasks of received messages whose handlers have not ended (a message counts 1 until read). */
   private held = 0;
   private running = 0;
-  private readonly waiting = new Turns();
+  /** Tasks waiting for a slot, by job: the jobs take turns, each job's tasks in order. */
+  private readonly waiting = new Turns<() => void>();
   /** Tasks per message lately (a moving average), starting from the configured pack size. */
   private perMessage: number;
   private readonly prefetchMax: number;
@@ -215,33 +216,5 @@ export class HeldMessage {
     this.slots.observe(this.size);
     this.slots.release(this.tasks);
     this.tasks = 0;
-  }
-}
-
-/** Tasks waiting for a slot, by job: the jobs take turns, and each job's tasks keep their order. */
-class Turns {
-  private readonly byJob = new Map<string, Deque<() => void>>();
-  /** Jobs with a task waiting, in the order their next turns come. */
-  private readonly order = new Deque<string>();
-
-  push(job: string, start: () => void): void {
-    let tasks = this.byJob.get(job);
-    if (!tasks) {
-      tasks = new Deque();
-      this.byJob.set(job, tasks);
-      this.order.push(job);
-    }
-    tasks.push(start);
-  }
-
-  /** The next task to start: the first waiting one of the job whose turn it is. */
-  shift(): (() => void) | undefined {
-    const job = this.order.shift();
-    if (job === undefined) return undefined;
-    const tasks = this.byJob.get(job)!;
-    const next = tasks.shift();
-    if (tasks.length === 0) this.byJob.delete(job);
-    else this.order.push(job);
-    return next;
   }
 }
