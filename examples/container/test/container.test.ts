@@ -71,7 +71,10 @@ const servers = new Set<number>();
 function startContainer(env: Record<string, string>, viaNpm = false): Proc {
   const [command, args] = viaNpm
     ? ['npm', ['start', '-w', '@switchyard/example-container']]
-    : [process.execPath, ['--conditions=@switchyard/source', '--import', tsx, entry]];
+    : [
+        process.execPath,
+        ['--max-semi-space-size=64', '--conditions=@switchyard/source', '--import', tsx, entry],
+      ];
   const child = spawn(command, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env },

@@ -31,6 +31,21 @@ describe('taskMessages', () => {
     });
   });
 
+  it('names the job as every message’s fairness key, packed or not, in its priority lane', () => {
+    for (const packTasks of [1, 4]) {
+      const { target } = fakeEngine({ batching: { packTasks } });
+      const normal = taskMessages({ target, jobId, stage: 0, resumed: false }, tasksOf(8));
+      expect(normal.map((m) => [m.fairnessKey, m.priority])).toEqual(
+        normal.map(() => [jobId, undefined]),
+      );
+      const low = taskMessages(
+        { target, jobId, stage: 0, resumed: false, priority: 'low' },
+        tasksOf(8),
+      );
+      expect(low.map((m) => [m.fairnessKey, m.priority])).toEqual(low.map(() => [jobId, 'low']));
+    }
+  });
+
   it('packs at most packTasks tasks per message, every task once and in order', () => {
     const { target } = fakeEngine({ batching: { packTasks: 3 } });
     const messages = taskMessages({ target, jobId, stage: 0, resumed: false }, tasksOf(10));
