@@ -14,7 +14,10 @@
  * - the big job's tasks/s (both stages' tasks over the seconds from its submit to its end);
  * - on PostgreSQL, the small job's steps alone and behind the big one (`soloSteps`,
  *   `behindBigSteps`: when its stage started, its task was offered, claimed, run and recorded, its
- *   stage completed and it finished, from its rows' timestamps): where the wait is spent.
+ *   stage completed and it finished, from its rows' timestamps): where the wait is spent;
+ * - this process's event-loop delay during the solo runs and behind the big job
+ *   (`soloLoopDelayMs`, `behindLoopDelayMs`: p50, p99, max): what each of the small job's hops
+ *   waits for at least.
  *
  * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
  *
@@ -25,6 +28,7 @@
  * @module
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createSwitchyard,
@@ -350,6 +354,37 @@ export interface FairnessRun {
    * in it; without Azurite, a child process), and the server on a local PostgreSQL.
    */
   bigCpuMicrosPerTask: { node: number; postgres?: number };
+  /**
+   * How late this process's event loop ran, ms (median, 99th percentile, most): during the solo
+   * runs, and from the small jobs' submit behind the big one to their end. Each of a small job's
+   * hops (its stage message, its task, its finish) waits for the loop at least this long.
+   */
+  soloLoopDelayMs: LoopDelay;
+  behindLoopDelayMs: LoopDelay;
+}
+
+/** An event loop's delay, ms. */
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Measures the event loop's delay from now until `stop()`, at 1 ms resolution. */
+function loopDelayMeter(): { stop(): LoopDelay } {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  return {
+    stop() {
+      histogram.disable();
+      const ms = (ns: number) => round(ns / 1e6, 1);
+      return {
+        p50: ms(histogram.percentile(50)),
+        p99: ms(histogram.percentile(99)),
+        max: ms(histogram.max),
+      };
+    },
+  };
 }
 
 async function measure(
@@ -389,11 +424,13 @@ async function measure(
 
     const soloRunsMs: number[] = [];
     let lastSolo = '';
+    const soloLoop = loopDelayMeter();
     for (let i = 0; i < SOLO_RUNS; i++) {
       const solo = await smallJob(yard, poll);
       soloRunsMs.push(round(solo.ms, 1));
       lastSolo = solo.jobId;
     }
+    const soloLoopDelayMs = soloLoop.stop();
     const soloMs = round(median(soloRunsMs), 1);
 
     const cpu = cpuMeter();
@@ -405,10 +442,12 @@ async function measure(
     );
     const created = await firstStageFannedOut(yard, big.jobId);
     const fanOutSeen = performance.now() - t0;
+    const behindLoop = loopDelayMeter();
     const [behind, behindHigh] = await Promise.all([
       smallJob(yard, poll),
       smallJob(yard, poll, 'high'),
     ]);
+    const behindLoopDelayMs = behindLoop.stop();
     const behindBigMs = behind.ms;
     const behindBigHighMs = behindHigh.ms;
     const view = await yard.waitFor(big.jobId, {
@@ -431,6 +470,8 @@ async function measure(
       bigSeconds: round(bigSeconds),
       bigTasksPerSecond: Math.round(bigTasks / bigSeconds),
       bigCpuMicrosPerTask: path === 'postgres' ? cpuPerTask : { node: cpuPerTask.node },
+      soloLoopDelayMs,
+      behindLoopDelayMs,
     };
     if (drivers.steps) {
       run.soloSteps = await drivers.steps(lastSolo);
@@ -439,6 +480,9 @@ async function measure(
         `  ${path} window ${label.padEnd(7)}: steps (ms after the job's row) solo ${JSON.stringify(run.soloSteps)}; behind ${JSON.stringify(run.behindBigSteps)}`,
       );
     }
+    log(
+      `  ${path} window ${label.padEnd(7)}: event loop delay (p50 / p99 / max ms) solo ${loopNote(soloLoopDelayMs)}, behind the big job ${loopNote(behindLoopDelayMs)}`,
+    );
     log(
       `  ${path} window ${label.padEnd(7)}: solo ${soloRunsMs.join(' / ')} ms (median ${soloMs}); behind hello_world n=${n}: ${run.behindBigMs} ms (${round(run.behindBigMs / soloMs)}x; ${created} tasks created at its submit), with priority high ${run.behindBigHighMs} ms (${round(run.behindBigHighMs / soloMs)}x); big job ${bigTasks} tasks in ${run.bigSeconds} s = ${run.bigTasksPerSecond} tasks/s, ${cpuPerTask.node} µs CPU/task in Node${cpuPerTask.postgres === undefined || path !== 'postgres' ? '' : ` + ${cpuPerTask.postgres} µs PostgreSQL`}`,
     );
@@ -453,6 +497,8 @@ async function measure(
     }
   }
 }
+
+const loopNote = (d: LoopDelay) => `${d.p50} / ${d.p99} / ${d.max}`;
 
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);

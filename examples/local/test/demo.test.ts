@@ -65,15 +65,16 @@ describe('npm run demo', () => {
   }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-demo-'));
     dirs.push(dir);
-    // Large enough that Ctrl-C lands mid-job: 4,000 greetings finished in about 2 s.
-    const args = ['--n', '20000', '--dir', dir, '--concurrency', '32'];
+    // Progress goes to a pipe every 2 s: the job must run well past that for Ctrl-C to land
+    // mid-job on a fast machine (200,000 tasks: about 10 s at 20,000 tasks/s).
+    const args = ['--n', '100000', '--dir', dir, '--concurrency', '32'];
     // Interrupt once greet has made visible progress (a stage line reports done tasks).
-    const first = await demo([...args, '--json'], /greet\s+[1-9]\d*\/20000/);
+    const first = await demo([...args, '--json'], /greet\s+[1-9]\d*\/100000/);
     expect(first.code).toBe(130);
     const stopped = summaryOf(first);
     expect(stopped.status).toBe('running');
     expect(stopped.tasks).toBeGreaterThan(0);
-    expect(stopped.tasks).toBeLessThan(40000);
+    expect(stopped.tasks).toBeLessThan(200000);
 
     const second = await demo([...args, '--json']);
     expect(second.code).toBe(0);
@@ -81,9 +82,9 @@ describe('npm run demo', () => {
     expect(finished).toMatchObject({
       jobId: stopped.jobId,
       status: 'succeeded',
-      tasks: 40000,
-      result: { greeted: 20000, replied: 20000 },
+      tasks: 200000,
+      result: { greeted: 100000, replied: 100000 },
     });
-    expect(finished.executedThisRun).toBe(40000 - stopped.tasks);
+    expect(finished.executedThisRun).toBe(200000 - stopped.tasks);
   });
 });

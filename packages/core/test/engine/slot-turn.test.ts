@@ -105,6 +105,18 @@ describe('PackTurns', () => {
     turns.end();
   });
 
+  it('starts nothing more once the worker stopped, even on a free slot', () => {
+    const { slots, turns, stop } = pack(4, 3);
+    expect(turns.take()).toBe('start');
+    stop.abort();
+    expect(turns.take()).toBe('stopped');
+    expect(turns.take()).toBe('stopped');
+    // It took no slot for them: three of the four are free.
+    for (let i = 0; i < 3; i++) expect(slots.enter('other')).toBeUndefined();
+    expect(slots.enter('other')).toBeInstanceOf(Promise);
+    turns.end();
+  });
+
   it('settles the rest of the pack as done once its job was cancelled during a wait', async () => {
     const { slots, turns, cancels } = pack(1, 3);
     expect(turns.take()).toBe('start');
@@ -112,6 +124,20 @@ describe('PackTurns', () => {
     await cancels.abort('job');
     slots.leave();
     expect(await second).toBe('cancelled');
+    expect(turns.take()).toBe('cancelled');
+    turns.end();
+  });
+
+  it('starts nothing more once its job is cancelled after a wait, even on a free slot', async () => {
+    const { slots, turns, cancels } = pack(1, 4);
+    expect(turns.take()).toBe('start');
+    const second = turns.take() as Promise<string>;
+    slots.leave();
+    expect(await second).toBe('start');
+    // The cancel comes while the pack's second task runs; its slot then comes free.
+    await cancels.abort('job');
+    slots.leave();
+    expect(turns.take()).toBe('cancelled');
     expect(turns.take()).toBe('cancelled');
     turns.end();
   });

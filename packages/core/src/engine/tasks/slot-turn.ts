@@ -60,7 +60,7 @@ export type PackTurn = 'start' | 'stopped' | 'cancelled';
  * the thousands of tasks a worker prefetches stay the pack's entries, not live objects the young
  * generation's collections copy again and again.
  *
- * Once the worker stops or the job is cancelled during a wait, every later task of the pack is
+ * Once the worker stops, or the job is cancelled during a wait, every later task of the pack is
  * released unstarted, without waiting for a slot it would only give back.
  */
 export class PackTurns {
@@ -73,6 +73,13 @@ export class PackTurns {
   /** Takes a slot for the pack's next task: `'start'` once it holds one, else why it holds none. */
   take(): PackTurn | Promise<PackTurn> {
     if (this.stopped) return this.stopped;
+    // A stopping worker, or a job cancelled since the pack first waited, starts nothing more,
+    // even on a free slot: the rest of the pack goes back unstarted.
+    const why = this.why();
+    if (why) {
+      this.stopped = why;
+      return why;
+    }
     const turn = this.wait.held.handlerStarting(this.wait.jobId);
     if (!turn) return 'start';
     // Tracked from the first wait to the end of the pack: one registration, not one per task.
@@ -86,12 +93,14 @@ export class PackTurns {
     this.untrack = undefined;
   }
 
+  /** Why no more of the pack may start, if so. */
+  private why(): Exclude<PackTurn, 'start'> | undefined {
+    if (this.wait.group.signal.aborted) return 'stopped';
+    return this.waiting.cancelled ? 'cancelled' : undefined;
+  }
+
   private taken(): PackTurn {
-    const why = this.wait.group.signal.aborted
-      ? 'stopped'
-      : this.waiting.cancelled
-        ? 'cancelled'
-        : undefined;
+    const why = this.why();
     if (!why) return 'start';
     this.wait.held.handlerEnded();
     this.stopped = why;
