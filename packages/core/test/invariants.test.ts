@@ -132,16 +132,10 @@ async function runCase(c: Case): Promise<string[]> {
     for (let i = 0; i < 50 && !jobId; i++)
       jobId = (await yards[0]!.submit('random', undefined).catch(() => undefined))?.jobId;
     if (!jobId) return ['submit never succeeded'];
-    const deadline = Date.now() + 20_000;
-    let view = await inner.getJob(jobId);
-    while (
-      view &&
-      !['succeeded', 'failed', 'cancelled'].includes(view.status) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 10));
-      view = await inner.getJob(jobId);
-    }
+    // Past the bound, the job as the store holds it.
+    const view = await yards[0]!
+      .waitFor(jobId, { pollIntervalMs: 10, signal: AbortSignal.timeout(20_000) })
+      .catch(() => inner.getJob(jobId));
     if (view?.status !== 'succeeded')
       return [`job ended ${view?.status}: ${JSON.stringify(view?.error)}`];
     const want = expected(c);

@@ -109,16 +109,10 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
     for (let i = 0; i < 50 && !jobId; i++)
       jobId = (await yards[0]!.submit('faults', undefined).catch(() => undefined))?.jobId;
     if (!jobId) return ['submit never succeeded'];
-    const deadline = Date.now() + 60_000;
-    let view = await inner.getJob(jobId);
-    while (
-      view &&
-      !['succeeded', 'failed', 'cancelled'].includes(view.status) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-      view = await inner.getJob(jobId);
-    }
+    // Past the bound, the job as the store holds it.
+    const view = await yards[0]!
+      .waitFor(jobId, { pollIntervalMs: 50, signal: AbortSignal.timeout(60_000) })
+      .catch(() => inner.getJob(jobId));
     if (view?.status !== 'succeeded')
       return [`job ended ${view?.status ?? 'missing'}: ${JSON.stringify(view?.error)}`];
     const want = expected(width, stages);

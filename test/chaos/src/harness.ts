@@ -135,9 +135,6 @@ export interface PathReport {
   flow?: FlowReport;
 }
 
-/** A seeded PRNG: a campaign's params and kill choices replay from its seed. */
-export const prng: (seed: number) => () => number = seededRandom;
-
 /** Creates the store tables and the chaos tables; returns a submitter (never runs work itself). */
 export async function prepare(
   service: PathService,
@@ -350,7 +347,8 @@ export async function waitDrained(service: PathService, deadlineMs: number) {
  */
 export async function runCampaign(options: CampaignOptions): Promise<PathReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 1_000_000);
-  const random = prng(seed);
+  // Seeded: a campaign's params and kill choices replay from its seed.
+  const random = seededRandom(seed);
   const log = options.log ?? (() => {});
   const report: PathReport = {
     path: options.path,

@@ -12,8 +12,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Switchyard } from '@switchyard/core';
 import type { Transport } from '@switchyard/core/driver';
+import { seededRandom } from '@switchyard/core/testing';
 import pg from 'pg';
-import { Fleet, Killer, type KillKind, prepare, prng, waitDrained } from './harness.js';
+import { Fleet, Killer, type KillKind, prepare, waitDrained } from './harness.js';
 import { CHAOS_JOB } from './job.js';
 import { makeTransport, type PathName, type PathService, tryStartPath } from './paths.js';
 import { leftovers, type SubmittedJob, verify, verifyCancelled } from './verify.js';
@@ -107,7 +108,7 @@ interface RunJob extends SubmittedJob {
 
 export async function runOperations(options: OperationsOptions): Promise<OperationsReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 1_000_000);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const log = options.log ?? (() => {});
   const report: OperationsReport = {
     path: options.path,

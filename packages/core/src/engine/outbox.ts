@@ -221,7 +221,5 @@ export function routeOf(
   jobId: string,
   priority: Priority | undefined,
 ): { priority?: Priority; fairnessKey: string } {
-  return priority === undefined || priority === 'normal'
-    ? { fairnessKey: jobId }
-    : { priority, fairnessKey: jobId };
+  return { ...laneOf(priority), fairnessKey: jobId };
 }
