@@ -25,7 +25,7 @@ import {
   type WorkerProcess,
 } from './fleet.js';
 import { verifyFlow, verifyNoSlotHeld } from './flow-verify.js';
-import { CHAOS_JOB, type ChaosFlow, chaosJob } from './job.js';
+import { CHAOS_JOB, CHAOS_PLAIN_JOB, type ChaosFlow, chaosJob, chaosPlainJob } from './job.js';
 import { submitterTelemetry, TraceCheck, type TraceReport } from './otel.js';
 import {
   makeTransport,
@@ -144,7 +144,7 @@ export async function prepare(
   const { env } = service;
   const submitter = createSwitchyard({
     ...(telemetry ? { telemetry } : {}),
-    jobs: [chaosJob({ finalized: async () => {} })],
+    jobs: [chaosJob({ finalized: async () => {} }), chaosPlainJob({ finalized: async () => {} })],
     store: postgresStore({ connectionString: env.databaseUrl, schema: env.schema, poolSize: 2 }),
     transports: { [env.path]: makeTransport(env) },
     logger: silentLogger,
@@ -424,10 +424,12 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
         };
         // Submit is idempotent: retry it through transient failures (on Azurite the loopback can
         // run out of ephemeral ports for a moment: EADDRNOTAVAIL).
+        // Every other job has no finalize: its last stage's completion finishes it in place.
+        const plain = j % 2 === 1;
         let jobId = '';
         for (let attempt = 1; !jobId; attempt++) {
           try {
-            ({ jobId } = await submitter.submit(CHAOS_JOB, params, {
+            ({ jobId } = await submitter.submit(plain ? CHAOS_PLAIN_JOB : CHAOS_JOB, params, {
               idempotencyKey: `run${run}-job${j}-${seed}`,
               // Every lane gets jobs and kills: a message must keep its lane through redeliveries,
               // retries and re-drives, and no lane may lose one.
@@ -439,7 +441,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
             await sleep(1000 * attempt);
           }
         }
-        jobs.push({ jobId, params });
+        jobs.push({ jobId, params, ...(plain ? { plain } : {}) });
         traces?.submitted(jobId, telemetry!.tracesOf(jobId));
       }
       // Random kills on a timer, on top of the event-driven ones.

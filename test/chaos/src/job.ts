@@ -9,6 +9,11 @@ import { defineJob, defineTask, stage } from '@switchyard/core';
 import { z } from 'zod';
 
 export const CHAOS_JOB = 'chaos';
+/**
+ * The same job without a finalize: its last stage's completion finishes it in the completing
+ * worker, with no finish message, so kills land in that window too.
+ */
+export const CHAOS_PLAIN_JOB = 'chaos_plain';
 
 export const chaosParams = z.object({
   /** Tasks of the first stage (and of the second). */
@@ -193,50 +198,55 @@ function chaosTasks(effect: FinalizeEffect, flow: ChaosFlow = {}) {
 
 const pick = (ctx: Ctx) => ({ jobId: ctx.jobId, taskId: ctx.taskId, attempt: ctx.attempt });
 
+/** The chaos job's three stages; `flow` limits the first two. */
+function chaosStages(effect: FinalizeEffect, flow?: ChaosFlow) {
+  const { split, square, sum } = chaosTasks(effect, flow);
+  return [
+    stage({
+      name: 'split',
+      task: split,
+      *fanOut({ n, seed, maxWorkMs, failEvery, keys }: ChaosParams) {
+        for (let i = 0; i < n; i++) yield { i, seed, w: maxWorkMs, f: failEvery, k: i % keys };
+      },
+    }),
+    stage({
+      name: 'square',
+      task: square,
+      async *fanOut({ maxWorkMs, failEvery, keys, fragile }: ChaosParams, ctx) {
+        for await (const { index, result } of ctx.results<number>('split'))
+          yield {
+            v: result,
+            w: maxWorkMs,
+            f: failEvery,
+            k: index % keys,
+            ...(fragile ? { g: fragile } : {}),
+          };
+      },
+    }),
+    stage({
+      name: 'sum',
+      task: sum,
+      async *fanOut({ chunk, maxWorkMs, failEvery }: ChaosParams, ctx) {
+        let values: number[] = [];
+        for await (const { result } of ctx.results<number>('square')) {
+          values.push(result);
+          if (values.length === chunk) {
+            yield { values, w: maxWorkMs, f: failEvery };
+            values = [];
+          }
+        }
+        if (values.length > 0) yield { values, w: maxWorkMs, f: failEvery };
+      },
+    }),
+  ] as const;
+}
+
 /** The chaos job; `effect` records what finalize did; `flow` limits its first two stages. */
 export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
-  const { split, square, sum } = chaosTasks(effect, flow);
   return defineJob({
     name: CHAOS_JOB,
     params: chaosParams,
-    stages: [
-      stage({
-        name: 'split',
-        task: split,
-        *fanOut({ n, seed, maxWorkMs, failEvery, keys }: ChaosParams) {
-          for (let i = 0; i < n; i++) yield { i, seed, w: maxWorkMs, f: failEvery, k: i % keys };
-        },
-      }),
-      stage({
-        name: 'square',
-        task: square,
-        async *fanOut({ maxWorkMs, failEvery, keys, fragile }: ChaosParams, ctx) {
-          for await (const { index, result } of ctx.results<number>('split'))
-            yield {
-              v: result,
-              w: maxWorkMs,
-              f: failEvery,
-              k: index % keys,
-              ...(fragile ? { g: fragile } : {}),
-            };
-        },
-      }),
-      stage({
-        name: 'sum',
-        task: sum,
-        async *fanOut({ chunk, maxWorkMs, failEvery }: ChaosParams, ctx) {
-          let values: number[] = [];
-          for await (const { result } of ctx.results<number>('square')) {
-            values.push(result);
-            if (values.length === chunk) {
-              yield { values, w: maxWorkMs, f: failEvery };
-              values = [];
-            }
-          }
-          if (values.length > 0) yield { values, w: maxWorkMs, f: failEvery };
-        },
-      }),
-    ],
+    stages: chaosStages(effect, flow),
     finalize: async ({ jobId, stages, results }): Promise<ChaosResult> => {
       let total = 0;
       for await (const { result } of results<number>('sum')) total += result;
@@ -247,6 +257,15 @@ export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
       await effect.finalized(jobId, out);
       return out;
     },
+  });
+}
+
+/** {@link chaosJob} without a finalize ({@link CHAOS_PLAIN_JOB}): it succeeds with no result. */
+export function chaosPlainJob(effect: FinalizeEffect, flow?: ChaosFlow) {
+  return defineJob({
+    name: CHAOS_PLAIN_JOB,
+    params: chaosParams,
+    stages: chaosStages(effect, flow),
   });
 }
 

@@ -60,6 +60,8 @@ interface Hooks {
   failAttempt?: (taskId: string, attempt: number) => boolean;
   /** Return true to make this call making task rows due again reject (nothing changed). */
   failRetryRows?: (retries: readonly TaskRowRetry[]) => boolean;
+  /** Return true to make this `finishJob` reject (nothing recorded): a crash before the finish. */
+  failFinish?: (jobId: string) => boolean;
   /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
   window?: number;
   /**
@@ -188,6 +190,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         return store.releaseTasks(windows);
       };
       countingStore.finishJob = async (jobId, outcome) => {
+        if (hooks.failFinish?.(jobId)) throw new Error('injected: crashed before the finish');
         const done = await store.finishJob(jobId, outcome);
         if (done) finalized++;
         return done;
@@ -225,8 +228,19 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
           return { sum };
         },
       });
+      // No finalize: the last stage's completion finishes it, with no finish message.
+      const plain = defineJob({
+        name: 'plain',
+        stages: [
+          stage({
+            name: 'only',
+            task,
+            fanOut: () => Array.from({ length: TASKS }, (_, i) => ({ i })),
+          }),
+        ],
+      });
       const yard: Switchyard = createSwitchyard({
-        jobs: [job],
+        jobs: [job, plain],
         store: countingStore,
         transports: [transport],
         logger: silentLogger,
@@ -463,6 +477,47 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       const { jobId } = await ctx.yard.submit('windows', undefined);
       const { view, redriven } = await finish(ctx.yard, jobId);
       expectExact(ctx, view);
+      expect(redriven['finalize-not-done']).toBe(1);
+    });
+
+    /** A job without finalize: every task ran once, the job finished once, no finish message. */
+    async function expectPlain(ctx: Awaited<ReturnType<typeof setup>>, view: { status: string }) {
+      expect(view.status).toBe('succeeded');
+      expect([...ctx.handled.values()]).toEqual(Array.from({ length: TASKS }, () => 1));
+      expect(ctx.finalized()).toBe(1);
+      expect(await ctx.transport.receive('stage', { maxMessages: 10, waitMs: 0 })).toEqual([]);
+    }
+
+    it('3d. a job without finalize: its last completion committed, then the finish crashed: the redelivery finishes it', {
+      timeout,
+    }, async () => {
+      const crash = injectedOnce();
+      const ctx = await setup({ failFinish: () => crash.when(true) });
+      const { jobId } = await ctx.yard.submit('plain', undefined);
+      // No reconciler pass: the redelivery alone must finish the job.
+      const { view } = await finish(ctx.yard, jobId, { reconcile: false });
+      await expectPlain(ctx, view);
+      expect(crash.injected).toBe(true);
+    });
+
+    it('3e. a job without finalize: the finish crashed and its task messages were lost: the reconciler finishes it', {
+      timeout,
+    }, async () => {
+      const crash = injectedOnce();
+      let lost = 0;
+      const ctx = await setup({
+        failFinish: () => crash.when(true),
+        // Every message whose outcome batch the crash failed is gone, not redelivered.
+        loseMessage: (s) => {
+          const lose = crash.injected && s.message.queue === 'task' && s.action !== 'complete';
+          if (lose) lost++;
+          return lose;
+        },
+      });
+      const { jobId } = await ctx.yard.submit('plain', undefined);
+      const { view, redriven } = await finish(ctx.yard, jobId);
+      await expectPlain(ctx, view);
+      expect(lost).toBeGreaterThan(0);
       expect(redriven['finalize-not-done']).toBe(1);
     });
 

@@ -1,8 +1,9 @@
 /**
  * What happens when a stage completes: the job fails if the stage had more failed tasks than it
- * tolerates, otherwise the next stage's message is sent (past the last stage, the finish). Acting
- * on a completion twice is harmless: the stage message is idempotent and the advance is a
- * compare-and-set on the job's current stage.
+ * tolerates, otherwise the next stage's message is sent — past the last stage, the finish message
+ * when the job has a `finalize` to run, and otherwise the job succeeds here. Acting on a completion
+ * twice is harmless: the stage message is idempotent, the advance is a compare-and-set on the
+ * job's current stage, and so is the finish.
  */
 
 import type { Span } from '@opentelemetry/api';
@@ -33,9 +34,18 @@ export class StageAdvance {
 
   private async advanceOrFail(c: StageCompletion, job: JobRecord, span: Span): Promise<void> {
     const { store, directory } = this.ctx;
-    const stageDef = directory.definition(job.name)?.stages[c.stage];
+    const definition = directory.definition(job.name);
+    const stageDef = definition?.stages[c.stage];
     const tolerated = tolerance(stageDef?.tolerateFailures, c.total);
     if (c.failed <= tolerated) {
+      // Nothing left to run: the job succeeds here, without a message's round trip (a worker that
+      // does not define the job cannot know that, and sends the message). A crash before it is
+      // left to the task message's redelivery (its duplicate rechecks the stage) or to the
+      // reconciler (`finalize-not-done`), as a lost finish message would be.
+      if (c.stage + 1 >= job.stageCount && definition && !definition.finalize) {
+        await directory.finish(job.id, { status: 'succeeded' }, job.transport);
+        return;
+      }
       const target = this.ctx.transportOf(job.transport);
       await sendStageMessage(target, {
         jobId: job.id,

@@ -1,7 +1,8 @@
 /**
  * A job's finish, run by the stage message past its last stage: the job's `finalize` (if any)
  * turns its results into the job's result, and the job succeeds. A finalize that keeps throwing
- * fails the job after a bounded number of deliveries.
+ * fails the job after a bounded number of deliveries. (A job without `finalize` is finished by its
+ * last stage's advance, and gets this message only from a worker that does not define it.)
  */
 import type { TaskResult } from '../../define.js';
 import { isSwitchyardError, toErrorInfo } from '../../errors.js';
