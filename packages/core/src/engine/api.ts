@@ -91,8 +91,9 @@ export interface Switchyard<Jobs extends readonly NamedJob[] = readonly NamedJob
    */
   cancel(jobId: string): Promise<boolean>;
   /**
-   * Resolves with the job once it is terminal (succeeded, failed or cancelled). With a
-   * {@link JobId} from `submit` the view's `result` and `params` have the job's types.
+   * Resolves with the job once it is terminal (succeeded, failed or cancelled): at once when this
+   * Switchyard ended it, otherwise at the next poll (`pollIntervalMs`). With a {@link JobId} from
+   * `submit` the view's `result` and `params` have the job's types.
    */
   waitFor(jobId: UntypedJobId, options?: WaitForOptions): Promise<JobView>;
   waitFor<N extends JobName<Jobs>>(

@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.js';
 import type { JobRecord, Store } from '../store.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import { Wakeups } from '../util/wakeups.js';
 import type { AnyJob } from './api.js';
 
 /** A job's immutable facts, which never change once it is created. */
@@ -10,10 +11,13 @@ export type JobInfo = Pick<JobRecord, 'id' | 'name' | 'transport' | 'stageCount'
 export type JobEnding = Parameters<Store['finishJob']>[1];
 
 /**
- * What a worker knows about jobs: their definitions, a bounded cache of their immutable facts, and
- * the one way to finish a job (the store's record and the cache eviction go together).
+ * What a worker knows about jobs: their definitions, a bounded cache of their immutable facts, the
+ * one way to finish a job (the store's record and the cache eviction go together), and the notice
+ * that a job ended in this process, for `waitFor`.
  */
 export class JobDirectory {
+  /** Woken by job id when this process finished, cancelled or expired the job. */
+  private readonly endings = new Wakeups<string>();
   /** A job's facts by id: the load in flight, and once loaded its value. */
   private readonly cache = new Map<
     string,
@@ -76,7 +80,23 @@ export class JobDirectory {
     const finished = await this.store.finishJob(jobId, ending);
     const known = transport ?? this.cache.get(jobId)?.info?.transport;
     this.cache.delete(jobId);
-    if (finished) this.telemetry?.jobFinished(jobId, ending.status, known);
+    if (!finished) return;
+    this.telemetry?.jobFinished(jobId, ending.status, known);
+    this.ended(jobId);
+  }
+
+  /** The next notice that this process ended the job (see {@link ended}). */
+  nextEnding(jobId: string): { promise: Promise<void>; cancel(): void } {
+    return this.endings.next(jobId);
+  }
+
+  /**
+   * This process ended the job (finished, cancelled or expired it): its waiters are told on the
+   * event loop's next turn, once the attempts that ended it have ended too (their spans and
+   * counters: they settle in the microtasks that follow the store's answer).
+   */
+  ended(jobId: string): void {
+    setImmediate(() => this.endings.wake(jobId));
   }
 
   /** The definition a job was submitted under (undefined when this worker does not define it). */

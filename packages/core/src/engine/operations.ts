@@ -74,7 +74,10 @@ export function retryJobs(
  */
 export async function cancel(ctx: EngineContext, jobId: string): Promise<boolean> {
   const cancelled = await ctx.store.cancelJob(jobId);
-  if (cancelled) void ctx.cancels.abort(jobId);
+  if (cancelled) {
+    void ctx.cancels.abort(jobId);
+    ctx.directory.ended(jobId);
+  }
   return cancelled;
 }
 

@@ -48,13 +48,26 @@ export async function waitFor(
       throw new SwitchyardError('ABORTED', `waitFor(${jobId}) aborted`, {
         cause: options.signal.reason,
       });
-    const view = await getJob(ctx, jobId);
-    if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
-    options.onProgress?.(view);
-    if (FINISHED_STATUSES.has(view.status)) return view;
-    await sleep(interval, undefined, options.signal ? { signal: options.signal } : {}).catch(
-      () => {},
-    );
+    // Taken before the read: a job this process ends meanwhile wakes the wait at once; one ended
+    // elsewhere is seen at the next poll.
+    const ended = ctx.directory.nextEnding(jobId);
+    try {
+      const view = await getJob(ctx, jobId);
+      if (!view) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+      options.onProgress?.(view);
+      if (FINISHED_STATUSES.has(view.status)) return view;
+      const poll = new AbortController();
+      const stop = () => poll.abort();
+      options.signal?.addEventListener('abort', stop, { once: true });
+      await Promise.race([
+        sleep(interval, undefined, { signal: poll.signal }).catch(() => {}),
+        ended.promise,
+      ]);
+      poll.abort();
+      options.signal?.removeEventListener('abort', stop);
+    } finally {
+      ended.cancel();
+    }
   }
 }
 

@@ -180,7 +180,12 @@ export interface WaitForOptions {
   signal?: AbortSignal;
   /** Called on every poll with the current view. */
   onProgress?: (job: JobView) => void;
-  /** @defaultValue 200 */
+  /**
+   * How often the job is read while it runs. A job this Switchyard ends (its last task ran here,
+   * or it was cancelled here) resolves the wait at once, whatever the interval; one ended by
+   * another process is seen at the next poll.
+   * @defaultValue 200
+   */
   pollIntervalMs?: number;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskResult } from '../../src/define.js';
+import { cancel } from '../../src/engine/operations.js';
 import { getJob, ready, results, waitFor } from '../../src/engine/queries.js';
 import { stageResults } from '../../src/engine/stages/results.js';
 import { isSwitchyardError } from '../../src/errors.js';
@@ -98,6 +99,42 @@ describe('queries', () => {
     expect(isSwitchyardError(err) && err.code).toBe('ABORTED');
     const missing = await waitFor(fake.ctx, 'nope').catch((e: unknown) => e);
     expect(isSwitchyardError(missing) && missing.code).toBe('JOB_NOT_FOUND');
+  });
+
+  it('waitFor wakes at once when this process ends the job, not at its next poll', async () => {
+    const hour = 3_600_000;
+    const { fake, jobId } = await twoStagesDone();
+    const finished = waitFor(fake.ctx, jobId, { pollIntervalMs: hour });
+    await new Promise((r) => setTimeout(r, 20));
+    await fake.ctx.directory.finish(jobId, { status: 'succeeded' });
+    expect((await finished).status).toBe('succeeded');
+    const doomed = await runningJob(fake, twoStages, [1]);
+    const cancelled = waitFor(fake.ctx, doomed, { pollIntervalMs: hour });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await cancel(fake.ctx, doomed)).toBe(true);
+    expect((await cancelled).status).toBe('cancelled');
+    // Ended in the store by someone else: only the poll sees it.
+    const other = await runningJob(fake, twoStages, [1]);
+    const controller = new AbortController();
+    let settled = false;
+    const polled = waitFor(fake.ctx, other, {
+      pollIntervalMs: 30,
+      signal: controller.signal,
+    }).finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    await fake.store.finishJob(other, { status: 'failed' });
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    expect((await polled).status).toBe('failed');
+    // An abort still ends a wait whose poll is an hour away.
+    const third = await runningJob(fake, twoStages, [1]);
+    const aborting = new AbortController();
+    const aborted = waitFor(fake.ctx, third, { pollIntervalMs: hour, signal: aborting.signal });
+    setTimeout(() => aborting.abort(), 10);
+    const err = await aborted.catch((e: unknown) => e);
+    expect(isSwitchyardError(err) && err.code).toBe('ABORTED');
   });
 
   it('ready checks the store and each transport, naming what failed', async () => {

@@ -195,7 +195,10 @@ export class Scheduler {
     }
     const expired = await store.expireJobs(limit);
     // This instance's running handlers of those jobs see DEADLINE_EXCEEDED at once.
-    for (const jobId of expired) void this.ctx.cancels.abort(jobId);
+    for (const jobId of expired) {
+      void this.ctx.cancels.abort(jobId);
+      this.ctx.directory.ended(jobId);
+    }
     result.expired = expired.length;
     if (this.entries.size === 0) return result;
     const states = await this.states();
