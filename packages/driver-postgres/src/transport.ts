@@ -476,6 +476,13 @@ class PostgresTransportImpl implements PostgresTransport {
         this.channel,
       ]);
     }
+    // This process's own receivers need not wait for the NOTIFY's trip through the server.
+    if (messages.some((m) => !m.delayMs)) this.wake(this.key(queue));
+  }
+
+  /** Wakes this process's receivers waiting on `queueKey` (whichever lane got the message). */
+  private wake(queueKey: string): void {
+    for (const wake of this.waiters.get(splitLane(queueKey).base) ?? []) wake();
   }
 
   async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
@@ -850,10 +857,7 @@ class PostgresTransportImpl implements PostgresTransport {
     if (this.unlisten) return this.unlisten;
     this.begin('listen');
     this.unlisten = db
-      .listen(this.channel, (queueKey) => {
-        // Receivers wait on a queue, whichever of its lanes got the message.
-        for (const wake of this.waiters.get(splitLane(queueKey).base) ?? []) wake();
-      })
+      .listen(this.channel, (queueKey) => this.wake(queueKey))
       .catch(() => {
         this.unlisten = undefined;
         return undefined;
