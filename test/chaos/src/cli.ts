@@ -262,6 +262,7 @@ if (positionals[0] === 'contention') {
                   violations: r.violations.length,
                   lost: r.lost,
                   jobs: r.jobs,
+                  plainJobs: r.plainJobs,
                   tasks: r.tasks,
                   finalizeCalls: r.finalizeCalls,
                   unrecorded: r.unrecorded,
@@ -312,7 +313,7 @@ function summary(r: PathReport): string {
     .join(', ');
   return [
     `${r.path}: ${r.runs} runs, ${r.jobs} jobs, ${r.tasks} tasks, ${r.kills} kills (${by}) in ${(r.durationMs / 1000).toFixed(1)} s, seed ${r.seed}`,
-    `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs} jobs (effect applied once each), records missed in kill windows: ${r.unrecorded}`,
+    `  invariant violations: ${r.violations.length}, lost: ${r.lost}, finalize calls: ${r.finalizeCalls} for ${r.jobs - r.plainJobs} jobs with finalize (effect applied once each; ${r.plainJobs} without), records missed in kill windows: ${r.unrecorded}`,
     `  deadlocks (server count, own database): ${r.deadlocks}, worker lines naming one: ${r.conflictLogs}; tasks with attempts > 1: ${r.retriedTasks}, attempts above handler runs in runs with kills: ${r.attemptsBeyondRuns}`,
     ...(r.offeredStages === undefined
       ? []

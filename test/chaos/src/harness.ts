@@ -107,6 +107,8 @@ export interface PathReport {
   skipped?: string;
   runs: number;
   jobs: number;
+  /** Of them, jobs without finalize. */
+  plainJobs: number;
   tasks: number;
   kills: number;
   killsBy: Record<KillKind, number>;
@@ -354,6 +356,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
     path: options.path,
     runs: 0,
     jobs: 0,
+    plainJobs: 0,
     tasks: 0,
     kills: 0,
     killsBy: { random: 0, fanout: 0, advanced: 0, 'stage-complete': 0 },
@@ -491,6 +494,7 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
       report.retriedTasks += verdict.retriedTasks;
       report.runs++;
       report.jobs += verdict.jobs;
+      report.plainJobs += verdict.plainJobs;
       report.tasks += verdict.tasks;
       report.lost += verdict.lost;
       report.finalizeCalls += verdict.finalizeCalls;

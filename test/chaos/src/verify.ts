@@ -21,6 +21,8 @@ export interface SubmittedJob {
 
 export interface Verdict {
   jobs: number;
+  /** Of them, jobs without finalize (finished by their last stage's completion). */
+  plainJobs: number;
   tasks: number;
   /** Invariant violations, one line each (must be empty). */
   violations: string[];
@@ -228,6 +230,7 @@ export async function verify(
     );
   return {
     jobs: jobs.length,
+    plainJobs: jobs.filter((j) => j.plain).length,
     tasks,
     violations,
     lost,
