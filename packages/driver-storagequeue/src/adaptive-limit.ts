@@ -3,7 +3,9 @@
  * answers `503 ServerBusy` past its rate (about 2,000 messages/s per queue, 20,000 requests/s per
  * account); halving the requests in flight on throttling and growing them back one at a time
  * keeps the rate just under the limit, where a fixed concurrency either leaves throughput unused
- * or keeps hitting the limit and loses each throttled request's back-off.
+ * or keeps hitting the limit and loses each throttled request's back-off. Urgent requests (the
+ * stage queue's: each moves a job forward, and there are few) take the next free slot before the
+ * others waiting, so a job's hop does not queue behind another job's thousands of task calls.
  * @module
  */
 
@@ -26,6 +28,7 @@ export class AdaptiveLimit {
   private lastDecrease = 0;
   private successes = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly urgentWaiting: (() => void)[] = [];
 
   constructor(options: AdaptiveLimitOptions) {
     this.max = Math.max(1, options.max);
@@ -39,11 +42,13 @@ export class AdaptiveLimit {
     return this.current;
   }
 
-  /** Runs `task` once a slot is free. */
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  /** Runs `task` once a slot is free; an `urgent` one before the others waiting. */
+  async run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
     // A woken waiter's slot is taken for it by `next`, so no other caller can slip in between.
-    if (this.inFlight >= this.current) await new Promise<void>((r) => this.waiting.push(r));
-    else this.inFlight++;
+    if (this.inFlight >= this.current) {
+      const queue = urgent ? this.urgentWaiting : this.waiting;
+      await new Promise<void>((r) => queue.push(r));
+    } else this.inFlight++;
     try {
       return await task();
     } finally {
@@ -71,9 +76,11 @@ export class AdaptiveLimit {
   }
 
   private next(): void {
-    while (this.waiting.length > 0 && this.inFlight < this.current) {
+    while (this.inFlight < this.current) {
+      const wake = this.urgentWaiting.shift() ?? this.waiting.shift();
+      if (!wake) return;
       this.inFlight++;
-      this.waiting.shift()!();
+      wake();
     }
   }
 }

@@ -69,6 +69,8 @@ export interface QueueClientsOptions {
   connection: ConnectionSource;
   retryOptions: StorageRetryOptions;
   limit: AdaptiveLimit;
+  /** Whether a queue's calls go before the others waiting for a slot (the stage queue's). */
+  urgent?: (queue: string) => boolean;
   counter: UsageCounter;
   /** Aborted when the transport closes: back-off waits end at once. */
   closed: AbortSignal;
@@ -115,10 +117,11 @@ export class QueueClients {
     use: (client: QueueClient) => Promise<T>,
   ): Promise<T> {
     const { limit, counter, closed } = this.options;
+    const urgent = this.options.urgent?.(queue) ?? false;
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await limit.run(() => this.withRotation(queue, use));
+        const result = await limit.run(() => this.withRotation(queue, use), urgent);
         counter.add(operation);
         limit.succeeded();
         return result;

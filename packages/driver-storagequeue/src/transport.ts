@@ -122,10 +122,13 @@ class StorageQueueTransportImpl implements StorageQueueTransport {
     this.prices = options.prices ?? STORAGE_QUEUE_LIST_PRICES;
     // Every call backing off and every receive waits on this signal: no listener bound applies.
     setMaxListeners(0, this.closeController.signal);
+    // A stage message moves a job forward: its calls go before task calls waiting for a slot.
+    const stageQueues = new Set(queuesOf(this.config.layout.stage));
     this.clients = new QueueClients({
       connection: this.config.connection,
       retryOptions: this.config.retryOptions,
       limit: new AdaptiveLimit({ max: this.config.sendConcurrency }),
+      urgent: (queue) => stageQueues.has(queue),
       counter: this.counter,
       closed: this.closeController.signal,
     });
