@@ -59,6 +59,7 @@ export async function waitFor(
       const poll = new AbortController();
       const stop = () => poll.abort();
       options.signal?.addEventListener('abort', stop, { once: true });
+      if (options.signal?.aborted) stop();
       await Promise.race([
         sleep(interval, undefined, { signal: poll.signal }).catch(() => {}),
         ended.promise,

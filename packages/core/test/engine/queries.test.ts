@@ -135,6 +135,20 @@ describe('queries', () => {
     setTimeout(() => aborting.abort(), 10);
     const err = await aborted.catch((e: unknown) => e);
     expect(isSwitchyardError(err) && err.code).toBe('ABORTED');
+    // Aborted while the job was being read: the wait does not start.
+    const during = new AbortController();
+    const store: Store = Object.create(fake.store);
+    store.getJob = async (id) => {
+      const job = await fake.store.getJob(id);
+      during.abort();
+      return job;
+    };
+    const reading = waitFor({ ...fake.ctx, store }, third, {
+      pollIntervalMs: hour,
+      signal: during.signal,
+    });
+    const late = await reading.catch((e: unknown) => e);
+    expect(isSwitchyardError(late) && late.code).toBe('ABORTED');
   });
 
   it('ready checks the store and each transport, naming what failed', async () => {
