@@ -177,6 +177,7 @@ export interface JobView<R = unknown, P = unknown> {
 }
 
 export interface WaitForOptions {
+  /** Ends the wait: `waitFor` rejects with a `SwitchyardError` coded `ABORTED`. */
   signal?: AbortSignal;
   /** Called on every poll with the current view. */
   onProgress?: (job: JobView) => void;
