@@ -11,8 +11,9 @@
  * faults, injected between (never inside) the driver's statements. ROW_FAULT_CASES and
  * ROW_FAULT_SEED reproduce or extend a run.
  */
-import { createSwitchyard, defineJob, defineTask, silentLogger, stage } from '@switchyard/core';
+import { createSwitchyard, silentLogger } from '@switchyard/core';
 import {
+  chainJob,
   countEffects,
   exactlyOnceViolations,
   faultyStore,
@@ -27,17 +28,6 @@ const CASES = Number(process.env.ROW_FAULT_CASES ?? 5);
 const SEED = Number(process.env.ROW_FAULT_SEED ?? Date.now() % 1_000_000);
 /** How long a claimed range stays locked: a lost settlement's range comes back after this. */
 const LOCK_MS = 300;
-
-/** The results a crash-free run produces: stage s maps v to (v + s) * 2 + 1. */
-function expected(width: number, stages: number) {
-  let values = Array.from({ length: width }, (_, i) => i);
-  const perStage: number[][] = [];
-  for (let s = 0; s < stages; s++) {
-    values = values.map((v) => (v + s) * 2 + 1);
-    perStage.push(values);
-  }
-  return { perStage, sum: values.reduce((a, b) => a + b, 0) };
-}
 
 /** What a case injected: store writes crashed, settlements lost, row-claim calls crashed. */
 interface Injected {
@@ -59,32 +49,14 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
   const base = postgresTransport({ ...engine.connection(), schema, pollIntervalMs: 50 });
   const transport = faultyTransport(base, { dropSettlement: 0.05, failRowClaims: 0.1, random });
 
-  // One in four tasks fails its first one or two attempts (by its value, so retries agree).
-  const task = defineTask({
-    name: 'step',
-    handler: (input: { v: number; s: number }, ctx) => {
-      const failures = (input.v * 7 + input.s * 13) % 4 === 0 ? 1 + ((input.v + input.s) % 2) : 0;
-      if (ctx.attempt <= failures) throw new Error(`transient ${input.s}:${input.v}`);
-      return (input.v + input.s) * 2 + 1;
-    },
-  });
-  const job = defineJob({
+  // One in four tasks fails its first one or two attempts (by its value, so retries agree). Half
+  // the jobs have no finalize: they finish where their last stage completes.
+  const { job, expected } = chainJob({
     name: 'faults',
-    stages: Array.from({ length: stages }, (_, s) =>
-      stage({
-        name: `s${s}`,
-        task,
-        async *fanOut(_params: undefined, ctx) {
-          if (s === 0) for (let v = 0; v < width; v++) yield { v, s };
-          else for await (const r of ctx.results<number>(`s${s - 1}`)) yield { v: r.result, s };
-        },
-      }),
-    ),
-    finalize: async (ctx) => {
-      let sum = 0;
-      for await (const r of ctx.results<number>(`s${stages - 1}`)) sum += r.result;
-      return { sum };
-    },
+    width,
+    stages,
+    finalize: random() < 0.5,
+    fails: ({ v, s }, attempt) => attempt <= ((v * 7 + s * 13) % 4 === 0 ? 1 + ((v + s) % 2) : 0),
   });
   const options = {
     jobs: [job],
@@ -115,14 +87,13 @@ async function runCase(engine: Engine, seed: number, injected: Injected): Promis
       .catch(() => inner.getJob(jobId));
     if (view?.status !== 'succeeded')
       return [`job ended ${view?.status ?? 'missing'}: ${JSON.stringify(view?.error)}`];
-    const want = expected(width, stages);
     violations.push(
       ...(await exactlyOnceViolations({
         store: inner,
         counts,
         jobId,
-        perStage: want.perStage,
-        result: { sum: want.sum },
+        perStage: expected.perStage,
+        result: expected.result,
         results: (s) => yards[0]!.results(jobId, s),
       })),
     );

@@ -1,10 +1,12 @@
 /**
  * Test helpers for driver authors: the conformance suites every driver passes against its real
  * backend, fault-injecting wrappers for transports and stores, a store that counts committed
- * effects and checks they happened exactly once, and a seeded random source to replay a run.
+ * effects and checks they happened exactly once, a job whose results are known in advance, and a
+ * seeded random source to replay a run.
  * @module
  */
 
+export { type ChainJob, type ChainJobOptions, chainJob } from './chain-job.js';
 export { type CrashWindowOptions, crashWindowSuite } from './crash-windows.js';
 export {
   countEffects,
