@@ -95,3 +95,4 @@ export type {
 export { jobPageSize, MAX_REDRIVE_DOUBLINGS } from './store.js';
 export type * from './transport.js';
 export { UsageCounter } from './usage.js';
+export { Wakeups } from './util/wakeups.js';

@@ -38,4 +38,17 @@ describe('Wakeups', () => {
     const later = wakeups.next('nobody');
     expect(await settled(later.promise)).toBe(false);
   });
+
+  it('wakes every key’s waiters at once when told to (their owner is closing)', async () => {
+    const wakeups = new Wakeups<string>();
+    const a = wakeups.next('a');
+    const b = wakeups.next('b');
+    wakeups.wakeAll();
+    expect(await settled(a.promise)).toBe(true);
+    expect(await settled(b.promise)).toBe(true);
+    // Cancelling a woken waiter is harmless.
+    a.cancel();
+    const again = wakeups.next('a');
+    expect(await settled(again.promise)).toBe(false);
+  });
 });

@@ -21,6 +21,7 @@ import {
   type Transport,
   type TransportLimits,
   type TransportUsage,
+  Wakeups,
 } from '@switchyard/core/driver';
 import { type ConnectionOptions, connect, type SqlAdapter } from './adapter.js';
 import { quoteSchema } from './errors.js';
@@ -332,8 +333,8 @@ class PostgresTransportImpl implements PostgresTransport {
   private readonly visibilityMs: number;
   private ready: Promise<SqlAdapter> | undefined;
   private adapter: SqlAdapter | undefined;
-  /** Waiting receivers per queue key, woken by NOTIFY. */
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Waiting receivers per queue key, woken by NOTIFY or by this transport's own sends. */
+  private readonly waiters = new Wakeups<string>();
   private unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
   private closed = false;
   private readonly prices: PostgresPrices;
@@ -482,7 +483,7 @@ class PostgresTransportImpl implements PostgresTransport {
 
   /** Wakes this process's receivers waiting on `queueKey` (whichever lane got the message). */
   private wake(queueKey: string): void {
-    for (const wake of this.waiters.get(splitLane(queueKey).base) ?? []) wake();
+    this.waiters.wake(splitLane(queueKey).base);
   }
 
   async receive(queue: QueueKind, options: ReceiveOptions): Promise<ReceivedMessage[]> {
@@ -496,7 +497,7 @@ class PostgresTransportImpl implements PostgresTransport {
     for (;;) {
       if (signal?.aborted) return [];
       // Register before querying so a NOTIFY arriving mid-query is not missed.
-      const woken = this.nextWake(key);
+      const woken = this.waiters.next(key);
       const lanes = queue === 'task' ? this.lanes.next() : [];
       const rows = await (queue === 'task'
         ? this.run<MessageRow>(db, 'receive', this.q.receiveLanes, [
@@ -840,7 +841,7 @@ class PostgresTransportImpl implements PostgresTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const set of this.waiters.values()) for (const wake of set) wake();
+    this.waiters.wakeAll();
     const unlisten = await this.unlisten?.catch(() => undefined);
     if (unlisten) {
       this.begin('unlisten');
@@ -864,20 +865,6 @@ class PostgresTransportImpl implements PostgresTransport {
       })
       .finally(() => this.end());
     return this.unlisten;
-  }
-
-  private nextWake(key: string): { promise: Promise<void>; cancel(): void } {
-    let set = this.waiters.get(key);
-    if (!set) {
-      set = new Set();
-      this.waiters.set(key, set);
-    }
-    let wake!: () => void;
-    const promise = new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-    set.add(wake);
-    return { promise, cancel: () => set.delete(wake) };
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * One-shot wake-ups by key: a waiter takes the next wake-up of a key before it looks at what it
  * waits for (so one that comes while it looks is not missed), then waits for it — beside a
- * timer, since a wake-up only says what this process saw.
+ * timer, since a wake-up only says what this process saw. The engine's `waitFor` waits on the
+ * jobs this process ends; a driver's waiting receives on the messages it is told of.
  */
 export class Wakeups<K> {
   private readonly waiters = new Map<K, Set<() => void>>();
@@ -34,5 +35,10 @@ export class Wakeups<K> {
     if (!set) return;
     this.waiters.delete(key);
     for (const wake of set) wake();
+  }
+
+  /** Wakes every waiter of every key (their owner is closing). */
+  wakeAll(): void {
+    for (const key of [...this.waiters.keys()]) this.wake(key);
   }
 }
