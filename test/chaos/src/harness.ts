@@ -25,7 +25,7 @@ import {
   type WorkerProcess,
 } from './fleet.js';
 import { verifyFlow, verifyNoSlotHeld } from './flow-verify.js';
-import { CHAOS_JOB, CHAOS_PLAIN_JOB, type ChaosFlow, chaosJob, chaosPlainJob } from './job.js';
+import { CHAOS_JOB, CHAOS_PLAIN_JOB, type ChaosFlow, chaosJobs } from './job.js';
 import { submitterTelemetry, TraceCheck, type TraceReport } from './otel.js';
 import {
   makeTransport,
@@ -146,7 +146,7 @@ export async function prepare(
   const { env } = service;
   const submitter = createSwitchyard({
     ...(telemetry ? { telemetry } : {}),
-    jobs: [chaosJob({ finalized: async () => {} }), chaosPlainJob({ finalized: async () => {} })],
+    jobs: chaosJobs({ finalized: async () => {} }),
     store: postgresStore({ connectionString: env.databaseUrl, schema: env.schema, poolSize: 2 }),
     transports: { [env.path]: makeTransport(env) },
     logger: silentLogger,
@@ -425,10 +425,10 @@ export async function runCampaign(options: CampaignOptions): Promise<PathReport>
           chunk: 10,
           ...(options.maxWorkMs === undefined ? {} : { maxWorkMs: options.maxWorkMs }),
         };
-        // Submit is idempotent: retry it through transient failures (on Azurite the loopback can
-        // run out of ephemeral ports for a moment: EADDRNOTAVAIL).
         // Every other job has no finalize: its last stage's completion finishes it in place.
         const plain = j % 2 === 1;
+        // Submit is idempotent: retry it through transient failures (on Azurite the loopback can
+        // run out of ephemeral ports for a moment: EADDRNOTAVAIL).
         let jobId = '';
         for (let attempt = 1; !jobId; attempt++) {
           try {

@@ -243,10 +243,26 @@ function chaosStages(effect: FinalizeEffect, flow?: ChaosFlow) {
 
 /** The chaos job; `effect` records what finalize did; `flow` limits its first two stages. */
 export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
+  return finalizedJob(chaosStages(effect, flow), effect);
+}
+
+/**
+ * Both chaos jobs on one set of stages, as a worker or a submitter defines them: {@link chaosJob}
+ * and the same without a finalize ({@link CHAOS_PLAIN_JOB}), which succeeds with no result.
+ */
+export function chaosJobs(effect: FinalizeEffect, flow?: ChaosFlow) {
+  const stages = chaosStages(effect, flow);
+  return [
+    finalizedJob(stages, effect),
+    defineJob({ name: CHAOS_PLAIN_JOB, params: chaosParams, stages }),
+  ] as const;
+}
+
+function finalizedJob(stages: ReturnType<typeof chaosStages>, effect: FinalizeEffect) {
   return defineJob({
     name: CHAOS_JOB,
     params: chaosParams,
-    stages: chaosStages(effect, flow),
+    stages,
     finalize: async ({ jobId, stages, results }): Promise<ChaosResult> => {
       let total = 0;
       for await (const { result } of results<number>('sum')) total += result;
@@ -257,15 +273,6 @@ export function chaosJob(effect: FinalizeEffect, flow?: ChaosFlow) {
       await effect.finalized(jobId, out);
       return out;
     },
-  });
-}
-
-/** {@link chaosJob} without a finalize ({@link CHAOS_PLAIN_JOB}): it succeeds with no result. */
-export function chaosPlainJob(effect: FinalizeEffect, flow?: ChaosFlow) {
-  return defineJob({
-    name: CHAOS_PLAIN_JOB,
-    params: chaosParams,
-    stages: chaosStages(effect, flow),
   });
 }
 

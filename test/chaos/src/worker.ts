@@ -9,7 +9,7 @@
 import { createSwitchyard, type Logger, type RetentionOptions } from '@switchyard/core';
 import { postgresStore } from '@switchyard/driver-postgres';
 import pg from 'pg';
-import { type ChaosFlow, chaosJob, chaosPlainJob } from './job.js';
+import { type ChaosFlow, chaosJobs } from './job.js';
 import { registerWorkerTelemetry } from './otel.js';
 import { makeTransport, type PathEnv } from './paths.js';
 import { finalizeEffect, recordingStore } from './recording.js';
@@ -70,10 +70,7 @@ const store = recordingStore(
   },
 );
 const yard = createSwitchyard({
-  jobs: [
-    chaosJob(finalizeEffect(pool, env.schema, config.worker), config.flow),
-    chaosPlainJob(finalizeEffect(pool, env.schema, config.worker), config.flow),
-  ],
+  jobs: chaosJobs(finalizeEffect(pool, env.schema, config.worker), config.flow),
   store,
   transports: { [env.path]: makeTransport(env) },
   batching: {

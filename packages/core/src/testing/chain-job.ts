@@ -43,6 +43,7 @@ export interface ChainJob {
 /** Builds the job (see the module's description) and its crash-free results. */
 export function chainJob(options: ChainJobOptions): ChainJob {
   const { name, width, stages, fails } = options;
+  const finalized = options.finalize !== false;
   const step = defineTask({
     name: `${name}-step`,
     handler: (input: { v: number; s: number }, ctx) => {
@@ -61,18 +62,17 @@ export function chainJob(options: ChainJobOptions): ChainJob {
     }),
   );
   const last = `s${stages - 1}`;
-  const job =
-    options.finalize === false
-      ? defineJob({ name, stages: chain })
-      : defineJob({
-          name,
-          stages: chain,
-          finalize: async (ctx) => {
-            let sum = 0;
-            for await (const r of ctx.results<number>(last)) sum += r.result;
-            return { sum };
-          },
-        });
+  const job = finalized
+    ? defineJob({
+        name,
+        stages: chain,
+        finalize: async (ctx) => {
+          let sum = 0;
+          for await (const r of ctx.results<number>(last)) sum += r.result;
+          return { sum };
+        },
+      })
+    : defineJob({ name, stages: chain });
   let values = Array.from({ length: width }, (_, i) => i);
   const perStage: number[][] = [];
   for (let s = 0; s < stages; s++) {
@@ -80,5 +80,5 @@ export function chainJob(options: ChainJobOptions): ChainJob {
     perStage.push(values);
   }
   const sum = values.reduce((a, b) => a + b, 0);
-  return { job, expected: { perStage, result: options.finalize === false ? undefined : { sum } } };
+  return { job, expected: { perStage, result: finalized ? { sum } : undefined } };
 }
