@@ -310,12 +310,7 @@ async function endToEnd(
     transports: [transport],
     logger: silentLogger,
     reconcile: { intervalMs: 0 },
-    batching: {
-      ...(packTasks === undefined ? {} : { packTasks }),
-      // The window the driver's README recommends: twice the two workers' slots (the default,
-      // 2,048, already is for up to 2 × 512).
-      ...(concurrency === undefined ? {} : { window: Math.max(2048, 2 * 2 * concurrency) }),
-    },
+    ...(packTasks === undefined ? {} : { batching: { packTasks } }),
   });
   const controller = new AbortController();
   try {

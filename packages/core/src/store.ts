@@ -222,7 +222,10 @@ export interface TaskRetry extends TaskRef {
 export interface StageWindow {
   jobId: string;
   stage: number;
-  /** Most of the stage's tasks released and not finished (succeeded or failed). */
+  /**
+   * Most of the stage's tasks released and waiting in the transport: neither finished (succeeded
+   * or failed) nor running (the stage's `running` count: claimed or admitted by a worker).
+   */
   window: number;
   /**
    * The caller is the stage's fan-out: a stage not windowed yet becomes windowed. Any other
@@ -630,9 +633,10 @@ export interface Store extends Partial<FlowControlCapability>, Partial<TaskRowsC
   /**
    * Releases tasks into the transport a window at a time (fairness between jobs). For each stage
    * of a running job that is windowed (or becomes so, with `fanOut`) and not complete, the
-   * released indexes grow to `min(created, succeeded + failed + window)`, and the pending tasks
-   * among the indexes gained are returned: each index goes to one caller only, however many
-   * release at once. Stages that gained no pending task are left out of the answer. `findStuck`
+   * released indexes grow to `min(created, succeeded + failed + running + window)` — at most
+   * `window` released tasks wait in the transport, however many workers run others — and the
+   * pending tasks among the indexes gained are returned: each index goes to one caller only,
+   * however many release at once. Stages that gained no pending task are left out. `findStuck`
    * never reports an unreleased task lost, and counts a released task's silence from the stage's
    * latest release at the earliest. One round trip for the batch.
    */

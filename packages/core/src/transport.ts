@@ -40,6 +40,14 @@ export interface TransportLimits {
    * settlement statements cost far more than a short task. Absent: none.
    */
   prefetchPerSlot?: number;
+  /**
+   * Tasks of one stage that may wait in this transport's queue (`batching.window` when the user
+   * sets none): recommended by a transport whose queue drains slowly, since a job behind waits
+   * for the queued tasks ahead of it, and a queue kept short still never runs dry as long as it
+   * holds more than the tasks its workers take while a release is on its way. Absent: the
+   * engine's default.
+   */
+  window?: number;
 }
 
 /** A message to send. */

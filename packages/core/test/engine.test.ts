@@ -463,34 +463,43 @@ describe('engine: fairness window (batching.window)', () => {
     expect((await h.yard.waitFor(big.jobId, { pollIntervalMs: 20 })).status).toBe('succeeded');
   });
 
-  it('never has more of a stage in the transport than its window, and runs every task once', async () => {
+  it('never has more of a stage waiting in the transport than its window, yet fills every slot, and runs every task once', async () => {
     const inner = memoryTransport({ visibilityTimeoutMs: 500 });
     const window = 10;
     let sent = 0;
+    const received = new Set<string>();
     let ended = 0;
     let overWindow = 0;
+    let mostRunning = 0;
     const spy: Transport = {
       name: inner.name,
       limits: inner.limits,
       extendLock: inner.extendLock!.bind(inner),
-      receive: inner.receive.bind(inner),
+      receive: async (queue, options) => {
+        const got = await inner.receive(queue, options);
+        if (queue === 'task') for (const m of got) received.add(m.id);
+        return got;
+      },
       settle: inner.settle.bind(inner),
       close: inner.close.bind(inner),
       send: (queue, messages, options) => {
         if (queue === 'task') {
           sent += messages.length;
-          // A task is released only once an earlier one's outcome is recorded, after its handler.
-          if (sent > ended + window) overWindow++;
+          // A task is released only while fewer than the window wait: the others a worker took.
+          if (sent > received.size + window) overWindow++;
         }
         return inner.send(queue, messages, options);
       },
     };
     const runs = new Map<number, number>();
+    let running = 0;
     const counted = defineTask({
       name: 'counted',
       handler: async ({ i }: { i: number }) => {
         runs.set(i, (runs.get(i) ?? 0) + 1);
-        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        mostRunning = Math.max(mostRunning, ++running);
+        await new Promise((r) => setTimeout(r, 1 + Math.random() * 3));
+        running--;
         ended++;
         return i;
       },
@@ -507,7 +516,10 @@ describe('engine: fairness window (batching.window)', () => {
     expect(view.status).toBe('succeeded');
     expect(view.stages[0]).toMatchObject({ succeeded: 500, failed: 0 });
     expect(sent).toBe(500);
+    expect(ended).toBe(500);
     expect(overWindow).toBe(0);
+    // The window bounds the queue, not the workers: their 16 slots ran more than 10 at once.
+    expect(mostRunning).toBeGreaterThan(window);
     expect([...runs.keys()].sort((a, b) => a - b)).toEqual(
       Array.from({ length: 500 }, (_, i) => i),
     );

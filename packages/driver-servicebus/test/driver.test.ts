@@ -323,4 +323,14 @@ describe('options validation (no backend)', () => {
     );
     await bad.close();
   });
+
+  it('recommends a fairness window of 512 tasks waiting per stage, 8 messages when packed', async () => {
+    const cs = 'Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=v';
+    const plain = serviceBusTransport({ connectionString: cs });
+    expect(plain.limits.window).toBe(512);
+    // The tiers pack 100 tasks per message.
+    const standard = serviceBusTransport({ connectionString: cs, tier: 'standard' });
+    expect(standard.limits.window).toBe(800);
+    await Promise.all([plain.close(), standard.close()]);
+  });
 });

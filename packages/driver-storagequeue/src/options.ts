@@ -74,6 +74,15 @@ export interface StorageQueueTransportOptions {
 export const DEFAULT_SEND_CONCURRENCY = 64;
 export const MAX_RECEIVE = 32;
 const BATCH_MESSAGES = 32;
+/**
+ * The fairness window recommended to the engine (`limits.window`): tasks of one stage waiting in
+ * a queue, at least 8 messages' worth when packed. Each message is an HTTP call to put, one to
+ * get and one to delete, so a queue drains at hundreds of tasks a second: a job behind another
+ * waits for 64 of them in tens of milliseconds, for the engine's 1,024 in seconds (`npm run bench
+ * -- fairness`). Two receives' worth still outlast a release's round trip at that rate.
+ */
+const WINDOW_TASKS = 64;
+const WINDOW_MESSAGES = 8;
 export const MAX_VISIBILITY_S = 7 * 24 * 3600;
 
 /** Validated options with every default applied. */
@@ -218,6 +227,7 @@ export function resolveOptions(options: StorageQueueTransportOptions): ResolvedO
       sendConcurrency: Math.max(2, Math.ceil((sendConcurrency * 4) / BATCH_MESSAGES)),
       maxReceiveMessages: MAX_RECEIVE,
       ...(packTasks > 1 ? { packTasks } : {}),
+      window: Math.max(WINDOW_TASKS, WINDOW_MESSAGES * packTasks),
     },
   };
 }

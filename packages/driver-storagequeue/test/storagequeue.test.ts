@@ -113,6 +113,12 @@ describe('option validation (no backend needed)', () => {
     expect(text.limits.maxMessageBytes).toBe(65_536 - 1024);
   });
 
+  it('recommends a short fairness window: 64 tasks waiting per stage, 8 messages when packed', () => {
+    expect(storageQueueTransport({ connectionString: cs }).limits.window).toBe(64);
+    const packed = storageQueueTransport({ connectionString: cs, packTasks: 32 });
+    expect(packed.limits.window).toBe(256);
+  });
+
   it('rejects an over-limit body with a typed error pointing at the claim check, before any I/O', async () => {
     const t = storageQueueTransport({ connectionString: cs });
     const body = 'x'.repeat(48 * 1024 + 1);

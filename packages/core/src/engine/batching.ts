@@ -30,14 +30,16 @@ export interface BatchingOptions {
    */
   packTasks?: number;
   /**
-   * Fairness between jobs: most tasks of one stage released into the transport and not finished
-   * yet. Every task row is inserted by the fan-out, but a task's message is sent only once it
-   * fits in its stage's window; each finished task releases the next. Jobs sharing a transport
-   * therefore interleave in its queue, and a small job submitted behind a 100,000-task job waits
-   * for at most a window of that job's tasks, not for all of them. Set it to at least twice the
-   * total `concurrency` of the workers sharing the transport, so they never run out of released
-   * tasks; `false` sends every task as its chunk is inserted.
-   * @defaultValue 2048
+   * Fairness between jobs: most tasks of one stage waiting in the transport's queue — released
+   * into it, and neither running on a worker nor finished. Every task row is inserted by the
+   * fan-out, but a task's message is sent only once it fits in its stage's window; each barrier
+   * batch releases as many as its stage's queue has room for. Jobs sharing a transport therefore
+   * interleave in its queue, and a small job submitted behind a 100,000-task job waits for at
+   * most a window of that job's tasks, not for all of them. Tasks the workers took do not count,
+   * so the window does not limit how many run at once, whatever the fleet's size. `false` sends
+   * every task as its chunk is inserted.
+   * @defaultValue the transport's recommendation (`limits.window`: Service Bus 512, Storage
+   * Queues 64), else 1024
    */
   window?: number | false;
 }
@@ -82,14 +84,28 @@ export function resolvePolicy(
     chunkSize: Math.max(1, options.chunkSize ?? DEFAULTS.batching.chunkSize),
     packTasks: packTasksOf(options.packTasks ?? limits.packTasks),
     spreadOver: options.packTasks === undefined ? DEFAULTS.batching.spreadOver : undefined,
-    window: windowOf(options.window),
+    window: windowOf(options.window, limits.window),
   };
 }
 
-/** The window a policy applies (its value is checked with the other options, in options.ts). */
-function windowOf(value: number | false | undefined): number | undefined {
+/**
+ * The window a policy applies: the user's (checked with the other options, in options.ts), else
+ * the transport's recommendation, else the engine's.
+ */
+function windowOf(
+  value: number | false | undefined,
+  recommended: number | undefined,
+): number | undefined {
   if (value === false) return undefined;
-  return value ?? DEFAULTS.batching.window;
+  if (value !== undefined) return value;
+  if (recommended === undefined) return DEFAULTS.batching.window;
+  if (!Number.isSafeInteger(recommended) || recommended < 1) {
+    const message = 'must be a positive integer';
+    throw new ValidationError(`the transport's limits.window ${message}`, [
+      { path: 'limits.window', message },
+    ]);
+  }
+  return recommended;
 }
 
 function packTasksOf(value: number | undefined): number {

@@ -150,10 +150,11 @@ export const DEFAULTS = {
      */
     spreadOver: 16,
     /**
-     * Tasks of one stage released into the transport and not finished (fairness between jobs):
-     * twice the task slots of a few workers at the default concurrency, so they never wait for a
-     * release, while a job behind waits for at most this many of another job's tasks.
+     * Tasks of one stage waiting in the transport (fairness between jobs), unless the transport
+     * recommends a number (`limits.window`): a job behind waits for at most this many of another
+     * job's tasks, and at tens of thousands of tasks a second the queue still holds more than the
+     * workers take between two releases (a barrier batch's, at least `window.gatherMs` apart).
      */
-    window: 2048,
+    window: 1024,
   },
 } as const;

@@ -342,7 +342,8 @@ class MemoryStore implements Store {
       if (state?.job.status !== 'running' || !record || record.status === 'complete') continue;
       if (record.released === null && !fanOut) continue;
       const from = record.released ?? 0;
-      const to = Math.min(record.created, record.succeeded + record.failed + window);
+      const left = record.succeeded + record.failed + record.running;
+      const to = Math.min(record.created, left + window);
       if (to <= from) continue;
       record.released = to;
       state.releasedAt[stage] = Date.now();

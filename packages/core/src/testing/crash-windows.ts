@@ -570,7 +570,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
               ws.every((w) => !w.fanOut) &&
                 stage?.total !== null &&
                 stage !== undefined &&
-                stage.succeeded + stage.failed + 1 > (stage.released ?? 0) &&
+                stage.succeeded + stage.failed + stage.running + 1 > (stage.released ?? 0) &&
                 (stage.released ?? 0) < stage.total,
             ),
         });

@@ -401,6 +401,32 @@ export function storeConformance(
       expect(indexes(await store.releaseTasks([window()]))).toEqual([6]);
     });
 
+    it('counts only the tasks waiting in the transport against the window: a running task has left it (releaseTasks)', {
+      timeout,
+    }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 8);
+      const window = { jobId: 'job-1', stage: 0, window: 2 };
+      const indexes = (released: ReleasedTasks[]) =>
+        released.flatMap((r) => r.tasks.map((t) => t.index));
+      expect(indexes(await store.releaseTasks([{ ...window, fanOut: true }]))).toEqual([0, 1]);
+      // Both released tasks taken by workers: two more may wait, before anything finishes.
+      await store.claimTasks([ref('job-1', 0, 0), ref('job-1', 0, 1)]);
+      expect(indexes(await store.releaseTasks([window]))).toEqual([2, 3]);
+      // A finished task neither waits nor runs: its end releases nothing while 2 and 3 wait.
+      await store.completeTasks([ok('job-1', 0, 0)]);
+      expect(await store.releaseTasks([window])).toEqual([]);
+      // A retried task runs no more: it waits for its message again, so it takes a window place.
+      await store.retryTasks([{ ...ref('job-1', 0, 1), error: { name: 'Error', message: 'x' } }]);
+      expect(await store.releaseTasks([window])).toEqual([]);
+      // An admitted pack's tasks count as running, like claimed ones.
+      if (store.admitPacks) {
+        // 1 finished + 2 running + a window of 2: released up to index 5.
+        expect(await store.admitPacks([{ jobId: 'job-1', stage: 0, tasks: 2 }])).toEqual([true]);
+        expect(indexes(await store.releaseTasks([window]))).toEqual([4]);
+      }
+    });
+
     it('releases only pending tasks, and nothing of a stopped job or a complete stage', {
       timeout,
     }, async () => {

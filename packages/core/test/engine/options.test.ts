@@ -51,6 +51,7 @@ describe('resolveOptions', () => {
     const policy = settings.transports.get('memory')!.policy;
     expect(policy.packTasks).toBe(DEFAULTS.batching.packTasks);
     expect(policy.chunkSize).toBe(DEFAULTS.batching.chunkSize);
+    expect(policy.window).toBe(DEFAULTS.batching.window);
     expect([...settings.jobs.keys()]).toEqual(['double']);
     expect(settings.retention).toEqual({});
   });
@@ -156,6 +157,21 @@ describe('resolveOptions', () => {
       packTasks: DEFAULTS.batching.packTasks,
       chunkSize: DEFAULTS.batching.chunkSize,
     });
+  });
+
+  it("windows a stage as batching says, else as the transport recommends, else by the engine's default", () => {
+    const windowOf = (limits: { window?: number }, batching?: { window?: number | false }) => {
+      const transport = memoryTransport({ limits });
+      const settings = resolveOptions(options({ transports: [transport], batching }));
+      return settings.transports.get('memory')!.policy.window;
+    };
+    expect(windowOf({})).toBe(DEFAULTS.batching.window);
+    expect(windowOf({ window: 64 })).toBe(64);
+    expect(windowOf({ window: 64 }, { window: 300 })).toBe(300);
+    expect(windowOf({ window: 64 }, { window: false })).toBeUndefined();
+    // A driver's bad recommendation is named, not applied.
+    expect(invalidField(() => windowOf({ window: 0 }))).toBe('limits.window');
+    expect(invalidField(() => windowOf({ window: 2.5 }))).toBe('limits.window');
   });
 
   it('caps batch sizes at what the transport allows', () => {

@@ -7,10 +7,12 @@ import { leadingRun } from './leadingRun.js';
  *    a stage not windowed yet only from the fan-out's entries (`fan_width`), the only caller
  *    that may window it.
  * 2. `stage_locks`: the stage rows of running jobs, not complete, windowed (or windowed now by the
- *    fan-out), whose range would grow: `upto = least(created, succeeded + failed + width)` above
- *    `released`. They are locked in key order (README, "Lock order"), and a locked row is read as
- *    its latest committed version, so callers releasing the same stage at once serialise here and
- *    each computes its range from where the previous one left it: no index goes to two callers.
+ *    fan-out), whose range would grow: `upto = least(created, succeeded + failed + running +
+ *    width)` above `released` — the window counts the tasks waiting in the transport, not those
+ *    a worker took (`running`, the count claims and admissions keep in the same row).
+ *    They are locked in key order (README, "Lock order"), and a locked row is read as its latest
+ *    committed version, so callers releasing the same stage at once serialise here and each
+ *    computes its range from where the previous one left it: no index goes to two callers.
  * 3. `bounds`: the range stops at the first index in `[from, upto)` whose task row this
  *    statement does not see. `created` of the locked row may count rows of a fan-out's insert
  *    that committed after this statement's snapshot was taken, or a later chunk of an insert
@@ -35,7 +37,7 @@ WITH input AS (
 ), stage_locks AS (
   -- Lock order (README): stage rows in key order; this statement locks nothing else.
   SELECT st.job_id, st.idx, i.ord, coalesce(st.released, 0) AS from_idx,
-         least(st.created, st.succeeded + st.failed
+         least(st.created, st.succeeded + st.failed + st.running
                            + CASE WHEN st.released IS NULL THEN i.fan_width ELSE i.width END)::int AS upto
     FROM ${s}.stages st
     JOIN input i ON (st.job_id, st.idx) = (i.job_id, i.stage)
@@ -44,7 +46,7 @@ WITH input AS (
      AND st.status <> 'complete'
      -- Not windowed and no fan-out entry: left alone (least() skips a NULL, so say it).
      AND (st.released IS NOT NULL OR i.fan_width IS NOT NULL)
-     AND least(st.created, st.succeeded + st.failed
+     AND least(st.created, st.succeeded + st.failed + st.running
                            + CASE WHEN st.released IS NULL THEN i.fan_width ELSE i.width END)
          > coalesce(st.released, 0)
    ORDER BY st.job_id, st.idx
