@@ -64,6 +64,8 @@ interface Hooks {
   failFinish?: (jobId: string) => boolean;
   /** The fairness window (`batching.window`); by default the engine's, wider than the job. */
   window?: number;
+  /** Tasks per fan-out chunk (`batching.chunkSize`). @defaultValue 4 */
+  chunkSize?: number;
   /**
    * Return true to lose this release: the worker crashed before asking the store for it. `stage`
    * is the first window's stage as the store has it just before.
@@ -245,7 +247,7 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         transports: [transport],
         logger: silentLogger,
         batching: {
-          chunkSize: 4,
+          chunkSize: hooks.chunkSize ?? 4,
           maxMessages: 2,
           ...(hooks.window === undefined ? {} : { window: hooks.window }),
         },
@@ -544,9 +546,12 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
         timeout,
       }, async () => {
         const once = firstTime();
-        // Window 1: task 1 of the first stage is sent by the release that task 0's end made.
+        // Window 1 and one fan-out chunk, released before any task runs: task 1 of the first
+        // stage is sent by the release that task 0's end made (a later chunk's release could
+        // send it while task 0 runs, and the fan-out's redelivery would re-send it).
         const ctx = await setup({
           window: 1,
+          chunkSize: TASKS,
           failSend: (q, ms) => once(q === 'task' && ms.some((m) => taskIndexesOf(m).includes(1))),
         });
         const { jobId } = await ctx.yard.submit('windows', undefined);
