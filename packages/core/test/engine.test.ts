@@ -527,6 +527,37 @@ describe('engine: fairness window (batching.window)', () => {
   });
 });
 
+describe('engine: fairness window and a fleet of slow tasks', () => {
+  it('fills every slot before any task ends: tasks taken by workers make room in the queue', async () => {
+    const window = 2;
+    let running = 0;
+    let ended = 0;
+    let mostBeforeAnyEnded = 0;
+    const slow = defineTask({
+      name: 'slow',
+      handler: async ({ i }: { i: number }) => {
+        running++;
+        if (ended === 0) mostBeforeAnyEnded = Math.max(mostBeforeAnyEnded, running);
+        await new Promise((r) => setTimeout(r, 400));
+        running--;
+        ended++;
+        return i;
+      },
+    });
+    const h = startYards([simpleJob('slow-fleet', slow, 12)], {
+      workers: 2,
+      concurrency: 4,
+      batching: { window },
+    });
+    cleanup = h.stop;
+    const { jobId } = await h.yard.submit('slow-fleet', undefined);
+    const view = await h.yard.waitFor(jobId, { pollIntervalMs: 10 });
+    expect(view.status).toBe('succeeded');
+    // Two workers of 4 slots: all 8 busy within the first tasks' 400 ms, not 2 at a time.
+    expect(mostBeforeAnyEnded).toBe(8);
+  });
+});
+
 describe('engine: packed task messages (batching.packTasks)', () => {
   /** The memory transport, counting the task messages sent and the tasks they carry. */
   function countingTransport() {

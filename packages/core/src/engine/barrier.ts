@@ -28,10 +28,12 @@ export interface BarrierOptions {
   /** Called for each stage an outcome batch completed, before the batch's callers resume. */
   onStageComplete: (completion: StageCompletion) => Promise<void>;
   /**
-   * Told of the stages an outcome batch finished tasks of (and did not complete), once the batch
-   * is recorded: their fairness windows release the next tasks. Must not throw or block.
+   * Told of the stages whose queued tasks may have room: those a claim or admission batch took
+   * tasks of (they left the queue), and those an outcome batch finished tasks of and did not
+   * complete, once the batch is recorded. Their fairness windows release the next tasks. Must not
+   * throw or block.
    */
-  onTasksFinished?: (stages: StageKey[]) => void;
+  onRoom?: (stages: StageKey[]) => void;
   /** Traces each outcome batch (no-op without an OpenTelemetry SDK). */
   telemetry?: Telemetry;
 }
@@ -43,16 +45,28 @@ export class Barrier {
   private readonly completions: Batcher<TaskOutcome, boolean>;
   private readonly retries: Batcher<TaskRetry, undefined>;
 
-  constructor({ store, onStageComplete, onTasksFinished, telemetry }: BarrierOptions) {
+  constructor({ store, onStageComplete, onRoom, telemetry }: BarrierOptions) {
     const sizes = DEFAULTS.batchers;
     this.claims = new Batcher(
-      (refs) => store.claimTasks(refs),
+      async (refs) => {
+        const claims = await store.claimTasks(refs);
+        onRoom?.(stagesOf(refs.filter((_, i) => claims[i]?.outcome === 'run')));
+        return claims;
+      },
       sizes.claims.maxBatch,
       sizes.claims.inFlight,
     );
     const admitPacks = store.admitPacks?.bind(store);
     this.admissions = admitPacks
-      ? new Batcher(admitPacks, sizes.admissions.maxBatch, sizes.admissions.inFlight)
+      ? new Batcher(
+          async (packs: readonly PackAdmission[]) => {
+            const admitted = await admitPacks(packs);
+            onRoom?.(stagesOf(packs.filter((_, i) => admitted[i])));
+            return admitted;
+          },
+          sizes.admissions.maxBatch,
+          sizes.admissions.inFlight,
+        )
       : undefined;
     this.completions = new Batcher(
       async (outcomes) => {
@@ -65,8 +79,7 @@ export class Barrier {
           const { applied, completedStages } = await store.completeTasks(unique);
           span?.setAttribute(ATTR.stagesCompleted, completedStages.length);
           for (const completion of completedStages) await onStageComplete(completion);
-          if (onTasksFinished && applied.length > 0)
-            onTasksFinished(openStages(unique, completedStages));
+          if (onRoom && applied.length > 0) onRoom(openStages(unique, completedStages));
           const set = new Set(applied);
           return outcomes.map((o, i) => first.get(o.taskId) === i && set.has(o.taskId));
         };
@@ -145,14 +158,24 @@ function openStages(
   outcomes: readonly TaskOutcome[],
   completed: readonly StageCompletion[],
 ): StageKey[] {
+  const stages = stageMap(outcomes);
+  for (const { jobId, stage } of completed) stages.delete(`${jobId}:${stage}`);
+  return [...stages.values()];
+}
+
+/** The stages of a batch's items, once each. */
+function stagesOf(items: readonly StageKey[]): StageKey[] {
+  return items.length === 0 ? [] : [...stageMap(items).values()];
+}
+
+function stageMap(items: readonly StageKey[]): Map<string, StageKey> {
   const stages = new Map<string, StageKey>();
   let last: StageKey | undefined;
-  for (const { jobId, stage } of outcomes) {
-    // A batch's outcomes come in runs of one stage: a key is built once per run.
+  for (const { jobId, stage } of items) {
+    // A batch's items come in runs of one stage: a key is built once per run.
     if (last?.jobId === jobId && last.stage === stage) continue;
     last = { jobId, stage };
     stages.set(`${jobId}:${stage}`, last);
   }
-  for (const { jobId, stage } of completed) stages.delete(`${jobId}:${stage}`);
-  return [...stages.values()];
+  return stages;
 }

@@ -103,7 +103,7 @@ class SwitchyardImpl<Jobs extends readonly NamedJob[]> implements Switchyard<Job
     const barrier = new Barrier({
       store: this.store,
       onStageComplete: (c) => advance.onStageComplete(c),
-      onTasksFinished: (stages) => this.window.finished(stages),
+      onRoom: (stages) => this.window.freed(stages),
       telemetry: this.ctx.telemetry,
     });
     this.gate = FlowGate.for(this.ctx);

@@ -148,7 +148,7 @@ export function engineModules(ctx: EngineContext): EngineModules {
   const barrier = new Barrier({
     store: ctx.store,
     onStageComplete: (c) => advance.onStageComplete(c),
-    onTasksFinished: (stages) => window.finished(stages),
+    onRoom: (stages) => window.freed(stages),
   });
   const tasks = new TaskRunner(ctx, { barrier, advance });
   const stages = new StageRunner(ctx, advance, window);

@@ -34,10 +34,10 @@ describe('TaskWindow', () => {
     const fake = fakeEngine({ batching: { window: 2 } });
     const jobId = await windowed(fake, 5, 2);
     await fake.store.completeTasks(done(jobId, 0, 1));
-    fake.modules.window.finished([{ jobId, stage: 0 }]);
+    fake.modules.window.freed([{ jobId, stage: 0 }]);
     await vi.waitFor(() => expect(sentIndexes(fake)).toEqual([2, 3]));
     // Asked again with nothing finished since: nothing more is sent.
-    fake.modules.window.finished([{ jobId, stage: 0 }]);
+    fake.modules.window.freed([{ jobId, stage: 0 }]);
     await new Promise((r) => setTimeout(r, 20));
     expect(sentIndexes(fake)).toEqual([2, 3]);
   });
@@ -54,7 +54,7 @@ describe('TaskWindow', () => {
     };
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
-      fake.modules.window.finished([{ jobId, stage: 0 }]);
+      fake.modules.window.freed([{ jobId, stage: 0 }]);
       await vi.waitFor(() => expect(failures).toBe(1));
       await vi.advanceTimersByTimeAsync(1000);
     } finally {
@@ -90,7 +90,7 @@ describe('TaskWindow', () => {
     const jobId = await windowed(fake, 4, 2);
     await fake.store.completeTasks(done(jobId, 0, 1));
     await fake.modules.window.close();
-    fake.modules.window.finished([{ jobId, stage: 0 }]);
+    fake.modules.window.freed([{ jobId, stage: 0 }]);
     await new Promise((r) => setTimeout(r, 20));
     expect(sentIndexes(fake)).toEqual([]);
   });

@@ -1,16 +1,18 @@
 /**
- * The fairness window (`batching.window`): a stage keeps at most `window` of its tasks released
- * into the transport and not finished (on every transport but one claiming the store's task rows,
- * whose claims take the offered stages in turn instead). The fan-out inserts every task but sends
- * only the ones the store releases; each batch of finished tasks asks the store to release the
- * next ones, whose messages this module sends. Jobs sharing a transport therefore interleave in its queue: a job
- * submitted behind a huge one waits for at most a window of its tasks.
+ * The fairness window (`batching.window`): at most `window` of a stage's tasks wait in the
+ * transport's queue — released, and neither running on a worker nor finished (on every transport
+ * but one claiming the store's task rows, whose claims take the offered stages in turn instead).
+ * The fan-out inserts every task but sends only the ones the store releases; each barrier batch
+ * that took tasks of a stage (claims, pack admissions) or finished some asks the store to release
+ * the next ones, whose messages this module sends. Jobs sharing a transport therefore interleave
+ * in its queue: a job submitted behind a huge one waits for at most a window of its tasks, while
+ * workers taking tasks make room at once, so a fleet of any size fills up.
  *
- * Releases run in the background, one at a time per Switchyard, each covering every stage whose
- * tasks finished since the last: the barrier's callers never wait for them. What a crash or a
- * failure leaves unreleased is released again by the next finished task of the stage or, when none
- * is left running, by the reconciler's pass ({@link TaskWindow.sweep}); a released task whose
- * message was lost is found by `findStuck` as any other.
+ * Releases run in the background, one at a time per Switchyard, each covering every stage that
+ * made room since the last: the barrier's callers never wait for them. What a crash or a failure
+ * leaves unreleased is released again by the stage's next batch or, when none is left, by the
+ * reconciler's pass ({@link TaskWindow.sweep}); a released task whose message was lost is found by
+ * `findStuck` as any other.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Context, trace } from '@opentelemetry/api';
@@ -29,12 +31,18 @@ export interface StageKey {
 }
 
 export class TaskWindow {
-  /** Stages whose tasks finished since the last release, by `jobId:stage`. */
+  /** Stages that made room since the last release, by `jobId:stage`. */
   private pending = new Map<string, StageKey>();
   private pumping: Promise<void> | undefined;
   /** When the last background release started (`performance.now()`). */
   private lastRelease = Number.NEGATIVE_INFINITY;
   private closed = false;
+
+  /**
+   * False when no transport of this Switchyard is windowed, so nothing is ever released. Read at
+   * the first batch's call, after the engine's init marked the transports claiming task rows.
+   */
+  private windowed: boolean | undefined;
 
   constructor(private readonly ctx: EngineContext) {}
 
@@ -48,16 +56,22 @@ export class TaskWindow {
     return state?.rowClaims ? undefined : state?.policy.window;
   }
 
-  /** Tasks of these stages finished: their next tasks are released in the background. */
-  finished(stages: readonly StageKey[]): void {
-    if (this.closed) return;
+  /**
+   * Tasks of these stages left the queue (a worker took them) or finished: the next ones are
+   * released in the background.
+   */
+  freed(stages: readonly StageKey[]): void {
+    this.windowed ??= [...this.ctx.settings.transports.keys()].some(
+      (name) => this.windowOf(name) !== undefined,
+    );
+    if (this.closed || !this.windowed || stages.length === 0) return;
     for (const key of stages) this.pending.set(`${key.jobId}:${key.stage}`, key);
     this.kick();
   }
 
   /**
    * Starts the background releases unless they run. A pump that ends looks again: stages added
-   * between its last look and its end would otherwise wait for the next finished task, of which
+   * between its last look and its end would otherwise wait for the stage's next batch, of which
    * there may be none.
    */
   private kick(): void {
@@ -127,7 +141,7 @@ export class TaskWindow {
 
   private async pump(): Promise<void> {
     while (this.pending.size > 0 && !this.closed) {
-      // Releases a little apart gather the tasks finished meanwhile: fewer, larger statements
+      // Releases a little apart gather the room made meanwhile: fewer, larger statements
       // and sends, where one per barrier batch cost the store more than the window saved.
       const wait = this.lastRelease + DEFAULTS.window.gatherMs - performance.now();
       if (wait > 0) await sleep(wait);
@@ -148,7 +162,7 @@ export class TaskWindow {
   }
 
   private retryLater(keys: readonly StageKey[]): void {
-    const timer = setTimeout(() => this.finished(keys), DEFAULTS.window.retryMs);
+    const timer = setTimeout(() => this.freed(keys), DEFAULTS.window.retryMs);
     timer.unref();
   }
 
