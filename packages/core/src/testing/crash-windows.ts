@@ -551,8 +551,9 @@ export function crashWindowSuite(name: string, options: CrashWindowOptions): voi
       }, async () => {
         const once = firstTime();
         // Window 1 and one fan-out chunk, released before any task runs: task 1 of the first
-        // stage is sent by the release that task 0's end made (a later chunk's release could
-        // send it while task 0 runs, and the fan-out's redelivery would re-send it).
+        // stage is sent by a barrier batch's release, the one task 0's claim or end made (a later
+        // chunk's release could send it while task 0 runs, and the fan-out's redelivery would
+        // re-send it).
         const ctx = await setup({
           window: 1,
           chunkSize: TASKS,
