@@ -206,8 +206,9 @@ const DEFAULT_PREFETCH = 100;
  * The fairness window recommended to the engine (`limits.window`): tasks of one stage waiting in
  * a queue, at least 8 messages' worth when packed. A queue drains at thousands of messages a
  * second, so a job behind another waits some 100 ms for 512 of its tasks (`npm run bench --
- * fairness`), where the engine's 1,024 doubled that; and 512 still outlast a release's round trip
- * at that rate.
+ * fairness`), and 512 still outlast a release's round trip at that rate. Azure Functions sizes a
+ * queue-triggered app by queue length ÷ `maxConcurrentCalls` (16): 512 lets it reach 32
+ * instances (README, Limits).
  */
 const WINDOW_TASKS = 512;
 const WINDOW_MESSAGES = 8;

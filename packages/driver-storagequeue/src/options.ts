@@ -76,12 +76,13 @@ export const MAX_RECEIVE = 32;
 const BATCH_MESSAGES = 32;
 /**
  * The fairness window recommended to the engine (`limits.window`): tasks of one stage waiting in
- * a queue, at least 8 messages' worth when packed. Each message is an HTTP call to put, one to
- * get and one to delete, so a queue drains at hundreds of tasks a second: a job behind another
- * waits for 64 of them in tens of milliseconds, for the engine's 1,024 in seconds (`npm run bench
- * -- fairness`). Two receives' worth still outlast a release's round trip at that rate.
+ * a queue, at least 8 messages' worth when packed. Azure Functions sizes a queue-triggered app by
+ * its queue's length (target-based scaling: length ÷ the trigger's batch size, 16), so a window
+ * caps the app at window ÷ 16 instances: 512 lets it reach 32, as on Service Bus. A job behind a
+ * big one waits for those 512 tasks, not for the big job's thousands; hosts that do not scale by
+ * queue length (`work()`) may set a smaller `batching.window` (README, Limits).
  */
-const WINDOW_TASKS = 64;
+const WINDOW_TASKS = 512;
 const WINDOW_MESSAGES = 8;
 export const MAX_VISIBILITY_S = 7 * 24 * 3600;
 

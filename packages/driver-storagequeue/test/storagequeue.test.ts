@@ -113,10 +113,10 @@ describe('option validation (no backend needed)', () => {
     expect(text.limits.maxMessageBytes).toBe(65_536 - 1024);
   });
 
-  it('recommends a short fairness window: 64 tasks waiting per stage, 8 messages when packed', () => {
-    expect(storageQueueTransport({ connectionString: cs }).limits.window).toBe(64);
-    const packed = storageQueueTransport({ connectionString: cs, packTasks: 32 });
-    expect(packed.limits.window).toBe(256);
+  it('recommends a fairness window of 512 tasks waiting per stage, 8 messages when packed', () => {
+    expect(storageQueueTransport({ connectionString: cs }).limits.window).toBe(512);
+    const packed = storageQueueTransport({ connectionString: cs, packTasks: 100 });
+    expect(packed.limits.window).toBe(800);
   });
 
   it('rejects an over-limit body with a typed error pointing at the claim check, before any I/O', async () => {

@@ -38,8 +38,10 @@ export interface BatchingOptions {
    * most a window of that job's tasks, not for all of them. Tasks the workers took do not count,
    * so the window does not limit how many run at once, whatever the fleet's size. `false` sends
    * every task as its chunk is inserted.
-   * @defaultValue the transport's recommendation (`limits.window`: Service Bus 512, Storage
-   * Queues 64), else 1024
+   * Azure Functions sizes a queue-triggered app by queue length, so the window also caps its
+   * scale-out at window ÷ the trigger's concurrency per instance (16 by default).
+   * @defaultValue the transport's recommendation (`limits.window`: Service Bus and Storage Queues
+   * 512), else 1024
    */
   window?: number | false;
 }
