@@ -18,6 +18,10 @@
  * - this process's event-loop delay during the solo runs and behind the big job
  *   (`soloLoopDelayMs`, `behindLoopDelayMs`: p50, p99, max): what each of the small job's hops
  *   waits for at least.
+ * - on PostgreSQL and Storage Queues, a bare round trip to the service (`SELECT 1`; a queue's
+ *   properties) sampled every 10 ms during the solo runs and behind the big job (`soloProbeMs`,
+ *   `behindProbeMs`): how much slower the service answers under the big job's load, whatever the
+ *   engine does — each of the small job's hops is one or more such round trips.
  *
  * With `rounds` > 1 the two settings alternate which runs first and the figures are medians.
  *
@@ -30,6 +34,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { QueueClient } from '@azure/storage-queue';
 import {
   createSwitchyard,
   defineJob,
@@ -136,6 +141,13 @@ interface Drivers {
    * the job's row was created (see {@link JobSteps}).
    */
   steps?(jobId: string): Promise<JobSteps>;
+  /**
+   * One bare round trip to the path's service that no job waits for (PostgreSQL: `SELECT 1` on a
+   * pool of its own; Azurite: a queue's properties, through the SDK's own client). Timed
+   * alone and behind the big job, it says how much of the small job's wait is the service's
+   * answer time under the big job's load rather than anything the engine does.
+   */
+  probe?(): Promise<unknown>;
   /** After the Switchyard is closed. */
   dispose(): Promise<void>;
 }
@@ -220,6 +232,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
             store: postgresStore({ connectionString: DATABASE_URL, schema }),
             transport: postgresTransport({ connectionString: DATABASE_URL, schema }),
             steps: (jobId) => jobSteps(admin, schema, jobId),
+            probe: () => admin.query('SELECT 1'),
             dispose: () => dropSchema(admin, schema),
           };
         },
@@ -234,6 +247,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
         transport: 'storagequeue (Azurite in a child process, started per run)',
         fresh: async () => {
           const azurite = await startAzurite();
+          const probed = new QueueClient(azurite.connectionString, `${prefix}-s`);
           return {
             store: memoryStore(),
             transport: storageQueueTransport({
@@ -241,6 +255,7 @@ async function openPath(path: FairnessPath): Promise<PathEnv> {
               queues: { stage: `${prefix}-s`, task: `${prefix}-t` },
               priorityLanes: true,
             }),
+            probe: () => probed.getProperties(),
             dispose: () => azurite.stop(),
           };
         },
@@ -361,6 +376,52 @@ export interface FairnessRun {
    */
   soloLoopDelayMs: LoopDelay;
   behindLoopDelayMs: LoopDelay;
+  /**
+   * PostgreSQL and Storage Queues: the service's bare round trip ({@link Drivers.probe}), ms,
+   * sampled every {@link PROBE_EVERY_MS} ms during the solo runs and behind the big job.
+   */
+  soloProbeMs?: Percentiles;
+  behindProbeMs?: Percentiles;
+}
+
+/** A sample's median, 99th percentile and largest value, and its size. */
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  max: number;
+  samples: number;
+}
+
+/** How often {@link probeMeter} times a round trip. */
+const PROBE_EVERY_MS = 10;
+
+/** Times `probe` every {@link PROBE_EVERY_MS} ms, one at a time, from now until `stop()`. */
+function probeMeter(probe: () => Promise<unknown>): { stop(): Promise<Percentiles> } {
+  const times: number[] = [];
+  let stopped = false;
+  const sampling = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      await probe();
+      times.push(performance.now() - t0);
+      await sleep(PROBE_EVERY_MS);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await sampling;
+      const sorted = times.sort((a, b) => a - b);
+      const at = (q: number) =>
+        round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0, 1);
+      return {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: round(sorted.at(-1) ?? 0, 1),
+        samples: sorted.length,
+      };
+    },
+  };
 }
 
 /** An event loop's delay, ms. */
@@ -425,12 +486,14 @@ async function measure(
     const soloRunsMs: number[] = [];
     let lastSolo = '';
     const soloLoop = loopDelayMeter();
+    const soloProbe = drivers.probe && probeMeter(drivers.probe);
     for (let i = 0; i < SOLO_RUNS; i++) {
       const solo = await smallJob(yard, poll);
       soloRunsMs.push(round(solo.ms, 1));
       lastSolo = solo.jobId;
     }
     const soloLoopDelayMs = soloLoop.stop();
+    const soloProbeMs = await soloProbe?.stop();
     const soloMs = round(median(soloRunsMs), 1);
 
     const cpu = cpuMeter();
@@ -443,11 +506,13 @@ async function measure(
     const created = await firstStageFannedOut(yard, big.jobId);
     const fanOutSeen = performance.now() - t0;
     const behindLoop = loopDelayMeter();
+    const behindProbe = drivers.probe && probeMeter(drivers.probe);
     const [behind, behindHigh] = await Promise.all([
       smallJob(yard, poll),
       smallJob(yard, poll, 'high'),
     ]);
     const behindLoopDelayMs = behindLoop.stop();
+    const behindProbeMs = await behindProbe?.stop();
     const behindBigMs = behind.ms;
     const behindBigHighMs = behindHigh.ms;
     const view = await yard.waitFor(big.jobId, {
@@ -472,6 +537,7 @@ async function measure(
       bigCpuMicrosPerTask: path === 'postgres' ? cpuPerTask : { node: cpuPerTask.node },
       soloLoopDelayMs,
       behindLoopDelayMs,
+      ...(soloProbeMs && behindProbeMs ? { soloProbeMs, behindProbeMs } : {}),
     };
     if (drivers.steps) {
       run.soloSteps = await drivers.steps(lastSolo);
@@ -480,6 +546,10 @@ async function measure(
         `  ${path} window ${label.padEnd(7)}: steps (ms after the job's row) solo ${JSON.stringify(run.soloSteps)}; behind ${JSON.stringify(run.behindBigSteps)}`,
       );
     }
+    if (soloProbeMs && behindProbeMs)
+      log(
+        `  ${path} window ${label.padEnd(7)}: the service's bare round trip (p50 / p99 / max ms) solo ${loopNote(soloProbeMs)} (${soloProbeMs.samples} samples), behind the big job ${loopNote(behindProbeMs)} (${behindProbeMs.samples})`,
+      );
     log(
       `  ${path} window ${label.padEnd(7)}: event loop delay (p50 / p99 / max ms) solo ${loopNote(soloLoopDelayMs)}, behind the big job ${loopNote(behindLoopDelayMs)}`,
     );
@@ -498,7 +568,7 @@ async function measure(
   }
 }
 
-const loopNote = (d: LoopDelay) => `${d.p50} / ${d.p99} / ${d.max}`;
+const loopNote = (d: LoopDelay | Percentiles) => `${d.p50} / ${d.p99} / ${d.max}`;
 
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
