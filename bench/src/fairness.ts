@@ -407,6 +407,8 @@ function probeMeter(probe: () => Promise<unknown>): { stop(): Promise<Percentile
       await sleep(PROBE_EVERY_MS);
     }
   })();
+  // A failed round trip ends the sampling; stop() rethrows it.
+  sampling.catch(() => {});
   return {
     async stop() {
       stopped = true;
