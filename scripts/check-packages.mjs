@@ -1,6 +1,7 @@
 // Checks every public package as a user receives it: packed by `npm pack`, installed alone into an
 // empty project (its tarball, the tarballs of the Switchyard packages it declares, everything else
 // from the registry), then:
+//   - the tarball carries its README and LICENSE
 //   - dependencies: each declared dependency is imported by the built code, each import declared
 //   - publint and "are the types wrong" (ESM-only profile) on the tarball
 //   - every export-map entry type-checks under `tsc --strict` with skipLibCheck false on the
@@ -11,7 +12,7 @@
 //
 //   node scripts/check-packages.mjs [--keep] [--only <package>…]
 //   (--keep leaves the temporary projects for a look; --only checks those packages alone)
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   cpSync,
@@ -72,11 +73,14 @@ const packages = readdirSync(join(root, 'packages'))
 const checked = packages.filter((p) => only.length === 0 || only.includes(p.json.name));
 const tarballs = join(work, 'tarballs');
 mkdirSync(tarballs);
+/** Files every tarball carries besides its build: what a user reads before installing. */
+const SHIPPED = ['package.json', 'README.md', 'LICENSE'];
 for (const p of packages) {
   const [packed] = JSON.parse(
     npm(['pack', '--json', '--pack-destination', tarballs, '-w', p.json.name], root),
   );
   p.tarball = join(tarballs, packed.filename);
+  p.packedFiles = packed.files.map((f) => f.path);
 }
 const byName = new Map(packages.map((p) => [p.json.name, p]));
 
@@ -121,6 +125,10 @@ for (const p of checked) {
   const deps = Object.keys(p.json.dependencies ?? {});
   const peers = Object.keys(p.json.peerDependencies ?? {});
 
+  check(`${name}: the tarball carries ${SHIPPED.join(', ')}`, () => {
+    const missing = SHIPPED.filter((f) => !p.packedFiles.includes(f));
+    if (missing.length) throw new Error(`not in the tarball: ${missing.join(', ')}`);
+  });
   check(`${name}: dependencies are what the built code imports`, () => {
     const imported = new Set();
     for (const f of filesUnder(join(p.folder, 'dist')))
@@ -191,6 +199,7 @@ for (const p of checked) {
       run('node', [tsc(version), '-p', 'tsconfig.json', ...emit], { cwd: project });
     });
   }
+  if (name === '@switchyard/cli') cliChecks(project);
   for (const { label, bin } of nodes) {
     const env = nodeEnv(bin);
     check(`${name}: import on Node ${label}`, () =>
@@ -213,6 +222,45 @@ for (const p of checked) {
       });
     }
   }
+}
+
+/**
+ * The installed `switchyard` bin, as a user outside the repository runs it: without `--jobs` it
+ * says to pass one (the default example jobs are not installed), and with a jobs file of the
+ * user's it runs, on the embedded store in the project's folder.
+ */
+function cliChecks(project) {
+  const bin = join(project, 'node_modules/@switchyard/cli/bin/switchyard.js');
+  const env = { ...process.env, DATABASE_URL: '', SWITCHYARD_DATA_DIR: join(project, '.data') };
+  writeFileSync(
+    join(project, 'jobs.mjs'),
+    `import { defineJob, defineTask, stage } from '@switchyard/core';
+export const hello = defineJob({
+  name: 'hello',
+  stages: [stage({ name: 'only', task: defineTask({ name: 'hi', handler: () => 'hi' }), fanOut: () => [1] })],
+});
+`,
+  );
+  check('@switchyard/cli: without --jobs the bin says to pass it', () => {
+    const r = spawnSync(process.execPath, [bin, 'metrics', '--json'], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
+    if (r.status !== 3 || !r.stdout.includes('--jobs'))
+      throw new Error(`exit ${r.status}: ${r.stdout}${r.stderr}`);
+  });
+  check('@switchyard/cli: with --jobs a jobs file of its own, the bin runs', () => {
+    const out = run(
+      process.execPath,
+      [bin, 'submit', 'hello', '--watch', '--json', '--jobs', './jobs.mjs'],
+      {
+        cwd: project,
+        env,
+      },
+    );
+    if (!out.includes('"succeeded"')) throw new Error(out);
+  });
 }
 
 /** Drops the schema a Postgres consumer created (only that one). */

@@ -33,6 +33,18 @@ export async function loadJobs(spec: string = DEFAULT_JOBS_MODULE): Promise<Name
   try {
     mod = (await import(target)) as Record<string, unknown>;
   } catch (err) {
+    // Outside this repository the example jobs are not installed: say what to pass instead.
+    if (spec === DEFAULT_JOBS_MODULE && isMissingModule(err, spec))
+      throw new SwitchyardError(
+        'CONFIG_ERROR',
+        `no jobs module: pass --jobs <module> (a file or package exporting defineJob() results) or set SWITCHYARD_JOBS; the default, "${spec}", is the Switchyard repository's example and is not installed here`,
+        {
+          cause: err,
+          issues: [
+            { path: 'SWITCHYARD_JOBS', message: 'unset, and the example jobs are not installed' },
+          ],
+        },
+      );
     throw new SwitchyardError('CONFIG_ERROR', `cannot load jobs module "${spec}"`, {
       cause: err,
       issues: [
@@ -50,4 +62,12 @@ export async function loadJobs(spec: string = DEFAULT_JOBS_MODULE): Promise<Name
       issues: [{ path: 'SWITCHYARD_JOBS', message: `"${spec}" exports no defineJob() result` }],
     });
   return [...jobs.values()];
+}
+
+/** Whether `err` says the package `spec` itself (not one it imports) cannot be found. */
+function isMissingModule(err: unknown, spec: string): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    code === 'ERR_MODULE_NOT_FOUND' && typeof message === 'string' && message.includes(`'${spec}'`)
+  );
 }

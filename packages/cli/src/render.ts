@@ -67,7 +67,7 @@ export function metricsTable(paths: TransportMetrics[]): string {
     : body;
 }
 
-/** One line per stage: a bar, done/total, status, running and failed counts. */
+/** One line per stage: a bar, done/total, status, running, failed and cancelled counts. */
 export function stageLines(job: JobView, bars = true): string[] {
   const width = Math.max(5, ...job.stages.map((s) => s.name.length));
   return job.stages.map((s) => {
@@ -76,7 +76,11 @@ export function stageLines(job: JobView, bars = true): string[] {
     const ratio = total > 0 ? done / total : s.status === 'complete' ? 1 : 0;
     const filled = Math.round(ratio * BAR);
     const bar = bars ? `${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}  ` : '';
-    const extra = [s.running ? `running ${s.running}` : '', s.failed ? `failed ${s.failed}` : '']
+    const extra = [
+      s.running ? `running ${s.running}` : '',
+      s.failed ? `failed ${s.failed}` : '',
+      s.cancelled ? `cancelled ${s.cancelled}` : '',
+    ]
       .filter(Boolean)
       .join(' ');
     return `${s.name.padEnd(width)}  ${bar}${`${done}/${total}${s.sealed ? '' : '+'}`.padStart(13)}  ${s.status} ${extra}`.trimEnd();

@@ -1,6 +1,6 @@
-import type { TransportMetrics } from '@switchyard/core';
+import type { JobView, TransportMetrics } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
-import { metricsTable } from '../src/render.js';
+import { metricsTable, stageLines } from '../src/render.js';
 
 const base: TransportMetrics = {
   transport: 'servicebus',
@@ -58,5 +58,27 @@ describe('metricsTable', () => {
     expect(lines.find((l) => l.startsWith('waiting for window'))).toMatch(/97952\s+-$/);
     expect(lines.find((l) => l.startsWith('waiting for key slot'))).toMatch(/12\s+-$/);
     expect(lines.find((l) => l.startsWith('waiting for rate limit'))).toMatch(/3\s+-$/);
+  });
+});
+
+describe('stageLines', () => {
+  it("says how many of a cancelled job's tasks the cancel ended", () => {
+    const job = {
+      stages: [
+        {
+          index: 0,
+          name: 'greet',
+          status: 'sealed',
+          total: 300,
+          sealed: true,
+          pending: 0,
+          running: 0,
+          succeeded: 12,
+          failed: 1,
+          cancelled: 287,
+        },
+      ],
+    } as unknown as JobView;
+    expect(stageLines(job, false)).toEqual(['greet         13/300  sealed failed 1 cancelled 287']);
   });
 });

@@ -64,7 +64,7 @@ export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export { memoryStore } from './memory/memory-store.js';
 export { type MemoryTransportOptions, memoryTransport } from './memory/memory-transport.js';
 export { type Duration, type DurationUnit, parseDuration } from './operations/duration.js';
-export { parseInstant } from './operations/instant.js';
+export { INSTANT_RANGE, isStorableInstant, parseInstant } from './operations/instant.js';
 export type { RetentionOptions } from './operations/purge.js';
 export type { RetryOptions, RetryResult } from './operations/retry.js';
 export {

@@ -110,7 +110,17 @@ describe('cancel reaches running handlers (memory)', () => {
     expect(tasks.map((t) => t.status)).toEqual(Array(10).fill('cancelled'));
     expect(tasks.filter((t) => t.error !== undefined)).toEqual([]);
     expect(await transport.listDeadLetters!('task')).toEqual([]);
-    expect((await h.yard.getJob(jobId))?.status).toBe('cancelled');
+    const view = await h.yard.getJob(jobId);
+    expect(view?.status).toBe('cancelled');
+    // Two handlers were running and eight waiting when the cancel ended all ten.
+    expect(view?.stages[0]).toMatchObject({
+      total: 10,
+      pending: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      cancelled: 10,
+    });
   });
 
   it('keeps a pack’s tasks waiting for a slot from starting once their job is cancelled', async () => {

@@ -81,10 +81,17 @@ export function isAuthError(err: unknown): boolean {
 const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
 
 /**
+ * SQLSTATEs of a value out of the range its column or parameter holds: `22003` (a number), `22008`
+ * (a date or time) and `22009` (a time zone offset). Callers check the ranges where values come
+ * in, naming the field; one that still reaches the database is bad input all the same.
+ */
+const OUT_OF_RANGE = new Set(['22003', '22008', '22009']);
+
+/**
  * Wraps anything the database threw into a `BACKEND_ERROR` (or `AUTH_FAILED`), keeping the SQLSTATE
  * and the cause but never the connection string. Text the database cannot store (a U+0000 in an
- * id, a key or a value) is bad input: an `INVALID_INPUT` {@link ValidationError}, never a backend
- * error.
+ * id, a key or a value) or a value out of its range is bad input: an `INVALID_INPUT`
+ * {@link ValidationError}, never a backend error.
  */
 export function backendError(err: unknown, operation: string): SwitchyardError {
   if (isSwitchyardError(err)) return err;
@@ -93,6 +100,12 @@ export function backendError(err: unknown, operation: string): SwitchyardError {
     return new ValidationError(
       `${operation}: a value contains text PostgreSQL cannot store (the character U+0000)`,
       [{ path: '', message: 'must not contain the character U+0000' }],
+      { cause: err },
+    );
+  if (typeof code === 'string' && OUT_OF_RANGE.has(code))
+    return new ValidationError(
+      `${operation}: a value is out of the range PostgreSQL stores`,
+      [{ path: '', message: 'out of range' }],
       { cause: err },
     );
   // Every secret value resolved in this process (connection strings, passwords) is redacted.

@@ -3,7 +3,7 @@
  * @module
  */
 import type { ErrorInfo, JobStatus, JobSummary } from '@switchyard/core';
-import { ValidationError } from '@switchyard/core';
+import { isStorableInstant, ValidationError } from '@switchyard/core';
 
 /** A `listJobs` row: the summary columns and the creation time in microseconds (as text). */
 export interface JobSummaryRow {
@@ -43,7 +43,10 @@ export function encodeJobCursor(row: JobSummaryRow): string {
 /** @throws ValidationError naming `cursor` when it is not one `listJobs` returned. */
 export function decodeJobCursor(cursor: string): { createdUs: string; id: string } {
   const match = /^(-?\d{1,19}):(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match)
+  // A cursor listJobs made holds a stored creation time and a job id: a time no job can have
+  // (outside the years 0001-9999, which PostgreSQL would refuse) or an id with U+0000 is forged.
+  const createdMs = match ? Number(match[1]) / 1000 : Number.NaN;
+  if (!match || !isStorableInstant(createdMs) || match[2]!.includes('\u0000'))
     throw new ValidationError('[switchyard] [postgres] cursor is malformed', [
       { path: 'cursor', message: 'not a cursor from listJobs' },
     ]);

@@ -7,6 +7,7 @@
 
 import { SwitchyardError } from '../errors.js';
 import { cancelJobs as cancelByFilter } from '../operations/cancel.js';
+import { checkInstants } from '../operations/instant.js';
 import { purgeJobs } from '../operations/purge.js';
 import { replayDeadLetters as replayReopening } from '../operations/replay.js';
 import {
@@ -28,8 +29,14 @@ import type { QueueKind } from '../transport.js';
 import type { EngineContext } from './context.js';
 import { resendTasks } from './outbox.js';
 
-export function listJobs(ctx: EngineContext, filter: ListJobsFilter = {}): Promise<JobPage> {
-  return ctx.store.listJobs(filter);
+/** A filter's dates, checked before any store sees them (a store cannot hold every Date). */
+function checkedFilter<F extends ListJobsFilter>(filter: F): F {
+  checkInstants({ createdAfter: filter.createdAfter, createdBefore: filter.createdBefore });
+  return filter;
+}
+
+export async function listJobs(ctx: EngineContext, filter: ListJobsFilter = {}): Promise<JobPage> {
+  return ctx.store.listJobs(checkedFilter(filter));
 }
 
 export function listTasks(
@@ -61,11 +68,11 @@ export function retry(
   return retryJob(retryDeps(ctx), jobId, options);
 }
 
-export function retryJobs(
+export async function retryJobs(
   ctx: EngineContext,
   filter: ListJobsFilter,
 ): Promise<{ jobs: number; retried: number }> {
-  return retryByFilter(retryDeps(ctx), filter);
+  return retryByFilter(retryDeps(ctx), checkedFilter(filter));
 }
 
 /**
@@ -81,13 +88,13 @@ export async function cancel(ctx: EngineContext, jobId: string): Promise<boolean
   return cancelled;
 }
 
-export function cancelJobs(
+export async function cancelJobs(
   ctx: EngineContext,
   filter: ListJobsFilter,
 ): Promise<{ cancelled: number }> {
   return cancelByFilter(
     { listJobs: (f) => ctx.store.listJobs(f), cancelJob: (id) => cancel(ctx, id) },
-    filter,
+    checkedFilter(filter),
   );
 }
 

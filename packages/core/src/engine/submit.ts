@@ -4,6 +4,7 @@
  */
 import { SwitchyardError, ValidationError } from '../errors.js';
 import { deriveJobId } from '../ids.js';
+import { INSTANT_RANGE, isStorableInstant } from '../operations/instant.js';
 import { isPriority, type Priority } from '../priority.js';
 import { submitSpan } from '../telemetry/steps.js';
 import { traceFieldsOf } from '../telemetry/trace-context.js';
@@ -44,6 +45,12 @@ export async function submit(
     const message = `must be a string of 1-${maxKey} characters`;
     throw new ValidationError(`idempotencyKey ${message}`, [{ path: 'idempotencyKey', message }]);
   }
+  // A lone surrogate has no UTF-8 form: hashed or stored, every one becomes U+FFFD, so two
+  // different keys would name the same job.
+  if (key !== undefined && LONE_SURROGATE.test(key)) {
+    const message = 'must be well-formed Unicode (it has a lone surrogate)';
+    throw new ValidationError(`idempotencyKey ${message}`, [{ path: 'idempotencyKey', message }]);
+  }
   const priority = submitPriority(ctx, transport, options.priority);
   const timing = submitTiming(options, def.deadlineMs);
   const validated = def.params ? await validate(def.params, params, 'params') : params;
@@ -75,6 +82,9 @@ export async function submit(
     return { jobId: job.id, created, status: job.status, transport: job.transport };
   });
 }
+
+/** A UTF-16 code unit of a surrogate pair standing alone (with `u`, a whole pair never matches). */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Transports already warned that they have no lanes for a job's priority. */
 const warnedLaneless = new WeakSet<object>();
@@ -124,8 +134,14 @@ function submitTiming(
     fail('deadlineMs', 'must be a number of milliseconds > 0');
   const now = Date.now();
   const due = runAt ? runAt.getTime() : now + (delayMs ?? 0);
+  const last = new Date(INSTANT_RANGE.lastMs).toISOString();
+  if (!isStorableInstant(due))
+    fail(runAt ? 'runAt' : 'delayMs', `must make the job due between now and ${last}`);
+  const deadlineAt = deadlineMs === undefined ? undefined : Math.max(due, now) + deadlineMs;
+  if (deadlineAt !== undefined && !isStorableInstant(deadlineAt))
+    fail('deadlineMs', `must end the job's time by ${last}`);
   return {
     ...(due > now ? { runAt: new Date(due) } : {}),
-    ...(deadlineMs === undefined ? {} : { deadlineAt: new Date(Math.max(due, now) + deadlineMs) }),
+    ...(deadlineAt === undefined ? {} : { deadlineAt: new Date(deadlineAt) }),
   };
 }

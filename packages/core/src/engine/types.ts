@@ -137,6 +137,11 @@ export interface StageView {
   succeeded: number;
   failed: number;
   /**
+   * On a cancelled job (by `cancel` or its deadline), the tasks the cancel ended before they
+   * finished; its stages then have none pending or running.
+   */
+  cancelled?: number;
+  /**
    * Of the open tasks, those waiting for a key slot (`concurrency`) or a rate limit
    * (`rateLimit`): present on stages whose task declares either, while the job is open.
    */

@@ -46,7 +46,7 @@ export function toJobView(source: JobViewSource): JobView {
 }
 
 /** Stage `i` of the job: a stage not started yet (no record) is `waiting` with no tasks. */
-function stageView({ stages, def, waiting }: JobViewSource, i: number): StageView {
+function stageView({ job, stages, def, waiting }: JobViewSource, i: number): StageView {
   const s = stages[i];
   const name = s?.name ?? def?.stages[i]?.name ?? `stage-${i}`;
   const task = def?.stages[i]?.task;
@@ -68,7 +68,24 @@ function stageView({ stages, def, waiting }: JobViewSource, i: number): StageVie
       ...(waits ? { waiting: waits } : {}),
     };
   const total = s.total ?? s.created;
-  const running = Math.max(0, Math.min(s.running, total - s.succeeded - s.failed));
+  const open = Math.max(0, total - s.succeeded - s.failed);
+  // A cancel ends every open task of the job in the same statement: none is pending or running
+  // after it, whatever the stage's running count (best effort, never rewound by the cancel) says.
+  if (job.status === 'cancelled')
+    return {
+      index: i,
+      name,
+      status: s.status,
+      total,
+      sealed: s.total !== null,
+      pending: 0,
+      running: 0,
+      succeeded: s.succeeded,
+      failed: s.failed,
+      cancelled: open,
+      ...timings(s),
+    };
+  const running = Math.max(0, Math.min(s.running, open));
   const windowed = s.released !== null && s.status !== 'complete';
   return {
     index: i,
@@ -76,12 +93,19 @@ function stageView({ stages, def, waiting }: JobViewSource, i: number): StageVie
     status: s.status,
     total,
     sealed: s.total !== null,
-    pending: Math.max(0, total - s.succeeded - s.failed - running),
+    pending: open - running,
     running,
     succeeded: s.succeeded,
     failed: s.failed,
     ...(waits ? { waiting: waits } : {}),
     ...(windowed ? { waitingForWindow: Math.max(0, s.created - (s.released ?? 0)) } : {}),
+    ...timings(s),
+  };
+}
+
+/** A started stage's start, and its end and duration once complete. */
+function timings(s: StageRecord): Pick<StageView, 'startedAt' | 'completedAt' | 'durationMs'> {
+  return {
     startedAt: s.startedAt,
     ...(s.completedAt
       ? {

@@ -17,7 +17,7 @@ export {
 } from './cancel-watch.js';
 export { type Duration, type DurationUnit, parseDuration } from './duration.js';
 export { eachJob } from './each-job.js';
-export { parseInstant } from './instant.js';
+export { INSTANT_RANGE, isStorableInstant, parseInstant } from './instant.js';
 export {
   type PurgePacing,
   type PurgeTotals,

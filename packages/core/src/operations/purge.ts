@@ -7,6 +7,7 @@
 import { ValidationError } from '../errors.js';
 import type { PurgeFilter, Store } from '../store.js';
 import { type Duration, parseDuration } from './duration.js';
+import { checkInstants, INSTANT_RANGE } from './instant.js';
 import { FINISHED_JOB_STATUSES } from './statuses.js';
 
 /**
@@ -50,17 +51,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Deletes every finished job matching `filter` (up to `filter.limit` jobs), batch by batch, until
  * none is left, `maxBatches` batches were made or `signal` aborts.
- * @throws ValidationError when `finishedBefore` is not a valid date.
+ * @throws ValidationError when `finishedBefore` is not a valid date of the years 0001-9999.
  */
 export async function purgeJobs(
   store: Pick<Store, 'purgeJobs'>,
   filter: PurgeFilter,
   pacing: PurgePacing & { maxBatches?: number } = {},
 ): Promise<PurgeTotals & { more: boolean; batches: number }> {
-  if (!(filter.finishedBefore instanceof Date) || Number.isNaN(filter.finishedBefore.getTime()))
+  if (filter.finishedBefore === undefined)
     throw new ValidationError('finishedBefore must be a date', [
       { path: 'finishedBefore', message: 'expected a valid date' },
     ]);
+  checkInstants({ finishedBefore: filter.finishedBefore });
   const totals = { jobs: 0, tasks: 0, more: true, batches: 0 };
   const limit = filter.limit ?? Number.POSITIVE_INFINITY;
   const maxBatches = pacing.maxBatches ?? Number.POSITIVE_INFINITY;
@@ -115,6 +117,8 @@ export async function retentionPass(
     const keepMs = retention[status];
     if (keepMs === undefined) continue;
     if (batchesLeft <= 0 || pacing.signal?.aborted) break;
+    // A retention longer than the calendar reaches back keeps every job: nothing to purge.
+    if (now - keepMs < INSTANT_RANGE.firstMs) continue;
     const done = await purgeJobs(
       store,
       { status, finishedBefore: new Date(now - keepMs) },

@@ -52,6 +52,7 @@ export async function retryJob(
     throw new ValidationError('stage must be a stage name or a non-negative index', [
       { path: 'stage', message: `got ${JSON.stringify(options.stage)}` },
     ]);
+  if (typeof options.stage === 'number') await checkStageIndex(deps, jobId, options.stage);
   const reopened = await deps.store.reopenTasks({
     jobId,
     ...(stage === undefined ? {} : { stage }),
@@ -77,6 +78,16 @@ export async function retryJobs(
     retried += result.retried;
   }
   return { jobs, retried };
+}
+
+/** An index the job's stages reach: one past them names nothing to re-run. */
+async function checkStageIndex(deps: RetryDeps, jobId: string, stage: number): Promise<void> {
+  const job = await deps.store.getJob(jobId);
+  if (!job) throw new SwitchyardError('JOB_NOT_FOUND', `job ${jobId} not found`);
+  if (stage >= job.stageCount)
+    throw new ValidationError(`job ${jobId} has ${job.stageCount} stage(s)`, [
+      { path: 'stage', message: `must be below ${job.stageCount}` },
+    ]);
 }
 
 async function stageIndex(deps: RetryDeps, jobId: string, name: string): Promise<number> {
