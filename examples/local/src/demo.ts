@@ -131,7 +131,12 @@ async function main(): Promise<number> {
   job = (await yard.getJob(submitted.jobId)) ?? job;
   if (served && !interrupted) {
     log(`job ${job.status}; the dashboard stays at ${served.url} until Ctrl-C`);
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    // SIGTERM too: a process manager stops the demo with it, and the handler above keeps it from
+    // ending the process on its own.
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
   }
   await served?.close();
   await yard.close();

@@ -16,8 +16,15 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `npm run demo -- …` as a user would; `interruptWhen` sends SIGINT once stderr matches it. */
-function demo(args: string[], interruptWhen?: RegExp): Promise<Run> {
+/**
+ * Runs `npm run demo -- …` as a user would; `interruptWhen` sends `signal` (SIGINT: Ctrl-C) once
+ * stderr matches it.
+ */
+function demo(
+  args: string[],
+  interruptWhen?: RegExp,
+  signal: NodeJS.Signals = 'SIGINT',
+): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(
       process.execPath,
@@ -37,7 +44,7 @@ function demo(args: string[], interruptWhen?: RegExp): Promise<Run> {
       stderr += d;
       if (interruptWhen && !interrupted && interruptWhen.test(stderr)) {
         interrupted = true;
-        child.kill('SIGINT');
+        child.kill(signal);
       }
     });
     child.on('error', fail);
@@ -58,6 +65,18 @@ describe('npm run demo', () => {
       tasks: 600,
       result: { greeted: 300, replied: 300 },
     });
+  });
+
+  it('keeps serving the dashboard after the job until SIGTERM, then exits 0', {
+    timeout: 60_000,
+  }, async () => {
+    const run = await demo(
+      ['--memory', '--n', '50', '--dashboard', '--port', '0', '--json'],
+      /the dashboard stays at/,
+      'SIGTERM',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(summaryOf(run)).toMatchObject({ status: 'succeeded', tasks: 100 });
   });
 
   it('resumes the same job after Ctrl-C on PGlite without redoing finished tasks', {
