@@ -5,6 +5,7 @@ import {
   isSwitchyardError,
   type JobStatus,
   type Logger,
+  parseInstant,
   type QueueKind,
   type TaskStatus,
 } from '@switchyard/core';
@@ -79,6 +80,17 @@ const TASK_STATUSES = new Set<TaskStatus>([
 ]);
 const QUEUES = new Set<QueueKind>(['stage', 'task']);
 const MAX_WATCHED_JOBS = 50;
+const MAX_ID_LENGTH = 256;
+/** Query parameters of `GET /api/jobs`. */
+const JOBS_QUERY = [
+  'status',
+  'name',
+  'transport',
+  'created_after',
+  'created_before',
+  'cursor',
+  'limit',
+] as const;
 
 /** The Content-Security-Policy of every response: same-origin scripts and styles only. */
 export const CONTENT_SECURITY_POLICY =
@@ -86,9 +98,10 @@ export const CONTENT_SECURITY_POLICY =
 
 class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 501 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 501 | 503,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -99,6 +112,8 @@ const notSupported = (operation: string) =>
 
 const invalid = (field: string, rule: string) =>
   new ApiError(400, 'INVALID_INPUT', `${field} ${rule}`);
+
+const jobNotFound = () => new ApiError(404, 'JOB_NOT_FOUND', 'no job with this id');
 
 type Principal = { kind: 'session'; sessionId: string } | { kind: 'api' } | { kind: 'open' };
 type Env = { Variables: { principal: Principal } };
@@ -114,12 +129,13 @@ type Env = { Variables: { principal: Principal } };
  * status=&stage=&cursor=&limit=`; `POST /api/jobs/:id/cancel`; `POST /api/jobs/:id/retry`
  * `{ stage?, task_ids? }`; `GET /api/progress?ids=a,b`; `GET /api/paths?window=15m|1h|6h|24h|all`;
  * `GET /api/dead-letters?transport=&queue=&limit=`; `POST /api/dead-letters/replay`
- * `{ transport, queue, ids? }`; `GET /api/live?job=&jobs=a,b&paths=1` (Server-Sent Events: `job`,
- * `progress`, `metrics`).
+ * `{ transport, queue, ids? }`; `GET /api/live?job=&jobs=a,b&paths=1&window=` (Server-Sent
+ * Events: `job`, `progress`, `paths`). Any other query parameter or body field is a 400 naming it.
  *
  * Every error is `{ error: { code, message } }`: 400 `INVALID_INPUT` / `MALFORMED_JSON`, 401
- * `UNAUTHORIZED`, 403 `CSRF`, 404 `NOT_FOUND` / `JOB_NOT_FOUND`, 413 `PAYLOAD_TOO_LARGE`, 415
- * `UNSUPPORTED_MEDIA_TYPE`, 500 `INTERNAL`, 501 `NOT_SUPPORTED` (a path without dead letters).
+ * `UNAUTHORIZED`, 403 `CSRF`, 404 `NOT_FOUND` / `JOB_NOT_FOUND`, 405 `METHOD_NOT_ALLOWED` (with
+ * `Allow`), 413 `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, 500 `INTERNAL`, 501
+ * `NOT_SUPPORTED` (a path without dead letters).
  * A state-changing request made with the session cookie must carry the `X-CSRF-Token` header from
  * `GET /api/session`; API clients authenticated per request need none.
  */
@@ -229,20 +245,26 @@ export function createDashboardHandler(
   const requireAuth: MiddlewareHandler<Env> = async (c, next) => {
     const principal = await identify(c);
     if (!principal) throw new ApiError(401, 'UNAUTHORIZED', 'sign in or send credentials');
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-      // Actions need proof that the page made them: the session's CSRF token (or, with no
-      // credentials at all, a session first), a same-origin Origin, and a JSON body (which a
-      // cross-site form cannot send without a preflight this handler never grants).
-      if (principal.kind !== 'api') {
-        if (principal.kind === 'open')
-          throw new ApiError(403, 'CSRF', 'load the dashboard first (no session)');
-        if (!sessions.checkCsrf(principal.sessionId, c.req.header(CSRF_HEADER) ?? null))
-          throw new ApiError(403, 'CSRF', 'missing or wrong X-CSRF-Token');
-        checkOrigin(c);
-      }
-      requireJson(c);
-    }
     c.set('principal', principal);
+    await next();
+  };
+  /**
+   * Actions (the POST routes) need proof that the page made them: the session's CSRF token (or,
+   * with no credentials at all, a session first), a same-origin Origin, and a JSON body (which a
+   * cross-site form cannot send without a preflight this handler never grants). Checked on the
+   * routes that act, after routing, so a known path asked with another method is a 405, not a
+   * 403 or a 415.
+   */
+  const action: MiddlewareHandler<Env> = async (c, next) => {
+    const principal = c.get('principal');
+    if (principal.kind !== 'api') {
+      if (principal.kind === 'open')
+        throw new ApiError(403, 'CSRF', 'load the dashboard first (no session)');
+      if (!sessions.checkCsrf(principal.sessionId, c.req.header(CSRF_HEADER) ?? null))
+        throw new ApiError(403, 'CSRF', 'missing or wrong X-CSRF-Token');
+      checkOrigin(c);
+    }
+    requireJson(c);
     await next();
   };
 
@@ -259,7 +281,7 @@ export function createDashboardHandler(
     return c.body(file.body as Uint8Array<ArrayBuffer>);
   });
 
-  app.get('/api/session', async (c) => {
+  app.get('/api/session', query(), async (c) => {
     const principal = await identify(c);
     const method = 'none' in auth ? 'none' : 'bearerTokens' in auth ? 'token' : 'hmac-key';
     if (!principal) return c.json({ authenticated: false, method });
@@ -274,10 +296,10 @@ export function createDashboardHandler(
       deadLetterTransports: [...transports.keys()],
     });
   });
-  app.post('/api/login', async (c) => {
+  app.post('/api/login', query(), async (c) => {
     requireJson(c);
     checkOrigin(c);
-    const body = await readJson(c);
+    const body = await readJson(c, ['token']);
     const token = typeof body.token === 'string' ? body.token : '';
     const ok =
       'none' in auth ||
@@ -293,44 +315,55 @@ export function createDashboardHandler(
 
   app.use('/api/*', requireAuth);
 
-  app.post('/api/logout', (c) => {
+  app.post('/api/logout', action, query(), async (c) => {
+    await readJson(c, []);
     deleteCookie(c, SESSION_COOKIE, { path: basePath || '/' });
     return c.json({ authenticated: false });
   });
 
-  app.get('/api/jobs', async (c) => {
+  app.get('/api/jobs', query(...JOBS_QUERY), async (c) => {
+    const filter = jobsFilter(c);
     const listJobs = jobsOf(yard);
     if (!listJobs) throw notSupported('listJobs');
-    return c.json(await listJobs(jobsFilter(c)));
+    return c.json(await readPage(filter.cursor, () => listJobs(filter)));
   });
-  app.get('/api/jobs/:id', async (c) => {
+  app.get('/api/jobs/:id', query(), async (c) => {
     const view = await yard.getJob(jobId(c));
-    if (!view) throw new ApiError(404, 'JOB_NOT_FOUND', 'no job with this id');
+    if (!view) throw jobNotFound();
     return c.json(await jobDetail(yard, view));
   });
-  app.get('/api/jobs/:id/tasks', async (c) => {
+  app.get('/api/jobs/:id/tasks', query('status', 'stage', 'cursor', 'limit'), async (c) => {
+    const id = jobId(c);
     const status = c.req.query('status');
     if (status !== undefined && !TASK_STATUSES.has(status as TaskStatus))
       throw invalid('status', `must be one of ${[...TASK_STATUSES].join(', ')}`);
     const stage = optionalInt(c.req.query('stage'), 'stage', 0, 10_000);
+    const page = cursorAndLimit(c, 200);
     const listTasks = tasksOf(yard);
     if (!listTasks) throw notSupported('listTasks');
-    const page = await listTasks(jobId(c), {
-      ...(status ? { status: status as TaskStatus } : {}),
-      ...(stage === undefined ? {} : { stage }),
-      ...cursorAndLimit(c, 200),
-    });
-    return c.json(page);
+    // An unknown job is a 404, as documented, not an empty page that looks like a job without
+    // tasks.
+    if (!(await yard.getJob(id))) throw jobNotFound();
+    const tasks = await readPage(page.cursor, () =>
+      listTasks(id, {
+        ...(status ? { status: status as TaskStatus } : {}),
+        ...(stage === undefined ? {} : { stage }),
+        ...page,
+      }),
+    );
+    return c.json(tasks);
   });
-  app.post('/api/jobs/:id/cancel', async (c) => {
+  app.post('/api/jobs/:id/cancel', action, query(), async (c) => {
     const id = jobId(c);
+    await readJson(c, []);
     const cancelled = await yard.cancel(id);
     const view = await yard.getJob(id);
-    if (!view) throw new ApiError(404, 'JOB_NOT_FOUND', 'no job with this id');
+    if (!view) throw jobNotFound();
     return c.json({ jobId: id, cancelled, status: view.status });
   });
-  app.post('/api/jobs/:id/retry', async (c) => {
-    const body = await readJson(c);
+  app.post('/api/jobs/:id/retry', action, query(), async (c) => {
+    const id = jobId(c);
+    const body = await readJson(c, ['stage', 'task_ids']);
     const stage = body.stage;
     if (stage !== undefined && typeof stage !== 'string' && !Number.isInteger(stage))
       throw invalid('stage', 'must be a stage name or index');
@@ -339,50 +372,82 @@ export function createDashboardHandler(
       ids !== undefined &&
       (!Array.isArray(ids) ||
         ids.length > 1000 ||
-        !ids.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 300))
+        !ids.every(
+          (x) => typeof x === 'string' && x.length > 0 && x.length <= 300 && !x.includes('\u0000'),
+        ))
     )
-      throw invalid('task_ids', 'must be a list of at most 1000 task ids');
+      throw invalid('task_ids', 'must be a list of at most 1000 task ids without U+0000');
     if (!yard.retry) throw notSupported('retry');
-    const result = await yard.retry(jobId(c), {
-      ...(stage === undefined ? {} : { stage: stage as string | number }),
-      ...(ids === undefined ? {} : { taskIds: ids as string[] }),
-    });
+    // The stage must be one the job has, as core's API answers: an index past them would reach
+    // the store as a number it may not hold (1e300, 2^31), or quietly re-run nothing.
+    const view = await yard.getJob(id);
+    if (!view) throw jobNotFound();
+    if (
+      stage !== undefined &&
+      !(typeof stage === 'number'
+        ? stage >= 0 && stage < view.stages.length
+        : view.stages.some((s) => s.name === stage))
+    )
+      throw invalid(
+        'stage',
+        `must be a stage of this job: an index from 0 to ${view.stages.length - 1} or one of ${view.stages.map((s) => s.name).join(', ')}`,
+      );
+    const result = await yard
+      .retry(id, {
+        ...(stage === undefined ? {} : { stage: stage as string | number }),
+        ...(ids === undefined ? {} : { taskIds: ids as string[] }),
+      })
+      .catch((err: unknown) => {
+        // What only the store can tell (a task of another job, a stage not started yet) comes
+        // back naming core's fields and the backend: answered naming the dashboard's field.
+        const path =
+          isSwitchyardError(err) && err.code === 'INVALID_INPUT' && err.issues?.[0]?.path;
+        if (path === 'taskIds')
+          throw invalid('task_ids', 'must be ids of tasks of this job, all of one stage');
+        if (path === 'stage')
+          throw invalid('stage', 'must be a stage of this job that has started');
+        throw err;
+      });
     return c.json(result);
   });
-  app.get('/api/progress', async (c) =>
-    c.json(await progressOf(yard, watchedIds(c.req.query('ids')))),
+  app.get('/api/progress', query('ids'), async (c) =>
+    c.json(await progressOf(yard, watchedIds(c.req.query('ids'), 'ids'))),
   );
-  app.get('/api/paths', async (c) => c.json(await comparePaths(yard, history, windowOf(c))));
+  app.get('/api/paths', query('window'), async (c) =>
+    c.json(await comparePaths(yard, history, windowOf(c))),
+  );
 
-  app.get('/api/dead-letters', async (c) => {
+  app.get('/api/dead-letters', query('transport', 'queue', 'limit'), async (c) => {
     const transport = deadLetterTransport(c.req.query('transport'));
     const queue = queueOf(c.req.query('queue'));
     const { limit } = cursorAndLimit(c, 500);
     const letters = await transport.listDeadLetters!(queue, { limit: limit ?? 100 });
     return c.json({ transport: transport.name, queue, deadLetters: letters });
   });
-  app.post('/api/dead-letters/replay', async (c) => {
-    const body = await readJson(c);
+  app.post('/api/dead-letters/replay', action, query(), async (c) => {
+    const body = await readJson(c, ['transport', 'queue', 'ids']);
     const transport = deadLetterTransport(body.transport);
     const queue = queueOf(body.queue);
     const ids = body.ids;
     if (
       ids !== undefined &&
-      (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === 'string'))
+      (!Array.isArray(ids) ||
+        ids.length > 1000 ||
+        !ids.every((x) => typeof x === 'string' && !x.includes('\u0000')))
     )
-      throw invalid('ids', 'must be a list of at most 1000 message ids');
+      throw invalid('ids', 'must be a list of at most 1000 message ids without U+0000');
     const replayed = await transport.replayDeadLetters!(queue, {
       ...(ids === undefined ? {} : { ids: ids as string[] }),
     });
     return c.json({ transport: transport.name, queue, replayed });
   });
 
-  app.get('/api/live', (c) => {
+  app.get('/api/live', query('job', 'jobs', 'paths', 'window'), (c) => {
     if (options.streaming === false) throw notSupported('live streaming on this host');
+    // Validated before the stream opens: a bad id would otherwise be a 200 stream of failures.
     const job = c.req.query('job');
-    if (job !== undefined && (job.length === 0 || job.length > 256))
-      throw invalid('job', 'must be a job id');
-    const watched = watchedIds(c.req.query('jobs'));
+    if (job !== undefined) checkId(job, 'job');
+    const watched = watchedIds(c.req.query('jobs'), 'jobs');
     const paths = c.req.query('paths') === '1';
     const window = paths ? windowOf(c) : 'all';
     return streamSSE(c, async (stream) => {
@@ -423,6 +488,34 @@ export function createDashboardHandler(
       }
     });
   });
+
+  // A known path asked with another method is a 405 naming the ones it takes (HEAD is answered
+  // as GET), decided before any CSRF or content-type check: those belong to the routes that act.
+  for (const [path, allow] of [
+    ['/', 'GET, HEAD'],
+    ['/assets/:file', 'GET, HEAD'],
+    ['/api/session', 'GET, HEAD'],
+    ['/api/login', 'POST'],
+    ['/api/logout', 'POST'],
+    ['/api/jobs', 'GET, HEAD'],
+    ['/api/jobs/:id', 'GET, HEAD'],
+    ['/api/jobs/:id/tasks', 'GET, HEAD'],
+    ['/api/jobs/:id/cancel', 'POST'],
+    ['/api/jobs/:id/retry', 'POST'],
+    ['/api/progress', 'GET, HEAD'],
+    ['/api/paths', 'GET, HEAD'],
+    ['/api/dead-letters', 'GET, HEAD'],
+    ['/api/dead-letters/replay', 'POST'],
+    ['/api/live', 'GET, HEAD'],
+  ] as const)
+    app.all(path, (c) => {
+      throw new ApiError(
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${c.req.method} is not allowed here; use ${allow}`,
+        { allow },
+      );
+    });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'NOT_FOUND', 'no such route')));
   app.onError((err, c) => {
@@ -473,6 +566,7 @@ export function createDashboardHandler(
 
 function errorResponse(c: Context, err: ApiError): Response {
   c.header('cache-control', 'no-store');
+  for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
   return c.json({ error: { code: err.code, message: err.message } }, err.status);
 }
 
@@ -497,7 +591,40 @@ function checkOrigin(c: Context): void {
   if (given.host !== host) throw new ApiError(403, 'CSRF', 'cross-origin request');
 }
 
-async function readJson(c: Context): Promise<Record<string, unknown>> {
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+const camelCase = (key: string) => key.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
+
+/**
+ * Keys outside `known` (query parameters or body fields) are a 400 naming them, as in core's HTTP
+ * API: a misspelt filter must never widen what a request acts on (a replay whose `ids` is
+ * misspelt would replay every dead letter, a re-run every failed task, a list every job). Another
+ * spelling of a known key (`taskIds` for `task_ids`) gets the known one suggested.
+ */
+function refuseUnknown(keys: Iterable<string>, known: readonly string[], what: string): void {
+  const unknown = [...keys].filter((key) => !known.includes(key));
+  if (unknown.length === 0) return;
+  const hints = unknown.flatMap((key) => {
+    const near = [snakeCase(key), camelCase(key)].find((k) => k !== key && known.includes(k));
+    return near === undefined ? [] : [unknown.length === 1 ? near : `${near} for ${key}`];
+  });
+  throw invalid(
+    unknown.join(', '),
+    `${unknown.length === 1 ? `is not a ${what}` : `are not ${what}s`} of this request; ${
+      hints.length > 0 ? `did you mean ${hints.join(', ')}? ` : ''
+    }${known.length > 0 ? `${what}s are ${known.join(', ')}` : `it takes no ${what}s`}`,
+  );
+}
+
+/** A route's query parameters: any other is refused ({@link refuseUnknown}). */
+function query(...known: string[]): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    refuseUnknown(Object.keys(c.req.queries()), known, 'query parameter');
+    await next();
+  };
+}
+
+/** The JSON object body (`{}` when empty) with no field outside `known` ({@link refuseUnknown}). */
+async function readJson(c: Context, known: readonly string[]): Promise<Record<string, unknown>> {
   const text = await c.req.text();
   if (text.trim() === '') return {};
   let value: unknown;
@@ -508,13 +635,30 @@ async function readJson(c: Context): Promise<Record<string, unknown>> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ApiError(400, 'INVALID_INPUT', 'body must be a JSON object');
+  refuseUnknown(Object.keys(value), known, 'field');
   return value as Record<string, unknown>;
 }
 
-function jobId(c: Context): string {
-  const id = c.req.param('id') ?? '';
-  if (id.length === 0 || id.length > 256) throw invalid('jobId', 'must be 1–256 characters');
+/**
+ * A job id as stores hold them: 1–256 characters without U+0000 (which no store can hold), so a
+ * bad one is a 400 naming its field, as in core's API, never a backend's error.
+ */
+function checkId(id: string, field: string): string {
+  if (id.length === 0 || id.length > MAX_ID_LENGTH || id.includes('\u0000'))
+    throw invalid(field, `must be 1–${MAX_ID_LENGTH} characters without U+0000`);
   return id;
+}
+
+function jobId(c: Context): string {
+  return checkId(c.req.param('id') ?? '', 'jobId');
+}
+
+/** Filter text a store can hold: at most `max` characters, without U+0000. */
+function optionalText(value: string | undefined, field: string, max: number) {
+  if (value === undefined || value === '') return undefined;
+  if (value.length > max || value.includes('\u0000'))
+    throw invalid(field, `must be at most ${max} characters without U+0000`);
+  return value;
 }
 
 function optionalInt(value: string | undefined, field: string, min: number, max: number) {
@@ -526,16 +670,44 @@ function optionalInt(value: string | undefined, field: string, min: number, max:
 
 function cursorAndLimit(c: Context, max: number): { cursor?: string; limit?: number } {
   const cursor = c.req.query('cursor');
-  if (cursor !== undefined && (cursor.length === 0 || cursor.length > 1000))
+  if (
+    cursor !== undefined &&
+    (cursor.length === 0 || cursor.length > 1000 || cursor.includes('\u0000'))
+  )
     throw invalid('cursor', 'must come from a previous page');
   const limit = optionalInt(c.req.query('limit'), 'limit', 1, max);
   return { ...(cursor ? { cursor } : {}), ...(limit === undefined ? {} : { limit }) };
 }
 
+/**
+ * A cursor is the store's own text, so only the store can tell a forged one; it says so with
+ * `INVALID_INPUT` (naming `cursor`, or nothing else since every other field is checked here),
+ * answered as a 400 naming `cursor` in the dashboard's words rather than the driver's.
+ */
+async function readPage<T>(cursor: string | undefined, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (
+      cursor !== undefined &&
+      isSwitchyardError(err) &&
+      err.code === 'INVALID_INPUT' &&
+      (err.issues ?? []).every((issue) => issue.path === 'cursor')
+    )
+      throw invalid('cursor', 'must come from a previous page');
+    throw err;
+  }
+}
+
+/** Core's reading of ISO 8601: only the instants stores hold (the years 0001–9999). */
 function optionalDate(value: string | undefined, field: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw invalid(field, 'must be an ISO 8601 date');
+  const date = parseInstant(value);
+  if (!date)
+    throw invalid(
+      field,
+      'must be an ISO 8601 date or date-time in the years 0001–9999, e.g. 2026-01-31T12:00:00Z',
+    );
   return date;
 }
 
@@ -544,10 +716,8 @@ function jobsFilter(c: Context): ListJobsFilter {
   for (const s of statuses)
     if (!JOB_STATUSES.has(s as JobStatus))
       throw invalid('status', `must be one of ${[...JOB_STATUSES].join(', ')}`);
-  const name = c.req.query('name') || undefined;
-  const transport = c.req.query('transport') || undefined;
-  if (name !== undefined && name.length > 256) throw invalid('name', 'is too long');
-  if (transport !== undefined && transport.length > 100) throw invalid('transport', 'is too long');
+  const name = optionalText(c.req.query('name'), 'name', 256);
+  const transport = optionalText(c.req.query('transport'), 'transport', 100);
   const createdAfter = optionalDate(c.req.query('created_after'), 'created_after');
   const createdBefore = optionalDate(c.req.query('created_before'), 'created_before');
   return {
@@ -561,17 +731,25 @@ function jobsFilter(c: Context): ListJobsFilter {
   };
 }
 
-function watchedIds(value: string | undefined): string[] {
+/** The comma-separated job ids of the query parameter `field` (`ids`, `jobs`). */
+function watchedIds(value: string | undefined, field: string): string[] {
   if (!value) return [];
   const ids = value.split(',').filter((s) => s.length > 0);
-  if (ids.length > MAX_WATCHED_JOBS || ids.some((id) => id.length > 256))
-    throw invalid('ids', `must be at most ${MAX_WATCHED_JOBS} job ids`);
+  if (
+    ids.length > MAX_WATCHED_JOBS ||
+    ids.some((id) => id.length > MAX_ID_LENGTH || id.includes('\u0000'))
+  )
+    throw invalid(
+      field,
+      `must be at most ${MAX_WATCHED_JOBS} job ids of at most ${MAX_ID_LENGTH} characters without U+0000`,
+    );
   return ids;
 }
 
+/** The window's name: an own key of WINDOWS (`in` would accept `constructor`, `__proto__`). */
 function windowOf(c: Context): string {
   const window = c.req.query('window') ?? '1h';
-  if (!(window in WINDOWS))
+  if (!Object.hasOwn(WINDOWS, window))
     throw invalid('window', `must be one of ${Object.keys(WINDOWS).join(', ')}`);
   return window;
 }

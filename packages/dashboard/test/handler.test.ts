@@ -186,6 +186,217 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
   });
 });
 
+describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => {
+  let env: TestYard;
+  let handler: DashboardHandler;
+  beforeAll(async () => {
+    env = await testYard();
+    handler = createDashboardHandler(env.yard, {
+      auth: { bearerTokens: [TOKEN] },
+      basePath: '/dashboard',
+      transports: env.transports,
+    });
+  });
+  afterAll(() => env?.close());
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const json = { ...auth, 'content-type': 'application/json' };
+  const call = (path: string, init: RequestInit = {}) =>
+    handler(new Request(`${BASE}${path}`, { ...init, headers: { ...auth, ...init.headers } }));
+  const post = (path: string, body: unknown) =>
+    call(path, { method: 'POST', headers: json, body: JSON.stringify(body) });
+  /** The answer is a 400 whose message names `field` first (a stream is cancelled, not read). */
+  const expectInvalid = async (res: Response | Promise<Response>, field: string) => {
+    const r = await res;
+    if (r.status !== 400) await r.body?.cancel();
+    expect(r.status).toBe(400);
+    const { error } = (await r.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(new RegExp(`^${field} `));
+    expect(error.message).not.toMatch(/postgres/i);
+    return error.message;
+  };
+  /** Runs a worker until `done` holds. */
+  const workUntil = async (done: () => Promise<boolean>) => {
+    const stop = new AbortController();
+    const working = env.yard.work({ concurrency: 4, signal: stop.signal, waitMs: 50 });
+    try {
+      await expect.poll(done, { timeout: 20_000, interval: 100 }).toBe(true);
+    } finally {
+      stop.abort();
+      await working;
+    }
+  };
+  const base64url = (text: string) => Buffer.from(text).toString('base64url');
+
+  it('refuses unknown body fields: a misspelt one never widens a replay or a re-run', async () => {
+    const { jobId } = await env.yard.submit('flaky', { n: 3, poison: [0, 1], message: 'boom' });
+    await env.transports[0]!.send('task', [{ body: 'not an envelope', messageId: 'bad-1' }]);
+    const letters = () => env.transports[0]!.listDeadLetters!('task', { limit: 10 });
+    await workUntil(
+      async () =>
+        (await env.yard.getJob(jobId))?.status === 'failed' && (await letters()).length > 0,
+    );
+    const before = await letters();
+
+    expect(
+      await expectInvalid(
+        post('/api/dead-letters/replay', { transport: 'postgres', messageIds: ['10'] }),
+        'messageIds',
+      ),
+    ).toContain('ids');
+    expect(await letters()).toEqual(before);
+
+    expect(
+      await expectInvalid(post(`/api/jobs/${jobId}/retry`, { taskIds: ['nope'] }), 'taskIds'),
+    ).toContain('did you mean task_ids?');
+    await expectInvalid(post(`/api/jobs/${jobId}/retry`, { zzz: 1 }), 'zzz');
+    await expectInvalid(post(`/api/jobs/${jobId}/retry`, { task_ids: ['nope'] }), 'task_ids');
+    const job = await env.yard.getJob(jobId);
+    expect(job?.status).toBe('failed');
+    expect(job?.stages[0]?.failed).toBe(2);
+
+    await expectInvalid(post(`/api/jobs/${jobId}/cancel`, { force: true }), 'force');
+    await expectInvalid(post('/api/logout', { everywhere: true }), 'everywhere');
+    await expectInvalid(post('/api/login', { token: TOKEN, user: 'x' }), 'user');
+    expect((await env.yard.getJob(jobId))?.status).toBe('failed');
+
+    const [failed] = (await env.yard.listTasks(jobId, { status: 'failed', limit: 1 })).tasks;
+    const one = await post(`/api/jobs/${jobId}/retry`, { task_ids: [failed!.id] });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ retried: 1 });
+  });
+
+  it('refuses unknown query parameters on every API route, naming them', async () => {
+    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'query' });
+    const message = await expectInvalid(
+      call('/api/jobs?createdAfter=2999-01-01T00:00:00Z'),
+      'createdAfter',
+    );
+    expect(message).toContain('did you mean created_after?');
+    await expectInvalid(call(`/api/jobs/${jobId}?verbose=1`), 'verbose');
+    await expectInvalid(call(`/api/jobs/${jobId}/tasks?state=failed`), 'state');
+    await expectInvalid(call(`/api/progress?id=${jobId}`), 'id');
+    await expectInvalid(call('/api/paths?windw=15m'), 'windw');
+    await expectInvalid(call('/api/dead-letters?transport=postgres&queu=stage'), 'queu');
+    await expectInvalid(call(`/api/live?jb=${jobId}`), 'jb');
+    await expectInvalid(call('/api/session?x=1'), 'x');
+    await expectInvalid(
+      call(`/api/jobs/${jobId}/cancel?force=1`, { method: 'POST', headers: json, body: '{}' }),
+      'force',
+    );
+    expect((await env.yard.getJob(jobId))?.status).not.toBe('cancelled');
+    expect((await call('/api/jobs?created_after=2999-01-01T00:00:00Z')).status).toBe(200);
+  });
+
+  it('answers 400 naming window for a name that only an inherited property has', async () => {
+    for (const window of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      await expectInvalid(call(`/api/paths?window=${window}`), 'window');
+      await expectInvalid(call(`/api/live?paths=1&window=${window}`), 'window');
+    }
+  });
+
+  it('answers 400 naming the field for a date outside 0001-9999 or a forged cursor', async () => {
+    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'dates' });
+    await expectInvalid(call('/api/jobs?created_after=0000-01-01'), 'created_after');
+    await expectInvalid(call('/api/jobs?created_after=%2B010000-01-01T00:00:00Z'), 'created_after');
+    await expectInvalid(call('/api/jobs?created_before=2026-02-30'), 'created_before');
+    await expectInvalid(call('/api/jobs?created_before=yesterday'), 'created_before');
+    const forged = base64url('9223372036854775807:x');
+    await expectInvalid(call(`/api/jobs?cursor=${forged}`), 'cursor');
+    await expectInvalid(call(`/api/jobs?cursor=${base64url('nonsense')}`), 'cursor');
+    await expectInvalid(call(`/api/jobs/${jobId}/tasks?cursor=${forged}`), 'cursor');
+    expect(
+      (await call('/api/jobs?created_after=0001-01-01&created_before=9999-12-31')).status,
+    ).toBe(200);
+  });
+
+  it('answers 400 naming stage for a stage the job does not have, 404 for an unknown job', async () => {
+    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'stages' });
+    for (const stage of [1e300, 2_147_483_648, 99, 2, -1, 0.5, 'nope', '', 'sum'])
+      await expectInvalid(post(`/api/jobs/${jobId}/retry`, { stage }), 'stage');
+    const missing = await post('/api/jobs/nope/retry', { stage: 0 });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'JOB_NOT_FOUND' } });
+    const ok = await post(`/api/jobs/${jobId}/retry`, { stage: 1 });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ jobId, retried: 0 });
+  });
+
+  it('validates live ids up front, naming the parameter used', async () => {
+    await expectInvalid(call('/api/live?job=a%00b'), 'job');
+    await expectInvalid(call(`/api/live?job=${'x'.repeat(257)}`), 'job');
+    const many = Array.from({ length: 51 }, (_, i) => `job-${i}`).join(',');
+    await expectInvalid(call(`/api/live?jobs=${many}`), 'jobs');
+    await expectInvalid(call('/api/live?jobs=a,b%00c'), 'jobs');
+    await expectInvalid(call(`/api/progress?ids=${many}`), 'ids');
+  });
+
+  it('refuses U+0000 in ids and filters with a 400 naming the field', async () => {
+    await expectInvalid(call('/api/jobs?name=%00'), 'name');
+    await expectInvalid(call('/api/jobs?transport=%00'), 'transport');
+    await expectInvalid(call('/api/jobs?cursor=a%00b'), 'cursor');
+    await expectInvalid(call('/api/jobs/a%00b'), 'jobId');
+    await expectInvalid(call('/api/jobs/a%00b/tasks'), 'jobId');
+    await expectInvalid(post('/api/jobs/a%00b/cancel', {}), 'jobId');
+    await expectInvalid(post('/api/jobs/a%00b/retry', {}), 'jobId');
+    await expectInvalid(call('/api/progress?ids=a%00b'), 'ids');
+    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'nul' });
+    await expectInvalid(post(`/api/jobs/${jobId}/retry`, { task_ids: ['a\u0000b'] }), 'task_ids');
+    await expectInvalid(
+      post('/api/dead-letters/replay', { transport: 'postgres', ids: ['1\u0000'] }),
+      'ids',
+    );
+  });
+
+  it('answers 405 with Allow for a known path asked with another method', async () => {
+    const { session } = await (async () => {
+      const res = await handler(
+        new Request(`${BASE}/api/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token: TOKEN }),
+        }),
+      );
+      return { session: (res.headers.get('set-cookie') ?? '').split(';')[0]! };
+    })();
+    const cases: [string, string, Record<string, string>, string][] = [
+      ['PUT', '/api/jobs', {}, 'GET, HEAD'],
+      ['PUT', '/api/jobs', { 'content-type': 'application/json' }, 'GET, HEAD'],
+      ['POST', '/api/jobs', {}, 'GET, HEAD'],
+      ['DELETE', '/api/jobs/some-job', {}, 'GET, HEAD'],
+      ['GET', '/api/jobs/some-job/retry', {}, 'POST'],
+      ['GET', '/api/dead-letters/replay', {}, 'POST'],
+      ['PATCH', '/api/session', {}, 'GET, HEAD'],
+      ['POST', '/', {}, 'GET, HEAD'],
+    ];
+    for (const [method, path, headers, allow] of cases) {
+      const res = await call(path, {
+        method,
+        headers,
+        ...(method === 'GET' ? {} : { body: '{}' }),
+      });
+      expect([method, path, res.status]).toEqual([method, path, 405]);
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(await res.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } });
+    }
+    // A session without its CSRF token learns the method, and acts on nothing.
+    const put = await handler(
+      new Request(`${BASE}/api/jobs`, { method: 'PUT', headers: { cookie: session } }),
+    );
+    expect(put.status).toBe(405);
+    const anonymous = await handler(new Request(`${BASE}/api/jobs`, { method: 'PUT' }));
+    expect(anonymous.status).toBe(401);
+    expect((await call('/api/nowhere', { method: 'PUT' })).status).toBe(404);
+  });
+
+  it('answers 404 JOB_NOT_FOUND for the tasks of an unknown job', async () => {
+    const res = await call('/api/jobs/nope/tasks');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'JOB_NOT_FOUND' } });
+  });
+});
+
 describe('dashboard bundle', () => {
   it('stays within its gzipped size budget', async () => {
     const { measure } = await import('../scripts/build-app.mjs');
