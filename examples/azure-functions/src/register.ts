@@ -38,28 +38,29 @@ export function registerFunctions(
   const config = configFromEnv(env);
   const api = (name: string, route: string, methods: HttpMethod[]) =>
     app.http(name, { route, methods, authLevel: 'function', handler: handlers.httpApi });
+  // HEAD beside every GET: the handler answers it as GET without a body (probes use it).
   api('submit', 'api/jobs/submit/{jobName}', ['POST']);
-  api('status', 'api/jobs/status/{jobId}', ['GET']);
-  api('metrics', 'api/metrics/comparison', ['GET']);
-  api('tasks', 'api/jobs/{jobId}/tasks', ['GET']);
+  api('status', 'api/jobs/status/{jobId}', ['GET', 'HEAD']);
+  api('metrics', 'api/metrics/comparison', ['GET', 'HEAD']);
+  api('tasks', 'api/jobs/{jobId}/tasks', ['GET', 'HEAD']);
   api('cancel', 'api/jobs/{jobId}/cancel', ['POST']);
-  api('listJobs', 'api/jobs', ['GET']);
+  api('listJobs', 'api/jobs', ['GET', 'HEAD']);
   api('retry', 'api/jobs/{jobId}/retry', ['POST']);
   api('retryJobs', 'api/jobs/retry', ['POST']);
   api('cancelJobs', 'api/jobs/cancel', ['POST']);
   api('purgeJobs', 'api/jobs/purge', ['POST']);
-  api('listSchedules', 'api/schedules', ['GET']);
+  api('listSchedules', 'api/schedules', ['GET', 'HEAD']);
   api('scheduleAction', 'api/schedules/{name}/{action}', ['POST']);
   // Probes stay anonymous: they reveal no error text without auth.
   app.http('healthz', {
     route: 'healthz',
-    methods: ['GET'],
+    methods: ['GET', 'HEAD'],
     authLevel: 'anonymous',
     handler: handlers.httpApi,
   });
   app.http('readyz', {
     route: 'readyz',
-    methods: ['GET'],
+    methods: ['GET', 'HEAD'],
     authLevel: 'anonymous',
     handler: handlers.httpApi,
   });

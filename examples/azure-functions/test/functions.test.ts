@@ -584,6 +584,10 @@ describe('registrations', () => {
       ['timer', 'schedules', '*/10 * * * * *', null],
     ]);
     for (const c of calls) expect(typeof c.options.handler).toBe('function');
+    // HEAD wherever GET is answered: the host refuses a method a function does not list.
+    for (const c of calls.filter((c) => c.kind === 'http'))
+      if ((c.options.methods as string[] | undefined)?.includes('GET'))
+        expect(c.options.methods, c.name).toContain('HEAD');
     // The Functions host refuses an app with two functions of one name.
     const all = calls.map((c) => c.name);
     expect(new Set(all).size).toBe(all.length);

@@ -4,6 +4,7 @@ import {
   isPriority,
   isSwitchyardError,
   type JobView,
+  parseInstant,
   type QueueKind,
   type SubmitOptions,
   SwitchyardError,
@@ -245,10 +246,11 @@ function submitTime(delay: string | undefined, runAt: string | undefined): Submi
     return { delayMs };
   }
   if (runAt !== undefined) {
-    const at = new Date(runAt);
-    if (Number.isNaN(at.getTime()))
+    // ISO 8601 only: `new Date("1")` would read a bare number as the year 2001.
+    const at = parseInstant(runAt);
+    if (!at)
       throw new UsageError(
-        `--run-at must be an ISO 8601 time such as 2027-01-01T09:00:00Z (got "${runAt}")`,
+        `--run-at must be an ISO 8601 time such as 2027-01-01T09:00:00Z, in the years 0001-9999 (got "${runAt}")`,
       );
     return { runAt: at };
   }

@@ -111,6 +111,8 @@ describe('switchyard CLI (subprocess)', () => {
       ['submit', 'hello_world', '--param', '__proto__.x=1'],
       ['submit', 'hello_world', '--delay', 'soon'],
       ['submit', 'hello_world', '--run-at', 'tomorrow'],
+      ['submit', 'hello_world', '--run-at', '1'],
+      ['submit', 'hello_world', '--run-at', '+010000-01-01T00:00:00Z'],
       ['submit', 'hello_world', '--delay', '5', '--run-at', '2099-01-01T00:00:00Z'],
       ['submit', 'hello_world', '--priority', 'urgent'],
       ['status', 'a', 'b'],

@@ -171,7 +171,7 @@ describe('GET /api/jobs', () => {
     ]);
     const wrongMethod = await a.call('POST', '/api/jobs');
     expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
   });
 });
 
@@ -362,5 +362,26 @@ describe('bulk operations by filter', () => {
       ),
     ).toEqual({ jobs: 1, tasks: 4 });
     expect(await bodyOf(await a.call('GET', '/api/jobs'))).toEqual({ jobs: [] });
+  });
+});
+
+describe('dates outside the years 0001–9999', () => {
+  it('are a 400 naming the field on every route that takes one, computed ones included', async () => {
+    const a = api();
+    await a.submit('squares', { n: 1 });
+    const cases: [string, string, unknown, string][] = [
+      ['POST', '/api/jobs/purge', { olderThan: '1000000d' }, 'olderThan'],
+      ['POST', '/api/jobs/purge', { olderThan: 1e15 }, 'olderThan'],
+      ['POST', '/api/jobs/purge', { finishedBefore: '0000-01-01' }, 'finishedBefore'],
+      ['GET', '/api/jobs?createdAfter=0000-12-31', undefined, 'createdAfter'],
+      ['GET', '/api/jobs?createdBefore=%2B010000-01-01T00:00:00Z', undefined, 'createdBefore'],
+      ['POST', '/api/jobs/cancel', { createdBefore: '0000-01-01' }, 'createdBefore'],
+      ['POST', '/api/jobs/retry', { createdAfter: '+010000-01-01T00:00:00Z' }, 'createdAfter'],
+    ];
+    for (const [method, path, body, field] of cases)
+      expect(paths(await expectIssues(await a.call(method, path, body))), path).toEqual([field]);
+    expect(((await bodyOf(await a.call('GET', '/api/jobs'))) as unknown as Page).jobs).toHaveLength(
+      1,
+    );
   });
 });

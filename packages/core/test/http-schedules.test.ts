@@ -1,5 +1,5 @@
 import { createSwitchyard, memoryStore, memoryTransport, silentLogger } from '@switchyard/core';
-import { createHttpHandler } from '@switchyard/core/http';
+import { createHttpHandler, type HttpHandlerOptions } from '@switchyard/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, squares, TOKEN } from './http-helpers.js';
 
@@ -9,7 +9,7 @@ afterEach(async () => {
   close = undefined;
 });
 
-function api() {
+function api(options: Partial<HttpHandlerOptions> = {}) {
   const yard = createSwitchyard({
     jobs: [squares],
     store: memoryStore(),
@@ -22,6 +22,7 @@ function api() {
   const handler = createHttpHandler(yard, {
     auth: { bearerTokens: [TOKEN] },
     logger: silentLogger,
+    ...options,
   });
   const call = (method: string, path: string, body?: unknown) =>
     handler(
@@ -31,7 +32,24 @@ function api() {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       }),
     );
-  return { yard, call };
+  /** A request with the body and content type exactly as given. */
+  const send = (path: string, body: BodyInit, contentType = 'application/json') =>
+    handler(
+      new Request(`http://localhost${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': contentType },
+        body,
+        duplex: 'half',
+      } as RequestInit),
+    );
+  return { yard, call, send };
+}
+
+async function errorOf(res: Response) {
+  const { error } = (await bodyOf(res)) as {
+    error: { code: string; details?: { path: string; message: string }[] };
+  };
+  return error;
 }
 
 describe('HTTP: schedules and delayed submit', () => {
@@ -82,5 +100,79 @@ describe('HTTP: schedules and delayed submit', () => {
       expect(bad.status, field).toBe(400);
       expect(JSON.stringify(await bodyOf(bad))).toContain(field);
     }
+  });
+
+  it('400 naming the field for a runAt that is not ISO 8601 or outside the years 0001–9999, and for delays ending past 9999', async () => {
+    const { call, yard } = api();
+    const cases: [string, Record<string, unknown>][] = [
+      ['runAt', { runAt: '1' }], // `new Date('1')` is the year 2001
+      ['runAt', { runAt: 'March 7, 2030' }],
+      ['runAt', { runAt: '+010000-01-01T00:00:00Z' }],
+      ['runAt', { runAt: '0000-12-31T00:00:00Z' }],
+      ['runAt', { runAt: '2030-02-30T00:00:00Z' }],
+      ['delayMs', { delayMs: 1e300 }],
+      ['delayMs', { delayMs: 1e15 }],
+      ['deadlineMs', { deadlineMs: 1e300 }],
+      ['deadlineMs', { runAt: '2099-01-01T00:00:00Z', deadlineMs: 1e15 }],
+    ];
+    for (const [field, timing] of cases) {
+      const res = await call('POST', '/api/jobs/submit/squares', { params: { n: 1 }, ...timing });
+      expect(res.status, JSON.stringify(timing)).toBe(400);
+      const error = await errorOf(res);
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.details?.map((d) => d.path)).toEqual([field]);
+    }
+    expect((await yard.listJobs({})).jobs).toEqual([]);
+    // ISO 8601 within the range is taken; a date-time without an offset is UTC.
+    const ok = await call('POST', '/api/jobs/submit/squares', {
+      params: { n: 1 },
+      runAt: '2099-01-01T00:00',
+      deadlineMs: 60_000,
+    });
+    expect(ok.status).toBe(202);
+    const view = await bodyOf(await call('GET', (await bodyOf(ok)).statusUrl as string));
+    expect(view).toMatchObject({ status: 'scheduled', runAt: '2099-01-01T00:00:00.000Z' });
+  });
+
+  it("reads a schedule action's body under the rules of every POST: 415, 413, malformed JSON, unknown fields", async () => {
+    const { call, send, yard } = api({ maxBodyBytes: 1000 });
+    for (const action of ['pause', 'resume', 'trigger']) {
+      const path = `/api/schedules/nightly/${action}`;
+      const unsupported = await send(path, 'garbage', 'text/plain');
+      expect(unsupported.status, action).toBe(415);
+      expect((await errorOf(unsupported)).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      const large = await send(path, JSON.stringify({ x: 'a'.repeat(2000) }));
+      expect(large.status, action).toBe(413);
+      expect((await errorOf(large)).code).toBe('PAYLOAD_TOO_LARGE');
+      let pulled = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (++pulled > 1000) controller.close();
+          else controller.enqueue(new TextEncoder().encode(' '.repeat(100)));
+        },
+      });
+      expect((await send(path, stream)).status, action).toBe(413);
+      expect(pulled).toBeLessThan(50);
+      const malformed = await send(path, '{"force":');
+      expect(malformed.status, action).toBe(400);
+      expect((await errorOf(malformed)).code).toBe('MALFORMED_JSON');
+      for (const body of ['{"force":true}', '[]', 'null']) {
+        const res = await send(path, body);
+        expect(res.status, `${action} ${body}`).toBe(400);
+        const error = await errorOf(res);
+        expect(error.code).toBe('INVALID_INPUT');
+        expect(error.details?.map((d) => d.path)).toEqual([
+          body === '{"force":true}' ? 'force' : '',
+        ]);
+      }
+    }
+    // None of those acted.
+    const [schedule] = (await yard.listSchedules()) as { paused: boolean }[];
+    expect(schedule?.paused).toBe(false);
+    expect((await yard.listJobs({})).jobs).toEqual([]);
+    // An empty body and {} are fine.
+    expect((await call('POST', '/api/schedules/nightly/pause')).status).toBe(200);
+    expect((await call('POST', '/api/schedules/nightly/resume', {})).status).toBe(200);
+    expect((await send('/api/schedules/nightly/trigger', '', 'text/plain')).status).toBe(202);
   });
 });

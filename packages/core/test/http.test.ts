@@ -1,4 +1,7 @@
-import { memoryStore, SwitchyardError, silentLogger } from '@switchyard/core';
+import { createServer } from 'node:http';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { type Logger, memoryStore, SwitchyardError, silentLogger } from '@switchyard/core';
 import { createHttpHandler, signRequest, type TransportFlag } from '@switchyard/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, makeApi, spyStore, TOKEN } from './http-helpers.js';
@@ -23,6 +26,14 @@ async function runToEnd(a: Api, jobId: string) {
     controller.abort();
     await working;
   }
+}
+
+function headersOf(res: Response): Record<string, string> {
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  return headers;
 }
 
 async function expectError(res: Response, status: number, code: string) {
@@ -434,6 +445,46 @@ describe('GET /api/jobs/{jobId}/tasks', () => {
     ]);
     await expectError(await a.call('GET', '/api/jobs/nope/tasks'), 404, 'JOB_NOT_FOUND');
   });
+
+  it('400 naming an unknown or repeated parameter, as GET /api/jobs does, never a wider page', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":3}' }),
+    );
+    await runToEnd(a, jobId as string);
+    const paths = (details: unknown) => (details as { path: string }[]).map((d) => d.path);
+    const unknown = await expectError(
+      await a.call('GET', `/api/jobs/${jobId}/tasks?zzz=1&state=failed`),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(paths(unknown.details)).toEqual(['zzz', 'state']);
+    expect(JSON.stringify(unknown.details)).toContain('stage, status, cursor, limit');
+    // A snake_case spelling of a parameter is refused with the right name, as on GET /api/jobs.
+    const snake = await expectError(
+      await a.call('GET', '/api/jobs?created_after=2026-01-01'),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(JSON.stringify(snake.details)).toContain('did you mean createdAfter?');
+    // A repeated parameter is read as its values joined, as GET /api/jobs reads it: a single-valued
+    // one is refused rather than silently taken from its first value.
+    for (const query of ['limit=2&limit=abc', 'limit=2&limit=2', 'status=failed&status=succeeded'])
+      expect(
+        paths(
+          (
+            await expectError(
+              await a.call('GET', `/api/jobs/${jobId}/tasks?${query}`),
+              400,
+              'INVALID_INPUT',
+            )
+          ).details,
+        ),
+        query,
+      ).toEqual([query.slice(0, query.indexOf('='))]);
+    const page = await bodyOf(await a.call('GET', `/api/jobs/${jobId}/tasks?limit=2`));
+    expect(page.tasks).toHaveLength(2);
+  });
 });
 
 describe('POST /api/jobs/{jobId}/cancel', () => {
@@ -451,6 +502,32 @@ describe('POST /api/jobs/{jobId}/cancel', () => {
       status: 'cancelled',
     });
     await expectError(await a.call('POST', '/api/jobs/nope/cancel'), 404, 'JOB_NOT_FOUND');
+  });
+
+  it('reads its body under the rules of every POST: empty or {}, else 415 / 400 naming the field', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":10}' }),
+    );
+    const path = `/api/jobs/${jobId}/cancel`;
+    await expectError(
+      await a.call('POST', path, { body: 'now', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    await expectError(await a.call('POST', path, { body: '{"reason":' }), 400, 'MALFORMED_JSON');
+    const unknown = await expectError(
+      await a.call('POST', path, { body: '{"reason":"x"}' }),
+      400,
+      'INVALID_INPUT',
+    );
+    expect(unknown.details).toEqual([
+      { path: 'reason', message: 'is not a field of this request; it takes none' },
+    ]);
+    expect((await a.yard.getJob(jobId as string))?.status).toBe('queued');
+    expect(await bodyOf(await a.call('POST', path, { body: '{}' }))).toMatchObject({
+      cancelled: true,
+    });
   });
 });
 
@@ -530,6 +607,48 @@ describe('routing', () => {
     expect(res.headers.get('allow')).toBe('POST');
     await expectError(await a.call('DELETE', '/api/jobs/status/x'), 405, 'METHOD_NOT_ALLOWED');
     await expectError(await a.call('PUT', '/healthz'), 405, 'METHOD_NOT_ALLOWED');
+  });
+
+  it('HEAD wherever GET is allowed: the same status and headers, no body; Allow lists both', async () => {
+    const a = api();
+    const { jobId } = await bodyOf(
+      await a.call('POST', '/api/jobs/submit/squares', { body: '{"n":2}' }),
+    );
+    for (const path of [
+      '/healthz',
+      '/readyz',
+      '/api/jobs',
+      '/api/jobs?status=queued&limit=1',
+      `/api/jobs/status/${jobId}`,
+      `/api/jobs/${jobId}/tasks`,
+      '/api/metrics/comparison',
+      '/api/schedules',
+      '/api/jobs/status/missing',
+      '/api/jobs?zzz=1',
+      '/nope',
+    ]) {
+      const get = await a.call('GET', path);
+      const head = await a.call('HEAD', path);
+      expect(head.status, path).toBe(get.status);
+      expect(headersOf(head), path).toEqual(headersOf(get));
+      expect(await head.text(), path).toBe('');
+    }
+    // Anonymous probes, and the 401 of an anonymous HEAD elsewhere.
+    expect((await a.call('HEAD', '/healthz', { token: null })).status).toBe(200);
+    const anon = await a.call('HEAD', '/api/jobs', { token: null });
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await anon.text()).toBe('');
+    // Not on a POST route; a 405 on a GET route allows both.
+    const post = await a.call('HEAD', '/api/jobs/submit/squares');
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('POST');
+    expect(await post.text()).toBe('');
+    for (const path of ['/healthz', '/readyz', '/api/jobs', '/api/jobs/x/tasks']) {
+      const res = await a.call('PUT', path);
+      await expectError(res, 405, 'METHOD_NOT_ALLOWED');
+      expect(res.headers.get('allow'), path).toBe('GET, HEAD');
+    }
   });
 
   it('honours basePath', async () => {
@@ -636,6 +755,63 @@ describe('auth', () => {
     ).toBe(200);
   });
 
+  it('HMAC: a request without signature headers is 401 before its body is read', async () => {
+    const key = 'hmac-key-0123456789abcdef';
+    const { store, calls } = spyStore();
+    const a = api({ auth: { hmacKey: key, maxSkewMs: 60_000 }, maxBodyBytes: 1000 }, store);
+    let pulled = 0;
+    const send = (
+      path: string,
+      body: Uint8Array | string,
+      headers: Record<string, string> = {},
+    ) => {
+      const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            pulled++;
+            controller.enqueue(bytes);
+            controller.close();
+          },
+        },
+        { highWaterMark: 0 }, // pulled only when read
+      );
+      return a.handler(
+        new Request(`http://localhost${path}`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: stream,
+          duplex: 'half',
+        } as RequestInit),
+      );
+    };
+    const path = '/api/jobs/submit/squares';
+    const stale = signRequest({ key, method: 'POST', path, timestamp: Date.now() - 120_000 });
+    for (const headers of [{}, stale, { 'x-switchyard-timestamp': 'soon' }]) {
+      await expectError(
+        await send(path, new Uint8Array([0x7b, 0xff, 0x7d]), headers),
+        401,
+        'UNAUTHORIZED',
+      );
+      await expectError(
+        await send(path, `{"x":"${'a'.repeat(5000)}"}`, headers),
+        401,
+        'UNAUTHORIZED',
+      );
+      await expectError(await send('/api/jobs/x/cancel', '{', headers), 401, 'UNAUTHORIZED');
+    }
+    expect(pulled).toBe(0);
+    expect(calls).toEqual([]);
+    // A signed request is verified against its body, which it must send whole.
+    const body = '{"n":2}';
+    const signed = signRequest({ key, method: 'POST', path, body });
+    await expectError(await send(path, '{"n":3}', signed), 401, 'UNAUTHORIZED');
+    expect((await send(path, body, signed)).status).toBe(202);
+    const big = `{"n":2,"x":"${'a'.repeat(5000)}"}`;
+    const tooLarge = signRequest({ key, method: 'POST', path, body: big });
+    await expectError(await send(path, big, tooLarge), 413, 'PAYLOAD_TOO_LARGE');
+  });
+
   it('refuses to build without auth or with weak secrets', () => {
     const { yard } = api();
     const bad: unknown[] = [
@@ -655,5 +831,63 @@ describe('auth', () => {
   it('{ none: true } opts out explicitly', async () => {
     const a = api({ auth: { none: true } });
     expect((await a.call('GET', '/api/metrics/comparison', { token: null })).status).toBe(200);
+  });
+});
+
+describe('a client that leaves mid-body', () => {
+  it('is no error of the server: logged at debug, nothing acted on', async () => {
+    const logged: { level: string; message: string }[] = [];
+    const record =
+      (level: string) =>
+      (message: string): void => {
+        logged.push({ level, message });
+      };
+    const logger: Logger = {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+    };
+    const { store, calls } = spyStore();
+    const a = api({ logger }, store);
+    // node:http in front, as in examples/container: the body stays a stream.
+    const answered: Promise<Response>[] = [];
+    const server = createServer((req, res) => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers))
+        if (typeof value === 'string') headers.set(name, value);
+      answered.push(
+        a.handler(
+          new Request(`http://localhost${req.url}`, {
+            method: req.method,
+            headers,
+            body: Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>,
+            duplex: 'half',
+          } as RequestInit),
+        ),
+      );
+      res.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      for (const path of ['/api/jobs/submit/squares', '/api/jobs/purge']) {
+        const socket = connect(port, '127.0.0.1');
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        socket.write(
+          `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+            'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"n":',
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        socket.destroy();
+      }
+      await expect.poll(() => answered.length).toBe(2);
+      for (const res of await Promise.all(answered)) await expectError(res, 400, 'REQUEST_ABORTED');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(logged.filter((l) => l.level !== 'debug')).toEqual([]);
+    expect(logged.map((l) => l.message)).toContain('HTTP request aborted by the client');
+    expect(calls).toEqual([]);
   });
 });

@@ -103,6 +103,32 @@ describe('HTTP operations input', () => {
     expect(issuesOf(() => parsePurgeBody({ olderThan: ['7d'] }, now))).toEqual(['olderThan']);
     expect(issuesOf(() => parsePurgeBody({ olderThan: 1e300 }, now))).toEqual(['olderThan']);
   });
+
+  it('refuses dates outside the years 0001–9999, given or computed, naming the field', () => {
+    const now = new Date('2026-06-10T00:00:00Z');
+    // A million days back is before the year 1: a Date, but no store's.
+    expect(issuesOf(() => parsePurgeBody({ olderThan: '1000000d' }, now))).toEqual(['olderThan']);
+    expect(issuesOf(() => parsePurgeBody({ olderThan: 1e15 }, now))).toEqual(['olderThan']);
+    for (const finishedBefore of ['0000-01-01', '+010000-01-01T00:00:00Z'])
+      expect(
+        issuesOf(() => parsePurgeBody({ finishedBefore }, now)),
+        finishedBefore,
+      ).toEqual(['finishedBefore']);
+    // The year 1 itself is still a date.
+    expect(parsePurgeBody({ finishedBefore: '0001-01-01' }, now).finishedBefore).toEqual(
+      new Date('0001-01-01T00:00:00Z'),
+    );
+    expect(
+      issuesOf(() =>
+        parseListJobsQuery(
+          new URLSearchParams('createdAfter=0000-12-31&createdBefore=%2B010000-01-01T00:00:00Z'),
+        ),
+      ),
+    ).toEqual(['createdAfter', 'createdBefore']);
+    expect(issuesOf(() => parseJobFilterBody({ createdBefore: '0000-01-01T00:00Z' }))).toEqual([
+      'createdBefore',
+    ]);
+  });
 });
 
 describe('instants', () => {

@@ -85,12 +85,30 @@ export function checkHmac(
   maxSkewMs: number,
   now = Date.now(),
 ): string | undefined {
+  const unsigned = checkHmacHeaders(headers, maxSkewMs, now);
+  if (unsigned) return unsigned;
+  const timestamp = headers.get(HMAC_TIMESTAMP_HEADER)!;
+  const signature = headers.get(HMAC_SIGNATURE_HEADER)!;
+  // Sign the timestamp string as received, so "0012" and "12" are different messages.
+  const expected = `v1=${hmacHex(key, timestamp, method, pathAndQuery, body)}`;
+  return safeEqual(signature.trim(), expected) ? undefined : 'bad signature';
+}
+
+/**
+ * What {@link checkHmac} can tell without the body: whether the request carries both headers and a
+ * timestamp within the window. A request refused here is refused before its body is read, so an
+ * anonymous caller's body is never read, however large or malformed.
+ * @returns the reason the request is rejected, or undefined when only the signature is left to check
+ */
+export function checkHmacHeaders(
+  headers: Headers,
+  maxSkewMs: number,
+  now = Date.now(),
+): string | undefined {
   const timestamp = headers.get(HMAC_TIMESTAMP_HEADER);
   const signature = headers.get(HMAC_SIGNATURE_HEADER);
   if (!timestamp || !signature) return 'missing signature headers';
   if (!/^\d{1,16}$/.test(timestamp)) return 'malformed timestamp';
   if (Math.abs(now - Number(timestamp)) > maxSkewMs) return 'timestamp outside the allowed window';
-  // Sign the timestamp string as received, so "0012" and "12" are different messages.
-  const expected = `v1=${hmacHex(key, timestamp, method, pathAndQuery, body)}`;
-  return safeEqual(signature.trim(), expected) ? undefined : 'bad signature';
+  return undefined;
 }

@@ -2,16 +2,20 @@ import type { Switchyard } from '../engine/api.js';
 import type { SubmitOptions } from '../engine/types.js';
 import { type FieldIssue, isSwitchyardError, SwitchyardError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import { INSTANT_RANGE, isStorableInstant, parseInstant } from '../operations/instant.js';
 import type { RetryResult } from '../operations/retry.js';
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES } from '../operations/statuses.js';
 import { isPriority } from '../priority.js';
 import type { ListTasksOptions, TaskStatus } from '../store.js';
-import { checkBearer, checkHmac, type HttpAuth } from './auth.js';
+import { checkBearer, checkHmac, checkHmacHeaders, type HttpAuth } from './auth.js';
 import {
   parseJobFilterBody,
   parseListJobsQuery,
+  parseNoFieldsBody,
   parsePurgeBody,
   parseRetryBody,
+  queryValue,
+  unknownKeyIssues,
 } from './operations-params.js';
 
 /** Options of {@link createHttpHandler}. */
@@ -77,6 +81,7 @@ const TASK_STATUSES = new Set<TaskStatus>([
   'cancelled',
 ]);
 const MAX_ID_LENGTH = 256;
+const TASK_QUERY_KEYS = ['stage', 'status', 'cursor', 'limit'];
 
 class HttpError extends Error {
   constructor(
@@ -87,6 +92,18 @@ class HttpError extends Error {
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
+  }
+}
+
+/**
+ * The request body broke off before its end: the client closed the connection mid-body. That is the
+ * client's doing, not a server failure, so it is logged at debug only (a client that hangs up on
+ * purpose must not flood the error log) and the request goes no further; its answer is for a
+ * client that is most likely gone.
+ */
+class RequestAborted extends HttpError {
+  constructor(readonly reason: string) {
+    super(400, 'REQUEST_ABORTED', 'the request body ended before it was complete');
   }
 }
 
@@ -132,8 +149,9 @@ interface Matched {
  *   path, result or error).
  * - `GET /api/metrics/comparison` — per-path metrics.
  * - `GET /api/jobs/{jobId}/tasks?stage=&status=&cursor=&limit=` — a page of tasks; `stage` is an
- *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`.
- * - `POST /api/jobs/{jobId}/cancel` — `{ jobId, cancelled, status }`.
+ *   index or a stage name, `limit` 1–1000 (default 100); follow `nextCursor`; any other parameter,
+ *   or one given twice, is a 400 naming it.
+ * - `POST /api/jobs/{jobId}/cancel` — body empty or `{}`: `{ jobId, cancelled, status }`.
  * - `GET /api/jobs?status=&name=&transport=&createdAfter=&createdBefore=&cursor=&limit=` — a page
  *   of jobs `{ jobs, nextCursor? }`, newest first (keyset cursor: follow `nextCursor`); `status`
  *   may list several (comma-separated or repeated), `limit` 1–500 (default 50), the dates
@@ -152,14 +170,20 @@ interface Matched {
  *   deletes matching finished jobs in small batches, `{ jobs, tasks }`.
  * - `GET /api/schedules` — `{ schedules }`, each with its last and next fire;
  *   `POST /api/schedules/{name}/pause|resume` — `{ schedule, paused }`;
- *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`).
+ *   `POST /api/schedules/{name}/trigger` — 202 with the submitted job (404 `UNKNOWN_SCHEDULE`);
+ *   their body empty or `{}`.
  * - `GET /healthz` (liveness, no I/O), `GET /readyz` (store and transports; 503 when one fails).
  *
  * Ids and keys are text: a job id or idempotency key containing U+0000 (which no store can hold)
  * is a 400 `INVALID_INPUT` naming the field, never a backend error.
  *
+ * `HEAD` is answered wherever `GET` is, with the status and headers `GET` would have and no body.
+ * With `auth: { hmacKey }`, a request without valid signature headers is a 401 before its body is
+ * read.
+ *
  * Every error is `{ error: { code, message, details? } }` with no stack trace: 400
- * `MALFORMED_JSON` / `INVALID_INPUT` (details: the field issues) / `UNKNOWN_TRANSPORT`, 401
+ * `MALFORMED_JSON` / `INVALID_INPUT` (details: the field issues) / `UNKNOWN_TRANSPORT` /
+ * `REQUEST_ABORTED` (the body broke off: the client hung up; logged at debug only), 401
  * `UNAUTHORIZED`, 404 `NOT_FOUND` / `UNKNOWN_JOB` / `JOB_NOT_FOUND`, 405 `METHOD_NOT_ALLOWED`, 409
  * `JOB_EXISTS_ON_OTHER_PATH` / `NOTHING_TO_RETRY`, 413
  * `PAYLOAD_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE`, 500 `INTERNAL`, 503 `UNAVAILABLE`.
@@ -186,15 +210,19 @@ export function createHttpHandler(
     if ('none' in auth) return true;
     if ('bearerTokens' in auth)
       return checkBearer(request.headers.get('authorization'), auth.bearerTokens);
-    const body = await readBody();
-    const reason = checkHmac(
-      request.headers,
-      request.method,
-      url.pathname + url.search,
-      body,
-      auth.hmacKey,
-      auth.maxSkewMs ?? 300_000,
-    );
+    // The signature covers the body, so a signed request is read before it is verified; one
+    // without valid signature headers is refused first, its body unread (no 413 or 400 for it).
+    const maxSkewMs = auth.maxSkewMs ?? 300_000;
+    const reason =
+      checkHmacHeaders(request.headers, maxSkewMs) ??
+      checkHmac(
+        request.headers,
+        request.method,
+        url.pathname + url.search,
+        await readBody(),
+        auth.hmacKey,
+        maxSkewMs,
+      );
     if (reason) logger.debug('HTTP request rejected', { reason });
     return reason === undefined;
   };
@@ -232,6 +260,8 @@ export function createHttpHandler(
 
   const handle = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
+    // HEAD is GET without the body (RFC 9110 §9.3.2): it is routed as GET, the body dropped below.
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
     const matched = match(url.pathname, basePath);
     let bodyText: Promise<string> | undefined;
     const readBody = () => {
@@ -263,14 +293,16 @@ export function createHttpHandler(
         'bearerTokens' in auth ? { 'www-authenticate': 'Bearer' } : {},
       );
     if (!matched) throw new HttpError(404, 'NOT_FOUND', `no route for ${url.pathname}`);
-    if (request.method !== matched.method)
+    if (method !== matched.method) {
+      const allow = matched.method === 'GET' ? 'GET, HEAD' : matched.method;
       throw new HttpError(
         405,
         'METHOD_NOT_ALLOWED',
-        `${request.method} is not allowed here; use ${matched.method}`,
+        `${request.method} is not allowed here; use ${allow}`,
         undefined,
-        { allow: matched.method },
+        { allow },
       );
+    }
     const route = matched.route;
     switch (route.name) {
       case 'healthz':
@@ -292,7 +324,9 @@ export function createHttpHandler(
         return json(200, job);
       }
       case 'cancel': {
-        await readBody(); // drained (and size-capped) but unused
+        // No fields, but the body is read under the rules of every POST (413, 415, JSON, no
+        // unknown field): a body the route would ignore is refused, not taken as understood.
+        parseNoFieldsBody(await readJson(), 'cancel request');
         checkText('jobId', route.jobId);
         const job = await yard.getJob(route.jobId);
         if (!job) throw jobNotFound(route.jobId);
@@ -332,6 +366,7 @@ export function createHttpHandler(
       case 'schedules':
         return json(200, { schedules: await yard.listSchedules() });
       case 'schedule': {
+        parseNoFieldsBody(await readJson(), `schedule ${route.action} request`); // as cancel's
         if (route.action === 'trigger')
           return json(202, await yard.triggerSchedule(route.schedule));
         await (route.action === 'pause' ? yard.pauseSchedule : yard.resumeSchedule).call(
@@ -405,11 +440,16 @@ export function createHttpHandler(
   };
 
   return async (request: Request): Promise<Response> => {
+    let response: Response;
     try {
-      return await handle(request);
+      response = await handle(request);
     } catch (err) {
-      return errorResponse(err, logger);
+      response = errorResponse(err, logger);
     }
+    if (request.method !== 'HEAD') return response;
+    // The status and headers GET would have, errors included; never a body.
+    await response.body?.cancel();
+    return new Response(null, { status: response.status, headers: response.headers });
   };
 }
 
@@ -508,33 +548,38 @@ function match(pathname: string, basePath: string): Matched | undefined {
   return undefined;
 }
 
+/**
+ * A page of a job's tasks. Its query is read like the job list's: any other parameter is a 400
+ * naming it (a misspelt `state=failed` must not list every task), and a repeated one is its values
+ * joined ({@link queryValue}), which no parameter here takes.
+ */
 async function listTasks(yard: Switchyard, jobId: string, query: URLSearchParams) {
   const job = await yard.store.getJob(jobId);
   if (!job) throw jobNotFound(jobId);
-  const issues: FieldIssue[] = [];
+  const issues: FieldIssue[] = unknownKeyIssues(query.keys(), TASK_QUERY_KEYS);
   const options: ListTasksOptions = { limit: 100 };
-  const stage = query.get('stage');
-  if (stage !== null) {
+  const stage = queryValue(query, 'stage');
+  if (stage !== undefined) {
     const names = yard.jobs.get(job.name)?.stages.map((s) => s.name) ?? [];
     const index = /^\d{1,6}$/.test(stage) ? Number(stage) : names.indexOf(stage);
     if (index < 0 || index >= job.stageCount)
       issues.push({ path: 'stage', message: `not a stage of job "${job.name}"` });
     else options.stage = index;
   }
-  const status = query.get('status');
-  if (status !== null) {
+  const status = queryValue(query, 'status');
+  if (status !== undefined) {
     if (TASK_STATUSES.has(status as TaskStatus)) options.status = status as TaskStatus;
     else
       issues.push({ path: 'status', message: `must be one of ${[...TASK_STATUSES].join(', ')}` });
   }
-  const limit = query.get('limit');
-  if (limit !== null) {
+  const limit = queryValue(query, 'limit');
+  if (limit !== undefined) {
     if (/^\d{1,4}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= 1000)
       options.limit = Number(limit);
     else issues.push({ path: 'limit', message: 'must be an integer from 1 to 1000' });
   }
-  const cursor = query.get('cursor');
-  if (cursor !== null) {
+  const cursor = queryValue(query, 'cursor');
+  if (cursor !== undefined) {
     if (cursor.length > 0 && cursor.length <= 1024) options.cursor = cursor;
     else issues.push({ path: 'cursor', message: 'must be a cursor from a previous page' });
   }
@@ -557,7 +602,13 @@ async function readText(request: Request, max: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      throw new RequestAborted(err instanceof Error ? err.message : String(err));
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > max) {
@@ -616,10 +667,13 @@ function invalid(path: string, message: string): HttpError {
 }
 
 /**
- * `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` and `priority` of a submit body; the engine
- * checks ranges.
+ * `runAt` (an ISO 8601 time), `delayMs`, `deadlineMs` and `priority` of a submit body. `runAt` is
+ * ISO 8601 only (`new Date` would read `"1"` as the year 2001), and every instant these name — the
+ * time the job is due, the end of its deadline — must fall within {@link INSTANT_RANGE}, so a
+ * number too large for any store is a 400 naming its field here, never a backend error; the
+ * engine checks the rest (signs, `delayMs` with `runAt`).
  */
-function submitTiming(body: Record<string, unknown>): SubmitOptions {
+function submitTiming(body: Record<string, unknown>, now = Date.now()): SubmitOptions {
   const options: SubmitOptions = {};
   const { runAt, delayMs, deadlineMs, priority } = body;
   if (priority !== undefined) {
@@ -627,9 +681,12 @@ function submitTiming(body: Record<string, unknown>): SubmitOptions {
     options.priority = priority;
   }
   if (runAt !== undefined) {
-    const date = typeof runAt === 'string' ? new Date(runAt) : undefined;
-    if (!date || Number.isNaN(date.getTime()))
-      throw invalid('runAt', 'must be an ISO 8601 date-time string');
+    const date = typeof runAt === 'string' ? parseInstant(runAt) : undefined;
+    if (!date)
+      throw invalid(
+        'runAt',
+        `must be an ISO 8601 date-time from ${instantText(INSTANT_RANGE.firstMs)} to ${instantText(INSTANT_RANGE.lastMs)}, e.g. 2026-01-31T12:00:00Z`,
+      );
     options.runAt = date;
   }
   for (const [field, value] of [
@@ -640,7 +697,17 @@ function submitTiming(body: Record<string, unknown>): SubmitOptions {
     if (typeof value !== 'number') throw invalid(field, 'must be a number of milliseconds');
     options[field] = value;
   }
+  // A negative delay or deadline counts as none here: the engine refuses it with its own message.
+  const last = instantText(INSTANT_RANGE.lastMs);
+  const due = options.runAt?.getTime() ?? now + Math.max(options.delayMs ?? 0, 0);
+  if (!isStorableInstant(due)) throw invalid('delayMs', `must make the job due by ${last}`);
+  if (!isStorableInstant(Math.max(due, now) + Math.max(options.deadlineMs ?? 0, 0)))
+    throw invalid('deadlineMs', `must end the job's time by ${last}`);
   return options;
+}
+
+function instantText(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
 function jobNotFound(jobId: string): HttpError {
@@ -686,6 +753,8 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 function errorResponse(err: unknown, logger: Logger): Response {
+  if (err instanceof RequestAborted)
+    logger.debug('HTTP request aborted by the client', { error: err.reason });
   if (err instanceof HttpError) {
     const error: HttpErrorBody['error'] = { code: err.code, message: err.message };
     if (err.details !== undefined) error.details = err.details;

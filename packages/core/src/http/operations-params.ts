@@ -10,12 +10,14 @@
  * - `POST /api/jobs/retry` and `POST /api/jobs/cancel` body `{ status?, name?, transport?,
  *   priority?, createdAfter?, createdBefore? }` with at least one field ({@link parseJobFilterBody});
  * - `POST /api/jobs/purge` body `{ status?, olderThan? | finishedBefore?, name?, limit? }` with a
- *   status or an age bound ({@link parsePurgeBody}).
+ *   status or an age bound ({@link parsePurgeBody});
+ * - `POST /api/jobs/{jobId}/cancel` and `POST /api/schedules/{name}/pause|resume|trigger` body
+ *   empty or `{}` ({@link parseNoFieldsBody}).
  * @module
  */
 import { type FieldIssue, ValidationError } from '../errors.js';
 import { parseDuration } from '../operations/duration.js';
-import { parseInstant } from '../operations/instant.js';
+import { isStorableInstant, parseInstant } from '../operations/instant.js';
 import type { RetryOptions } from '../operations/retry.js';
 import { FINISHED_JOB_STATUSES, JOB_STATUSES } from '../operations/statuses.js';
 import { isPriority } from '../priority.js';
@@ -78,11 +80,15 @@ function text(value: unknown, field: string, issues: Issues, max = MAX_TEXT): st
   return value;
 }
 
+/** An ISO 8601 date or date-time within the years 0001–9999 ({@link parseInstant}). */
 function date(value: unknown, field: string, issues: Issues): Date | undefined {
   if (absent(value)) return undefined;
   const parsed = typeof value === 'string' ? parseInstant(value) : undefined;
   if (!parsed)
-    return issues.add(field, 'must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z');
+    return issues.add(
+      field,
+      'must be an ISO 8601 date or date-time of the years 0001–9999, e.g. 2026-01-31T12:00:00Z',
+    );
   return parsed;
 }
 
@@ -124,16 +130,39 @@ const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUp
 
 /** Every key outside `known` is an issue, a snake_case spelling of a known one with a hint. */
 function unknownKeys(keys: Iterable<string>, known: readonly string[], issues: Issues) {
-  for (const key of keys) {
+  for (const issue of unknownKeyIssues(keys, known)) issues.add(issue.path, issue.message);
+}
+
+/**
+ * An issue for every key outside `known` (each once), a snake_case spelling of a known one with a
+ * hint: a misspelt parameter is refused, never ignored into a wider request.
+ */
+export function unknownKeyIssues(keys: Iterable<string>, known: readonly string[]): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const key of new Set(keys)) {
     if (known.includes(key)) continue;
     const hint = camel(key);
-    issues.add(
-      key,
-      hint !== key && known.includes(hint)
-        ? `is not a field of this request; did you mean ${hint}?`
-        : `is not a field of this request; fields are ${known.join(', ')}`,
-    );
+    issues.push({
+      path: key,
+      message:
+        hint !== key && known.includes(hint)
+          ? `is not a field of this request; did you mean ${hint}?`
+          : known.length === 0
+            ? 'is not a field of this request; it takes none'
+            : `is not a field of this request; fields are ${known.join(', ')}`,
+    });
   }
+  return issues;
+}
+
+/**
+ * A query parameter's value, undefined when absent. A repeated parameter is its values joined with
+ * commas, the way a list is written (`status=failed&status=running` is `failed,running`), so a
+ * parameter that takes one value is refused by its own check rather than read as its first value.
+ */
+export function queryValue(query: URLSearchParams, key: string): string | undefined {
+  const all = query.getAll(key);
+  return all.length > 1 ? all.join(',') : all[0];
 }
 
 /**
@@ -143,11 +172,8 @@ function unknownKeys(keys: Iterable<string>, known: readonly string[], issues: I
  */
 export function parseListJobsQuery(query: URLSearchParams): ListJobsFilter {
   const issues = new Issues();
-  unknownKeys(new Set(query.keys()), [...FILTER_FIELDS, 'cursor', 'limit'], issues);
-  const get = (key: string) => {
-    const all = query.getAll(key);
-    return all.length > 1 ? all.join(',') : (all[0] ?? undefined);
-  };
+  unknownKeys(query.keys(), [...FILTER_FIELDS, 'cursor', 'limit'], issues);
+  const get = (key: string) => queryValue(query, key);
   const filter = filterFields(get, issues);
   const cursor = text(get('cursor'), 'cursor', issues, MAX_ID);
   const limit = count(get('limit'), 'limit', issues, MAX_JOB_PAGE);
@@ -164,6 +190,17 @@ function objectBody(body: unknown, what: string): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new ValidationError(`invalid ${what}`, [{ path: '', message: 'must be a JSON object' }]);
   return body as Record<string, unknown>;
+}
+
+/**
+ * The body of a route that takes no fields (a job's cancel, the schedule actions): empty or `{}`.
+ * Any field is refused like a misspelt one elsewhere, never ignored.
+ * @throws ValidationError naming each field, or the body when it is not an object.
+ */
+export function parseNoFieldsBody(body: unknown, what: string): void {
+  const issues = new Issues();
+  unknownKeys(Object.keys(objectBody(body, what)), [], issues);
+  issues.throwIfAny(what);
 }
 
 /** Options of {@link parseJobFilterBody}. */
@@ -258,8 +295,10 @@ export function parsePurgeBody(body: unknown, now = new Date()): PurgeFilter {
     else
       try {
         finishedBefore = new Date(now.getTime() - parseDuration(olderThan, 'olderThan'));
-        if (Number.isNaN(finishedBefore.getTime()))
-          issues.add('olderThan', 'is longer than the calendar reaches');
+        // The bound it computes must be a date like any given one (years 0001–9999): a million
+        // days back is a JavaScript Date, but not one a store holds.
+        if (!isStorableInstant(finishedBefore.getTime()))
+          issues.add('olderThan', 'reaches back before the year 0001');
       } catch (err) {
         for (const issue of (err as ValidationError).issues ?? [])
           issues.add(issue.path, issue.message);
