@@ -8,23 +8,28 @@ const HMAC_KEY = 'dashboard-test-hmac-key';
 const BASE = 'http://dash.test/dashboard';
 const available = await postgresAvailable();
 
-describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
-  let env: TestYard;
-  let handler: DashboardHandler;
+/** A test yard on a fresh schema and its dashboard under `/dashboard`, for `TOKEN`. */
+function dashboardOfTestYard(): { env: TestYard; handler: DashboardHandler } {
+  const t = {} as { env: TestYard; handler: DashboardHandler };
   beforeAll(async () => {
-    env = await testYard();
-    handler = createDashboardHandler(env.yard, {
+    t.env = await testYard();
+    t.handler = createDashboardHandler(t.env.yard, {
       auth: { bearerTokens: [TOKEN] },
       basePath: '/dashboard',
-      transports: env.transports,
+      transports: t.env.transports,
     });
   });
-  afterAll(() => env?.close());
+  afterAll(() => t.env?.close());
+  return t;
+}
+
+describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
+  const t = dashboardOfTestYard();
 
   const call = (path: string, init: RequestInit = {}) =>
-    handler(new Request(`${BASE}${path}`, init));
+    t.handler(new Request(`${BASE}${path}`, init));
   const signIn = async (base = BASE) => {
-    const res = await handler(
+    const res = await t.handler(
       new Request(`${base}/api/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -49,7 +54,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
     expect(html).not.toMatch(/<script>(?!<\/script>)/);
     const src = /src="([^"]+app\.js[^"]*)"/.exec(html)?.[1];
     expect(src).toMatch(/^\/dashboard\/assets\/app\.js\?v=/);
-    const js = await handler(new Request(`http://dash.test${src}`));
+    const js = await t.handler(new Request(`http://dash.test${src}`));
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toContain('javascript');
   });
@@ -83,7 +88,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
   });
 
   it('accepts the bearer token per request, like the API, with no CSRF token needed', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 1 });
+    const { jobId } = await t.env.yard.submit('squares', { n: 1 });
     const res = await call(`/api/jobs/${jobId}/cancel`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -95,7 +100,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
 
   it('refuses a session action without the CSRF token, from another origin, or not as JSON', async () => {
     const { session, csrfToken } = await signIn();
-    const { jobId } = await env.yard.submit('squares', { n: 2, label: 'csrf' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 2, label: 'csrf' });
     const cancel = (headers: Record<string, string>) =>
       call(`/api/jobs/${jobId}/cancel`, {
         method: 'POST',
@@ -111,10 +116,10 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
     expect((await cancel({ 'content-type': 'text/plain', 'x-csrf-token': csrfToken })).status).toBe(
       415,
     );
-    expect((await env.yard.getJob(jobId))?.status).not.toBe('cancelled');
+    expect((await t.env.yard.getJob(jobId))?.status).not.toBe('cancelled');
     const ok = await cancel({ ...json, 'x-csrf-token': csrfToken, origin: 'http://dash.test' });
     expect(ok.status).toBe(200);
-    expect((await env.yard.getJob(jobId))?.status).toBe('cancelled');
+    expect((await t.env.yard.getJob(jobId))?.status).toBe('cancelled');
   });
 
   it('answers 400 naming the field, 404 for an unknown job, 413 for a large body', async () => {
@@ -135,7 +140,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
 
   it("filters the job list by every job status, a delayed job's `scheduled` included", async () => {
     const auth = { authorization: `Bearer ${TOKEN}` };
-    const { jobId } = await env.yard.submit(
+    const { jobId } = await t.env.yard.submit(
       'squares',
       { n: 2, label: 'later' },
       { delayMs: 3_600_000 },
@@ -145,11 +150,11 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
     const page = (await res.json()) as { jobs: { id: string; status: string }[] };
     expect(page.jobs).toContainEqual(expect.objectContaining({ id: jobId, status: 'scheduled' }));
     expect(page.jobs.every((j) => j.status === 'scheduled')).toBe(true);
-    await env.yard.cancel(jobId);
+    await t.env.yard.cancel(jobId);
   });
 
   it('streams a job as Server-Sent Events: aggregates only', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 3, label: 'sse' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 3, label: 'sse' });
     const abort = new AbortController();
     const res = await call(`/api/live?job=${jobId}`, {
       headers: { authorization: `Bearer ${TOKEN}` },
@@ -169,7 +174,7 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
   });
 
   it('authenticates HMAC-signed requests with the API key scheme', async () => {
-    const hmac = createDashboardHandler(env.yard, { auth: { hmacKey: HMAC_KEY } });
+    const hmac = createDashboardHandler(t.env.yard, { auth: { hmacKey: HMAC_KEY } });
     const path = '/api/paths?window=all';
     const ok = await hmac(
       new Request(`http://dash.test${path}`, {
@@ -187,22 +192,12 @@ describe.skipIf(!available)('dashboard handler (PostgreSQL store)', () => {
 });
 
 describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => {
-  let env: TestYard;
-  let handler: DashboardHandler;
-  beforeAll(async () => {
-    env = await testYard();
-    handler = createDashboardHandler(env.yard, {
-      auth: { bearerTokens: [TOKEN] },
-      basePath: '/dashboard',
-      transports: env.transports,
-    });
-  });
-  afterAll(() => env?.close());
+  const t = dashboardOfTestYard();
 
   const auth = { authorization: `Bearer ${TOKEN}` };
   const json = { ...auth, 'content-type': 'application/json' };
   const call = (path: string, init: RequestInit = {}) =>
-    handler(new Request(`${BASE}${path}`, { ...init, headers: { ...auth, ...init.headers } }));
+    t.handler(new Request(`${BASE}${path}`, { ...init, headers: { ...auth, ...init.headers } }));
   const post = (path: string, body: unknown) =>
     call(path, { method: 'POST', headers: json, body: JSON.stringify(body) });
   /** The answer is a 400 whose message names `field` first (a stream is cancelled, not read). */
@@ -219,7 +214,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
   /** Runs a worker until `done` holds. */
   const workUntil = async (done: () => Promise<boolean>) => {
     const stop = new AbortController();
-    const working = env.yard.work({ concurrency: 4, signal: stop.signal, waitMs: 50 });
+    const working = t.env.yard.work({ concurrency: 4, signal: stop.signal, waitMs: 50 });
     try {
       await expect.poll(done, { timeout: 20_000, interval: 100 }).toBe(true);
     } finally {
@@ -230,12 +225,12 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
   const base64url = (text: string) => Buffer.from(text).toString('base64url');
 
   it('refuses unknown body fields: a misspelt one never widens a replay or a re-run', async () => {
-    const { jobId } = await env.yard.submit('flaky', { n: 3, poison: [0, 1], message: 'boom' });
-    await env.transports[0]!.send('task', [{ body: 'not an envelope', messageId: 'bad-1' }]);
-    const letters = () => env.transports[0]!.listDeadLetters!('task', { limit: 10 });
+    const { jobId } = await t.env.yard.submit('flaky', { n: 3, poison: [0, 1], message: 'boom' });
+    await t.env.transports[0]!.send('task', [{ body: 'not an envelope', messageId: 'bad-1' }]);
+    const letters = () => t.env.transports[0]!.listDeadLetters!('task', { limit: 10 });
     await workUntil(
       async () =>
-        (await env.yard.getJob(jobId))?.status === 'failed' && (await letters()).length > 0,
+        (await t.env.yard.getJob(jobId))?.status === 'failed' && (await letters()).length > 0,
     );
     const before = await letters();
 
@@ -252,23 +247,23 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
     ).toContain('did you mean task_ids?');
     await expectInvalid(post(`/api/jobs/${jobId}/retry`, { zzz: 1 }), 'zzz');
     await expectInvalid(post(`/api/jobs/${jobId}/retry`, { task_ids: ['nope'] }), 'task_ids');
-    const job = await env.yard.getJob(jobId);
+    const job = await t.env.yard.getJob(jobId);
     expect(job?.status).toBe('failed');
     expect(job?.stages[0]?.failed).toBe(2);
 
     await expectInvalid(post(`/api/jobs/${jobId}/cancel`, { force: true }), 'force');
     await expectInvalid(post('/api/logout', { everywhere: true }), 'everywhere');
     await expectInvalid(post('/api/login', { token: TOKEN, user: 'x' }), 'user');
-    expect((await env.yard.getJob(jobId))?.status).toBe('failed');
+    expect((await t.env.yard.getJob(jobId))?.status).toBe('failed');
 
-    const [failed] = (await env.yard.listTasks(jobId, { status: 'failed', limit: 1 })).tasks;
+    const [failed] = (await t.env.yard.listTasks(jobId, { status: 'failed', limit: 1 })).tasks;
     const one = await post(`/api/jobs/${jobId}/retry`, { task_ids: [failed!.id] });
     expect(one.status).toBe(200);
     expect(await one.json()).toMatchObject({ retried: 1 });
   });
 
   it('refuses unknown query parameters on every API route, naming them', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'query' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 1, label: 'query' });
     const message = await expectInvalid(
       call('/api/jobs?createdAfter=2999-01-01T00:00:00Z'),
       'createdAfter',
@@ -285,7 +280,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
       call(`/api/jobs/${jobId}/cancel?force=1`, { method: 'POST', headers: json, body: '{}' }),
       'force',
     );
-    expect((await env.yard.getJob(jobId))?.status).not.toBe('cancelled');
+    expect((await t.env.yard.getJob(jobId))?.status).not.toBe('cancelled');
     expect((await call('/api/jobs?created_after=2999-01-01T00:00:00Z')).status).toBe(200);
   });
 
@@ -297,7 +292,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
   });
 
   it('answers 400 naming the field for a date outside 0001-9999 or a forged cursor', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'dates' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 1, label: 'dates' });
     await expectInvalid(call('/api/jobs?created_after=0000-01-01'), 'created_after');
     await expectInvalid(call('/api/jobs?created_after=%2B010000-01-01T00:00:00Z'), 'created_after');
     await expectInvalid(call('/api/jobs?created_before=2026-02-30'), 'created_before');
@@ -312,7 +307,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
   });
 
   it('answers 400 naming stage for a stage the job does not have, 404 for an unknown job', async () => {
-    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'stages' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 1, label: 'stages' });
     for (const stage of [1e300, 2_147_483_648, 99, 2, -1, 0.5, 'nope', '', 'sum'])
       await expectInvalid(post(`/api/jobs/${jobId}/retry`, { stage }), 'stage');
     const missing = await post('/api/jobs/nope/retry', { stage: 0 });
@@ -341,7 +336,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
     await expectInvalid(post('/api/jobs/a%00b/cancel', {}), 'jobId');
     await expectInvalid(post('/api/jobs/a%00b/retry', {}), 'jobId');
     await expectInvalid(call('/api/progress?ids=a%00b'), 'ids');
-    const { jobId } = await env.yard.submit('squares', { n: 1, label: 'nul' });
+    const { jobId } = await t.env.yard.submit('squares', { n: 1, label: 'nul' });
     await expectInvalid(post(`/api/jobs/${jobId}/retry`, { task_ids: ['a\u0000b'] }), 'task_ids');
     await expectInvalid(
       post('/api/dead-letters/replay', { transport: 'postgres', ids: ['1\u0000'] }),
@@ -351,7 +346,7 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
 
   it('answers 405 with Allow for a known path asked with another method', async () => {
     const { session } = await (async () => {
-      const res = await handler(
+      const res = await t.handler(
         new Request(`${BASE}/api/login`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -381,11 +376,11 @@ describe.skipIf(!available)('dashboard handler input (PostgreSQL store)', () => 
       expect(await res.json()).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } });
     }
     // A session without its CSRF token learns the method, and acts on nothing.
-    const put = await handler(
+    const put = await t.handler(
       new Request(`${BASE}/api/jobs`, { method: 'PUT', headers: { cookie: session } }),
     );
     expect(put.status).toBe(405);
-    const anonymous = await handler(new Request(`${BASE}/api/jobs`, { method: 'PUT' }));
+    const anonymous = await t.handler(new Request(`${BASE}/api/jobs`, { method: 'PUT' }));
     expect(anonymous.status).toBe(401);
     expect((await call('/api/nowhere', { method: 'PUT' })).status).toBe(404);
   });

@@ -71,13 +71,10 @@ function stageView({ job, stages, def, waiting }: JobViewSource, i: number): Sta
   const open = Math.max(0, total - s.succeeded - s.failed);
   // A cancel ends every open task of the job in the same statement: none is pending or running
   // after it, whatever the stage's running count (best effort, never rewound by the cancel) says.
+  const stage = { index: i, name, status: s.status, total, sealed: s.total !== null };
   if (job.status === 'cancelled')
     return {
-      index: i,
-      name,
-      status: s.status,
-      total,
-      sealed: s.total !== null,
+      ...stage,
       pending: 0,
       running: 0,
       succeeded: s.succeeded,
@@ -88,11 +85,7 @@ function stageView({ job, stages, def, waiting }: JobViewSource, i: number): Sta
   const running = Math.max(0, Math.min(s.running, open));
   const windowed = s.released !== null && s.status !== 'complete';
   return {
-    index: i,
-    name,
-    status: s.status,
-    total,
-    sealed: s.total !== null,
+    ...stage,
     pending: open - running,
     running,
     succeeded: s.succeeded,
