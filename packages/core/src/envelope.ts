@@ -4,6 +4,7 @@
  * @module
  */
 import { MalformedMessageError } from './errors.js';
+import { parseTaskId } from './ids.js';
 import { isTraceparent, isTracestate, type TraceFields } from './telemetry/trace-context.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -129,13 +130,15 @@ export function decodeEnvelope(body: unknown): Envelope {
   }
   if (obj.kind === 'stage') return withTrace(obj, { v: 1, kind: 'stage', jobId, stage });
   if (obj.kind === 'task') {
-    const envelope: TaskEnvelope = {
-      v: 1,
-      kind: 'task',
-      jobId,
-      stage,
-      taskId: requireId(obj, 'taskId'),
-    };
+    const taskId = requireId(obj, 'taskId');
+    // A task id names its job and stage (`<jobId>.<stage>.<index>`): an envelope whose fields
+    // disagree with it is forged or corrupt, and must not reach another job's or stage's task.
+    const named = parseTaskId(taskId);
+    if (named?.jobId !== jobId || named.stage !== stage)
+      throw new MalformedMessageError(
+        'envelope field "taskId" must be <jobId>.<stage>.<index> of the envelope\'s job and stage',
+      );
+    const envelope: TaskEnvelope = { v: 1, kind: 'task', jobId, stage, taskId };
     if ('input' in obj) envelope.input = obj.input;
     if (obj.attempts !== undefined) envelope.attempts = requireCount(obj, 'attempts');
     if (obj.deferrals !== undefined) envelope.deferrals = requireCount(obj, 'deferrals');
@@ -210,11 +213,17 @@ function deadLetterNote(value: unknown): DeadLetterNote {
     : { reason: note.reason, description: note.description };
 }
 
+/**
+ * The largest count or index an envelope may carry: a store's 32-bit integer (PostgreSQL's
+ * `integer`). A larger one is no task's, and a store would refuse it.
+ */
+const MAX_COUNT = 2_147_483_647;
+
 function requireCount(obj: Record<string, unknown>, field: string, path = ''): number {
   const value = obj[field];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_COUNT) {
     throw new MalformedMessageError(
-      `envelope field "${path}${field}" must be a non-negative integer`,
+      `envelope field "${path}${field}" must be an integer from 0 to ${MAX_COUNT}`,
     );
   }
   return value;
@@ -225,5 +234,8 @@ function requireId(obj: Record<string, unknown>, field: string, path = ''): stri
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
     throw new MalformedMessageError(`envelope field "${path}${field}" must be a non-empty string`);
   }
+  // No id holds U+0000 (no store can keep it): such a message can never be processed.
+  if (value.includes('\u0000'))
+    throw new MalformedMessageError(`envelope field "${path}${field}" must not contain U+0000`);
   return value;
 }

@@ -694,7 +694,10 @@ class ServiceBusTransportImpl implements ServiceBusTransport {
     priority?: Priority,
   ): ReceivedMessage {
     const props = raw.applicationProperties ?? {};
-    const carried = typeof props[PROP_DELIVERIES] === 'number' ? props[PROP_DELIVERIES] : 0;
+    // Only a count this driver could have written: a sender's NaN, Infinity or -5 is ignored.
+    const written = props[PROP_DELIVERIES];
+    const carried =
+      typeof written === 'number' && Number.isSafeInteger(written) && written > 0 ? written : 0;
     // The SDK passes the AMQP header through: 0 on a first delivery (the .NET SDK adds 1; we do too).
     const deliveryCount = carried + (raw.deliveryCount ?? 0) + 1;
     const message = new ServiceBusReceived(

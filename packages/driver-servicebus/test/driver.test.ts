@@ -166,6 +166,33 @@ describe.skipIf(!emulator)('serviceBusTransport on the emulator', () => {
     await transport.settle([{ message: again!, action: 'complete' }]);
   });
 
+  it('ignores a delivery count a sender wrote that this driver could not have written', {
+    timeout: 30_000,
+  }, async () => {
+    const { transport, queues } = setup();
+    const client = new ServiceBusClient(emulator!.connectionString);
+    try {
+      const sender = client.createSender(queues.task);
+      const counts = [Number.POSITIVE_INFINITY, -1000, 0.5, Number.NaN, 4];
+      await sender.sendMessages(
+        counts.map((count, i) => ({
+          body: `odd-${i}`,
+          messageId: `odd-${i}`,
+          applicationProperties: { 'sy-delivery-count': count },
+        })),
+      );
+      await sender.close();
+      const got = await receiveN(transport, 'task', counts.length);
+      // (A string the SDK sends as an AMQP value is read back as its JSON text.)
+      const byBody = new Map(got.map((m) => [JSON.parse(m.body) as string, m.deliveryCount]));
+      // Only the whole, positive count (4 earlier deliveries) is carried: 5 now.
+      expect(counts.map((_, i) => byBody.get(`odd-${i}`))).toEqual([1, 1, 1, 1, 5]);
+      await transport.settle(got.map((message) => ({ message, action: 'complete' as const })));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('dead-letters with the reason visible, and replays from the dead-letter queue', {
     timeout: 30_000,
   }, async () => {

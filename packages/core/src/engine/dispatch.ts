@@ -4,7 +4,7 @@
  * fails under it — released for redelivery with backoff.
  */
 import { decodeEnvelope, type Envelope } from '../envelope.js';
-import { toErrorInfo } from '../errors.js';
+import { isSwitchyardError, toErrorInfo } from '../errors.js';
 import { parseTaskId } from '../ids.js';
 import type { SettlementAction } from '../transport.js';
 import type { EngineContext } from './context.js';
@@ -62,8 +62,18 @@ export class Dispatcher {
           return await this.packs.run(envelope, message, group);
       }
     } catch (err) {
-      // The store or transport failed under us: release the message, it comes back.
       const info = toErrorInfo(err);
+      // A value of this message the store refuses (INVALID_INPUT: text it cannot hold, a number
+      // out of its range) is refused again at every delivery: dead-lettered now, with the reason,
+      // instead of released for redelivery without end.
+      if (isSwitchyardError(err) && err.code === 'INVALID_INPUT') {
+        this.ctx.logger.warn('dead-lettering a message whose values the store refuses', {
+          jobId: envelope.jobId,
+          reason: info.message,
+        });
+        return { action: 'deadLetter', reason: 'InvalidMessage', description: info.message };
+      }
+      // The store or transport failed under us: release the message, it comes back.
       this.ctx.logger.error('message processing failed; releasing it for redelivery', {
         jobId: envelope.jobId,
         error: info.message,

@@ -245,7 +245,9 @@ class MemoryStore implements Store {
     const now = new Date();
     return refs.map((ref) => {
       const task = this.tasks.get(ref.taskId);
-      if (!task) return { taskId: ref.taskId, outcome: 'missing' };
+      // The ref's job and stage must be the task's, as the Postgres store's key requires.
+      if (!task || task.jobId !== ref.jobId || task.stage !== ref.stage)
+        return { taskId: ref.taskId, outcome: 'missing' };
       if (FINISHED_STATUSES.has(task.status)) return { taskId: ref.taskId, outcome: 'terminal' };
       const job = this.jobs.get(task.jobId)?.job;
       if (job?.status !== 'running') return { taskId: ref.taskId, outcome: 'job-inactive' };

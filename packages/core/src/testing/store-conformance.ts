@@ -204,6 +204,20 @@ export function storeConformance(
       });
     });
 
+    it('claims nothing for a ref whose job or stage is not its task id’s', {
+      timeout,
+    }, async () => {
+      await newJob();
+      await stageWithTasks('job-1', 0, 3);
+      const claims = await store.claimTasks([
+        { ...ref('job-1', 0, 1), jobId: 'other-job' },
+        { ...ref('job-1', 0, 2), stage: 1 },
+      ]);
+      expect(claims.map((c) => c.outcome)).toEqual(['missing', 'missing']);
+      expect(await store.getTask(taskId('job-1', 0, 1))).toMatchObject({ status: 'pending' });
+      expect(await store.getTask(taskId('job-1', 0, 2))).toMatchObject({ status: 'pending' });
+    });
+
     it('claims attempts only for runnable tasks', { timeout }, async () => {
       await newJob();
       await stageWithTasks('job-1', 0, 3);

@@ -3,6 +3,7 @@ import { taskMessages } from '../../src/engine/outbox.js';
 import { submit } from '../../src/engine/submit.js';
 import { TaskSlots } from '../../src/engine/worker/slots.js';
 import { encodeEnvelope } from '../../src/envelope.js';
+import { ValidationError } from '../../src/errors.js';
 import {
   doubleJob,
   fakeEngine,
@@ -17,6 +18,30 @@ describe('Dispatcher', () => {
     ['not JSON', 'not json {'],
     ['an unknown version', JSON.stringify({ v: 9, kind: 'stage', jobId: 'j', stage: 0 })],
     ['a number', 42],
+    ['an id with U+0000', JSON.stringify({ v: 1, kind: 'stage', jobId: 'x\u0000y', stage: 0 })],
+    [
+      'a task envelope whose task id names another job',
+      JSON.stringify({ v: 1, kind: 'task', jobId: 'j', stage: 0, taskId: 'other.0.7' }),
+    ],
+    [
+      'a task envelope whose task id names another stage',
+      JSON.stringify({ v: 1, kind: 'task', jobId: 'j', stage: 1, taskId: 'j.0.8' }),
+    ],
+    [
+      'a count beyond any store’s integer',
+      JSON.stringify({
+        v: 1,
+        kind: 'task',
+        jobId: 'j',
+        stage: 0,
+        taskId: 'j.0.1',
+        attempts: 1e300,
+      }),
+    ],
+    [
+      'a pack index beyond any store’s integer',
+      JSON.stringify({ v: 1, kind: 'tasks', jobId: 'j', stage: 0, tasks: [{ index: 2 ** 53 }] }),
+    ],
   ])('dead-letters a body that is %s as MalformedMessage', async (_, body) => {
     const fake = fakeEngine();
     const settlement = await fake.modules.dispatcher.process(inbound(body), fake.group);
@@ -78,6 +103,24 @@ describe('Dispatcher', () => {
     expect(await processing).toEqual({ action: 'complete' });
     held.ended();
     expect((await fake.store.getTask(`${jobId}.0.2`))!.result).toBe(6);
+  });
+
+  it('dead-letters a message whose values the store refuses, instead of releasing it without end', async () => {
+    const fake = fakeEngine();
+    const jobId = await runningJob(fake, doubleJob, [1]);
+    const body = encodeEnvelope(taskEnvelope(fake, { jobId, stage: 0, index: 0, input: 1 }));
+    fake.store.getJob = async () => {
+      throw new ValidationError('query: a value is out of the range PostgreSQL stores', [
+        { path: '', message: 'out of range' },
+      ]);
+    };
+    const settlement = await fake.modules.dispatcher.process(inbound(body, 1), fake.group);
+    expect(settlement).toEqual({
+      action: 'deadLetter',
+      reason: 'InvalidMessage',
+      description: 'query: a value is out of the range PostgreSQL stores',
+    });
+    expect(fake.logger.lines.some((l) => l.level === 'error')).toBe(false);
   });
 
   it('releases the message with backoff when the store fails under it', async () => {
