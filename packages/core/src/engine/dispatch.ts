@@ -1,7 +1,8 @@
 /**
  * Every message the engine processes enters here: decoded (what is not a Switchyard envelope is
  * dead-lettered), routed to the stage, task or pack runner, and — when the store or a transport
- * fails under it — released for redelivery with backoff.
+ * fails under it — released for redelivery with backoff, unless the store refused the message's
+ * own values as input (dead-lettered: no redelivery could succeed).
  */
 import { decodeEnvelope, type Envelope } from '../envelope.js';
 import { isSwitchyardError, toErrorInfo } from '../errors.js';
