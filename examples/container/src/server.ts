@@ -47,11 +47,13 @@ export interface Settings {
 /** Reads and checks the container's own variables; throws one `CONFIG_ERROR` naming each bad one. */
 export function readSettings(env: Record<string, string | undefined>): Settings {
   const issues: { path: string; message: string }[] = [];
-  const int = (name: string, fallback: number, min = 0) => {
+  // Durations go to timers, which hold at most 2^31 - 1 ms (about 24.8 days): a longer one
+  // would fire at once (a drain timing out as it starts).
+  const int = (name: string, fallback: number, min = 0, max = 2_147_483_647) => {
     const raw = env[name]?.trim();
     if (!raw) return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min) {
-      issues.push({ path: name, message: `must be an integer ≥ ${min}` });
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      issues.push({ path: name, message: `must be an integer from ${min} to ${max}` });
       return fallback;
     }
     return Number(raw);
@@ -63,7 +65,7 @@ export function readSettings(env: Record<string, string | undefined>): Settings 
   if (hmacKey !== undefined && hmacKey.length < 16)
     issues.push({ path: 'SWITCHYARD_HMAC_KEY', message: 'must be at least 16 characters' });
   const settings: Settings = {
-    port: int('PORT', 8080),
+    port: int('PORT', 8080, 0, 65_535),
     host: env.HOST?.trim() || '0.0.0.0',
     concurrency: int('WORKER_CONCURRENCY', 64, 1),
     visibilityTimeoutMs: int('VISIBILITY_TIMEOUT_MS', 30_000, 1000),

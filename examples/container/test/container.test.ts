@@ -298,6 +298,14 @@ describe('container host (real process)', () => {
         bad,
       ).toEqual(['WORKER_CONCURRENCY', 'VISIBILITY_TIMEOUT_MS']);
     }
+    // A port past 65535, and a duration no timer holds (it would fire at once), are named too.
+    let issues: { path: string }[] = [];
+    try {
+      readSettings({ PORT: '99999', SHUTDOWN_TIMEOUT_MS: '3000000000' });
+    } catch (err) {
+      issues = (err as { issues: { path: string }[] }).issues;
+    }
+    expect(issues.map((i) => i.path)).toEqual(['PORT', 'SHUTDOWN_TIMEOUT_MS']);
   });
 
   it('refuses to start without API credentials (exit 3, variable named)', async () => {

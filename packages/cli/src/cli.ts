@@ -257,8 +257,28 @@ function submitTime(delay: string | undefined, runAt: string | undefined): Submi
   return {};
 }
 
+/**
+ * The command line's options and positionals. An option of one value given twice is refused:
+ * `parseArgs` would keep the last, silently (`--older-than 30d --older-than 1s` purging a
+ * minute-old job).
+ */
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const parsed = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+    tokens: true,
+  });
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const option = OPTIONS[token.name as keyof typeof OPTIONS];
+    if (option?.type !== 'string' || ('multiple' in option && option.multiple)) continue;
+    if (seen.has(token.name)) throw new Error(`--${token.name} may be given once`);
+    seen.add(token.name);
+  }
+  return parsed;
 }
 
 /**
@@ -301,6 +321,7 @@ export async function runCli(
   if (values.help || command === 'help' || command === undefined) {
     if (command === undefined && !values.help) {
       err(USAGE);
+      if (json) out(JSON.stringify({ error: { code: 'USAGE', message: 'no command given' } }));
       return EXIT.USAGE;
     }
     // `switchyard submit --help` and `switchyard help submit`: that command's usage.
@@ -364,7 +385,7 @@ export async function runCli(
         case 'AUTH_FAILED':
           return fail(EXIT.BACKEND, e.code, e.message);
         case 'ABORTED':
-          return EXIT.INTERRUPTED;
+          return fail(EXIT.INTERRUPTED, e.code, 'interrupted: the job goes on without this watch');
       }
     }
     const code = (e as { code?: unknown })?.code;
@@ -400,8 +421,16 @@ function planCommand(command: string, args: string[], values: Values): Plan {
       const transports = values.transport ?? [];
       if (transports.length > 1) throw new UsageError('--transport may be given once for submit');
       const options: SubmitOptions = {};
-      if (transports[0]) options.transport = transports[0];
-      if (values['idempotency-key']) options.idempotencyKey = values['idempotency-key'];
+      // An empty value is a mistake to say, not an option to drop: it would change what runs.
+      if (transports[0] !== undefined) {
+        if (transports[0] === '') throw new UsageError('--transport must not be empty');
+        options.transport = transports[0];
+      }
+      if (values['idempotency-key'] !== undefined) {
+        if (values['idempotency-key'] === '')
+          throw new UsageError('--idempotency-key must not be empty');
+        options.idempotencyKey = values['idempotency-key'];
+      }
       if (values.priority !== undefined) {
         if (!isPriority(values.priority))
           throw new UsageError('--priority must be high, normal or low');
@@ -610,7 +639,9 @@ async function watch(host: YardFromEnv, ctx: Ctx, jobId: string, work: boolean):
   const controller = new AbortController();
   ctx.io.signal?.addEventListener('abort', () => controller.abort());
   const onSignal = () => controller.abort();
+  // SIGTERM too (a process manager's stop): the worker below drains either way.
   process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   // The embedded database lives in this process only: nobody else can run the job.
   const runWorker = work || host.storeLocation.startsWith('pglite:');
   const worker = new AbortController();
@@ -629,6 +660,7 @@ async function watch(host: YardFromEnv, ctx: Ctx, jobId: string, work: boolean):
     return jobExit(job);
   } finally {
     process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     worker.abort();
     await working;
   }

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type AzureEnvConfig, configError, configFromEnv } from '@switchyard/azure';
 import {
@@ -24,6 +23,7 @@ import {
   postgresStore,
   postgresTransport,
 } from '@switchyard/driver-postgres';
+import { lockDataDir } from './data-dir-lock.js';
 import type { NamedJob } from './jobs.js';
 
 /** Options of {@link createYardFromEnv}. */
@@ -144,6 +144,8 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
   const { config } = fromEnv;
   const retention = options.retention ?? fromEnv.retention;
   let pglite: PGliteLike | undefined;
+  /** Releases the embedded store's folder (see {@link lockDataDir}); nothing on PostgreSQL. */
+  let unlock = async () => {};
   let storeLocation = 'postgres';
   const connection = async (): Promise<
     Pick<PostgresStoreOptions, 'pglite' | 'connectionString' | 'secrets' | 'schema'>
@@ -155,9 +157,14 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
         schema: config.database.schema,
       };
     const dir = resolve(env.SWITCHYARD_DATA_DIR?.trim() || options.dataDir || '.switchyard/data');
-    await mkdir(dir, { recursive: true });
+    unlock = await lockDataDir(dir);
     const { PGlite } = await import('@electric-sql/pglite');
-    pglite = (await PGlite.create(dir)) as unknown as PGliteLike;
+    try {
+      pglite = (await PGlite.create(dir)) as unknown as PGliteLike;
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
     storeLocation = `pglite:${dir}`;
     return { pglite, schema: config.database.schema };
   };
@@ -209,6 +216,7 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
   } catch (err) {
     await Promise.allSettled([store.close(), ...transports.map((t) => t.close())]);
     await pglite?.close();
+    await unlock();
     throw err;
   }
   const names = transports.map((t) => t.name);
@@ -241,8 +249,12 @@ export async function createYardFromEnv(options: YardFromEnvOptions): Promise<Ya
       }).get();
     },
     async close() {
-      await yard.close();
-      await pglite?.close();
+      try {
+        await yard.close();
+        await pglite?.close();
+      } finally {
+        await unlock();
+      }
     },
   };
 }

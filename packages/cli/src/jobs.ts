@@ -11,12 +11,26 @@ export interface NamedJob {
 /** The module `--jobs` falls back to: the seed's `hello_world` example jobs. */
 export const DEFAULT_JOBS_MODULE = '@switchyard/example-jobs';
 
+/**
+ * Whether `value` is what `defineJob()` returns: a name and stages, each with a name, a `fanOut`
+ * and a task whose `handler` is a function. Anything less (`{ name, stages: [1] }`) is no job, and
+ * would fail deep inside the engine instead of here.
+ */
 function isJob(value: unknown): value is NamedJob {
+  if (typeof value !== 'object' || value === null) return false;
+  const { name, stages } = value as { name?: unknown; stages?: unknown };
+  return typeof name === 'string' && Array.isArray(stages) && stages.every(isStage);
+}
+
+function isStage(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { name, fanOut, task } = value as { name?: unknown; fanOut?: unknown; task?: unknown };
   return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { name?: unknown }).name === 'string' &&
-    Array.isArray((value as { stages?: unknown }).stages)
+    typeof name === 'string' &&
+    typeof fanOut === 'function' &&
+    typeof task === 'object' &&
+    task !== null &&
+    typeof (task as { handler?: unknown }).handler === 'function'
   );
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,31 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * Starts the source binary in the background (a worker, a watch): its output as it comes, its exit
+ * code when it ends.
+ */
+function startCli(args: string[], env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@switchyard/source', '--import', tsx, bin, ...args],
+    {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => {
+    output.stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    output.stderr += d;
+  });
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  return { child, output, exited };
 }
 
 /** Runs the source binary as a subprocess in a clean environment (no Azure or database variables). */
@@ -122,10 +147,16 @@ describe('switchyard CLI (subprocess)', () => {
       ['work', '--concurrency', '0'],
       ['purge'],
       ['cancel', '--status', 'failed'],
+      // One value, given twice: the last would win silently (a purge of a minute-old job).
+      ['purge', '--status', 'cancelled', '--older-than', '30d', '--older-than', '1s'],
+      ['submit', 'hello_world', '--priority', 'high', '--priority', 'low'],
+      // An empty value would quietly change what runs.
+      ['submit', 'hello_world', '--idempotency-key', ''],
+      ['submit', 'hello_world', '--transport', ''],
     ]) {
       const r = await cli([...args, '--json']);
       expect(r.code, args.join(' ')).toBe(2);
-      if (args.length > 0) expect(lastJson(r.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+      expect(lastJson(r.stdout), args.join(' ')).toMatchObject({ error: { code: 'USAGE' } });
     }
     expect(existsSync(join(dir, 'data'))).toBe(false);
   }, 120_000);
@@ -391,38 +422,96 @@ describe('time on the command line', () => {
     expect(human.stdout).toMatch(/^priority +low$/m);
   }, 120_000);
 
+  it('the embedded store is one process’s: a second is refused (exit 3), a dead owner’s lock taken over', async () => {
+    const dataDir = join(dir, 'locked-data');
+    const { child: worker, output, exited } = startCli(['work'], { SWITCHYARD_DATA_DIR: dataDir });
+    try {
+      // Running (its signal handlers in place) once it says so.
+      const deadline = Date.now() + 60_000;
+      while (!output.stderr.includes('Ctrl-C stops') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(`${dataDir}.lock`)).toBe(true);
+      const second = await cli(['submit', 'hello_world', '--param', 'n=3', '--json'], {
+        SWITCHYARD_DATA_DIR: dataDir,
+      });
+      expect(second.code, second.stderr).toBe(3);
+      expect(lastJson(second.stdout)).toMatchObject({
+        error: {
+          code: 'CONFIG_ERROR',
+          message: expect.stringContaining(`open in another process (pid ${worker.pid})`),
+        },
+      });
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited, output.stderr).toBe(0);
+    expect(existsSync(`${dataDir}.lock`)).toBe(false);
+    // A lock left by a process that is gone (killed) does not keep the folder closed.
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((r) => gone.on('close', r));
+    writeFileSync(`${dataDir}.lock`, String(gone.pid));
+    const after = await cli(['submit', 'hello_world', '--param', 'n=3', '--json'], {
+      SWITCHYARD_DATA_DIR: dataDir,
+    });
+    expect(after.code, after.stderr).toBe(0);
+    const listed = await cli(['jobs', '--json'], { SWITCHYARD_DATA_DIR: dataDir });
+    expect(lastJson(listed.stdout).jobs).toEqual([
+      expect.objectContaining({ id: lastJson(after.stdout).jobId }),
+    ]);
+  }, 120_000);
+
+  it('a data folder that is a file, or a jobs module exporting no real job, is a configuration error', async () => {
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, '');
+    const asFile = await cli(['metrics', '--json'], { SWITCHYARD_DATA_DIR: file });
+    expect(asFile.code).toBe(3);
+    expect(lastJson(asFile.stdout)).toMatchObject({
+      error: { code: 'CONFIG_ERROR', details: [{ path: 'SWITCHYARD_DATA_DIR' }] },
+    });
+    const fake = join(dir, 'fake-jobs.mjs');
+    writeFileSync(fake, 'export default { name: "fake", stages: [1] };\n');
+    const shaped = await cli(['metrics', '--json', '--jobs', fake]);
+    expect(shaped.code).toBe(3);
+    expect(lastJson(shaped.stdout)).toMatchObject({ error: { code: 'CONFIG_ERROR' } });
+  }, 60_000);
+
+  it('SIGTERM while watching drains the worker and exits 130 with the error as JSON', async () => {
+    const dataDir = join(dir, 'watch-term');
+    const { child, output, exited } = startCli(
+      ['submit', 'hello_world', '--param', 'n=4', '--param', 'workMs=60000', '--watch', '--json'],
+      { SWITCHYARD_DATA_DIR: dataDir },
+    );
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(`${dataDir}.lock`) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    // The store opened (a few seconds at most), the job submitted and its tasks running.
+    await new Promise((r) => setTimeout(r, 12_000));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    expect(lastJson(output.stdout)).toMatchObject({ error: { code: 'ABORTED' } });
+  }, 90_000);
+
   it("work evaluates the jobs module's schedules: a fire's job runs with its fire time", async () => {
     const dataDir = join(dir, 'work-data');
     const marks = join(dir, 'marks.txt');
-    const worker = spawn(
-      process.execPath,
-      ['--conditions=@switchyard/source', '--import', tsx, bin, 'work', '--jobs', everySecond],
-      {
-        cwd: dir,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: dir,
-          SWITCHYARD_DATA_DIR: dataDir,
-          MARK_FILE: marks,
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    worker.stderr.on('data', (d) => {
-      stderr += d;
+    const {
+      child: worker,
+      output,
+      exited,
+    } = startCli(['work', '--jobs', everySecond], {
+      SWITCHYARD_DATA_DIR: dataDir,
+      MARK_FILE: marks,
     });
-    const exited = new Promise<number | null>((r) => worker.on('close', r));
     try {
       // The first pass (after the scheduler interval, 5 s) starts the schedule; the next fires.
       const deadline = Date.now() + 90_000;
       while (!existsSync(marks) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 200));
-      expect(existsSync(marks), stderr).toBe(true);
+      expect(existsSync(marks), output.stderr).toBe(true);
     } finally {
       worker.kill('SIGTERM');
     }
-    expect(await exited, stderr).toBe(0);
+    expect(await exited, output.stderr).toBe(0);
     const [first] = readFileSync(marks, 'utf8').trim().split('\n');
     // A fire time: a whole second.
     expect(first).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
