@@ -134,12 +134,14 @@ function submitTiming(
     fail('deadlineMs', 'must be a number of milliseconds > 0');
   const now = Date.now();
   const due = runAt ? runAt.getTime() : now + (delayMs ?? 0);
-  const last = new Date(INSTANT_RANGE.lastMs).toISOString();
   if (!isStorableInstant(due))
-    fail(runAt ? 'runAt' : 'delayMs', `must make the job due between now and ${last}`);
+    fail(
+      runAt ? 'runAt' : 'delayMs',
+      `must make the job due between now and ${INSTANT_RANGE.last}`,
+    );
   const deadlineAt = deadlineMs === undefined ? undefined : Math.max(due, now) + deadlineMs;
   if (deadlineAt !== undefined && !isStorableInstant(deadlineAt))
-    fail('deadlineMs', `must end the job's time by ${last}`);
+    fail('deadlineMs', `must end the job's time by ${INSTANT_RANGE.last}`);
   return {
     ...(due > now ? { runAt: new Date(due) } : {}),
     ...(deadlineAt === undefined ? {} : { deadlineAt: new Date(deadlineAt) }),

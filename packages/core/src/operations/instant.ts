@@ -18,10 +18,13 @@ const ISO_DATE =
  * but not equally far (PostgreSQL has no year 0 and nothing past 294276), so an instant outside
  * this range is refused where it comes in, naming its field, instead of failing in a store.
  */
-export const INSTANT_RANGE = Object.freeze({
-  firstMs: Date.parse('0001-01-01T00:00:00.000Z'),
-  lastMs: Date.parse('9999-12-31T23:59:59.999Z'),
-});
+export const INSTANT_RANGE = Object.freeze(
+  range('0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'),
+);
+
+function range(first: string, last: string) {
+  return { first, last, firstMs: Date.parse(first), lastMs: Date.parse(last) };
+}
 
 /** Whether `ms` (epoch milliseconds) is an instant Switchyard stores ({@link INSTANT_RANGE}). */
 export function isStorableInstant(ms: number): boolean {
@@ -63,7 +66,7 @@ export function checkInstants(fields: Readonly<Record<string, unknown>>): void {
     .filter(([, value]) => !(value instanceof Date) || !isStorableInstant(value.getTime()))
     .map(([path]) => ({
       path,
-      message: `must be a valid date between ${new Date(INSTANT_RANGE.firstMs).toISOString()} and ${new Date(INSTANT_RANGE.lastMs).toISOString()}`,
+      message: `must be a valid date between ${INSTANT_RANGE.first} and ${INSTANT_RANGE.last}`,
     }));
   if (issues.length > 0)
     throw new ValidationError(issues.map((i) => `${i.path} ${i.message}`).join('; '), issues);
